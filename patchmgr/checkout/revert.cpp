@@ -1,0 +1,96 @@
+#include "patchmgr/checkout/revert.h"
+
+#include <ctime>
+
+#include <fmt/format.h>
+
+#include "patchmgr/checkout/inspect.h"
+#include "patchmgr/checkout/journal.h"
+#include "patchmgr/checkout/lock.h"
+#include "patchmgr/git/git.h"
+
+namespace patchmgr {
+
+void revert(const Context& ctx, const Manifest& m, const RevertOptions& options) {
+  auto& out = *ctx.out;
+  CheckoutLock lock(m.checkout, "revert");
+  if (!git::is_repository(m.checkout))
+    throw Error(ExitCode::failed, fmt::format("{}: no clone at {}; run patchmgr sync {} first", m.name, m.checkout.string(), m.name));
+  git::Repository repo = git::open(m.checkout);
+  if (auto note = recover_interrupted(repo.get(), options.discard)) *ctx.err << m.name << ": " << *note << "\n";
+
+  Inspection in = inspect(repo.get(), m, false);
+  git_oid pin = git::from_hex(m.commit);
+  if (!in.pin_present)
+    throw Error(ExitCode::failed, fmt::format("{}: {}", m.name, in.detail));
+
+  // What reverting would lose: tracked edits, and commits that are not recorded patches.
+  std::vector<std::string> edited;
+  for (const auto& e : in.edits)
+    if (e.code != '?') edited.push_back(fmt::format("{} {}", e.code, e.path));
+  std::vector<git_oid> work;
+  std::vector<std::string> work_lines;
+  if (in.based_on_pin) {
+    for (const auto* c : in.unrecorded_commits()) {
+      work.push_back(c->oid);
+      work_lines.push_back(fmt::format("{} {}", git::short_hex(c->oid), c->subject));
+    }
+  } else if (!in.head.branch) {
+    for (const auto& oid : orphaned_work(repo.get(), *in.head.oid, "")) {
+      git::Commit c = git::lookup_commit(repo.get(), oid);
+      work.push_back(oid);
+      work_lines.push_back(fmt::format("{} {}", git::short_hex(oid), git_commit_summary(c.get())));
+    }
+  }
+
+  bool at_pin = in.head.oid && git_oid_equal(&*in.head.oid, &pin);
+  if (at_pin && edited.empty()) {
+    out << fmt::format("{}: already pristine at {}, nothing to do\n", m.name, m.commit.substr(0, 12));
+    return;
+  }
+  if (!options.discard && (!edited.empty() || !work.empty())) {
+    std::string msg = fmt::format("{}: refusing to revert, it would lose work in {}:", m.name, m.checkout.string());
+    if (!edited.empty()) msg += fmt::format("\n  uncommitted edits: {}", fmt::join(edited, ", "));
+    if (!work.empty()) msg += fmt::format("\n  commits that are not recorded patches: {}", fmt::join(work_lines, "; "));
+    msg += fmt::format("\ncommit or move that work elsewhere, or run patchmgr revert --discard {} to set it aside "
+                       "(edits go to git stash, commits to refs/patchmgr/discarded/)", m.name);
+    throw Error(ExitCode::refused, msg);
+  }
+
+  std::time_t now = std::time(nullptr);
+  if (!edited.empty()) {
+    git_signature* sig = nullptr;
+    if (git_signature_default(&sig, repo.get()) < 0)
+      git::check(git_signature_now(&sig, "patchmgr", "patchmgr@localhost"), "cannot make a signature");
+    git::Signature holder(sig);
+    git_oid stash;
+    std::string message = fmt::format("patchmgr revert --discard {}", m.name);
+    git::check(git_stash_save(&stash, repo.get(), sig, message.c_str(), GIT_STASH_DEFAULT),
+               fmt::format("{}: cannot stash the local edits", m.name));
+    *ctx.err << fmt::format("{}: local edits saved as stash {} (git stash list; git stash pop to get them back)\n", m.name,
+                            git::short_hex(stash));
+  }
+  if (!work.empty()) {
+    std::string ref = fmt::format("refs/patchmgr/discarded/{}/{}", m.name, static_cast<long long>(now));
+    git::check(git_reference_create(nullptr, repo.get(), ref.c_str(), &*in.head.oid, 0, "patchmgr revert --discard"),
+               fmt::format("{}: cannot save the commits under {}", m.name, ref));
+    *ctx.err << fmt::format("{}: commits saved under {} (git log {})\n", m.name, ref, ref);
+  }
+  if (at_pin) {
+    out << fmt::format("{}: pristine at {}\n", m.name, m.commit.substr(0, 12));
+    return;
+  }
+
+  Transition t;
+  t.command = "revert";
+  t.from = *in.head.oid;
+  t.from_branch = in.head.branch;
+  t.to = pin;
+  t.reflog_message = "patchmgr revert";
+  run_transition(repo.get(), t);
+  out << fmt::format("{}: reverted to the pristine pin {} (HEAD detached; {} patch commit{} left on {})\n", m.name,
+                     m.commit.substr(0, 12), in.applied_ids.size(), in.applied_ids.size() == 1 ? "" : "s",
+                     in.head.branch ? in.head.branch->substr(11) : std::string("no branch"));
+}
+
+}  // namespace patchmgr

@@ -1,0 +1,165 @@
+// patchmgr: the command line. Parsing and dispatch only; every behaviour lives
+// in the library (patchmgr/checkout, patchmgr/manifest).
+#include <CLI/CLI.hpp>
+
+#include <cstdlib>
+#include <iostream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "patchmgr/checkout/apply.h"
+#include "patchmgr/checkout/context.h"
+#include "patchmgr/checkout/revert.h"
+#include "patchmgr/checkout/status.h"
+#include "patchmgr/checkout/sync.h"
+#include "patchmgr/git/git.h"
+#include "patchmgr/manifest/manifest.h"
+#include "patchmgr/util/error.h"
+
+namespace fs = std::filesystem;
+using patchmgr::Error;
+using patchmgr::ExitCode;
+
+namespace {
+
+// --root, else $PATCHMGR_ROOT, else the nearest directory above the current
+// one that has a manifests/ directory.
+fs::path find_root(const std::string& option) {
+  if (!option.empty()) return fs::absolute(option);
+  if (const char* env = std::getenv("PATCHMGR_ROOT"); env && *env) return fs::absolute(env);
+  for (fs::path dir = fs::current_path(); ; dir = dir.parent_path()) {
+    if (fs::is_directory(dir / "manifests")) return dir;
+    if (dir == dir.root_path()) break;
+  }
+  throw Error(ExitCode::usage, "no manifests/ directory here or in any parent directory; run patchmgr inside the project or pass --root DIR");
+}
+
+std::vector<patchmgr::Manifest> load(const fs::path& root, const std::vector<std::string>& components) {
+  patchmgr::LoadResult result;
+  if (components.empty()) {
+    result = patchmgr::load_all_manifests(root);
+  } else {
+    for (const auto& name : components) {
+      fs::path file = root / "manifests" / (name + ".yaml");
+      if (!fs::exists(file)) {
+        std::vector<std::string> known;
+        for (const auto& e : fs::directory_iterator(root / "manifests"))
+          if (e.path().extension() == ".yaml") known.push_back(e.path().stem().string());
+        std::sort(known.begin(), known.end());
+        throw Error(ExitCode::usage, fmt::format("unknown component \"{}\" (no {}); known: {}", name, file.string(),
+                                                 known.empty() ? "none" : fmt::format("{}", fmt::join(known, ", "))));
+      }
+      auto one = patchmgr::load_manifest(file, root);
+      for (auto& m : one.manifests) result.manifests.push_back(std::move(m));
+      for (auto& d : one.diagnostics) result.diagnostics.push_back(std::move(d));
+    }
+  }
+  if (!result.diagnostics.empty()) {
+    std::string text;
+    for (const auto& d : result.diagnostics) text += d.to_string(root) + "\n";
+    text += fmt::format("{} problem{} in the manifests; nothing was done", result.diagnostics.size(),
+                        result.diagnostics.size() == 1 ? "" : "s");
+    throw Error(ExitCode::usage, text);
+  }
+  return std::move(result.manifests);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  patchmgr::git::Library libgit2;
+  CLI::App app{"patchmgr: keeps a series of patches on pinned upstream checkouts"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("patchmgr ") + PATCHMGR_VERSION);
+  std::string root_option;
+  std::vector<std::string> overrides;
+  app.add_option("--root", root_option, "Project root holding manifests/ and patches/ (default: $PATCHMGR_ROOT, else the nearest parent with manifests/)");
+  app.add_option("--upstream", overrides, "Fetch NAME from URL or a local path instead of upstream.url (repeatable; also PATCHMGR_UPSTREAM_<NAME>)")
+      ->type_name("NAME=URL");
+
+  std::vector<std::string> components;
+  auto add_components = [&](CLI::App* cmd) {
+    cmd->add_option("component", components, "Components to work on (default: every manifest)");
+  };
+
+  patchmgr::SyncOptions sync_options;
+  auto* sync = app.add_subcommand("sync", "Clone or fetch each upstream and check out its pinned commit");
+  sync->add_flag("--fetch", sync_options.fetch, "Fetch even when the pinned commit is already in the clone");
+  add_components(sync);
+
+  patchmgr::ApplyOptions apply_options;
+  auto* apply = app.add_subcommand("apply", "Apply the enabled patches on top of the pin, one commit each, all or nothing");
+  apply->add_option("--with", apply_options.with, "Also apply this patch that the manifest leaves disabled (repeatable)")->type_name("ID");
+  add_components(apply);
+
+  patchmgr::RevertOptions revert_options;
+  auto* revert = app.add_subcommand("revert", "Return each checkout to the pristine pin; refuses to lose work");
+  revert->add_flag("--discard", revert_options.discard, "Set local edits and unrecorded commits aside (git stash, refs/patchmgr/discarded/) instead of refusing");
+  add_components(revert);
+
+  bool json = false;
+  auto* status = app.add_subcommand("status", "Show each checkout's state and each patch's state");
+  status->add_flag("--json", json, "Print JSON instead of text");
+  add_components(status);
+
+  auto* lint = app.add_subcommand("lint", "Validate the manifests and patch files, and print every problem");
+  add_components(lint);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : int(ExitCode::usage);
+  }
+
+  try {
+    patchmgr::Context ctx;
+    ctx.root = find_root(root_option);
+    for (const auto& o : overrides) {
+      auto eq = o.find('=');
+      if (eq == std::string::npos || eq == 0 || eq + 1 == o.size())
+        throw Error(ExitCode::usage, fmt::format("--upstream {}: expected NAME=URL, like --upstream demucs=/srv/mirrors/demucs.git", o));
+      ctx.url_overrides[o.substr(0, eq)] = o.substr(eq + 1);
+    }
+    auto manifests = load(ctx.root, components);
+    for (const auto& [name, url] : ctx.url_overrides)
+      if (std::none_of(manifests.begin(), manifests.end(), [&](const auto& m) { return m.name == name; }) && components.empty())
+        throw Error(ExitCode::usage, fmt::format("--upstream {}=...: no manifest named {}", name, name));
+
+    if (*lint) {
+      for (const auto& m : manifests)
+        std::cout << fmt::format("{}: ok ({} patches, pin {})\n", m.name, m.patches.size(), m.commit.substr(0, 12));
+      return 0;
+    }
+    if (*status) {
+      nlohmann::json all = nlohmann::json::array();
+      for (const auto& m : manifests) {
+        auto in = patchmgr::inspect_checkout(m);
+        if (json) all.push_back(patchmgr::status_json(ctx, m, in));
+        else patchmgr::print_status(ctx, m, in);
+      }
+      if (json) std::cout << nlohmann::json{{"components", all}}.dump(2) << "\n";
+      return 0;
+    }
+    // Mutating commands: each component on its own; one failure does not stop the others.
+    ExitCode code = ExitCode::ok;
+    for (const auto& m : manifests) {
+      try {
+        if (*sync) patchmgr::sync(ctx, m, sync_options);
+        else if (*apply) patchmgr::apply(ctx, m, apply_options);
+        else if (*revert) patchmgr::revert(ctx, m, revert_options);
+      } catch (const Error& e) {
+        std::cerr << "patchmgr: " << e.what() << "\n";
+        code = patchmgr::worst(code, e.code());
+      }
+    }
+    return int(code);
+  } catch (const Error& e) {
+    std::cerr << "patchmgr: " << e.what() << "\n";
+    return int(e.code());
+  } catch (const std::exception& e) {
+    std::cerr << "patchmgr: internal error: " << e.what() << "\n";
+    return int(ExitCode::failed);
+  }
+}

@@ -1,0 +1,373 @@
+// Loading and validating manifests. Every rule reports through `Checker::error`
+// with the YAML position, what was found and what is expected, and loading
+// continues so that one run shows every problem at once.
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <regex>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "patchmgr/manifest/manifest.h"
+#include "patchmgr/util/error.h"
+#include "patchmgr/util/fs.h"
+#include "patchmgr/util/sha256.h"
+
+namespace patchmgr {
+
+const char* to_string(PatchKind kind) { return kind == PatchKind::source ? "source" : "runtime"; }
+
+const char* to_string(PatchStatus status) {
+  switch (status) {
+    case PatchStatus::implemented: return "implemented";
+    case PatchStatus::experimental: return "experimental";
+    case PatchStatus::disabled: return "disabled";
+    case PatchStatus::upstreamed: return "upstreamed";
+  }
+  return "?";
+}
+
+const Patch* Manifest::find(const std::string& id) const {
+  for (const auto& p : patches)
+    if (p.id == id) return &p;
+  return nullptr;
+}
+
+std::vector<const Patch*> Manifest::source_patches() const {
+  std::vector<const Patch*> out;
+  for (const auto& p : patches)
+    if (p.kind == PatchKind::source) out.push_back(&p);
+  return out;
+}
+
+std::string Diagnostic::to_string(const std::filesystem::path& root) const {
+  return fmt::format("{}:{}:{}: error: {}", display_path(file, root), line, column, message);
+}
+
+namespace {
+
+const std::regex kSlug("^[a-z0-9][a-z0-9-]*$");
+const std::regex kSha1("^[0-9a-f]{40}$");
+const std::regex kSha256("^[0-9a-f]{64}$");
+const std::regex kDate("^([0-9]{4})-([0-9]{2})-([0-9]{2})$");
+const std::regex kPatchName("^[0-9]{4}-[a-z0-9][a-z0-9-]*\\.patch$");
+
+// Levenshtein distance, to suggest the key the user probably meant.
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+bool valid_date(const std::string& s) {
+  std::smatch m;
+  if (!std::regex_match(s, m, kDate)) return false;
+  int y = std::stoi(m[1]), mo = std::stoi(m[2]), d = std::stoi(m[3]);
+  static const int days[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (mo < 1 || mo > 12 || d < 1) return false;
+  bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  return d <= (mo == 2 && !leap ? 28 : days[mo - 1]);
+}
+
+class Checker {
+ public:
+  Checker(const std::filesystem::path& file, std::vector<Diagnostic>& out) : file_(file), out_(out) {}
+
+  void error(const YAML::Mark& mark, std::string message) {
+    out_.push_back({file_, mark.line + 1, mark.column + 1, std::move(message)});
+  }
+
+  // Checks that `node` is a map, reports unknown and duplicate keys, and
+  // missing required ones. `where` names the map in messages ("upstream").
+  bool map(const YAML::Node& node, const std::string& where, const std::vector<std::string>& allowed,
+           const std::vector<std::string>& required) {
+    if (!node.IsMap()) {
+      error(node.Mark(), fmt::format("{}: found {}, expected a mapping of keys to values", where, kind(node)));
+      return false;
+    }
+    std::set<std::string> seen;
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      std::string key = it->first.Scalar();
+      if (!seen.insert(key).second) {
+        error(it->first.Mark(), fmt::format("{}: key \"{}\" appears twice; keep one", where, key));
+        continue;
+      }
+      if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+        std::string best;
+        size_t best_d = 3;
+        for (const auto& a : allowed)
+          if (size_t d = edit_distance(key, a); d < best_d) best_d = d, best = a;
+        std::string hint = best.empty() ? fmt::format("allowed keys: {}", fmt::join(allowed, ", "))
+                                        : fmt::format("did you mean \"{}\"?", best);
+        error(it->first.Mark(), fmt::format("{}: unknown key \"{}\"; {}", prefix(where), key, hint));
+      }
+    }
+    for (const auto& r : required)
+      if (!seen.count(r)) error(node.Mark(), fmt::format("{}: missing required key \"{}\"", where, r));
+    return true;
+  }
+
+  // A non-empty scalar string, or nullopt (after reporting) when absent or wrong.
+  std::optional<std::string> string(const YAML::Node& parent, const char* key, const std::string& where,
+                                    bool required = true) {
+    YAML::Node n = parent[key];
+    if (!n) return std::nullopt;  // `map` already reported missing required keys
+    if (!n.IsScalar() || n.Scalar().empty()) {
+      error(n.Mark(), fmt::format("{}.{}: found {}, expected a non-empty string", where, key, kind(n)));
+      return std::nullopt;
+    }
+    (void)required;
+    return n.Scalar();
+  }
+
+  static std::string kind(const YAML::Node& n) {
+    switch (n.Type()) {
+      case YAML::NodeType::Null: return "nothing";
+      case YAML::NodeType::Scalar: return n.Scalar().empty() ? "an empty value" : fmt::format("\"{}\"", n.Scalar());
+      case YAML::NodeType::Sequence: return "a list";
+      case YAML::NodeType::Map: return "a mapping";
+      default: return "an undefined value";
+    }
+  }
+
+ private:
+  static std::string prefix(const std::string& where) { return where.empty() ? "manifest" : where; }
+  std::filesystem::path file_;
+  std::vector<Diagnostic>& out_;
+};
+
+void load_patch(Checker& c, const YAML::Node& node, size_t index, Manifest& m, const std::filesystem::path& root,
+                std::map<std::string, YAML::Mark>& ids, std::vector<Diagnostic>& diags) {
+  std::string where = fmt::format("patches[{}]", index);
+  if (node.IsMap() && node["id"] && node["id"].IsScalar()) where = fmt::format("patches[{}] ({})", index, node["id"].Scalar());
+  static const std::vector<std::string> allowed = {"id",    "kind",  "file",    "sha256", "title",
+                                                   "purpose", "status", "enabled", "since",  "files",
+                                                   "notes", "findings"};
+  if (!c.map(node, where, allowed, {"id", "title", "purpose", "status", "since"})) return;
+  Patch p;
+  p.line = node.Mark().line + 1;
+  if (auto id = c.string(node, "id", where)) {
+    p.id = *id;
+    if (!std::regex_match(p.id, kSlug))
+      c.error(node["id"].Mark(), fmt::format("{}.id: found \"{}\", expected lower-case letters, digits and '-' (like \"sdpa-attention\")", where, p.id));
+    if (auto it = ids.find(p.id); it != ids.end())
+      c.error(node["id"].Mark(), fmt::format("{}.id: duplicate id \"{}\", first used at line {}; ids must be unique", where, p.id, it->second.line + 1));
+    else
+      ids.emplace(p.id, node["id"].Mark());
+  }
+  if (auto kind = c.string(node, "kind", where, false)) {
+    if (*kind == "source") p.kind = PatchKind::source;
+    else if (*kind == "runtime") p.kind = PatchKind::runtime;
+    else c.error(node["kind"].Mark(), fmt::format("{}.kind: found \"{}\", expected \"source\" (a diff in patches/) or \"runtime\" (applied by the runtime at load time)", where, *kind));
+  }
+  if (auto title = c.string(node, "title", where)) p.title = *title;
+  if (auto purpose = c.string(node, "purpose", where)) p.purpose = *purpose;
+  if (auto status = c.string(node, "status", where)) {
+    if (*status == "implemented") p.status = PatchStatus::implemented;
+    else if (*status == "experimental") p.status = PatchStatus::experimental;
+    else if (*status == "disabled") p.status = PatchStatus::disabled;
+    else if (*status == "upstreamed") p.status = PatchStatus::upstreamed;
+    else c.error(node["status"].Mark(), fmt::format("{}.status: found \"{}\", expected one of implemented, experimental, disabled, upstreamed", where, *status));
+  }
+  p.enabled = p.status == PatchStatus::implemented || p.status == PatchStatus::experimental;
+  if (YAML::Node e = node["enabled"]) {
+    bool v = false;
+    if (!e.IsScalar() || !YAML::convert<bool>::decode(e, v)) {
+      c.error(e.Mark(), fmt::format("{}.enabled: found {}, expected true or false", where, Checker::kind(e)));
+    } else if (v && !p.enabled) {
+      c.error(e.Mark(), fmt::format("{}.enabled: a patch with status {} cannot be enabled; set status to implemented or experimental", where, to_string(p.status)));
+    } else {
+      p.enabled = v;
+    }
+  }
+  if (auto since = c.string(node, "since", where)) {
+    p.since = *since;
+    if (!valid_date(p.since)) c.error(node["since"].Mark(), fmt::format("{}.since: found \"{}\", expected a date YYYY-MM-DD", where, p.since));
+  }
+  if (YAML::Node f = node["files"]) {
+    if (!f.IsSequence()) {
+      c.error(f.Mark(), fmt::format("{}.files: found {}, expected a list of paths in the upstream repository", where, Checker::kind(f)));
+    } else {
+      for (const auto& item : f) {
+        if (!item.IsScalar() || item.Scalar().empty()) c.error(item.Mark(), fmt::format("{}.files: found {}, expected a path", where, Checker::kind(item)));
+        else p.files.push_back(item.Scalar());
+      }
+    }
+  }
+  if (auto notes = c.string(node, "notes", where, false)) p.notes = *notes;
+  if (YAML::Node fs = node["findings"]) {
+    if (!fs.IsSequence()) {
+      c.error(fs.Mark(), fmt::format("{}.findings: found {}, expected a list of {{date, text}} entries or strings", where, Checker::kind(fs)));
+    } else {
+      size_t k = 0;
+      for (const auto& item : fs) {
+        std::string fw = fmt::format("{}.findings[{}]", where, k++);
+        if (item.IsScalar() && !item.Scalar().empty()) {
+          p.findings.push_back({"", item.Scalar()});
+        } else if (c.map(item, fw, {"date", "text"}, {"text"})) {
+          Finding fd;
+          if (auto t = c.string(item, "text", fw)) fd.text = *t;
+          if (auto d = c.string(item, "date", fw, false)) {
+            fd.date = *d;
+            if (!valid_date(fd.date)) c.error(item["date"].Mark(), fmt::format("{}.date: found \"{}\", expected a date YYYY-MM-DD", fw, fd.date));
+          }
+          p.findings.push_back(fd);
+        }
+      }
+    }
+  }
+
+  YAML::Node file = node["file"];
+  YAML::Node sha = node["sha256"];
+  if (p.kind == PatchKind::runtime) {
+    if (file) c.error(file.Mark(), fmt::format("{}.file: a runtime patch has no patch file; remove \"file\" or set kind: source", where));
+    if (sha) c.error(sha.Mark(), fmt::format("{}.sha256: a runtime patch has no patch file; remove \"sha256\"", where));
+    m.patches.push_back(std::move(p));
+    return;
+  }
+  if (!file) c.error(node.Mark(), fmt::format("{}: missing required key \"file\" (a source patch needs its patch file under patches/{}/)", where, m.name));
+  if (!sha) c.error(node.Mark(), fmt::format("{}: missing required key \"sha256\" (run sha256sum on the patch file)", where));
+  if (p.files.empty() && !node["files"]) c.error(node.Mark(), fmt::format("{}: missing required key \"files\" (the upstream files the patch touches)", where));
+  std::optional<std::string> file_value = file ? c.string(node, "file", where) : std::nullopt;
+  std::optional<std::string> sha_value = sha ? c.string(node, "sha256", where) : std::nullopt;
+  if (sha_value && !std::regex_match(*sha_value, kSha256)) {
+    c.error(sha.Mark(), fmt::format("{}.sha256: found \"{}\", expected 64 lower-case hex digits (sha256sum of the patch file)", where, *sha_value));
+    sha_value.reset();
+  }
+  if (file_value) {
+    p.file_field = *file_value;
+    std::filesystem::path rel(*file_value);
+    bool escapes = rel.is_absolute() || std::any_of(rel.begin(), rel.end(), [](const auto& part) { return part == ".."; });
+    if (escapes) {
+      c.error(file.Mark(), fmt::format("{}.file: \"{}\" leaves patches/{}/; give the file name relative to that directory, like \"0001-{}.patch\"", where, *file_value, m.name, p.id.empty() ? "slug" : p.id));
+    } else if (rel.has_parent_path() || !std::regex_match(rel.filename().string(), kPatchName)) {
+      c.error(file.Mark(), fmt::format("{}.file: found \"{}\", expected a file name NNNN-slug.patch directly under patches/{}/ (like \"0001-{}.patch\")", where, *file_value, m.name, p.id.empty() ? "slug" : p.id));
+    } else {
+      p.file = root / "patches" / m.name / rel;
+      std::error_code ec;
+      if (!std::filesystem::is_regular_file(p.file, ec)) {
+        c.error(file.Mark(), fmt::format("{}.file: patches/{}/{} does not exist; add the patch file or fix the name", where, m.name, *file_value));
+      } else {
+        std::string content = read_file(p.file);
+        std::string actual = sha256_hex(content);
+        if (sha_value && actual != *sha_value)
+          c.error(sha.Mark(), fmt::format("{}.sha256: patches/{}/{} has sha256 {}, the manifest expects {}; the patch file was edited (if on purpose, set sha256 to the new value)", where, m.name, *file_value, actual, *sha_value));
+        p.sha256 = actual;
+        p.parsed = git::parse_patch_file(content);
+        for (const auto& prob : p.parsed.problems) diags.push_back({p.file, prob.line, 1, prob.message});
+        if (p.parsed.ok() && !p.files.empty()) {
+          std::set<std::string> listed(p.files.begin(), p.files.end());
+          std::set<std::string> touched(p.parsed.touched_files.begin(), p.parsed.touched_files.end());
+          if (listed != touched)
+            c.error(node["files"].Mark(), fmt::format("{}.files: lists [{}], but {} touches [{}]; make the list match the patch", where, fmt::join(p.files, ", "), *file_value, fmt::join(p.parsed.touched_files, ", ")));
+        }
+      }
+    }
+  }
+  m.patches.push_back(std::move(p));
+}
+
+}  // namespace
+
+LoadResult load_manifest(const std::filesystem::path& file, const std::filesystem::path& root) {
+  LoadResult result;
+  auto& diags = result.diagnostics;
+  Checker c(file, diags);
+  YAML::Node doc;
+  try {
+    doc = YAML::LoadFile(file.string());
+  } catch (const YAML::BadFile&) {
+    diags.push_back({file, 1, 1, "cannot read the manifest file"});
+    return result;
+  } catch (const YAML::ParserException& e) {
+    diags.push_back({file, e.mark.line + 1, e.mark.column + 1, fmt::format("YAML syntax error: {}", e.msg)});
+    return result;
+  }
+  Manifest m;
+  m.path = file;
+  if (!c.map(doc, "manifest", {"schema", "name", "upstream", "checkout", "patches"}, {"schema", "name", "upstream", "patches"}))
+    return result;
+
+  if (YAML::Node s = doc["schema"]) {
+    int v = 0;
+    if (!s.IsScalar() || !YAML::convert<int>::decode(s, v) || v != kManifestSchema)
+      c.error(s.Mark(), fmt::format("schema: found {}, expected {} (the only schema version this patchmgr reads)", Checker::kind(s), kManifestSchema));
+  }
+  std::string stem = file.stem().string();
+  if (auto name = c.string(doc, "name", "manifest")) {
+    m.name = *name;
+    if (!std::regex_match(m.name, kSlug))
+      c.error(doc["name"].Mark(), fmt::format("name: found \"{}\", expected lower-case letters, digits and '-'", m.name));
+    else if (m.name != stem)
+      c.error(doc["name"].Mark(), fmt::format("name: found \"{}\", but the file is {}; name the file {}.yaml or set name: {}", m.name, file.filename().string(), m.name, stem));
+  }
+  if (m.name.empty()) m.name = stem;
+
+  YAML::Node up = doc["upstream"];
+  if (up && c.map(up, "upstream", {"url", "commit", "track"}, {"url", "commit", "track"})) {
+    if (auto url = c.string(up, "url", "upstream")) m.url = *url;
+    if (auto track = c.string(up, "track", "upstream")) m.track = *track;
+    if (auto commit = c.string(up, "commit", "upstream")) {
+      if (!std::regex_match(*commit, kSha1))
+        c.error(up["commit"].Mark(), fmt::format("upstream.commit: found \"{}\", expected the full 40-hex commit SHA (git rev-parse {} in the upstream prints it)", *commit, *commit));
+      else
+        m.commit = *commit;
+    }
+  }
+
+  m.checkout_field = "upstream/" + m.name;
+  if (auto co = c.string(doc, "checkout", "manifest", false)) m.checkout_field = *co;
+  m.checkout = std::filesystem::weakly_canonical(root / m.checkout_field);
+  if (m.checkout == std::filesystem::weakly_canonical(root))
+    c.error(doc["checkout"].Mark(), "checkout: the checkout cannot be the project root itself; use a directory such as upstream/<name>");
+
+  YAML::Node patches = doc["patches"];
+  if (patches) {
+    if (!patches.IsSequence()) {
+      if (!patches.IsNull()) c.error(patches.Mark(), fmt::format("patches: found {}, expected a list of patches (or [] for none)", Checker::kind(patches)));
+    } else {
+      std::map<std::string, YAML::Mark> ids;
+      size_t i = 0;
+      for (const auto& node : patches) load_patch(c, node, i++, m, root, ids, diags);
+      // File numbers must follow the series order, or a directory listing would mislead.
+      std::string last;
+      for (const auto& p : m.patches) {
+        if (p.kind != PatchKind::source || p.file_field.empty()) continue;
+        if (!last.empty() && p.file_field <= last)
+          diags.push_back({file, p.line, 1, fmt::format("patches ({}): file {} comes after {} in the series but sorts before it; renumber the files to follow the series order", p.id, p.file_field, last)});
+        last = p.file_field;
+      }
+    }
+  }
+  if (diags.empty()) result.manifests.push_back(std::move(m));
+  return result;
+}
+
+LoadResult load_all_manifests(const std::filesystem::path& root) {
+  LoadResult all;
+  auto dir = root / "manifests";
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) {
+    all.diagnostics.push_back({dir, 1, 1, fmt::format("no manifests/ directory in {}; run patchmgr from the project root or pass --root", root.string())});
+    return all;
+  }
+  std::vector<std::filesystem::path> files;
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    if (e.is_regular_file() && (e.path().extension() == ".yaml" || e.path().extension() == ".yml")) files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  for (const auto& f : files) {
+    LoadResult one = load_manifest(f, root);
+    for (auto& m : one.manifests) all.manifests.push_back(std::move(m));
+    for (auto& d : one.diagnostics) all.diagnostics.push_back(std::move(d));
+  }
+  return all;
+}
+
+}  // namespace patchmgr

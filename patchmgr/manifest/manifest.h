@@ -1,0 +1,85 @@
+// The manifest schema: one YAML file per upstream component in manifests/.
+// docs/manifest.md documents every key; load.cpp is the only place that reads
+// YAML, and it validates all of it before anything else runs.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "patchmgr/git/patch_file.h"
+
+namespace patchmgr {
+
+inline constexpr int kManifestSchema = 1;
+
+enum class PatchKind { source, runtime };
+enum class PatchStatus { implemented, experimental, disabled, upstreamed };
+
+const char* to_string(PatchKind kind);
+const char* to_string(PatchStatus status);
+
+struct Finding {
+  std::string date;  // YYYY-MM-DD, may be empty for an undated note
+  std::string text;
+};
+
+struct Patch {
+  std::string id;
+  PatchKind kind = PatchKind::source;
+  std::filesystem::path file;          // absolute path of the patch file (source patches)
+  std::string file_field;              // the `file` value as written in the manifest
+  std::string sha256;
+  std::string title;
+  std::string purpose;
+  PatchStatus status = PatchStatus::implemented;
+  bool enabled = true;                 // applied by `apply` unless asked otherwise
+  std::string since;                   // YYYY-MM-DD
+  std::vector<std::string> files;      // files the patch touches (or stands in for, runtime patches)
+  std::string notes;
+  std::vector<Finding> findings;
+  int line = 0;                        // manifest line of this entry, for messages
+
+  git::PatchFile parsed;               // the parsed patch file (source patches)
+};
+
+struct Manifest {
+  std::filesystem::path path;          // the manifest file
+  int schema = kManifestSchema;
+  std::string name;
+  std::string url;                     // upstream.url as written
+  std::string commit;                  // upstream.commit, 40 lower-case hex
+  std::string track;                   // upstream.track
+  std::filesystem::path checkout;      // absolute path of the working clone
+  std::string checkout_field;          // as written (relative to the project root by default)
+  std::vector<Patch> patches;          // in series order
+
+  const Patch* find(const std::string& id) const;
+  std::vector<const Patch*> source_patches() const;
+};
+
+// One problem found while loading, at file:line:column (1-based).
+struct Diagnostic {
+  std::filesystem::path file;
+  int line = 0;
+  int column = 0;
+  std::string message;
+
+  std::string to_string(const std::filesystem::path& root) const;  // "file:line:col: error: message"
+};
+
+struct LoadResult {
+  std::vector<Manifest> manifests;
+  std::vector<Diagnostic> diagnostics;  // every problem in every manifest; empty means valid
+};
+
+// Loads and validates one manifest file. `root` is the project root that holds
+// manifests/ and patches/; relative paths resolve against it.
+LoadResult load_manifest(const std::filesystem::path& file, const std::filesystem::path& root);
+
+// Loads every manifests/*.yaml under `root`, sorted by name.
+LoadResult load_all_manifests(const std::filesystem::path& root);
+
+}  // namespace patchmgr
