@@ -88,9 +88,8 @@ void revert(const Context& ctx, const Manifest& m, const RevertOptions& options)
   t.to = pin;
   t.reflog_message = "patchmgr revert";
   run_transition(repo.get(), t);
-  out << fmt::format("{}: reverted to the pristine pin {} (HEAD detached; {} patch commit{} left on {})\n", m.name,
-                     m.commit.substr(0, 12), in.applied_ids.size(), in.applied_ids.size() == 1 ? "" : "s",
-                     in.head.branch ? in.head.branch->substr(11) : std::string("no branch"));
+  std::string kept = in.head.branch ? fmt::format("; branch {} keeps its commits", in.head.branch->substr(11)) : "";
+  out << fmt::format("{}: reverted to the pristine pin {} (HEAD detached{})\n", m.name, m.commit.substr(0, 12), kept);
 }
 
 }  // namespace patchmgr

@@ -123,6 +123,11 @@ int main(int argc, char** argv) {
       ctx.url_overrides[o.substr(0, eq)] = o.substr(eq + 1);
     }
     auto manifests = load(ctx.root, components);
+    if (manifests.empty()) {
+      std::cerr << fmt::format("patchmgr: no components: {} has no *.yaml manifests (docs/manifest.md tells how to write one)\n",
+                               (ctx.root / "manifests").string());
+      return 0;
+    }
     for (const auto& [name, url] : ctx.url_overrides)
       if (std::none_of(manifests.begin(), manifests.end(), [&](const auto& m) { return m.name == name; }) && components.empty())
         throw Error(ExitCode::usage, fmt::format("--upstream {}=...: no manifest named {}", name, name));

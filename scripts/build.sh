@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Configures (once) and builds the project into build/ (or $BUILD_DIR), incrementally.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build_dir=${BUILD_DIR:-build}
+jobs=$(nproc 2>/dev/null || echo 2)
+if [ ! -f "$build_dir/CMakeCache.txt" ]; then
+  cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@"
+elif [ $# -gt 0 ]; then
+  cmake "$build_dir" "$@"
+fi
+cmake --build "$build_dir" --parallel "$jobs"
