@@ -12,19 +12,6 @@
 namespace patchmgr {
 namespace {
 
-const char* kRefspecs[] = {"+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"};
-
-void fetch(git_repository* repo, const std::string& url, const Manifest& m) {
-  // An anonymous remote: a mirror given with --upstream fills the same
-  // refs/remotes/origin/* without rewriting the clone's configuration.
-  git_remote* r = nullptr;
-  git::check(git_remote_create_anonymous(&r, repo, url.c_str()), fmt::format("{}: bad upstream URL {}", m.name, url));
-  git::Remote remote(r);
-  git_strarray refspecs{const_cast<char**>(kRefspecs), 2};
-  git_fetch_options opts = GIT_FETCH_OPTIONS_INIT;
-  git::check(git_remote_fetch(r, &refspecs, &opts, "patchmgr sync"), fmt::format("{}: cannot fetch {}", m.name, url));
-}
-
 void require_pin(git_repository* repo, const Manifest& m, const std::string& url) {
   if (!git::try_commit(repo, git::from_hex(m.commit)))
     throw Error(ExitCode::failed,
@@ -82,7 +69,7 @@ void sync(const Context& ctx, const Manifest& m, const SyncOptions& options) {
   if (!have_pin || options.fetch) {
     out << fmt::format("{}: fetching {}\n", m.name, url);
     out.flush();
-    fetch(repo.get(), url, m);
+    git::fetch(repo.get(), url, {"+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"}, m.name);
   }
   require_pin(repo.get(), m, url);
 

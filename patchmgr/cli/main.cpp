@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "patchmgr/checkout/apply.h"
+#include "patchmgr/checkout/check.h"
 #include "patchmgr/checkout/context.h"
 #include "patchmgr/checkout/revert.h"
 #include "patchmgr/checkout/status.h"
@@ -16,6 +17,7 @@
 #include "patchmgr/git/git.h"
 #include "patchmgr/manifest/manifest.h"
 #include "patchmgr/util/error.h"
+#include "patchmgr/util/fs.h"
 
 namespace fs = std::filesystem;
 using patchmgr::Error;
@@ -35,7 +37,7 @@ fs::path find_root(const std::string& option) {
   throw Error(ExitCode::usage, "no manifests/ directory here or in any parent directory; run patchmgr inside the project or pass --root DIR");
 }
 
-std::vector<patchmgr::Manifest> load(const fs::path& root, const std::vector<std::string>& components) {
+patchmgr::LoadResult load_result(const fs::path& root, const std::vector<std::string>& components) {
   patchmgr::LoadResult result;
   if (components.empty()) {
     result = patchmgr::load_all_manifests(root);
@@ -55,9 +57,19 @@ std::vector<patchmgr::Manifest> load(const fs::path& root, const std::vector<std
       for (auto& d : one.diagnostics) result.diagnostics.push_back(std::move(d));
     }
   }
+  return result;
+}
+
+std::string diagnostics_text(const fs::path& root, const std::vector<patchmgr::Diagnostic>& diagnostics) {
+  std::string text;
+  for (const auto& d : diagnostics) text += d.to_string(root) + "\n";
+  return text;
+}
+
+std::vector<patchmgr::Manifest> load(const fs::path& root, const std::vector<std::string>& components) {
+  patchmgr::LoadResult result = load_result(root, components);
   if (!result.diagnostics.empty()) {
-    std::string text;
-    for (const auto& d : result.diagnostics) text += d.to_string(root) + "\n";
+    std::string text = diagnostics_text(root, result.diagnostics);
     text += fmt::format("{} problem{} in the manifests; nothing was done", result.diagnostics.size(),
                         result.diagnostics.size() == 1 ? "" : "s");
     throw Error(ExitCode::usage, text);
@@ -103,6 +115,14 @@ int main(int argc, char** argv) {
   status->add_flag("--json", json, "Print JSON instead of text");
   add_components(status);
 
+  patchmgr::CheckOptions check_options;
+  std::string check_format = "text", check_output;
+  auto* check = app.add_subcommand("check", "Apply the series in memory on the pin, upstream's latest commit or any commit, and report per patch");
+  check->add_option("--against", check_options.against, "pin (default), latest (fetches upstream.track), or a full commit SHA");
+  check->add_option("--format", check_format, "text (default), json or junit")->check(CLI::IsMember({"text", "json", "junit"}));
+  check->add_option("--output", check_output, "Write the report to FILE (atomically) and print the text summary");
+  add_components(check);
+
   auto* lint = app.add_subcommand("lint", "Validate the manifests and patch files, and print every problem");
   add_components(lint);
 
@@ -121,6 +141,28 @@ int main(int argc, char** argv) {
       if (eq == std::string::npos || eq == 0 || eq + 1 == o.size())
         throw Error(ExitCode::usage, fmt::format("--upstream {}: expected NAME=URL, like --upstream demucs=/srv/mirrors/demucs.git", o));
       ctx.url_overrides[o.substr(0, eq)] = o.substr(eq + 1);
+    }
+    if (*check) {
+      // A manifest that does not load is a failing report, not a crash: CI dashboards must show it.
+      auto loaded = load_result(ctx.root, components);
+      std::vector<patchmgr::CheckReport> reports;
+      for (const auto& m : loaded.manifests) reports.push_back(patchmgr::check(ctx, m, check_options));
+      std::map<std::string, std::vector<patchmgr::Diagnostic>> broken;
+      for (const auto& d : loaded.diagnostics) broken[d.file.string().find("/manifests/") != std::string::npos ? d.file.stem().string() : d.file.parent_path().filename().string()].push_back(d);
+      for (const auto& [name, diags] : broken)
+        reports.push_back(patchmgr::manifest_failure(name, check_options.against, diagnostics_text(ctx.root, diags)));
+      std::string report = check_format == "json" ? patchmgr::check_json(reports)
+                           : check_format == "junit" ? patchmgr::check_junit(reports)
+                                                     : patchmgr::check_text(reports);
+      if (!check_output.empty()) {
+        patchmgr::write_file_atomic(fs::absolute(check_output), report);
+        std::cout << patchmgr::check_text(reports);
+      } else {
+        std::cout << report;
+      }
+      if (!loaded.diagnostics.empty()) return int(ExitCode::usage);
+      bool ok = std::all_of(reports.begin(), reports.end(), [](const auto& r) { return r.ok(); });
+      return int(ok ? ExitCode::ok : ExitCode::failed);
     }
     auto manifests = load(ctx.root, components);
     if (manifests.empty()) {

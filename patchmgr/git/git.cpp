@@ -156,6 +156,18 @@ std::vector<LocalEdit> local_edits(git_repository* repo) {
   return edits;
 }
 
+void fetch(git_repository* repo, const std::string& url, const std::vector<std::string>& refspecs, const std::string& what) {
+  git_remote* r = nullptr;
+  check(git_remote_create_anonymous(&r, repo, url.c_str()), fmt::format("{}: bad upstream URL {}", what, url));
+  Remote remote(r);
+  std::vector<char*> specs;
+  std::vector<std::string> storage = refspecs;
+  for (auto& s : storage) specs.push_back(s.data());
+  git_strarray array{specs.data(), specs.size()};
+  git_fetch_options opts = GIT_FETCH_OPTIONS_INIT;
+  check(git_remote_fetch(r, &array, &opts, "patchmgr fetch"), fmt::format("{}: cannot fetch {}", what, url));
+}
+
 std::optional<git_oid> hash_workdir_file(git_repository* repo, const std::string& path) {
   auto full = std::filesystem::path(git_repository_workdir(repo)) / path;
   std::error_code ec;

@@ -89,6 +89,11 @@ struct LocalEdit {
 };
 std::vector<LocalEdit> local_edits(git_repository* repo);
 
+// Fetches `refspecs` from `url` through an anonymous remote, so a mirror
+// given with --upstream fills the same refs without rewriting the clone's
+// configuration. `what` names the component in errors.
+void fetch(git_repository* repo, const std::string& url, const std::vector<std::string>& refspecs, const std::string& what);
+
 // Content hash of a working-tree file as a blob (nullopt when it does not exist).
 std::optional<git_oid> hash_workdir_file(git_repository* repo, const std::string& path);
 
