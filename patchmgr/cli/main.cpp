@@ -16,6 +16,7 @@
 #include "patchmgr/checkout/sync.h"
 #include "patchmgr/git/git.h"
 #include "patchmgr/manifest/manifest.h"
+#include "patchmgr/report/patches_md.h"
 #include "patchmgr/util/error.h"
 #include "patchmgr/util/fs.h"
 
@@ -123,6 +124,12 @@ int main(int argc, char** argv) {
   check->add_option("--output", check_output, "Write the report to FILE (atomically) and print the text summary");
   add_components(check);
 
+  bool docs_check = false;
+  std::string docs_output = "PATCHES.md";
+  auto* docs = app.add_subcommand("docs", "Render PATCHES.md from the manifests");
+  docs->add_flag("--check", docs_check, "Do not write; exit 1 when PATCHES.md is not what the manifests give");
+  docs->add_option("--output", docs_output, "Where to write, relative to the project root (default PATCHES.md)");
+
   auto* lint = app.add_subcommand("lint", "Validate the manifests and patch files, and print every problem");
   add_components(lint);
 
@@ -163,6 +170,32 @@ int main(int argc, char** argv) {
       if (!loaded.diagnostics.empty()) return int(ExitCode::usage);
       bool ok = std::all_of(reports.begin(), reports.end(), [](const auto& r) { return r.ok(); });
       return int(ok ? ExitCode::ok : ExitCode::failed);
+    }
+    if (*docs) {
+      auto manifests = load(ctx.root, {});
+      std::string page = patchmgr::render_patches_md(manifests, ctx.root);
+      fs::path target = fs::path(docs_output).is_absolute() ? fs::path(docs_output) : ctx.root / docs_output;
+      std::string current = fs::exists(target) ? patchmgr::read_file(target) : std::string();
+      std::string shown = patchmgr::display_path(target, ctx.root);
+      if (docs_check) {
+        if (current == page) {
+          std::cout << fmt::format("{} is up to date\n", shown);
+          return 0;
+        }
+        // Say where it differs, so CI logs point at the stale part.
+        size_t line = 1, i = 0;
+        for (; i < std::min(current.size(), page.size()) && current[i] == page[i]; ++i)
+          if (current[i] == '\n') ++line;
+        std::cerr << fmt::format("patchmgr: {} is stale (first difference at line {}); run patchmgr docs and commit the result\n", shown, line);
+        return int(ExitCode::failed);
+      }
+      if (current == page) {
+        std::cout << fmt::format("{} is up to date\n", shown);
+        return 0;
+      }
+      patchmgr::write_file_atomic(target, page);
+      std::cout << fmt::format("wrote {} ({} component{})\n", shown, manifests.size(), manifests.size() == 1 ? "" : "s");
+      return 0;
     }
     auto manifests = load(ctx.root, components);
     if (manifests.empty()) {

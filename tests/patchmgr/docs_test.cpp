@@ -1,0 +1,49 @@
+// patchmgr docs: PATCHES.md rendered from the manifests, and --check for CI.
+#include <gtest/gtest.h>
+
+#include "series_fixture.h"
+
+using namespace testutil;
+
+namespace {
+
+TEST_F(CheckoutTest, DocsRendersEveryPatchAndCheckTellsStaleness) {
+  CliRun r = project.run({"docs"});
+  ASSERT_EQ(r.code, 0) << r.all();
+  EXPECT_EQ(r.out, "wrote PATCHES.md (1 component)\n");
+  std::string page = read(project.root() / "PATCHES.md");
+  EXPECT_EQ(page.rfind("# Patches\n", 0), 0u);
+  EXPECT_NE(page.find("| [demo](#demo) | https://example.invalid/demo.git | `" + to_hex(project.pin()).substr(0, 12) + "` | 3 source, 0 runtime |"), std::string::npos) << page;
+  EXPECT_NE(page.find("| Checkout | `upstream/demo` |"), std::string::npos) << page;
+  EXPECT_NE(page.find("| 3 | [The compile patch](#demo-compile) | source | experimental, opt-in | 2026-01-25 | `model/transformer.py` |"), std::string::npos) << page;
+  EXPECT_NE(page.find("- **Status**: experimental since 2026-01-25; opt-in: `patchmgr apply --with compile`"), std::string::npos) << page;
+  EXPECT_NE(page.find("- **Changes**: Add sdpa\n\n  > This patch adds sdpa so the tests can check the series.\n"), std::string::npos) << page;
+  EXPECT_NE(page.find("patchmgr apply demo     # the enabled patches"), std::string::npos) << page;
+
+  CliRun check = project.run({"docs", "--check"});
+  EXPECT_EQ(check.code, 0) << check.all();
+  EXPECT_EQ(check.out, "PATCHES.md is up to date\n");
+
+  // A finding added to the manifest makes the page stale.
+  std::string manifest = read(project.root() / "manifests/demo.yaml");
+  manifest += "    findings:\n      - date: 2026-11-24\n        text: default mode compiles in 40 s on an H100.\n";
+  write(project.root() / "manifests/demo.yaml", manifest);
+  CliRun stale = project.run({"docs", "--check"});
+  EXPECT_EQ(stale.code, 1) << stale.all();
+  EXPECT_NE(stale.err.find("PATCHES.md is stale (first difference at line "), std::string::npos) << stale.err;
+  EXPECT_EQ(read(project.root() / "PATCHES.md"), page);  // --check never writes
+  ASSERT_EQ(project.run({"docs"}).code, 0);
+  EXPECT_NE(read(project.root() / "PATCHES.md").find("  - 2026-11-24: default mode compiles in 40 s on an H100.\n"), std::string::npos);
+  EXPECT_EQ(project.run({"docs", "--check"}).code, 0);
+}
+
+TEST_F(CheckoutTest, DocsRefusesInvalidManifests) {
+  std::string manifest = read(project.root() / "manifests/demo.yaml");
+  manifest.replace(manifest.find("status: implemented"), 19, "status: done");
+  write(project.root() / "manifests/demo.yaml", manifest);
+  CliRun r = project.run({"docs"});
+  EXPECT_EQ(r.code, 2) << r.all();
+  EXPECT_FALSE(fs::exists(project.root() / "PATCHES.md"));
+}
+
+}  // namespace
