@@ -11,6 +11,7 @@
 #include "patchmgr/checkout/apply.h"
 #include "patchmgr/checkout/check.h"
 #include "patchmgr/checkout/context.h"
+#include "patchmgr/checkout/export.h"
 #include "patchmgr/checkout/revert.h"
 #include "patchmgr/checkout/status.h"
 #include "patchmgr/checkout/sync.h"
@@ -115,6 +116,9 @@ int main(int argc, char** argv) {
   auto* status = app.add_subcommand("status", "Show each checkout's state and each patch's state");
   status->add_flag("--json", json, "Print JSON instead of text");
   add_components(status);
+
+  auto* export_cmd = app.add_subcommand("export", "Write the patch commits in the checkout back to patches/ and update their sha256");
+  add_components(export_cmd);
 
   patchmgr::CheckOptions check_options;
   std::string check_format = "text", check_output;
@@ -229,6 +233,7 @@ int main(int argc, char** argv) {
         if (*sync) patchmgr::sync(ctx, m, sync_options);
         else if (*apply) patchmgr::apply(ctx, m, apply_options);
         else if (*revert) patchmgr::revert(ctx, m, revert_options);
+        else if (*export_cmd) patchmgr::export_series(ctx, m);
       } catch (const Error& e) {
         std::cerr << "patchmgr: " << e.what() << "\n";
         code = patchmgr::worst(code, e.code());

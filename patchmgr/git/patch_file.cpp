@@ -4,6 +4,7 @@
 #include <array>
 #include <cctype>
 #include <set>
+#include <cstring>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -193,14 +194,39 @@ Diff parse_diff(const PatchFile& patch) {
 }
 
 std::string format_patch(git_commit* commit) {
+  git_repository* repo = git_commit_owner(commit);
+  if (git_commit_parentcount(commit) != 1)
+    throw Error(ExitCode::failed, fmt::format("commit {} is a merge or a root commit; a patch needs exactly one parent",
+                                              to_hex(*git_commit_id(commit))));
+  Commit parent = lookup_commit(repo, *git_commit_parent_id(commit, 0));
+  Tree old_tree = commit_tree(parent.get()), new_tree = commit_tree(commit);
+  Diff diff = diff_trees(repo, old_tree.get(), new_tree.get());
+
+  // The description: the message after the subject, without patchmgr's trailers.
+  std::string message = git_commit_message(commit) ? git_commit_message(commit) : "";
+  std::string summary = git_commit_summary(commit) ? git_commit_summary(commit) : "";
+  std::string body;
+  auto lines = split_lines(message);
+  size_t first_body = 1;
+  while (first_body < lines.size() && lines[first_body - 1].find_first_not_of(" \t") != std::string::npos) ++first_body;
+  for (size_t i = first_body; i < lines.size(); ++i) {
+    if (starts_with(lines[i], "Patchmgr-Patch: ") || starts_with(lines[i], "Patchmgr-Patch-Id: ")) continue;
+    body += lines[i] + "\n";
+  }
+  body = trim(body);
+  if (!body.empty()) body += "\n";
+
   git_email_create_options opts = GIT_EMAIL_CREATE_OPTIONS_INIT;
+  opts.flags = GIT_EMAIL_CREATE_OMIT_NUMBERS;
   opts.diff_opts.flags |= GIT_DIFF_INDENT_HEURISTIC;
+  git_oid zero;
+  std::memset(&zero, 0, sizeof zero);  // like git format-patch --zero-commit: the file does not depend on the commit id
   git_buf buf = GIT_BUF_INIT;
-  check(git_email_create_from_commit(&buf, commit, &opts),
+  check(git_email_create_from_diff(&buf, diff.get(), 1, 1, &zero, summary.c_str(), body.c_str(), git_commit_author(commit), &opts),
         fmt::format("cannot format commit {} as a patch", to_hex(*git_commit_id(commit))));
   std::string out(buf.ptr, buf.size);
   git_buf_dispose(&buf);
-  out += "-- \npatchmgr\n\n";
+  out += "-- \npatchmgr\n";
   return out;
 }
 

@@ -38,8 +38,10 @@ PatchFile parse_patch_file(const std::string& text);
 // Parses the diff of a valid patch file into a libgit2 diff.
 Diff parse_diff(const PatchFile& patch);
 
-// The patch file for `commit` against its first parent, as `git format-patch`
-// writes it (used to export a series and by the tests to build fixtures).
+// The patch file for `commit` against its parent, in patchmgr's canonical
+// form of `git format-patch --zero-commit --no-numbered`: it depends only on
+// the commit's content (author, date, message without patchmgr's trailers,
+// diff), so apply followed by export gives back the same bytes.
 std::string format_patch(git_commit* commit);
 
 }  // namespace patchmgr::git

@@ -237,6 +237,7 @@ void load_patch(Checker& c, const YAML::Node& node, size_t index, Manifest& m, c
   if (p.files.empty() && !node["files"]) c.error(node.Mark(), fmt::format("{}: missing required key \"files\" (the upstream files the patch touches)", where));
   std::optional<std::string> file_value = file ? c.string(node, "file", where) : std::nullopt;
   std::optional<std::string> sha_value = sha ? c.string(node, "sha256", where) : std::nullopt;
+  if (sha) p.sha256_line = sha.Mark().line + 1;
   if (sha_value && !std::regex_match(*sha_value, kSha256)) {
     c.error(sha.Mark(), fmt::format("{}.sha256: found \"{}\", expected 64 lower-case hex digits (sha256sum of the patch file)", where, *sha_value));
     sha_value.reset();

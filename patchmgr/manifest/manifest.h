@@ -41,6 +41,7 @@ struct Patch {
   std::string notes;
   std::vector<Finding> findings;
   int line = 0;                        // manifest line of this entry, for messages
+  int sha256_line = 0;                 // manifest line of the sha256 value (export rewrites it)
 
   git::PatchFile parsed;               // the parsed patch file (source patches)
 };

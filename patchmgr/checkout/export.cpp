@@ -1,0 +1,97 @@
+#include "patchmgr/checkout/export.h"
+
+#include <regex>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "patchmgr/checkout/inspect.h"
+#include "patchmgr/checkout/journal.h"
+#include "patchmgr/checkout/lock.h"
+#include "patchmgr/git/patch_file.h"
+#include "patchmgr/util/fs.h"
+#include "patchmgr/util/sha256.h"
+
+namespace patchmgr {
+
+void export_series(const Context& ctx, const Manifest& m) {
+  auto& out = *ctx.out;
+  CheckoutLock lock(m.checkout, "export");
+  if (!git::is_repository(m.checkout))
+    throw Error(ExitCode::failed, fmt::format("{}: no clone at {}; run patchmgr sync {} first", m.name, m.checkout.string(), m.name));
+  git::Repository repo = git::open(m.checkout);
+  if (auto note = recover_interrupted(repo.get(), false)) *ctx.err << m.name << ": " << *note << "\n";
+  Inspection in = inspect(repo.get(), m, false);
+  if (!in.based_on_pin) throw Error(ExitCode::failed, fmt::format("{}: {}", m.name, in.detail));
+  if (in.chain.empty())
+    throw Error(ExitCode::failed, fmt::format("{}: the checkout is pristine, there is nothing to export; run patchmgr apply {} first", m.name, m.name));
+  if (in.has_tracked_edits())
+    throw Error(ExitCode::refused, fmt::format("{}: the checkout has uncommitted edits; commit them into the patch commits "
+                                               "(git commit --amend, or git commit --fixup and git rebase --autosquash) and export again",
+                                               m.name));
+
+  // Every commit must be one of the series' patches, each once, in series order.
+  std::vector<std::pair<const Patch*, git_oid>> exports;
+  std::set<const Patch*> seen;
+  int last = -1;
+  for (const auto& c : in.chain) {
+    if (!c.patch || c.patch->kind != PatchKind::source)
+      throw Error(ExitCode::failed,
+                  fmt::format("{}: commit {} \"{}\" is not one of the series' patches; squash it into a patch commit, or "
+                              "give it a \"{}: <id>\" trailer and a manifest entry for <id>",
+                              m.name, git::short_hex(c.oid), c.subject, kPatchTrailer));
+    int index = int(c.patch - m.patches.data());
+    if (!seen.insert(c.patch).second || index < last)
+      throw Error(ExitCode::failed, fmt::format("{}: commit {} holds patch {} out of series order (or twice); reorder the "
+                                                "commits (git rebase -i) or the manifest, then export again",
+                                                m.name, git::short_hex(c.oid), c.patch->id));
+    last = index;
+    exports.emplace_back(c.patch, c.oid);
+  }
+
+  std::string manifest_text = read_file(m.path);
+  std::vector<std::string> lines;
+  {
+    size_t start = 0;
+    while (start <= manifest_text.size()) {
+      size_t nl = manifest_text.find('\n', start);
+      lines.push_back(manifest_text.substr(start, nl == std::string::npos ? std::string::npos : nl - start));
+      if (nl == std::string::npos) break;
+      start = nl + 1;
+    }
+  }
+  size_t changed = 0;
+  std::vector<std::pair<std::filesystem::path, std::string>> writes;
+  for (const auto& [patch, oid] : exports) {
+    git::Commit commit = git::lookup_commit(repo.get(), oid);
+    std::string text = git::format_patch(commit.get());
+    git::PatchFile parsed = git::parse_patch_file(text);
+    std::set<std::string> listed(patch->files.begin(), patch->files.end());
+    std::set<std::string> touched(parsed.touched_files.begin(), parsed.touched_files.end());
+    if (listed != touched)
+      *ctx.err << fmt::format("{}: warning: {} now touches [{}]; set its files: in {} to match\n", m.name, patch->id,
+                              fmt::join(parsed.touched_files, ", "), m.path.filename().string());
+    if (text == read_file(patch->file)) {
+      out << fmt::format("  {:<28} unchanged\n", patch->id);
+      continue;
+    }
+    std::string sha = sha256_hex(text);
+    std::string& line = lines.at(size_t(patch->sha256_line - 1));
+    line = std::regex_replace(line, std::regex("[0-9a-f]{64}"), sha, std::regex_constants::format_first_only);
+    writes.emplace_back(patch->file, text);
+    out << fmt::format("  {:<28} written to patches/{}/{} (sha256 {})\n", patch->id, m.name, patch->file_field, sha.substr(0, 16));
+    ++changed;
+  }
+  if (changed) {
+    // Patch files first, the manifest last: a crash in between shows up as a
+    // sha256 mismatch naming the file, never as a manifest pointing at stale bytes.
+    for (const auto& [path, text] : writes) write_file_atomic(path, text);
+    std::string new_manifest;
+    for (size_t i = 0; i < lines.size(); ++i) new_manifest += lines[i] + (i + 1 < lines.size() ? "\n" : "");
+    write_file_atomic(m.path, new_manifest);
+  }
+  out << fmt::format("{}: exported {} patch{}, {} changed{}\n", m.name, exports.size(), exports.size() == 1 ? "" : "es", changed,
+                     changed ? fmt::format("; {} updated", display_path(m.path, ctx.root)) : "");
+}
+
+}  // namespace patchmgr
