@@ -81,6 +81,23 @@ TreeApply apply_patch_to_tree(git_repository* repo, git_tree* base, const Patch&
   return result;
 }
 
+git_oid commit_patch(git_repository* repo, const git_oid& parent_id, const git_oid& tree_id, const Patch& p) {
+  // The committer is patchmgr at the author's time: the same parent and patch
+  // file give the same commit id on every machine.
+  git::Signature author(signature_at(p.parsed.author_name, p.parsed.author_email, p.parsed.date));
+  git::Signature committer(signature_at("patchmgr", "patchmgr@localhost", p.parsed.date));
+  git::Commit parent = git::lookup_commit(repo, parent_id);
+  git::Tree tree = git::lookup_tree(repo, tree_id);
+  git::Diff diff = git::diff_trees(repo, git::commit_tree(parent.get()).get(), tree.get());
+  std::string message = fmt::format("{}\n{}: {}\n{}: {}\n", p.parsed.message(), kPatchTrailer, p.id, kPatchIdTrailer,
+                                    git::to_hex(git::patch_id(diff.get())));
+  const git_commit* parents[] = {parent.get()};
+  git_oid oid;
+  git::check(git_commit_create(&oid, repo, nullptr, author.get(), committer.get(), "UTF-8", message.c_str(), tree.get(), 1, parents),
+             fmt::format("cannot record patch {}", p.id));
+  return oid;
+}
+
 void apply(const Context& ctx, const Manifest& m, const ApplyOptions& options) {
   auto& out = *ctx.out;
   // The series to apply: enabled source patches plus the ones asked for, in manifest order.
@@ -151,18 +168,7 @@ void apply(const Context& ctx, const Manifest& m, const ApplyOptions& options) {
                   fmt::format("{}: patch {} ({}) does not apply: {}\n{}: nothing was changed; the checkout is as it was before this command",
                               m.name, p.file_field, p.id, r.describe(), m.name));
     tree = git::lookup_tree(repo.get(), *r.tree);
-    // The committer is patchmgr at the author's time: the same pin and patch
-    // files give the same commit ids on every machine.
-    git::Signature author(signature_at(p.parsed.author_name, p.parsed.author_email, p.parsed.date));
-    git::Signature committer(signature_at("patchmgr", "patchmgr@localhost", p.parsed.date));
-    git::Commit prev = git::lookup_commit(repo.get(), tip);
-    git::Diff diff = git::diff_trees(repo.get(), git::commit_tree(prev.get()).get(), tree.get());
-    std::string message = fmt::format("{}\n{}: {}\n{}: {}\n", p.parsed.message(), kPatchTrailer, p.id, kPatchIdTrailer,
-                                      git::to_hex(git::patch_id(diff.get())));
-    const git_commit* parents[] = {prev.get()};
-    git::check(git_commit_create(&tip, repo.get(), nullptr, author.get(), committer.get(), "UTF-8", message.c_str(),
-                                 tree.get(), 1, parents),
-               fmt::format("{}: cannot record patch {}", m.name, p.id));
+    tip = commit_patch(repo.get(), tip, *r.tree, p);
     test_kill_point(fmt::format("after-patch:{}", k + 1));
   }
 

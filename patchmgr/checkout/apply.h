@@ -25,6 +25,10 @@ void apply(const Context& ctx, const Manifest& manifest, const ApplyOptions& opt
 // The branch a component's patch series lives on.
 std::string patch_branch(const Manifest& manifest);
 
+// Records `tree` as the commit of patch `p` on top of `parent`: the patch
+// file's author, date and message, patchmgr's trailers, committer patchmgr.
+git_oid commit_patch(git_repository* repo, const git_oid& parent, const git_oid& tree, const Patch& p);
+
 // Result of applying one patch file to a tree, in memory.
 struct TreeApply {
   std::optional<git_oid> tree;  // the new tree, when the patch applied

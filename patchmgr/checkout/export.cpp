@@ -14,6 +14,52 @@
 
 namespace patchmgr {
 
+size_t write_series_files(const Context& ctx, const Manifest& m, const std::vector<PatchFileUpdate>& updates,
+                          const std::optional<std::string>& new_pin) {
+  auto& out = *ctx.out;
+  std::vector<std::string> lines;
+  {
+    std::string text = read_file(m.path);
+    size_t start = 0;
+    while (start <= text.size()) {
+      size_t nl = text.find('\n', start);
+      lines.push_back(text.substr(start, nl == std::string::npos ? std::string::npos : nl - start));
+      if (nl == std::string::npos) break;
+      start = nl + 1;
+    }
+  }
+  auto replace_on_line = [&](int line, const std::regex& pattern, const std::string& value) {
+    std::string& l = lines.at(size_t(line - 1));
+    l = std::regex_replace(l, pattern, value, std::regex_constants::format_first_only);
+  };
+  std::vector<std::pair<std::filesystem::path, std::string>> writes;
+  for (const auto& u : updates) {
+    git::PatchFile parsed = git::parse_patch_file(u.text);
+    std::set<std::string> listed(u.patch->files.begin(), u.patch->files.end());
+    std::set<std::string> touched(parsed.touched_files.begin(), parsed.touched_files.end());
+    if (listed != touched)
+      *ctx.err << fmt::format("{}: warning: {} now touches [{}]; set its files: in {} to match\n", m.name, u.patch->id,
+                              fmt::join(parsed.touched_files, ", "), m.path.filename().string());
+    if (u.text == read_file(u.patch->file)) {
+      out << fmt::format("  {:<28} unchanged\n", u.patch->id);
+      continue;
+    }
+    std::string sha = sha256_hex(u.text);
+    replace_on_line(u.patch->sha256_line, std::regex("[0-9a-f]{64}"), sha);
+    writes.emplace_back(u.patch->file, u.text);
+    out << fmt::format("  {:<28} written to patches/{}/{} (sha256 {})\n", u.patch->id, m.name, u.patch->file_field, sha.substr(0, 16));
+  }
+  if (new_pin) replace_on_line(m.commit_line, std::regex("[0-9a-f]{40}"), *new_pin);
+  if (writes.empty() && !new_pin) return 0;
+  // Patch files first, the manifest last: a crash in between shows up as a
+  // sha256 mismatch naming the file, never as a manifest pointing at stale bytes.
+  for (const auto& [path, text] : writes) write_file_atomic(path, text);
+  std::string manifest;
+  for (size_t i = 0; i < lines.size(); ++i) manifest += lines[i] + (i + 1 < lines.size() ? "\n" : "");
+  write_file_atomic(m.path, manifest);
+  return writes.size();
+}
+
 void export_series(const Context& ctx, const Manifest& m) {
   auto& out = *ctx.out;
   CheckoutLock lock(m.checkout, "export");
@@ -49,47 +95,12 @@ void export_series(const Context& ctx, const Manifest& m) {
     exports.emplace_back(c.patch, c.oid);
   }
 
-  std::string manifest_text = read_file(m.path);
-  std::vector<std::string> lines;
-  {
-    size_t start = 0;
-    while (start <= manifest_text.size()) {
-      size_t nl = manifest_text.find('\n', start);
-      lines.push_back(manifest_text.substr(start, nl == std::string::npos ? std::string::npos : nl - start));
-      if (nl == std::string::npos) break;
-      start = nl + 1;
-    }
-  }
-  size_t changed = 0;
-  std::vector<std::pair<std::filesystem::path, std::string>> writes;
+  std::vector<PatchFileUpdate> updates;
   for (const auto& [patch, oid] : exports) {
     git::Commit commit = git::lookup_commit(repo.get(), oid);
-    std::string text = git::format_patch(commit.get());
-    git::PatchFile parsed = git::parse_patch_file(text);
-    std::set<std::string> listed(patch->files.begin(), patch->files.end());
-    std::set<std::string> touched(parsed.touched_files.begin(), parsed.touched_files.end());
-    if (listed != touched)
-      *ctx.err << fmt::format("{}: warning: {} now touches [{}]; set its files: in {} to match\n", m.name, patch->id,
-                              fmt::join(parsed.touched_files, ", "), m.path.filename().string());
-    if (text == read_file(patch->file)) {
-      out << fmt::format("  {:<28} unchanged\n", patch->id);
-      continue;
-    }
-    std::string sha = sha256_hex(text);
-    std::string& line = lines.at(size_t(patch->sha256_line - 1));
-    line = std::regex_replace(line, std::regex("[0-9a-f]{64}"), sha, std::regex_constants::format_first_only);
-    writes.emplace_back(patch->file, text);
-    out << fmt::format("  {:<28} written to patches/{}/{} (sha256 {})\n", patch->id, m.name, patch->file_field, sha.substr(0, 16));
-    ++changed;
+    updates.push_back({patch, git::format_patch(commit.get())});
   }
-  if (changed) {
-    // Patch files first, the manifest last: a crash in between shows up as a
-    // sha256 mismatch naming the file, never as a manifest pointing at stale bytes.
-    for (const auto& [path, text] : writes) write_file_atomic(path, text);
-    std::string new_manifest;
-    for (size_t i = 0; i < lines.size(); ++i) new_manifest += lines[i] + (i + 1 < lines.size() ? "\n" : "");
-    write_file_atomic(m.path, new_manifest);
-  }
+  size_t changed = write_series_files(ctx, m, updates, std::nullopt);
   out << fmt::format("{}: exported {} patch{}, {} changed{}\n", m.name, exports.size(), exports.size() == 1 ? "" : "es", changed,
                      changed ? fmt::format("; {} updated", display_path(m.path, ctx.root)) : "");
 }

@@ -12,6 +12,7 @@
 #include "patchmgr/checkout/check.h"
 #include "patchmgr/checkout/context.h"
 #include "patchmgr/checkout/export.h"
+#include "patchmgr/checkout/rebase.h"
 #include "patchmgr/checkout/revert.h"
 #include "patchmgr/checkout/status.h"
 #include "patchmgr/checkout/sync.h"
@@ -119,6 +120,11 @@ int main(int argc, char** argv) {
 
   auto* export_cmd = app.add_subcommand("export", "Write the patch commits in the checkout back to patches/ and update their sha256");
   add_components(export_cmd);
+
+  patchmgr::RebaseOptions rebase_options;
+  auto* rebase = app.add_subcommand("rebase", "Carry the series onto a new upstream commit (three-way merge), move the pin, rewrite the patch files");
+  rebase->add_option("--onto", rebase_options.onto, "latest (the tip of upstream.track) or a full commit SHA")->required();
+  add_components(rebase);
 
   patchmgr::CheckOptions check_options;
   std::string check_format = "text", check_output;
@@ -234,6 +240,7 @@ int main(int argc, char** argv) {
         else if (*apply) patchmgr::apply(ctx, m, apply_options);
         else if (*revert) patchmgr::revert(ctx, m, revert_options);
         else if (*export_cmd) patchmgr::export_series(ctx, m);
+        else if (*rebase) patchmgr::rebase(ctx, m, rebase_options);
       } catch (const Error& e) {
         std::cerr << "patchmgr: " << e.what() << "\n";
         code = patchmgr::worst(code, e.code());

@@ -319,7 +319,7 @@ LoadResult load_manifest(const std::filesystem::path& file, const std::filesyste
       if (!std::regex_match(*commit, kSha1))
         c.error(up["commit"].Mark(), fmt::format("upstream.commit: found \"{}\", expected the full 40-hex commit SHA (git rev-parse {} in the upstream prints it)", *commit, *commit));
       else
-        m.commit = *commit;
+        m.commit = *commit, m.commit_line = up["commit"].Mark().line + 1;
     }
   }
 

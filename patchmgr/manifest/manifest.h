@@ -52,6 +52,7 @@ struct Manifest {
   std::string name;
   std::string url;                     // upstream.url as written
   std::string commit;                  // upstream.commit, 40 lower-case hex
+  int commit_line = 0;                 // its line in the manifest (rebase rewrites it)
   std::string track;                   // upstream.track
   std::filesystem::path checkout;      // absolute path of the working clone
   std::string checkout_field;          // as written (relative to the project root by default)
