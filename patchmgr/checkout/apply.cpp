@@ -111,13 +111,10 @@ void apply(const Context& ctx, const Manifest& m, const ApplyOptions& options) {
   for (const Patch* p : m.source_patches())
     if (p->enabled || std::count(options.with.begin(), options.with.end(), p->id)) series.push_back(p);
 
-  CheckoutLock lock(m.checkout, "apply");
-  if (!git::is_repository(m.checkout))
-    throw Error(ExitCode::failed, fmt::format("{}: no clone at {}; run patchmgr sync {} first", m.name, m.checkout.string(), m.name));
-  git::Repository repo = git::open(m.checkout);
-  if (auto note = recover_interrupted(repo.get(), false)) *ctx.err << m.name << ": " << *note << "\n";
+  LockedCheckout checkout(ctx, m, "apply");
+  git_repository* repo = checkout.repo();
 
-  Inspection in = inspect(repo.get(), m, false);
+  Inspection in = inspect(repo, m, false);
   if (!in.pin_present || !in.based_on_pin)
     throw Error(ExitCode::failed, fmt::format("{}: {}", m.name, in.detail));
   if (in.has_tracked_edits()) {
@@ -157,25 +154,25 @@ void apply(const Context& ctx, const Manifest& m, const ApplyOptions& options) {
     first = in.applied_ids.size();
   }
 
-  git::Commit parent = git::lookup_commit(repo.get(), base);
+  git::Commit parent = git::lookup_commit(repo, base);
   git::Tree tree = git::commit_tree(parent.get());
   git_oid tip = base;
   for (size_t k = first; k < series.size(); ++k) {
     const Patch& p = *series[k];
-    TreeApply r = apply_patch_to_tree(repo.get(), tree.get(), p);
+    TreeApply r = apply_patch_to_tree(repo, tree.get(), p);
     if (!r.tree)
       throw Error(ExitCode::failed,
                   fmt::format("{}: patch {} ({}) does not apply: {}\n{}: nothing was changed; the checkout is as it was before this command",
                               m.name, p.file_field, p.id, r.describe(), m.name));
-    tree = git::lookup_tree(repo.get(), *r.tree);
-    tip = commit_patch(repo.get(), tip, *r.tree, p);
+    tree = git::lookup_tree(repo, *r.tree);
+    tip = commit_patch(repo, tip, *r.tree, p);
     test_kill_point(fmt::format("after-patch:{}", k + 1));
   }
 
   // Moving the branch must not orphan user work left on it.
-  std::optional<git_oid> branch_old = git::resolve_ref(repo.get(), branch);
+  std::optional<git_oid> branch_old = git::resolve_ref(repo, branch);
   if (branch_old && !git_oid_equal(&*branch_old, &*in.head.oid)) {
-    auto work = orphaned_work(repo.get(), *branch_old, branch);
+    auto work = orphaned_work(repo, *branch_old, branch);
     if (!work.empty()) {
       std::vector<std::string> list;
       for (const auto& oid : work) list.push_back(git::short_hex(oid));
@@ -193,7 +190,7 @@ void apply(const Context& ctx, const Manifest& m, const ApplyOptions& options) {
   t.to_branch = branch;
   t.to_branch_old = branch_old;
   t.reflog_message = fmt::format("patchmgr apply: {} patches on {}", series.size(), m.commit.substr(0, 12));
-  run_transition(repo.get(), t);
+  run_transition(repo, t);
 
   out << fmt::format("{}: applied {} patch{} on {} -> branch {} at {}\n", m.name, series.size() - first,
                      series.size() - first == 1 ? "" : "es", m.commit.substr(0, 12), branch.substr(11), git::short_hex(tip));

@@ -62,12 +62,9 @@ size_t write_series_files(const Context& ctx, const Manifest& m, const std::vect
 
 void export_series(const Context& ctx, const Manifest& m) {
   auto& out = *ctx.out;
-  CheckoutLock lock(m.checkout, "export");
-  if (!git::is_repository(m.checkout))
-    throw Error(ExitCode::failed, fmt::format("{}: no clone at {}; run patchmgr sync {} first", m.name, m.checkout.string(), m.name));
-  git::Repository repo = git::open(m.checkout);
-  if (auto note = recover_interrupted(repo.get(), false)) *ctx.err << m.name << ": " << *note << "\n";
-  Inspection in = inspect(repo.get(), m, false);
+  LockedCheckout checkout(ctx, m, "export");
+  git_repository* repo = checkout.repo();
+  Inspection in = inspect(repo, m, false);
   if (!in.based_on_pin) throw Error(ExitCode::failed, fmt::format("{}: {}", m.name, in.detail));
   if (in.chain.empty())
     throw Error(ExitCode::failed, fmt::format("{}: the checkout is pristine, there is nothing to export; run patchmgr apply {} first", m.name, m.name));
@@ -97,7 +94,7 @@ void export_series(const Context& ctx, const Manifest& m) {
 
   std::vector<PatchFileUpdate> updates;
   for (const auto& [patch, oid] : exports) {
-    git::Commit commit = git::lookup_commit(repo.get(), oid);
+    git::Commit commit = git::lookup_commit(repo, oid);
     updates.push_back({patch, git::format_patch(commit.get())});
   }
   size_t changed = write_series_files(ctx, m, updates, std::nullopt);

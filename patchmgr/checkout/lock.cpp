@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "patchmgr/checkout/journal.h"
 #include "patchmgr/util/error.h"
 
 namespace patchmgr {
@@ -53,6 +54,19 @@ CheckoutLock::~CheckoutLock() {
     ::flock(fd_, LOCK_UN);
     ::close(fd_);
   }
+}
+
+namespace {
+git::Repository open_clone(const Manifest& m) {
+  if (!git::is_repository(m.checkout))
+    throw Error(ExitCode::failed, fmt::format("{}: no clone at {}; run patchmgr sync {} first", m.name, m.checkout.string(), m.name));
+  return git::open(m.checkout);
+}
+}  // namespace
+
+LockedCheckout::LockedCheckout(const Context& ctx, const Manifest& m, const std::string& command, bool rescue_edits)
+    : lock_(m.checkout, command), repo_(open_clone(m)) {
+  if (auto note = recover_interrupted(repo_.get(), rescue_edits)) *ctx.err << m.name << ": " << *note << "\n";
 }
 
 }  // namespace patchmgr

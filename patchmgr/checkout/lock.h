@@ -6,6 +6,10 @@
 #include <filesystem>
 #include <string>
 
+#include "patchmgr/checkout/context.h"
+#include "patchmgr/git/git.h"
+#include "patchmgr/manifest/manifest.h"
+
 namespace patchmgr {
 
 class CheckoutLock {
@@ -20,6 +24,18 @@ class CheckoutLock {
 
  private:
   int fd_ = -1;
+};
+
+// What every command that changes a checkout starts with: take the lock,
+// open the clone (or say to run sync), and undo an interrupted earlier command.
+class LockedCheckout {
+ public:
+  LockedCheckout(const Context& ctx, const Manifest& m, const std::string& command, bool rescue_edits = false);
+  git_repository* repo() const { return repo_.get(); }
+
+ private:
+  CheckoutLock lock_;
+  git::Repository repo_;
 };
 
 }  // namespace patchmgr

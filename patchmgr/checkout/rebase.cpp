@@ -54,13 +54,10 @@ void rebase(const Context& ctx, const Manifest& m, const RebaseOptions& options)
   bool bring_checkout = false, was_patched = false;
   std::string onto_hex;
   {
-    CheckoutLock lock(m.checkout, "rebase");
-    if (!git::is_repository(m.checkout))
-      throw Error(ExitCode::failed, fmt::format("{}: no clone at {}; run patchmgr sync {} first", m.name, m.checkout.string(), m.name));
-    git::Repository repo = git::open(m.checkout);
-    if (auto note = recover_interrupted(repo.get(), false)) *ctx.err << m.name << ": " << *note << "\n";
+    LockedCheckout checkout(ctx, m, "rebase");
+    git_repository* repo = checkout.repo();
     if (options.onto == "pin") throw Error(ExitCode::usage, fmt::format("{}: --onto pin: the series is already on the pin; give latest or a commit", m.name));
-    git_oid onto = resolve_upstream_commit(ctx, repo.get(), m, options.onto, "--onto");
+    git_oid onto = resolve_upstream_commit(ctx, repo, m, options.onto, "--onto");
     onto_hex = git::to_hex(onto);
     git_oid pin = git::from_hex(m.commit);
     if (git_oid_equal(&onto, &pin)) {
@@ -75,13 +72,13 @@ void rebase(const Context& ctx, const Manifest& m, const RebaseOptions& options)
     std::vector<git_oid> old_commits;
     git_oid tip = pin;
     for (const Patch* p : series) {
-      git::Commit c = git::lookup_commit(repo.get(), tip);
-      TreeApply r = apply_patch_to_tree(repo.get(), git::commit_tree(c.get()).get(), *p);
+      git::Commit c = git::lookup_commit(repo, tip);
+      TreeApply r = apply_patch_to_tree(repo, git::commit_tree(c.get()).get(), *p);
       if (!r.tree)
         throw Error(ExitCode::failed, fmt::format("{}: patch {} does not apply on the current pin ({}); fix the series there first "
                                                   "(patchmgr check {})",
                                                   m.name, p->file_field, r.describe(), m.name));
-      tip = commit_patch(repo.get(), tip, *r.tree, *p);
+      tip = commit_patch(repo, tip, *r.tree, *p);
       old_commits.push_back(tip);
     }
 
@@ -90,11 +87,11 @@ void rebase(const Context& ctx, const Manifest& m, const RebaseOptions& options)
     git_oid base = onto;
     for (size_t i = 0; i < series.size(); ++i) {
       const Patch& p = *series[i];
-      git::Commit pick = git::lookup_commit(repo.get(), old_commits[i]);
-      git::Commit ours = git::lookup_commit(repo.get(), base);
+      git::Commit pick = git::lookup_commit(repo, old_commits[i]);
+      git::Commit ours = git::lookup_commit(repo, base);
       git_merge_options merge = GIT_MERGE_OPTIONS_INIT;
       git_index* raw = nullptr;
-      git::check(git_cherrypick_commit(&raw, repo.get(), pick.get(), ours.get(), 0, &merge),
+      git::check(git_cherrypick_commit(&raw, repo, pick.get(), ours.get(), 0, &merge),
                  fmt::format("{}: cannot merge patch {}", m.name, p.id));
       git::Index index(raw);
       if (git_index_has_conflicts(raw)) {
@@ -102,7 +99,7 @@ void rebase(const Context& ctx, const Manifest& m, const RebaseOptions& options)
         git_index_conflict_iterator* it = nullptr;
         git::check(git_index_conflict_iterator_new(&it, raw), "cannot list conflicts");
         const git_index_entry *a = nullptr, *o = nullptr, *t = nullptr;
-        while (git_index_conflict_next(&a, &o, &t, it) == 0) files.push_back(describe_conflict(repo.get(), a, o, t));
+        while (git_index_conflict_next(&a, &o, &t, it) == 0) files.push_back(describe_conflict(repo, a, o, t));
         git_index_conflict_iterator_free(it);
         throw Error(ExitCode::failed,
                     fmt::format("{}: rebase onto {} stopped: patch {} ({}) conflicts with upstream in {}\n"
@@ -113,18 +110,18 @@ void rebase(const Context& ctx, const Manifest& m, const RebaseOptions& options)
                                 onto_hex.substr(0, 12)));
       }
       git_oid tree;
-      git::check(git_index_write_tree_to(&tree, raw, repo.get()), "cannot write the merged tree");
-      git::Commit base_commit = git::lookup_commit(repo.get(), base);
+      git::check(git_index_write_tree_to(&tree, raw, repo), "cannot write the merged tree");
+      git::Commit base_commit = git::lookup_commit(repo, base);
       if (git_oid_equal(&tree, git_commit_tree_id(base_commit.get())))
         throw Error(ExitCode::failed, fmt::format("{}: patch {} changes nothing on {}: upstream already has it. Set its status "
                                                   "to upstreamed in {} and rebase again",
                                                   m.name, p.id, onto_hex.substr(0, 12), m.path.filename().string()));
-      base = commit_patch(repo.get(), base, tree, p);
-      git::Commit made = git::lookup_commit(repo.get(), base);
+      base = commit_patch(repo, base, tree, p);
+      git::Commit made = git::lookup_commit(repo, base);
       updates.push_back({&p, git::format_patch(made.get())});
     }
 
-    Inspection in = inspect(repo.get(), m, false);
+    Inspection in = inspect(repo, m, false);
     was_patched = in.state == CheckoutState::patched;
     bring_checkout = (was_patched || in.state == CheckoutState::pristine) && !in.has_tracked_edits();
     out << fmt::format("{}: rebased {} patch{} from {} onto {}\n", m.name, series.size(), series.size() == 1 ? "" : "es",

@@ -13,13 +13,10 @@ namespace patchmgr {
 
 void revert(const Context& ctx, const Manifest& m, const RevertOptions& options) {
   auto& out = *ctx.out;
-  CheckoutLock lock(m.checkout, "revert");
-  if (!git::is_repository(m.checkout))
-    throw Error(ExitCode::failed, fmt::format("{}: no clone at {}; run patchmgr sync {} first", m.name, m.checkout.string(), m.name));
-  git::Repository repo = git::open(m.checkout);
-  if (auto note = recover_interrupted(repo.get(), options.discard)) *ctx.err << m.name << ": " << *note << "\n";
+  LockedCheckout checkout(ctx, m, "revert", options.discard);
+  git_repository* repo = checkout.repo();
 
-  Inspection in = inspect(repo.get(), m, false);
+  Inspection in = inspect(repo, m, false);
   git_oid pin = git::from_hex(m.commit);
   if (!in.pin_present)
     throw Error(ExitCode::failed, fmt::format("{}: {}", m.name, in.detail));
@@ -36,8 +33,8 @@ void revert(const Context& ctx, const Manifest& m, const RevertOptions& options)
       work_lines.push_back(fmt::format("{} {}", git::short_hex(c->oid), c->subject));
     }
   } else if (!in.head.branch) {
-    for (const auto& oid : orphaned_work(repo.get(), *in.head.oid, "")) {
-      git::Commit c = git::lookup_commit(repo.get(), oid);
+    for (const auto& oid : orphaned_work(repo, *in.head.oid, "")) {
+      git::Commit c = git::lookup_commit(repo, oid);
       work.push_back(oid);
       work_lines.push_back(fmt::format("{} {}", git::short_hex(oid), git_commit_summary(c.get())));
     }
@@ -60,19 +57,19 @@ void revert(const Context& ctx, const Manifest& m, const RevertOptions& options)
   std::time_t now = std::time(nullptr);
   if (!edited.empty()) {
     git_signature* sig = nullptr;
-    if (git_signature_default(&sig, repo.get()) < 0)
+    if (git_signature_default(&sig, repo) < 0)
       git::check(git_signature_now(&sig, "patchmgr", "patchmgr@localhost"), "cannot make a signature");
     git::Signature holder(sig);
     git_oid stash;
     std::string message = fmt::format("patchmgr revert --discard {}", m.name);
-    git::check(git_stash_save(&stash, repo.get(), sig, message.c_str(), GIT_STASH_DEFAULT),
+    git::check(git_stash_save(&stash, repo, sig, message.c_str(), GIT_STASH_DEFAULT),
                fmt::format("{}: cannot stash the local edits", m.name));
     *ctx.err << fmt::format("{}: local edits saved as stash {} (git stash list; git stash pop to get them back)\n", m.name,
                             git::short_hex(stash));
   }
   if (!work.empty()) {
     std::string ref = fmt::format("refs/patchmgr/discarded/{}/{}", m.name, static_cast<long long>(now));
-    git::check(git_reference_create(nullptr, repo.get(), ref.c_str(), &*in.head.oid, 0, "patchmgr revert --discard"),
+    git::check(git_reference_create(nullptr, repo, ref.c_str(), &*in.head.oid, 0, "patchmgr revert --discard"),
                fmt::format("{}: cannot save the commits under {}", m.name, ref));
     *ctx.err << fmt::format("{}: commits saved under {} (git log {})\n", m.name, ref, ref);
   }
@@ -87,7 +84,7 @@ void revert(const Context& ctx, const Manifest& m, const RevertOptions& options)
   t.from_branch = in.head.branch;
   t.to = pin;
   t.reflog_message = "patchmgr revert";
-  run_transition(repo.get(), t);
+  run_transition(repo, t);
   std::string kept = in.head.branch ? fmt::format("; branch {} keeps its commits", in.head.branch->substr(11)) : "";
   out << fmt::format("{}: reverted to the pristine pin {} (HEAD detached{})\n", m.name, m.commit.substr(0, 12), kept);
 }
