@@ -32,13 +32,16 @@ std::string patch_label(const Patch& p) {
 void print_status(const Context& ctx, const Manifest& m, const Inspection& in) {
   auto& out = *ctx.out;
   size_t enabled = 0, applied = 0;
+  std::vector<std::string> opt_in;  // applied with apply --with
   for (const auto& r : in.patches) {
-    if (r.patch->kind == PatchKind::source && r.patch->enabled) ++enabled;
-    if (r.state == PatchState::applied) ++applied;
+    if (r.patch->kind != PatchKind::source) continue;
+    if (r.patch->enabled) ++enabled;
+    if (r.state == PatchState::applied) r.patch->enabled ? void(++applied) : opt_in.push_back(r.patch->id);
   }
   std::string summary = to_string(in.state);
   if (in.state == CheckoutState::patched || in.state == CheckoutState::partial)
-    summary += fmt::format(" ({}/{} patches applied)", applied, enabled);
+    summary += fmt::format(" ({}/{} patches applied{})", applied, enabled,
+                           opt_in.empty() ? "" : fmt::format(", with {}", fmt::join(opt_in, ", ")));
   if (in.has_tracked_edits()) summary += ", with local edits";
   out << fmt::format("{}: {}\n", m.name, summary);
   if (!in.detail.empty()) out << fmt::format("  {}\n", in.detail);

@@ -41,6 +41,7 @@ TEST_P(RealUpstream, SeriesAppliesOnThePinAndIsCheckedAgainstLatest) {
   // A private copy of the project, so the test's checkout never lands in the source tree.
   TempDir root;
   fs::create_directories(root.path() / "manifests");
+  fs::create_directories(root.path() / "patches");
   fs::copy_file(kSource / "manifests" / (name + ".yaml"), root.path() / "manifests" / (name + ".yaml"));
   fs::copy(kSource / "patches" / name, root.path() / "patches" / name, fs::copy_options::recursive);
   std::map<std::string, std::string> env = {{var, mirror}};
