@@ -91,7 +91,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> overrides;
   app.add_option("--root", root_option, "Project root holding manifests/ and patches/ (default: $PATCHMGR_ROOT, else the nearest parent with manifests/)");
   app.add_option("--upstream", overrides, "Fetch NAME from URL or a local path instead of upstream.url (repeatable; also PATCHMGR_UPSTREAM_<NAME>)")
-      ->type_name("NAME=URL");
+      ->type_name("NAME=URL")
+      ->allow_extra_args(false);  // one value per --upstream, so it never swallows the command
 
   std::vector<std::string> components;
   auto add_components = [&](CLI::App* cmd) {
@@ -105,7 +106,9 @@ int main(int argc, char** argv) {
 
   patchmgr::ApplyOptions apply_options;
   auto* apply = app.add_subcommand("apply", "Apply the enabled patches on top of the pin, one commit each, all or nothing");
-  apply->add_option("--with", apply_options.with, "Also apply this patch that the manifest leaves disabled (repeatable)")->type_name("ID");
+  apply->add_option("--with", apply_options.with, "Also apply this patch that the manifest leaves disabled (repeatable)")
+      ->type_name("ID")
+      ->allow_extra_args(false);  // one id per --with, so `apply --with x demucs` keeps demucs a component
   add_components(apply);
 
   patchmgr::RevertOptions revert_options;

@@ -31,7 +31,8 @@ std::string indent(const std::string& text, const std::string& pad) {
   while (start <= text.size()) {
     size_t nl = text.find('\n', start);
     std::string line = text.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
-    out += line.empty() ? "\n" : pad + line + "\n";
+    // Blank lines stay inside the block (a quote keeps its paragraphs together).
+    out += line.empty() ? pad.substr(0, pad.find_last_not_of(' ') + 1) + "\n" : pad + line + "\n";
     if (nl == std::string::npos) break;
     start = nl + 1;
   }

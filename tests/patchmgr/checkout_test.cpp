@@ -55,7 +55,7 @@ TEST_F(CheckoutTest, SyncReportsAPinThatUpstreamDoesNotHave) {
 }
 
 TEST_F(CheckoutTest, UpstreamOptionOverridesTheEnvironmentAndTheManifest) {
-  CliRun r = run_patchmgr(project.root(), {"--upstream", "demo=" + project.upstream().dir().string(), "sync"},
+  CliRun r = run_patchmgr(project.root(), {"--upstream", "demo=" + project.upstream().dir().string(), "sync", "demo"},
                        {{"PATCHMGR_UPSTREAM_DEMO", "/nonexistent/mirror"}});
   ASSERT_EQ(r.code, 0) << r.all();
   CliRun bad = run_patchmgr(project.root(), {"sync"}, {{"PATCHMGR_UPSTREAM_DEMO", "/nonexistent/mirror"}, {"HOME", "/nonexistent"}});
@@ -254,7 +254,7 @@ TEST_F(CheckoutTest, DetectsAnOlderPatchVersionAndApplyUpdatesIt) {
 
 TEST_F(CheckoutTest, ApplyWithAnOptInPatchAndBack) {
   ASSERT_EQ(project.run({"sync"}).code, 0);
-  CliRun r = project.run({"apply", "--with", "compile"});
+  CliRun r = project.run({"apply", "--with", "compile", "demo"});  // --with takes one id; demo stays a component
   ASSERT_EQ(r.code, 0) << r.all();
   EXPECT_EQ(file("model/transformer.py"), kTransformerCompiled);
   auto st = status();
