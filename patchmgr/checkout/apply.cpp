@@ -91,9 +91,10 @@ git_oid commit_patch(git_repository* repo, const git_oid& parent_id, const git_o
   git::Diff diff = git::diff_trees(repo, git::commit_tree(parent.get()).get(), tree.get());
   std::string message = fmt::format("{}\n{}: {}\n{}: {}\n", p.parsed.message(), kPatchTrailer, p.id, kPatchIdTrailer,
                                     git::to_hex(git::patch_id(diff.get())));
-  const git_commit* parents[] = {parent.get()};
   git_oid oid;
-  git::check(git_commit_create(&oid, repo, nullptr, author.get(), committer.get(), "UTF-8", message.c_str(), tree.get(), 1, parents),
+  // The variadic form: the array form's parameter type changed in libgit2 1.8.
+  git::check(git_commit_create_v(&oid, repo, nullptr, author.get(), committer.get(), "UTF-8", message.c_str(), tree.get(), 1,
+                                 parent.get()),
              fmt::format("cannot record patch {}", p.id));
   return oid;
 }

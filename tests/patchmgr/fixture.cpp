@@ -72,16 +72,15 @@ git_oid Repo::commit(const std::map<std::string, std::string>& files, const std:
   check(git_signature_new(&sig, "Upstream Author", "author@example.org", time, 60), "signature");
   patchmgr::git::Signature holder(sig);
   git_oid parent_id;
-  std::vector<const git_commit*> parents;
-  patchmgr::git::Commit parent;
-  if (git_reference_name_to_id(&parent_id, get(), "HEAD") == 0) {
-    parent = patchmgr::git::lookup_commit(get(), parent_id);
-    parents.push_back(parent.get());
-  }
   git_oid oid;
-  check(git_commit_create(&oid, get(), "HEAD", sig, sig, "UTF-8", message.c_str(), tree.get(), parents.size(),
-                          parents.data()),
-        "commit");
+  // The variadic form: the array form's parameter type changed in libgit2 1.8.
+  if (git_reference_name_to_id(&parent_id, get(), "HEAD") == 0) {
+    patchmgr::git::Commit parent = patchmgr::git::lookup_commit(get(), parent_id);
+    check(git_commit_create_v(&oid, get(), "HEAD", sig, sig, "UTF-8", message.c_str(), tree.get(), 1, parent.get()), "commit");
+  } else {
+    check(git_commit_create_v(&oid, get(), "HEAD", sig, sig, "UTF-8", message.c_str(), tree.get(), 0),
+          "commit");
+  }
   return oid;
 }
 
