@@ -1,0 +1,65 @@
+// stemkit-weights: what is inside a checkpoint, read without Python.
+//
+//   stemkit-weights model.th          # torch.save archives: .th .ckpt .pt .pth
+//   stemkit-weights model.safetensors
+//
+// Prints the top-level keys (with demucs packages: the model class and its
+// kwargs), then every tensor of the state dict with its dtype and shape.
+#include <cstdio>
+#include <string>
+
+#include "runtime/weights/checkpoint.h"
+
+using namespace stemkit::weights;
+
+namespace {
+
+std::string shape_text(const Tensor& t) {
+  std::string s = "[";
+  for (size_t i = 0; i < t.shape.size(); ++i) s += (i ? ", " : "") + std::to_string(t.shape[i]);
+  return s + "]";
+}
+
+void print_tensors(const TensorMap& tensors) {
+  size_t width = 0;
+  int64_t total = 0;
+  for (const auto& [name, t] : tensors) width = std::max(width, name.size());
+  for (const auto& [name, t] : tensors) {
+    std::printf("  %-*s %-8s %s\n", int(width), name.c_str(), stemkit::weights::name(t.dtype), shape_text(t).c_str());
+    total += t.numel();
+  }
+  std::printf("%zu tensors, %lld parameters\n", tensors.size(), static_cast<long long>(total));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: stemkit-weights FILE (.th .ckpt .pt .pth .safetensors)\n");
+    return 2;
+  }
+  std::string path = argv[1];
+  try {
+    if (path.ends_with(".safetensors")) {
+      SafetensorsFile f = load_safetensors(path);
+      for (const auto& [k, v] : f.metadata) std::printf("metadata %s = %s\n", k.c_str(), v.c_str());
+      print_tensors(f.tensors);
+      return 0;
+    }
+    Checkpoint ck = load_torch_checkpoint(path);
+    if (ck.root->kind == Value::Kind::dict) {
+      std::printf("top level:\n");
+      for (const auto& [k, v] : ck.root->entries) std::printf("  %s: %s\n", k->describe().c_str(), v->describe().c_str());
+      if (auto kwargs = ck.root->get("kwargs"); kwargs && kwargs->kind == Value::Kind::dict) {
+        std::printf("kwargs:\n");
+        for (const auto& [k, v] : kwargs->entries) std::printf("  %s = %s\n", k->describe().c_str(), v->describe().c_str());
+      }
+    }
+    std::printf("state dict:\n");
+    print_tensors(state_dict(ck));
+    return 0;
+  } catch (const FormatError& e) {
+    std::fprintf(stderr, "stemkit-weights: %s\n", e.what());
+    return 1;
+  }
+}

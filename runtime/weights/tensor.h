@@ -1,0 +1,68 @@
+// What the weight readers produce, before any libtorch is involved: element
+// types, byte storages mapped from the file, and tensors as views into them
+// (shape, stride and offset in elements, as torch describes them).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace stemkit::weights {
+
+// A problem with a weights file. The message names the file and the place.
+class FormatError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+enum class DType { f64, f32, f16, bf16, i64, i32, i16, i8, u8, boolean };
+const char* name(DType dtype);       // "float32", "bfloat16", ... (torch's names)
+size_t element_size(DType dtype);
+
+// A read-only file mapped into memory; storages keep it alive.
+class MappedFile {
+ public:
+  explicit MappedFile(const std::string& path);  // throws FormatError naming the path
+  ~MappedFile();
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  const uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  const uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+struct Storage {
+  std::shared_ptr<const MappedFile> file;
+  const uint8_t* data = nullptr;  // inside file
+  size_t bytes = 0;
+  DType dtype = DType::f32;
+  std::string key;                // the archive entry or tensor name it came from
+  size_t numel() const { return bytes / element_size(dtype); }
+};
+
+struct Tensor {
+  std::shared_ptr<const Storage> storage;
+  DType dtype = DType::f32;
+  std::vector<int64_t> shape;
+  std::vector<int64_t> stride;   // in elements
+  int64_t offset = 0;            // in elements
+  int64_t numel() const;
+  bool contiguous() const;
+  // Element `index` of the row-major flattening, converted to double (tests, debugging).
+  double at(int64_t index) const;
+};
+
+// Checks that a tensor view stays inside its storage (shape, stride and offset
+// are non-negative and every addressed element exists), without overflow.
+// Throws FormatError with `where` in the message.
+void validate_view(const Tensor& t, const std::string& where);
+
+}  // namespace stemkit::weights
