@@ -1,0 +1,21 @@
+// The one place where libtorch versions differ. The runtime builds against
+// Debian's libtorch 1.13 (CPU, CI) and against libtorch 2.x with CUDA or
+// ROCm; code elsewhere tests these macros instead of version numbers.
+#pragma once
+
+#include <torch/version.h>
+
+#define STEMKIT_TORCH_AT_LEAST(major, minor) \
+  (TORCH_VERSION_MAJOR > (major) || (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
+
+// at::scaled_dot_product_attention is public from 2.0, with a `scale` argument from 2.1.
+#define STEMKIT_HAS_SDPA STEMKIT_TORCH_AT_LEAST(2, 0)
+#define STEMKIT_HAS_SDPA_SCALE STEMKIT_TORCH_AT_LEAST(2, 1)
+// The cuDNN attention backend and its switch in at::Context.
+#define STEMKIT_HAS_SDPA_CUDNN STEMKIT_TORCH_AT_LEAST(2, 4)
+
+namespace stemkit::compat {
+
+inline const char* torch_version() { return TORCH_VERSION; }
+
+}  // namespace stemkit::compat

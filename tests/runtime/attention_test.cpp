@@ -1,0 +1,130 @@
+// The attention policy: its rules as a table, and attend() against a float64
+// reference on the CPU for odd sizes.
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+
+#include "runtime/attention/attention.h"
+#include "runtime/compat/torch_compat.h"
+
+using namespace stemkit::attention;
+
+namespace {
+
+DeviceInfo nvidia(int major, int minor) {
+  DeviceInfo d;
+  d.kind = DeviceInfo::Kind::cuda;
+  d.major = major;
+  d.minor = minor;
+  d.name = "test GPU";
+  return d;
+}
+
+TEST(AttentionPolicy, RulesPerDeviceAndDtype) {
+  DeviceInfo rocm;
+  rocm.kind = DeviceInfo::Kind::rocm;
+  struct Case {
+    DeviceInfo device;
+    c10::ScalarType dtype;
+    Backend want;
+  } cases[] = {
+      {DeviceInfo{}, at::kFloat, Backend::automatic},   // CPU: libtorch decides
+      {DeviceInfo{}, at::kBFloat16, Backend::automatic},
+      {rocm, at::kHalf, Backend::flash},                // ROCm -> flash
+      {rocm, at::kBFloat16, Backend::flash},
+      {rocm, at::kFloat, Backend::efficient},           // fp32 never flash
+      {nvidia(9, 0), at::kHalf, STEMKIT_HAS_SDPA_CUDNN ? Backend::cudnn : Backend::flash},  // H100
+      {nvidia(8, 9), at::kBFloat16, Backend::flash},    // Ada
+      {nvidia(8, 0), at::kHalf, Backend::flash},        // A100
+      {nvidia(8, 6), at::kFloat, Backend::efficient},
+      {nvidia(7, 5), at::kHalf, Backend::efficient},    // Turing: no flash
+      {nvidia(12, 0), at::kHalf, STEMKIT_HAS_SDPA_CUDNN ? Backend::cudnn : Backend::flash},  // Blackwell
+  };
+  for (const auto& c : cases) {
+    Choice got = choose(c.device, c.dtype, std::nullopt);
+    EXPECT_EQ(got.backend, c.want) << c.device.describe() << " " << c10::toString(c.dtype) << ": " << got.reason;
+    EXPECT_FALSE(got.reason.empty());
+  }
+  Choice forced = choose(nvidia(9, 0), at::kHalf, Backend::math);
+  EXPECT_EQ(forced.backend, Backend::math);
+  EXPECT_NE(forced.reason.find("forced"), std::string::npos);
+}
+
+TEST(AttentionPolicy, OverrideByOptionAndEnvironment) {
+  EXPECT_EQ(parse_backend("flash"), Backend::flash);
+  EXPECT_EQ(parse_backend("auto"), Backend::automatic);
+  EXPECT_EQ(parse_backend("fast"), std::nullopt);
+  ::setenv("STEMKIT_ATTENTION", "math", 1);
+  EXPECT_EQ(current_override(), Backend::math);
+  ::setenv("STEMKIT_ATTENTION", "turbo", 1);
+  EXPECT_THROW(current_override(), std::invalid_argument);
+  set_override(Backend::efficient);  // the option wins over the environment
+  EXPECT_EQ(current_override(), Backend::efficient);
+  set_override(std::nullopt);
+  EXPECT_EQ(current_override(), std::nullopt);
+  ::unsetenv("STEMKIT_ATTENTION");
+  EXPECT_EQ(nvidia(9, 0).describe(), "test GPU (SM 9.0)");
+}
+
+// softmax(q kᵀ s) v in float64, written out element by element: the reference.
+at::Tensor reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double s) {
+  auto q64 = q.to(at::kDouble), k64 = k.to(at::kDouble), v64 = v.to(at::kDouble);
+  auto out = at::zeros({q.size(0), q.size(1), q.size(2), v.size(3)}, at::kDouble);
+  auto qa = q64.accessor<double, 4>(), ka = k64.accessor<double, 4>(), va = v64.accessor<double, 4>();
+  auto oa = out.accessor<double, 4>();
+  for (int64_t b = 0; b < q.size(0); ++b)
+    for (int64_t h = 0; h < q.size(1); ++h)
+      for (int64_t i = 0; i < q.size(2); ++i) {
+        std::vector<double> w(k.size(2));
+        double top = -1e300, sum = 0;
+        for (int64_t j = 0; j < k.size(2); ++j) {
+          double dot = 0;
+          for (int64_t d = 0; d < q.size(3); ++d) dot += qa[b][h][i][d] * ka[b][h][j][d];
+          w[j] = dot * s;
+          top = std::max(top, w[j]);
+        }
+        for (auto& x : w) sum += (x = std::exp(x - top));
+        for (int64_t j = 0; j < k.size(2); ++j)
+          for (int64_t d = 0; d < v.size(3); ++d) oa[b][h][i][d] += w[j] / sum * va[b][h][j][d];
+      }
+  return out;
+}
+
+double rel_l2(const at::Tensor& a, const at::Tensor& b) {
+  return (a.to(at::kDouble) - b).norm().item<double>() / b.norm().item<double>();
+}
+
+TEST(Attention, MatchesFloat64OnTheCpuForOddSizes) {
+  ::setenv("STEMKIT_QUIET", "1", 1);
+  at::manual_seed(3);
+  for (auto [b, h, n, m, d] : {std::tuple{1, 1, 1, 1, 1}, {3, 5, 17, 29, 13}, {2, 8, 33, 33, 64}, {1, 3, 100, 7, 24}}) {
+    at::Tensor q = at::randn({b, h, n, d}), k = at::randn({b, h, m, d}), v = at::randn({b, h, m, d});
+    SCOPED_TRACE(testing::Message() << "b=" << b << " h=" << h << " n=" << n << " m=" << m << " d=" << d);
+    at::Tensor want = reference(q, k, v, 1.0 / std::sqrt(double(d)));
+    EXPECT_LT(rel_l2(attend(q, k, v), want), 1e-5);
+    EXPECT_LT(rel_l2(attend_math(q, k, v), want), 1e-5);
+    EXPECT_LT(rel_l2(attend(q.to(at::kDouble), k.to(at::kDouble), v.to(at::kDouble)), want), 1e-12);
+    EXPECT_LT(rel_l2(attend(q, k, v, 0.3), reference(q, k, v, 0.3)), 1e-5);
+    EXPECT_EQ(attend(q, k, v).sizes(), (std::vector<int64_t>{b, h, n, d}));
+  }
+  ASSERT_FALSE(decisions().empty());
+  EXPECT_NE(decisions()[0].find("CPU, "), std::string::npos) << decisions()[0];
+}
+
+TEST(Attention, BadShapesAreRefused) {
+  at::Tensor q = at::randn({2, 4, 8}), k = at::randn({1, 2, 5, 8}), v = at::randn({1, 2, 6, 8});
+  EXPECT_THROW(attend(q, q, q), std::invalid_argument);
+  EXPECT_THROW(attend(k, k, v), std::invalid_argument);
+}
+
+TEST(Attention, BackendsOfThisLibtorch) {
+  EXPECT_TRUE(available(Backend::math));
+  EXPECT_EQ(available(Backend::flash), bool(STEMKIT_HAS_SDPA));
+  at::Tensor q = at::randn({1, 2, 5, 8});
+  if (!available(Backend::cudnn)) {
+    EXPECT_THROW(attend_with(Backend::cudnn, q, q, q), std::invalid_argument);
+  }
+  EXPECT_LT(rel_l2(attend_with(Backend::math, q, q, q), reference(q, q, q, 1.0 / std::sqrt(8.0))), 1e-5);
+}
+
+}  // namespace
