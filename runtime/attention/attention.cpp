@@ -30,15 +30,17 @@ std::optional<Backend> parse_backend(std::string_view text) {
   return std::nullopt;
 }
 
-Choice choose(const DeviceInfo& device, c10::ScalarType dtype, std::optional<Backend> forced) {
+Choice choose(const DeviceInfo& device, c10::ScalarType dtype, int64_t key_length, std::optional<Backend> forced) {
   if (forced) return {*forced, "forced by --attention or STEMKIT_ATTENTION"};
   if (device.kind == DeviceInfo::Kind::cpu)
     return {Backend::automatic, STEMKIT_HAS_SDPA ? "CPU: libtorch's own kernel choice" : "CPU, libtorch 1.x: exact math"};
   bool half = dtype == at::kHalf || dtype == at::kBFloat16;
   if (!half) return {Backend::efficient, "fp32 on a GPU: flash and cuDNN kernels take fp16/bf16 only"};
   if (device.kind == DeviceInfo::Kind::rocm) return {Backend::flash, "ROCm: flash attention"};
+  if (device.major >= 9 && key_length < kLongSequence)
+    return {Backend::efficient, "NVIDIA SM 9.0+, keys < 512: mem-efficient (fastest on the H100 for short sequences)"};
   if (device.major >= 9 && available(Backend::cudnn))
-    return {Backend::cudnn, "NVIDIA SM 9.0+: cuDNN attention (1.7x faster than flash on the H100 at BS-RoFormer sizes)"};
+    return {Backend::cudnn, "NVIDIA SM 9.0+, keys >= 512: cuDNN (fastest on the H100 for long sequences)"};
   if (device.major >= 8) return {Backend::flash, "NVIDIA SM 8.0+: flash attention"};
   return {Backend::efficient, "NVIDIA before SM 8.0: no flash kernel"};
 }
@@ -167,8 +169,9 @@ at::Tensor attend_with(Backend backend, const at::Tensor& q, const at::Tensor& k
 at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, std::optional<double> scale) {
   DeviceInfo device = gpu_of(q);
   std::optional<Backend> forced = current_override();
-  Choice c = choose(device, q.scalar_type(), forced);
-  std::string key = device.describe() + ", " + std::string(c10::toString(q.scalar_type()));
+  Choice c = choose(device, q.scalar_type(), k.size(2), forced);
+  std::string key = device.describe() + ", " + std::string(c10::toString(q.scalar_type())) +
+                    (k.size(2) < kLongSequence ? ", keys < 512" : ", keys >= 512");
   {
     std::lock_guard<std::mutex> lock(mutex);
     // cuDNN refused these inputs before (head size, layout): flash, as on SM 8.x.

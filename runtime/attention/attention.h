@@ -9,9 +9,11 @@
 //   CPU                      -> libtorch's own choice (exact math on libtorch 1.13)
 //   fp32/fp64 on a GPU       -> mem-efficient: flash and cuDNN kernels reject fp32
 //   ROCm, fp16/bf16          -> flash
-//   NVIDIA SM 9.0+, fp16/bf16-> cuDNN where libtorch has it (2.4+): 1.7x faster than
-//                               flash on the H100 at BS-RoFormer sizes (docs/attention.md);
-//                               inputs cuDNN refuses fall back to flash, logged once
+//   NVIDIA SM 9.0+, fp16/bf16-> keys >= 512: cuDNN where libtorch has it (2.4+), 1.4x
+//                               faster than flash on the H100 at BS-RoFormer's time axis;
+//                               keys < 512: mem-efficient, 1.3x faster than cuDNN at its
+//                               band axis (docs/attention.md). Inputs cuDNN refuses fall
+//                               back to flash, logged once
 //   NVIDIA SM 8.x, fp16/bf16 -> flash
 //   older NVIDIA, fp16/bf16  -> mem-efficient
 // The chosen backend is the only one enabled for the call, so a backend that
@@ -38,8 +40,10 @@ struct Choice {
   std::string reason;
 };
 
-// The policy as a pure function of the device, the dtype and an override.
-Choice choose(const DeviceInfo& device, c10::ScalarType dtype, std::optional<Backend> forced);
+// The policy as a pure function of the device, the dtype, the key sequence
+// length and an override.
+inline constexpr int64_t kLongSequence = 512;
+Choice choose(const DeviceInfo& device, c10::ScalarType dtype, int64_t key_length, std::optional<Backend> forced);
 
 // Process-wide override (the runtime's --attention option); when unset,
 // STEMKIT_ATTENTION is read. Throws std::invalid_argument for a bad name.

@@ -26,26 +26,29 @@ TEST(AttentionPolicy, RulesPerDeviceAndDtype) {
   struct Case {
     DeviceInfo device;
     c10::ScalarType dtype;
+    int64_t keys;
     Backend want;
   } cases[] = {
-      {DeviceInfo{}, at::kFloat, Backend::automatic},   // CPU: libtorch decides
-      {DeviceInfo{}, at::kBFloat16, Backend::automatic},
-      {rocm, at::kHalf, Backend::flash},                // ROCm -> flash
-      {rocm, at::kBFloat16, Backend::flash},
-      {rocm, at::kFloat, Backend::efficient},           // fp32 never flash
-      {nvidia(9, 0), at::kHalf, STEMKIT_HAS_SDPA_CUDNN ? Backend::cudnn : Backend::flash},  // H100
-      {nvidia(8, 9), at::kBFloat16, Backend::flash},    // Ada
-      {nvidia(8, 0), at::kHalf, Backend::flash},        // A100
-      {nvidia(8, 6), at::kFloat, Backend::efficient},
-      {nvidia(7, 5), at::kHalf, Backend::efficient},    // Turing: no flash
-      {nvidia(12, 0), at::kHalf, STEMKIT_HAS_SDPA_CUDNN ? Backend::cudnn : Backend::flash},  // Blackwell
+      {DeviceInfo{}, at::kFloat, 801, Backend::automatic},  // CPU: libtorch decides
+      {DeviceInfo{}, at::kBFloat16, 62, Backend::automatic},
+      {rocm, at::kHalf, 801, Backend::flash},               // ROCm -> flash
+      {rocm, at::kBFloat16, 62, Backend::flash},
+      {rocm, at::kFloat, 801, Backend::efficient},          // fp32 never flash
+      {nvidia(9, 0), at::kHalf, 801, STEMKIT_HAS_SDPA_CUDNN ? Backend::cudnn : Backend::flash},  // H100, time axis
+      {nvidia(9, 0), at::kBFloat16, 62, Backend::efficient},  // H100, band axis
+      {nvidia(9, 0), at::kFloat, 801, Backend::efficient},
+      {nvidia(8, 9), at::kBFloat16, 801, Backend::flash},   // Ada
+      {nvidia(8, 0), at::kHalf, 62, Backend::flash},        // A100
+      {nvidia(8, 6), at::kFloat, 801, Backend::efficient},
+      {nvidia(7, 5), at::kHalf, 801, Backend::efficient},   // Turing: no flash
+      {nvidia(12, 0), at::kHalf, 4096, STEMKIT_HAS_SDPA_CUDNN ? Backend::cudnn : Backend::flash},  // Blackwell
   };
   for (const auto& c : cases) {
-    Choice got = choose(c.device, c.dtype, std::nullopt);
+    Choice got = choose(c.device, c.dtype, c.keys, std::nullopt);
     EXPECT_EQ(got.backend, c.want) << c.device.describe() << " " << c10::toString(c.dtype) << ": " << got.reason;
     EXPECT_FALSE(got.reason.empty());
   }
-  Choice forced = choose(nvidia(9, 0), at::kHalf, Backend::math);
+  Choice forced = choose(nvidia(9, 0), at::kHalf, 801, Backend::math);
   EXPECT_EQ(forced.backend, Backend::math);
   EXPECT_NE(forced.reason.find("forced"), std::string::npos);
 }
