@@ -18,6 +18,7 @@
 #include "patchmgr/checkout/sync.h"
 #include "patchmgr/git/git.h"
 #include "patchmgr/manifest/manifest.h"
+#include "patchmgr/report/fingerprint.h"
 #include "patchmgr/report/patches_md.h"
 #include "patchmgr/util/error.h"
 #include "patchmgr/util/fs.h"
@@ -143,6 +144,10 @@ int main(int argc, char** argv) {
   docs->add_flag("--check", docs_check, "Do not write; exit 1 when PATCHES.md is not what the manifests give");
   docs->add_option("--output", docs_output, "Where to write, relative to the project root (default PATCHES.md)");
 
+  std::string header_output;
+  auto* fingerprint = app.add_subcommand("fingerprint", "Print the patch-set fingerprint (pins and patch hashes of every manifest)");
+  fingerprint->add_option("--header", header_output, "Write it as a C++ header to FILE instead (rewritten only when it changes)");
+
   auto* lint = app.add_subcommand("lint", "Validate the manifests and patch files, and print every problem");
   add_components(lint);
 
@@ -183,6 +188,20 @@ int main(int argc, char** argv) {
       if (!loaded.diagnostics.empty()) return int(ExitCode::usage);
       bool ok = std::all_of(reports.begin(), reports.end(), [](const auto& r) { return r.ok(); });
       return int(ok ? ExitCode::ok : ExitCode::failed);
+    }
+    if (*fingerprint) {
+      auto fp = patchmgr::fingerprint(load(ctx.root, {}));
+      if (header_output.empty()) {
+        std::cout << fmt::format("patch set {} ({})\n{}", fp.id, fp.summary, fp.text);
+        return 0;
+      }
+      fs::path target = fs::absolute(header_output);
+      std::string header = patchmgr::fingerprint_header(fp);
+      if (!fs::exists(target) || patchmgr::read_file(target) != header) {
+        fs::create_directories(target.parent_path());
+        patchmgr::write_file_atomic(target, header);
+      }
+      return 0;
     }
     if (*docs) {
       auto manifests = load(ctx.root, {});

@@ -11,9 +11,11 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 
 #include "runtime/attention/attention.h"
 #include "runtime/compat/torch_compat.h"
+#include "runtime/version.h"
 
 using namespace stemkit::attention;
 
@@ -27,6 +29,10 @@ double rel_l2(const at::Tensor& a, const at::Tensor& b) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 2 && std::string(argv[1]) == "--version") {
+    std::printf("%s", stemkit::version_text().c_str());
+    return 0;
+  }
   int64_t b = 2, h = 8, n = 256, d = 64;
   if (argc == 5) b = std::atoll(argv[1]), h = std::atoll(argv[2]), n = std::atoll(argv[3]), d = std::atoll(argv[4]);
   bool gpu = at::hasCUDA();

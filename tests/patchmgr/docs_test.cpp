@@ -47,3 +47,25 @@ TEST_F(CheckoutTest, DocsRefusesInvalidManifests) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST_F(CheckoutTest, FingerprintFollowsPinsAndPatchFiles) {
+  CliRun a = project.run({"fingerprint"});
+  ASSERT_EQ(a.code, 0) << a.all();
+  EXPECT_EQ(a.out.rfind("patch set ", 0), 0u) << a.out;
+  EXPECT_NE(a.out.find("(demo@" + to_hex(project.pin()).substr(0, 12) + "+2)"), std::string::npos) << a.out;
+  EXPECT_NE(a.out.find("  source compile opt-in "), std::string::npos) << a.out;
+  EXPECT_EQ(project.run({"fingerprint"}).out, a.out);  // deterministic
+  ASSERT_EQ(project.run({"fingerprint", "--header", "gen/patchset.h"}).code, 0);
+  std::string header = read(project.root() / "gen/patchset.h");
+  EXPECT_NE(header.find("#define STEMKIT_PATCHSET_ID \"" + a.out.substr(10, 16) + "\""), std::string::npos) << header;
+  // A revised patch file is another patch set.
+  std::string revised = kAttendPatched1;
+  revised.replace(revised.find("return 'math'"), 13, "return 'mem_efficient'");
+  project.write_manifest({project.make_patch({.id = "flash-attention", .files = {{"model/attend.py", revised}}}, 1, project.pin())});
+  CliRun b = project.run({"fingerprint"});
+  EXPECT_NE(b.out.substr(0, 26), a.out.substr(0, 26));
+}
+
+}  // namespace

@@ -86,3 +86,13 @@ TEST(StateDict, Fp16CheckpointsLoadIntoFp32Models) {
 }
 
 }  // namespace
+
+#include "runtime/version.h"
+
+TEST(Version, NamesThePatchSetOfThisSourceTree) {
+  std::string text = stemkit::version_text();
+  EXPECT_EQ(stemkit::patchset_id().size(), 16u);
+  EXPECT_NE(text.find("patch set " + stemkit::patchset_id()), std::string::npos) << text;
+  EXPECT_NE(stemkit::patchset_summary().find("demucs@b9ab48cad459"), std::string::npos) << text;
+  EXPECT_NE(text.find("libtorch "), std::string::npos) << text;
+}
