@@ -1,0 +1,117 @@
+#include "runtime/segment/overlap_add.h"
+
+#include <ATen/ATen.h>
+
+#include <random>
+#include <stdexcept>
+#include <string>
+
+namespace stemkit::segment {
+namespace {
+
+// A window [offset, offset + length) of `tensor` (..., total): demucs' TensorChunk.
+struct Chunk {
+  const at::Tensor* tensor;
+  int64_t offset;
+  int64_t length;
+
+  Chunk sub(int64_t at, int64_t len) const {
+    // TensorChunk(self, at, len): capped at this chunk's length, absolute offset.
+    return {tensor, offset + at, std::min(length - at, len)};
+  }
+  // TensorChunk.padded: `target` samples centred on the chunk, real audio where
+  // the underlying tensor has it, zeros past its ends.
+  at::Tensor padded(int64_t target) const {
+    int64_t delta = target - length;
+    int64_t total = tensor->size(-1);
+    int64_t start = offset - delta / 2;
+    int64_t end = start + target;
+    int64_t correct_start = std::max<int64_t>(0, start), correct_end = std::min(total, end);
+    at::Tensor slice = tensor->slice(-1, correct_start, correct_end);
+    return at::constant_pad_nd(slice, {correct_start - start, end - correct_end});
+  }
+};
+
+// demucs.utils.center_trim
+at::Tensor center_trim(const at::Tensor& t, int64_t length) {
+  int64_t delta = t.size(-1) - length;
+  if (delta < 0) throw std::logic_error("center_trim: output shorter than its input");
+  return delta ? t.slice(-1, delta / 2, t.size(-1) - (delta - delta / 2)) : t;
+}
+
+// The split branch of apply_model over one chunk (no shifts).
+at::Tensor split_apply(const Forward& model, const Chunk& whole, const DemucsSplit& o) {
+  const int64_t seg = o.segment;
+  const int64_t stride = static_cast<int64_t>((1 - o.overlap) * seg);
+  if (stride <= 0) throw std::invalid_argument("overlap must be below 1");
+  // Triangular weights: 1..seg/2, then seg - seg/2 .. 1, normalised, to the
+  // power; in float32 whatever the audio's dtype, as demucs computes them.
+  auto f32 = whole.tensor->options().dtype(at::kFloat);
+  at::Tensor weight = at::cat({at::arange(1, seg / 2 + 1, f32), at::arange(seg - seg / 2, 0, -1, f32)});
+  weight = (weight / weight.max()).pow(o.transition_power);
+
+  at::Tensor out;  // (sources, channels, length), made at the first output
+  at::Tensor sum_weight = at::zeros({whole.length}, f32);
+  std::vector<Chunk> pending;
+  auto flush = [&]() {
+    if (pending.empty()) return;
+    std::vector<at::Tensor> inputs;
+    for (const auto& c : pending) inputs.push_back(c.padded(seg));
+    // The last batch is topped up with silence: every call has one shape.
+    while (static_cast<int64_t>(inputs.size()) < o.batch_size) inputs.push_back(at::zeros_like(inputs[0]));
+    at::Tensor batch_out = model(at::stack(inputs));  // (batch, sources, channels, seg)
+    for (size_t i = 0; i < pending.size(); ++i) {
+      const Chunk& c = pending[i];
+      int64_t start = c.offset - whole.offset;
+      at::Tensor chunk_out = center_trim(batch_out[i], c.length);
+      // Accumulated in float32 whatever the model's dtype, as demucs does.
+      if (!out.defined()) out = at::zeros({batch_out.size(1), batch_out.size(2), whole.length}, f32);
+      out.slice(-1, start, start + c.length).add_(weight.slice(0, 0, c.length) * chunk_out);
+      sum_weight.slice(0, start, start + c.length).add_(weight.slice(0, 0, c.length));
+    }
+    pending.clear();
+  };
+  for (int64_t offset = 0; offset < whole.length; offset += stride) {
+    pending.push_back(whole.sub(offset, seg));
+    if (static_cast<int64_t>(pending.size()) == o.batch_size) flush();
+  }
+  flush();
+  return out / sum_weight;
+}
+
+}  // namespace
+
+at::Tensor run_static(const Forward& model, const at::Tensor& input, int64_t segment) {
+  int64_t length = input.size(-1);
+  if (length > segment)
+    throw std::invalid_argument("run_static: " + std::to_string(length) + " samples do not fit the segment of " + std::to_string(segment));
+  at::Tensor padded = length < segment ? at::constant_pad_nd(input, {0, segment - length}) : input;
+  return model(padded).slice(-1, 0, length);
+}
+
+at::Tensor apply_demucs(const Forward& model, const at::Tensor& mix_in, const DemucsSplit& o) {
+  if (mix_in.dim() != 2) throw std::invalid_argument("apply_demucs: mix must be (channels, length)");
+  if (o.segment <= 0 || o.batch_size <= 0) throw std::invalid_argument("apply_demucs: segment and batch_size must be positive");
+  const at::Tensor& mix = mix_in;
+  int64_t length = mix.size(-1);
+  if (o.shifts <= 0) return split_apply(model, Chunk{&mix, 0, length}, o);
+
+  // Shifts: pad by max_shift on both sides (zeros), run at each offset, average.
+  at::Tensor padded = Chunk{&mix, 0, length}.padded(length + 2 * o.max_shift);
+  std::vector<int64_t> offsets = o.shift_offsets;
+  if (offsets.empty()) {
+    std::mt19937_64 rng(o.seed);
+    std::uniform_int_distribution<int64_t> pick(0, o.max_shift);
+    for (int i = 0; i < o.shifts; ++i) offsets.push_back(pick(rng));
+  }
+  at::Tensor out;
+  for (int64_t shift : offsets) {
+    Chunk shifted{&padded, shift, length + o.max_shift - shift};
+    at::Tensor res = split_apply(model, shifted, o);
+    at::Tensor part = res.slice(-1, o.max_shift - shift, o.max_shift - shift + length);
+    out = out.defined() ? out + part : part;
+  }
+  return out / static_cast<double>(offsets.size());
+}
+
+}  // namespace stemkit::segment

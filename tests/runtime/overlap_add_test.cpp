@@ -1,0 +1,91 @@
+// The overlap-add driver against demucs.apply.apply_model itself (the pinned
+// demucs, run by tools/fixtures/make_segment_fixtures.py on a toy model that
+// sees its whole input), and the static shapes it promises.
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+
+#include <fstream>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "runtime/model/state_dict.h"
+#include "runtime/segment/overlap_add.h"
+
+using namespace stemkit;
+
+namespace {
+
+const std::string kDir = std::string(STEMKIT_FIXTURES) + "/segment/";
+
+// The toy model of the fixture script: out[s] = (s + 1) x + mean(x) + 0.5 roll(x, 7).
+at::Tensor toy(const at::Tensor& x) {
+  std::vector<at::Tensor> outs;
+  for (int s = 0; s < 3; ++s) outs.push_back((s + 1) * x + x.mean(-1, true) + 0.5 * at::roll(x, {7}, {-1}));
+  return at::stack(outs, 1);
+}
+
+class ApplyModelParity : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ApplyModelParity, MatchesDemucs) {
+  auto file = weights::load_safetensors(kDir + "apply_model.safetensors");
+  std::ifstream in(kDir + "apply_model.json");
+  auto meta = nlohmann::json::parse(in);
+  const std::string name = GetParam();
+  const auto& c = meta["cases"][name];
+  segment::DemucsSplit o;
+  o.segment = meta["segment"];
+  o.max_shift = meta["max_shift"];
+  o.overlap = c.value("overlap", 0.25);
+  o.transition_power = c.value("transition_power", 1.0);
+  o.shifts = c.value("shifts", 0);
+  if (c.contains("shift_offsets")) o.shift_offsets = c["shift_offsets"].get<std::vector<int64_t>>();
+  at::Tensor mix = model::to_torch(file.tensors.at(name == "short" ? "short_mix" : "mix"));
+  at::Tensor want = model::to_torch(file.tensors.at(name));
+  for (int64_t batch : {1, 2, 3, 8}) {
+    o.batch_size = batch;
+    std::set<std::vector<int64_t>> shapes;
+    segment::Forward counted = [&](const at::Tensor& x) {
+      shapes.insert(x.sizes().vec());
+      return toy(x);
+    };
+    at::Tensor got = segment::apply_demucs(counted, mix, o);
+    ASSERT_EQ(got.sizes(), want.sizes());
+    double err = (got - want).norm().item<double>() / want.norm().item<double>();
+    EXPECT_LT(err, 1e-12) << name << " batch " << batch;
+    // One input shape for every call: (batch, channels, segment).
+    EXPECT_EQ(shapes, (std::set<std::vector<int64_t>>{{batch, 2, o.segment}})) << name << " batch " << batch;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Demucs, ApplyModelParity, ::testing::Values("overlap25", "overlap50_power2", "shifts2", "short"));
+
+TEST(StaticSegments, PadsRunsAndTrims) {
+  at::Tensor x = at::randn({2, 2, 60}, at::kDouble);
+  std::vector<int64_t> seen;
+  segment::Forward f = [&](const at::Tensor& in) {
+    seen = in.sizes().vec();
+    return toy(in);
+  };
+  at::Tensor y = segment::run_static(f, x, 100);
+  EXPECT_EQ(seen, (std::vector<int64_t>{2, 2, 100}));
+  EXPECT_EQ(y.sizes(), (std::vector<int64_t>{2, 3, 2, 60}));
+  EXPECT_TRUE(at::allclose(y, toy(at::constant_pad_nd(x, {0, 40})).slice(-1, 0, 60)));
+  EXPECT_THROW(segment::run_static(f, at::randn({1, 2, 101}), 100), std::invalid_argument);
+}
+
+TEST(StaticSegments, RandomShiftsAreReproducibleBySeed) {
+  at::Tensor mix = at::randn({2, 250}, at::kDouble);
+  segment::DemucsSplit o;
+  o.segment = 100;
+  o.max_shift = 50;
+  o.shifts = 3;
+  o.seed = 42;
+  segment::Forward f = toy;
+  EXPECT_TRUE(at::equal(segment::apply_demucs(f, mix, o), segment::apply_demucs(f, mix, o)));
+  o.overlap = 1.0;
+  EXPECT_THROW(segment::apply_demucs(f, mix, o), std::invalid_argument);
+}
+
+}  // namespace
