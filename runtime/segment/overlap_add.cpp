@@ -114,4 +114,71 @@ at::Tensor apply_demucs(const Forward& model, const at::Tensor& mix_in, const De
   return out / static_cast<double>(offsets.size());
 }
 
+at::Tensor apply_msst(const Forward& model, const at::Tensor& mix_in, const MsstChunking& o) {
+  if (mix_in.dim() != 2) throw std::invalid_argument("apply_msst: mix must be (channels, length)");
+  if (o.chunk_size <= 0 || o.num_overlap <= 0 || o.batch_size <= 0)
+    throw std::invalid_argument("apply_msst: chunk_size, num_overlap and batch_size must be positive");
+  const int64_t chunk = o.chunk_size, fade = chunk / 10, step = chunk / o.num_overlap, border = chunk - step;
+  if (step <= 0) throw std::invalid_argument("apply_msst: num_overlap larger than the chunk");
+  auto f32 = mix_in.options().dtype(at::kFloat);
+  at::Tensor mix = mix_in.to(at::kFloat);
+  const int64_t length_init = mix.size(-1);
+  const bool bordered = length_init > 2 * border && border > 0;
+  if (bordered) mix = at::reflection_pad1d(mix.unsqueeze(0), {border, border}).squeeze(0);
+  const int64_t length = mix.size(-1);
+
+  // Linear fades: linspace(0, 1, fade) in, linspace(1, 0, fade) out.
+  at::Tensor window = at::ones({chunk}, f32);
+  if (fade > 0) {
+    window.slice(0, chunk - fade, chunk).copy_(at::linspace(1, 0, fade, f32));
+    window.slice(0, 0, fade).copy_(at::linspace(0, 1, fade, f32));
+  }
+
+  struct Pending {
+    int64_t start, len;
+    at::Tensor window;
+  };
+  std::vector<at::Tensor> inputs;
+  std::vector<Pending> pending;
+  at::Tensor result, counter;
+  auto flush = [&]() {
+    if (pending.empty()) return;
+    while (static_cast<int64_t>(inputs.size()) < o.batch_size) inputs.push_back(at::zeros_like(inputs[0]));
+    at::Tensor out = model(at::stack(inputs)).to(at::kFloat);
+    if (out.dim() == 3) out = out.unsqueeze(1);  // one target: (batch, channels, chunk)
+    if (!result.defined()) {
+      result = at::zeros({out.size(1), mix.size(0), length}, f32);
+      counter = at::zeros({out.size(1), mix.size(0), length}, f32);
+    }
+    for (size_t j = 0; j < pending.size(); ++j) {
+      const auto& p = pending[j];
+      at::Tensor w = p.window.slice(0, 0, p.len);
+      result.slice(-1, p.start, p.start + p.len).add_(out[j].slice(-1, 0, p.len) * w);
+      counter.slice(-1, p.start, p.start + p.len).add_(w);
+    }
+    inputs.clear();
+    pending.clear();
+  };
+  for (int64_t i = 0; i < length; i += step) {
+    at::Tensor part = mix.slice(-1, i, std::min(i + chunk, length));
+    int64_t len = part.size(-1);
+    if (len < chunk)
+      part = len > chunk / 2 ? at::reflection_pad1d(part.unsqueeze(0), {0, chunk - len}).squeeze(0)
+                             : at::constant_pad_nd(part, {0, chunk - len});
+    at::Tensor w = window;
+    if (i == 0 || i + step >= length) {
+      w = window.clone();
+      if (i == 0 && fade > 0) w.slice(0, 0, fade).fill_(1);                     // first chunk: no fade-in
+      if (i + step >= length && fade > 0) w.slice(0, chunk - fade, chunk).fill_(1);  // last chunk: no fade-out
+    }
+    inputs.push_back(part);
+    pending.push_back({i, len, w});
+    if (static_cast<int64_t>(pending.size()) == o.batch_size) flush();
+  }
+  flush();
+  at::Tensor estimated = at::where(counter == 0, at::zeros_like(result), result / counter);  // nan_to_num
+  if (bordered) estimated = estimated.slice(-1, border, length - border);
+  return estimated;
+}
+
 }  // namespace stemkit::segment

@@ -37,6 +37,30 @@ struct DemucsSplit {
 // mix's device: like demucs, weights and sums are float32 whatever the model's dtype.
 at::Tensor apply_demucs(const Forward& model, const at::Tensor& mix, const DemucsSplit& options);
 
+// Music-Source-Separation-Training's demix (utils/model_utils.py, "generic"
+// mode, used for BS-RoFormer and Mel-Band RoFormer):
+//   - tracks longer than 2 x border (border = chunk - step) are reflect-padded
+//     by border on both sides, and the border is cut off at the end;
+//   - chunks start every step = chunk / num_overlap samples; a chunk shorter
+//     than the chunk size is reflect-padded when longer than half a chunk,
+//     zero-padded otherwise;
+//   - outputs are weighted by a window with linear fades of chunk / 10
+//     samples (none before the first chunk, none after the last) and
+//     normalised by the summed window.
+// Chunks go to the model batch_size at a time, the last batch topped up with
+// silence. The result does not depend on batch_size: it is MSST's at batch 1
+// (MSST itself drops the first chunk's fade-in only when it is alone in its
+// batch, and the last fade-out for every chunk of the last batch).
+struct MsstChunking {
+  int64_t chunk_size = 0;
+  int64_t num_overlap = 2;
+  int64_t batch_size = 1;
+};
+
+// mix: (channels, length). The model returns (batch, sources, channels, chunk)
+// or, for one target, (batch, channels, chunk). Returns (sources, channels, length), float32.
+at::Tensor apply_msst(const Forward& model, const at::Tensor& mix, const MsstChunking& options);
+
 // The static-shape form of a forward: pads (B, C, L <= segment) to (B, C,
 // segment), runs `model`, trims back to L. The C++ StaticSegmentModel.
 at::Tensor run_static(const Forward& model, const at::Tensor& input, int64_t segment);

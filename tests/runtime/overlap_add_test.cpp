@@ -89,3 +89,38 @@ TEST(StaticSegments, RandomShiftsAreReproducibleBySeed) {
 }
 
 }  // namespace
+
+namespace {
+
+// Music-Source-Separation-Training's demix at batch 1 (tools/fixtures/make_msst_fixtures.py).
+class MsstParity : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(MsstParity, MatchesMsstDemix) {
+  auto file = weights::load_safetensors(kDir + "msst_demix.safetensors");
+  std::ifstream in(kDir + "msst_demix.json");
+  const auto c = nlohmann::json::parse(in)["cases"][GetParam()];
+  const int stems = c["stems"];
+  at::Tensor mix = model::to_torch(file.tensors.at("mix")).slice(-1, 0, c["length"].get<int64_t>());
+  at::Tensor want = model::to_torch(file.tensors.at(GetParam()));
+  segment::MsstChunking o;
+  o.chunk_size = c["chunk_size"];
+  o.num_overlap = c["num_overlap"];
+  for (int64_t batch : {1, 2, 4}) {
+    o.batch_size = batch;
+    std::set<std::vector<int64_t>> shapes;
+    segment::Forward f = [&](const at::Tensor& x) {
+      shapes.insert(x.sizes().vec());
+      at::Tensor out = toy(x);
+      return stems == 1 ? out.select(1, 0) : out;  // one target: (batch, channels, chunk)
+    };
+    at::Tensor got = segment::apply_msst(f, mix, o);
+    ASSERT_EQ(got.sizes(), want.sizes());
+    double err = (got - want).norm().item<double>() / want.norm().item<double>();
+    EXPECT_LT(err, 1e-6) << GetParam() << " batch " << batch;
+    EXPECT_EQ(shapes, (std::set<std::vector<int64_t>>{{batch, 2, o.chunk_size}}));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Msst, MsstParity, ::testing::Values("overlap2", "overlap4", "short", "one_target"));
+
+}  // namespace
