@@ -1,0 +1,47 @@
+// Graph capture of a static-shape forward: what our users tried with
+// torch.compile(mode="reduce-overhead") and could not make work on ROCm.
+//
+// On a CUDA build with CUDA inputs, the first call for an input shape warms
+// the forward up on a side stream, captures it as a CUDA graph, and every
+// later call of that shape copies the input into the graph's buffer and
+// replays it: one launch instead of hundreds. Elsewhere (CPU, libtorch
+// without CUDA, ROCm for now, a forward that cannot be captured) it runs
+// eagerly and status() says why.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runtime/segment/overlap_add.h"
+
+namespace stemkit::capture {
+
+class GraphRunner {
+ public:
+  explicit GraphRunner(segment::Forward forward, bool enabled = true);
+  ~GraphRunner();
+  GraphRunner(const GraphRunner&) = delete;
+  GraphRunner& operator=(const GraphRunner&) = delete;
+
+  // Same contract as the forward; the result is the caller's (a copy of the graph's output).
+  at::Tensor operator()(const at::Tensor& input);
+
+  bool capturing() const;        // graphs are in use (at least one captured)
+  const std::string& status() const { return status_; }  // "replaying 1 graph" / "eager: <why>"
+
+ private:
+  struct Graphs;
+  segment::Forward forward_;
+  bool enabled_;
+  std::string status_;
+  std::unique_ptr<Graphs> graphs_;
+};
+
+// Whether this build can capture graphs at all.
+bool capture_supported();
+
+}  // namespace stemkit::capture
