@@ -111,6 +111,16 @@ void run_transition(git_repository* repo, const Transition& t) {
   std::filesystem::remove(journal_path(repo));
 }
 
+void detach_head(git_repository* repo, const std::string& command, const git::Head& head, const git_oid& target) {
+  Transition t;
+  t.command = command;
+  t.from = *head.oid;
+  t.from_branch = head.branch;
+  t.to = target;
+  t.reflog_message = "patchmgr " + command;
+  run_transition(repo, t);
+}
+
 std::optional<JournalInfo> read_journal(git_repository* repo) {
   auto path = journal_path(repo);
   std::error_code ec;

@@ -39,6 +39,9 @@ struct JournalInfo {
 // modified files would be overwritten; nothing has changed then.
 void run_transition(git_repository* repo, const Transition& t);
 
+// The common move: HEAD, detached, to `target` (sync to a pin, revert to the pin).
+void detach_head(git_repository* repo, const std::string& command, const git::Head& head, const git_oid& target);
+
 // The journal of an interrupted command, if any.
 std::optional<JournalInfo> read_journal(git_repository* repo);
 

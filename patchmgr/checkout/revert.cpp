@@ -78,13 +78,7 @@ void revert(const Context& ctx, const Manifest& m, const RevertOptions& options)
     return;
   }
 
-  Transition t;
-  t.command = "revert";
-  t.from = *in.head.oid;
-  t.from_branch = in.head.branch;
-  t.to = pin;
-  t.reflog_message = "patchmgr revert";
-  run_transition(repo, t);
+  detach_head(repo, "revert", in.head, pin);
   std::string kept = in.head.branch ? fmt::format("; branch {} keeps its commits", in.head.branch->substr(11)) : "";
   out << fmt::format("{}: reverted to the pristine pin {} (HEAD detached{})\n", m.name, m.commit.substr(0, 12), kept);
 }

@@ -96,13 +96,7 @@ void sync(const Context& ctx, const Manifest& m, const SyncOptions& options) {
     throw Error(ExitCode::refused, fmt::format("{}: refusing to move HEAD to the pin: it holds commits found on no branch "
                                                "({}); create a branch for them (git branch <name>) and sync again",
                                                m.name, fmt::join(work, ", ")));
-  Transition t;
-  t.command = "sync";
-  t.from = *in.head.oid;
-  t.from_branch = in.head.branch;
-  t.to = pin;
-  t.reflog_message = "patchmgr sync";
-  run_transition(repo.get(), t);
+  detach_head(repo.get(), "sync", in.head, pin);
   out << fmt::format("{}: HEAD moved to the pin {} (detached)\n", m.name, m.commit.substr(0, 12));
 }
 

@@ -5,9 +5,6 @@
 
 #include <ATen/ATen.h>
 
-#include <chrono>
-#include <cstdio>
-
 #include "runtime/capture/graph_runner.h"
 
 using namespace stemkit;
