@@ -1,0 +1,181 @@
+#include "runtime/audio/audio.h"
+
+#include <sndfile.h>
+#include <soxr.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+
+namespace stemkit::audio {
+namespace {
+
+std::string lower_extension(const std::string& path) {
+  std::string ext = std::filesystem::path(path).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  return ext;
+}
+
+}  // namespace
+
+Audio read_audio(const std::string& path) {
+  SF_INFO info{};
+  SNDFILE* f = sf_open(path.c_str(), SFM_READ, &info);
+  if (!f) {
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec)) throw AudioError(path + ": no such file");
+    throw AudioError(path + ": cannot read it as audio (" + sf_strerror(nullptr) +
+                     "); supported: WAV, FLAC, OGG/Vorbis, MP3 and the other formats libsndfile reads");
+  }
+  // A truncated WAV/AIFF: libsndfile shortens the stream to what is there and
+  // only says so in its log ("data : 88200 (should be 44078)").
+  char log[8192] = {};
+  sf_command(f, SFC_GET_LOG_INFO, log, sizeof log);
+  std::string log_text = log;
+  for (size_t pos = 0; (pos = log_text.find("\ndata", pos)) != std::string::npos; ++pos) {
+    size_t end = log_text.find('\n', pos + 1);
+    std::string line = log_text.substr(pos + 1, end == std::string::npos ? std::string::npos : end - pos - 1);
+    if (line.find("(should be") != std::string::npos) {
+      sf_close(f);
+      throw AudioError(path + ": truncated: " + line + " bytes of audio data; the file was cut short, export it again");
+    }
+  }
+  Audio a;
+  a.samplerate = info.samplerate;
+  a.channels = info.channels;
+  if (info.frames <= 0 || info.channels <= 0) {
+    sf_close(f);
+    throw AudioError(path + ": the file holds no audio");
+  }
+  // Read interleaved in blocks (the declared length may be wrong for damaged files).
+  std::vector<float> interleaved;
+  std::vector<float> block(65536 * static_cast<size_t>(info.channels));
+  sf_count_t got;
+  while ((got = sf_readf_float(f, block.data(), 65536)) > 0)
+    interleaved.insert(interleaved.end(), block.begin(), block.begin() + got * info.channels);
+  int err = sf_error(f);
+  std::string why = err ? sf_strerror(f) : "";
+  sf_close(f);
+  a.frames = static_cast<int64_t>(interleaved.size() / info.channels);
+  if (err) throw AudioError(path + ": read error after " + std::to_string(a.frames) + " frames: " + why);
+  if (a.frames == 0) throw AudioError(path + ": the file holds no audio");
+  if (a.frames < info.frames)
+    throw AudioError(path + ": truncated: the header announces " + std::to_string(info.frames) + " frames, the file holds " +
+                     std::to_string(a.frames));
+  a.data.resize(interleaved.size());
+  for (int64_t i = 0; i < a.frames; ++i)
+    for (int c = 0; c < a.channels; ++c) a.data[static_cast<size_t>(c) * a.frames + i] = interleaved[i * a.channels + c];
+  return a;
+}
+
+Audio resample(const Audio& in, int samplerate) {
+  if (samplerate <= 0) throw std::invalid_argument("resample: the sample rate must be positive");
+  if (in.samplerate == samplerate) return in;
+  Audio out;
+  out.samplerate = samplerate;
+  out.channels = in.channels;
+  double ratio = double(samplerate) / in.samplerate;
+  out.frames = static_cast<int64_t>(std::llround(in.frames * ratio));
+  out.data.assign(static_cast<size_t>(out.frames) * out.channels, 0.f);
+  soxr_quality_spec_t quality = soxr_quality_spec(SOXR_HQ, 0);
+  for (int c = 0; c < in.channels; ++c) {
+    size_t done = 0;
+    soxr_error_t e = soxr_oneshot(in.samplerate, samplerate, 1, in.channel(c), in.frames, nullptr, out.channel(c), out.frames,
+                                  &done, nullptr, &quality, nullptr);
+    if (e) throw AudioError(std::string("resampling failed: ") + e);
+  }
+  return out;
+}
+
+Audio to_channels(const Audio& in, int channels) {
+  if (in.channels == channels) return in;
+  Audio out;
+  out.samplerate = in.samplerate;
+  out.channels = channels;
+  out.frames = in.frames;
+  out.data.resize(static_cast<size_t>(channels) * in.frames);
+  if (channels == 1) {
+    for (int64_t i = 0; i < in.frames; ++i) {
+      float sum = 0;
+      for (int c = 0; c < in.channels; ++c) sum += in.channel(c)[i];
+      out.channel(0)[i] = sum / in.channels;
+    }
+  } else if (in.channels == 1) {
+    for (int c = 0; c < channels; ++c) std::copy(in.channel(0), in.channel(0) + in.frames, out.channel(c));
+  } else if (in.channels > channels) {
+    std::copy(in.data.begin(), in.data.begin() + out.data.size(), out.data.begin());
+  } else {
+    throw AudioError("cannot turn " + std::to_string(in.channels) + " channels into " + std::to_string(channels));
+  }
+  return out;
+}
+
+Clip parse_clip(const std::string& name) {
+  if (name == "rescale") return Clip::rescale;
+  if (name == "clamp") return Clip::clamp;
+  if (name == "tanh") return Clip::tanh;
+  if (name == "none") return Clip::none;
+  throw std::invalid_argument("clip mode \"" + name + "\": expected rescale, clamp, tanh or none");
+}
+
+void prevent_clip(Audio& a, Clip mode) {
+  switch (mode) {
+    case Clip::none: return;
+    case Clip::rescale: {
+      float peak = 0;
+      for (float v : a.data) peak = std::max(peak, std::fabs(v));
+      float div = std::max(1.01f * peak, 1.0f);
+      for (float& v : a.data) v /= div;
+      return;
+    }
+    case Clip::clamp:
+      for (float& v : a.data) v = std::clamp(v, -0.99f, 0.99f);
+      return;
+    case Clip::tanh:
+      for (float& v : a.data) v = std::tanh(v);
+      return;
+  }
+}
+
+void write_audio(const std::string& path, const Audio& a, Encoding encoding) {
+  std::string ext = lower_extension(path);
+  SF_INFO info{};
+  info.samplerate = a.samplerate;
+  info.channels = a.channels;
+  int sub = encoding == Encoding::pcm16 ? SF_FORMAT_PCM_16 : encoding == Encoding::pcm24 ? SF_FORMAT_PCM_24 : SF_FORMAT_FLOAT;
+  if (ext == ".wav") info.format = SF_FORMAT_WAV | sub;
+  else if (ext == ".flac" && encoding != Encoding::float32) info.format = SF_FORMAT_FLAC | sub;
+  else if (ext == ".flac") throw AudioError(path + ": FLAC stores integers; use 16 or 24 bits, or a .wav file for float");
+  else throw AudioError(path + ": unsupported output extension \"" + ext + "\"; use .wav or .flac");
+  if (!sf_format_check(&info)) throw AudioError(path + ": libsndfile cannot write this format with these settings");
+  // Write beside the target, then rename: readers never see a partial stem.
+  std::string tmp = path + ".tmp-" + std::to_string(::getpid());
+  SNDFILE* f = sf_open(tmp.c_str(), SFM_WRITE, &info);
+  if (!f) throw AudioError(path + ": cannot create the file (" + std::string(sf_strerror(nullptr)) + ")");
+  sf_command(f, SFC_SET_CLIPPING, nullptr, SF_TRUE);  // saturate out-of-range samples instead of wrapping
+  std::vector<float> interleaved(a.data.size());
+  for (int64_t i = 0; i < a.frames; ++i)
+    for (int c = 0; c < a.channels; ++c) interleaved[i * a.channels + c] = a.channel(c)[i];
+  sf_count_t written = sf_writef_float(f, interleaved.data(), a.frames);
+  std::string why = written != a.frames ? sf_strerror(f) : "";
+  int closed = sf_close(f);
+  if (written != a.frames || closed != 0) {
+    std::remove(tmp.c_str());
+    throw AudioError(path + ": write failed (" + (why.empty() ? std::string("close failed") : why) + "); nothing was replaced");
+  }
+  if (int fd = ::open(tmp.c_str(), O_RDONLY | O_CLOEXEC); fd >= 0) {  // on disk before it gets its name
+    ::fsync(fd);
+    ::close(fd);
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::remove(tmp.c_str());
+    throw AudioError(path + ": cannot move the finished file into place: " + ec.message());
+  }
+}
+
+}  // namespace stemkit::audio

@@ -1,0 +1,48 @@
+// Audio in and out, without libtorch: reading (WAV, FLAC, OGG, MP3 through
+// libsndfile), resampling (soxr), channel conversion, demucs' clipping
+// modes, and writing WAV (16/24-bit, 32-bit float) and FLAC (16/24-bit)
+// atomically: a temporary file renamed into place, so a crash never leaves
+// a truncated stem.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace stemkit::audio {
+
+// A problem with an audio file; the message names the file and the fix.
+class AudioError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Planar float samples: data[channel * frames + i], as a (channels, frames) tensor lays them out.
+struct Audio {
+  int samplerate = 0;
+  int channels = 0;
+  int64_t frames = 0;
+  std::vector<float> data;
+  float* channel(int c) { return data.data() + static_cast<size_t>(c) * frames; }
+  const float* channel(int c) const { return data.data() + static_cast<size_t>(c) * frames; }
+};
+
+Audio read_audio(const std::string& path);
+
+// Resampled to `samplerate` with soxr's high quality (a copy when the rate already matches).
+Audio resample(const Audio& in, int samplerate);
+
+// Mono to stereo (duplicated) and stereo or more to mono (averaged), or to stereo (first two kept).
+Audio to_channels(const Audio& in, int channels);
+
+enum class Clip { rescale, clamp, tanh, none };
+Clip parse_clip(const std::string& name);  // "rescale", "clamp", "tanh", "none"; throws std::invalid_argument
+// demucs.audio.prevent_clip: rescale divides by max(1.01 * peak, 1); clamp to +-0.99; tanh.
+void prevent_clip(Audio& audio, Clip mode);
+
+enum class Encoding { pcm16, pcm24, float32 };
+// The container follows the extension: .wav (any encoding) or .flac (pcm16, pcm24).
+void write_audio(const std::string& path, const Audio& audio, Encoding encoding);
+
+}  // namespace stemkit::audio
