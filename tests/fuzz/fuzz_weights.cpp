@@ -1,0 +1,34 @@
+// libFuzzer target for the checkpoint readers (runtime/weights): arbitrary
+// bytes as a torch.save archive and as a safetensors file must give a
+// FormatError or a result, never a crash, a hang or a huge allocation.
+//   tests/fuzz/run.sh [seconds]   builds it with clang and runs it on tests/fixtures/weights
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <string>
+
+#include "runtime/weights/checkpoint.h"
+
+using namespace stemkit::weights;
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  // The readers map files: hand them the bytes as an in-memory file.
+  int fd = memfd_create("fuzz", MFD_CLOEXEC);
+  if (fd < 0) return 0;
+  if (size && ::write(fd, data, size) != static_cast<ssize_t>(size)) {
+    ::close(fd);
+    return 0;
+  }
+  std::string path = "/proc/self/fd/" + std::to_string(fd);
+  try {
+    state_dict(load_torch_checkpoint(path));
+  } catch (const FormatError&) {
+  }
+  try {
+    load_safetensors(path);
+  } catch (const FormatError&) {
+  }
+  ::close(fd);
+  return 0;
+}
