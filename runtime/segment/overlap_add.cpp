@@ -39,8 +39,11 @@ at::Tensor center_trim(const at::Tensor& t, int64_t length) {
   return delta ? t.slice(-1, delta / 2, t.size(-1) - (delta - delta / 2)) : t;
 }
 
-// The split branch of apply_model over one chunk (no shifts).
-at::Tensor split_apply(const Forward& model, const Chunk& whole, const DemucsSplit& o) {
+// The split branch of apply_model over one chunk (no shifts), computed for
+// the samples [region_start, region_end) of `whole` only: just the chunks
+// that touch the region run, and the result is exactly what the whole
+// computation gives there (same chunks, same padding, same weights).
+at::Tensor split_apply(const Forward& model, const Chunk& whole, const DemucsSplit& o, int64_t region_start, int64_t region_end) {
   const int64_t seg = o.segment;
   const int64_t stride = static_cast<int64_t>((1 - o.overlap) * seg);
   if (stride <= 0) throw std::invalid_argument("overlap must be below 1");
@@ -50,8 +53,9 @@ at::Tensor split_apply(const Forward& model, const Chunk& whole, const DemucsSpl
   at::Tensor weight = at::cat({at::arange(1, seg / 2 + 1, f32), at::arange(seg - seg / 2, 0, -1, f32)});
   weight = (weight / weight.max()).pow(o.transition_power);
 
-  at::Tensor out;  // (sources, channels, length), made at the first output
-  at::Tensor sum_weight = at::zeros({whole.length}, f32);
+  const int64_t region = region_end - region_start;
+  at::Tensor out;  // (sources, channels, region), made at the first output
+  at::Tensor sum_weight = at::zeros({region}, f32);
   std::vector<Chunk> pending;
   auto flush = [&]() {
     if (pending.empty()) return;
@@ -62,16 +66,19 @@ at::Tensor split_apply(const Forward& model, const Chunk& whole, const DemucsSpl
     at::Tensor batch_out = model(at::stack(inputs));  // (batch, sources, channels, seg)
     for (size_t i = 0; i < pending.size(); ++i) {
       const Chunk& c = pending[i];
-      int64_t start = c.offset - whole.offset;
+      int64_t start = c.offset - whole.offset;  // in `whole`
       at::Tensor chunk_out = center_trim(batch_out[i], c.length);
       // Accumulated in float32 whatever the model's dtype, as demucs does.
-      if (!out.defined()) out = at::zeros({batch_out.size(1), batch_out.size(2), whole.length}, f32);
-      out.slice(-1, start, start + c.length).add_(weight.slice(0, 0, c.length) * chunk_out);
-      sum_weight.slice(0, start, start + c.length).add_(weight.slice(0, 0, c.length));
+      if (!out.defined()) out = at::zeros({batch_out.size(1), batch_out.size(2), region}, f32);
+      int64_t from = std::max(start, region_start), to = std::min(start + c.length, region_end);
+      at::Tensor w = weight.slice(0, from - start, to - start);
+      out.slice(-1, from - region_start, to - region_start).add_(w * chunk_out.slice(-1, from - start, to - start));
+      sum_weight.slice(0, from - region_start, to - region_start).add_(w);
     }
     pending.clear();
   };
-  for (int64_t offset = 0; offset < whole.length; offset += stride) {
+  for (int64_t offset = 0; offset < whole.length && offset < region_end; offset += stride) {
+    if (offset + seg <= region_start) continue;  // ends before the region
     pending.push_back(whole.sub(offset, seg));
     if (static_cast<int64_t>(pending.size()) == o.batch_size) flush();
   }
@@ -89,29 +96,44 @@ at::Tensor run_static(const Forward& model, const at::Tensor& input, int64_t seg
   return model(padded).slice(-1, 0, length);
 }
 
-at::Tensor apply_demucs(const Forward& model, const at::Tensor& mix_in, const DemucsSplit& o) {
-  if (mix_in.dim() != 2) throw std::invalid_argument("apply_demucs: mix must be (channels, length)");
-  if (o.segment <= 0 || o.batch_size <= 0) throw std::invalid_argument("apply_demucs: segment and batch_size must be positive");
-  const at::Tensor& mix = mix_in;
-  int64_t length = mix.size(-1);
-  if (o.shifts <= 0) return split_apply(model, Chunk{&mix, 0, length}, o);
-
-  // Shifts: pad by max_shift on both sides (zeros), run at each offset, average.
-  at::Tensor padded = Chunk{&mix, 0, length}.padded(length + 2 * o.max_shift);
+void apply_demucs_streaming(const Forward& model, const at::Tensor& mix, const DemucsSplit& o, int64_t window, const Sink& sink) {
+  if (mix.dim() != 2) throw std::invalid_argument("apply_demucs: mix must be (channels, length)");
+  if (o.segment <= 0 || o.batch_size <= 0 || window <= 0)
+    throw std::invalid_argument("apply_demucs: segment, batch_size and window must be positive");
+  const int64_t length = mix.size(-1);
+  // With shifts, the track is zero-padded by max_shift on both sides and each
+  // shift is its own pass; the offsets are drawn once for the whole track.
+  at::Tensor padded;
   std::vector<int64_t> offsets = o.shift_offsets;
-  if (offsets.empty()) {
-    std::mt19937_64 rng(o.seed);
-    std::uniform_int_distribution<int64_t> pick(0, o.max_shift);
-    for (int i = 0; i < o.shifts; ++i) offsets.push_back(pick(rng));
+  if (o.shifts > 0) {
+    padded = Chunk{&mix, 0, length}.padded(length + 2 * o.max_shift);
+    if (offsets.empty()) {
+      std::mt19937_64 rng(o.seed);
+      std::uniform_int_distribution<int64_t> pick(0, o.max_shift);
+      for (int i = 0; i < o.shifts; ++i) offsets.push_back(pick(rng));
+    }
   }
+  for (int64_t ws = 0; ws < length; ws += window) {
+    int64_t we = std::min(length, ws + window);
+    if (o.shifts <= 0) {
+      sink(ws, split_apply(model, Chunk{&mix, 0, length}, o, ws, we));
+      continue;
+    }
+    at::Tensor out;
+    for (int64_t shift : offsets) {
+      // Sample t of the track is sample t + max_shift - shift of this pass.
+      Chunk shifted{&padded, shift, length + o.max_shift - shift};
+      at::Tensor part = split_apply(model, shifted, o, ws + o.max_shift - shift, we + o.max_shift - shift);
+      out = out.defined() ? out + part : part;
+    }
+    sink(ws, out / static_cast<double>(offsets.size()));
+  }
+}
+
+at::Tensor apply_demucs(const Forward& model, const at::Tensor& mix, const DemucsSplit& o) {
   at::Tensor out;
-  for (int64_t shift : offsets) {
-    Chunk shifted{&padded, shift, length + o.max_shift - shift};
-    at::Tensor res = split_apply(model, shifted, o);
-    at::Tensor part = res.slice(-1, o.max_shift - shift, o.max_shift - shift + length);
-    out = out.defined() ? out + part : part;
-  }
-  return out / static_cast<double>(offsets.size());
+  apply_demucs_streaming(model, mix, o, std::max<int64_t>(mix.size(-1), 1), [&](int64_t, const at::Tensor& block) { out = block; });
+  return out;
 }
 
 at::Tensor apply_msst(const Forward& model, const at::Tensor& mix_in, const MsstChunking& o) {

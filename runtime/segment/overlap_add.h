@@ -37,6 +37,17 @@ struct DemucsSplit {
 // mix's device: like demucs, weights and sums are float32 whatever the model's dtype.
 at::Tensor apply_demucs(const Forward& model, const at::Tensor& mix, const DemucsSplit& options);
 
+// Receives the output in order, block by block: (sources, channels, n) starting at sample `start`.
+using Sink = std::function<void(int64_t start, const at::Tensor& block)>;
+
+// The same result, delivered in windows of `window` samples as soon as each
+// is final, so memory for the output and the work in flight is bounded by the
+// window, not by the track: a 60-minute file needs no 60-minute output
+// tensor. Chunks that straddle two windows run for both (about
+// segment / window extra work).
+void apply_demucs_streaming(const Forward& model, const at::Tensor& mix, const DemucsSplit& options, int64_t window,
+                            const Sink& sink);
+
 // Music-Source-Separation-Training's demix (utils/model_utils.py, "generic"
 // mode, used for BS-RoFormer and Mel-Band RoFormer):
 //   - tracks longer than 2 x border (border = chunk - step) are reflect-padded
