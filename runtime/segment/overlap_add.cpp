@@ -44,7 +44,8 @@ at::Tensor center_trim(const at::Tensor& t, int64_t length) {
 // that touch the region run, and the result is exactly what the whole
 // computation gives there (same chunks, same padding, same weights).
 at::Tensor split_apply(const Forward& model, const Chunk& whole, const DemucsSplit& o, int64_t region_start, int64_t region_end) {
-  const int64_t seg = o.segment;
+  const int64_t seg = o.segment, model_length = o.model_length ? o.model_length : o.segment;
+  if (model_length < seg) throw std::invalid_argument("apply_demucs: model_length shorter than the segment");
   const int64_t stride = static_cast<int64_t>((1 - o.overlap) * seg);
   if (stride <= 0) throw std::invalid_argument("overlap must be below 1");
   // Triangular weights: 1..seg/2, then seg - seg/2 .. 1, normalised, to the
@@ -60,10 +61,10 @@ at::Tensor split_apply(const Forward& model, const Chunk& whole, const DemucsSpl
   auto flush = [&]() {
     if (pending.empty()) return;
     std::vector<at::Tensor> inputs;
-    for (const auto& c : pending) inputs.push_back(c.padded(seg));
+    for (const auto& c : pending) inputs.push_back(c.padded(model_length));
     // The last batch is topped up with silence: every call has one shape.
     while (static_cast<int64_t>(inputs.size()) < o.batch_size) inputs.push_back(at::zeros_like(inputs[0]));
-    at::Tensor batch_out = model(at::stack(inputs));  // (batch, sources, channels, seg)
+    at::Tensor batch_out = model(at::stack(inputs));  // (batch, sources, channels, model_length)
     for (size_t i = 0; i < pending.size(); ++i) {
       const Chunk& c = pending[i];
       int64_t start = c.offset - whole.offset;  // in `whole`
@@ -136,10 +137,10 @@ at::Tensor apply_demucs(const Forward& model, const at::Tensor& mix, const Demuc
   return out;
 }
 
-at::Tensor apply_msst(const Forward& model, const at::Tensor& mix_in, const MsstChunking& o) {
+void apply_msst_streaming(const Forward& model, const at::Tensor& mix_in, const MsstChunking& o, int64_t window, const Sink& sink) {
   if (mix_in.dim() != 2) throw std::invalid_argument("apply_msst: mix must be (channels, length)");
-  if (o.chunk_size <= 0 || o.num_overlap <= 0 || o.batch_size <= 0)
-    throw std::invalid_argument("apply_msst: chunk_size, num_overlap and batch_size must be positive");
+  if (o.chunk_size <= 0 || o.num_overlap <= 0 || o.batch_size <= 0 || window <= 0)
+    throw std::invalid_argument("apply_msst: chunk_size, num_overlap, batch_size and window must be positive");
   const int64_t chunk = o.chunk_size, fade = chunk / 10, step = chunk / o.num_overlap, border = chunk - step;
   if (step <= 0) throw std::invalid_argument("apply_msst: num_overlap larger than the chunk");
   auto f32 = mix_in.options().dtype(at::kFloat);
@@ -148,59 +149,70 @@ at::Tensor apply_msst(const Forward& model, const at::Tensor& mix_in, const Msst
   const bool bordered = length_init > 2 * border && border > 0;
   if (bordered) mix = at::reflection_pad1d(mix.unsqueeze(0), {border, border}).squeeze(0);
   const int64_t length = mix.size(-1);
+  const int64_t shift = bordered ? border : 0;  // track sample t is sample t + shift of `mix`
 
   // Linear fades: linspace(0, 1, fade) in, linspace(1, 0, fade) out.
-  at::Tensor window = at::ones({chunk}, f32);
+  at::Tensor window_fn = at::ones({chunk}, f32);
   if (fade > 0) {
-    window.slice(0, chunk - fade, chunk).copy_(at::linspace(1, 0, fade, f32));
-    window.slice(0, 0, fade).copy_(at::linspace(0, 1, fade, f32));
+    window_fn.slice(0, chunk - fade, chunk).copy_(at::linspace(1, 0, fade, f32));
+    window_fn.slice(0, 0, fade).copy_(at::linspace(0, 1, fade, f32));
   }
 
-  struct Pending {
-    int64_t start, len;
-    at::Tensor window;
-  };
-  std::vector<at::Tensor> inputs;
-  std::vector<Pending> pending;
-  at::Tensor result, counter;
-  auto flush = [&]() {
-    if (pending.empty()) return;
-    while (static_cast<int64_t>(inputs.size()) < o.batch_size) inputs.push_back(at::zeros_like(inputs[0]));
-    at::Tensor out = model(at::stack(inputs)).to(at::kFloat);
-    if (out.dim() == 3) out = out.unsqueeze(1);  // one target: (batch, channels, chunk)
-    if (!result.defined()) {
-      result = at::zeros({out.size(1), mix.size(0), length}, f32);
-      counter = at::zeros({out.size(1), mix.size(0), length}, f32);
+  for (int64_t ws = 0; ws < length_init; ws += window) {
+    // The region of `mix` this window covers, and the chunks that touch it.
+    const int64_t rs = ws + shift, re = std::min(length_init, ws + window) + shift;
+    struct Pending {
+      int64_t start, len;
+      at::Tensor window;
+    };
+    std::vector<at::Tensor> inputs;
+    std::vector<Pending> pending;
+    at::Tensor result, counter;
+    auto flush = [&]() {
+      if (pending.empty()) return;
+      while (static_cast<int64_t>(inputs.size()) < o.batch_size) inputs.push_back(at::zeros_like(inputs[0]));
+      at::Tensor out = model(at::stack(inputs)).to(at::kFloat);
+      if (out.dim() == 3) out = out.unsqueeze(1);  // one target: (batch, channels, chunk)
+      if (!result.defined()) {
+        result = at::zeros({out.size(1), mix.size(0), re - rs}, f32);
+        counter = at::zeros({out.size(1), mix.size(0), re - rs}, f32);
+      }
+      for (size_t j = 0; j < pending.size(); ++j) {
+        const auto& p = pending[j];
+        int64_t from = std::max(p.start, rs), to = std::min(p.start + p.len, re);
+        at::Tensor w = p.window.slice(0, from - p.start, to - p.start);
+        result.slice(-1, from - rs, to - rs).add_(out[j].slice(-1, from - p.start, to - p.start) * w);
+        counter.slice(-1, from - rs, to - rs).add_(w);
+      }
+      inputs.clear();
+      pending.clear();
+    };
+    for (int64_t i = 0; i < length && i < re; i += step) {
+      int64_t len = std::min(i + chunk, length) - i;
+      if (i + len <= rs) continue;  // ends before the region
+      at::Tensor part = mix.slice(-1, i, i + len);
+      if (len < chunk)
+        part = len > chunk / 2 ? at::reflection_pad1d(part.unsqueeze(0), {0, chunk - len}).squeeze(0)
+                               : at::constant_pad_nd(part, {0, chunk - len});
+      at::Tensor w = window_fn;
+      if (i == 0 || i + step >= length) {
+        w = window_fn.clone();
+        if (i == 0 && fade > 0) w.slice(0, 0, fade).fill_(1);                          // first chunk: no fade-in
+        if (i + step >= length && fade > 0) w.slice(0, chunk - fade, chunk).fill_(1);  // last chunk: no fade-out
+      }
+      inputs.push_back(part);
+      pending.push_back({i, len, w});
+      if (static_cast<int64_t>(pending.size()) == o.batch_size) flush();
     }
-    for (size_t j = 0; j < pending.size(); ++j) {
-      const auto& p = pending[j];
-      at::Tensor w = p.window.slice(0, 0, p.len);
-      result.slice(-1, p.start, p.start + p.len).add_(out[j].slice(-1, 0, p.len) * w);
-      counter.slice(-1, p.start, p.start + p.len).add_(w);
-    }
-    inputs.clear();
-    pending.clear();
-  };
-  for (int64_t i = 0; i < length; i += step) {
-    at::Tensor part = mix.slice(-1, i, std::min(i + chunk, length));
-    int64_t len = part.size(-1);
-    if (len < chunk)
-      part = len > chunk / 2 ? at::reflection_pad1d(part.unsqueeze(0), {0, chunk - len}).squeeze(0)
-                             : at::constant_pad_nd(part, {0, chunk - len});
-    at::Tensor w = window;
-    if (i == 0 || i + step >= length) {
-      w = window.clone();
-      if (i == 0 && fade > 0) w.slice(0, 0, fade).fill_(1);                     // first chunk: no fade-in
-      if (i + step >= length && fade > 0) w.slice(0, chunk - fade, chunk).fill_(1);  // last chunk: no fade-out
-    }
-    inputs.push_back(part);
-    pending.push_back({i, len, w});
-    if (static_cast<int64_t>(pending.size()) == o.batch_size) flush();
+    flush();
+    sink(ws, at::where(counter == 0, at::zeros_like(result), result / counter));  // nan_to_num, as MSST
   }
-  flush();
-  at::Tensor estimated = at::where(counter == 0, at::zeros_like(result), result / counter);  // nan_to_num
-  if (bordered) estimated = estimated.slice(-1, border, length - border);
-  return estimated;
+}
+
+at::Tensor apply_msst(const Forward& model, const at::Tensor& mix, const MsstChunking& o) {
+  at::Tensor out;
+  apply_msst_streaming(model, mix, o, std::max<int64_t>(mix.size(-1), 1), [&](int64_t, const at::Tensor& block) { out = block; });
+  return out;
 }
 
 }  // namespace stemkit::segment

@@ -23,7 +23,10 @@ namespace stemkit::segment {
 using Forward = std::function<at::Tensor(const at::Tensor&)>;
 
 struct DemucsSplit {
-  int64_t segment = 0;              // samples per model call (int(segment_seconds * samplerate))
+  int64_t segment = 0;              // samples per chunk (int(segment_seconds * samplerate))
+  int64_t model_length = 0;         // samples per model call, >= segment (the model's valid_length); 0: segment.
+                                    // Chunks are padded to it with the neighbouring audio, as demucs does
+                                    // when --segment is shorter than the training length
   double overlap = 0.25;
   double transition_power = 1.0;
   int shifts = 0;                   // random shifts averaged (demucs --shifts)
@@ -71,6 +74,10 @@ struct MsstChunking {
 // mix: (channels, length). The model returns (batch, sources, channels, chunk)
 // or, for one target, (batch, channels, chunk). Returns (sources, channels, length), float32.
 at::Tensor apply_msst(const Forward& model, const at::Tensor& mix, const MsstChunking& options);
+
+// The same, delivered window by window as apply_demucs_streaming does.
+void apply_msst_streaming(const Forward& model, const at::Tensor& mix, const MsstChunking& options, int64_t window,
+                          const Sink& sink);
 
 // The static-shape form of a forward: pads (B, C, L <= segment) to (B, C,
 // segment), runs `model`, trims back to L. The C++ StaticSegmentModel.
