@@ -8,6 +8,22 @@ namespace stemkit {
 std::string patchset_id() { return STEMKIT_PATCHSET_ID; }
 std::string patchset_summary() { return STEMKIT_PATCHSET_SUMMARY; }
 
+std::string component_patchset(const std::string& name) {
+  const std::string text = STEMKIT_PATCHSET_TEXT;
+  std::string block;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    const std::string line = text.substr(pos, end - pos);
+    pos = end + 1;
+    if (!block.empty() && line.rfind("  ", 0) == 0) block += line + "\n";
+    else if (!block.empty()) break;
+    else if (line.rfind(name + " ", 0) == 0) block = line + "\n";
+  }
+  return block;
+}
+
 std::string version_text() {
   return std::string("stemkit ") + STEMKIT_VERSION + "\nlibtorch " + compat::torch_version() + " (" + STEMKIT_TORCH_FLAVOR +
          ")\npatch set " + STEMKIT_PATCHSET_ID + ": " + STEMKIT_PATCHSET_SUMMARY + "\n";

@@ -1,0 +1,113 @@
+#include "runtime/models/demucs_bag.h"
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+#include <memory>
+#include <stdexcept>
+
+#include "runtime/capture/graph_runner.h"
+#include "runtime/segment/overlap_add.h"
+
+namespace stemkit::models {
+
+void DemucsBag::to(const at::Device& device, at::ScalarType dtype) {
+  for (auto& m : models) m.to(device, dtype);
+}
+
+DemucsBag load_demucs_bag(const std::string& name, const std::vector<std::string>& member_paths,
+                          std::vector<std::vector<double>> weights, std::optional<double> segment) {
+  if (member_paths.empty()) throw std::runtime_error(name + ": a model needs at least one .th file");
+  DemucsBag bag;
+  bag.name = name;
+  bag.segment = segment;
+  for (const auto& path : member_paths) {
+    bag.models.push_back(load_htdemucs(path));
+    const auto& first = bag.models.front().config();
+    const auto& c = bag.models.back().config();
+    if (c.sources != first.sources || c.samplerate != first.samplerate || c.audio_channels != first.audio_channels)
+      throw std::runtime_error(path + ": its sources, sample rate or channels differ from " + member_paths.front() +
+                               "'s; the members of one model must agree");
+  }
+  const size_t sources = bag.sources().size();
+  if (!weights.empty()) {
+    if (weights.size() != member_paths.size())
+      throw std::runtime_error(name + ": " + std::to_string(weights.size()) + " rows of weights for " +
+                               std::to_string(member_paths.size()) + " models");
+    for (const auto& row : weights)
+      if (row.size() != sources)
+        throw std::runtime_error(name + ": a row of weights has " + std::to_string(row.size()) + " entries for " +
+                                 std::to_string(sources) + " sources");
+  }
+  bag.weights = std::move(weights);
+  return bag;
+}
+
+at::Tensor separate(const DemucsBag& bag, const at::Tensor& wav_in, const SeparationOptions& o, const ProgressFn& progress,
+                    SeparationReport* report) {
+  if (wav_in.dim() != 2 || wav_in.size(0) != bag.audio_channels())
+    throw std::invalid_argument("separate: expected (" + std::to_string(bag.audio_channels()) + " channels, samples)");
+  const int64_t length = wav_in.size(1), S = static_cast<int64_t>(bag.sources().size());
+  const at::Device device = bag.models.front().device();
+  const int64_t sr = bag.samplerate();
+
+  // demucs.api: normalise by the mono mix's statistics (unbiased std), scale back after.
+  at::Tensor wav = wav_in.to(at::kFloat);
+  at::Tensor ref = wav.mean(0);
+  const double ref_mean = ref.mean().item<double>();
+  const double ref_std = (length > 1 ? ref.std().item<double>() : 0.0) + 1e-8;
+  at::Tensor mix = ((wav - ref_mean) / ref_std).to(device);
+
+  at::Tensor estimates = at::zeros({S, wav.size(0), length}, at::kFloat);
+  std::vector<double> totals(static_cast<size_t>(S), 0.0);
+  const double work = static_cast<double>(bag.models.size()) * std::max(1, o.shifts) * static_cast<double>(length);
+  double done = 0;
+  for (size_t m = 0; m < bag.models.size(); ++m) {
+    const HTDemucs& net = bag.models[m];
+    segment::DemucsSplit split;
+    split.model_length = net.training_length();
+    // demucs: --segment, else the bag's segment, else the network's own.
+    const std::optional<double> seconds = o.segment ? o.segment : bag.segment;
+    split.segment = seconds ? static_cast<int64_t>(*seconds * static_cast<double>(sr)) : net.training_length();
+    if (split.segment > split.model_length || split.segment <= 0)
+      throw std::invalid_argument("separate: a segment of " + std::to_string(*seconds) + " s does not fit " + bag.name +
+                                  ", trained on " + net.config().segment + " s segments");
+    split.overlap = o.overlap;
+    split.shifts = o.shifts;
+    split.max_shift = static_cast<int64_t>(0.5 * static_cast<double>(sr));
+    split.batch_size = o.batch_size;
+    split.seed = o.seed + m;  // each network its own offsets, as demucs draws them anew
+
+    // One shape per call: (batch_size, channels, training length), in the network's dtype.
+    auto runner = std::make_shared<capture::GraphRunner>(
+        [&net](const at::Tensor& x) { return net.forward(x); }, o.graphs && device.is_cuda());
+    int64_t calls = 0;
+    segment::Forward forward = [&](const at::Tensor& x) {
+      if (report) std::copy(x.sizes().begin(), x.sizes().end(), report->forward_shape);
+      ++calls;
+      at::Tensor out = (*runner)(x);
+      done += static_cast<double>(x.size(0)) * static_cast<double>(split.segment) * (1 - o.overlap);
+      if (progress) progress(std::min(1.0, done / work));
+      return out;
+    };
+    const int64_t window = std::max<int64_t>(1, o.window_seconds) * sr;
+    at::Tensor est = estimates;
+    const std::vector<double>* row = bag.weights.empty() ? nullptr : &bag.weights[m];
+    segment::apply_demucs_streaming(forward, mix, split, window, [&](int64_t start, const at::Tensor& block) {
+      at::Tensor out = block.to(at::kCPU);  // (S, C, n)
+      if (row)
+        for (int64_t s = 0; s < S; ++s) out[s].mul_((*row)[static_cast<size_t>(s)]);
+      est.slice(-1, start, start + out.size(-1)).add_(out);
+    });
+    for (int64_t s = 0; s < S; ++s) totals[static_cast<size_t>(s)] += row ? (*row)[static_cast<size_t>(s)] : 1.0;
+    if (report) {
+      report->graphs = runner->status();
+      report->forward_calls += calls;
+    }
+  }
+  for (int64_t s = 0; s < S; ++s) estimates[s].div_(totals[static_cast<size_t>(s)]);
+  if (progress) progress(1.0);
+  return estimates.mul_(ref_std).add_(ref_mean);
+}
+
+}  // namespace stemkit::models

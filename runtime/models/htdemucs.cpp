@@ -1,0 +1,902 @@
+// HTDemucs in libtorch. Module and parameter names follow demucs' Python
+// classes exactly, so upstream state dicts load by name:
+//   encoder.{i}  HEncLayer over frequency    tencoder.{i} HEncLayer over time
+//   decoder.{i}  HDecLayer over frequency    tdecoder.{i} HDecLayer over time
+//   freq_emb     ScaledEmbedding             crosstransformer CrossTransformerEncoder
+//   channel_{up,down}sampler[_t]  1x1 convolutions around the transformer
+// Comments give each tensor's shape; B batch, C channels, Fr frequency bins,
+// T frames (frequency branch) or samples (time branch).
+#include "runtime/models/htdemucs.h"
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/embedding.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/normalization.h>
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include <cmath>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <stdexcept>
+
+#include "runtime/attention/attention.h"
+#include "runtime/model/state_dict.h"
+
+namespace stemkit::models {
+namespace {
+
+namespace nn = torch::nn;
+using at::indexing::None;
+using at::indexing::Slice;
+
+at::Tensor gelu_exact(const at::Tensor& x) { return at::gelu(x); }
+
+// demucs' LayerScale: a learnt per-channel scale ("scale"), channel first
+// (B, C, T) or channel last (B, T, C).
+struct LayerScaleImpl : nn::Module {
+  at::Tensor scale;
+  bool channel_last;
+  LayerScaleImpl(int64_t channels, bool channel_last) : channel_last(channel_last) {
+    scale = register_parameter("scale", at::zeros({channels}), false);
+  }
+  at::Tensor forward(const at::Tensor& x) { return channel_last ? x * scale : x * scale.unsqueeze(-1); }
+};
+TORCH_MODULE(LayerScale);
+
+// A 1d or 2d convolution (or transposed convolution), whichever the layer
+// needs; the frequency layers use 2d kernels of width 1 over time.
+struct Conv {
+  nn::Conv1d c1{nullptr};
+  nn::Conv2d c2{nullptr};
+  nn::ConvTranspose1d t1{nullptr};
+  nn::ConvTranspose2d t2{nullptr};
+  at::Tensor operator()(const at::Tensor& x) {
+    if (c1) return c1->forward(x);
+    if (c2) return c2->forward(x);
+    if (t1) return t1->forward(x);
+    return t2->forward(x);
+  }
+};
+
+// Registers a convolution under `name`: 2d with (k, 1) kernels over
+// frequency when `freq`, 1d otherwise; `kernel_time` > 1 gives the decoder's
+// (k, k) rewrite kernel.
+Conv make_conv(nn::Module& m, const std::string& name, bool freq, int64_t in, int64_t out, int64_t kernel,
+               int64_t stride, int64_t padding, int64_t kernel_time = 1, int64_t padding_time = 0) {
+  Conv c;
+  if (freq)
+    c.c2 = m.register_module(name, nn::Conv2d(nn::Conv2dOptions(in, out, {kernel, kernel_time})
+                                                  .stride({stride, 1})
+                                                  .padding({padding, padding_time})));
+  else
+    c.c1 = m.register_module(name, nn::Conv1d(nn::Conv1dOptions(in, out, kernel).stride(stride).padding(padding)));
+  return c;
+}
+
+// demucs.demucs.DConv: residual branches of dilated convolutions, each
+// [Conv1d(k3, dilation 2^d) -> GroupNorm(1) -> GELU -> Conv1d(1x1, 2C) ->
+// GroupNorm(1) -> GLU -> LayerScale], named by their Sequential index.
+struct DConvImpl : nn::Module {
+  struct Branch {
+    nn::Conv1d in{nullptr}, out{nullptr};
+    nn::GroupNorm norm_in{nullptr}, norm_out{nullptr};
+    LayerScale scale{nullptr};
+  };
+  std::vector<Branch> branches;
+  DConvImpl(int64_t channels, double compress, int64_t depth) {
+    const bool dilate = depth > 0;
+    depth = std::abs(depth);
+    const int64_t hidden = static_cast<int64_t>(static_cast<double>(channels) / compress);
+    auto layers = register_module("layers", nn::ModuleList());
+    for (int64_t d = 0; d < depth; ++d) {
+      const int64_t dilation = dilate ? (int64_t{1} << d) : 1;
+      auto seq = std::make_shared<nn::Module>();
+      Branch b;
+      b.in = seq->register_module("0", nn::Conv1d(nn::Conv1dOptions(channels, hidden, 3).dilation(dilation).padding(dilation)));
+      b.norm_in = seq->register_module("1", nn::GroupNorm(nn::GroupNormOptions(1, hidden)));
+      b.out = seq->register_module("3", nn::Conv1d(nn::Conv1dOptions(hidden, 2 * channels, 1)));
+      b.norm_out = seq->register_module("4", nn::GroupNorm(nn::GroupNormOptions(1, 2 * channels)));
+      b.scale = seq->register_module("6", LayerScale(channels, false));
+      layers->push_back(seq);
+      branches.push_back(b);
+    }
+  }
+  // x: (N, C, T) -> (N, C, T)
+  at::Tensor forward(at::Tensor x) {
+    for (auto& b : branches) {
+      at::Tensor y = gelu_exact(b.norm_in(b.in(x)));
+      y = at::glu(b.norm_out(b.out(y)), 1);
+      x = x + b.scale->forward(y);
+    }
+    return x;
+  }
+};
+TORCH_MODULE(DConv);
+
+// Runs the DConv of a frequency layer over time, each frequency bin on its own.
+at::Tensor dconv_apply(DConv dconv, const at::Tensor& y, bool freq) {
+  if (!freq) return dconv->forward(y);
+  const int64_t B = y.size(0), C = y.size(1), Fr = y.size(2), T = y.size(3);
+  at::Tensor z = dconv->forward(y.permute({0, 2, 1, 3}).reshape({-1, C, T}));  // (B*Fr, C, T)
+  return z.view({B, Fr, C, T}).permute({0, 2, 1, 3});
+}
+
+struct LayerOptions {
+  int64_t kernel_size, stride;
+  bool freq, pad, norm, rewrite;
+  int64_t norm_groups;
+  int64_t dconv_depth;
+  double dconv_comp;
+};
+
+// demucs.hdemucs.HEncLayer.
+struct HEncLayerImpl : nn::Module {
+  bool freq, empty;
+  int64_t stride, pad;
+  Conv conv, rewrite;
+  nn::GroupNorm norm1{nullptr}, norm2{nullptr};
+  DConv dconv{nullptr};
+  bool has_rewrite = false;
+
+  HEncLayerImpl(int64_t chin, int64_t chout, const LayerOptions& o, bool use_dconv, int64_t context, bool empty)
+      : freq(o.freq), empty(empty), stride(o.stride), pad(o.pad ? o.kernel_size / 4 : 0) {
+    conv = make_conv(*this, "conv", freq, chin, chout, o.kernel_size, o.stride, pad);
+    if (empty) return;
+    if (o.norm) norm1 = register_module("norm1", nn::GroupNorm(nn::GroupNormOptions(o.norm_groups, chout)));
+    if (o.rewrite) {
+      has_rewrite = true;
+      // A square kernel over frequency and time in the frequency layers, as upstream's Conv2d(k).
+      rewrite = make_conv(*this, "rewrite", freq, chout, 2 * chout, 1 + 2 * context, 1, context, freq ? 1 + 2 * context : 1,
+                          freq ? context : 0);
+      if (o.norm) norm2 = register_module("norm2", nn::GroupNorm(nn::GroupNormOptions(o.norm_groups, 2 * chout)));
+    }
+    if (use_dconv) dconv = register_module("dconv", DConv(chout, o.dconv_comp, o.dconv_depth));
+  }
+
+  // x: (B, C, Fr, T) over frequency, (B, C, T) over time; inject: the time
+  // branch merged into the last frequency layer, (B, C, T) or (B, C, Fr, T).
+  at::Tensor forward(at::Tensor x, const at::Tensor& inject) {
+    if (!freq && x.dim() == 4) x = x.view({x.size(0), -1, x.size(3)});
+    if (!freq && x.size(-1) % stride != 0) x = at::constant_pad_nd(x, {0, stride - x.size(-1) % stride});
+    at::Tensor y = conv(x);
+    if (empty) return y;
+    if (inject.defined()) {
+      if (inject.size(-1) != y.size(-1))
+        throw std::logic_error("HTDemucs: the time branch does not line up with the frequency branch");
+      y = y + (inject.dim() == 3 && y.dim() == 4 ? inject.unsqueeze(2) : inject);
+    }
+    y = gelu_exact(norm1 ? norm1(y) : y);
+    if (dconv) y = dconv_apply(dconv, y, freq);
+    if (!has_rewrite) return y;
+    at::Tensor z = rewrite(y);
+    return at::glu(norm2 ? norm2(z) : z, 1);
+  }
+};
+TORCH_MODULE(HEncLayer);
+
+// demucs.hdemucs.HDecLayer.
+struct HDecLayerImpl : nn::Module {
+  bool freq, empty, last;
+  int64_t chin, pad;
+  Conv conv_tr, rewrite;
+  nn::GroupNorm norm1{nullptr}, norm2{nullptr};
+  DConv dconv{nullptr};
+  bool has_rewrite = false;
+
+  HDecLayerImpl(int64_t chin, int64_t chout, const LayerOptions& o, bool use_dconv, int64_t context, bool empty, bool last)
+      : freq(o.freq), empty(empty), last(last), chin(chin), pad(o.pad ? o.kernel_size / 4 : 0) {
+    if (freq)
+      conv_tr.t2 = register_module(
+          "conv_tr", nn::ConvTranspose2d(nn::ConvTranspose2dOptions(chin, chout, {o.kernel_size, 1}).stride({o.stride, 1})));
+    else
+      conv_tr.t1 = register_module("conv_tr",
+                                   nn::ConvTranspose1d(nn::ConvTranspose1dOptions(chin, chout, o.kernel_size).stride(o.stride)));
+    if (o.norm) norm2 = register_module("norm2", nn::GroupNorm(nn::GroupNormOptions(o.norm_groups, chout)));
+    if (empty) return;
+    if (o.rewrite) {
+      has_rewrite = true;
+      // context_freq: the frequency layers' rewrite looks at neighbouring bins too.
+      rewrite = freq ? make_conv(*this, "rewrite", true, chin, 2 * chin, 1 + 2 * context, 1, context, 1 + 2 * context, context)
+                     : make_conv(*this, "rewrite", false, chin, 2 * chin, 1 + 2 * context, 1, context);
+      if (o.norm) norm1 = register_module("norm1", nn::GroupNorm(nn::GroupNormOptions(o.norm_groups, 2 * chin)));
+    }
+    if (use_dconv) dconv = register_module("dconv", DConv(chin, o.dconv_comp, o.dconv_depth));
+  }
+
+  // Returns (output, the input of the final transposed convolution).
+  std::pair<at::Tensor, at::Tensor> forward(at::Tensor x, const at::Tensor& skip, int64_t length) {
+    if (freq && x.dim() == 3) x = x.view({x.size(0), chin, -1, x.size(2)});
+    at::Tensor y = x;
+    if (!empty) {
+      x = x + skip;
+      if (has_rewrite) {
+        at::Tensor r = rewrite(x);
+        y = at::glu(norm1 ? norm1(r) : r, 1);
+      } else {
+        y = x;
+      }
+      if (dconv) y = dconv_apply(dconv, y, freq);
+    }
+    at::Tensor z = conv_tr(y);
+    if (norm2) z = norm2(z);
+    if (freq) {
+      if (pad) z = z.slice(2, pad, z.size(2) - pad);
+    } else {
+      z = z.slice(-1, pad, pad + length);
+      if (z.size(-1) != length) throw std::logic_error("HTDemucs: a time decoder produced the wrong length");
+    }
+    if (!last) z = gelu_exact(z);
+    return {z, y};
+  }
+};
+TORCH_MODULE(HDecLayer);
+
+// nn.MultiheadAttention's parameters (in_proj_weight (3C, C), in_proj_bias,
+// out_proj), run through the runtime's attention policy: the sdpa-attention patch.
+struct AttentionImpl : nn::Module {
+  int64_t heads;
+  at::Tensor in_proj_weight, in_proj_bias;
+  nn::Linear out_proj{nullptr};
+  AttentionImpl(int64_t dim, int64_t heads) : heads(heads) {
+    in_proj_weight = register_parameter("in_proj_weight", at::zeros({3 * dim, dim}), false);
+    in_proj_bias = register_parameter("in_proj_bias", at::zeros({3 * dim}), false);
+    out_proj = register_module("out_proj", nn::Linear(dim, dim));
+  }
+  // q: (B, Tq, C), kv: (B, Tk, C) -> (B, Tq, C); self-attention when kv is q.
+  at::Tensor forward(const at::Tensor& q_in, const at::Tensor& kv_in, bool self) {
+    const int64_t B = q_in.size(0), Tq = q_in.size(1), C = q_in.size(2), Tk = kv_in.size(1), D = C / heads;
+    at::Tensor q, k, v;
+    if (self) {
+      auto qkv = at::linear(q_in, in_proj_weight, in_proj_bias).chunk(3, -1);
+      q = qkv[0], k = qkv[1], v = qkv[2];
+    } else {
+      q = at::linear(q_in, in_proj_weight.slice(0, 0, C), in_proj_bias.slice(0, 0, C));
+      auto kv = at::linear(kv_in, in_proj_weight.slice(0, C), in_proj_bias.slice(0, C)).chunk(2, -1);
+      k = kv[0], v = kv[1];
+    }
+    // (B, T, C) -> (B, heads, T, D)
+    q = q.view({B, Tq, heads, D}).transpose(1, 2);
+    k = k.view({B, Tk, heads, D}).transpose(1, 2);
+    v = v.view({B, Tk, heads, D}).transpose(1, 2);
+    at::Tensor o = attention::attend(q, k, v);  // (B, heads, Tq, D)
+    return out_proj(o.transpose(1, 2).reshape({B, Tq, C}));
+  }
+};
+TORCH_MODULE(Attention);
+
+struct TransformerOptions {
+  int64_t dim, heads, hidden;
+  bool norm_first, norm_out, layer_scale, gelu;
+};
+
+// MyTransformerEncoderLayer (self-attention) and CrossTransformerEncoderLayer
+// in one: the cross layer attends from its own tokens to the other branch's
+// and has a third norm for the keys.
+struct TransformerLayerImpl : nn::Module {
+  bool cross;
+  TransformerOptions o;
+  Attention attn{nullptr};
+  nn::Linear linear1{nullptr}, linear2{nullptr};
+  nn::LayerNorm norm1{nullptr}, norm2{nullptr}, norm3{nullptr};
+  nn::GroupNorm norm_out{nullptr};
+  LayerScale gamma_1{nullptr}, gamma_2{nullptr};
+
+  TransformerLayerImpl(bool cross, const TransformerOptions& o) : cross(cross), o(o) {
+    attn = register_module(cross ? "cross_attn" : "self_attn", Attention(o.dim, o.heads));
+    linear1 = register_module("linear1", nn::Linear(o.dim, o.hidden));
+    linear2 = register_module("linear2", nn::Linear(o.hidden, o.dim));
+    auto ln = [&] { return nn::LayerNorm(nn::LayerNormOptions({o.dim}).eps(1e-5)); };
+    norm1 = register_module("norm1", ln());
+    norm2 = register_module("norm2", ln());
+    if (cross) norm3 = register_module("norm3", ln());
+    if (o.norm_first && o.norm_out) norm_out = register_module("norm_out", nn::GroupNorm(nn::GroupNormOptions(1, o.dim)));
+    if (o.layer_scale) {
+      gamma_1 = register_module("gamma_1", LayerScale(o.dim, true));
+      gamma_2 = register_module("gamma_2", LayerScale(o.dim, true));
+    }
+  }
+  at::Tensor ff(const at::Tensor& x) {
+    at::Tensor h = linear1(x);
+    return linear2(o.gelu ? gelu_exact(h) : at::relu(h));
+  }
+  at::Tensor g1(const at::Tensor& x) { return gamma_1 ? gamma_1->forward(x) : x; }
+  at::Tensor g2(const at::Tensor& x) { return gamma_2 ? gamma_2->forward(x) : x; }
+
+  // x: (B, T, C) tokens; other: (B, S, C), the other branch's tokens (cross layers).
+  at::Tensor forward(const at::Tensor& q, const at::Tensor& other) {
+    at::Tensor x;
+    if (o.norm_first) {
+      at::Tensor nq = norm1(q);
+      x = q + g1(cross ? attn(nq, norm2(other), false) : attn(nq, nq, true));
+      x = x + g2(ff(cross ? norm3(x) : norm2(x)));
+      // MyGroupNorm: a GroupNorm(1) over (B, C, T) of the channel-last tokens.
+      if (norm_out) x = norm_out(x.transpose(1, 2)).transpose(1, 2);
+    } else {
+      x = norm1(q + g1(cross ? attn(q, other, false) : attn(q, q, true)));
+      x = norm2(x + g2(ff(x)));
+    }
+    return x;
+  }
+};
+TORCH_MODULE(TransformerLayer);
+
+// demucs.transformer.create_sin_embedding: (length, 1, dim), cos then sin.
+at::Tensor sin_embedding(int64_t length, int64_t dim, double max_period) {
+  const int64_t half = dim / 2;
+  at::Tensor pos = at::arange(length, at::kLong).view({-1, 1, 1});
+  at::Tensor adim = at::arange(half, at::kLong).view({1, 1, -1});
+  at::Tensor phase = pos / at::pow(max_period, adim / (half - 1));
+  return at::cat({at::cos(phase), at::sin(phase)}, -1);
+}
+
+// demucs.transformer.create_2d_sin_embedding: (1, dim, height, width).
+at::Tensor sin_embedding_2d(int64_t dim, int64_t height, int64_t width, double max_period) {
+  at::Tensor pe = at::zeros({dim, height, width});
+  const int64_t d = dim / 2;
+  at::Tensor div_term = at::exp(at::arange(0., static_cast<double>(d), 2., at::kFloat) * -(std::log(max_period) / d));
+  at::Tensor pos_w = at::arange(0., static_cast<double>(width), 1., at::kFloat).unsqueeze(1);
+  at::Tensor pos_h = at::arange(0., static_cast<double>(height), 1., at::kFloat).unsqueeze(1);
+  pe.slice(0, 0, d, 2).copy_(at::sin(pos_w * div_term).transpose(0, 1).unsqueeze(1).repeat({1, height, 1}));
+  pe.slice(0, 1, d, 2).copy_(at::cos(pos_w * div_term).transpose(0, 1).unsqueeze(1).repeat({1, height, 1}));
+  pe.slice(0, d, dim, 2).copy_(at::sin(pos_h * div_term).transpose(0, 1).unsqueeze(2).repeat({1, 1, width}));
+  pe.slice(0, d + 1, dim, 2).copy_(at::cos(pos_h * div_term).transpose(0, 1).unsqueeze(2).repeat({1, 1, width}));
+  return pe.unsqueeze(0);
+}
+
+// demucs.transformer.CrossTransformerEncoder with the "sin" embedding.
+struct CrossTransformerImpl : nn::Module {
+  int64_t dim;
+  double max_period, weight_pos_embed;
+  bool cross_first;
+  nn::LayerNorm norm_in{nullptr}, norm_in_t{nullptr};
+  std::vector<TransformerLayer> layers, layers_t;
+  // The positional embeddings depend only on the shape: made once per shape.
+  mutable std::map<std::tuple<int64_t, int64_t, int64_t, int64_t, int>, std::pair<at::Tensor, at::Tensor>> pos_cache;
+
+  CrossTransformerImpl(const HTDemucsConfig& c, int64_t dim)
+      : dim(dim), max_period(c.t_max_period), weight_pos_embed(c.t_weight_pos_embed), cross_first(c.t_cross_first) {
+    if (c.t_norm_in) {
+      norm_in = register_module("norm_in", nn::LayerNorm(nn::LayerNormOptions({dim})));
+      norm_in_t = register_module("norm_in_t", nn::LayerNorm(nn::LayerNormOptions({dim})));
+    }
+    TransformerOptions o{dim, c.t_heads, static_cast<int64_t>(static_cast<double>(dim) * c.t_hidden_scale),
+                         c.t_norm_first, c.t_norm_out, c.t_layer_scale, c.t_gelu};
+    auto list = register_module("layers", nn::ModuleList());
+    auto list_t = register_module("layers_t", nn::ModuleList());
+    for (int64_t i = 0; i < c.t_layers; ++i) {
+      const bool cross = i % 2 != (cross_first ? 1 : 0);
+      layers.push_back(TransformerLayer(cross, o));
+      layers_t.push_back(TransformerLayer(cross, o));
+      list->push_back(layers.back());
+      list_t->push_back(layers_t.back());
+    }
+  }
+
+  // x: (B, C, Fr, T1), xt: (B, C, T2) -> the same shapes.
+  std::pair<at::Tensor, at::Tensor> forward(at::Tensor x, at::Tensor xt) {
+    const int64_t B = x.size(0), C = x.size(1), Fr = x.size(2), T1 = x.size(3), T2 = xt.size(2);
+    auto key = std::make_tuple(Fr, T1, T2, static_cast<int64_t>(x.device().index()), static_cast<int>(x.scalar_type()) * 16 + static_cast<int>(x.device().type()));
+    auto it = pos_cache.find(key);
+    if (it == pos_cache.end()) {
+      // "b c fr t1 -> b (t1 fr) c" and "t2 b c -> b t2 c", scaled, in the network's dtype.
+      at::Tensor pos2d = sin_embedding_2d(C, Fr, T1, max_period).permute({0, 3, 2, 1}).reshape({1, T1 * Fr, C});
+      at::Tensor pos1d = sin_embedding(T2, C, max_period).permute({1, 0, 2});
+      it = pos_cache
+               .emplace(key, std::make_pair((weight_pos_embed * pos2d).to(x.device(), x.scalar_type()),
+                                            (weight_pos_embed * pos1d).to(x.device(), x.scalar_type())))
+               .first;
+    }
+    x = x.permute({0, 3, 2, 1}).reshape({B, T1 * Fr, C});  // (B, T1*Fr, C)
+    if (norm_in) x = norm_in(x);
+    x = x + it->second.first;
+    xt = xt.permute({0, 2, 1});  // (B, T2, C)
+    if (norm_in_t) xt = norm_in_t(xt);
+    xt = xt + it->second.second;
+    for (size_t i = 0; i < layers.size(); ++i) {
+      if (!layers[i]->cross) {
+        x = layers[i]->forward(x, {});
+        xt = layers_t[i]->forward(xt, {});
+      } else {
+        at::Tensor old_x = x;
+        x = layers[i]->forward(x, xt);
+        xt = layers_t[i]->forward(xt, old_x);
+      }
+    }
+    x = x.view({B, T1, Fr, C}).permute({0, 3, 2, 1});  // "b (t1 fr) c -> b c fr t1"
+    xt = xt.permute({0, 2, 1});
+    return {x, xt};
+  }
+};
+TORCH_MODULE(CrossTransformer);
+
+// demucs.hdemucs.pad1d: reflect padding that also works on inputs shorter
+// than the padding (extra zeros first).
+at::Tensor pad1d_reflect(at::Tensor x, int64_t left, int64_t right) {
+  const int64_t length = x.size(-1);
+  const int64_t max_pad = std::max(left, right);
+  if (length <= max_pad) {
+    const int64_t extra = max_pad - length + 1;
+    const int64_t extra_right = std::min(right, extra), extra_left = extra - extra_right;
+    left -= extra_left;
+    right -= extra_right;
+    x = at::constant_pad_nd(x, {extra_left, extra_right});
+  }
+  // reflection_pad1d wants (N, C, L).
+  auto shape = x.sizes().vec();
+  at::Tensor flat = x.reshape({-1, 1, shape.back()});
+  at::Tensor out = at::reflection_pad1d(flat, {left, right});
+  shape.back() = out.size(-1);
+  return out.view(shape);
+}
+
+}  // namespace
+
+struct HTDemucs::Impl : nn::Module {
+  HTDemucsConfig c;
+  std::vector<HEncLayer> encoder, tencoder;
+  std::vector<HDecLayer> decoder, tdecoder;
+  nn::Embedding freq_emb{nullptr};
+  nn::Conv1d up{nullptr}, down{nullptr}, up_t{nullptr}, down_t{nullptr};
+  CrossTransformer transformer{nullptr};
+  at::ScalarType dtype = at::kFloat;
+  at::Device device = at::kCPU;
+  mutable std::map<std::pair<int, int>, at::Tensor> windows;  // hann window per (device, index)
+
+  explicit Impl(HTDemucsConfig config) : c(std::move(config)) {
+    // The constructor of demucs.htdemucs.HTDemucs, layer for layer.
+    const int64_t S = static_cast<int64_t>(c.sources.size());
+    int64_t chin = c.audio_channels, chin_z = chin * 2;  // complex as channels
+    int64_t chout = c.channels_time ? c.channels_time : c.channels, chout_z = c.channels;
+    int64_t freqs = c.nfft / 2;
+    std::vector<HDecLayer> dec_rev, tdec_rev;
+    auto enc_list = register_module("encoder", nn::ModuleList());
+    auto tenc_list = register_module("tencoder", nn::ModuleList());
+    for (int64_t index = 0; index < c.depth; ++index) {
+      const bool norm = index >= c.norm_starts, freq = freqs > 1;
+      int64_t stri = c.stride, ker = c.kernel_size;
+      if (!freq) {
+        ker = c.time_stride * 2;
+        stri = c.time_stride;
+      }
+      bool pad = true, last_freq = false;
+      if (freq && freqs <= c.kernel_size) {
+        ker = freqs;
+        pad = false;
+        last_freq = true;
+      }
+      LayerOptions kw{ker, stri, freq, pad, norm, c.rewrite, c.norm_groups, c.dconv_depth, c.dconv_comp};
+      LayerOptions kwt = kw;
+      kwt.freq = false;
+      kwt.kernel_size = c.kernel_size;
+      kwt.stride = c.stride;
+      kwt.pad = true;
+      if (last_freq) {
+        chout_z = std::max(chout, chout_z);
+        chout = chout_z;
+      }
+      encoder.push_back(HEncLayer(chin_z, chout_z, kw, c.dconv_mode & 1, c.context_enc, false));
+      enc_list->push_back(encoder.back());
+      if (freq) {
+        tencoder.push_back(HEncLayer(chin, chout, kwt, c.dconv_mode & 1, c.context_enc, last_freq));
+        tenc_list->push_back(tencoder.back());
+      }
+      if (index == 0) {
+        chin = c.audio_channels * S;
+        chin_z = chin * 2;
+      }
+      dec_rev.push_back(HDecLayer(chout_z, chin_z, kw, c.dconv_mode & 2, c.context, false, index == 0));
+      if (freq) tdec_rev.push_back(HDecLayer(chout, chin, kwt, c.dconv_mode & 2, c.context, last_freq, index == 0));
+      chin = chout;
+      chin_z = chout_z;
+      chout = static_cast<int64_t>(c.growth * static_cast<double>(chout));
+      chout_z = static_cast<int64_t>(c.growth * static_cast<double>(chout_z));
+      if (freq) freqs = freqs <= c.kernel_size ? 1 : freqs / c.stride;
+      if (index == 0 && c.freq_emb != 0)
+        freq_emb = register_module("freq_emb", std::make_shared<nn::Module>())->register_module(
+            "embedding", nn::Embedding(freqs, chin_z));
+    }
+    auto dec_list = register_module("decoder", nn::ModuleList());
+    auto tdec_list = register_module("tdecoder", nn::ModuleList());
+    decoder.assign(dec_rev.rbegin(), dec_rev.rend());
+    tdecoder.assign(tdec_rev.rbegin(), tdec_rev.rend());
+    for (auto& d : decoder) dec_list->push_back(d);
+    for (auto& d : tdecoder) tdec_list->push_back(d);
+
+    int64_t transformer_channels = c.channels * static_cast<int64_t>(std::pow(c.growth, c.depth - 1));
+    if (c.bottom_channels) {
+      auto conv1x1 = [&](const char* name, int64_t in, int64_t out) {
+        return register_module(name, nn::Conv1d(nn::Conv1dOptions(in, out, 1)));
+      };
+      up = conv1x1("channel_upsampler", transformer_channels, c.bottom_channels);
+      down = conv1x1("channel_downsampler", c.bottom_channels, transformer_channels);
+      up_t = conv1x1("channel_upsampler_t", transformer_channels, c.bottom_channels);
+      down_t = conv1x1("channel_downsampler_t", c.bottom_channels, transformer_channels);
+      transformer_channels = c.bottom_channels;
+    }
+    if (c.t_layers > 0) transformer = register_module("crosstransformer", CrossTransformer(c, transformer_channels));
+    for (auto& p : parameters()) p.set_requires_grad(false);
+  }
+
+  at::Tensor window() {
+    auto key = std::make_pair(static_cast<int>(device.type()), static_cast<int>(device.index()));
+    auto it = windows.find(key);
+    if (it == windows.end()) it = windows.emplace(key, at::hann_window(c.nfft, at::TensorOptions().device(device))).first;
+    return it->second;
+  }
+
+  // HTDemucs._spec: (B, C, L) -> (B, C, nfft/2, ceil(L / hop)) complex, padded
+  // so that frames line up with the time branch's strides.
+  at::Tensor spec(const at::Tensor& x) {
+    const int64_t hl = c.nfft / 4, L = x.size(-1);
+    const int64_t le = (L + hl - 1) / hl, pad = hl / 2 * 3;
+    at::Tensor xp = pad1d_reflect(x, pad, pad + le * hl - L);
+    auto other = xp.sizes().vec();
+    other.pop_back();
+    at::Tensor z = at::stft(xp.reshape({-1, xp.size(-1)}), c.nfft, hl, c.nfft, window(), /*center=*/true, "reflect",
+                            /*normalized=*/true, /*onesided=*/true, /*return_complex=*/true);
+    other.push_back(z.size(-2));
+    other.push_back(z.size(-1));
+    z = z.view(other);
+    return z.slice(-2, 0, z.size(-2) - 1).slice(-1, 2, 2 + le);
+  }
+
+  // HTDemucs._ispec: (..., nfft/2, frames) complex -> (..., length).
+  at::Tensor ispec(at::Tensor z, int64_t length) {
+    const int64_t hl = c.nfft / 4;
+    z = at::constant_pad_nd(z, {0, 0, 0, 1});
+    z = at::constant_pad_nd(z, {2, 2});
+    const int64_t pad = hl / 2 * 3, le = hl * ((length + hl - 1) / hl) + 2 * pad;
+    auto other = z.sizes().vec();
+    const int64_t freqs = other[other.size() - 2], frames = other.back();
+    other.resize(other.size() - 2);
+    const int64_t n_fft = 2 * freqs - 2;
+    at::Tensor x = at::istft(z.reshape({-1, freqs, frames}), n_fft, hl, n_fft, window(), /*center=*/true,
+                             /*normalized=*/true, /*onesided=*/c10::nullopt, le);
+    other.push_back(le);
+    return x.view(other).slice(-1, pad, pad + length);
+  }
+
+  at::Tensor forward(at::Tensor mix) {
+    const int64_t length = mix.size(-1), T_train = c.training_length;
+    if (length > T_train)
+      throw std::invalid_argument("HTDemucs: input of " + std::to_string(length) + " samples, longer than the training length " +
+                                  std::to_string(T_train) + "; split the track (segment::apply_demucs does)");
+    mix = mix.to(device, at::kFloat);
+    if (length < T_train) mix = at::constant_pad_nd(mix, {0, T_train - length});
+    at::Tensor z = spec(mix);  // (B, C, Fq, T) complex
+    const int64_t B = z.size(0), Fq = z.size(2), T = z.size(3);
+    // Complex as channels: (B, C, Fq, T, 2) -> (B, 2C, Fq, T).
+    at::Tensor x = at::view_as_real(z).permute({0, 1, 4, 2, 3}).reshape({B, -1, Fq, T});
+    // Normalisation, with the unbiased std as upstream.
+    at::Tensor mean = x.mean({1, 2, 3}, true), std = x.std({1, 2, 3}, true, true);
+    x = ((x - mean) / (1e-5 + std)).to(dtype);
+    at::Tensor meant = mix.mean({1, 2}, true), stdt = mix.std({1, 2}, true, true);
+    at::Tensor xt = ((mix - meant) / (1e-5 + stdt)).to(dtype);
+
+    std::vector<at::Tensor> saved, saved_t;
+    std::vector<int64_t> lengths, lengths_t;
+    for (size_t idx = 0; idx < encoder.size(); ++idx) {
+      lengths.push_back(x.size(-1));
+      at::Tensor inject;
+      if (idx < tencoder.size()) {
+        lengths_t.push_back(xt.size(-1));
+        xt = tencoder[idx]->forward(xt, {});
+        if (!tencoder[idx]->empty) saved_t.push_back(xt);
+        else inject = xt;  // the time branch joins the frequency branch here
+      }
+      x = encoder[idx]->forward(x, inject);
+      if (idx == 0 && freq_emb) {
+        // Frequency embedding, (Fr, C) -> (1, C, Fr, 1), ScaledEmbedding's scale applied.
+        at::Tensor emb = (freq_emb->weight * c.emb_scale).t().unsqueeze(0).unsqueeze(-1);
+        x = x + c.freq_emb * emb;
+      }
+      saved.push_back(x);
+    }
+    if (transformer) {
+      if (up) {
+        const int64_t b = x.size(0), ch = x.size(1), f = x.size(2), t = x.size(3);
+        x = up(x.reshape({b, ch, f * t})).view({b, -1, f, t});
+        xt = up_t(xt);
+      }
+      std::tie(x, xt) = transformer->forward(x, xt);
+      if (down) {
+        const int64_t b = x.size(0), ch = x.size(1), f = x.size(2), t = x.size(3);
+        x = down(x.reshape({b, ch, f * t})).view({b, -1, f, t});
+        xt = down_t(xt);
+      }
+    }
+    const size_t offset = decoder.size() - tdecoder.size();
+    for (size_t idx = 0; idx < decoder.size(); ++idx) {
+      at::Tensor skip = saved.back();
+      saved.pop_back();
+      at::Tensor pre;
+      std::tie(x, pre) = decoder[idx]->forward(x, skip, lengths.back());
+      lengths.pop_back();
+      if (idx >= offset) {
+        auto& tdec = tdecoder[idx - offset];
+        const int64_t length_t = lengths_t.back();
+        lengths_t.pop_back();
+        if (tdec->empty) {
+          xt = tdec->forward(pre.select(2, 0), {}, length_t).first;  // pre: (B, C, 1, T)
+        } else {
+          at::Tensor skip_t = saved_t.back();
+          saved_t.pop_back();
+          xt = tdec->forward(xt, skip_t, length_t).first;
+        }
+      }
+    }
+    const int64_t S = static_cast<int64_t>(c.sources.size());
+    x = x.to(at::kFloat).view({B, S, -1, Fq, T}) * std.unsqueeze(1) + mean.unsqueeze(1);
+    // CaC: (B, S, C, 2, Fq, T) -> complex (B, S, C, Fq, T).
+    at::Tensor zout = at::view_as_complex(x.view({B, S, -1, 2, Fq, T}).permute({0, 1, 2, 4, 5, 3}).contiguous());
+    at::Tensor out = ispec(zout, T_train);
+    xt = xt.to(at::kFloat).view({B, S, -1, T_train}) * stdt.unsqueeze(1) + meant.unsqueeze(1);
+    out = out + xt;
+    return length < T_train ? out.slice(-1, 0, length) : out;
+  }
+};
+
+namespace {
+
+// kwargs accessors that name the argument and the file on a type error.
+struct Kwargs {
+  const nlohmann::json& j;
+  const std::string& where;
+  std::set<std::string> used;
+
+  [[noreturn]] void bad(const std::string& key, const std::string& what) const {
+    throw std::invalid_argument(where + ": HTDemucs argument " + key + "=" + j.at(key).dump() + ": " + what);
+  }
+  bool has(const std::string& key) const { return j.contains(key) && !j.at(key).is_null(); }
+  template <class T>
+  void get(const std::string& key, T& out) {
+    used.insert(key);
+    if (!has(key)) return;
+    const auto& v = j.at(key);
+    if constexpr (std::is_same_v<T, bool>) {
+      if (v.is_boolean()) out = v.get<bool>();
+      else if (v.is_number_integer()) out = v.get<int64_t>() != 0;
+      else bad(key, "expected true or false");
+    } else if constexpr (std::is_integral_v<T>) {
+      if (v.is_boolean()) out = v.get<bool>();
+      else if (v.is_number_integer()) out = v.get<int64_t>();
+      else if (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>()) out = static_cast<T>(v.get<double>());
+      else bad(key, "expected an integer");
+    } else {
+      if (v.is_number()) out = v.get<double>();
+      else bad(key, "expected a number");
+    }
+  }
+  // An argument this runtime does not implement: fine at `expected` (or unset).
+  template <class T>
+  void require(const std::string& key, const T& expected, const std::string& why) {
+    used.insert(key);
+    if (!has(key)) return;
+    T value = expected;
+    get(key, value);
+    if (value != expected) bad(key, "not supported by this runtime (" + why + ")");
+  }
+};
+
+}  // namespace
+
+HTDemucsConfig HTDemucsConfig::from_json(const nlohmann::json& kwargs, const std::string& where) {
+  if (!kwargs.is_object()) throw std::invalid_argument(where + ": HTDemucs arguments must be a mapping");
+  HTDemucsConfig c;
+  Kwargs k{kwargs, where, {}};
+  k.used.insert("sources");
+  if (!k.has("sources") || !kwargs.at("sources").is_array() || kwargs.at("sources").empty())
+    throw std::invalid_argument(where + ": HTDemucs needs `sources`, a list of source names");
+  for (const auto& s : kwargs.at("sources")) {
+    if (!s.is_string()) k.bad("sources", "expected a list of names");
+    c.sources.push_back(s.get<std::string>());
+  }
+  k.get("audio_channels", c.audio_channels);
+  k.get("channels", c.channels);
+  k.get("channels_time", c.channels_time);
+  k.get("growth", c.growth);
+  k.get("nfft", c.nfft);
+  k.get("depth", c.depth);
+  k.get("rewrite", c.rewrite);
+  k.get("freq_emb", c.freq_emb);
+  k.get("emb_scale", c.emb_scale);
+  k.get("kernel_size", c.kernel_size);
+  k.get("time_stride", c.time_stride);
+  k.get("stride", c.stride);
+  k.get("context", c.context);
+  k.get("context_enc", c.context_enc);
+  k.get("norm_starts", c.norm_starts);
+  k.get("norm_groups", c.norm_groups);
+  k.get("dconv_mode", c.dconv_mode);
+  k.get("dconv_depth", c.dconv_depth);
+  k.get("dconv_comp", c.dconv_comp);
+  k.get("bottom_channels", c.bottom_channels);
+  k.get("t_layers", c.t_layers);
+  k.get("t_hidden_scale", c.t_hidden_scale);
+  k.get("t_heads", c.t_heads);
+  k.get("t_norm_in", c.t_norm_in);
+  k.get("t_norm_first", c.t_norm_first);
+  k.get("t_norm_out", c.t_norm_out);
+  k.get("t_layer_scale", c.t_layer_scale);
+  k.get("t_gelu", c.t_gelu);
+  k.get("t_cross_first", c.t_cross_first);
+  k.get("t_max_period", c.t_max_period);
+  k.get("t_weight_pos_embed", c.t_weight_pos_embed);
+  k.get("samplerate", c.samplerate);
+  k.get("use_train_segment", c.use_train_segment);
+
+  // What the official models use and this runtime implements.
+  k.require("cac", true, "complex-as-channels is the only output mode implemented; Wiener filtering is not");
+  k.require("t_group_norm", false, "the official models use LayerNorm");
+  k.require("t_sparse_self_attn", false, "sparse attention needs xformers upstream");
+  k.require("t_sparse_cross_attn", false, "sparse attention needs xformers upstream");
+  k.require("t_sin_random_shift", int64_t{0}, "a random shift makes inference random");
+  k.require("t_norm_in_group", false, "the official models use LayerNorm");
+  k.used.insert("t_emb");
+  if (k.has("t_emb") && kwargs.at("t_emb") != "sin") k.bad("t_emb", "only the \"sin\" embedding is implemented");
+  k.used.insert("multi_freqs");
+  if (k.has("multi_freqs") && !(kwargs.at("multi_freqs").is_array() && kwargs.at("multi_freqs").empty()))
+    k.bad("multi_freqs", "MultiWrap frequency bands are not implemented");
+  if (!c.use_train_segment) k.bad("use_train_segment", "the static-shape runtime always runs at the training length");
+
+  // segment: seconds, an int, a float or a Fraction ("39/5").
+  k.used.insert("segment");
+  if (k.has("segment")) {
+    const auto& s = kwargs.at("segment");
+    if (s.is_number()) {
+      c.segment = s.dump();
+      c.training_length = static_cast<int64_t>(s.get<double>() * static_cast<double>(c.samplerate));
+    } else if (s.is_string()) {
+      const std::string text = s.get<std::string>();
+      size_t slash = text.find('/');
+      try {
+        if (slash == std::string::npos) throw std::invalid_argument("no fraction");
+        int64_t num = std::stoll(text.substr(0, slash)), den = std::stoll(text.substr(slash + 1));
+        if (num <= 0 || den <= 0) throw std::invalid_argument("not positive");
+        c.segment = text;
+        c.training_length = num * c.samplerate / den;  // int(Fraction * samplerate) floors
+      } catch (const std::exception&) {
+        k.bad("segment", "expected seconds as a number or a fraction \"39/5\"");
+      }
+    } else {
+      k.bad("segment", "expected seconds as a number or a fraction \"39/5\"");
+    }
+  } else {
+    c.training_length = 10 * c.samplerate;
+  }
+
+  // Training and initialisation only: no effect on inference.
+  for (const char* key : {"wiener_iters", "end_iters", "wiener_residual", "multi_freqs_depth", "emb_smooth", "dconv_init",
+                          "rescale", "t_dropout", "t_max_positions", "t_weight_decay", "t_lr", "t_cape_mean_normalize",
+                          "t_cape_augment", "t_cape_glob_loc_scale", "t_mask_type", "t_mask_random_seed",
+                          "t_sparse_attn_window", "t_global_window", "t_sparsity", "t_auto_sparsity"})
+    k.used.insert(key);
+  for (const auto& [key, value] : kwargs.items())
+    if (!k.used.count(key)) c.ignored.push_back(key);
+
+  auto positive = [&](const char* key, double v) {
+    if (!(v > 0)) throw std::invalid_argument(where + ": HTDemucs argument " + key + " must be positive");
+  };
+  positive("audio_channels", c.audio_channels);
+  positive("channels", c.channels);
+  positive("nfft", c.nfft);
+  positive("depth", c.depth);
+  positive("stride", c.stride);
+  positive("kernel_size", c.kernel_size);
+  positive("samplerate", c.samplerate);
+  positive("training length", c.training_length);
+  if (c.nfft % 4) throw std::invalid_argument(where + ": HTDemucs argument nfft must be a multiple of 4");
+  const int64_t dim = c.bottom_channels ? c.bottom_channels : c.channels * static_cast<int64_t>(std::pow(c.growth, c.depth - 1));
+  if (c.t_layers > 0 && (c.t_heads <= 0 || dim % c.t_heads))
+    throw std::invalid_argument(where + ": HTDemucs transformer width " + std::to_string(dim) + " is not divisible by t_heads=" +
+                                std::to_string(c.t_heads));
+  return c;
+}
+
+nlohmann::json package_kwargs(const weights::Checkpoint& package) {
+  using weights::Value;
+  std::function<nlohmann::json(const weights::ValuePtr&, const std::string&)> to_json =
+      [&](const weights::ValuePtr& v, const std::string& at) -> nlohmann::json {
+    if (!v) return nullptr;
+    switch (v->kind) {
+      case Value::Kind::none: return nullptr;
+      case Value::Kind::boolean: return v->boolean;
+      case Value::Kind::integer: return v->integer;
+      case Value::Kind::floating: return v->floating;
+      case Value::Kind::string: return v->text;
+      case Value::Kind::fraction: return std::to_string(v->integer) + "/" + std::to_string(v->denominator);
+      case Value::Kind::list:
+      case Value::Kind::tuple: {
+        nlohmann::json a = nlohmann::json::array();
+        for (const auto& item : v->items) a.push_back(to_json(item, at));
+        return a;
+      }
+      case Value::Kind::dict: {
+        nlohmann::json o = nlohmann::json::object();
+        for (const auto& [key, val] : v->entries) {
+          if (!key || key->kind != Value::Kind::string)
+            throw std::runtime_error(package.path + ": " + at + " has a key that is not a string");
+          o[key->text] = to_json(val, at + "." + key->text);
+        }
+        return o;
+      }
+      default:
+        throw std::runtime_error(package.path + ": " + at + " holds " + v->describe() + ", which is not a plain value");
+    }
+  };
+  const auto& root = package.root;
+  if (!root || root->kind != Value::Kind::dict || !root->get("kwargs") || !root->get("state"))
+    throw std::runtime_error(package.path + ": not a demucs model package (a dict with klass, args, kwargs and state); "
+                             "give the .th file of a demucs model");
+  nlohmann::json kwargs = to_json(root->get("kwargs"), "kwargs");
+  if (auto args = root->get("args"); args && !args->items.empty()) {
+    // HTDemucs(sources, ...): only the first positional argument is ever used.
+    if (args->items.size() > 1)
+      throw std::runtime_error(package.path + ": the package passes " + std::to_string(args->items.size()) +
+                               " positional arguments; HTDemucs takes only `sources` positionally");
+    kwargs["sources"] = to_json(args->items[0], "args[0]");
+  }
+  return kwargs;
+}
+
+HTDemucs::HTDemucs(HTDemucsConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {}
+HTDemucs::~HTDemucs() = default;
+HTDemucs::HTDemucs(HTDemucs&&) noexcept = default;
+HTDemucs& HTDemucs::operator=(HTDemucs&&) noexcept = default;
+
+const HTDemucsConfig& HTDemucs::config() const { return impl_->c; }
+
+void HTDemucs::load_state_dict(const weights::TensorMap& state, const std::string& source) {
+  model::load_state_dict(*impl_, state, source);
+}
+
+void HTDemucs::to(const at::Device& device, at::ScalarType dtype) {
+  if (dtype != at::kFloat && dtype != at::kHalf && dtype != at::kBFloat16)
+    throw std::invalid_argument("HTDemucs runs in float32, float16 or bfloat16");
+  impl_->nn::Module::to(device, dtype);
+  impl_->device = device;
+  impl_->dtype = dtype;
+  impl_->windows.clear();
+  if (impl_->transformer) impl_->transformer->pos_cache.clear();
+}
+
+at::Device HTDemucs::device() const { return impl_->device; }
+at::ScalarType HTDemucs::dtype() const { return impl_->dtype; }
+
+at::Tensor HTDemucs::forward(const at::Tensor& mix) const {
+  if (mix.dim() != 3 || mix.size(1) != impl_->c.audio_channels)
+    throw std::invalid_argument("HTDemucs: expected (batch, " + std::to_string(impl_->c.audio_channels) +
+                                " channels, samples), got " + c10::str(mix.sizes()));
+  c10::InferenceMode guard;
+  return impl_->forward(mix);
+}
+
+std::vector<std::string> HTDemucs::parameter_names() const {
+  std::vector<std::string> names;
+  for (const auto& item : impl_->named_parameters()) names.push_back(item.key());
+  return names;
+}
+
+HTDemucs load_htdemucs(const std::string& path) {
+  weights::Checkpoint package = weights::load_torch_checkpoint(path);
+  if (auto klass = package.root && package.root->kind == weights::Value::Kind::dict ? package.root->get("klass") : nullptr;
+      klass && klass->text != "demucs.htdemucs.HTDemucs")
+    throw std::runtime_error(path + ": a " + klass->text +
+                             " model; this runtime runs HTDemucs (demucs v4: htdemucs, htdemucs_ft, htdemucs_6s)");
+  HTDemucsConfig config;
+  try {
+    config = HTDemucsConfig::from_json(package_kwargs(package), path);
+  } catch (const std::invalid_argument& e) {
+    throw std::runtime_error(e.what());
+  }
+  HTDemucs model(std::move(config));
+  model.load_state_dict(weights::collect_tensors(package.root->get("state")), path);
+  return model;
+}
+
+}  // namespace stemkit::models

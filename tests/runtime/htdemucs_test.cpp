@@ -1,0 +1,160 @@
+// HTDemucs against the patched upstream demucs: the fixtures under
+// tests/fixtures/htdemucs were made by tools/fixtures/make_htdemucs_fixtures.py,
+// which runs upstream's HTDemucs (with our patches) on two small
+// configurations with fixed random weights.
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "runtime/model/state_dict.h"
+#include "runtime/models/htdemucs.h"
+#include "runtime/segment/overlap_add.h"
+#include "runtime/version.h"
+#include "runtime/weights/checkpoint.h"
+
+namespace {
+
+using namespace stemkit;
+const std::string kDir = std::string(STEMKIT_FIXTURES) + "/htdemucs/";
+
+double rel_l2(const at::Tensor& got, const at::Tensor& want) {
+  return (got.to(at::kDouble) - want.to(at::kDouble)).norm().item<double>() / want.to(at::kDouble).norm().item<double>();
+}
+
+struct Fixture {
+  nlohmann::json meta;
+  weights::SafetensorsFile data;
+  at::Tensor get(const std::string& name) const { return model::to_torch(data.tensors.at(name)); }
+};
+
+Fixture load_fixture(const std::string& config) {
+  std::ifstream in(kDir + config + ".json");
+  return {nlohmann::json::parse(in), weights::load_safetensors(kDir + config + ".safetensors")};
+}
+
+class HTDemucsParity : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(HTDemucsParity, FixtureMatchesThisPatchSet) {
+  // Reference data made from another demucs patch set is stale, not a pass.
+  auto f = load_fixture(GetParam());
+  EXPECT_EQ(f.meta["fingerprint"]["demucs"].get<std::string>(), component_patchset("demucs"))
+      << "tests/fixtures/htdemucs was made from another demucs patch set: regenerate it with "
+         "tools/fixtures/make_htdemucs_fixtures.py";
+}
+
+TEST_P(HTDemucsParity, ForwardMatchesUpstream) {
+  auto f = load_fixture(GetParam());
+  models::HTDemucs model = models::load_htdemucs(kDir + GetParam() + ".th");
+  EXPECT_EQ(model.training_length(), f.meta["training_length"].get<int64_t>());
+  at::Tensor out = model.forward(f.get("forward_in"));
+  at::Tensor want = f.get("forward_out");
+  ASSERT_EQ(out.sizes(), want.sizes());
+  std::printf("%s: forward rel. L2 %.3g\n", GetParam().c_str(), rel_l2(out, want));
+  EXPECT_LT(rel_l2(out, want), 1e-5);
+
+  // Shorter than the training length: padded inside, trimmed back.
+  at::Tensor short_out = model.forward(f.get("short_in"));
+  ASSERT_EQ(short_out.sizes(), f.get("short_out").sizes());
+  EXPECT_LT(rel_l2(short_out, f.get("short_out")), 1e-5);
+}
+
+TEST_P(HTDemucsParity, WholeTrackMatchesApplyModel) {
+  // demucs.apply.apply_model(StaticSegmentModel(model), split=True, overlap=0.25, shifts=0).
+  auto f = load_fixture(GetParam());
+  models::HTDemucs model = models::load_htdemucs(kDir + GetParam() + ".th");
+  at::Tensor want = f.get("track_out");
+  for (int64_t batch : {1, 3}) {
+    segment::DemucsSplit split;
+    split.segment = model.training_length();
+    split.overlap = 0.25;
+    split.batch_size = batch;
+    std::vector<std::vector<int64_t>> shapes;
+    segment::Forward forward = [&](const at::Tensor& x) {
+      shapes.push_back(x.sizes().vec());
+      return model.forward(x);
+    };
+    at::Tensor got = segment::apply_demucs(forward, f.get("track_in"), split);
+    ASSERT_EQ(got.sizes(), want.sizes());
+    std::printf("%s: apply_model batch %d rel. L2 %.3g\n", GetParam().c_str(), static_cast<int>(batch), rel_l2(got, want));
+    EXPECT_LT(rel_l2(got, want), 1e-5) << "batch " << batch;
+    for (const auto& s : shapes) EXPECT_EQ(s, shapes.front()) << "every call has one shape";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Configs, HTDemucsParity, ::testing::Values("small", "merge"));
+
+TEST(HTDemucsConfig, OfficialDefaultsAndFraction) {
+  auto c = models::HTDemucsConfig::from_json(
+      {{"sources", {"drums", "bass", "other", "vocals"}}, {"segment", "39/5"}, {"bottom_channels", 512}, {"dconv_mode", 3}},
+      "htdemucs.th");
+  EXPECT_EQ(c.training_length, 343980);  // int(Fraction(39, 5) * 44100)
+  EXPECT_EQ(c.segment, "39/5");
+  models::HTDemucs model(c);
+  // The architecture builds with upstream's names.
+  auto names = model.parameter_names();
+  EXPECT_NE(std::find(names.begin(), names.end(), "crosstransformer.layers.1.cross_attn.in_proj_weight"), names.end());
+  EXPECT_NE(std::find(names.begin(), names.end(), "freq_emb.embedding.weight"), names.end());
+  EXPECT_NE(std::find(names.begin(), names.end(), "tdecoder.3.conv_tr.weight"), names.end());
+}
+
+TEST(HTDemucsConfig, UnsupportedAndMistypedArgumentsAreNamed) {
+  auto message = [](const nlohmann::json& kwargs) {
+    try {
+      models::HTDemucsConfig::from_json(kwargs, "model.th");
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  nlohmann::json base = {{"sources", {"a", "b"}}};
+  auto with = [&](const char* key, nlohmann::json value) {
+    auto k = base;
+    k[key] = value;
+    return k;
+  };
+  EXPECT_NE(message(with("t_emb", "cape")).find("model.th: HTDemucs argument t_emb=\"cape\""), std::string::npos);
+  EXPECT_NE(message(with("cac", false)).find("cac=false: not supported"), std::string::npos);
+  EXPECT_NE(message(with("t_sparse_self_attn", true)).find("t_sparse_self_attn"), std::string::npos);
+  EXPECT_NE(message(with("channels", "many")).find("channels=\"many\": expected an integer"), std::string::npos);
+  EXPECT_NE(message(with("segment", "ten")).find("segment"), std::string::npos);
+  EXPECT_NE(message(nlohmann::json::object()).find("needs `sources`"), std::string::npos);
+  EXPECT_NE(message(with("t_heads", 7)).find("not divisible by t_heads=7"), std::string::npos);
+  // Training-only arguments are accepted; unknown ones are listed as ignored, as demucs drops them.
+  auto kwargs = with("t_dropout", 0.1);
+  kwargs["brand_new"] = 1;
+  auto c = models::HTDemucsConfig::from_json(kwargs, "model.th");
+  EXPECT_EQ(c.ignored, std::vector<std::string>{"brand_new"});
+}
+
+TEST(HTDemucsLoad, StateDictProblemsAreAllReported) {
+  auto package = weights::load_torch_checkpoint(kDir + "small.th");
+  auto config = models::HTDemucsConfig::from_json(models::package_kwargs(package), "small.th");
+  auto state = weights::collect_tensors(package.root->get("state"));
+  state.erase("crosstransformer.norm_in.weight");
+  state["extra.weight"] = state.at("encoder.0.conv.bias");
+  models::HTDemucs model(config);
+  try {
+    model.load_state_dict(state, "small.th");
+    FAIL() << "a damaged state dict loaded";
+  } catch (const std::runtime_error& e) {
+    std::string m = e.what();
+    EXPECT_NE(m.find("missing from the checkpoint: crosstransformer.norm_in.weight"), std::string::npos) << m;
+    EXPECT_NE(m.find("not in the model: extra.weight"), std::string::npos) << m;
+  }
+}
+
+TEST(HTDemucsLoad, NotAPackageIsNamed) {
+  try {
+    models::load_htdemucs(std::string(STEMKIT_FIXTURES) + "/weights/state_dict.pt");
+    FAIL();
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("state_dict.pt"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
