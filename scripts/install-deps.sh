@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config ccache git
   libgit2-dev libyaml-cpp-dev libcli11-dev libfmt-dev nlohmann-json3-dev libgtest-dev
-  libtorch-dev libsndfile1-dev libsoxr-dev
+  libtorch-dev libsndfile1-dev libsoxr-dev libcurl4-openssl-dev
 )
 
 missing=()

@@ -1,0 +1,101 @@
+// The model cache directory and intact-file lookup. See model_cache.h.
+// The sha256 is patchmgr/util/sha256.cpp, compiled into this library (it is
+// self-contained); this file only maps the file so it can be hashed in one call.
+#include "runtime/separate/model_cache.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+#include <system_error>
+
+#include <fmt/format.h>
+
+#include "patchmgr/util/sha256.h"
+#include "runtime/separate/error.h"
+
+namespace stemkit::separate {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::optional<std::string> env(const char* name) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') return std::nullopt;
+  return std::string(v);
+}
+
+}  // namespace
+
+ModelDirChoice choose_model_dir(const std::optional<fs::path>& model_dir_option) {
+  if (model_dir_option && !model_dir_option->empty()) return {*model_dir_option, "--model-dir"};
+  if (auto v = env("STEMKIT_MODEL_DIR")) return {fs::path(*v), "$STEMKIT_MODEL_DIR"};
+  if (auto v = env("XDG_CACHE_HOME"); v && fs::path(*v).is_absolute())
+    return {fs::path(*v) / "stemkit" / "models", "$XDG_CACHE_HOME"};
+  if (auto v = env("HOME")) return {fs::path(*v) / ".cache" / "stemkit" / "models", "$HOME"};
+  throw SeparateError(
+      "cannot choose a model cache directory: HOME is not set; give one with --model-dir DIR or STEMKIT_MODEL_DIR");
+}
+
+std::string file_sha256_hex(const fs::path& file) {
+  int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw SeparateError(fmt::format("cannot read {}: {}", file.string(), std::strerror(errno)));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    int e = errno;
+    ::close(fd);
+    throw SeparateError(fmt::format("cannot read {}: {}", file.string(), std::strerror(e)));
+  }
+  if (st.st_size == 0) {
+    ::close(fd);
+    return patchmgr::sha256_hex({});
+  }
+  void* p = ::mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
+  int e = errno;
+  ::close(fd);
+  if (p == MAP_FAILED) throw SeparateError(fmt::format("cannot read {}: {}", file.string(), std::strerror(e)));
+  ::madvise(p, static_cast<size_t>(st.st_size), MADV_SEQUENTIAL);
+  std::string hex = patchmgr::sha256_hex(std::string_view(static_cast<const char*>(p), static_cast<size_t>(st.st_size)));
+  ::munmap(p, static_cast<size_t>(st.st_size));
+  return hex;
+}
+
+ModelCache::ModelCache(ModelDirChoice choice) : choice_(std::move(choice)) {}
+ModelCache::ModelCache(fs::path dir) : choice_{std::move(dir), ""} {}
+
+ModelCache ModelCache::from_option(const std::optional<fs::path>& model_dir_option) {
+  return ModelCache(choose_model_dir(model_dir_option));
+}
+
+fs::path ModelCache::path_for(const CatalogMember& member) const { return choice_.dir / member.file_name; }
+
+std::optional<fs::path> ModelCache::resolve(const CatalogMember& member) const {
+  fs::path file = path_for(member);
+  std::error_code ec;
+  auto status = fs::status(file, ec);
+  if (ec || !fs::exists(status)) return std::nullopt;
+  if (!fs::is_regular_file(status))
+    throw SeparateError(fmt::format("{} is in the model cache but is not a file; remove it and run with --download",
+                                    file.string()));
+  std::string actual = file_sha256_hex(file).substr(0, member.sha256_prefix.size());
+  if (actual != member.sha256_prefix)
+    throw SeparateError(fmt::format(
+        "{} is damaged: its sha256 starts with {}, expected {} (an interrupted or altered copy); "
+        "delete it and run with --download to fetch it again from {}",
+        file.string(), actual, member.sha256_prefix, member.url));
+  return file;
+}
+
+std::vector<CatalogMember> ModelCache::missing(const CatalogModel& model) const {
+  std::vector<CatalogMember> out;
+  for (const auto& m : model.members)
+    if (!resolve(m)) out.push_back(m);
+  return out;
+}
+
+}  // namespace stemkit::separate

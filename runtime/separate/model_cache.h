@@ -1,0 +1,60 @@
+// The local cache of pretrained model files: where it is (--model-dir, else
+// $STEMKIT_MODEL_DIR, else $XDG_CACHE_HOME/stemkit/models, else
+// ~/.cache/stemkit/models) and whether a catalog member is in it, intact.
+// A file is only ever used after its sha256 matches the prefix in its name,
+// so a truncated or damaged download is caught before torch sees it.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "runtime/separate/model_catalog.h"
+
+namespace stemkit::separate {
+
+// The cache directory and where that choice came from, for messages.
+struct ModelDirChoice {
+  std::filesystem::path dir;
+  std::string source;  // "--model-dir", "$STEMKIT_MODEL_DIR", "$XDG_CACHE_HOME", "$HOME"; "" = not said
+};
+
+// The cache directory: `model_dir_option` (the --model-dir value) when given, else
+// $STEMKIT_MODEL_DIR, else $XDG_CACHE_HOME/stemkit/models (only when absolute, as
+// the XDG spec says), else $HOME/.cache/stemkit/models. Empty variables count as
+// unset. Throws SeparateError when none applies (no HOME). Creates nothing.
+ModelDirChoice choose_model_dir(const std::optional<std::filesystem::path>& model_dir_option);
+
+// The lower-case hex sha256 of a whole file (memory-mapped). Throws SeparateError naming it.
+std::string file_sha256_hex(const std::filesystem::path& file);
+
+class ModelCache {
+ public:
+  explicit ModelCache(ModelDirChoice choice);
+  explicit ModelCache(std::filesystem::path dir);  // dir_source() ""
+  // choose_model_dir(model_dir_option).
+  static ModelCache from_option(const std::optional<std::filesystem::path>& model_dir_option);
+
+  const std::filesystem::path& dir() const { return choice_.dir; }
+  const std::string& dir_source() const { return choice_.source; }
+
+  // Where the member's file is or would be: dir() / file_name.
+  std::filesystem::path path_for(const CatalogMember& member) const;
+
+  // The member's file when it is present and its sha256 starts with the
+  // member's prefix; nullopt when absent. A present file with another hash
+  // throws SeparateError naming the file, the expected and the actual prefix,
+  // and the fix (delete it and run with --download). Hashes the whole file on
+  // every call (about 0.3 s per 80 MB member).
+  std::optional<std::filesystem::path> resolve(const CatalogMember& member) const;
+
+  // The members of `model` whose files are absent (resolve() == nullopt);
+  // throws as resolve() does for a damaged one.
+  std::vector<CatalogMember> missing(const CatalogModel& model) const;
+
+ private:
+  ModelDirChoice choice_;
+};
+
+}  // namespace stemkit::separate
