@@ -90,7 +90,7 @@ at::Tensor separate(const DemucsBag& bag, const at::Tensor& wav_in, const Separa
       if (progress) progress(std::min(1.0, done / work));
       return out;
     };
-    const int64_t window = std::max<int64_t>(1, o.window_seconds) * sr;
+    const int64_t window = std::max<int64_t>(1, static_cast<int64_t>(o.window_seconds * static_cast<double>(sr)));
     at::Tensor est = estimates;
     const std::vector<double>* row = bag.weights.empty() ? nullptr : &bag.weights[m];
     segment::apply_demucs_streaming(forward, mix, split, window, [&](int64_t start, const at::Tensor& block) {

@@ -49,7 +49,7 @@ struct SeparationOptions {
   uint64_t seed = 0;              // for the shift offsets
   int64_t batch_size = 1;         // chunks per forward
   bool graphs = true;             // capture the static-shape forward as a CUDA graph where possible
-  int64_t window_seconds = 60;    // results come back to the CPU window by window: device memory bounded by this
+  double window_seconds = 60;     // results come back to the CPU window by window: device memory bounded by this
 };
 
 // What a separation did: for benchmarks and --json.
