@@ -32,7 +32,7 @@ bool capture_supported() {
 }
 
 GraphRunner::GraphRunner(segment::Forward forward, bool enabled)
-    : forward_(std::move(forward)), enabled_(enabled), graphs_(std::make_unique<Graphs>()) {
+    : forward_(std::move(forward)), requested_(enabled), enabled_(enabled), graphs_(std::make_unique<Graphs>()) {
   if (std::getenv("STEMKIT_NO_GRAPHS")) enabled_ = false;
   status_ = !enabled_ ? "eager: graph capture switched off" : capture_supported() ? "eager: nothing captured yet"
                                                                                   : "eager: this build has no CUDA graph support";

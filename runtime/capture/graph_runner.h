@@ -31,11 +31,13 @@ class GraphRunner {
   at::Tensor operator()(const at::Tensor& input);
 
   bool capturing() const;        // graphs are in use (at least one captured)
+  bool requested() const { return requested_; }  // capture was asked for (it may have failed since)
   const std::string& status() const { return status_; }  // "replaying 1 graph" / "eager: <why>"
 
  private:
   struct Graphs;
   segment::Forward forward_;
+  bool requested_;
   bool enabled_;
   std::string status_;
   std::unique_ptr<Graphs> graphs_;

@@ -12,6 +12,7 @@
 namespace stemkit::models {
 
 void DemucsBag::to(const at::Device& device, at::ScalarType dtype) {
+  runners.clear();  // graphs captured for another device or dtype
   for (auto& m : models) m.to(device, dtype);
 }
 
@@ -79,8 +80,11 @@ at::Tensor separate(const DemucsBag& bag, const at::Tensor& wav_in, const Separa
     split.seed = o.seed + m;  // each network its own offsets, as demucs draws them anew
 
     // One shape per call: (batch_size, channels, training length), in the network's dtype.
-    auto runner = std::make_shared<capture::GraphRunner>(
-        [&net](const at::Tensor& x) { return net.forward(x); }, o.graphs && device.is_cuda());
+    if (bag.runners.size() != bag.models.size()) bag.runners.assign(bag.models.size(), nullptr);
+    auto& runner = bag.runners[m];
+    const bool graphs = o.graphs && device.is_cuda();
+    if (!runner || runner->requested() != graphs)
+      runner = std::make_shared<capture::GraphRunner>([&net](const at::Tensor& x) { return net.forward(x); }, graphs);
     int64_t calls = 0;
     segment::Forward forward = [&](const at::Tensor& x) {
       if (report) std::copy(x.sizes().begin(), x.sizes().end(), report->forward_shape);

@@ -16,11 +16,16 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "runtime/models/htdemucs.h"
+
+namespace stemkit::capture {
+class GraphRunner;
+}
 
 namespace stemkit::models {
 
@@ -34,6 +39,10 @@ struct DemucsBag {
   int64_t samplerate() const { return models.front().config().samplerate; }
   int64_t audio_channels() const { return models.front().config().audio_channels; }
   void to(const at::Device& device, at::ScalarType dtype);
+
+  // One graph runner per member, kept across tracks so a captured graph is
+  // replayed for every file of a batch (made by separate(), dropped by to()).
+  mutable std::vector<std::shared_ptr<capture::GraphRunner>> runners;
 };
 
 // Loads the members (demucs packages, .th) and checks that they agree on

@@ -1,0 +1,369 @@
+#include "runtime/separate/runner.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Context.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <stdexcept>
+#include <unistd.h>
+
+#include "runtime/attention/attention.h"
+#include "runtime/audio/audio.h"
+#include "runtime/bench/gpu_memory.h"
+#include "runtime/separate/download.h"
+#include "runtime/separate/error.h"
+#include "runtime/separate/model_cache.h"
+#include "runtime/separate/model_catalog.h"
+#include "runtime/separate/naming.h"
+#include "runtime/separate/progress.h"
+#include "runtime/version.h"
+
+namespace stemkit::separate {
+namespace {
+
+namespace fs = std::filesystem;
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+at::Device parse_device(const std::string& text) {
+  if (text == "auto") return at::hasCUDA() ? at::Device(at::kCUDA, 0) : at::Device(at::kCPU);
+  at::Device device(at::kCPU);
+  try {
+    device = at::Device(text);
+  } catch (const std::exception&) {
+    throw SeparateError("--device " + text + ": expected cpu, cuda, cuda:N or auto");
+  }
+  if (device.is_cuda() && !at::hasCUDA())
+    throw SeparateError("--device " + text + ": this libtorch (" + version_text().substr(0, version_text().find('\n')) +
+                        ") sees no CUDA or ROCm GPU; use --device cpu, or build against a GPU libtorch (docs/runtime.md)");
+  if (!device.is_cpu() && !device.is_cuda()) throw SeparateError("--device " + text + ": expected cpu, cuda, cuda:N or auto");
+  return device;
+}
+
+at::ScalarType parse_precision(const std::string& text, const at::Device& device) {
+  if (text == "fp32") return at::kFloat;
+  if (text == "bf16") return at::kBFloat16;
+  if (text == "fp16") {
+    if (!device.is_cuda()) throw SeparateError("--precision fp16 needs a GPU (--device cuda); on the CPU use fp32 or bf16");
+    return at::kHalf;
+  }
+  throw SeparateError("--precision " + text + ": expected fp32, fp16 or bf16");
+}
+
+audio::Encoding parse_encoding(const std::string& text) {
+  if (text == "pcm16") return audio::Encoding::pcm16;
+  if (text == "pcm24") return audio::Encoding::pcm24;
+  if (text == "float32") return audio::Encoding::float32;
+  throw SeparateError("encoding " + text + ": expected pcm16, pcm24 or float32");
+}
+
+bool is_out_of_memory(const std::exception& e) {
+  std::string m = e.what();
+  return m.find("out of memory") != std::string::npos || m.find("OutOfMemory") != std::string::npos;
+}
+
+at::Tensor to_tensor(const audio::Audio& a) {
+  return at::from_blob(const_cast<float*>(a.data.data()), {a.channels, a.frames}, at::kFloat).clone();
+}
+
+audio::Audio to_audio(const at::Tensor& t, int samplerate) {
+  at::Tensor c = t.to(at::kFloat).contiguous();
+  audio::Audio a;
+  a.samplerate = samplerate;
+  a.channels = static_cast<int>(c.size(0));
+  a.frames = c.size(1);
+  a.data.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+  return a;
+}
+
+// separate() with the batch halved after running out of GPU memory; later
+// files keep the smaller batch.
+at::Tensor separate_with_retry(LoadedModel& model, const at::Tensor& wav, models::SeparationOptions& o,
+                               const models::ProgressFn& progress, models::SeparationReport* report, bool quiet) {
+  for (;;) {
+    try {
+      return models::separate(model.bag, wav, o, progress, report);
+    } catch (const std::exception& e) {
+      if (!is_out_of_memory(e)) throw;
+      model.bag.runners.clear();
+      bench::release_gpu_cache();
+      if (o.batch_size <= 1)
+        throw SeparateError(std::string("out of GPU memory at --batch-size 1: try --precision fp16 or bf16, a shorter "
+                                        "--segment, or --device cpu (") + std::string(e.what()).substr(0, 200) + ")");
+      const int64_t smaller = o.batch_size / 2;
+      if (!quiet)
+        std::fprintf(stderr, "separate: out of GPU memory at --batch-size %lld; retrying with %lld\n",
+                     static_cast<long long>(o.batch_size), static_cast<long long>(smaller));
+      o.batch_size = smaller;
+    }
+  }
+}
+
+// The stems to write for one track: the model's sources, or --two-stems'.
+std::vector<std::pair<std::string, at::Tensor>> stems_of(const at::Tensor& est, const at::Tensor& mix,
+                                                         const std::vector<std::string>& sources,
+                                                         const RunnerOptions& o) {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  if (!o.two_stems) {
+    for (size_t s = 0; s < sources.size(); ++s) out.emplace_back(sources[s], est[static_cast<int64_t>(s)]);
+    return out;
+  }
+  const int64_t k = std::find(sources.begin(), sources.end(), *o.two_stems) - sources.begin();
+  const OtherMethod method = parse_other_method(o.other_method);
+  const auto names = two_stem_names(*o.two_stems, method);
+  out.emplace_back(names[0], est[k]);
+  if (method == OtherMethod::add) out.emplace_back(names[1], est.sum(0) - est[k]);  // the other stems summed
+  if (method == OtherMethod::minus) out.emplace_back(names[1], mix - est[k]);
+  return out;
+}
+
+ProgressBar::Options bar_options(const std::string& label, const ProgressUnit& unit, bool quiet) {
+  ProgressBar::Options b;
+  b.label = label;
+  b.unit = unit;
+  b.quiet = quiet;
+  return b;
+}
+
+std::string gb(int64_t bytes) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.2f", static_cast<double>(bytes) / 1e9);
+  return b;
+}
+
+}  // namespace
+
+LoadedModel load_model(const RunnerOptions& o) {
+  LoadedModel m;
+  m.device = parse_device(o.device);
+  m.dtype = parse_precision(o.precision, m.device);
+  std::vector<std::string> paths;
+  std::vector<std::vector<double>> weights;
+  std::optional<double> segment;
+  if (looks_like_model_path(o.model)) {
+    if (!fs::exists(o.model)) throw SeparateError(o.model + ": no such model file");
+    paths = {o.model};
+    m.name = output_model_name(o.model);
+  } else {
+    const CatalogModel& cm = require_model(o.model);
+    if (cm.architecture != Architecture::htdemucs)
+      throw SeparateError("model " + cm.name + " is an HDemucs (demucs v3) model; this runner runs HTDemucs: htdemucs, "
+                          "htdemucs_ft, htdemucs_6s");
+    ModelCache cache = ModelCache::from_option(o.model_dir);
+    std::unique_ptr<ProgressBar> bar;
+    auto progress = [&](const CatalogMember& member, int64_t done, int64_t total) {
+      if (!bar) bar = std::make_unique<ProgressBar>(bar_options(member.file_name, ProgressUnit::megabytes(), o.quiet));
+      bar->update(static_cast<double>(done), static_cast<double>(total));
+      if (total > 0 && done >= total) bar.reset();
+    };
+    for (const auto& p : ensure_model_files(cm, cache, o.download, progress)) paths.push_back(p.string());
+    weights = cm.weights;
+    segment = cm.segment;
+    m.name = cm.name;
+  }
+  m.bag = models::load_demucs_bag(m.name, paths, weights, segment);
+  m.bag.to(m.device, m.dtype);
+  return m;
+}
+
+nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& inputs, const RunnerOptions& o, int& failed) {
+  failed = 0;
+  const auto& sources = model.bag.sources();
+  const int sr = static_cast<int>(model.bag.samplerate());
+  const int channels = static_cast<int>(model.bag.audio_channels());
+  std::vector<std::string> stem_names;
+  if (o.two_stems) {
+    check_two_stems(*o.two_stems, sources, model.name);
+    stem_names = two_stem_names(*o.two_stems, parse_other_method(o.other_method));
+  } else {
+    stem_names = sources;
+  }
+  if (o.format != "wav" && o.format != "flac") throw SeparateError("--format " + o.format + ": expected wav or flac");
+  const audio::Encoding encoding = parse_encoding(o.encoding);
+  if (o.format == "flac" && encoding == audio::Encoding::float32)
+    throw SeparateError("FLAC holds 16- or 24-bit samples: drop --float32, or write --format wav");
+  const audio::Clip clip = audio::parse_clip(o.clip_mode);
+  // Every output path is known, and checked for collisions, before any work.
+  const auto plan = plan_outputs(inputs, stem_names, FilenameTemplate(o.filename), output_root(o.out, model.name), o.format);
+
+  models::SeparationOptions sep = o.separation;
+  nlohmann::json files = nlohmann::json::array();
+  for (const auto& input : inputs) {
+    std::vector<const PlannedOutput*> outs;
+    for (const auto& p : plan)
+      if (p.input == input) outs.push_back(&p);
+    nlohmann::json entry = {{"input", input.string()}};
+    for (const auto* p : outs) entry["outputs"][p->stem] = p->path.string();
+    if (o.skip_existing && std::all_of(outs.begin(), outs.end(), [](const PlannedOutput* p) { return fs::exists(p->path); })) {
+      entry["status"] = "skipped";
+      if (!o.quiet) std::fprintf(stderr, "separate: %s: every stem exists, skipped (--skip-existing)\n", input.c_str());
+      files.push_back(entry);
+      continue;
+    }
+    try {
+      const double t0 = now_s();
+      audio::Audio in = audio::read_audio(input.string());
+      const int in_rate = in.samplerate;
+      at::Tensor wav = to_tensor(audio::to_channels(audio::resample(in, sr), channels));
+      const double seconds = static_cast<double>(wav.size(1)) / sr;
+      const double t1 = now_s();
+      models::SeparationReport report;
+      at::Tensor est;
+      {
+        ProgressBar bar(bar_options(split_track_name(input).track, ProgressUnit::audio_seconds(), o.quiet));
+        est = separate_with_retry(model, wav, sep, [&](double f) { bar.update(f * seconds, seconds); }, &report, o.quiet);
+      }
+      const double t2 = now_s();
+      for (const auto& [stem, tensor] : stems_of(est, wav, sources, o)) {
+        const auto* p = *std::find_if(outs.begin(), outs.end(), [&](const PlannedOutput* q) { return q->stem == stem; });
+        audio::Audio a = to_audio(tensor, sr);
+        if (o.keep_samplerate && in_rate != sr) a = audio::resample(a, in_rate);
+        audio::prevent_clip(a, clip);
+        fs::create_directories(p->path.parent_path());
+        audio::write_audio(p->path.string(), a, encoding);
+      }
+      const double t3 = now_s();
+      entry.update({{"status", "ok"}, {"seconds", seconds}, {"decode_s", t1 - t0}, {"separate_s", t2 - t1},
+                    {"encode_s", t3 - t2}, {"realtime", seconds / (t2 - t1)}, {"realtime_with_io", seconds / (t3 - t0)},
+                    {"batch_size", sep.batch_size}, {"graphs", report.graphs}});
+      if (!o.quiet)
+        std::fprintf(stderr, "separate: %s: %.1f s of audio in %.1f s (%.1fx realtime) -> %s\n", input.c_str(), seconds,
+                     t3 - t0, seconds / (t3 - t0), outs.front()->path.parent_path().c_str());
+    } catch (const std::exception& e) {
+      ++failed;
+      entry["status"] = "failed";
+      entry["error"] = e.what();
+      std::fprintf(stderr, "separate: %s: %s\n", input.c_str(), e.what());
+    }
+    files.push_back(entry);
+  }
+  return files;
+}
+
+nlohmann::json run_bench(LoadedModel& loaded, const RunnerOptions& options, const BenchOptions& b) {
+  const int sr = static_cast<int>(loaded.bag.samplerate());
+  const int channels = static_cast<int>(loaded.bag.audio_channels());
+  // The track: a song (decode timed) or synthetic audio, never silence:
+  // a few sine partials with moving amplitudes and some noise.
+  double decode_s = 0;
+  at::Tensor wav;
+  std::string track;
+  if (b.input) {
+    const double t0 = now_s();
+    wav = to_tensor(audio::to_channels(audio::resample(audio::read_audio(b.input->string()), sr), channels));
+    decode_s = now_s() - t0;
+    track = b.input->string();
+  } else {
+    const int64_t n = static_cast<int64_t>(b.seconds * sr);
+    at::Tensor t = at::arange(n, at::kDouble) / sr;
+    at::Tensor x = at::zeros({channels, n}, at::kDouble);
+    std::mt19937 rng(42);
+    std::uniform_real_distribution<double> freq(40, 4000), phase(0, 6.28), rate(0.1, 2);
+    for (int c = 0; c < channels; ++c)
+      for (int k = 0; k < 12; ++k)
+        x[c] += 0.05 * at::sin(2 * M_PI * freq(rng) * t + phase(rng)) * (1 + at::sin(2 * M_PI * rate(rng) * t)) / 2;
+    x += 0.02 * at::randn({channels, n}, at::TensorOptions().dtype(at::kDouble));
+    wav = x.to(at::kFloat);
+    track = "synthetic";
+  }
+  const double seconds = static_cast<double>(wav.size(1)) / sr;
+  const fs::path scratch = fs::temp_directory_path() / ("stemkit-bench-" + std::to_string(::getpid()));
+
+  nlohmann::json rows = nlohmann::json::array();
+  std::printf("%-9s %5s %6s %-34s %10s %10s %10s %10s\n", "precision", "batch", "graphs", "attention", "x realtime",
+              "x with I/O", "peak GB", "reserved");
+  for (const auto& precision : b.precisions) {
+    RunnerOptions o = options;
+    o.precision = precision;
+    o.quiet = true;
+    LoadedModel m = precision == options.precision ? std::move(loaded) : load_model(o);
+    const int dev = m.device.is_cuda() ? m.device.index() : -1;
+    for (int64_t batch : b.batch_sizes) {
+      for (bool graphs : b.graphs) {
+        models::SeparationOptions sep = options.separation;
+        sep.batch_size = batch;
+        sep.graphs = graphs;
+        nlohmann::json row = {{"precision", precision}, {"batch_size", batch}, {"graphs", graphs}};
+        // Each row from a clean slate: no graphs or cached blocks of the rows before.
+        m.bag.runners.clear();
+        bench::release_gpu_cache();
+        try {
+          // Warm-up: the same call shape, so plans, kernels and graphs are ready.
+          const int64_t warm = std::min<int64_t>(wav.size(1), 2 * m.bag.models[0].training_length());
+          models::separate(m.bag, wav.slice(1, 0, warm), sep);
+          std::vector<double> walls;
+          models::SeparationReport report;
+          bench::GpuMemory mem;
+          at::Tensor est;
+          for (int r = 0; r < std::max(1, b.repeats); ++r) {
+            if (dev >= 0) bench::reset_gpu_peak(dev), bench::gpu_synchronize(dev);
+            const double t0 = now_s();
+            est = models::separate(m.bag, wav, sep, {}, &report);
+            if (dev >= 0) bench::gpu_synchronize(dev);
+            walls.push_back(now_s() - t0);
+            if (dev >= 0) mem = bench::gpu_peak(dev);
+          }
+          std::sort(walls.begin(), walls.end());
+          const double wall = walls[walls.size() / 2];
+          // Encoding: the stems as 16-bit WAV, as the runner writes them by default.
+          const double t0 = now_s();
+          fs::create_directories(scratch);
+          for (int64_t s = 0; s < est.size(0); ++s) {
+            audio::Audio a = to_audio(est[s], sr);
+            audio::prevent_clip(a, audio::Clip::rescale);
+            audio::write_audio((scratch / ("stem" + std::to_string(s) + ".wav")).string(), a, audio::Encoding::pcm16);
+          }
+          const double encode_s = now_s() - t0;
+          std::string attention;
+          for (const auto& d : attention::decisions())
+            if (d.find(c10::toString(m.dtype)) != std::string::npos) attention += (attention.empty() ? "" : "; ") + d;
+          row.update({{"seconds", seconds}, {"wall_s", wall}, {"realtime", seconds / wall}, {"decode_s", decode_s},
+                      {"encode_s", encode_s}, {"realtime_with_io", seconds / (decode_s + wall + encode_s)},
+                      {"peak_allocated_bytes", mem.peak_allocated}, {"peak_reserved_bytes", mem.peak_reserved},
+                      {"graphs_status", report.graphs}, {"attention", attention}, {"forward_calls", report.forward_calls},
+                      {"walls_s", walls}});
+          std::string attention_short = attention.substr(attention.find(": ") == std::string::npos ? 0 : attention.find(": ") + 2, 34);
+          std::printf("%-9s %5lld %6s %-34s %10.1f %10.1f %10s %10s\n", precision.c_str(), static_cast<long long>(batch),
+                      !graphs ? "off" : report.graphs.rfind("replaying", 0) == 0 ? "on" : "eager", attention_short.c_str(),
+                      seconds / wall, seconds / (decode_s + wall + encode_s), gb(mem.peak_allocated).c_str(),
+                      gb(mem.peak_reserved).c_str());
+        } catch (const std::exception& e) {
+          row["error"] = e.what();
+          std::printf("%-9s %5lld %6s failed: %s\n", precision.c_str(), static_cast<long long>(batch), graphs ? "on" : "off",
+                      std::string(e.what()).substr(0, 160).c_str());
+          m.bag.runners.clear();
+          bench::release_gpu_cache();
+        }
+        std::fflush(stdout);
+        rows.push_back(row);
+      }
+    }
+    if (precision == options.precision) loaded = std::move(m);
+  }
+  fs::remove_all(scratch);
+  std::string gpu_name = "none";
+#if defined(STEMKIT_ROCM)
+  if (loaded.device.is_cuda()) gpu_name = attention::query_gpu(loaded.device.index(), true).describe();
+#else
+  if (loaded.device.is_cuda()) gpu_name = attention::query_gpu(loaded.device.index(), false).describe();
+#endif
+  return {{"track", track},
+          {"seconds", seconds},
+          {"model", loaded.name},
+          {"device", loaded.device.str()},
+          {"gpu", gpu_name},
+          {"shifts", options.separation.shifts},
+          {"overlap", options.separation.overlap},
+          {"version", version_text()},
+          {"rows", rows}};
+}
+
+}  // namespace stemkit::separate

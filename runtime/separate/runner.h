@@ -1,0 +1,68 @@
+// The `separate` runner's pieces that need libtorch: the options users know
+// from demucs, loading the model they name, separating files into stems, and
+// the benchmark. main.cpp only parses the command line into these.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "runtime/models/demucs_bag.h"
+
+namespace stemkit::separate {
+
+struct RunnerOptions {
+  // Model
+  std::string model = "htdemucs";  // catalog name, member signature, or a .th path
+  std::optional<std::filesystem::path> model_dir;
+  bool download = false;
+  // Where and how
+  std::string device = "auto";      // cpu, cuda, cuda:N, auto
+  std::string precision = "fp32";   // fp32, fp16, bf16
+  models::SeparationOptions separation;
+  std::optional<std::string> attention;  // forced backend
+  int jobs = 0;                     // CPU threads (0: libtorch's default)
+  // Output
+  std::optional<std::filesystem::path> out;
+  std::string filename = "{track}/{stem}.{ext}";
+  std::optional<std::string> two_stems;
+  std::string other_method = "add";
+  std::string format = "wav";       // wav, flac
+  std::string encoding = "pcm16";   // pcm16, pcm24, float32
+  std::string clip_mode = "rescale";
+  bool keep_samplerate = false;     // write at the input's rate instead of the model's
+  bool skip_existing = false;
+  bool quiet = false;
+};
+
+// The model named by options.model, on the chosen device and precision.
+struct LoadedModel {
+  models::DemucsBag bag;
+  std::string name;          // for output paths and messages
+  at::Device device = at::kCPU;
+  at::ScalarType dtype = at::kFloat;
+};
+LoadedModel load_model(const RunnerOptions& options);
+
+// Separates every input, writing its stems atomically; one failing file does
+// not stop the others. Returns the per-file summary (--json) and sets `failed`.
+nlohmann::json separate_files(LoadedModel& model, const std::vector<std::filesystem::path>& inputs,
+                              const RunnerOptions& options, int& failed);
+
+struct BenchOptions {
+  std::optional<std::filesystem::path> input;  // a song; else synthetic audio of `seconds`
+  double seconds = 180;
+  std::vector<int64_t> batch_sizes = {1};
+  std::vector<std::string> precisions = {"fp32"};
+  std::vector<bool> graphs = {true};
+  int repeats = 1;                             // timed runs per row (median)
+};
+
+// The benchmark table (printed) and its rows as JSON.
+nlohmann::json run_bench(LoadedModel& model, const RunnerOptions& options, const BenchOptions& bench);
+
+}  // namespace stemkit::separate

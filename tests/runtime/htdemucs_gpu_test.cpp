@@ -1,0 +1,76 @@
+// The official htdemucs architecture on a GPU against the patched upstream,
+// from reference data made on the GPU machine:
+//   python3 tools/fixtures/make_htdemucs_fixtures.py --config full --device cuda --out DIR ...
+//   STEMKIT_HTDEMUCS_FULL=DIR runtime_gpu_tests --gtest_filter='HTDemucsGpu*'
+// (full.th holds 42M fp32 parameters, too large to commit). Skips, saying
+// why, without a GPU or without the data. Prints every error it measures.
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+#include <ATen/Context.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "runtime/model/state_dict.h"
+#include "runtime/models/htdemucs.h"
+#include "runtime/segment/overlap_add.h"
+#include "runtime/version.h"
+#include "runtime/weights/checkpoint.h"
+
+namespace {
+
+using namespace stemkit;
+
+double rel_l2(const at::Tensor& got, const at::Tensor& want) {
+  at::Tensor g = got.to(at::kCPU, at::kDouble), w = want.to(at::kCPU, at::kDouble);
+  return (g - w).norm().item<double>() / w.norm().item<double>();
+}
+
+TEST(HTDemucsGpu, FullConfigurationMatchesUpstream) {
+  if (!at::hasCUDA()) GTEST_SKIP() << "skipped: no CUDA or ROCm GPU";
+  const char* dir = std::getenv("STEMKIT_HTDEMUCS_FULL");
+  if (!dir) GTEST_SKIP() << "skipped: STEMKIT_HTDEMUCS_FULL is not set (make the data with make_htdemucs_fixtures.py --config full)";
+  const std::string base = std::string(dir) + "/full";
+  std::ifstream meta_in(base + ".json");
+  ASSERT_TRUE(meta_in) << base << ".json is missing";
+  auto meta = nlohmann::json::parse(meta_in);
+  EXPECT_EQ(meta["fingerprint"]["demucs"].get<std::string>(), component_patchset("demucs")) << "stale reference data";
+  auto data = weights::load_safetensors(base + ".safetensors");
+  auto get = [&](const char* name) { return model::to_torch(data.tensors.at(name)); };
+
+  // fp32 means fp32: no TF32 in convolutions or matrix products (the reference had none).
+  at::globalContext().setAllowTF32CuBLAS(false);
+  at::globalContext().setAllowTF32CuDNN(false);
+  models::HTDemucs model = models::load_htdemucs(base + ".th");
+  const at::Device cuda(at::kCUDA, 0);
+  at::Tensor in = get("forward_in"), want = get("forward_out");
+
+  model.to(cuda, at::kFloat);
+  const double fp32 = rel_l2(model.forward(in.to(cuda)), want);
+  std::printf("htdemucs full, fp32 forward: rel. L2 %.3g against upstream fp32\n", fp32);
+  EXPECT_LT(fp32, 1e-5);
+
+  segment::DemucsSplit split;
+  split.segment = model.training_length();
+  split.overlap = 0.25;
+  segment::Forward forward = [&](const at::Tensor& x) { return model.forward(x); };
+  const double track = rel_l2(segment::apply_demucs(forward, get("track_in").to(cuda), split), get("track_out"));
+  std::printf("htdemucs full, fp32 apply_model (split, overlap 0.25, no shifts): rel. L2 %.3g\n", track);
+  EXPECT_LT(track, 1e-5);
+
+  for (auto [tag, dtype] : {std::pair{"fp16", at::kHalf}, std::pair{"bf16", at::kBFloat16}}) {
+    model.to(cuda, dtype);
+    const double ours = rel_l2(model.forward(in.to(cuda)), want);
+    const std::string key = std::string("forward_out_") + tag;
+    const double theirs = data.tensors.count(key) ? rel_l2(get(key.c_str()), want) : -1;
+    std::printf("htdemucs full, %s forward: rel. L2 %.3g against upstream fp32 (upstream %s autocast: %.3g)\n", tag, ours,
+                tag, theirs);
+    EXPECT_LT(ours, 2e-2) << tag;
+  }
+  at::globalContext().setAllowTF32CuDNN(true);
+}
+
+}  // namespace

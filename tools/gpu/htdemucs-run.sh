@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# On the GPU machine: build the CUDA runtime and `separate`, check HTDemucs
+# against the patched upstream with the official architecture, and benchmark
+# both side by side on one track and one set of weights. Logs and results go
+# to $OUT (the device tool's folder) or ./gpu-out.
+#
+#   tools/gpu/htdemucs-run.sh build      # unpack the carried .debs, configure, build (build-cuda/)
+#   tools/gpu/htdemucs-run.sh parity     # reference data (full config) and the GPU tests
+#   tools/gpu/htdemucs-run.sh bench      # upstream apply_model and separate --bench, one track
+#
+# Needs, carried from the development machine: .debs/ (tools/gpu/fetch-debs.sh),
+# .deps/py (einops, julius, openunmix) and .deps/demucs-patched (the patched
+# demucs package: git -C upstream/demucs archive HEAD demucs | tar -x -C .deps/demucs-patched).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+out=${OUT:-gpu-out}
+mkdir -p "$out"
+work=${STEMKIT_GPU_WORK:-/tmp/stemkit-gpu}
+mkdir -p "$work"
+eval "$(tools/gpu/unpack-debs.sh)"
+export PYTHONUNBUFFERED=1
+demucs=.deps/demucs-patched
+deps=.deps/py
+
+case "${1:-}" in
+  build)
+    { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; python3 -c 'import torch; print("torch", torch.__version__, torch.version.cuda)'; } | tee "$out/machine.txt"
+    torch_prefix=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
+    cmake -S . -B build-cuda -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$torch_prefix" \
+      -DPKG_CONFIG_EXECUTABLE="$PKG_CONFIG_EXECUTABLE" -DCMAKE_CUDA_ARCHITECTURES=90 -DTORCH_CUDA_ARCH_LIST=9.0 \
+      > "$out/configure.log" 2>&1 || { tail -40 "$out/configure.log"; exit 1; }
+    cmake --build build-cuda --target separate runtime_tests runtime_gpu_tests -j "$(nproc)" > "$out/build.log" 2>&1 \
+      || { grep -E "error|Error" -A5 "$out/build.log" | head -60; exit 1; }
+    echo "build: ok"
+    ;;
+  parity)
+    python3 tools/fixtures/make_htdemucs_fixtures.py --demucs "$demucs" --deps "$deps" --out "$work/full" \
+      --config full --device cuda --patchmgr build-cuda/patchmgr/patchmgr 2>&1 | tee "$out/fixture_full.log"
+    STEMKIT_HTDEMUCS_FULL="$work/full" build-cuda/tests/runtime/runtime_gpu_tests 2>&1 | tee "$out/gpu_tests.log" | grep -E "rel. L2|OK|FAILED|SKIPPED|PASSED|stemkit:"
+    build-cuda/tests/runtime/runtime_tests --gtest_brief=1 > "$out/runtime_tests_cuda_build.log" 2>&1 && echo "runtime_tests (CUDA build, CPU tests): passed" || { tail -30 "$out/runtime_tests_cuda_build.log"; exit 1; }
+    ;;
+  bench)
+    seconds=${SECONDS_OF_AUDIO:-180}
+    python3 tools/bench/upstream_demucs_bench.py --demucs "$demucs" --deps "$deps" --model "$work/full/full.th" \
+      --track "$work/track.wav" --write-track --seconds "$seconds" --out "$out/upstream.json" 2>&1 | tee "$out/upstream.log"
+    build-cuda/runtime/separate/separate --bench "$work/track.wav" -n "$work/full/full.th" --device cuda \
+      --bench-precisions "${PRECISIONS:-fp32,fp16,bf16}" --bench-batch-sizes "${BATCHES:-1,4,8,16}" \
+      --bench-graphs "${GRAPHS:-on,off}" --json "$out/separate_bench.json" 2>&1 | tee "$out/separate_bench.txt"
+    ;;
+  *)
+    echo "usage: $0 build|parity|bench" >&2
+    exit 2
+    ;;
+esac
