@@ -67,7 +67,18 @@ at::Tensor GraphRunner::operator()(const at::Tensor& input) {
           for (int i = 0; i < 3; ++i) forward_(captured->input);
           stream.synchronize();
           captured->graph.capture_begin();
-          captured->output = forward_(captured->input);
+          try {
+            captured->output = forward_(captured->input);
+          } catch (...) {
+            // End the capture, or the stream stays in capture mode and every
+            // later call on it fails; then clear the (non-sticky) CUDA error.
+            try {
+              captured->graph.capture_end();
+            } catch (...) {
+            }
+            (void)cudaGetLastError();
+            throw;
+          }
           captured->graph.capture_end();
         }
         it = graphs_->by_shape.emplace(key, std::move(captured)).first;

@@ -78,6 +78,33 @@ Conv make_conv(nn::Module& m, const std::string& name, bool freq, int64_t in, in
   return c;
 }
 
+// nn::GroupNorm's result, computed so that it is fast with few groups.
+// ATen's kernel gives each (sample, group) row to one thread block: with
+// GroupNorm(1, C) over a whole time-branch layer or transformer output,
+// that is a handful of blocks for millions of values, and it took half of
+// HTDemucs' GPU time (tools/bench/profile_htdemucs.py on the H100). Here the
+// statistics come from a reduction that spreads each row over the GPU, in
+// float32 whatever the dtype, and the affine normalisation is one fused
+// pass: y = x * a + b with a = weight / std, b = bias - mean * a.
+// `channel_last`: x is (N, T, C) tokens normalised over all of T and C
+// (demucs' MyGroupNorm), which needs no transposes this way.
+at::Tensor group_norm(nn::GroupNorm gn, const at::Tensor& x, bool channel_last = false) {
+  const auto& o = gn->options;
+  const int64_t N = x.size(0), G = o.num_groups(), C = o.num_channels();
+  if (!channel_last && N * G >= 512) return gn->forward(x);  // enough rows for ATen's kernel
+  if (channel_last && G != 1) throw std::logic_error("group_norm: channel-last input needs one group");
+  at::Tensor xf = x.to(at::kFloat).reshape({N, G, -1});
+  auto [var, mean] = at::var_mean(xf, {2}, /*unbiased=*/false, /*keepdim=*/true);  // (N, G, 1)
+  at::Tensor rstd = (var + o.eps()).rsqrt();
+  std::vector<int64_t> shape(static_cast<size_t>(x.dim()), 1);
+  shape[0] = N;
+  shape[channel_last ? x.dim() - 1 : 1] = C;
+  at::Tensor w = gn->weight.to(at::kFloat), b = gn->bias.to(at::kFloat);
+  at::Tensor scale = rstd.repeat_interleave(C / G, 1).view({N, C}) * w;  // (N, C)
+  at::Tensor shift = b - mean.repeat_interleave(C / G, 1).view({N, C}) * scale;
+  return at::addcmul(shift.view(shape).to(x.scalar_type()), x, scale.view(shape).to(x.scalar_type()));
+}
+
 // demucs.demucs.DConv: residual branches of dilated convolutions, each
 // [Conv1d(k3, dilation 2^d) -> GroupNorm(1) -> GELU -> Conv1d(1x1, 2C) ->
 // GroupNorm(1) -> GLU -> LayerScale], named by their Sequential index.
@@ -109,8 +136,8 @@ struct DConvImpl : nn::Module {
   // x: (N, C, T) -> (N, C, T)
   at::Tensor forward(at::Tensor x) {
     for (auto& b : branches) {
-      at::Tensor y = gelu_exact(b.norm_in(b.in(x)));
-      y = at::glu(b.norm_out(b.out(y)), 1);
+      at::Tensor y = gelu_exact(group_norm(b.norm_in, b.in(x)));
+      y = at::glu(group_norm(b.norm_out, b.out(y)), 1);
       x = x + b.scale->forward(y);
     }
     return x;
@@ -170,11 +197,11 @@ struct HEncLayerImpl : nn::Module {
         throw std::logic_error("HTDemucs: the time branch does not line up with the frequency branch");
       y = y + (inject.dim() == 3 && y.dim() == 4 ? inject.unsqueeze(2) : inject);
     }
-    y = gelu_exact(norm1 ? norm1(y) : y);
+    y = gelu_exact(norm1 ? group_norm(norm1, y) : y);
     if (dconv) y = dconv_apply(dconv, y, freq);
     if (!has_rewrite) return y;
     at::Tensor z = rewrite(y);
-    return at::glu(norm2 ? norm2(z) : z, 1);
+    return at::glu(norm2 ? group_norm(norm2, z) : z, 1);
   }
 };
 TORCH_MODULE(HEncLayer);
@@ -216,14 +243,14 @@ struct HDecLayerImpl : nn::Module {
       x = x + skip;
       if (has_rewrite) {
         at::Tensor r = rewrite(x);
-        y = at::glu(norm1 ? norm1(r) : r, 1);
+        y = at::glu(norm1 ? group_norm(norm1, r) : r, 1);
       } else {
         y = x;
       }
       if (dconv) y = dconv_apply(dconv, y, freq);
     }
     at::Tensor z = conv_tr(y);
-    if (norm2) z = norm2(z);
+    if (norm2) z = group_norm(norm2, z);
     if (freq) {
       if (pad) z = z.slice(2, pad, z.size(2) - pad);
     } else {
@@ -315,7 +342,7 @@ struct TransformerLayerImpl : nn::Module {
       x = q + g1(cross ? attn(nq, norm2(other), false) : attn(nq, nq, true));
       x = x + g2(ff(cross ? norm3(x) : norm2(x)));
       // MyGroupNorm: a GroupNorm(1) over (B, C, T) of the channel-last tokens.
-      if (norm_out) x = norm_out(x.transpose(1, 2)).transpose(1, 2);
+      if (norm_out) x = group_norm(norm_out, x, /*channel_last=*/true);
     } else {
       x = norm1(q + g1(cross ? attn(q, other, false) : attn(q, q, true)));
       x = norm2(x + g2(ff(x)));
@@ -446,6 +473,7 @@ struct HTDemucs::Impl : nn::Module {
   at::ScalarType dtype = at::kFloat;
   at::Device device = at::kCPU;
   mutable std::map<std::pair<int, int>, at::Tensor> windows;  // hann window per (device, index)
+  std::map<std::tuple<int64_t, int64_t, int, int>, at::Tensor> envelopes;  // iSTFT window envelopes per shape
 
   explicit Impl(HTDemucsConfig config) : c(std::move(config)) {
     // The constructor of demucs.htdemucs.HTDemucs, layer for layer.
@@ -545,6 +573,31 @@ struct HTDemucs::Impl : nn::Module {
     return z.slice(-2, 0, z.size(-2) - 1).slice(-1, 2, 2 + le);
   }
 
+  // torch.istft(z, n_fft, hop, window=hann, center=True, normalized=True,
+  // length=le) computed the way ATen computes it (inverse real FFT, window,
+  // overlap-add, divide by the summed squared window, trim the centre
+  // padding), but with the window envelope made once per shape. ATen's istft
+  // checks the envelope for zeros on every call with a device-to-host copy,
+  // which a CUDA graph cannot capture. z: (N, n_fft/2 + 1, frames) -> (N, le).
+  at::Tensor istft(const at::Tensor& z, int64_t n_fft, int64_t hop, int64_t le) {
+    const int64_t n = z.size(0), frames = z.size(2), expected = n_fft + hop * (frames - 1);
+    const int64_t start = n_fft / 2, end = start + le;
+    at::Tensor w = window();
+    auto key = std::make_tuple(frames, le, static_cast<int>(device.type()), static_cast<int>(device.index()));
+    auto it = envelopes.find(key);
+    if (it == envelopes.end()) {
+      at::Tensor env = at::unfold_backward(w.pow(2).expand({1, frames, n_fft}), {1, expected}, 1, n_fft, hop);
+      env = env.slice(1, start, std::min(end, expected));
+      if (env.abs().min().item<double>() < 1e-11)
+        throw std::logic_error("HTDemucs: the iSTFT window overlap-add has zeros (NOLA)");
+      it = envelopes.emplace(key, env).first;
+    }
+    at::Tensor frames_t = at::fft_irfft(z, n_fft, /*dim=*/1, "ortho") * w.view({1, -1, 1});  // (N, n_fft, frames)
+    at::Tensor y = at::unfold_backward(frames_t.transpose(1, 2), {n, expected}, 1, n_fft, hop);
+    y = y.slice(1, start, std::min(end, expected)) / it->second;
+    return end > expected ? at::constant_pad_nd(y, {0, end - expected}) : y;
+  }
+
   // HTDemucs._ispec: (..., nfft/2, frames) complex -> (..., length).
   at::Tensor ispec(at::Tensor z, int64_t length) {
     const int64_t hl = c.nfft / 4;
@@ -555,8 +608,7 @@ struct HTDemucs::Impl : nn::Module {
     const int64_t freqs = other[other.size() - 2], frames = other.back();
     other.resize(other.size() - 2);
     const int64_t n_fft = 2 * freqs - 2;
-    at::Tensor x = at::istft(z.reshape({-1, freqs, frames}), n_fft, hl, n_fft, window(), /*center=*/true,
-                             /*normalized=*/true, /*onesided=*/c10::nullopt, le);
+    at::Tensor x = istft(z.reshape({-1, freqs, frames}), n_fft, hl, le);
     other.push_back(le);
     return x.view(other).slice(-1, pad, pad + length);
   }
@@ -862,6 +914,7 @@ void HTDemucs::to(const at::Device& device, at::ScalarType dtype) {
   impl_->device = device;
   impl_->dtype = dtype;
   impl_->windows.clear();
+  impl_->envelopes.clear();
   if (impl_->transformer) impl_->transformer->pos_cache.clear();
 }
 

@@ -8,8 +8,12 @@
 
 #include <ATen/Parallel.h>
 
+#include <csignal>
 #include <cstdio>
+#include <cstring>
+#include <execinfo.h>
 #include <fstream>
+#include <unistd.h>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -25,6 +29,18 @@
 namespace {
 
 namespace fs = std::filesystem;
+
+// A crash prints where it happened (function names: the binary exports its
+// symbols) instead of a bare "Segmentation fault".
+void on_crash(int signal) {
+  void* frames[64];
+  const int n = backtrace(frames, 64);
+  const char* head = "separate: crashed; backtrace follows (please report it)\n";
+  (void)!write(2, head, std::strlen(head));
+  backtrace_symbols_fd(frames, n, 2);
+  std::signal(signal, SIG_DFL);
+  std::raise(signal);
+}
 using namespace stemkit::separate;
 
 template <class T>
@@ -101,6 +117,9 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber)->group(run_group);
   app.add_option("--seed", o.separation.seed, "Seed of the shift offsets")->capture_default_str()->group(run_group);
   app.add_flag("--no-graphs", no_graphs, "Run eagerly: no CUDA graph capture")->group(run_group);
+  bool no_cudnn_benchmark = false;
+  app.add_flag("--no-cudnn-benchmark", no_cudnn_benchmark, "Use cuDNN's default algorithms instead of timing them once")
+      ->group(run_group);
   app.add_option("--attention", o.attention, "Force an attention backend: flash, efficient, cudnn, math")->group(run_group);
   app.add_option("-j,--jobs", o.jobs, "CPU threads (default: libtorch's)")->check(CLI::NonNegativeNumber)->group(run_group);
 
@@ -136,6 +155,8 @@ int main(int argc, char** argv) {
       ->group(bench_group);
 
   CLI11_PARSE(app, argc, argv);
+  std::signal(SIGSEGV, on_crash);
+  std::signal(SIGABRT, on_crash);
   try {
     if (list_models) {
       for (const auto& m : catalog())
@@ -149,6 +170,7 @@ int main(int argc, char** argv) {
     if (int24 && float32) throw SeparateError("--int24 and --float32 exclude each other");
     o.encoding = int24 ? "pcm24" : float32 ? "float32" : "pcm16";
     o.separation.graphs = !no_graphs;
+    o.cudnn_benchmark = !no_cudnn_benchmark;
     if (o.jobs > 0) at::set_num_threads(o.jobs);
     if (o.attention) {
       auto backend = stemkit::attention::parse_backend(*o.attention);
@@ -195,7 +217,7 @@ int main(int argc, char** argv) {
     if (failed) std::fprintf(stderr, "separate: %d of %zu files failed\n", failed, inputs.size());
     return failed ? 1 : 0;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "separate: %s\n", e.what());
+    std::fprintf(stderr, "separate: %s\n", error_text(e).c_str());
     return 2;
   }
 }

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <future>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "runtime/attention/attention.h"
+#include "runtime/compat/torch_compat.h"
 #include "runtime/audio/audio.h"
 #include "runtime/bench/gpu_memory.h"
 #include "runtime/separate/download.h"
@@ -45,12 +47,20 @@ at::Device parse_device(const std::string& text) {
     throw SeparateError("--device " + text + ": this libtorch (" + version_text().substr(0, version_text().find('\n')) +
                         ") sees no CUDA or ROCm GPU; use --device cpu, or build against a GPU libtorch (docs/runtime.md)");
   if (!device.is_cpu() && !device.is_cuda()) throw SeparateError("--device " + text + ": expected cpu, cuda, cuda:N or auto");
+  if (device.is_cuda() && !device.has_index()) device = at::Device(at::kCUDA, 0);
   return device;
 }
 
 at::ScalarType parse_precision(const std::string& text, const at::Device& device) {
   if (text == "fp32") return at::kFloat;
-  if (text == "bf16") return at::kBFloat16;
+  if (text == "bf16") {
+#if !STEMKIT_TORCH_AT_LEAST(2, 0)
+    if (device.is_cpu())
+      throw SeparateError("--precision bf16 on the CPU needs libtorch 2.x (1.13's oneDNN transposed convolutions reject "
+                          "bf16); use fp32");
+#endif
+    return at::kBFloat16;
+  }
   if (text == "fp16") {
     if (!device.is_cuda()) throw SeparateError("--precision fp16 needs a GPU (--device cuda); on the CPU use fp32 or bf16");
     return at::kHalf;
@@ -141,6 +151,12 @@ std::string gb(int64_t bytes) {
 
 }  // namespace
 
+std::string error_text(const std::exception& e) {
+  std::string m = e.what();
+  const size_t cut = m.find("\nException raised from");
+  return cut == std::string::npos ? m : m.substr(0, cut);
+}
+
 LoadedModel load_model(const RunnerOptions& o) {
   LoadedModel m;
   m.device = parse_device(o.device);
@@ -171,6 +187,8 @@ LoadedModel load_model(const RunnerOptions& o) {
   }
   m.bag = models::load_demucs_bag(m.name, paths, weights, segment);
   m.bag.to(m.device, m.dtype);
+  // Every forward has one shape, so cuDNN's autotuning pays once per run.
+  if (m.device.is_cuda()) at::globalContext().setBenchmarkCuDNN(o.cudnn_benchmark);
   return m;
 }
 
@@ -222,14 +240,18 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
         est = separate_with_retry(model, wav, sep, [&](double f) { bar.update(f * seconds, seconds); }, &report, o.quiet);
       }
       const double t2 = now_s();
+      // Stems are encoded in parallel: each is its own file.
+      std::vector<std::future<void>> writes;
       for (const auto& [stem, tensor] : stems_of(est, wav, sources, o)) {
         const auto* p = *std::find_if(outs.begin(), outs.end(), [&](const PlannedOutput* q) { return q->stem == stem; });
-        audio::Audio a = to_audio(tensor, sr);
-        if (o.keep_samplerate && in_rate != sr) a = audio::resample(a, in_rate);
-        audio::prevent_clip(a, clip);
         fs::create_directories(p->path.parent_path());
-        audio::write_audio(p->path.string(), a, encoding);
+        writes.push_back(std::async(std::launch::async, [&, p, a = to_audio(tensor, sr)]() mutable {
+          if (o.keep_samplerate && in_rate != sr) a = audio::resample(a, in_rate);
+          audio::prevent_clip(a, clip);
+          audio::write_audio(p->path.string(), a, encoding);
+        }));
       }
+      for (auto& w : writes) w.get();
       const double t3 = now_s();
       entry.update({{"status", "ok"}, {"seconds", seconds}, {"decode_s", t1 - t0}, {"separate_s", t2 - t1},
                     {"encode_s", t3 - t2}, {"realtime", seconds / (t2 - t1)}, {"realtime_with_io", seconds / (t3 - t0)},
@@ -240,8 +262,8 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
     } catch (const std::exception& e) {
       ++failed;
       entry["status"] = "failed";
-      entry["error"] = e.what();
-      std::fprintf(stderr, "separate: %s: %s\n", input.c_str(), e.what());
+      entry["error"] = error_text(e);
+      std::fprintf(stderr, "separate: %s: %s\n", input.c_str(), error_text(e).c_str());
     }
     files.push_back(entry);
   }
@@ -316,11 +338,13 @@ nlohmann::json run_bench(LoadedModel& loaded, const RunnerOptions& options, cons
           // Encoding: the stems as 16-bit WAV, as the runner writes them by default.
           const double t0 = now_s();
           fs::create_directories(scratch);
-          for (int64_t s = 0; s < est.size(0); ++s) {
-            audio::Audio a = to_audio(est[s], sr);
-            audio::prevent_clip(a, audio::Clip::rescale);
-            audio::write_audio((scratch / ("stem" + std::to_string(s) + ".wav")).string(), a, audio::Encoding::pcm16);
-          }
+          std::vector<std::future<void>> writes;
+          for (int64_t s = 0; s < est.size(0); ++s)
+            writes.push_back(std::async(std::launch::async, [&, s, a = to_audio(est[s], sr)]() mutable {
+              audio::prevent_clip(a, audio::Clip::rescale);
+              audio::write_audio((scratch / ("stem" + std::to_string(s) + ".wav")).string(), a, audio::Encoding::pcm16);
+            }));
+          for (auto& w : writes) w.get();
           const double encode_s = now_s() - t0;
           std::string attention;
           for (const auto& d : attention::decisions())
@@ -336,9 +360,9 @@ nlohmann::json run_bench(LoadedModel& loaded, const RunnerOptions& options, cons
                       seconds / wall, seconds / (decode_s + wall + encode_s), gb(mem.peak_allocated).c_str(),
                       gb(mem.peak_reserved).c_str());
         } catch (const std::exception& e) {
-          row["error"] = e.what();
+          row["error"] = error_text(e);
           std::printf("%-9s %5lld %6s failed: %s\n", precision.c_str(), static_cast<long long>(batch), graphs ? "on" : "off",
-                      std::string(e.what()).substr(0, 160).c_str());
+                      error_text(e).substr(0, 160).c_str());
           m.bag.runners.clear();
           bench::release_gpu_cache();
         }

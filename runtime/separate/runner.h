@@ -26,6 +26,7 @@ struct RunnerOptions {
   models::SeparationOptions separation;
   std::optional<std::string> attention;  // forced backend
   int jobs = 0;                     // CPU threads (0: libtorch's default)
+  bool cudnn_benchmark = true;      // let cuDNN time its algorithms once per shape
   // Output
   std::optional<std::filesystem::path> out;
   std::string filename = "{track}/{stem}.{ext}";
@@ -38,6 +39,10 @@ struct RunnerOptions {
   bool skip_existing = false;
   bool quiet = false;
 };
+
+// An exception's message for users: libtorch's errors without the C++
+// backtrace they carry ("Exception raised from ... frame #0 ...").
+std::string error_text(const std::exception& e);
 
 // The model named by options.model, on the chosen device and precision.
 struct LoadedModel {

@@ -6,6 +6,7 @@
 #
 #   tools/gpu/htdemucs-run.sh build      # unpack the carried .debs, configure, build (build-cuda/)
 #   tools/gpu/htdemucs-run.sh parity     # reference data (full config) and the GPU tests
+#   tools/gpu/htdemucs-run.sh profile    # where upstream's forward spends GPU time (torch.profiler)
 #   tools/gpu/htdemucs-run.sh bench      # upstream apply_model and separate --bench, one track
 #
 # Needs, carried from the development machine: .debs/ (tools/gpu/fetch-debs.sh),
@@ -39,6 +40,12 @@ case "${1:-}" in
     STEMKIT_HTDEMUCS_FULL="$work/full" build-cuda/tests/runtime/runtime_gpu_tests 2>&1 | tee "$out/gpu_tests.log" | grep -E "rel. L2|OK|FAILED|SKIPPED|PASSED|stemkit:"
     build-cuda/tests/runtime/runtime_tests --gtest_brief=1 > "$out/runtime_tests_cuda_build.log" 2>&1 && echo "runtime_tests (CUDA build, CPU tests): passed" || { tail -30 "$out/runtime_tests_cuda_build.log"; exit 1; }
     ;;
+  profile)
+    [ -f "$work/full/full.th" ] || python3 tools/fixtures/make_htdemucs_fixtures.py --demucs "$demucs" --deps "$deps" \
+      --out "$work/full" --config full --device cuda --patchmgr build-cuda/patchmgr/patchmgr > "$out/fixture_full.log" 2>&1
+    python3 tools/bench/profile_htdemucs.py --demucs "$demucs" --deps "$deps" --model "$work/full/full.th" \
+      --batch "${PROFILE_BATCH:-8}" 2>&1 | tee "$out/profile.txt"
+    ;;
   bench)
     seconds=${SECONDS_OF_AUDIO:-180}
     python3 tools/bench/upstream_demucs_bench.py --demucs "$demucs" --deps "$deps" --model "$work/full/full.th" \
@@ -48,7 +55,7 @@ case "${1:-}" in
       --bench-graphs "${GRAPHS:-on,off}" --json "$out/separate_bench.json" 2>&1 | tee "$out/separate_bench.txt"
     ;;
   *)
-    echo "usage: $0 build|parity|bench" >&2
+    echo "usage: $0 build|parity|profile|bench" >&2
     exit 2
     ;;
 esac

@@ -1,0 +1,69 @@
+"""Where HTDemucs spends its GPU time: the upstream model (same ATen operators as
+the C++ runtime) under torch.profiler, for one batch of static segments, with
+and without cuDNN autotuning (torch.backends.cudnn.benchmark).
+
+    python3 tools/bench/profile_htdemucs.py --demucs DIR --deps DIR --model full.th [--batch 8]
+
+Prints, per precision: the time per segment with benchmark off and on, and the
+top operators by CUDA time.
+"""
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
+from make_htdemucs_fixtures import import_demucs  # noqa: E402
+
+
+def timed(fn, iters=5):
+    fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(iters):
+        start = time.perf_counter()
+        fn()
+        torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--demucs", required=True)
+    parser.add_argument("--deps", required=True)
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--precisions", default="fp32,bf16")
+    parser.add_argument("--top", type=int, default=25)
+    args = parser.parse_args()
+    HTDemucs, *_ = import_demucs(Path(args.demucs).resolve(), Path(args.deps).resolve())
+    package = torch.load(args.model, map_location="cpu", weights_only=False)
+    model = HTDemucs(*package["args"], **package["kwargs"])
+    model.load_state_dict(package["state"])
+    model = model.cuda().eval()
+    length = int(model.segment * model.samplerate)
+    x = 0.1 * torch.randn(args.batch, 2, length, device="cuda")
+    for precision in args.precisions.split(","):
+        dtype = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+
+        def run():
+            with torch.no_grad(), torch.autocast("cuda", dtype=dtype or torch.float16, enabled=dtype is not None):
+                return model(x)
+
+        for bench in (False, True):
+            torch.backends.cudnn.benchmark = bench
+            t = timed(run)
+            print(f"{precision} batch {args.batch} cudnn.benchmark={bench}: {1000 * t / args.batch:.2f} ms per segment "
+                  f"({length / 44100 * args.batch / t:.0f}x realtime, no overlap)", flush=True)
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+            run()
+            torch.cuda.synchronize()
+        print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=args.top, max_name_column_width=60),
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()
