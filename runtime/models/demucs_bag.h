@@ -58,7 +58,8 @@ struct SeparationOptions {
   uint64_t seed = 0;              // for the shift offsets
   int64_t batch_size = 1;         // chunks per forward
   bool graphs = true;             // capture the static-shape forward as a CUDA graph where possible
-  double window_seconds = 60;     // results come back to the CPU window by window: device memory bounded by this
+  double window_seconds = 600;    // results come back to the CPU window by window: device memory bounded by this
+                                  // (chunks straddling two windows run twice, and each window fills its own last batch)
 };
 
 // What a separation did: for benchmarks and --json.

@@ -23,6 +23,12 @@ export PYTHONUNBUFFERED=1
 demucs=.deps/demucs-patched
 deps=.deps/py
 
+# The official architecture with random weights, and upstream's outputs (once per machine).
+ensure_full() {
+  [ -f "$work/full/full.th" ] || python3 tools/fixtures/make_htdemucs_fixtures.py --demucs "$demucs" --deps "$deps" \
+    --out "$work/full" --config full --device cuda --patchmgr build-cuda/patchmgr/patchmgr > "$out/fixture_full.log" 2>&1
+}
+
 case "${1:-}" in
   build)
     { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; python3 -c 'import torch; print("torch", torch.__version__, torch.version.cuda)'; } | tee "$out/machine.txt"
@@ -41,12 +47,20 @@ case "${1:-}" in
     build-cuda/tests/runtime/runtime_tests --gtest_brief=1 > "$out/runtime_tests_cuda_build.log" 2>&1 && echo "runtime_tests (CUDA build, CPU tests): passed" || { tail -30 "$out/runtime_tests_cuda_build.log"; exit 1; }
     ;;
   profile)
-    [ -f "$work/full/full.th" ] || python3 tools/fixtures/make_htdemucs_fixtures.py --demucs "$demucs" --deps "$deps" \
-      --out "$work/full" --config full --device cuda --patchmgr build-cuda/patchmgr/patchmgr > "$out/fixture_full.log" 2>&1
+    ensure_full
     python3 tools/bench/profile_htdemucs.py --demucs "$demucs" --deps "$deps" --model "$work/full/full.th" \
       --batch "${PROFILE_BATCH:-8}" 2>&1 | tee "$out/profile.txt"
     ;;
+  debug)
+    # The bench's last steps under cuda-gdb: a backtrace of every thread if it crashes.
+    cuda-gdb -q -batch -ex "set pagination off" -ex run -ex "info threads" -ex "thread apply all bt 12" --args \
+      build-cuda/runtime/separate/separate --bench "$work/track.wav" -n "$work/full/full.th" --device cuda \
+      --bench-precisions fp32,bf16 --bench-batch-sizes 4 --bench-graphs on --json "$out/debug_bench.json" \
+      > "$out/debug.txt" 2>&1 || true
+    grep -v "^\[New Thread\|^\[Thread" "$out/debug.txt" | tail -60
+    ;;
   bench)
+    ensure_full
     seconds=${SECONDS_OF_AUDIO:-180}
     python3 tools/bench/upstream_demucs_bench.py --demucs "$demucs" --deps "$deps" --model "$work/full/full.th" \
       --track "$work/track.wav" --write-track --seconds "$seconds" --out "$out/upstream.json" 2>&1 | tee "$out/upstream.log"
@@ -55,7 +69,7 @@ case "${1:-}" in
       --bench-graphs "${GRAPHS:-on,off}" --json "$out/separate_bench.json" 2>&1 | tee "$out/separate_bench.txt"
     ;;
   *)
-    echo "usage: $0 build|parity|profile|bench" >&2
+    echo "usage: $0 build|parity|profile|debug|bench" >&2
     exit 2
     ;;
 esac
