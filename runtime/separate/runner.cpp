@@ -372,7 +372,10 @@ nlohmann::json run_bench(LoadedModel& loaded, const RunnerOptions& options, cons
     }
     if (precision == options.precision) loaded = std::move(m);
   }
-  fs::remove_all(scratch);
+  // File by file: std::filesystem::remove_all called a null function on the
+  // GPU machine (Ubuntu 24.04 with PyTorch's libraries; seen under cuda-gdb).
+  for (const auto& entry : fs::directory_iterator(scratch)) fs::remove(entry.path());
+  fs::remove(scratch);
   std::string gpu_name = "none";
 #if defined(STEMKIT_ROCM)
   if (loaded.device.is_cuda()) gpu_name = attention::query_gpu(loaded.device.index(), true).describe();

@@ -26,7 +26,7 @@ struct RunnerOptions {
   models::SeparationOptions separation;
   std::optional<std::string> attention;  // forced backend
   int jobs = 0;                     // CPU threads (0: libtorch's default)
-  bool cudnn_benchmark = true;      // let cuDNN time its algorithms once per shape
+  bool cudnn_benchmark = false;     // let cuDNN time its algorithms once per shape (--cudnn-benchmark)
   // Output
   std::optional<std::filesystem::path> out;
   std::string filename = "{track}/{stem}.{ext}";

@@ -53,23 +53,34 @@ case "${1:-}" in
     ;;
   debug)
     # The bench's last steps under cuda-gdb: a backtrace of every thread if it crashes.
-    cuda-gdb -q -batch -ex "set pagination off" -ex run -ex "info threads" -ex "thread apply all bt 12" --args \
-      build-cuda/runtime/separate/separate --bench "$work/track.wav" -n "$work/full/full.th" --device cuda \
-      --bench-precisions fp32,bf16 --bench-batch-sizes 4 --bench-graphs on --json "$out/debug_bench.json" \
+    ensure_full
+    cuda-gdb -q -batch -ex "set pagination off" -ex run -ex "bt 6" -ex 'x/8a $sp' --args \
+      build-cuda/runtime/separate/separate --bench -n "$work/full/full.th" --device cuda --bench-seconds 20 \
+      --bench-precisions fp32 --bench-batch-sizes 4 --bench-graphs on --json "$out/debug_bench.json" \
       > "$out/debug.txt" 2>&1 || true
-    grep -v "^\[New Thread\|^\[Thread" "$out/debug.txt" | tail -60
+    grep -v "^\[New Thread\|^\[Thread\|^warning: Cuda" "$out/debug.txt" | tail -30
+    ;;
+  separate)
+    # The user's path: a song in, four stems out, on the GPU.
+    ensure_full
+    [ -f "$work/track.wav" ] || python3 -c "import sys; sys.path.insert(0, 'tools/bench'); import upstream_demucs_bench as u; u.write_track('$work/track.wav', 180)"
+    build-cuda/runtime/separate/separate "$work/track.wav" -n "$work/full/full.th" --device cuda -b 8 --precision bf16 \
+      -o "$work/separated" --json "$out/separate_run.json" 2>&1 | tail -5
+    ls -la "$work/separated/full/track"
     ;;
   bench)
     ensure_full
     seconds=${SECONDS_OF_AUDIO:-180}
-    python3 tools/bench/upstream_demucs_bench.py --demucs "$demucs" --deps "$deps" --model "$work/full/full.th" \
-      --track "$work/track.wav" --write-track --seconds "$seconds" --out "$out/upstream.json" 2>&1 | tee "$out/upstream.log"
+    if [ -z "${SKIP_UPSTREAM:-}" ]; then
+      python3 tools/bench/upstream_demucs_bench.py --demucs "$demucs" --deps "$deps" --model "$work/full/full.th" \
+        --track "$work/track.wav" --write-track --seconds "$seconds" --out "$out/upstream.json" 2>&1 | tee "$out/upstream.log"
+    fi
     build-cuda/runtime/separate/separate --bench "$work/track.wav" -n "$work/full/full.th" --device cuda \
       --bench-precisions "${PRECISIONS:-fp32,fp16,bf16}" --bench-batch-sizes "${BATCHES:-1,4,8,16}" \
       --bench-graphs "${GRAPHS:-on,off}" --json "$out/separate_bench.json" 2>&1 | tee "$out/separate_bench.txt"
     ;;
   *)
-    echo "usage: $0 build|parity|profile|debug|bench" >&2
+    echo "usage: $0 build|parity|profile|debug|separate|bench" >&2
     exit 2
     ;;
 esac

@@ -1,0 +1,132 @@
+// The `separate` binary end to end on the CPU, with the small HTDemucs of
+// tests/fixtures/htdemucs: stems written and equal to the runtime's own
+// separation of the decoded audio, --skip-existing, --two-stems, the JSON
+// summary, and errors that name the file and leave the other files done.
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+
+#include <array>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "runtime/audio/audio.h"
+#include "runtime/models/demucs_bag.h"
+#include "tests/separate/test_support.h"
+
+namespace {
+
+using namespace stemkit;
+namespace fs = std::filesystem;
+const std::string kModel = std::string(STEMKIT_FIXTURES) + "/htdemucs/small.th";
+
+struct Result {
+  int code;
+  std::string output;  // stdout and stderr
+};
+
+Result run(const std::string& args) {
+  std::string command = std::string(STEMKIT_SEPARATE) + " " + args + " 2>&1";
+  std::array<char, 4096> buf{};
+  std::string out;
+  FILE* p = popen(command.c_str(), "r");
+  while (p && fgets(buf.data(), buf.size(), p)) out += buf.data();
+  int status = p ? pclose(p) : -1;
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+// 2.5 s of stereo noise-like music at 44.1 kHz, as 32-bit float WAV.
+void write_song(const fs::path& path, double seconds = 2.5) {
+  audio::Audio a;
+  a.samplerate = 44100;
+  a.channels = 2;
+  a.frames = static_cast<int64_t>(seconds * a.samplerate);
+  at::Tensor t = 0.2 * at::randn({2, a.frames}, at::TensorOptions().dtype(at::kFloat));
+  a.data.assign(t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
+  audio::write_audio(path.string(), a, audio::Encoding::float32);
+}
+
+at::Tensor read(const fs::path& path) {
+  audio::Audio a = audio::read_audio(path.string());
+  return at::from_blob(a.data.data(), {a.channels, a.frames}, at::kFloat).clone();
+}
+
+TEST(SeparateCli, WritesStemsEqualToTheRuntimesSeparation) {
+  separate::test::TempDir dir;
+  write_song(dir / "song.wav");
+  Result r = run("-n " + kModel + " --shifts 0 -b 2 --float32 --clip-mode none -q -o " + (dir / "out").string() + " " +
+                 (dir / "song.wav").string() + " --json " + (dir / "summary.json").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  models::DemucsBag bag = models::load_demucs_bag("small", {kModel});
+  models::SeparationOptions o;
+  o.shifts = 0;
+  at::Tensor want = models::separate(bag, read(dir / "song.wav"), o);
+  const auto& sources = bag.sources();
+  for (size_t s = 0; s < sources.size(); ++s) {
+    fs::path stem = dir / "out" / "small" / "song" / (sources[s] + ".wav");
+    ASSERT_TRUE(fs::exists(stem)) << stem;
+    at::Tensor got = read(stem);
+    at::Tensor w = want[static_cast<int64_t>(s)];
+    EXPECT_LT((got - w).norm().item<double>() / w.norm().item<double>(), 1e-6) << sources[s];
+  }
+  std::ifstream in(dir / "summary.json");
+  auto summary = nlohmann::json::parse(in);
+  EXPECT_EQ(summary["files"][0]["status"], "ok");
+  EXPECT_EQ(summary["files"][0]["outputs"].size(), 4u);
+
+  // Again with --skip-existing: nothing is redone.
+  auto before = fs::last_write_time(dir / "out" / "small" / "song" / "vocals.wav");
+  r = run("-n " + kModel + " --skip-existing -o " + (dir / "out").string() + " " + (dir / "song.wav").string());
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("skipped"), std::string::npos) << r.output;
+  EXPECT_EQ(fs::last_write_time(dir / "out" / "small" / "song" / "vocals.wav"), before);
+}
+
+TEST(SeparateCli, TwoStemsAndTemplate) {
+  separate::test::TempDir dir;
+  write_song(dir / "a.wav", 1.0);
+  Result r = run("-n " + kModel + " --two-stems vocals --filename '{track}-{stem}.{ext}' --format flac -q -o " +
+                 dir.path().string() + " " + (dir / "a.wav").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(dir / "small" / "a-vocals.flac"));
+  EXPECT_TRUE(fs::exists(dir / "small" / "a-no_vocals.flac"));
+  EXPECT_FALSE(fs::exists(dir / "small" / "a-drums.flac"));
+  r = run("-n " + kModel + " --two-stems voice -o " + dir.path().string() + " " + (dir / "a.wav").string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("voice"), std::string::npos) << r.output;
+}
+
+TEST(SeparateCli, ABadFileIsNamedAndTheOthersAreDone) {
+  separate::test::TempDir dir;
+  write_song(dir / "good.wav", 1.0);
+  { std::ofstream(dir / "bad.wav") << "not audio at all"; }
+  Result r = run("-n " + kModel + " -q -o " + dir.path().string() + " " + (dir / "bad.wav").string() + " " +
+                 (dir / "good.wav").string());
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("bad.wav"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("Exception raised from"), std::string::npos) << "no C++ backtraces for users";
+  EXPECT_TRUE(fs::exists(dir / "small" / "good" / "drums.wav"));
+  EXPECT_FALSE(fs::exists(dir / "small" / "bad"));
+}
+
+TEST(SeparateCli, UsageErrorsSayWhatToDo) {
+  separate::test::TempDir dir;
+  write_song(dir / "a.wav", 0.5);
+  Result r = run("-n htdemcs " + (dir / "a.wav").string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("did you mean 'htdemucs'"), std::string::npos) << r.output;
+  r = run("-n htdemucs --model-dir " + (dir / "empty").string() + " " + (dir / "a.wav").string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("--download"), std::string::npos) << r.output;
+  r = run("-n " + kModel + " " + (dir / "missing.wav").string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("missing.wav: no such file"), std::string::npos) << r.output;
+  r = run("-n " + kModel);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("no input files"), std::string::npos) << r.output;
+  r = run("--version");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.output.find("patch set"), std::string::npos) << r.output;
+}
+
+}  // namespace
