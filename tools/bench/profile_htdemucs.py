@@ -9,25 +9,13 @@ top operators by CUDA time.
 """
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
+sys.path[:0] = [str(Path(__file__).resolve().parents[1] / "fixtures"), str(Path(__file__).resolve().parents[1] / "upstream-checks")]
 from make_htdemucs_fixtures import import_demucs  # noqa: E402
-
-
-def timed(fn, iters=5):
-    fn()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(iters):
-        start = time.perf_counter()
-        fn()
-        torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return sorted(times)[len(times) // 2]
+from common import cuda_time  # noqa: E402
 
 
 def main():
@@ -55,7 +43,7 @@ def main():
 
         for bench in (False, True):
             torch.backends.cudnn.benchmark = bench
-            t = timed(run)
+            t = cuda_time(run, warmup=1, iters=5)
             print(f"{precision} batch {args.batch} cudnn.benchmark={bench}: {1000 * t / args.batch:.2f} ms per segment "
                   f"({length / 44100 * args.batch / t:.0f}x realtime, no overlap)", flush=True)
         with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:

@@ -68,6 +68,7 @@ def main():
     parser.add_argument("--shifts", type=int, default=1)
     parser.add_argument("--precisions", default="fp32,fp16,bf16")
     parser.add_argument("--out", required=True)
+    parser.add_argument("--device", default="cuda", help="cuda, or cpu (fp32 only; for the record on small machines)")
     args = parser.parse_args()
     if args.write_track:
         write_track(args.track, args.seconds)
@@ -76,36 +77,42 @@ def main():
     package = torch.load(args.model, map_location="cpu", weights_only=False)
     model = HTDemucs(*package["args"], **package["kwargs"])
     model.load_state_dict(package["state"])
-    bag = BagOfModels([StaticSegmentModel(model.cuda().eval())])
+    cuda = args.device.startswith("cuda")
+    bag = BagOfModels([StaticSegmentModel(model.to(args.device).eval())])
     mix, samplerate = read_track(args.track)
     seconds = mix.shape[1] / samplerate
     ref = mix.mean(0)
-    mix = ((mix - ref.mean()) / (ref.std() + 1e-8))[None].cuda()
+    mix = ((mix - ref.mean()) / (ref.std() + 1e-8))[None].to(args.device)
     rows = []
     for precision in args.precisions.split(","):
         dtype = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
 
         def run():
             with torch.no_grad(), torch.autocast("cuda", dtype=dtype or torch.float16, enabled=dtype is not None):
-                out = apply_model(bag, mix, split=True, overlap=0.25, shifts=args.shifts, progress=False, device="cuda")
-            torch.cuda.synchronize()
+                out = apply_model(bag, mix, split=True, overlap=0.25, shifts=args.shifts, progress=False,
+                                  device=args.device)
+            if cuda:
+                torch.cuda.synchronize()
             return out
 
         try:
-            run()  # warm-up: cuDNN plans, cuFFT plans, allocator
-            torch.cuda.reset_peak_memory_stats()
+            if cuda:
+                run()  # warm-up: cuDNN plans, cuFFT plans, allocator
+                torch.cuda.reset_peak_memory_stats()
             start = time.perf_counter()
             run()
             wall = time.perf_counter() - start
-            row = dict(precision=precision, batch_size=1, wall_s=wall, realtime=seconds / wall,
-                       peak_allocated_bytes=torch.cuda.max_memory_allocated(),
-                       peak_reserved_bytes=torch.cuda.max_memory_reserved())
+            row = dict(precision=precision, batch_size=1, wall_s=wall, realtime=seconds / wall)
+            if cuda:
+                row.update(peak_allocated_bytes=torch.cuda.max_memory_allocated(),
+                           peak_reserved_bytes=torch.cuda.max_memory_reserved())
         except Exception as e:  # a precision upstream cannot run is a finding, not a crash
             row = dict(precision=precision, batch_size=1, error=f"{type(e).__name__}: {e}"[:300])
         rows.append(row)
         print(json.dumps(row), flush=True)
     result = dict(track=str(args.track), seconds=seconds, shifts=args.shifts, overlap=0.25, torch=torch.__version__,
-                  gpu=torch.cuda.get_device_name(0), rows=rows)
+                  device=torch.cuda.get_device_name(0) if cuda else f"CPU, {torch.get_num_threads()} threads",
+                  rows=rows)
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
 
 
