@@ -69,7 +69,10 @@ def main():
     parser.add_argument("--precisions", default="fp32,fp16,bf16")
     parser.add_argument("--out", required=True)
     parser.add_argument("--device", default="cuda", help="cuda, or cpu (fp32 only; for the record on small machines)")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads (default: torch's)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.write_track:
         write_track(args.track, args.seconds)
     HTDemucs, apply_model, StaticSegmentModel, BagOfModels = import_demucs(Path(args.demucs).resolve(),
