@@ -114,6 +114,26 @@ TEST(DemucsBag, SeparateMatchesDemucsApi) {
   EXPECT_THROW(models::load_demucs_bag("mixed", {kDir + "small.th", kDir + "merge.th"}), std::runtime_error);
 }
 
+TEST(HTDemucsSegment, ShorterSegmentMatchesApplyModel) {
+  // apply_model(segment=0.07): chunks of 3086 samples, each padded to the model's 4410
+  // with the neighbouring audio (demucs --segment shorter than the training segment).
+  auto f = load_fixture("small");
+  models::HTDemucs model = models::load_htdemucs(kDir + "small.th");
+  segment::DemucsSplit split;
+  split.segment = static_cast<int64_t>(0.07 * 44100);  // int(model.samplerate * segment) in Python: 3086
+  split.model_length = model.training_length();
+  split.overlap = 0.25;
+  split.batch_size = 2;
+  segment::Forward forward = [&](const at::Tensor& x) {
+    EXPECT_EQ(x.size(-1), model.training_length());
+    return model.forward(x);
+  };
+  at::Tensor got = segment::apply_demucs(forward, f.get("track_in"), split);
+  at::Tensor want = f.get("track_out_segment");
+  std::printf("small: apply_model segment=0.07 rel. L2 %.3g\n", rel_l2(got, want));
+  EXPECT_LT(rel_l2(got, want), 1e-5);
+}
+
 INSTANTIATE_TEST_SUITE_P(Configs, HTDemucsParity, ::testing::Values("small", "merge"));
 
 TEST(HTDemucsConfig, OfficialDefaultsAndFraction) {
