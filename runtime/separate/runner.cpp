@@ -213,60 +213,131 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
   const auto plan = plan_outputs(inputs, stem_names, FilenameTemplate(o.filename), output_root(o.out, model.name), o.format);
 
   models::SeparationOptions sep = o.separation;
-  nlohmann::json files = nlohmann::json::array();
-  for (const auto& input : inputs) {
-    std::vector<const PlannedOutput*> outs;
+  std::vector<nlohmann::json> entries(inputs.size());
+  std::vector<std::vector<const PlannedOutput*>> outs(inputs.size());
+  std::vector<size_t> work;  // the inputs to separate, in order
+  for (size_t k = 0; k < inputs.size(); ++k) {
     for (const auto& p : plan)
-      if (p.input == input) outs.push_back(&p);
-    nlohmann::json entry = {{"input", input.string()}};
-    for (const auto* p : outs) entry["outputs"][p->stem] = p->path.string();
-    if (o.skip_existing && std::all_of(outs.begin(), outs.end(), [](const PlannedOutput* p) { return fs::exists(p->path); })) {
-      entry["status"] = "skipped";
-      if (!o.quiet) std::fprintf(stderr, "separate: %s: every stem exists, skipped (--skip-existing)\n", input.c_str());
-      files.push_back(entry);
+      if (p.input == inputs[k]) outs[k].push_back(&p);
+    entries[k] = {{"input", inputs[k].string()}};
+    for (const auto* p : outs[k]) entries[k]["outputs"][p->stem] = p->path.string();
+    if (o.skip_existing && std::all_of(outs[k].begin(), outs[k].end(), [](const PlannedOutput* p) { return fs::exists(p->path); })) {
+      entries[k]["status"] = "skipped";
+      if (!o.quiet) std::fprintf(stderr, "separate: %s: every stem exists, skipped (--skip-existing)\n", inputs[k].c_str());
+    } else {
+      work.push_back(k);
+    }
+  }
+  auto fail = [&](size_t k, const std::exception& e) {
+    ++failed;
+    entries[k]["status"] = "failed";
+    entries[k]["error"] = error_text(e);
+    std::fprintf(stderr, "separate: %s: %s\n", inputs[k].c_str(), error_text(e).c_str());
+  };
+
+  // A pipeline over the files: the next file is decoded and the previous
+  // one's stems are encoded while the current one is separated, so the GPU
+  // does not wait for libsndfile and soxr (at several hundred times realtime,
+  // decoding and encoding take as long as the separation). At most three
+  // tracks are in memory: the next, the current, and the previous one's stems.
+  struct Decoded {
+    at::Tensor wav;
+    int in_rate = 0;
+    double decode_s = 0;
+  };
+  auto start_decode = [&](size_t k) {
+    return std::async(std::launch::async, [&, k] {
+      const double t0 = now_s();
+      audio::Audio in = audio::read_audio(inputs[k].string());
+      Decoded d;
+      d.in_rate = in.samplerate;
+      d.wav = to_tensor(audio::to_channels(audio::resample(in, sr), channels));
+      d.decode_s = now_s() - t0;
+      return d;
+    });
+  };
+  std::future<double> encoder;  // seconds spent encoding the stems of file `encoding_index`
+  size_t encoding_index = 0;
+  auto join_encoding = [&] {
+    if (!encoder.valid()) return;
+    nlohmann::json& entry = entries[encoding_index];
+    try {
+      const double encode_s = encoder.get();
+      const double seconds = entry["seconds"], decode_s = entry["decode_s"], separate_s = entry["separate_s"];
+      entry["status"] = "ok";
+      entry["encode_s"] = encode_s;
+      entry["realtime_with_io"] = seconds / (decode_s + separate_s + encode_s);
+      if (!o.quiet)
+        std::fprintf(stderr, "separate: %s: %.1f s of audio, separated in %.1f s (%.1fx realtime) -> %s\n",
+                     inputs[encoding_index].c_str(), seconds, separate_s, seconds / separate_s,
+                     outs[encoding_index].front()->path.parent_path().c_str());
+    } catch (const std::exception& e) {
+      fail(encoding_index, e);
+    }
+  };
+
+  const double run_start = now_s();
+  double run_seconds = 0;
+  std::future<Decoded> decoding;
+  if (!work.empty()) decoding = start_decode(work.front());
+  for (size_t w = 0; w < work.size(); ++w) {
+    const size_t k = work[w];
+    Decoded d;
+    try {
+      d = decoding.get();
+    } catch (const std::exception& e) {
+      fail(k, e);
+      if (w + 1 < work.size()) decoding = start_decode(work[w + 1]);
       continue;
     }
+    if (w + 1 < work.size()) decoding = start_decode(work[w + 1]);
     try {
-      const double t0 = now_s();
-      audio::Audio in = audio::read_audio(input.string());
-      const int in_rate = in.samplerate;
-      at::Tensor wav = to_tensor(audio::to_channels(audio::resample(in, sr), channels));
-      const double seconds = static_cast<double>(wav.size(1)) / sr;
-      const double t1 = now_s();
+      const double seconds = static_cast<double>(d.wav.size(1)) / sr;
       models::SeparationReport report;
+      const double t0 = now_s();
       at::Tensor est;
       {
-        ProgressBar bar(bar_options(split_track_name(input).track, ProgressUnit::audio_seconds(), o.quiet));
-        est = separate_with_retry(model, wav, sep, [&](double f) { bar.update(f * seconds, seconds); }, &report, o.quiet);
+        ProgressBar bar(bar_options(split_track_name(inputs[k]).track, ProgressUnit::audio_seconds(), o.quiet));
+        est = separate_with_retry(model, d.wav, sep, [&](double f) { bar.update(f * seconds, seconds); }, &report, o.quiet);
       }
-      const double t2 = now_s();
-      // Stems are encoded in parallel: each is its own file.
-      std::vector<std::future<void>> writes;
-      for (const auto& [stem, tensor] : stems_of(est, wav, sources, o)) {
-        const auto* p = *std::find_if(outs.begin(), outs.end(), [&](const PlannedOutput* q) { return q->stem == stem; });
-        fs::create_directories(p->path.parent_path());
-        writes.push_back(std::async(std::launch::async, [&, p, a = to_audio(tensor, sr)]() mutable {
-          if (o.keep_samplerate && in_rate != sr) a = audio::resample(a, in_rate);
-          audio::prevent_clip(a, clip);
-          audio::write_audio(p->path.string(), a, encoding);
-        }));
+      const double separate_s = now_s() - t0;
+      entries[k].update({{"seconds", seconds}, {"decode_s", d.decode_s}, {"separate_s", separate_s},
+                         {"realtime", seconds / separate_s}, {"batch_size", sep.batch_size}, {"graphs", report.graphs}});
+      run_seconds += seconds;
+      // The stems as plain samples, made here; the encoder thread only resamples, clips and writes.
+      std::vector<std::pair<const PlannedOutput*, audio::Audio>> stems;
+      for (const auto& [stem, tensor] : stems_of(est, d.wav, sources, o)) {
+        const auto* p = *std::find_if(outs[k].begin(), outs[k].end(), [&](const PlannedOutput* q) { return q->stem == stem; });
+        stems.emplace_back(p, to_audio(tensor, sr));
       }
-      for (auto& w : writes) w.get();
-      const double t3 = now_s();
-      entry.update({{"status", "ok"}, {"seconds", seconds}, {"decode_s", t1 - t0}, {"separate_s", t2 - t1},
-                    {"encode_s", t3 - t2}, {"realtime", seconds / (t2 - t1)}, {"realtime_with_io", seconds / (t3 - t0)},
-                    {"batch_size", sep.batch_size}, {"graphs", report.graphs}});
-      if (!o.quiet)
-        std::fprintf(stderr, "separate: %s: %.1f s of audio in %.1f s (%.1fx realtime) -> %s\n", input.c_str(), seconds,
-                     t3 - t0, seconds / (t3 - t0), outs.front()->path.parent_path().c_str());
+      join_encoding();  // the previous file's stems are on disk before this file's start
+      encoding_index = k;
+      encoder = std::async(std::launch::async, [&, stems = std::move(stems), in_rate = d.in_rate]() mutable {
+        const double t1 = now_s();
+        std::vector<std::future<void>> writes;  // each stem is its own file: in parallel
+        for (auto& [p, a] : stems) {
+          fs::create_directories(p->path.parent_path());
+          writes.push_back(std::async(std::launch::async, [&, p = p, &a = a] {
+            if (o.keep_samplerate && in_rate != sr) a = audio::resample(a, in_rate);
+            audio::prevent_clip(a, clip);
+            audio::write_audio(p->path.string(), a, encoding);
+          }));
+        }
+        for (auto& f : writes) f.wait();
+        for (auto& f : writes) f.get();  // the first error, once every write has finished
+        return now_s() - t1;
+      });
     } catch (const std::exception& e) {
-      ++failed;
-      entry["status"] = "failed";
-      entry["error"] = error_text(e);
-      std::fprintf(stderr, "separate: %s: %s\n", input.c_str(), error_text(e).c_str());
+      fail(k, e);
     }
-    files.push_back(entry);
   }
+  join_encoding();
+  const double run_wall = now_s() - run_start;
+  if (!o.quiet && work.size() > 1)
+    std::fprintf(stderr, "separate: %zu files, %.1f s of audio in %.1f s (%.1fx realtime with decoding and encoding)\n",
+                 work.size(), run_seconds, run_wall, run_seconds / run_wall);
+  nlohmann::json files = nlohmann::json::array();
+  for (auto& e : entries) files.push_back(std::move(e));
   return files;
 }
 

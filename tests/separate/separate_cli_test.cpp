@@ -107,6 +107,23 @@ TEST(SeparateCli, ABadFileIsNamedAndTheOthersAreDone) {
   EXPECT_EQ(r.output.find("Exception raised from"), std::string::npos) << "no C++ backtraces for users";
   EXPECT_TRUE(fs::exists(dir / "small" / "good" / "drums.wav"));
   EXPECT_FALSE(fs::exists(dir / "small" / "bad"));
+
+  // Through the pipeline (the next file decoded and the previous one encoded while
+  // one is separated): good, bad, good again; the summary keeps the input order.
+  write_song(dir / "other.wav", 1.5);
+  r = run("-n " + kModel + " -q -o " + (dir / "p").string() + " " + (dir / "good.wav").string() + " " +
+          (dir / "bad.wav").string() + " " + (dir / "other.wav").string() + " --json " + (dir / "p.json").string());
+  EXPECT_EQ(r.code, 1) << r.output;
+  std::ifstream in(dir / "p.json");
+  auto files = nlohmann::json::parse(in)["files"];
+  ASSERT_EQ(files.size(), 3u);
+  EXPECT_EQ(files[0]["status"], "ok");
+  EXPECT_EQ(files[1]["status"], "failed");
+  EXPECT_EQ(files[2]["status"], "ok");
+  EXPECT_NE(files[1]["error"].get<std::string>().find("bad.wav"), std::string::npos);
+  for (const char* track : {"good", "other"})
+    for (const char* stem : {"drums", "bass", "other", "vocals"})
+      EXPECT_TRUE(fs::exists(dir / "p" / "small" / track / (std::string(stem) + ".wav"))) << track << "/" << stem;
 }
 
 TEST(SeparateCli, UsageErrorsSayWhatToDo) {
