@@ -1,0 +1,322 @@
+// BS-RoFormer in libtorch. Module and parameter names follow upstream's
+// classes, so its state dicts load by name:
+//   layers.{i}.0 / layers.{i}.1        time / frequency Transformer
+//     .layers.{j}.0  Attention: norm.gamma, to_qkv, to_gates, to_out.0, rotary_embed.freqs
+//     .layers.{j}.1  FeedForward: net.0.gamma (RMSNorm), net.1, net.4 (Linear)
+//   final_norm.gamma
+//   band_split.to_features.{b}.0.gamma / .1     RMSNorm + Linear per band
+//   mask_estimators.{n}.to_freqs.{b}.0.{0,2,..} the MLP's Linear layers (Tanh between), then GLU
+// B batch, C audio channels, F frequency bins, T frames, nb bands, d dim.
+#include "runtime/models/bs_roformer.h"
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/linear.h>
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <numeric>
+#include <set>
+#include <stdexcept>
+
+#include "runtime/attention/attention.h"
+#include "runtime/model/state_dict.h"
+
+namespace stemkit::models {
+namespace {
+
+namespace nn = torch::nn;
+
+const std::vector<int64_t> kDefaultFreqsPerBands = {2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,
+                                                    2,  2,  2,  2,  2,  2,  2,  2,  4,  4,  4,  4,  4,  4,  4,  4,
+                                                    4,  4,  4,  4,  12, 12, 12, 12, 12, 12, 12, 12, 24, 24, 24, 24,
+                                                    24, 24, 24, 24, 48, 48, 48, 48, 48, 48, 48, 48, 128, 129};
+
+// RMSNorm: F.normalize(x, dim=-1) * sqrt(dim) * gamma.
+struct RMSNormImpl : nn::Module {
+  at::Tensor gamma;
+  double scale;
+  explicit RMSNormImpl(int64_t dim) : scale(std::sqrt(static_cast<double>(dim))) {
+    gamma = register_parameter("gamma", at::ones({dim}), false);
+  }
+  at::Tensor forward(const at::Tensor& x) {
+    return x / x.norm(2, {-1}, true).clamp_min(1e-12) * scale * gamma;
+  }
+};
+TORCH_MODULE(RMSNorm);
+
+// Attention with rotary embeddings on q and k and a per-head sigmoid gate.
+struct AttentionImpl : nn::Module {
+  int64_t heads, dim_head;
+  RMSNorm norm{nullptr};
+  nn::Linear to_qkv{nullptr}, to_gates{nullptr}, to_out{nullptr};
+  at::Tensor freqs;  // rotary inverse frequencies (dim_head / 2), rotary_embed.freqs
+
+  AttentionImpl(int64_t dim, int64_t heads, int64_t dim_head) : heads(heads), dim_head(dim_head) {
+    auto rotary = register_module("rotary_embed", std::make_shared<nn::Module>());
+    freqs = rotary->register_parameter("freqs", at::zeros({dim_head / 2}), false);
+    norm = register_module("norm", RMSNorm(dim));
+    to_qkv = register_module("to_qkv", nn::Linear(nn::LinearOptions(dim, 3 * heads * dim_head).bias(false)));
+    to_gates = register_module("to_gates", nn::Linear(dim, heads));
+    auto out = register_module("to_out", std::make_shared<nn::Module>());
+    to_out = out->register_module("0", nn::Linear(nn::LinearOptions(heads * dim_head, dim).bias(false)));
+  }
+
+  // rotary-embedding-torch's rotate_queries_or_keys: angle(pos, 2i) =
+  // angle(pos, 2i + 1) = pos * freqs[i], pairs (x0, x1) -> (x0 cos - x1 sin,
+  // x1 cos + x0 sin), in float32. t: (B, h, n, d).
+  at::Tensor rotate(const at::Tensor& t) {
+    const int64_t n = t.size(2);
+    at::Tensor pos = at::arange(n, t.options().dtype(at::kFloat));
+    at::Tensor angles = (pos.unsqueeze(1) * freqs.to(at::kFloat).unsqueeze(0)).repeat_interleave(2, 1);  // (n, d)
+    at::Tensor tf = t.to(at::kFloat);
+    at::Tensor pairs = tf.view({t.size(0), t.size(1), n, -1, 2});
+    at::Tensor rotated = at::stack({-pairs.select(-1, 1), pairs.select(-1, 0)}, -1).view(tf.sizes());
+    return (tf * angles.cos() + rotated * angles.sin()).to(t.scalar_type());
+  }
+
+  // x: (N, n, dim) -> (N, n, dim)
+  at::Tensor forward(at::Tensor x) {
+    x = norm(x);
+    const int64_t N = x.size(0), n = x.size(1);
+    at::Tensor qkv = to_qkv(x).view({N, n, 3, heads, dim_head}).permute({2, 0, 3, 1, 4});  // (3, N, h, n, d)
+    at::Tensor q = rotate(qkv[0]), k = rotate(qkv[1]), v = qkv[2];
+    at::Tensor out = attention::attend(q, k, v);                              // (N, h, n, d)
+    out = out * to_gates(x).transpose(1, 2).unsqueeze(-1).sigmoid();         // gates (N, n, h) -> (N, h, n, 1)
+    return to_out(out.transpose(1, 2).reshape({N, n, heads * dim_head}));
+  }
+};
+TORCH_MODULE(Attention);
+
+struct FeedForwardImpl : nn::Module {
+  RMSNorm norm{nullptr};
+  nn::Linear in{nullptr}, out{nullptr};
+  FeedForwardImpl(int64_t dim, int64_t mult) {
+    auto net = register_module("net", std::make_shared<nn::Module>());
+    norm = net->register_module("0", RMSNorm(dim));
+    in = net->register_module("1", nn::Linear(dim, dim * mult));
+    out = net->register_module("4", nn::Linear(dim * mult, dim));
+  }
+  at::Tensor forward(const at::Tensor& x) { return out(at::gelu(in(norm(x)))); }
+};
+TORCH_MODULE(FeedForward);
+
+struct TransformerImpl : nn::Module {
+  std::vector<std::pair<Attention, FeedForward>> blocks;
+  TransformerImpl(int64_t depth, int64_t dim, int64_t heads, int64_t dim_head) {
+    auto layers = register_module("layers", nn::ModuleList());
+    for (int64_t i = 0; i < depth; ++i) {
+      auto pair = std::make_shared<nn::Module>();
+      blocks.emplace_back(pair->register_module("0", Attention(dim, heads, dim_head)),
+                          pair->register_module("1", FeedForward(dim, 4)));
+      layers->push_back(pair);
+    }
+  }
+  at::Tensor forward(at::Tensor x) {
+    for (auto& [attn, ff] : blocks) {
+      x = attn(x) + x;
+      x = ff(x) + x;
+    }
+    return x;  // norm_output=False inside BSRoformer
+  }
+};
+TORCH_MODULE(Transformer);
+
+}  // namespace
+
+struct BSRoformer::Impl : nn::Module {
+  BSRoformerConfig c;
+  std::vector<std::pair<Transformer, Transformer>> layers;
+  RMSNorm final_norm{nullptr};
+  std::vector<int64_t> band_dims;  // 2 * freqs * channels per band
+  std::vector<std::pair<RMSNorm, nn::Linear>> band_split;
+  std::vector<std::vector<std::vector<nn::Linear>>> masks;  // [stem][band] -> the MLP's Linear layers
+  at::ScalarType dtype = at::kFloat;
+  at::Device device = at::kCPU;
+
+  explicit Impl(BSRoformerConfig config) : c(std::move(config)) {
+    auto list = register_module("layers", nn::ModuleList());
+    for (int64_t i = 0; i < c.depth; ++i) {
+      auto pair = std::make_shared<nn::Module>();
+      layers.emplace_back(pair->register_module("0", Transformer(c.time_transformer_depth, c.dim, c.heads, c.dim_head)),
+                          pair->register_module("1", Transformer(c.freq_transformer_depth, c.dim, c.heads, c.dim_head)));
+      list->push_back(pair);
+    }
+    final_norm = register_module("final_norm", RMSNorm(c.dim));
+    auto split = register_module("band_split", std::make_shared<nn::Module>());
+    auto features = split->register_module("to_features", nn::ModuleList());
+    for (int64_t f : c.freqs_per_bands) {
+      const int64_t dim_in = 2 * f * c.audio_channels();
+      band_dims.push_back(dim_in);
+      auto seq = std::make_shared<nn::Module>();
+      band_split.emplace_back(seq->register_module("0", RMSNorm(dim_in)), seq->register_module("1", nn::Linear(dim_in, c.dim)));
+      features->push_back(seq);
+    }
+    auto estimators = register_module("mask_estimators", nn::ModuleList());
+    const int64_t hidden = c.dim * 4;  // MaskEstimator's mlp_expansion_factor
+    for (int64_t s = 0; s < c.num_stems; ++s) {
+      auto estimator = std::make_shared<nn::Module>();
+      auto to_freqs = estimator->register_module("to_freqs", nn::ModuleList());
+      masks.emplace_back();
+      for (int64_t dim_in : band_dims) {
+        // MLP(dim, dim_in * 2, hidden, depth): Linear layers at even indices, Tanh between.
+        auto outer = std::make_shared<nn::Module>();
+        auto mlp = outer->register_module("0", std::make_shared<nn::Module>());
+        std::vector<nn::Linear> linears;
+        for (int64_t l = 0; l < c.mask_estimator_depth; ++l) {
+          const int64_t in = l == 0 ? c.dim : hidden, out = l + 1 == c.mask_estimator_depth ? dim_in * 2 : hidden;
+          linears.push_back(mlp->register_module(std::to_string(2 * l), nn::Linear(in, out)));
+        }
+        masks.back().push_back(linears);
+        to_freqs->push_back(outer);
+      }
+      estimators->push_back(estimator);
+    }
+    for (auto& p : parameters()) p.set_requires_grad(false);
+  }
+
+  at::Tensor forward(const at::Tensor& mix_in) {
+    const int64_t B = mix_in.size(0), C = mix_in.size(1), L = mix_in.size(2);
+    at::Tensor mix = mix_in.to(device, at::kFloat);
+    at::Tensor window = at::hann_window(c.stft_win_length, at::TensorOptions().device(device));
+    at::Tensor spec = at::stft(mix.reshape({B * C, L}), c.stft_n_fft, c.stft_hop_length, c.stft_win_length, window,
+                               /*center=*/true, "reflect", c.stft_normalized, /*onesided=*/true, /*return_complex=*/true);
+    const int64_t F = spec.size(1), T = spec.size(2);
+    // 'b s f t c -> b (f s) t c': stereo folded into frequency, frequency leading.
+    at::Tensor stft_repr = at::view_as_real(spec).view({B, C, F, T, 2}).permute({0, 2, 1, 3, 4}).reshape({B, F * C, T, 2});
+    at::Tensor x = stft_repr.permute({0, 2, 1, 3}).reshape({B, T, F * C * 2}).to(dtype);  // 'b f t c -> b t (f c)'
+
+    std::vector<at::Tensor> bands;
+    auto parts = x.split_with_sizes(band_dims, -1);
+    for (size_t b = 0; b < band_split.size(); ++b) bands.push_back(band_split[b].second(band_split[b].first(parts[b])));
+    x = at::stack(bands, -2);  // (B, T, nb, d)
+    const int64_t nb = x.size(2), d = x.size(3);
+
+    for (auto& [time, freq] : layers) {
+      x = time(x.transpose(1, 2).reshape({B * nb, T, d})).view({B, nb, T, d}).transpose(1, 2);  // over frames
+      x = freq(x.reshape({B * T, nb, d})).view({B, T, nb, d});                                   // over bands
+    }
+    x = final_norm(x);
+
+    std::vector<at::Tensor> stems;
+    for (auto& estimator : masks) {
+      std::vector<at::Tensor> outs;
+      for (int64_t b = 0; b < nb; ++b) {
+        at::Tensor h = x.select(2, b);
+        for (size_t l = 0; l < estimator[static_cast<size_t>(b)].size(); ++l) {
+          h = estimator[static_cast<size_t>(b)][l](h);
+          if (l + 1 < estimator[static_cast<size_t>(b)].size()) h = at::tanh(h);
+        }
+        outs.push_back(at::glu(h, -1));
+      }
+      stems.push_back(at::cat(outs, -1));  // (B, T, F*C*2)
+    }
+    const int64_t N = static_cast<int64_t>(stems.size());
+    // 'b n t (f c) -> b n f t c', complex, times the mixture's spectrogram.
+    at::Tensor mask = at::stack(stems, 1).to(at::kFloat).view({B, N, T, F * C, 2}).permute({0, 1, 3, 2, 4}).contiguous();
+    at::Tensor out = at::view_as_complex(stft_repr.unsqueeze(1).contiguous()) * at::view_as_complex(mask);  // (B, N, F*C, T)
+    // 'b n (f s) t -> (b n s) f t'
+    out = out.view({B, N, F, C, T}).permute({0, 1, 3, 2, 4}).reshape({B * N * C, F, T});
+    at::Tensor audio = at::istft(out, c.stft_n_fft, c.stft_hop_length, c.stft_win_length, window, /*center=*/true,
+                                 c.stft_normalized, /*onesided=*/true);
+    return audio.view({B, N, C, -1});
+  }
+};
+
+BSRoformerConfig BSRoformerConfig::from_json(const nlohmann::json& j, const std::string& where) {
+  if (!j.is_object()) throw std::invalid_argument(where + ": BSRoformer arguments must be a mapping");
+  BSRoformerConfig c;
+  std::set<std::string> used;
+  auto bad = [&](const std::string& key, const std::string& what) {
+    throw std::invalid_argument(where + ": BSRoformer argument " + key + "=" + j.at(key).dump() + ": " + what);
+  };
+  auto integer = [&](const char* key, int64_t& out, bool required = false) {
+    used.insert(key);
+    if (!j.contains(key) || j.at(key).is_null()) {
+      if (required) throw std::invalid_argument(where + ": BSRoformer needs `" + key + "`");
+      return;
+    }
+    if (!j.at(key).is_number_integer() || j.at(key).get<int64_t>() <= 0) bad(key, "expected a positive integer");
+    out = j.at(key).get<int64_t>();
+  };
+  auto boolean = [&](const char* key, bool& out) {
+    used.insert(key);
+    if (!j.contains(key)) return;
+    if (!j.at(key).is_boolean()) bad(key, "expected true or false");
+    out = j.at(key).get<bool>();
+  };
+  integer("dim", c.dim, true);
+  integer("depth", c.depth, true);
+  boolean("stereo", c.stereo);
+  integer("num_stems", c.num_stems);
+  integer("time_transformer_depth", c.time_transformer_depth);
+  integer("freq_transformer_depth", c.freq_transformer_depth);
+  integer("dim_head", c.dim_head);
+  integer("heads", c.heads);
+  integer("stft_n_fft", c.stft_n_fft);
+  integer("stft_hop_length", c.stft_hop_length);
+  integer("stft_win_length", c.stft_win_length);
+  boolean("stft_normalized", c.stft_normalized);
+  integer("mask_estimator_depth", c.mask_estimator_depth);
+  used.insert("freqs_per_bands");
+  c.freqs_per_bands = kDefaultFreqsPerBands;
+  if (j.contains("freqs_per_bands")) {
+    const auto& f = j.at("freqs_per_bands");
+    if (!f.is_array() || f.size() < 2) bad("freqs_per_bands", "expected a list of at least two band widths");
+    c.freqs_per_bands.clear();
+    for (const auto& v : f) {
+      if (!v.is_number_integer() || v.get<int64_t>() <= 0) bad("freqs_per_bands", "expected positive integers");
+      c.freqs_per_bands.push_back(v.get<int64_t>());
+    }
+  }
+  // Training-only or without effect at inference (flash_attn: the attention policy decides).
+  for (const char* key : {"attn_dropout", "ff_dropout", "flash_attn", "dim_freqs_in", "multi_stft_resolution_loss_weight",
+                          "multi_stft_resolutions_window_sizes", "multi_stft_hop_size", "multi_stft_normalized"})
+    used.insert(key);
+  for (const auto& [key, value] : j.items())
+    if (!used.count(key)) c.ignored.push_back(key);
+  const int64_t bins = c.stft_n_fft / 2 + 1;
+  const int64_t sum = std::accumulate(c.freqs_per_bands.begin(), c.freqs_per_bands.end(), int64_t{0});
+  if (sum != bins)
+    throw std::invalid_argument(where + ": BSRoformer freqs_per_bands add up to " + std::to_string(sum) + " bins; stft_n_fft " +
+                                std::to_string(c.stft_n_fft) + " gives " + std::to_string(bins));
+  if (c.dim_head % 2) throw std::invalid_argument(where + ": BSRoformer dim_head must be even (rotary embedding pairs)");
+  return c;
+}
+
+BSRoformer::BSRoformer(BSRoformerConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {}
+BSRoformer::~BSRoformer() = default;
+BSRoformer::BSRoformer(BSRoformer&&) noexcept = default;
+BSRoformer& BSRoformer::operator=(BSRoformer&&) noexcept = default;
+
+const BSRoformerConfig& BSRoformer::config() const { return impl_->c; }
+
+void BSRoformer::load_state_dict(const weights::TensorMap& state, const std::string& source) {
+  model::load_state_dict(*impl_, state, source);
+}
+
+void BSRoformer::to(const at::Device& device, at::ScalarType dtype) {
+  if (dtype != at::kFloat && dtype != at::kHalf && dtype != at::kBFloat16)
+    throw std::invalid_argument("BSRoformer runs in float32, float16 or bfloat16");
+  impl_->nn::Module::to(device, dtype);
+  // The rotary frequencies stay float32, as upstream computes the angles.
+  const std::string rotary = "rotary_embed.freqs";
+  for (auto& item : impl_->named_parameters())
+    if (item.key().size() >= rotary.size() && item.key().compare(item.key().size() - rotary.size(), rotary.size(), rotary) == 0)
+      item.value().set_data(item.value().to(at::kFloat));
+  impl_->device = device;
+  impl_->dtype = dtype;
+}
+
+at::Tensor BSRoformer::forward(const at::Tensor& mix) const {
+  if (mix.dim() != 3 || mix.size(1) != impl_->c.audio_channels())
+    throw std::invalid_argument("BSRoformer: expected (batch, " + std::to_string(impl_->c.audio_channels()) +
+                                " channels, samples), got " + c10::str(mix.sizes()));
+  c10::InferenceMode guard;
+  return impl_->forward(mix);
+}
+
+}  // namespace stemkit::models

@@ -1,0 +1,76 @@
+// BS-RoFormer (band-split RoPE transformer) in libtorch, matching
+// lucidrains/BS-RoFormer at the pin in manifests/bs-roformer.yaml (c05f497,
+// 0.4.1) with rotary-embedding-torch's interleaved rotary embedding.
+// Attention goes through the runtime's attention policy (the patches
+// rocm-flash-attention and fp32-math-fallback).
+//
+// Shapes, for the viperx 12.97 configuration (dim 512, 62 bands, stereo,
+// n_fft 2048, hop 441, chunk 352800):
+//   mix            (B, 2, 352800)
+//   STFT           (B, 2, 1025, 801) complex -> stereo folded into frequency
+//   band split     (B, 801, 62, 512)         RMSNorm + Linear per band
+//   depth x        time transformer over 801 frames (per band),
+//                  frequency transformer over 62 bands (per frame)
+//   mask           (B, stems, 2050, 801) complex, per-band MLP (Tanh) + GLU
+//   iSTFT          (B, stems, 2, 352800)
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "runtime/weights/checkpoint.h"
+
+namespace stemkit::models {
+
+struct BSRoformerConfig {
+  int64_t dim = 0;
+  int64_t depth = 0;
+  bool stereo = false;
+  int64_t num_stems = 1;
+  int64_t time_transformer_depth = 2;
+  int64_t freq_transformer_depth = 2;
+  std::vector<int64_t> freqs_per_bands;  // default: upstream's 62 bands for n_fft 2048
+  int64_t dim_head = 64;
+  int64_t heads = 8;
+  int64_t stft_n_fft = 2048;
+  int64_t stft_hop_length = 512;
+  int64_t stft_win_length = 2048;
+  bool stft_normalized = false;
+  int64_t mask_estimator_depth = 2;
+  std::vector<std::string> ignored;  // training-only arguments accepted without effect
+
+  int64_t audio_channels() const { return stereo ? 2 : 1; }
+  // BSRoformer's keyword arguments as JSON (an MSST config's `model:` section).
+  // Throws std::invalid_argument naming `where` and the argument.
+  static BSRoformerConfig from_json(const nlohmann::json& kwargs, const std::string& where);
+};
+
+class BSRoformer {
+ public:
+  explicit BSRoformer(BSRoformerConfig config);
+  ~BSRoformer();
+  BSRoformer(BSRoformer&&) noexcept;
+  BSRoformer& operator=(BSRoformer&&) noexcept;
+
+  const BSRoformerConfig& config() const;
+  void load_state_dict(const weights::TensorMap& state, const std::string& source);
+  // float32, float16 or bfloat16 for the transformers; the STFT, the rotary
+  // angles, the complex mask and the iSTFT stay float32.
+  void to(const at::Device& device, at::ScalarType dtype);
+
+  // mix (B, channels, L) -> (B, stems, channels, hop * (L / hop)), float32:
+  // upstream's iSTFT without a length drops the last partial hop.
+  at::Tensor forward(const at::Tensor& mix) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace stemkit::models

@@ -1,0 +1,98 @@
+// BS-RoFormer against the patched upstream (lucidrains/BS-RoFormer at the pin
+// with our patches, rotary-embedding-torch): tests/fixtures/bs_roformer was made
+// by tools/fixtures/make_bs_roformer_fixtures.py on two small configurations.
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "runtime/model/state_dict.h"
+#include "runtime/models/bs_roformer.h"
+#include "runtime/version.h"
+#include "runtime/weights/checkpoint.h"
+
+namespace {
+
+using namespace stemkit;
+const std::string kDir = std::string(STEMKIT_FIXTURES) + "/bs_roformer/";
+
+// A copy of `t` times `factor`, as float32, backed by `keep`.
+weights::Tensor scaled(const weights::Tensor& t, double factor, std::vector<float>& keep) {
+  at::Tensor v = (model::to_torch(t).to(at::kFloat) * factor).contiguous();
+  keep.assign(v.data_ptr<float>(), v.data_ptr<float>() + v.numel());
+  auto storage = std::make_shared<weights::Storage>();
+  storage->data = reinterpret_cast<const uint8_t*>(keep.data());
+  storage->bytes = keep.size() * sizeof(float);
+  storage->dtype = weights::DType::f32;
+  weights::Tensor out = t;
+  out.storage = storage;
+  out.dtype = weights::DType::f32;
+  out.offset = 0;
+  int64_t stride = 1;
+  for (size_t i = out.shape.size(); i-- > 0;) {
+    out.stride[i] = stride;
+    stride *= out.shape[i];
+  }
+  return out;
+}
+
+class BSRoformerParity : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(BSRoformerParity, ForwardMatchesUpstream) {
+  std::ifstream in(kDir + GetParam() + ".json");
+  auto meta = nlohmann::json::parse(in);
+  EXPECT_EQ(meta["fingerprint"]["bs-roformer"].get<std::string>(), component_patchset("bs-roformer"))
+      << "stale: regenerate with tools/fixtures/make_bs_roformer_fixtures.py";
+  auto config = models::BSRoformerConfig::from_json(meta["kwargs"], GetParam() + ".json");
+  models::BSRoformer model(config);
+  auto checkpoint = weights::load_torch_checkpoint(kDir + GetParam() + ".ckpt");
+  model.load_state_dict(weights::state_dict(checkpoint), GetParam() + ".ckpt");
+  auto data = weights::load_safetensors(kDir + GetParam() + ".safetensors");
+  at::Tensor mix = model::to_torch(data.tensors.at("mix")), want = model::to_torch(data.tensors.at("out"));
+  at::Tensor got = model.forward(mix);
+  ASSERT_EQ(got.sizes(), want.sizes());
+  const double err = (got.to(at::kDouble) - want.to(at::kDouble)).norm().item<double>() / want.to(at::kDouble).norm().item<double>();
+  std::printf("%s: forward rel. L2 %.3g\n", GetParam().c_str(), err);
+  EXPECT_LT(err, 1e-5);
+
+  // The comparison is sensitive: 1% more on the rotary frequencies, the last
+  // norm or one band's mask weights moves the output far past the tolerance.
+  for (const std::string name : {"layers.0.1.layers.0.0.rotary_embed.freqs", "final_norm.gamma",
+                                 "mask_estimators.0.to_freqs.1.0.0.weight"}) {
+    auto state = weights::state_dict(checkpoint);
+    std::vector<float> keep;
+    state[name] = scaled(state.at(name), 1.01, keep);
+    models::BSRoformer changed(config);
+    changed.load_state_dict(state, "changed");
+    at::Tensor other = changed.forward(mix);
+    const double moved = (other - want).norm().item<double>() / want.norm().item<double>();
+    EXPECT_GT(moved, 1e-4) << name;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Configs, BSRoformerParity, ::testing::Values("stereo", "mono"));
+
+TEST(BSRoformerConfig, ProblemsAreNamed) {
+  auto message = [](const nlohmann::json& kwargs) {
+    try {
+      models::BSRoformerConfig::from_json(kwargs, "model.yaml");
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message({{"depth", 2}}).find("needs `dim`"), std::string::npos);
+  EXPECT_NE(message({{"dim", 8}, {"depth", 1}, {"stft_n_fft", 512}}).find("add up to 1025 bins; stft_n_fft 512 gives 257"),
+            std::string::npos);
+  EXPECT_NE(message({{"dim", 8}, {"depth", "two"}}).find("depth=\"two\": expected a positive integer"), std::string::npos);
+  auto c = models::BSRoformerConfig::from_json({{"dim", 512}, {"depth", 12}, {"stereo", true}, {"flash_attn", true},
+                                                {"linear_transformer_depth", 0}},
+                                               "viperx.yaml");
+  EXPECT_EQ(c.freqs_per_bands.size(), 62u);  // upstream's default bands for n_fft 2048
+  EXPECT_EQ(c.ignored, std::vector<std::string>{"linear_transformer_depth"});
+}
+
+}  // namespace
