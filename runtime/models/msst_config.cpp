@@ -1,0 +1,103 @@
+#include "runtime/models/msst_config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <optional>
+#include <stdexcept>
+
+namespace stemkit::models {
+namespace {
+
+// YAML to JSON: scalars that read as integers, numbers or booleans become
+// those (YAML 1.1's True/False/yes/no included, as Python's yaml loader reads
+// them), everything else a string; tags are ignored.
+nlohmann::json to_json(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Null:
+    case YAML::NodeType::Undefined: return nullptr;
+    case YAML::NodeType::Sequence: {
+      nlohmann::json a = nlohmann::json::array();
+      for (const auto& item : node) a.push_back(to_json(item));
+      return a;
+    }
+    case YAML::NodeType::Map: {
+      nlohmann::json o = nlohmann::json::object();
+      for (const auto& item : node) o[item.first.as<std::string>()] = to_json(item.second);
+      return o;
+    }
+    case YAML::NodeType::Scalar: break;
+  }
+  const std::string text = node.Scalar();
+  if (node.Tag() == "!" || text.empty()) return text;  // quoted: a string
+  for (const char* t : {"true", "True", "TRUE", "yes", "Yes", "on", "On"})
+    if (text == t) return true;
+  for (const char* f : {"false", "False", "FALSE", "no", "No", "off", "Off"})
+    if (text == f) return false;
+  try {
+    size_t used = 0;
+    long long i = std::stoll(text, &used);
+    if (used == text.size()) return static_cast<int64_t>(i);
+    double d = std::stod(text, &used);
+    if (used == text.size()) return d;
+  } catch (const std::exception&) {
+  }
+  return text;
+}
+
+}  // namespace
+
+std::vector<std::string> MsstConfig::model_stems() const {
+  if (target_instrument) return {*target_instrument};
+  return instruments;
+}
+
+MsstConfig load_msst_config(const std::string& path) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    throw std::runtime_error(path + ": cannot read the file");
+  } catch (const YAML::Exception& e) {
+    throw std::runtime_error(path + ":" + std::to_string(e.mark.line + 1) + ": not valid YAML: " + e.msg);
+  }
+  if (!root.IsMap() || !root["model"] || !root["model"].IsMap())
+    throw std::runtime_error(path + ": no `model:` section; is this an MSST model configuration?");
+  MsstConfig c;
+  c.path = path;
+  c.model = to_json(root["model"]);
+  const YAML::Node& top = root;  // const lookups: a missing key is not inserted
+  auto lookup = [&](const char* section, const char* key) -> std::optional<YAML::Node> {
+    const YAML::Node s = top[section];
+    if (!s || !s.IsMap()) return std::nullopt;
+    const YAML::Node v = s[key];
+    if (!v || v.IsNull()) return std::nullopt;
+    return v;
+  };
+  auto integer = [&](const char* section, const char* key, int64_t& out, bool required) {
+    const std::optional<YAML::Node> found = lookup(section, key);
+    if (!found) {
+      if (required) throw std::runtime_error(path + ": `" + section + "." + key + "` is missing");
+      return;
+    }
+    const YAML::Node& node = *found;
+    nlohmann::json v = to_json(node);
+    if (!v.is_number_integer() || v.get<int64_t>() <= 0)
+      throw std::runtime_error(path + ":" + std::to_string(node.Mark().line + 1) + ": `" + section + "." + key +
+                               "` must be a positive integer, not " + (node.IsScalar() ? node.Scalar() : v.dump()));
+    out = v.get<int64_t>();
+  };
+  integer("audio", "chunk_size", c.chunk_size, true);
+  integer("audio", "sample_rate", c.sample_rate, false);
+  integer("audio", "num_channels", c.num_channels, false);
+  integer("inference", "batch_size", c.batch_size, false);
+  integer("inference", "num_overlap", c.num_overlap, false);
+  if (auto inst = lookup("training", "instruments")) {
+    if (!inst->IsSequence()) throw std::runtime_error(path + ": `training.instruments` must be a list of names");
+    for (const auto& i : *inst) c.instruments.push_back(i.as<std::string>());
+  }
+  if (auto target = lookup("training", "target_instrument")) c.target_instrument = target->as<std::string>();
+  if (c.model_stems().empty()) throw std::runtime_error(path + ": `training.instruments` names no stems");
+  return c;
+}
+
+}  // namespace stemkit::models
