@@ -97,8 +97,11 @@ int main(int argc, char** argv) {
   app.add_option("files", files, "Audio files (WAV, FLAC, OGG, MP3)");
   app.add_option("--inputs-from", inputs_from, "A file listing inputs, one per line ('#' comments)");
   auto* model_group = "Model";
-  app.add_option("-n,--name", o.model, "htdemucs, htdemucs_ft, htdemucs_6s, a member signature, or a .th file")
+  app.add_option("-n,--name,--model", o.model,
+                 "htdemucs, htdemucs_ft, htdemucs_6s, a member signature, a .th file, or an MSST .yaml (BS-RoFormer)")
       ->capture_default_str()->group(model_group);
+  app.add_option("--checkpoint", o.checkpoint, "The weights (.ckpt, .pt, .safetensors) of an MSST config given with -n config.yaml")
+      ->group(model_group);
   app.add_option("--model-dir", model_dir, "Model cache (default $STEMKIT_MODEL_DIR, else $XDG_CACHE_HOME/stemkit/models)")
       ->group(model_group);
   app.add_flag("--download", o.download, "Fetch missing model files (checked against their sha256)")->group(model_group);

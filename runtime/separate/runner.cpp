@@ -100,10 +100,10 @@ at::Tensor separate_with_retry(LoadedModel& model, const at::Tensor& wav, models
                                const models::ProgressFn& progress, models::SeparationReport* report, bool quiet) {
   for (;;) {
     try {
-      return models::separate(model.bag, wav, o, progress, report);
+      return model.model->separate(wav, o, progress, report);
     } catch (const std::exception& e) {
       if (!is_out_of_memory(e)) throw;
-      model.bag.runners.clear();
+      model.model->release_graphs();
       bench::release_gpu_cache();
       if (o.batch_size <= 1)
         throw SeparateError(std::string("out of GPU memory at --batch-size 1: try --precision fp16 or bf16, a shorter "
@@ -164,7 +164,21 @@ LoadedModel load_model(const RunnerOptions& o) {
   std::vector<std::string> paths;
   std::vector<std::vector<double>> weights;
   std::optional<double> segment;
-  if (looks_like_model_path(o.model)) {
+  auto ends_with = [](const std::string& s, const std::string& tail) {
+    return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+  };
+  if (ends_with(o.model, ".yaml") || ends_with(o.model, ".yml")) {
+    // A RoFormer: its MSST configuration and its weights.
+    if (!o.checkpoint)
+      throw SeparateError(o.model + " is an MSST model configuration: give its weights with --checkpoint FILE.ckpt");
+    if (!fs::exists(o.model)) throw SeparateError(o.model + ": no such configuration file");
+    if (!fs::exists(*o.checkpoint)) throw SeparateError(*o.checkpoint + ": no such checkpoint file");
+    m.model = models::make_roformer_separator(models::load_msst_config(o.model), *o.checkpoint);
+    m.name = output_model_name(*o.checkpoint);
+  } else if (o.checkpoint) {
+    throw SeparateError("--checkpoint goes with an MSST .yaml configuration (-n config.yaml); demucs models carry "
+                        "their configuration in the .th file");
+  } else if (looks_like_model_path(o.model)) {
     if (!fs::exists(o.model)) throw SeparateError(o.model + ": no such model file");
     paths = {o.model};
     m.name = output_model_name(o.model);
@@ -185,8 +199,8 @@ LoadedModel load_model(const RunnerOptions& o) {
     segment = cm.segment;
     m.name = cm.name;
   }
-  m.bag = models::load_demucs_bag(m.name, paths, weights, segment);
-  m.bag.to(m.device, m.dtype);
+  if (!m.model) m.model = models::make_separator(models::load_demucs_bag(m.name, paths, weights, segment));
+  m.model->to(m.device, m.dtype);
   // Every forward has one shape, so cuDNN's autotuning pays once per run.
   if (m.device.is_cuda()) at::globalContext().setBenchmarkCuDNN(o.cudnn_benchmark);
   return m;
@@ -194,9 +208,9 @@ LoadedModel load_model(const RunnerOptions& o) {
 
 nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& inputs, const RunnerOptions& o, int& failed) {
   failed = 0;
-  const auto& sources = model.bag.sources();
-  const int sr = static_cast<int>(model.bag.samplerate());
-  const int channels = static_cast<int>(model.bag.audio_channels());
+  const auto& sources = model.model->stems();
+  const int sr = static_cast<int>(model.model->samplerate());
+  const int channels = static_cast<int>(model.model->audio_channels());
   std::vector<std::string> stem_names;
   if (o.two_stems) {
     check_two_stems(*o.two_stems, sources, model.name);
@@ -342,8 +356,8 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
 }
 
 nlohmann::json run_bench(LoadedModel& loaded, const RunnerOptions& options, const BenchOptions& b) {
-  const int sr = static_cast<int>(loaded.bag.samplerate());
-  const int channels = static_cast<int>(loaded.bag.audio_channels());
+  const int sr = static_cast<int>(loaded.model->samplerate());
+  const int channels = static_cast<int>(loaded.model->audio_channels());
   // The track: a song (decode timed) or synthetic audio, never silence:
   // a few sine partials with moving amplitudes and some noise.
   double decode_s = 0;
@@ -386,12 +400,12 @@ nlohmann::json run_bench(LoadedModel& loaded, const RunnerOptions& options, cons
         sep.graphs = graphs;
         nlohmann::json row = {{"precision", precision}, {"batch_size", batch}, {"graphs", graphs}};
         // Each row from a clean slate: no graphs or cached blocks of the rows before.
-        m.bag.runners.clear();
+        m.model->release_graphs();
         bench::release_gpu_cache();
         try {
           // Warm-up: the same call shape, so plans, kernels and graphs are ready.
-          const int64_t warm = std::min<int64_t>(wav.size(1), 2 * m.bag.models[0].training_length());
-          models::separate(m.bag, wav.slice(1, 0, warm), sep);
+          const int64_t warm = std::min<int64_t>(wav.size(1), 2 * m.model->segment_samples());
+          m.model->separate(wav.slice(1, 0, warm), sep);
           std::vector<double> walls;
           models::SeparationReport report;
           bench::GpuMemory mem;
@@ -399,7 +413,7 @@ nlohmann::json run_bench(LoadedModel& loaded, const RunnerOptions& options, cons
           for (int r = 0; r < std::max(1, b.repeats); ++r) {
             if (dev >= 0) bench::reset_gpu_peak(dev), bench::gpu_synchronize(dev);
             const double t0 = now_s();
-            est = models::separate(m.bag, wav, sep, {}, &report);
+            est = m.model->separate(wav, sep, {}, &report);
             if (dev >= 0) bench::gpu_synchronize(dev);
             walls.push_back(now_s() - t0);
             if (dev >= 0) mem = bench::gpu_peak(dev);
@@ -434,7 +448,7 @@ nlohmann::json run_bench(LoadedModel& loaded, const RunnerOptions& options, cons
           row["error"] = error_text(e);
           std::printf("%-9s %5lld %6s failed: %s\n", precision.c_str(), static_cast<long long>(batch), graphs ? "on" : "off",
                       error_text(e).substr(0, 160).c_str());
-          m.bag.runners.clear();
+          m.model->release_graphs();
           bench::release_gpu_cache();
         }
         std::fflush(stdout);

@@ -11,13 +11,14 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-#include "runtime/models/demucs_bag.h"
+#include "runtime/models/separator.h"
 
 namespace stemkit::separate {
 
 struct RunnerOptions {
   // Model
-  std::string model = "htdemucs";  // catalog name, member signature, or a .th path
+  std::string model = "htdemucs";  // catalog name, member signature, a .th path, or an MSST .yaml config
+  std::optional<std::string> checkpoint;  // the weights of an MSST config (.ckpt, .pt, .safetensors)
   std::optional<std::filesystem::path> model_dir;
   bool download = false;
   // Where and how
@@ -46,7 +47,7 @@ std::string error_text(const std::exception& e);
 
 // The model named by options.model, on the chosen device and precision.
 struct LoadedModel {
-  models::DemucsBag bag;
+  std::unique_ptr<models::Separator> model;
   std::string name;          // for output paths and messages
   at::Device device = at::kCPU;
   at::ScalarType dtype = at::kFloat;

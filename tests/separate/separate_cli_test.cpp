@@ -12,6 +12,7 @@
 
 #include "runtime/audio/audio.h"
 #include "runtime/models/demucs_bag.h"
+#include "runtime/models/separator.h"
 #include "tests/separate/test_support.h"
 
 namespace {
@@ -124,6 +125,37 @@ TEST(SeparateCli, ABadFileIsNamedAndTheOthersAreDone) {
   for (const char* track : {"good", "other"})
     for (const char* stem : {"drums", "bass", "other", "vocals"})
       EXPECT_TRUE(fs::exists(dir / "p" / "small" / track / (std::string(stem) + ".wav"))) << track << "/" << stem;
+}
+
+TEST(SeparateCli, BSRoformerFromAnMsstConfig) {
+  // `separate -n config.yaml --checkpoint x.ckpt`: the small stereo BS-RoFormer of
+  // tests/fixtures/bs_roformer with an MSST configuration, one target (vocals), so the
+  // instrumental stem is the mix minus the vocals.
+  separate::test::TempDir dir;
+  std::ifstream meta_in(std::string(STEMKIT_FIXTURES) + "/bs_roformer/stereo.json");
+  auto kwargs = nlohmann::json::parse(meta_in)["kwargs"];
+  std::string yaml = "audio:\n  chunk_size: 2944\n  num_channels: 2\n  sample_rate: 44100\nmodel:\n";
+  for (const auto& [key, value] : kwargs.items()) yaml += "  " + key + ": " + value.dump() + "\n";
+  yaml += "training:\n  instruments: [vocals, other]\n  target_instrument: vocals\ninference:\n  num_overlap: 2\n";
+  { std::ofstream(dir / "config.yaml") << yaml; }
+  const std::string ckpt = std::string(STEMKIT_FIXTURES) + "/bs_roformer/stereo.ckpt";
+  write_song(dir / "song.wav", 1.0);
+  Result r = run("-n " + (dir / "config.yaml").string() + " --checkpoint " + ckpt + " -b 2 --float32 --clip-mode none -q -o " +
+                 (dir / "out").string() + " " + (dir / "song.wav").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  at::Tensor mix = read(dir / "song.wav");
+  auto separator = models::make_roformer_separator(models::load_msst_config((dir / "config.yaml").string()), ckpt);
+  models::SeparationOptions o;
+  at::Tensor want = separator->separate(mix, o);
+  ASSERT_EQ(want.size(0), 2);
+  at::Tensor vocals = read(dir / "out" / "stereo" / "song" / "vocals.wav");
+  at::Tensor instrumental = read(dir / "out" / "stereo" / "song" / "instrumental.wav");
+  EXPECT_LT((vocals - want[0]).norm().item<double>() / want[0].norm().item<double>(), 1e-6);
+  EXPECT_LT((instrumental + vocals - mix).norm().item<double>() / mix.norm().item<double>(), 1e-6);
+
+  r = run("-n " + (dir / "config.yaml").string() + " " + (dir / "song.wav").string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("--checkpoint"), std::string::npos) << r.output;
 }
 
 TEST(SeparateCli, UsageErrorsSayWhatToDo) {
