@@ -23,6 +23,7 @@
 #include <stdexcept>
 
 #include "runtime/attention/attention.h"
+#include "runtime/dsp/istft.h"
 #include "runtime/model/state_dict.h"
 
 namespace stemkit::models {
@@ -136,6 +137,8 @@ struct BSRoformer::Impl : nn::Module {
   std::vector<std::vector<std::vector<nn::Linear>>> masks;  // [stem][band] -> the MLP's Linear layers
   at::ScalarType dtype = at::kFloat;
   at::Device device = at::kCPU;
+  dsp::InverseStft istft;  // capture-safe (ATen's checks its envelope with a device-to-host copy)
+  at::Tensor window;       // hann(win_length) on the device
 
   explicit Impl(BSRoformerConfig config) : c(std::move(config)) {
     auto list = register_module("layers", nn::ModuleList());
@@ -181,7 +184,8 @@ struct BSRoformer::Impl : nn::Module {
   at::Tensor forward(const at::Tensor& mix_in) {
     const int64_t B = mix_in.size(0), C = mix_in.size(1), L = mix_in.size(2);
     at::Tensor mix = mix_in.to(device, at::kFloat);
-    at::Tensor window = at::hann_window(c.stft_win_length, at::TensorOptions().device(device));
+    if (!window.defined() || window.device() != device)
+      window = at::hann_window(c.stft_win_length, at::TensorOptions().device(device));
     at::Tensor spec = at::stft(mix.reshape({B * C, L}), c.stft_n_fft, c.stft_hop_length, c.stft_win_length, window,
                                /*center=*/true, "reflect", c.stft_normalized, /*onesided=*/true, /*return_complex=*/true);
     const int64_t F = spec.size(1), T = spec.size(2);
@@ -220,8 +224,7 @@ struct BSRoformer::Impl : nn::Module {
     at::Tensor out = at::view_as_complex(stft_repr.unsqueeze(1).contiguous()) * at::view_as_complex(mask);  // (B, N, F*C, T)
     // 'b n (f s) t -> (b n s) f t'
     out = out.view({B, N, F, C, T}).permute({0, 1, 3, 2, 4}).reshape({B * N * C, F, T});
-    at::Tensor audio = at::istft(out, c.stft_n_fft, c.stft_hop_length, c.stft_win_length, window, /*center=*/true,
-                                 c.stft_normalized, /*onesided=*/true);
+    at::Tensor audio = istft(out, c.stft_n_fft, c.stft_hop_length, window, c.stft_normalized);
     return audio.view({B, N, C, -1});
   }
 };
@@ -284,6 +287,9 @@ BSRoformerConfig BSRoformerConfig::from_json(const nlohmann::json& j, const std:
     throw std::invalid_argument(where + ": BSRoformer freqs_per_bands add up to " + std::to_string(sum) + " bins; stft_n_fft " +
                                 std::to_string(c.stft_n_fft) + " gives " + std::to_string(bins));
   if (c.dim_head % 2) throw std::invalid_argument(where + ": BSRoformer dim_head must be even (rotary embedding pairs)");
+  if (c.stft_win_length != c.stft_n_fft)
+    throw std::invalid_argument(where + ": BSRoformer stft_win_length " + std::to_string(c.stft_win_length) +
+                                " differs from stft_n_fft " + std::to_string(c.stft_n_fft) + "; this runtime needs them equal");
   return c;
 }
 
@@ -309,6 +315,8 @@ void BSRoformer::to(const at::Device& device, at::ScalarType dtype) {
       item.value().set_data(item.value().to(at::kFloat));
   impl_->device = device;
   impl_->dtype = dtype;
+  impl_->window = at::Tensor();
+  impl_->istft.clear();
 }
 
 at::Tensor BSRoformer::forward(const at::Tensor& mix) const {

@@ -25,6 +25,7 @@
 #include <stdexcept>
 
 #include "runtime/attention/attention.h"
+#include "runtime/dsp/istft.h"
 #include "runtime/model/state_dict.h"
 
 namespace stemkit::models {
@@ -473,7 +474,7 @@ struct HTDemucs::Impl : nn::Module {
   at::ScalarType dtype = at::kFloat;
   at::Device device = at::kCPU;
   mutable std::map<std::pair<int, int>, at::Tensor> windows;  // hann window per (device, index)
-  std::map<std::tuple<int64_t, int64_t, int, int>, at::Tensor> envelopes;  // iSTFT window envelopes per shape
+  dsp::InverseStft istft;  // capture-safe, envelopes made once per shape
 
   explicit Impl(HTDemucsConfig config) : c(std::move(config)) {
     // The constructor of demucs.htdemucs.HTDemucs, layer for layer.
@@ -573,31 +574,6 @@ struct HTDemucs::Impl : nn::Module {
     return z.slice(-2, 0, z.size(-2) - 1).slice(-1, 2, 2 + le);
   }
 
-  // torch.istft(z, n_fft, hop, window=hann, center=True, normalized=True,
-  // length=le) computed the way ATen computes it (inverse real FFT, window,
-  // overlap-add, divide by the summed squared window, trim the centre
-  // padding), but with the window envelope made once per shape. ATen's istft
-  // checks the envelope for zeros on every call with a device-to-host copy,
-  // which a CUDA graph cannot capture. z: (N, n_fft/2 + 1, frames) -> (N, le).
-  at::Tensor istft(const at::Tensor& z, int64_t n_fft, int64_t hop, int64_t le) {
-    const int64_t n = z.size(0), frames = z.size(2), expected = n_fft + hop * (frames - 1);
-    const int64_t start = n_fft / 2, end = start + le;
-    at::Tensor w = window();
-    auto key = std::make_tuple(frames, le, static_cast<int>(device.type()), static_cast<int>(device.index()));
-    auto it = envelopes.find(key);
-    if (it == envelopes.end()) {
-      at::Tensor env = at::unfold_backward(w.pow(2).expand({1, frames, n_fft}), {1, expected}, 1, n_fft, hop);
-      env = env.slice(1, start, std::min(end, expected));
-      if (env.abs().min().item<double>() < 1e-11)
-        throw std::logic_error("HTDemucs: the iSTFT window overlap-add has zeros (NOLA)");
-      it = envelopes.emplace(key, env).first;
-    }
-    at::Tensor frames_t = at::fft_irfft(z, n_fft, /*dim=*/1, "ortho") * w.view({1, -1, 1});  // (N, n_fft, frames)
-    at::Tensor y = at::unfold_backward(frames_t.transpose(1, 2), {n, expected}, 1, n_fft, hop);
-    y = y.slice(1, start, std::min(end, expected)) / it->second;
-    return end > expected ? at::constant_pad_nd(y, {0, end - expected}) : y;
-  }
-
   // HTDemucs._ispec: (..., nfft/2, frames) complex -> (..., length).
   at::Tensor ispec(at::Tensor z, int64_t length) {
     const int64_t hl = c.nfft / 4;
@@ -608,7 +584,7 @@ struct HTDemucs::Impl : nn::Module {
     const int64_t freqs = other[other.size() - 2], frames = other.back();
     other.resize(other.size() - 2);
     const int64_t n_fft = 2 * freqs - 2;
-    at::Tensor x = istft(z.reshape({-1, freqs, frames}), n_fft, hl, le);
+    at::Tensor x = istft(z.reshape({-1, freqs, frames}), n_fft, hl, window(), /*normalized=*/true, le);
     other.push_back(le);
     return x.view(other).slice(-1, pad, pad + length);
   }
@@ -914,7 +890,7 @@ void HTDemucs::to(const at::Device& device, at::ScalarType dtype) {
   impl_->device = device;
   impl_->dtype = dtype;
   impl_->windows.clear();
-  impl_->envelopes.clear();
+  impl_->istft.clear();
   if (impl_->transformer) impl_->transformer->pos_cache.clear();
 }
 
