@@ -6,6 +6,7 @@
 #
 #   tools/gpu/htdemucs-run.sh build      # unpack the carried .debs, configure, build (build-cuda/)
 #   tools/gpu/htdemucs-run.sh parity     # reference data (full config) and the GPU tests
+#   tools/gpu/htdemucs-run.sh roformer-parity  # the same for viperx's BS-RoFormer architecture
 #   tools/gpu/htdemucs-run.sh profile    # where upstream's forward spends GPU time (torch.profiler)
 #   tools/gpu/htdemucs-run.sh bench      # upstream apply_model and separate --bench, one track
 #
@@ -51,6 +52,15 @@ case "${1:-}" in
     python3 tools/bench/profile_htdemucs.py --demucs "$demucs" --deps "$deps" --model "$work/full/full.th" \
       --batch "${PROFILE_BATCH:-8}" 2>&1 | tee "$out/profile.txt"
     ;;
+  roformer-parity)
+    # viperx's BS-RoFormer architecture against the patched upstream (needs .deps/bs-roformer-patched:
+    # git -C upstream/bs-roformer archive HEAD bs_roformer | tar -x -C .deps/bs-roformer-patched,
+    # and beartype, rotary_embedding_torch in .deps/py).
+    python3 tools/fixtures/make_bs_roformer_fixtures.py --bs-roformer .deps/bs-roformer-patched --deps "$deps" \
+      --out "$work/bsr" --config full --device cuda --patchmgr build-cuda/patchmgr/patchmgr 2>&1 | tee "$out/bsr_fixture.log"
+    STEMKIT_BS_ROFORMER_FULL="$work/bsr" build-cuda/tests/runtime/runtime_gpu_tests --gtest_filter='BSRoformerGpu*' 2>&1 \
+      | tee "$out/bsr_gpu_tests.log" | grep -E "rel. L2|OK|FAILED|SKIPPED|PASSED"
+    ;;
   debug)
     # The bench's last steps under cuda-gdb: a backtrace of every thread if it crashes.
     ensure_full
@@ -80,7 +90,7 @@ case "${1:-}" in
       --bench-graphs "${GRAPHS:-on,off}" --json "$out/separate_bench.json" 2>&1 | tee "$out/separate_bench.txt"
     ;;
   *)
-    echo "usage: $0 build|parity|profile|debug|separate|bench" >&2
+    echo "usage: $0 build|parity|roformer-parity|profile|debug|separate|bench" >&2
     exit 2
     ;;
 esac
