@@ -38,8 +38,8 @@ GpuMemory gpu_peak(int device) {
 
 void gpu_synchronize(int device) {
 #if defined(STEMKIT_CUDA)
+  (void)device;  // device_synchronize() waits for every device
   c10::cuda::device_synchronize();
-  (void)device;
 #else
   (void)device;
 #endif

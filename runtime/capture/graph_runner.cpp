@@ -40,6 +40,11 @@ GraphRunner::GraphRunner(segment::Forward forward, bool enabled)
 
 GraphRunner::~GraphRunner() = default;
 
+GraphRunner& reuse_or_make(std::shared_ptr<GraphRunner>& slot, segment::Forward forward, bool enabled) {
+  if (!slot || slot->requested() != enabled) slot = std::make_shared<GraphRunner>(std::move(forward), enabled);
+  return *slot;
+}
+
 bool GraphRunner::capturing() const {
 #if defined(STEMKIT_CUDA)
   return !graphs_->by_shape.empty();

@@ -43,6 +43,10 @@ class GraphRunner {
   std::unique_ptr<Graphs> graphs_;
 };
 
+// The runner in `slot`, kept when it was made with the same `enabled` (so its
+// captured graphs are replayed across calls), else a new one for `forward`.
+GraphRunner& reuse_or_make(std::shared_ptr<GraphRunner>& slot, segment::Forward forward, bool enabled);
+
 // Whether this build can capture graphs at all.
 bool capture_supported();
 

@@ -81,15 +81,13 @@ at::Tensor separate(const DemucsBag& bag, const at::Tensor& wav_in, const Separa
 
     // One shape per call: (batch_size, channels, training length), in the network's dtype.
     if (bag.runners.size() != bag.models.size()) bag.runners.assign(bag.models.size(), nullptr);
-    auto& runner = bag.runners[m];
-    const bool graphs = o.graphs && device.is_cuda();
-    if (!runner || runner->requested() != graphs)
-      runner = std::make_shared<capture::GraphRunner>([&net](const at::Tensor& x) { return net.forward(x); }, graphs);
+    auto& runner = capture::reuse_or_make(bag.runners[m], [&net](const at::Tensor& x) { return net.forward(x); },
+                                          o.graphs && device.is_cuda());
     int64_t calls = 0;
     segment::Forward forward = [&](const at::Tensor& x) {
       if (report) std::copy(x.sizes().begin(), x.sizes().end(), report->forward_shape);
       ++calls;
-      at::Tensor out = (*runner)(x);
+      at::Tensor out = runner(x);
       done += static_cast<double>(x.size(0)) * static_cast<double>(split.segment) * (1 - o.overlap);
       if (progress) progress(std::min(1.0, done / work));
       return out;
@@ -105,7 +103,7 @@ at::Tensor separate(const DemucsBag& bag, const at::Tensor& wav_in, const Separa
     });
     for (int64_t s = 0; s < S; ++s) totals[static_cast<size_t>(s)] += row ? (*row)[static_cast<size_t>(s)] : 1.0;
     if (report) {
-      report->graphs = runner->status();
+      report->graphs = runner.status();
       report->forward_calls += calls;
     }
   }

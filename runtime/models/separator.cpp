@@ -60,9 +60,8 @@ class RoformerSeparator : public Separator {
 
   at::Tensor separate(const at::Tensor& wav, const SeparationOptions& o, const ProgressFn& progress,
                       SeparationReport* report) const override {
-    const bool graphs = o.graphs && device_.is_cuda();
-    if (!runner_ || runner_->requested() != graphs)
-      runner_ = std::make_shared<capture::GraphRunner>([this](const at::Tensor& x) { return model_.forward(x); }, graphs);
+    auto& runner = capture::reuse_or_make(runner_, [this](const at::Tensor& x) { return model_.forward(x); },
+                                          o.graphs && device_.is_cuda());
     segment::MsstChunking chunking;
     chunking.chunk_size = config_.chunk_size;
     chunking.num_overlap = config_.num_overlap;
@@ -77,7 +76,7 @@ class RoformerSeparator : public Separator {
         std::copy(x.sizes().begin(), x.sizes().end(), report->forward_shape);
         ++report->forward_calls;
       }
-      at::Tensor y = (*runner_)(x);  // (B, stems, C, chunk)
+      at::Tensor y = runner(x);  // (B, stems, C, chunk)
       done += static_cast<double>(x.size(0)) * step;
       if (progress) progress(std::min(1.0, done / static_cast<double>(length)));
       return y;
@@ -86,7 +85,7 @@ class RoformerSeparator : public Separator {
     segment::apply_msst_streaming(forward, mix, chunking, window, [&](int64_t start, const at::Tensor& block) {
       out.slice(-1, start, start + block.size(-1)).copy_(block.to(at::kCPU));
     });
-    if (report) report->graphs = runner_->status();
+    if (report) report->graphs = runner.status();
     if (progress) progress(1.0);
     // A one-target model: the rest of the mix is the instrumental stem.
     if (config_.target_instrument) out = at::cat({out, (wav.to(at::kFloat) - out[0]).unsqueeze(0)}, 0);

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "runtime/model/state_dict.h"
+#include "tests/runtime/compare.h"
 #include "runtime/models/bs_roformer.h"
 #include "runtime/version.h"
 #include "runtime/weights/checkpoint.h"
@@ -21,11 +22,7 @@
 namespace {
 
 using namespace stemkit;
-
-double rel_l2(const at::Tensor& got, const at::Tensor& want) {
-  at::Tensor g = got.to(at::kCPU, at::kDouble), w = want.to(at::kCPU, at::kDouble);
-  return (g - w).norm().item<double>() / w.norm().item<double>();
-}
+using test::rel_l2;
 
 TEST(BSRoformerGpu, FullConfigurationMatchesUpstream) {
   if (!at::hasCUDA()) GTEST_SKIP() << "skipped: no CUDA or ROCm GPU";

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "runtime/model/state_dict.h"
+#include "tests/runtime/compare.h"
 #include "runtime/models/bs_roformer.h"
 #include "runtime/version.h"
 #include "runtime/weights/checkpoint.h"
@@ -54,7 +55,7 @@ TEST_P(BSRoformerParity, ForwardMatchesUpstream) {
   at::Tensor mix = model::to_torch(data.tensors.at("mix")), want = model::to_torch(data.tensors.at("out"));
   at::Tensor got = model.forward(mix);
   ASSERT_EQ(got.sizes(), want.sizes());
-  const double err = (got.to(at::kDouble) - want.to(at::kDouble)).norm().item<double>() / want.to(at::kDouble).norm().item<double>();
+  const double err = test::rel_l2(got, want);
   std::printf("%s: forward rel. L2 %.3g\n", GetParam().c_str(), err);
   EXPECT_LT(err, 1e-5);
 
@@ -68,7 +69,7 @@ TEST_P(BSRoformerParity, ForwardMatchesUpstream) {
     models::BSRoformer changed(config);
     changed.load_state_dict(state, "changed");
     at::Tensor other = changed.forward(mix);
-    const double moved = (other - want).norm().item<double>() / want.norm().item<double>();
+    const double moved = test::rel_l2(other, want);
     EXPECT_GT(moved, 1e-4) << name;
   }
 }

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "runtime/model/state_dict.h"
+#include "tests/runtime/compare.h"
 #include "runtime/models/htdemucs.h"
 #include "runtime/segment/overlap_add.h"
 #include "runtime/version.h"
@@ -23,11 +24,7 @@
 namespace {
 
 using namespace stemkit;
-
-double rel_l2(const at::Tensor& got, const at::Tensor& want) {
-  at::Tensor g = got.to(at::kCPU, at::kDouble), w = want.to(at::kCPU, at::kDouble);
-  return (g - w).norm().item<double>() / w.norm().item<double>();
-}
+using test::rel_l2;
 
 TEST(HTDemucsGpu, FullConfigurationMatchesUpstream) {
   if (!at::hasCUDA()) GTEST_SKIP() << "skipped: no CUDA or ROCm GPU";

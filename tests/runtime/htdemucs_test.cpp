@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "runtime/model/state_dict.h"
+#include "tests/runtime/compare.h"
 #include "runtime/models/demucs_bag.h"
 #include "runtime/models/htdemucs.h"
 #include "runtime/segment/overlap_add.h"
@@ -21,11 +22,8 @@
 namespace {
 
 using namespace stemkit;
+using test::rel_l2;
 const std::string kDir = std::string(STEMKIT_FIXTURES) + "/htdemucs/";
-
-double rel_l2(const at::Tensor& got, const at::Tensor& want) {
-  return (got.to(at::kDouble) - want.to(at::kDouble)).norm().item<double>() / want.to(at::kDouble).norm().item<double>();
-}
 
 struct Fixture {
   nlohmann::json meta;
