@@ -9,6 +9,7 @@
 #   tools/gpu/htdemucs-run.sh roformer-parity  # the same for viperx's BS-RoFormer architecture
 #   tools/gpu/htdemucs-run.sh profile    # where upstream's forward spends GPU time (torch.profiler)
 #   tools/gpu/htdemucs-run.sh bench      # upstream apply_model and separate --bench, one track
+#   tools/gpu/htdemucs-run.sh roformer-bench  # the same for BS-RoFormer: MSST demix against separate --bench
 #
 # Needs, carried from the development machine: .debs/ (tools/gpu/fetch-debs.sh),
 # .deps/py (einops, julius, openunmix) and .deps/demucs-patched (the patched
@@ -61,6 +62,23 @@ case "${1:-}" in
     STEMKIT_BS_ROFORMER_FULL="$work/bsr" build-cuda/tests/runtime/runtime_gpu_tests --gtest_filter='BSRoformerGpu*' 2>&1 \
       | tee "$out/bsr_gpu_tests.log" | grep -E "rel. L2|OK|FAILED|SKIPPED|PASSED"
     ;;
+  roformer-bench)
+    # viperx's architecture with random weights: upstream (MSST demix, needs .deps/msst/model_utils.py:
+    # MSST's utils/model_utils.py) and separate --bench, the same track and weights.
+    [ -f "$work/bsr/full.yaml" ] || python3 tools/fixtures/make_bs_roformer_fixtures.py --bs-roformer .deps/bs-roformer-patched \
+      --deps "$deps" --out "$work/bsr" --config full --device cuda --patchmgr build-cuda/patchmgr/patchmgr > "$out/bsr_fixture.log" 2>&1
+    seconds=${SECONDS_OF_AUDIO:-180}
+    [ -f "$work/track.wav" ] || python3 -c "import sys; sys.path.insert(0, 'tools/bench'); import upstream_demucs_bench as u; u.write_track('$work/track.wav', $seconds)"
+    if [ -z "${SKIP_UPSTREAM:-}" ]; then
+      python3 tools/bench/upstream_roformer_bench.py --bs-roformer .deps/bs-roformer-patched --deps "$deps" \
+        --msst-utils .deps/msst/model_utils.py --kwargs "$work/bsr/full.json" --checkpoint "$work/bsr/full.ckpt" \
+        --track "$work/track.wav" --precisions "${UPSTREAM_PRECISIONS:-fp16,fp32,bf16}" \
+        --batch-sizes "${UPSTREAM_BATCHES:-1,2,4}" --out "$out/bsr_upstream.json" 2>&1 | tee "$out/bsr_upstream.log"
+    fi
+    build-cuda/runtime/separate/separate --bench "$work/track.wav" -n "$work/bsr/full.yaml" --checkpoint "$work/bsr/full.ckpt" \
+      --device cuda --bench-precisions "${PRECISIONS:-fp16,bf16,fp32}" --bench-batch-sizes "${BATCHES:-1,2,4,8}" \
+      --bench-graphs "${GRAPHS:-on,off}" --json "$out/bsr_separate_bench.json" 2>&1 | tee "$out/bsr_separate_bench.txt"
+    ;;
   debug)
     # The bench's last steps under cuda-gdb: a backtrace of every thread if it crashes.
     ensure_full
@@ -90,7 +108,7 @@ case "${1:-}" in
       --bench-graphs "${GRAPHS:-on,off}" --json "$out/separate_bench.json" 2>&1 | tee "$out/separate_bench.txt"
     ;;
   *)
-    echo "usage: $0 build|parity|roformer-parity|profile|debug|separate|bench" >&2
+    echo "usage: $0 build|parity|roformer-parity|roformer-bench|profile|debug|separate|bench" >&2
     exit 2
     ;;
 esac
