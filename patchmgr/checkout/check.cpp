@@ -8,6 +8,7 @@
 #include "patchmgr/checkout/lock.h"
 #include "patchmgr/checkout/upstream.h"
 #include "patchmgr/git/git.h"
+#include "patchmgr/report/junit.h"
 
 namespace patchmgr {
 
@@ -19,24 +20,6 @@ bool CheckReport::ok() const {
 }
 
 namespace {
-
-std::string xml_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      default:
-        // XML 1.0 forbids most control characters, even escaped.
-        if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t' && c != '\r') out += '?';
-        else out += c;
-    }
-  }
-  return out;
-}
 
 const char* result_name(PatchCheck::Result r) {
   switch (r) {

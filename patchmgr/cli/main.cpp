@@ -8,6 +8,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "patchmgr/build/runtime_build.h"
+#include "patchmgr/build/steps.h"
 #include "patchmgr/checkout/apply.h"
 #include "patchmgr/checkout/check.h"
 #include "patchmgr/checkout/context.h"
@@ -18,10 +20,12 @@
 #include "patchmgr/checkout/sync.h"
 #include "patchmgr/git/git.h"
 #include "patchmgr/manifest/manifest.h"
+#include "patchmgr/pipeline/pipeline.h"
 #include "patchmgr/report/fingerprint.h"
 #include "patchmgr/report/patches_md.h"
 #include "patchmgr/util/error.h"
 #include "patchmgr/util/fs.h"
+#include "patchmgr/verify/verify.h"
 
 namespace fs = std::filesystem;
 using patchmgr::Error;
@@ -148,6 +152,43 @@ int main(int argc, char** argv) {
   auto* fingerprint = app.add_subcommand("fingerprint", "Print the patch-set fingerprint (pins and patch hashes of every manifest)");
   fingerprint->add_option("--header", header_output, "Write it as a C++ header to FILE instead (rewritten only when it changes)");
 
+  // build [component...]: the manifests' build steps; build runtime: the C++ runtime.
+  patchmgr::BuildStepsOptions build_options;
+  patchmgr::RuntimeBuildOptions runtime_options;
+  if (const char* py = std::getenv("STEMKIT_PYTHON"); py && *py) runtime_options.python = py;
+  std::string build_dir_option, log_dir_option;
+  auto add_runtime_options = [&](CLI::App* cmd) {
+    cmd->add_option("--flavor", runtime_options.flavor, "cpu, cuda or rocm: take a libtorch of that flavor (default: the first found); default build dir build-<flavor>")
+        ->check(CLI::IsMember({"cpu", "cuda", "rocm"}));
+    cmd->add_option("--libtorch", runtime_options.libtorch, "The libtorch to build against: an unzipped libtorch, a CMake prefix or a Torch_DIR (default: $STEMKIT_LIBTORCH, $LIBTORCH, python3's torch, Debian's)")
+        ->type_name("PREFIX");
+    cmd->add_option("--build-dir", build_dir_option, "CMake build directory (default build/, or build-<flavor> with --flavor)")->type_name("DIR");
+    cmd->add_flag("--allow-mismatch", runtime_options.allow_mismatch, "Build even when the checkouts are not the manifests' patch set (--version says so)");
+    cmd->add_option("-j,--jobs", runtime_options.jobs, "Parallel compile jobs (default: the number of CPUs)");
+  };
+  auto* build = app.add_subcommand("build", "Run each component's build steps in its checkout; `build runtime` builds the C++ runtime");
+  build->add_flag("--allow-mismatch", build_options.allow_mismatch, "Run the steps even when the checkout is not the manifest's patch set");
+  build->add_option("--log-dir", log_dir_option, "Where the step logs go (default build/logs), one file per step: <component>/NN-<step>.log")->type_name("DIR");
+  add_components(build);
+  auto* build_runtime = build->add_subcommand("runtime", "Configure (once) and build runtime/ and separate against a libtorch, stamped with the checkouts' patch set");
+  add_runtime_options(build_runtime);
+  build_runtime->add_option("--target", runtime_options.targets, "Build only these CMake targets (repeatable; default: all)")->allow_extra_args(false);
+
+  patchmgr::VerifyOptions verify_options;
+  auto* verify = app.add_subcommand("verify", "Run the runtime's parity tests against reference data made from the current patch set; stale data is reported as stale");
+  verify->add_flag("--regenerate", verify_options.regenerate, "Remake the reference data first with the component's verify.regenerate command (needs the patched checkout and its Python)");
+  verify->add_option("--build-dir", build_dir_option, "The runtime build whose tests run (default build/)")->type_name("DIR");
+  verify->add_option("--timeout", verify_options.timeout, "Seconds allowed for one component's tests (default 1800)");
+  add_components(verify);
+
+  patchmgr::PipelineOptions pipeline_options;
+  std::string pipeline_junit_option;
+  auto* pipeline = app.add_subcommand("pipeline", "sync, apply, build, build runtime, verify and check --against latest, with one JUnit report");
+  add_runtime_options(pipeline);
+  pipeline->add_option("--against", pipeline_options.against, "What the last stage checks the series against: latest (default), pin or a commit SHA");
+  pipeline->add_option("--junit", pipeline_junit_option, "Write a JUnit XML report of every stage to FILE")->type_name("FILE");
+  pipeline->add_flag("--regenerate", pipeline_options.verify.regenerate, "verify --regenerate: remake the reference data before the parity tests");
+
   auto* lint = app.add_subcommand("lint", "Validate the manifests and patch files, and print every problem");
   add_components(lint);
 
@@ -229,6 +270,29 @@ int main(int argc, char** argv) {
       std::cout << fmt::format("wrote {} ({} component{})\n", shown, manifests.size(), manifests.size() == 1 ? "" : "s");
       return 0;
     }
+    if (*build_runtime || *pipeline) {
+      if (!build_dir_option.empty()) runtime_options.build_dir = fs::absolute(build_dir_option);
+      auto all = load(ctx.root, {});
+      if (*build_runtime) {
+        patchmgr::build_runtime(ctx, all, runtime_options);
+        return 0;
+      }
+      pipeline_options.runtime = runtime_options;
+      if (!pipeline_junit_option.empty()) pipeline_options.junit = fs::absolute(pipeline_junit_option);
+      return int(patchmgr::run_pipeline(ctx, all, pipeline_options).code());
+    }
+    if (*verify) {
+      auto all = load(ctx.root, {});
+      auto chosen = load(ctx.root, components);
+      if (!build_dir_option.empty()) verify_options.build_dir = fs::absolute(build_dir_option);
+      ExitCode code = ExitCode::ok;
+      for (const auto& m : chosen) {
+        auto r = patchmgr::verify(ctx, all, m, verify_options);
+        std::cout << patchmgr::verify_text(r);
+        if (!r.ok()) code = patchmgr::worst(code, ExitCode::failed);
+      }
+      return int(code);
+    }
     auto manifests = load(ctx.root, components);
     if (manifests.empty()) {
       std::cerr << fmt::format("patchmgr: no components: {} has no *.yaml manifests (docs/manifest.md tells how to write one)\n",
@@ -263,6 +327,10 @@ int main(int argc, char** argv) {
         else if (*revert) patchmgr::revert(ctx, m, revert_options);
         else if (*export_cmd) patchmgr::export_series(ctx, m);
         else if (*rebase) patchmgr::rebase(ctx, m, rebase_options);
+        else if (*build) {
+          if (!log_dir_option.empty()) build_options.log_dir = fs::absolute(log_dir_option);
+          patchmgr::run_build_steps(ctx, m, build_options);
+        }
       } catch (const Error& e) {
         std::cerr << "patchmgr: " << e.what() << "\n";
         code = patchmgr::worst(code, e.code());

@@ -275,6 +275,117 @@ void load_patch(Checker& c, const YAML::Node& node, size_t index, Manifest& m, c
   m.patches.push_back(std::move(p));
 }
 
+const std::regex kEnvName("^[A-Za-z_][A-Za-z0-9_]*$");
+
+// A relative path that stays below its base: no absolute path, no "..".
+bool stays_below(const std::string& value) {
+  std::filesystem::path p(value);
+  return !p.is_absolute() && std::none_of(p.begin(), p.end(), [](const auto& part) { return part == ".."; });
+}
+
+// "600", "90s", "15m", "2h" -> seconds; 0 when not a positive duration.
+int parse_timeout(const std::string& s) {
+  static const std::regex kDuration("^([0-9]{1,6})([smh]?)$");
+  std::smatch m;
+  if (!std::regex_match(s, m, kDuration)) return 0;
+  long v = std::stol(m[1]);
+  if (m[2] == "m") v *= 60;
+  else if (m[2] == "h") v *= 3600;
+  return v > 0 && v <= 7 * 86400 ? int(v) : 0;
+}
+
+// One build step, or verify's regenerate (`named` = false: it has no name key).
+std::optional<Step> load_step(Checker& c, const YAML::Node& node, const std::string& where, bool named, const char* cwd_base) {
+  std::vector<std::string> allowed = {"run", "when", "env", "cwd", "timeout"};
+  std::vector<std::string> required = {"run"};
+  if (named) allowed.insert(allowed.begin(), "name"), required.insert(required.begin(), "name");
+  if (!c.map(node, where, allowed, required)) return std::nullopt;
+  Step s;
+  s.line = node.Mark().line + 1;
+  if (named) {
+    if (auto name = c.string(node, "name", where)) {
+      s.name = *name;
+      if (!std::regex_match(s.name, kSlug))
+        c.error(node["name"].Mark(), fmt::format("{}.name: found \"{}\", expected lower-case letters, digits and '-' (like \"editable-install\"); it names the step's log file", where, s.name));
+    }
+  } else {
+    s.name = "regenerate";
+  }
+  if (auto run = c.string(node, "run", where)) s.run = *run;
+  if (auto when = c.string(node, "when", where, false)) s.when = *when;
+  if (auto cwd = c.string(node, "cwd", where, false)) {
+    if (!stays_below(*cwd))
+      c.error(node["cwd"].Mark(), fmt::format("{}.cwd: \"{}\" leaves {}; give a directory relative to it (\".\" for {} itself)", where, *cwd, cwd_base, cwd_base));
+    else
+      s.cwd = *cwd;
+  }
+  if (YAML::Node t = node["timeout"]) {
+    int v = t.IsScalar() ? parse_timeout(t.Scalar()) : 0;
+    if (v == 0)
+      c.error(t.Mark(), fmt::format("{}.timeout: found {}, expected a time limit in seconds (600) or with a unit (90s, 15m, 2h), at most 7 days", where, Checker::kind(t)));
+    else
+      s.timeout = v;
+  }
+  if (YAML::Node env = node["env"]) {
+    if (!env.IsMap()) {
+      c.error(env.Mark(), fmt::format("{}.env: found {}, expected a mapping of variable names to values (like {{PIP_NO_INDEX: \"1\"}})", where, Checker::kind(env)));
+    } else {
+      for (auto it = env.begin(); it != env.end(); ++it) {
+        std::string key = it->first.Scalar();
+        if (!std::regex_match(key, kEnvName))
+          c.error(it->first.Mark(), fmt::format("{}.env: \"{}\" is not a variable name; use letters, digits and '_', not starting with a digit", where, key));
+        else if (!it->second.IsScalar())
+          c.error(it->second.Mark(), fmt::format("{}.env.{}: found {}, expected a string (quote numbers and booleans: \"1\")", where, key, Checker::kind(it->second)));
+        else
+          s.env[key] = it->second.Scalar();
+      }
+    }
+  }
+  return s;
+}
+
+void load_build(Checker& c, const YAML::Node& node, Manifest& m) {
+  if (node.IsNull()) return;
+  if (!node.IsSequence()) {
+    c.error(node.Mark(), fmt::format("build: found {}, expected a list of steps, each with a name and a run command (or [] for none)", Checker::kind(node)));
+    return;
+  }
+  std::map<std::string, int> names;
+  size_t i = 0;
+  for (const auto& item : node) {
+    std::string where = fmt::format("build[{}]", i++);
+    if (item.IsMap() && item["name"] && item["name"].IsScalar()) where = fmt::format("build[{}] ({})", i - 1, item["name"].Scalar());
+    auto step = load_step(c, item, where, true, "the checkout");
+    if (!step) continue;
+    if (!step->name.empty()) {
+      if (auto it = names.find(step->name); it != names.end()) {
+        c.error(item["name"].Mark(), fmt::format("{}.name: duplicate step name \"{}\", first used at line {}; step names must be unique (they name the log files)", where, step->name, it->second));
+        continue;
+      }
+      names.emplace(step->name, step->line);
+    }
+    m.build.push_back(std::move(*step));
+  }
+}
+
+void load_verify(Checker& c, const YAML::Node& node, Manifest& m) {
+  if (!c.map(node, "verify", {"tests", "fixtures", "regenerate"}, {"tests", "fixtures"})) return;
+  m.verify.present = true;
+  m.verify.line = node.Mark().line + 1;
+  if (auto tests = c.string(node, "tests", "verify")) {
+    m.verify.tests = *tests;
+    if (tests->find_first_of(" \t\n") != std::string::npos)
+      c.error(node["tests"].Mark(), fmt::format("verify.tests: found \"{}\", expected a GoogleTest filter without spaces (patterns joined by ':', like \"HTDemucsParity*:DemucsBag*\")", *tests));
+  }
+  if (auto fixtures = c.string(node, "fixtures", "verify")) {
+    if (!stays_below(*fixtures))
+      c.error(node["fixtures"].Mark(), fmt::format("verify.fixtures: \"{}\" leaves the project root; give the reference data directory relative to it (like tests/fixtures/htdemucs)", *fixtures));
+    else
+      m.verify.fixtures = *fixtures;
+  }
+  if (YAML::Node r = node["regenerate"]) m.verify.regenerate = load_step(c, r, "verify.regenerate", false, "the project root");
+}
+
 }  // namespace
 
 LoadResult load_manifest(const std::filesystem::path& file, const std::filesystem::path& root) {
@@ -293,7 +404,7 @@ LoadResult load_manifest(const std::filesystem::path& file, const std::filesyste
   }
   Manifest m;
   m.path = file;
-  if (!c.map(doc, "manifest", {"schema", "name", "upstream", "checkout", "patches"}, {"schema", "name", "upstream", "patches"}))
+  if (!c.map(doc, "manifest", {"schema", "name", "upstream", "checkout", "patches", "build", "verify"}, {"schema", "name", "upstream", "patches"}))
     return result;
 
   if (YAML::Node s = doc["schema"]) {
@@ -347,6 +458,8 @@ LoadResult load_manifest(const std::filesystem::path& file, const std::filesyste
       }
     }
   }
+  if (YAML::Node b = doc["build"]) load_build(c, b, m);
+  if (YAML::Node v = doc["verify"]) load_verify(c, v, m);
   if (diags.empty()) result.manifests.push_back(std::move(m));
   return result;
 }

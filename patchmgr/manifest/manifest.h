@@ -46,6 +46,27 @@ struct Patch {
   git::PatchFile parsed;               // the parsed patch file (source patches)
 };
 
+// A shell command run for a component: a `build` step, or verify's
+// `regenerate` (docs/manifest.md, "Build steps").
+struct Step {
+  std::string name;                          // lower-case slug, unique in the component's build list
+  std::string run;                           // run with /bin/sh -c
+  std::string when;                          // optional shell condition: the step runs only when it exits 0
+  std::map<std::string, std::string> env;    // added to the environment
+  std::string cwd;                           // relative to the checkout (build) or the project root (regenerate); "" = that directory
+  int timeout = 600;                         // seconds
+  int line = 0;                              // manifest line, for messages
+};
+
+// How `patchmgr verify` checks the runtime against this component's reference data.
+struct VerifySpec {
+  bool present = false;
+  std::string tests;                         // GoogleTest filter for the runtime's parity tests (runtime_tests)
+  std::string fixtures;                      // reference data directory, relative to the project root
+  std::optional<Step> regenerate;            // remakes the reference data (verify --regenerate)
+  int line = 0;
+};
+
 struct Manifest {
   std::filesystem::path path;          // the manifest file
   int schema = kManifestSchema;
@@ -57,6 +78,8 @@ struct Manifest {
   std::filesystem::path checkout;      // absolute path of the working clone
   std::string checkout_field;          // as written (relative to the project root by default)
   std::vector<Patch> patches;          // in series order
+  std::vector<Step> build;             // `build` steps, in order, run in the checkout by `patchmgr build`
+  VerifySpec verify;                   // `verify` section
 
   const Patch* find(const std::string& id) const;
   std::vector<const Patch*> source_patches() const;

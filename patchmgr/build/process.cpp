@@ -1,0 +1,111 @@
+#include "patchmgr/build/process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "patchmgr/util/error.h"
+
+namespace patchmgr {
+
+std::string ProcessResult::describe() const {
+  if (!started) return "could not be started";
+  if (timed_out) return fmt::format("timed out after {:.0f} s and was killed", seconds);
+  if (signal != 0) return fmt::format("killed by signal {} ({})", signal, strsignal(signal));
+  return fmt::format("exit code {}", exit_code);
+}
+
+ProcessResult run_process(const Process& p) {
+  ProcessResult r;
+  if (p.argv.empty()) throw Error(ExitCode::failed, "internal error: empty command");
+  std::error_code ec;
+  if (!p.log.empty()) std::filesystem::create_directories(p.log.parent_path(), ec);
+  int log_fd = p.log.empty() ? dup(STDERR_FILENO) : open(p.log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (log_fd < 0)
+    throw Error(ExitCode::failed, fmt::format("cannot write the log file {}: {}; check the directory's permissions and free space", p.log.string(), strerror(errno)));
+  std::vector<std::string> env_strings;
+  for (const auto& [k, v] : p.env) env_strings.push_back(k + "=" + v);
+  auto start = std::chrono::steady_clock::now();
+  pid_t pid = fork();
+  if (pid < 0) {
+    close(log_fd);
+    throw Error(ExitCode::failed, fmt::format("cannot start {}: fork failed: {}", p.argv[0], strerror(errno)));
+  }
+  if (pid == 0) {
+    // The child: its own process group, so a timeout kills everything it started.
+    setpgid(0, 0);
+    int null_fd = open("/dev/null", O_RDONLY);
+    if (null_fd >= 0) dup2(null_fd, STDIN_FILENO);
+    dup2(log_fd, STDOUT_FILENO);
+    dup2(log_fd, STDERR_FILENO);
+    if (!p.cwd.empty() && chdir(p.cwd.c_str()) != 0) {
+      dprintf(STDERR_FILENO, "patchmgr: cannot enter %s: %s\n", p.cwd.c_str(), strerror(errno));
+      _exit(126);
+    }
+    for (auto& e : env_strings) putenv(e.data());
+    std::vector<char*> args;
+    for (const auto& a : p.argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execvp(args[0], args.data());
+    dprintf(STDERR_FILENO, "patchmgr: cannot run %s: %s\n", args[0], strerror(errno));
+    _exit(127);
+  }
+  setpgid(pid, pid);  // also here, so kill(-pid) works even before the child ran
+  close(log_fd);
+  r.started = true;
+  auto deadline = start + std::chrono::seconds(p.timeout);
+  int status = 0;
+  bool terminated = false;
+  std::chrono::steady_clock::time_point kill_at{};
+  for (;;) {
+    pid_t w = waitpid(pid, &status, WNOHANG);
+    if (w == pid) break;
+    if (w < 0 && errno != EINTR) break;
+    auto now = std::chrono::steady_clock::now();
+    if (!terminated && now >= deadline) {
+      r.timed_out = terminated = true;
+      kill(-pid, SIGTERM);
+      kill_at = now + std::chrono::seconds(5);
+    } else if (terminated && now >= kill_at) {
+      kill(-pid, SIGKILL);
+      kill_at = now + std::chrono::hours(1);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (terminated) kill(-pid, SIGKILL);  // whatever of the group is left
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (WIFEXITED(status)) {
+    r.exit_code = WEXITSTATUS(status);
+    if (r.exit_code == 126 || r.exit_code == 127) {
+      // The shell's (or our child's) "cannot run": still a start, the log says why.
+    }
+  } else if (WIFSIGNALED(status)) {
+    r.signal = WTERMSIG(status);
+  }
+  if (r.timed_out) r.signal = 0, r.exit_code = -1;
+  return r;
+}
+
+std::string log_tail(const std::filesystem::path& log, size_t lines, const std::string& indent) {
+  std::ifstream in(log, std::ios::binary);
+  if (!in) return indent + "(no log)\n";
+  std::vector<std::string> all;
+  std::string line;
+  while (std::getline(in, line)) all.push_back(line);
+  size_t from = all.size() > lines ? all.size() - lines : 0;
+  std::string out;
+  for (size_t i = from; i < all.size(); ++i) out += indent + all[i] + "\n";
+  if (out.empty()) out = indent + "(the log is empty)\n";
+  return out;
+}
+
+}  // namespace patchmgr
