@@ -10,6 +10,7 @@
 
 #include "patchmgr/build/runtime_build.h"
 #include "patchmgr/build/steps.h"
+#include "patchmgr/bench/run.h"
 #include "patchmgr/checkout/apply.h"
 #include "patchmgr/checkout/check.h"
 #include "patchmgr/checkout/context.h"
@@ -189,6 +190,25 @@ int main(int argc, char** argv) {
   pipeline->add_option("--junit", pipeline_junit_option, "Write a JUnit XML report of every stage to FILE")->type_name("FILE");
   pipeline->add_flag("--regenerate", pipeline_options.verify.regenerate, "verify --regenerate: remake the reference data before the parity tests");
 
+  patchmgr::bench::BenchOptions bench_options;
+  double bench_seconds = 0;
+  auto* bench = app.add_subcommand("bench", "Run separate's benchmark (and the upstream reference) and store a dated result under docs/benchmarks/");
+  bench->add_flag("--against-upstream", bench_options.against_upstream, "Also run the component's upstream reference script, on the same track and weights, in the same run");
+  bench->add_option("--separate", bench_options.separate, "The separate binary (default: $STEMKIT_SEPARATE, else the build directory of this patchmgr, else the newest build*/)")->type_name("PATH");
+  bench->add_option("--model", bench_options.model, "The model file or MSST config (default bench.model)")->type_name("PATH");
+  bench->add_option("--checkpoint", bench_options.checkpoint, "The weights of an MSST config (default bench.checkpoint)")->type_name("PATH");
+  bench->add_option("--track", bench_options.track, "A WAV file to separate (default bench.track, else a synthetic track)")->type_name("WAV");
+  bench->add_option("--seconds", bench_seconds, "Length of the synthetic track (default bench.seconds)");
+  bench->add_option("--precisions", bench_options.precisions, "Comma-separated, e.g. fp16,bf16 (default bench.precisions)");
+  bench->add_option("--batch-sizes", bench_options.batch_sizes, "Comma-separated (default bench.batch_sizes)");
+  bench->add_option("--graphs", bench_options.graphs, "on, off or on,off (default bench.graphs)");
+  bench->add_option("--python", bench_options.python, "The Python for {python} (default bench.python)");
+  bench->add_option("--var", bench_options.vars, "Set a {placeholder} of the bench section (repeatable)")->type_name("NAME=VALUE")->allow_extra_args(false);
+  bench->add_option("--work", bench_options.work, "Scratch directory for weights, track and raw outputs (default .bench/<component>)")->type_name("DIR");
+  bench->add_option("--machine", bench_options.machine, "Name of the machine on the page and in the file name (default: the GPU's name)");
+  bench->add_option("--note", bench_options.notes, "A note stored with the result and shown under its table (repeatable)")->allow_extra_args(false);
+  add_components(bench);
+
   auto* lint = app.add_subcommand("lint", "Validate the manifests and patch files, and print every problem");
   add_components(lint);
 
@@ -243,6 +263,32 @@ int main(int argc, char** argv) {
         patchmgr::write_file_atomic(target, header);
       }
       return 0;
+    }
+    if (*bench) {
+      auto all = load(ctx.root, {});
+      auto fp = patchmgr::fingerprint(all);
+      std::vector<patchmgr::Manifest> chosen;
+      if (components.empty()) {
+        for (const auto& m : all)
+          if (m.bench.present) chosen.push_back(m);
+        if (chosen.empty()) throw Error(ExitCode::usage, "no manifest has a bench: section (docs/manifest.md, \"Benchmarks\")");
+      } else {
+        chosen = load(ctx.root, components);
+      }
+      if (bench_seconds > 0) bench_options.seconds = bench_seconds;
+      std::error_code ec;
+      bench_options.patchmgr_exe = fs::read_symlink("/proc/self/exe", ec);
+      if (ec) bench_options.patchmgr_exe = fs::absolute(argv[0]);
+      ExitCode code = ExitCode::ok;
+      for (const auto& m : chosen) {
+        try {
+          patchmgr::bench::run_bench(ctx, m, fp, bench_options);
+        } catch (const Error& e) {
+          std::cerr << "patchmgr: " << e.what() << "\n";
+          code = patchmgr::worst(code, e.code());
+        }
+      }
+      return int(code);
     }
     if (*docs) {
       auto manifests = load(ctx.root, {});

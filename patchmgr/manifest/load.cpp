@@ -388,6 +388,143 @@ void load_verify(Checker& c, const YAML::Node& node, Manifest& m) {
 
 }  // namespace
 
+namespace {
+
+// The `bench:` section (docs/manifest.md, "Benchmarks").
+std::vector<std::string> string_list(Checker& c, const YAML::Node& node, const std::string& where, const char* what) {
+  std::vector<std::string> out;
+  if (!node.IsSequence()) {
+    c.error(node.Mark(), fmt::format("{}: found {}, expected a list of {}", where, Checker::kind(node), what));
+    return out;
+  }
+  for (const auto& item : node) {
+    if (!item.IsScalar() || item.Scalar().empty()) c.error(item.Mark(), fmt::format("{}: found {}, expected {}", where, Checker::kind(item), what));
+    else out.push_back(item.Scalar());
+  }
+  return out;
+}
+
+// Every {name} in `value` must be a placeholder patchmgr bench fills in.
+void check_placeholders(Checker& c, const YAML::Node& node, const std::string& value, const std::string& where,
+                        const std::map<std::string, std::string>& vars) {
+  static const std::regex kPlaceholder("\\{([A-Za-z0-9_-]*)\\}");
+  for (std::sregex_iterator it(value.begin(), value.end(), kPlaceholder), end; it != end; ++it) {
+    std::string name = (*it)[1];
+    const auto& builtin = bench_placeholders();
+    if (std::find(builtin.begin(), builtin.end(), name) != builtin.end() || vars.count(name)) continue;
+    std::vector<std::string> known = builtin;
+    for (const auto& [k, v] : vars) known.push_back(k);
+    c.error(node.Mark(), fmt::format("{}: unknown placeholder {{{}}}; known: {} (add it to bench.vars)", where, name,
+                                     fmt::join(known, ", ")));
+  }
+}
+
+void load_bench(Checker& c, const YAML::Node& node, Manifest& m) {
+  static const std::vector<std::string> allowed = {"model",   "checkpoint", "track",   "seconds",     "precisions",
+                                                   "batch_sizes", "graphs",  "separate_args", "prepare", "upstream",
+                                                   "write_track", "python", "vars",    "env"};
+  if (!c.map(node, "bench", allowed, {"model"})) return;
+  BenchSpec& b = m.bench;
+  b.present = true;
+  b.line = node.Mark().line + 1;
+  static const std::regex kVar("^[a-z_][a-z0-9_]*$");
+  if (YAML::Node vars = node["vars"]) {
+    if (!vars.IsMap()) {
+      c.error(vars.Mark(), fmt::format("bench.vars: found {}, expected a mapping of placeholder names to values (like {{deps: .deps/py}})", Checker::kind(vars)));
+    } else {
+      for (auto it = vars.begin(); it != vars.end(); ++it) {
+        std::string key = it->first.Scalar();
+        const auto& builtin = bench_placeholders();
+        if (!std::regex_match(key, kVar))
+          c.error(it->first.Mark(), fmt::format("bench.vars: \"{}\" is not a placeholder name; use lower-case letters, digits and '_'", key));
+        else if (std::find(builtin.begin(), builtin.end(), key) != builtin.end())
+          c.error(it->first.Mark(), fmt::format("bench.vars: \"{}\" is a placeholder patchmgr fills in itself; choose another name", key));
+        else if (!it->second.IsScalar())
+          c.error(it->second.Mark(), fmt::format("bench.vars.{}: found {}, expected a string", key, Checker::kind(it->second)));
+        else
+          b.vars[key] = it->second.Scalar();
+      }
+    }
+  }
+  auto text = [&](const char* key, std::string& into) {
+    if (auto v = c.string(node, key, "bench", false)) {
+      into = *v;
+      check_placeholders(c, node[key], *v, fmt::format("bench.{}", key), b.vars);
+    }
+  };
+  text("model", b.model);
+  text("checkpoint", b.checkpoint);
+  text("track", b.track);
+  if (auto py = c.string(node, "python", "bench", false)) b.python = *py;
+  if (YAML::Node s = node["seconds"]) {
+    double v = 0;
+    if (!s.IsScalar() || !YAML::convert<double>::decode(s, v) || !(v > 0) || v > 86400)
+      c.error(s.Mark(), fmt::format("bench.seconds: found {}, expected the synthetic track's length in seconds (like 180)", Checker::kind(s)));
+    else
+      b.seconds = v;
+  }
+  auto argv = [&](const char* key, std::vector<std::string>& into, const char* what) {
+    YAML::Node n = node[key];
+    if (!n) return;
+    into = string_list(c, n, fmt::format("bench.{}", key), what);
+    for (const auto& a : into) check_placeholders(c, n, a, fmt::format("bench.{}", key), b.vars);
+  };
+  argv("separate_args", b.separate_args, "arguments");
+  argv("prepare", b.prepare, "a command and its arguments");
+  argv("upstream", b.upstream, "a command and its arguments");
+  argv("write_track", b.write_track, "arguments");
+  if (node["prepare"] && b.prepare.empty() && node["prepare"].IsSequence())
+    c.error(node["prepare"].Mark(), "bench.prepare: an empty command; remove the key or give the command");
+  if (!b.write_track.empty() && b.upstream.empty())
+    c.error(node["write_track"].Mark(), "bench.write_track: there is no bench.upstream command to add it to");
+  auto choices = [&](const char* key, std::vector<std::string>& into, const std::vector<std::string>& allowed_values) {
+    YAML::Node n = node[key];
+    if (!n) return;
+    for (const auto& v : string_list(c, n, fmt::format("bench.{}", key), fmt::format("values among {}", fmt::join(allowed_values, ", ")).c_str())) {
+      if (std::find(allowed_values.begin(), allowed_values.end(), v) == allowed_values.end())
+        c.error(n.Mark(), fmt::format("bench.{}: found \"{}\", expected one of {}", key, v, fmt::join(allowed_values, ", ")));
+      else if (std::find(into.begin(), into.end(), v) != into.end())
+        c.error(n.Mark(), fmt::format("bench.{}: \"{}\" twice", key, v));
+      else
+        into.push_back(v);
+    }
+  };
+  choices("precisions", b.precisions, {"fp32", "fp16", "bf16"});
+  // YAML 1.1 reads a bare on/off as a boolean; yaml-cpp keeps the text, so both spellings work.
+  choices("graphs", b.graphs, {"on", "off"});
+  if (YAML::Node n = node["batch_sizes"]) {
+    if (!n.IsSequence()) {
+      c.error(n.Mark(), fmt::format("bench.batch_sizes: found {}, expected a list of batch sizes (like [1, 4, 8])", Checker::kind(n)));
+    } else {
+      for (const auto& item : n) {
+        int v = 0;
+        if (!item.IsScalar() || !YAML::convert<int>::decode(item, v) || v < 1 || v > 4096)
+          c.error(item.Mark(), fmt::format("bench.batch_sizes: found {}, expected a batch size from 1 to 4096", Checker::kind(item)));
+        else
+          b.batch_sizes.push_back(v);
+      }
+    }
+  }
+  if (YAML::Node env = node["env"]) {
+    if (!env.IsMap()) {
+      c.error(env.Mark(), fmt::format("bench.env: found {}, expected a mapping of variable names to values (like {{PYTHONUNBUFFERED: \"1\"}})", Checker::kind(env)));
+    } else {
+      static const std::regex kName("^[A-Za-z_][A-Za-z0-9_]*$");
+      for (auto it = env.begin(); it != env.end(); ++it) {
+        std::string key = it->first.Scalar();
+        if (!std::regex_match(key, kName))
+          c.error(it->first.Mark(), fmt::format("bench.env: \"{}\" is not a variable name; use letters, digits and '_', not starting with a digit", key));
+        else if (!it->second.IsScalar())
+          c.error(it->second.Mark(), fmt::format("bench.env.{}: found {}, expected a string (quote numbers: \"1\")", key, Checker::kind(it->second)));
+        else
+          b.env[key] = it->second.Scalar();
+      }
+    }
+  }
+}
+
+}  // namespace
+
 LoadResult load_manifest(const std::filesystem::path& file, const std::filesystem::path& root) {
   LoadResult result;
   auto& diags = result.diagnostics;
@@ -404,7 +541,7 @@ LoadResult load_manifest(const std::filesystem::path& file, const std::filesyste
   }
   Manifest m;
   m.path = file;
-  if (!c.map(doc, "manifest", {"schema", "name", "upstream", "checkout", "patches", "build", "verify"}, {"schema", "name", "upstream", "patches"}))
+  if (!c.map(doc, "manifest", {"schema", "name", "upstream", "checkout", "patches", "build", "verify", "bench"}, {"schema", "name", "upstream", "patches"}))
     return result;
 
   if (YAML::Node s = doc["schema"]) {
@@ -460,6 +597,7 @@ LoadResult load_manifest(const std::filesystem::path& file, const std::filesyste
   }
   if (YAML::Node b = doc["build"]) load_build(c, b, m);
   if (YAML::Node v = doc["verify"]) load_verify(c, v, m);
+  if (YAML::Node b = doc["bench"]) load_bench(c, b, m);
   if (diags.empty()) result.manifests.push_back(std::move(m));
   return result;
 }

@@ -67,6 +67,35 @@ struct VerifySpec {
   int line = 0;
 };
 
+// How `patchmgr bench` measures this component: `separate --bench` and,
+// with --against-upstream, the upstream reference script (docs/manifest.md,
+// "Benchmarks"). Every string may hold {placeholders}.
+struct BenchSpec {
+  bool present = false;
+  std::string model;                         // separate --model: a model file or an MSST config
+  std::string checkpoint;                    // separate --checkpoint (MSST configs); optional
+  std::string track;                         // a WAV file; empty: a synthetic track of `seconds`
+  double seconds = 180;
+  std::vector<std::string> precisions;       // fp32, fp16, bf16
+  std::vector<int> batch_sizes;
+  std::vector<std::string> graphs;           // on, off
+  std::vector<std::string> separate_args;    // more arguments for separate
+  std::vector<std::string> prepare;          // argv run (in the project root) when the model or checkpoint is missing
+  std::vector<std::string> upstream;         // argv of the upstream reference benchmark; empty: none
+  std::vector<std::string> write_track;      // appended to `upstream` when it must write the synthetic track
+  std::string python = "python3";            // {python}
+  std::map<std::string, std::string> vars;   // more {placeholders}
+  std::map<std::string, std::string> env;    // added to the environment of every command
+  int line = 0;
+};
+
+// The placeholders `patchmgr bench` fills in, besides the section's `vars`.
+inline const std::vector<std::string>& bench_placeholders() {
+  static const std::vector<std::string> names = {"root",  "work",     "python",     "patchmgr",  "component", "model",
+                                                 "checkpoint", "track", "seconds", "out", "precisions", "batch_sizes"};
+  return names;
+}
+
 struct Manifest {
   std::filesystem::path path;          // the manifest file
   int schema = kManifestSchema;
@@ -80,6 +109,7 @@ struct Manifest {
   std::vector<Patch> patches;          // in series order
   std::vector<Step> build;             // `build` steps, in order, run in the checkout by `patchmgr build`
   VerifySpec verify;                   // `verify` section
+  BenchSpec bench;                     // `bench` section
 
   const Patch* find(const std::string& id) const;
   std::vector<const Patch*> source_patches() const;

@@ -15,20 +15,25 @@ Fingerprint fingerprint(const std::vector<Manifest>& manifests) {
   Fingerprint f;
   f.text = "stemkit patch set v1\n";
   for (const Manifest* m : sorted) {
-    f.text += fmt::format("{} {}\n", m->name, m->commit);
+    f.text += component_fingerprint(*m);
     size_t enabled = 0;
-    for (const auto& p : m->patches) {
-      if (p.kind == PatchKind::source) {
-        f.text += fmt::format("  source {} {} {}\n", p.id, p.enabled ? "enabled" : "opt-in", p.sha256);
-        if (p.enabled) ++enabled;
-      } else {
-        f.text += fmt::format("  runtime {}\n", p.id);
-      }
-    }
+    for (const auto& p : m->patches)
+      if (p.kind == PatchKind::source && p.enabled) ++enabled;
     f.summary += fmt::format("{}{}@{}+{}", f.summary.empty() ? "" : " ", m->name, m->commit.substr(0, 12), enabled);
   }
   f.id = sha256_hex(f.text).substr(0, 16);
   return f;
+}
+
+std::string component_fingerprint(const Manifest& m) {
+  std::string text = fmt::format("{} {}\n", m.name, m.commit);
+  for (const auto& p : m.patches) {
+    if (p.kind == PatchKind::source)
+      text += fmt::format("  source {} {} {}\n", p.id, p.enabled ? "enabled" : "opt-in", p.sha256);
+    else
+      text += fmt::format("  runtime {}\n", p.id);
+  }
+  return text;
 }
 
 std::string fingerprint_header(const Fingerprint& f) {

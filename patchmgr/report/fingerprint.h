@@ -19,6 +19,10 @@ struct Fingerprint {
 
 Fingerprint fingerprint(const std::vector<Manifest>& manifests);
 
+// One component's block of the fingerprint text: "demucs <pin>\n  source ...\n".
+// Benchmark results record it; a result whose block differs is stale.
+std::string component_fingerprint(const Manifest& m);
+
 // A C++ header defining STEMKIT_PATCHSET_ID, STEMKIT_PATCHSET_SUMMARY and STEMKIT_PATCHSET_TEXT.
 std::string fingerprint_header(const Fingerprint& f);
 
