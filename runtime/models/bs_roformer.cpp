@@ -9,10 +9,6 @@
 // B batch, C audio channels, F frequency bins, T frames, nb bands, d dim.
 #include "runtime/models/bs_roformer.h"
 
-#include <torch/nn/module.h>
-#include <torch/nn/modules/container/modulelist.h>
-#include <torch/nn/modules/linear.h>
-
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
@@ -22,109 +18,23 @@
 #include <set>
 #include <stdexcept>
 
-#include "runtime/attention/attention.h"
 #include "runtime/dsp/istft.h"
 #include "runtime/model/state_dict.h"
+#include "runtime/models/roformer_blocks.h"
 
 namespace stemkit::models {
 namespace {
 
 namespace nn = torch::nn;
+using roformer::BandSplit;
+using roformer::MaskEstimator;
+using roformer::RMSNorm;
+using roformer::Transformer;
 
 const std::vector<int64_t> kDefaultFreqsPerBands = {2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,
                                                     2,  2,  2,  2,  2,  2,  2,  2,  4,  4,  4,  4,  4,  4,  4,  4,
                                                     4,  4,  4,  4,  12, 12, 12, 12, 12, 12, 12, 12, 24, 24, 24, 24,
                                                     24, 24, 24, 24, 48, 48, 48, 48, 48, 48, 48, 48, 128, 129};
-
-// RMSNorm: F.normalize(x, dim=-1) * sqrt(dim) * gamma.
-struct RMSNormImpl : nn::Module {
-  at::Tensor gamma;
-  double scale;
-  explicit RMSNormImpl(int64_t dim) : scale(std::sqrt(static_cast<double>(dim))) {
-    gamma = register_parameter("gamma", at::ones({dim}), false);
-  }
-  at::Tensor forward(const at::Tensor& x) {
-    return x / x.norm(2, {-1}, true).clamp_min(1e-12) * scale * gamma;
-  }
-};
-TORCH_MODULE(RMSNorm);
-
-// Attention with rotary embeddings on q and k and a per-head sigmoid gate.
-struct AttentionImpl : nn::Module {
-  int64_t heads, dim_head;
-  RMSNorm norm{nullptr};
-  nn::Linear to_qkv{nullptr}, to_gates{nullptr}, to_out{nullptr};
-  at::Tensor freqs;  // rotary inverse frequencies (dim_head / 2), rotary_embed.freqs
-
-  AttentionImpl(int64_t dim, int64_t heads, int64_t dim_head) : heads(heads), dim_head(dim_head) {
-    auto rotary = register_module("rotary_embed", std::make_shared<nn::Module>());
-    freqs = rotary->register_parameter("freqs", at::zeros({dim_head / 2}), false);
-    norm = register_module("norm", RMSNorm(dim));
-    to_qkv = register_module("to_qkv", nn::Linear(nn::LinearOptions(dim, 3 * heads * dim_head).bias(false)));
-    to_gates = register_module("to_gates", nn::Linear(dim, heads));
-    auto out = register_module("to_out", std::make_shared<nn::Module>());
-    to_out = out->register_module("0", nn::Linear(nn::LinearOptions(heads * dim_head, dim).bias(false)));
-  }
-
-  // rotary-embedding-torch's rotate_queries_or_keys: angle(pos, 2i) =
-  // angle(pos, 2i + 1) = pos * freqs[i], pairs (x0, x1) -> (x0 cos - x1 sin,
-  // x1 cos + x0 sin), in float32. t: (B, h, n, d).
-  at::Tensor rotate(const at::Tensor& t) {
-    const int64_t n = t.size(2);
-    at::Tensor pos = at::arange(n, t.options().dtype(at::kFloat));
-    at::Tensor angles = (pos.unsqueeze(1) * freqs.to(at::kFloat).unsqueeze(0)).repeat_interleave(2, 1);  // (n, d)
-    at::Tensor tf = t.to(at::kFloat);
-    at::Tensor pairs = tf.view({t.size(0), t.size(1), n, -1, 2});
-    at::Tensor rotated = at::stack({-pairs.select(-1, 1), pairs.select(-1, 0)}, -1).view(tf.sizes());
-    return (tf * angles.cos() + rotated * angles.sin()).to(t.scalar_type());
-  }
-
-  // x: (N, n, dim) -> (N, n, dim)
-  at::Tensor forward(at::Tensor x) {
-    x = norm(x);
-    const int64_t N = x.size(0), n = x.size(1);
-    at::Tensor qkv = to_qkv(x).view({N, n, 3, heads, dim_head}).permute({2, 0, 3, 1, 4});  // (3, N, h, n, d)
-    at::Tensor q = rotate(qkv[0]), k = rotate(qkv[1]), v = qkv[2];
-    at::Tensor out = attention::attend(q, k, v);                              // (N, h, n, d)
-    out = out * to_gates(x).transpose(1, 2).unsqueeze(-1).sigmoid();         // gates (N, n, h) -> (N, h, n, 1)
-    return to_out(out.transpose(1, 2).reshape({N, n, heads * dim_head}));
-  }
-};
-TORCH_MODULE(Attention);
-
-struct FeedForwardImpl : nn::Module {
-  RMSNorm norm{nullptr};
-  nn::Linear in{nullptr}, out{nullptr};
-  FeedForwardImpl(int64_t dim, int64_t mult) {
-    auto net = register_module("net", std::make_shared<nn::Module>());
-    norm = net->register_module("0", RMSNorm(dim));
-    in = net->register_module("1", nn::Linear(dim, dim * mult));
-    out = net->register_module("4", nn::Linear(dim * mult, dim));
-  }
-  at::Tensor forward(const at::Tensor& x) { return out(at::gelu(in(norm(x)))); }
-};
-TORCH_MODULE(FeedForward);
-
-struct TransformerImpl : nn::Module {
-  std::vector<std::pair<Attention, FeedForward>> blocks;
-  TransformerImpl(int64_t depth, int64_t dim, int64_t heads, int64_t dim_head) {
-    auto layers = register_module("layers", nn::ModuleList());
-    for (int64_t i = 0; i < depth; ++i) {
-      auto pair = std::make_shared<nn::Module>();
-      blocks.emplace_back(pair->register_module("0", Attention(dim, heads, dim_head)),
-                          pair->register_module("1", FeedForward(dim, 4)));
-      layers->push_back(pair);
-    }
-  }
-  at::Tensor forward(at::Tensor x) {
-    for (auto& [attn, ff] : blocks) {
-      x = attn(x) + x;
-      x = ff(x) + x;
-    }
-    return x;  // norm_output=False inside BSRoformer
-  }
-};
-TORCH_MODULE(Transformer);
 
 }  // namespace
 
@@ -133,8 +43,8 @@ struct BSRoformer::Impl : nn::Module {
   std::vector<std::pair<Transformer, Transformer>> layers;
   RMSNorm final_norm{nullptr};
   std::vector<int64_t> band_dims;  // 2 * freqs * channels per band
-  std::vector<std::pair<RMSNorm, nn::Linear>> band_split;
-  std::vector<std::vector<std::vector<nn::Linear>>> masks;  // [stem][band] -> the MLP's Linear layers
+  BandSplit band_split{nullptr};
+  std::vector<MaskEstimator> masks;  // per stem
   at::ScalarType dtype = at::kFloat;
   at::Device device = at::kCPU;
   dsp::InverseStft istft;  // capture-safe (ATen's checks its envelope with a device-to-host copy)
@@ -144,39 +54,20 @@ struct BSRoformer::Impl : nn::Module {
     auto list = register_module("layers", nn::ModuleList());
     for (int64_t i = 0; i < c.depth; ++i) {
       auto pair = std::make_shared<nn::Module>();
-      layers.emplace_back(pair->register_module("0", Transformer(c.time_transformer_depth, c.dim, c.heads, c.dim_head)),
-                          pair->register_module("1", Transformer(c.freq_transformer_depth, c.dim, c.heads, c.dim_head)));
+      // norm_output=False inside BSRoformer: one final_norm after all layers.
+      layers.emplace_back(
+          pair->register_module("0", Transformer(c.time_transformer_depth, c.dim, c.heads, c.dim_head, false, false)),
+          pair->register_module("1", Transformer(c.freq_transformer_depth, c.dim, c.heads, c.dim_head, false, false)));
       list->push_back(pair);
     }
     final_norm = register_module("final_norm", RMSNorm(c.dim));
-    auto split = register_module("band_split", std::make_shared<nn::Module>());
-    auto features = split->register_module("to_features", nn::ModuleList());
-    for (int64_t f : c.freqs_per_bands) {
-      const int64_t dim_in = 2 * f * c.audio_channels();
-      band_dims.push_back(dim_in);
-      auto seq = std::make_shared<nn::Module>();
-      band_split.emplace_back(seq->register_module("0", RMSNorm(dim_in)), seq->register_module("1", nn::Linear(dim_in, c.dim)));
-      features->push_back(seq);
-    }
+    for (int64_t f : c.freqs_per_bands) band_dims.push_back(2 * f * c.audio_channels());
+    band_split = register_module("band_split", BandSplit(c.dim, band_dims));
     auto estimators = register_module("mask_estimators", nn::ModuleList());
-    const int64_t hidden = c.dim * 4;  // MaskEstimator's mlp_expansion_factor
     for (int64_t s = 0; s < c.num_stems; ++s) {
-      auto estimator = std::make_shared<nn::Module>();
-      auto to_freqs = estimator->register_module("to_freqs", nn::ModuleList());
-      masks.emplace_back();
-      for (int64_t dim_in : band_dims) {
-        // MLP(dim, dim_in * 2, hidden, depth): Linear layers at even indices, Tanh between.
-        auto outer = std::make_shared<nn::Module>();
-        auto mlp = outer->register_module("0", std::make_shared<nn::Module>());
-        std::vector<nn::Linear> linears;
-        for (int64_t l = 0; l < c.mask_estimator_depth; ++l) {
-          const int64_t in = l == 0 ? c.dim : hidden, out = l + 1 == c.mask_estimator_depth ? dim_in * 2 : hidden;
-          linears.push_back(mlp->register_module(std::to_string(2 * l), nn::Linear(in, out)));
-        }
-        masks.back().push_back(linears);
-        to_freqs->push_back(outer);
-      }
-      estimators->push_back(estimator);
+      // bs_roformer.py's MLP: mask_estimator_depth Linear layers, hidden dim * 4 (mlp_expansion_factor).
+      masks.push_back(MaskEstimator(c.dim, band_dims, c.mask_estimator_depth, c.dim * 4));
+      estimators->push_back(masks.back());
     }
     for (auto& p : parameters()) p.set_requires_grad(false);
   }
@@ -193,10 +84,7 @@ struct BSRoformer::Impl : nn::Module {
     at::Tensor stft_repr = at::view_as_real(spec).view({B, C, F, T, 2}).permute({0, 2, 1, 3, 4}).reshape({B, F * C, T, 2});
     at::Tensor x = stft_repr.permute({0, 2, 1, 3}).reshape({B, T, F * C * 2}).to(dtype);  // 'b f t c -> b t (f c)'
 
-    std::vector<at::Tensor> bands;
-    auto parts = x.split_with_sizes(band_dims, -1);
-    for (size_t b = 0; b < band_split.size(); ++b) bands.push_back(band_split[b].second(band_split[b].first(parts[b])));
-    x = at::stack(bands, -2);  // (B, T, nb, d)
+    x = band_split(x);  // (B, T, nb, d)
     const int64_t nb = x.size(2), d = x.size(3);
 
     for (auto& [time, freq] : layers) {
@@ -206,18 +94,7 @@ struct BSRoformer::Impl : nn::Module {
     x = final_norm(x);
 
     std::vector<at::Tensor> stems;
-    for (auto& estimator : masks) {
-      std::vector<at::Tensor> outs;
-      for (int64_t b = 0; b < nb; ++b) {
-        at::Tensor h = x.select(2, b);
-        for (size_t l = 0; l < estimator[static_cast<size_t>(b)].size(); ++l) {
-          h = estimator[static_cast<size_t>(b)][l](h);
-          if (l + 1 < estimator[static_cast<size_t>(b)].size()) h = at::tanh(h);
-        }
-        outs.push_back(at::glu(h, -1));
-      }
-      stems.push_back(at::cat(outs, -1));  // (B, T, F*C*2)
-    }
+    for (auto& estimator : masks) stems.push_back(estimator(x));  // (B, T, F*C*2)
     const int64_t N = static_cast<int64_t>(stems.size());
     // 'b n t (f c) -> b n f t c', complex, times the mixture's spectrogram.
     at::Tensor mask = at::stack(stems, 1).to(at::kFloat).view({B, N, T, F * C, 2}).permute({0, 1, 3, 2, 4}).contiguous();
@@ -307,12 +184,7 @@ void BSRoformer::load_state_dict(const weights::TensorMap& state, const std::str
 void BSRoformer::to(const at::Device& device, at::ScalarType dtype) {
   if (dtype != at::kFloat && dtype != at::kHalf && dtype != at::kBFloat16)
     throw std::invalid_argument("BSRoformer runs in float32, float16 or bfloat16");
-  impl_->nn::Module::to(device, dtype);
-  // The rotary frequencies stay float32, as upstream computes the angles.
-  const std::string rotary = "rotary_embed.freqs";
-  for (auto& item : impl_->named_parameters())
-    if (item.key().size() >= rotary.size() && item.key().compare(item.key().size() - rotary.size(), rotary.size(), rotary) == 0)
-      item.value().set_data(item.value().to(at::kFloat));
+  roformer::to_keeping_rotary_fp32(*impl_, device, dtype);  // the rotary frequencies stay float32, as upstream
   impl_->device = device;
   impl_->dtype = dtype;
   impl_->window = at::Tensor();

@@ -1,0 +1,109 @@
+// The modules BS-RoFormer and Mel-Band RoFormer share at the pin in
+// manifests/bs-roformer.yaml (lucidrains/BS-RoFormer c05f497: bs_roformer.py
+// and mel_band_roformer.py define the same classes), with upstream's module and
+// parameter names so that state dicts load by name. Shapes: N sequences of n
+// tokens of width dim; h heads of d = dim_head.
+//
+//   RMSNorm        gamma (dim)                 F.normalize(x, dim=-1) * sqrt(dim) * gamma
+//   Attention      norm.gamma, to_qkv (3hd x dim, no bias), to_gates (h x dim),
+//                  to_out.0 (dim x hd, no bias), rotary_embed.freqs (d/2)
+//   LinearAttention norm.gamma, to_qkv.0 (3hd x dim), temperature (h, 1, 1), to_out.1 (dim x hd)
+//   FeedForward    net.0.gamma, net.1 (4dim x dim), net.4 (dim x 4dim)       GELU between
+//   Transformer    layers.{j}.0 (Attention or LinearAttention), layers.{j}.1 (FeedForward),
+//                  norm.gamma when norm_output (Mel-Band RoFormer; BS-RoFormer has none)
+//   BandSplit      to_features.{b}.0.gamma, to_features.{b}.1    RMSNorm + Linear per band
+//   MaskEstimator  to_freqs.{b}.0.{0,2,..}     Linear layers with Tanh between, then GLU
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/pimpl.h>
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace stemkit::models::roformer {
+
+struct RMSNormImpl : torch::nn::Module {
+  at::Tensor gamma;
+  double scale;
+  explicit RMSNormImpl(int64_t dim);
+  at::Tensor forward(const at::Tensor& x);  // (..., dim) -> (..., dim)
+};
+TORCH_MODULE(RMSNorm);
+
+// Attention with rotary embeddings (rotary-embedding-torch's interleaved pairs,
+// angles and rotation in float32) on q and k, through the attention policy,
+// and a per-head sigmoid gate.
+struct AttentionImpl : torch::nn::Module {
+  int64_t heads, dim_head;
+  RMSNorm norm{nullptr};
+  torch::nn::Linear to_qkv{nullptr}, to_gates{nullptr}, to_out{nullptr};
+  at::Tensor freqs;  // rotary inverse frequencies (dim_head / 2), rotary_embed.freqs
+  AttentionImpl(int64_t dim, int64_t heads, int64_t dim_head);
+  at::Tensor forward(at::Tensor x);  // (N, n, dim) -> (N, n, dim)
+};
+TORCH_MODULE(Attention);
+
+// El-Nouby et al.'s cross-covariance attention, upstream's LinearAttention:
+// q, k, v as (N, h, d, n); q and k L2-normalised over the n tokens, q times
+// exp(temperature); softmax(q kᵀ · 8) over d x d, times v. The "sequence" is
+// the d features and the "features" are all n tokens, so this is exact math
+// (matmuls), not the attention policy's kernels (whose head sizes are small).
+struct LinearAttentionImpl : torch::nn::Module {
+  int64_t heads, dim_head;
+  RMSNorm norm{nullptr};
+  torch::nn::Linear to_qkv{nullptr}, to_out{nullptr};
+  at::Tensor temperature;  // (h, 1, 1)
+  LinearAttentionImpl(int64_t dim, int64_t heads, int64_t dim_head);
+  at::Tensor forward(at::Tensor x);  // (N, n, dim) -> (N, n, dim)
+};
+TORCH_MODULE(LinearAttention);
+
+struct FeedForwardImpl : torch::nn::Module {
+  RMSNorm norm{nullptr};
+  torch::nn::Linear in{nullptr}, out{nullptr};
+  FeedForwardImpl(int64_t dim, int64_t mult);
+  at::Tensor forward(const at::Tensor& x);
+};
+TORCH_MODULE(FeedForward);
+
+struct TransformerImpl : torch::nn::Module {
+  std::vector<Attention> attention;              // or, with linear attention,
+  std::vector<LinearAttention> linear_attention;
+  std::vector<FeedForward> feed_forward;
+  RMSNorm norm{nullptr};  // none when !norm_output
+  TransformerImpl(int64_t depth, int64_t dim, int64_t heads, int64_t dim_head, bool norm_output, bool linear_attn);
+  at::Tensor forward(at::Tensor x);  // (N, n, dim) -> (N, n, dim): x += attn(x); x += ff(x); per layer
+};
+TORCH_MODULE(Transformer);
+
+// (B, T, sum(dim_inputs)) -> (B, T, bands, dim)
+struct BandSplitImpl : torch::nn::Module {
+  std::vector<int64_t> dim_inputs;
+  std::vector<RMSNorm> norms;
+  std::vector<torch::nn::Linear> linears;
+  BandSplitImpl(int64_t dim, std::vector<int64_t> dim_inputs);
+  at::Tensor forward(const at::Tensor& x);
+};
+TORCH_MODULE(BandSplit);
+
+// (B, T, bands, dim) -> (B, T, sum(dim_inputs)): per band, `linear_layers`
+// Linear layers (dim -> hidden -> ... -> 2 * dim_in, Tanh between), then GLU.
+// Upstream's MLP depth means depth Linear layers in bs_roformer.py and
+// depth + 1 in mel_band_roformer.py; the caller says which.
+struct MaskEstimatorImpl : torch::nn::Module {
+  std::vector<std::vector<torch::nn::Linear>> mlps;  // [band] -> Linear layers
+  MaskEstimatorImpl(int64_t dim, const std::vector<int64_t>& dim_inputs, int64_t linear_layers, int64_t hidden);
+  at::Tensor forward(const at::Tensor& x);
+};
+TORCH_MODULE(MaskEstimator);
+
+// Converts a module to (device, dtype) and keeps every rotary_embed.freqs in
+// float32, as upstream computes the rotary angles.
+void to_keeping_rotary_fp32(torch::nn::Module& module, const at::Device& device, at::ScalarType dtype);
+
+}  // namespace stemkit::models::roformer
