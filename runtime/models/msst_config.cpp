@@ -65,6 +65,10 @@ MsstConfig load_msst_config(const std::string& path) {
   MsstConfig c;
   c.path = path;
   c.model = to_json(root["model"]);
+  if (const YAML::Node type = static_cast<const YAML::Node&>(root)["model_type"]) {
+    if (!type.IsScalar()) throw std::runtime_error(path + ":" + std::to_string(type.Mark().line + 1) + ": `model_type` must be a name");
+    c.model_type = type.Scalar();
+  }
   const YAML::Node& top = root;  // const lookups: a missing key is not inserted
   auto lookup = [&](const char* section, const char* key) -> std::optional<YAML::Node> {
     const YAML::Node s = top[section];

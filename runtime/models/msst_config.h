@@ -5,6 +5,8 @@
 //   model:      the model's keyword arguments (BSRoformerConfig::from_json)
 //   training:   instruments, target_instrument
 //   inference:  batch_size, num_overlap
+//   model_type: optional, ours: bs_roformer or mel_band_roformer, for a
+//               model section that does not say (MSST takes --model_type)
 // Python tags such as `!!python/tuple` are read as plain lists. Everything
 // else in the file is kept but not used.
 #pragma once
@@ -20,7 +22,8 @@ namespace stemkit::models {
 
 struct MsstConfig {
   std::string path;
-  nlohmann::json model;  // the `model:` section as JSON
+  std::string model_type;  // a top-level `model_type:` (MSST passes it on its command line instead); empty if none
+  nlohmann::json model;    // the `model:` section as JSON
   int64_t sample_rate = 44100;
   int64_t num_channels = 2;
   int64_t chunk_size = 0;  // samples per model call

@@ -30,9 +30,12 @@ class DemucsSeparator : public Separator {
   DemucsBag bag_;
 };
 
+// Model: BSRoformer or MelBandRoformer (config().num_stems, audio_channels(),
+// stft_hop_length; to(); forward (B, C, chunk) -> (B, stems, C, chunk)).
+template <class Model>
 class RoformerSeparator : public Separator {
  public:
-  RoformerSeparator(MsstConfig config, BSRoformer model) : config_(std::move(config)), model_(std::move(model)) {
+  RoformerSeparator(MsstConfig config, Model model) : config_(std::move(config)), model_(std::move(model)) {
     stems_ = config_.model_stems();
     if (static_cast<int64_t>(stems_.size()) != model_.config().num_stems)
       throw std::runtime_error(config_.path + ": the model has " + std::to_string(model_.config().num_stems) +
@@ -94,7 +97,7 @@ class RoformerSeparator : public Separator {
 
  private:
   MsstConfig config_;
-  BSRoformer model_;
+  Model model_;
   std::vector<std::string> stems_;
   at::Device device_ = at::kCPU;
   mutable std::shared_ptr<capture::GraphRunner> runner_;
@@ -104,16 +107,45 @@ class RoformerSeparator : public Separator {
 
 std::unique_ptr<Separator> make_separator(DemucsBag bag) { return std::make_unique<DemucsSeparator>(std::move(bag)); }
 
-std::unique_ptr<Separator> make_roformer_separator(const MsstConfig& config, const std::string& checkpoint) {
-  BSRoformer model(BSRoformerConfig::from_json(config.model, config.path));
-  const bool safetensors = checkpoint.size() > 12 && checkpoint.compare(checkpoint.size() - 12, 12, ".safetensors") == 0;
-  if (safetensors) {
-    model.load_state_dict(weights::load_safetensors(checkpoint).tensors, checkpoint);
-  } else {
-    auto ck = weights::load_torch_checkpoint(checkpoint);
-    model.load_state_dict(weights::state_dict(ck), checkpoint);
+std::string msst_model_type(const MsstConfig& config) {
+  if (!config.model_type.empty()) {
+    if (config.model_type != "bs_roformer" && config.model_type != "mel_band_roformer")
+      throw std::runtime_error(config.path + ": model_type " + config.model_type +
+                               " is not one this runtime runs from an MSST config (bs_roformer, mel_band_roformer)");
+    return config.model_type;
   }
-  return std::make_unique<RoformerSeparator>(config, std::move(model));
+  const bool bands = config.model.contains("freqs_per_bands"), mel = config.model.contains("num_bands");
+  if (bands && mel)
+    throw std::runtime_error(config.path + ": the model section has both freqs_per_bands (BS-RoFormer) and num_bands "
+                             "(Mel-Band RoFormer); say which with a top-level `model_type: bs_roformer` or "
+                             "`model_type: mel_band_roformer`");
+  // sample_rate in the model section is Mel-Band RoFormer's (its mel filter bank).
+  if (mel || (!bands && config.model.contains("sample_rate"))) return "mel_band_roformer";
+  return "bs_roformer";
+}
+
+namespace {
+
+weights::TensorMap read_state(const std::string& checkpoint, std::unique_ptr<weights::Checkpoint>& keep) {
+  const bool safetensors = checkpoint.size() > 12 && checkpoint.compare(checkpoint.size() - 12, 12, ".safetensors") == 0;
+  if (safetensors) return weights::load_safetensors(checkpoint).tensors;
+  keep = std::make_unique<weights::Checkpoint>(weights::load_torch_checkpoint(checkpoint));
+  return weights::state_dict(*keep);
+}
+
+}  // namespace
+
+std::unique_ptr<Separator> make_roformer_separator(const MsstConfig& config, const std::string& checkpoint) {
+  const std::string type = msst_model_type(config);
+  std::unique_ptr<weights::Checkpoint> keep;
+  if (type == "mel_band_roformer") {
+    MelBandRoformer model(MelBandRoformerConfig::from_json(config.model, config.path));
+    model.load_state_dict(read_state(checkpoint, keep), checkpoint);
+    return std::make_unique<RoformerSeparator<MelBandRoformer>>(config, std::move(model));
+  }
+  BSRoformer model(BSRoformerConfig::from_json(config.model, config.path));
+  model.load_state_dict(read_state(checkpoint, keep), checkpoint);
+  return std::make_unique<RoformerSeparator<BSRoformer>>(config, std::move(model));
 }
 
 }  // namespace stemkit::models

@@ -11,6 +11,7 @@
 
 #include "runtime/models/bs_roformer.h"
 #include "runtime/models/demucs_bag.h"
+#include "runtime/models/mel_band_roformer.h"
 #include "runtime/models/msst_config.h"
 
 namespace stemkit::models {
@@ -35,11 +36,16 @@ class Separator {
 
 std::unique_ptr<Separator> make_separator(DemucsBag bag);
 
-// A RoFormer from its MSST configuration and a state dict (.ckpt, .pt,
-// .safetensors). separate() is MSST's demix (chunk_size, num_overlap, fades,
+// A RoFormer (BS-RoFormer or Mel-Band RoFormer) from its MSST configuration
+// and a state dict (.ckpt, .pt, .safetensors). separate() is MSST's demix (chunk_size, num_overlap, fades,
 // reflect borders; segment::apply_msst); a one-target model also gives
 // "instrumental" = the mix minus the target, as MSST's --extract_instrumental.
 // `segment`, `overlap` and `shifts` of SeparationOptions are demucs' and not used.
+// The architecture is MSST's model_type: the config's top-level `model_type:`
+// when it has one (bs_roformer or mel_band_roformer), else read from the model
+// section: `num_bands` (or a `sample_rate`, for the mel filter bank) is
+// Mel-Band RoFormer, `freqs_per_bands` or neither is BS-RoFormer, both is an error.
 std::unique_ptr<Separator> make_roformer_separator(const MsstConfig& config, const std::string& checkpoint);
+std::string msst_model_type(const MsstConfig& config);
 
 }  // namespace stemkit::models
