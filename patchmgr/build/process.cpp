@@ -17,6 +17,16 @@
 
 namespace patchmgr {
 
+namespace {
+
+// A Ctrl-C or kill of patchmgr while a child runs: the child is in its own
+// process group (so a time limit can end all it started), so the signal is
+// passed on to that group, and patchmgr then dies of it as it would have.
+volatile sig_atomic_t g_signal = 0;
+void remember_signal(int sig) { g_signal = sig; }
+
+}  // namespace
+
 std::string ProcessResult::describe() const {
   if (!started) return "could not be started";
   if (timed_out) return fmt::format("timed out after {:.0f} s and was killed", seconds);
@@ -61,6 +71,13 @@ ProcessResult run_process(const Process& p) {
   }
   setpgid(pid, pid);  // also here, so kill(-pid) works even before the child ran
   close(log_fd);
+  struct sigaction forward {}, old_int {}, old_term {}, old_hup {};
+  forward.sa_handler = remember_signal;
+  sigemptyset(&forward.sa_mask);
+  g_signal = 0;
+  sigaction(SIGINT, &forward, &old_int);
+  sigaction(SIGTERM, &forward, &old_term);
+  sigaction(SIGHUP, &forward, &old_hup);
   r.started = true;
   auto deadline = start + std::chrono::seconds(p.timeout);
   int status = 0;
@@ -71,7 +88,11 @@ ProcessResult run_process(const Process& p) {
     if (w == pid) break;
     if (w < 0 && errno != EINTR) break;
     auto now = std::chrono::steady_clock::now();
-    if (!terminated && now >= deadline) {
+    if (!terminated && g_signal != 0) {
+      terminated = true;
+      kill(-pid, SIGTERM);
+      kill_at = now + std::chrono::seconds(5);
+    } else if (!terminated && now >= deadline) {
       r.timed_out = terminated = true;
       kill(-pid, SIGTERM);
       kill_at = now + std::chrono::seconds(5);
@@ -82,12 +103,16 @@ ProcessResult run_process(const Process& p) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   if (terminated) kill(-pid, SIGKILL);  // whatever of the group is left
+  sigaction(SIGINT, &old_int, nullptr);
+  sigaction(SIGTERM, &old_term, nullptr);
+  sigaction(SIGHUP, &old_hup, nullptr);
+  if (int sig = g_signal; sig != 0) {
+    signal(sig, SIG_DFL);
+    raise(sig);
+  }
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (WIFEXITED(status)) {
     r.exit_code = WEXITSTATUS(status);
-    if (r.exit_code == 126 || r.exit_code == 127) {
-      // The shell's (or our child's) "cannot run": still a start, the log says why.
-    }
   } else if (WIFSIGNALED(status)) {
     r.signal = WTERMSIG(status);
   }

@@ -122,7 +122,7 @@ RuntimeBuild build_runtime(const Context& ctx, const std::vector<Manifest>& mani
   fs::create_directories(logs);
   if (b.configured) {
     configure.insert(configure.end(), defs.begin(), defs.end());
-    run_cmake("configure " + display_path(b.build_dir, ctx.root), configure, logs / "configure.log", o.timeout, ctx);
+    run_cmake("cmake configure of " + display_path(b.build_dir, ctx.root), configure, logs / "configure.log", o.timeout, ctx);
   }
   if (!fs::exists(b.build_dir / "runtime" / "CMakeFiles" / "stemkit_runtime.dir", ec))
     throw Error(ExitCode::failed, fmt::format("runtime: cmake did not take the libtorch at {} (no stemkit_runtime target in {}); see {}", b.torch.torch_dir.string(),
@@ -130,7 +130,7 @@ RuntimeBuild build_runtime(const Context& ctx, const std::vector<Manifest>& mani
   int jobs = o.jobs > 0 ? o.jobs : int(std::max(1u, std::thread::hardware_concurrency()));
   std::vector<std::string> build = {"cmake", "--build", b.build_dir.string(), "--parallel", std::to_string(jobs)};
   for (const auto& t : o.targets) build.insert(build.end(), {"--target", t});
-  run_cmake(fmt::format("build {} ({} jobs)", display_path(b.build_dir, ctx.root), jobs), build, logs / "build.log", o.timeout, ctx);
+  run_cmake(fmt::format("cmake --build {} ({} jobs)", display_path(b.build_dir, ctx.root), jobs), build, logs / "build.log", o.timeout, ctx);
 
   nlohmann::json record = {{"patch_set", b.stamp.fingerprint.id}, {"summary", b.stamp.fingerprint.summary}, {"checkouts", stamp_line},
                            {"checkouts_match", b.stamp.matches()}, {"libtorch", b.torch.describe()}, {"torch_dir", b.torch.torch_dir.string()},

@@ -76,11 +76,17 @@ PipelineReport run_pipeline(const Context& ctx, const std::vector<Manifest>& man
   auto blocked = [&](const std::string& c) { return broken.count(c) ? fmt::format("{} failed for {}", broken.at(c), c) : std::string(); };
 
   heading("sync");
-  for (const auto& m : manifests) add(stage(ctx, "sync", m.name, [&](StageResult&) { sync(ctx, m, {}); }));
+  for (const auto& m : manifests) add(stage(ctx, "sync", m.name, [&](StageResult& r) {
+    sync(ctx, m, {});
+    r.message = fmt::format("at the pin {}", m.commit.substr(0, 12));
+  }));
   heading("apply");
   for (const auto& m : manifests) {
     if (auto b = blocked(m.name); !b.empty()) { add(skipped("apply", m.name, b)); continue; }
-    add(stage(ctx, "apply", m.name, [&](StageResult&) { apply(ctx, m, {}); }));
+    add(stage(ctx, "apply", m.name, [&](StageResult& r) {
+      apply(ctx, m, {});
+      r.message = "the enabled patches are applied";
+    }));
   }
   heading("build");
   BuildStepsOptions steps;
@@ -88,7 +94,11 @@ PipelineReport run_pipeline(const Context& ctx, const std::vector<Manifest>& man
   steps.log_dir = o.verify.log_dir;
   for (const auto& m : manifests) {
     if (auto b = blocked(m.name); !b.empty()) { add(skipped("build", m.name, b)); continue; }
-    if (m.build.empty()) { add(skipped("build", m.name, fmt::format("{} has no build steps", display_path(m.path, ctx.root)))); continue; }
+    if (m.build.empty()) {
+      add(skipped("build", m.name, fmt::format("{} has no build steps", display_path(m.path, ctx.root))));
+      out << m.name << ": build skipped: " << report.stages.back().message << "\n";
+      continue;
+    }
     add(stage(ctx, "build", m.name, [&](StageResult& r) {
       auto outcomes = run_build_steps(ctx, m, steps);
       size_t ran = 0;
@@ -129,7 +139,11 @@ PipelineReport run_pipeline(const Context& ctx, const std::vector<Manifest>& man
   VerifyOptions vo = o.verify;
   vo.build_dir = build_dir;
   for (const auto& m : manifests) {
-    if (!m.verify.present) { add(skipped("verify", m.name, fmt::format("{} has no verify section", display_path(m.path, ctx.root)))); continue; }
+    if (!m.verify.present) {
+      add(skipped("verify", m.name, fmt::format("{} has no verify section", display_path(m.path, ctx.root))));
+      out << m.name << ": verify skipped: " << report.stages.back().message << "\n";
+      continue;
+    }
     if (!runtime_ok) { add(skipped("verify", m.name, runtime_why)); out << m.name << ": verify skipped: " << runtime_why << "\n"; continue; }
     add(stage(ctx, "verify", m.name, [&](StageResult& r) {
       VerifyReport v = verify(ctx, manifests, m, vo);

@@ -3,6 +3,11 @@
 // with its log's tail), and `patchmgr build` on a synthetic upstream.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <thread>
 
@@ -194,6 +199,29 @@ TEST_F(BuildTest, AMismatchedCheckoutIsRefusedUnlessAllowed) {
   CliRun opt = project.run({"build"});
   EXPECT_EQ(opt.code, 3) << opt.all();
   EXPECT_NE(opt.err.find("opt-in patch compile applied, which the patch set leaves off"), std::string::npos) << opt.err;
+}
+
+TEST_F(BuildTest, InterruptingPatchmgrStopsTheRunningStep) {
+  // A Ctrl-C (or kill) reaches the step although it runs in its own process group.
+  append_manifest(project, "build:\n  - name: slow\n    run: touch started; sleep 3; touch late\n");
+  sync_and_apply();
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (chdir(project.root().c_str()) != 0) _exit(126);
+    int null_fd = open("/dev/null", O_WRONLY);
+    dup2(null_fd, 1);
+    dup2(null_fd, 2);
+    execl(PATCHMGR_BIN, PATCHMGR_BIN, "build", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  for (int i = 0; i < 100 && !fs::exists(co() / "started"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_TRUE(fs::exists(co() / "started"));
+  kill(pid, SIGINT);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGINT) << status;
+  std::this_thread::sleep_for(std::chrono::milliseconds(3500));
+  EXPECT_FALSE(fs::exists(co() / "late")) << "the step went on after patchmgr was interrupted";
 }
 
 }  // namespace
