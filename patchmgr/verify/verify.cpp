@@ -29,18 +29,19 @@ const char* to_string(VerifyReport::Result r) {
 
 namespace {
 
-// The patch-set id compiled into the build: patchmgr build runtime's record,
-// else the generated header (a plain cmake build).
+// The patch-set id compiled into the build: the header the build generates
+// (rewritten by every build whose manifests changed, plain cmake ones too),
+// else what patchmgr build runtime recorded.
 std::string built_patch_set(const fs::path& build_dir) {
-  auto record = read_build_record(build_dir);
-  if (!record.patch_set.empty()) return record.patch_set;
   std::error_code ec;
   fs::path header = build_dir / "generated/stemkit/patchset.h";
-  if (!fs::exists(header, ec)) return {};
-  std::smatch m;
-  std::string text = read_file(header);
-  static const std::regex kId("STEMKIT_PATCHSET_ID \"([0-9a-f]+)\"");
-  return std::regex_search(text, m, kId) ? m[1].str() : std::string();
+  if (fs::exists(header, ec)) {
+    std::smatch m;
+    std::string text = read_file(header);
+    static const std::regex kId("STEMKIT_PATCHSET_ID \"([0-9a-f]+)\"");
+    if (std::regex_search(text, m, kId)) return m[1].str();
+  }
+  return read_build_record(build_dir).patch_set;
 }
 
 }  // namespace

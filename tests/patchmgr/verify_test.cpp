@@ -129,6 +129,17 @@ TEST_F(VerifyTest, MissingDataMissingBuildAndAnotherPatchSetAreFailures) {
   EXPECT_NE(empty.out.find("matches no test"), std::string::npos) << empty.out;
 }
 
+TEST_F(VerifyTest, TheCompiledInPatchSetWinsOverTheRecord) {
+  // A plain cmake build after the manifests changed: its generated header is the truth.
+  fixture("small", block());
+  write(project.root() / "build/generated/stemkit/patchset.h", "#pragma once\n#define STEMKIT_PATCHSET_ID \"feedfacefeedface\"\n");
+  CliRun r = project.run({"verify"});
+  EXPECT_EQ(r.code, 1) << r.all();
+  EXPECT_NE(r.out.find("was built for patch set feedfacefeedface"), std::string::npos) << r.out;
+  write(project.root() / "build/generated/stemkit/patchset.h", "#define STEMKIT_PATCHSET_ID \"" + patch_set() + "\"\n");
+  EXPECT_EQ(project.run({"verify"}).code, 0);
+}
+
 TEST_F(VerifyTest, RegenerateRemakesTheDataFromThePatchedCheckout) {
   std::string old = block();
   old.replace(old.find("demo ") + 5, 40, std::string(40, 'a'));
