@@ -1,6 +1,7 @@
 #include "runtime/version.h"
 
 #include "runtime/compat/torch_compat.h"
+#include "stemkit/build_stamp.h"  // generated at configure time from STEMKIT_CHECKOUTS
 #include "stemkit/patchset.h"  // generated at build time by patchmgr fingerprint --header
 
 namespace stemkit {
@@ -24,9 +25,14 @@ std::string component_patchset(const std::string& name) {
   return block;
 }
 
+std::string checkouts_stamp() {
+  const std::string stamp = STEMKIT_CHECKOUTS;
+  return stamp.empty() ? "checkouts not checked (built without patchmgr build runtime)" : stamp;
+}
+
 std::string version_text() {
   return std::string("stemkit ") + STEMKIT_VERSION + "\nlibtorch " + compat::torch_version() + " (" + STEMKIT_TORCH_FLAVOR +
-         ")\npatch set " + STEMKIT_PATCHSET_ID + ": " + STEMKIT_PATCHSET_SUMMARY + "\n";
+         ")\npatch set " + STEMKIT_PATCHSET_ID + ": " + STEMKIT_PATCHSET_SUMMARY + "\n" + checkouts_stamp() + "\n";
 }
 
 }  // namespace stemkit
