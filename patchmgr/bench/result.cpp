@@ -171,6 +171,7 @@ Result parse_result(const json& j, const fs::path& file, const fs::path& root) {
     r.commands.push_back(c[i].get<std::string>());
   }
   r.runtime = rd.rows(rd.object(j, "", "runtime"), "runtime", true);
+  r.model = rd.string(j.at("runtime"), "runtime", "model", false);
   if (j.contains("upstream") && !j.at("upstream").is_null()) {
     const json& u = rd.object(j, "", "upstream");
     r.has_upstream = true;

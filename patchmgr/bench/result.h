@@ -54,6 +54,7 @@ struct Result {
   std::string fingerprint_id;            // patchmgr fingerprint of all manifests
   std::string fingerprint_component;     // the component's block of its text
   std::string runtime_patch_set;         // what `separate --version` said it implements
+  std::string model;                     // what separate calls the model (runtime.model)
   std::string track;
   double seconds = 0;
   bool synthetic = false;

@@ -106,6 +106,7 @@ std::string render_benchmarks(const Manifest& m, const std::vector<const Result*
   if (!r.torch.empty()) software.push_back("upstream on PyTorch " + r.torch);
   if (!software.empty()) out += fmt::format("; {}", fmt::join(software, ", "));
   out += fmt::format("; a {:g} s track{}", r.seconds, r.synthetic ? " (synthetic)" : "");
+  if (!r.model.empty()) out += fmt::format(", model `{}`", r.model);
   if (stale)
     out += fmt::format("; patch set `{}`. **Stale**: the {} pin or patches have changed since; run `patchmgr bench {} --against-upstream` again.\n\n",
                        r.fingerprint_id, m.name, m.name);

@@ -201,7 +201,7 @@ TEST_F(BenchTest, AgainstUpstreamRunsBothOnOneTrackAndStoresADatedResult) {
   EXPECT_NE(page.find("### Benchmarks\n\nNewest result, [`" + name + "`](docs/benchmarks/" + name + "): " + date +
                       ", on Fake Box 1 (driver 999.12, 81559 MiB"),
             std::string::npos) << page;
-  EXPECT_NE(page.find("; stemkit on libtorch 2.11.0 (cuda), upstream on PyTorch 2.11.0+cu130; a 180 s track (synthetic); patch set `" +
+  EXPECT_NE(page.find("; stemkit on libtorch 2.11.0 (cuda), upstream on PyTorch 2.11.0+cu130; a 180 s track (synthetic), model `full`; patch set `" +
                       patch_set + "`, the demo patches of the manifest as they are now.\n"),
             std::string::npos) << page;
   EXPECT_NE(page.find("| Mode | Speed (x realtime) | Peak GPU memory | Notes |\n|---|---|---|---|\n"
