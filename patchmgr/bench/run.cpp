@@ -133,14 +133,14 @@ Machine probe_machine(const fs::path& root, const json& runtime) {
   return m;
 }
 
-json read_json(const fs::path& file, const std::string& what) {
+json read_json(const std::string& component, const fs::path& file, const std::string& what) {
   std::error_code ec;
   if (!fs::is_regular_file(file, ec))
-    throw Error(ExitCode::failed, fmt::format("{} exited 0 but wrote no {}", what, file.string()));
+    throw Error(ExitCode::failed, fmt::format("{}: {} exited 0 but wrote no {}; nothing was recorded", component, what, file.string()));
   try {
     return json::parse(read_file(file));
   } catch (const json::parse_error& e) {
-    throw Error(ExitCode::failed, fmt::format("{} wrote {}, which is not valid JSON: {}", what, file.string(), e.what()));
+    throw Error(ExitCode::failed, fmt::format("{}: {} wrote {}, which is not valid JSON: {}; nothing was recorded", component, what, file.string(), e.what()));
   }
 }
 
@@ -248,8 +248,8 @@ fs::path run_bench(const Context& ctx, const Manifest& m, const Fingerprint& fp,
                                                m.name, fmt::join(missing(), " and ")));
     run_step(ctx, m, "preparing the model", expand_all(spec.prepare, values, where + ".prepare"), env);
     if (auto still = missing(); !still.empty())
-      throw Error(ExitCode::failed, fmt::format("{}: bench.prepare ran but {} still does not exist; check bench.model against what it writes",
-                                                m.name, fmt::join(still, " and ")));
+      throw Error(ExitCode::failed, fmt::format("{}: bench.prepare ran but {} still {} not exist; check bench.model against what it writes",
+                                                m.name, fmt::join(still, " and "), still.size() == 1 ? "does" : "do"));
   }
 
   std::string track = o.track.empty() ? expand(spec.track, values, where + ".track") : o.track;
@@ -296,12 +296,12 @@ fs::path run_bench(const Context& ctx, const Manifest& m, const Fingerprint& fp,
   if (o.against_upstream) {
     fs::remove(upstream_out, ec);
     run_step(ctx, m, "upstream", upstream_argv, env);
-    upstream = read_json(upstream_out, "the upstream benchmark");
+    upstream = read_json(m.name, upstream_out, "the upstream benchmark");
     fs::remove(upstream_out, ec);
   }
   fs::remove(runtime_out, ec);
   run_step(ctx, m, "stemkit", separate_argv, env);
-  json runtime = read_json(runtime_out, "separate --bench");
+  json runtime = read_json(m.name, runtime_out, "separate --bench");
   fs::remove(runtime_out, ec);
 
   // What separate says it is (its --version text, in the JSON).
