@@ -107,7 +107,8 @@ if [ -f "$build_dir/CMakeCache.txt" ] && grep -q '^STEMKIT_BUILD_RUNTIME:BOOL=ON
   allow=()
   for m in manifests/*.yaml; do
     name=$(basename "$m" .yaml)
-    if ! "$patchmgr" status "$name" 2>/dev/null | head -1 | grep -q ": patched"; then allow=(--allow-mismatch); fi
+    state=$("$patchmgr" status "$name" 2>/dev/null || true)
+    case "$state" in "$name: patched"*) ;; *) allow=(--allow-mismatch) ;; esac
   done
   printf '\n$ patchmgr build runtime --flavor cpu --build-dir %s %s\n' "$build_dir" "${allow[*]:-}"
   "$patchmgr" build runtime --flavor cpu --build-dir "$build_dir" "${allow[@]}"
