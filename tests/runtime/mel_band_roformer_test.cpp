@@ -185,6 +185,37 @@ TEST(MelBandRoformer, LoadsMsstLayout) {
   }
 }
 
+// match_input_audio_length: the iSTFT to the input's length (the same samples
+// first). zero_dc (MSST's, not the pin's): the DC bin of every frame zeroed
+// before the iSTFT.
+TEST(MelBandRoformer, InputLengthAndZeroDc) {
+  auto m = meta("stereo");
+  auto checkpoint = weights::load_torch_checkpoint(kDir + "stereo.ckpt");
+  auto data = weights::load_safetensors(kDir + "stereo.safetensors");
+  at::Tensor mix = model::to_torch(data.tensors.at("mix"));
+  auto run = [&](const char* option) {
+    nlohmann::json kwargs = m["kwargs"];
+    if (option) kwargs[option] = true;
+    models::MelBandRoformer model(models::MelBandRoformerConfig::from_json(kwargs, "stereo.json"));
+    model.load_state_dict(weights::state_dict(checkpoint), "stereo.ckpt");
+    return model.forward(mix);
+  };
+  at::Tensor plain = run(nullptr), full = run("match_input_audio_length"), no_dc = run("zero_dc");
+  ASSERT_EQ(full.size(-1), mix.size(-1));
+  EXPECT_LT(test::rel_l2(full.slice(-1, 0, plain.size(-1)), plain), 1e-6);
+  auto spectrum = [](const at::Tensor& y) {
+    return at::stft(y.reshape({-1, y.size(-1)}), 256, 64, 256, at::hann_window(256), true, "reflect", false, true, true).abs();
+  };
+  // What zero_dc removed is the iSTFT of the DC bins alone: a signal that moves
+  // at the frame rate, whose own spectrum sits in bins 0 and 1 (Hann leakage).
+  at::Tensor removed = spectrum(plain - no_dc);
+  const double low = removed.slice(1, 0, 2).norm().item<double>(), high = removed.slice(1, 2).norm().item<double>();
+  std::printf("zero_dc: removed %.3g of the output, spectrum bins 0-1 %.3g, bins >= 2 %.3g\n", test::rel_l2(no_dc, plain),
+              low, high);
+  EXPECT_GT(test::rel_l2(no_dc, plain), 1e-4);
+  EXPECT_LT(high * high, 0.05 * (low * low + high * high));  // 95% of its energy (1.4% measured above bin 1)
+}
+
 // A whole track through the Separator (the runner's path: MSST YAML, .ckpt,
 // apply_msst) against MSST's demix() running the upstream model, batch size 1.
 TEST_P(MelBandRoformerParity, DemixMatchesMsst) {

@@ -8,6 +8,8 @@
 
 #include <array>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 
 #include "runtime/audio/audio.h"
@@ -156,6 +158,35 @@ TEST(SeparateCli, BSRoformerFromAnMsstConfig) {
   r = run("-n " + (dir / "config.yaml").string() + " " + (dir / "song.wav").string());
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.output.find("--checkpoint"), std::string::npos) << r.output;
+}
+
+TEST(SeparateCli, MelBandRoformerFromAnMsstConfig) {
+  // The small stereo Mel-Band RoFormer of tests/fixtures/mel_band_roformer with its MSST
+  // configuration: the architecture is read from the model section (num_bands).
+  separate::test::TempDir dir;
+  const std::string fixtures = std::string(STEMKIT_FIXTURES) + "/mel_band_roformer/";
+  const std::string config = fixtures + "stereo.yaml", ckpt = fixtures + "stereo.ckpt";
+  write_song(dir / "song.wav", 0.5);
+  Result r = run("-n " + config + " --checkpoint " + ckpt + " -b 2 --float32 --clip-mode none -q -o " + (dir / "out").string() +
+                 " " + (dir / "song.wav").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  at::Tensor mix = read(dir / "song.wav");
+  auto separator = models::make_roformer_separator(models::load_msst_config(config), ckpt);
+  at::Tensor want = separator->separate(mix, models::SeparationOptions{});
+  ASSERT_EQ(want.size(0), 2);
+  at::Tensor vocals = read(dir / "out" / "stereo" / "song" / "vocals.wav");
+  at::Tensor instrumental = read(dir / "out" / "stereo" / "song" / "instrumental.wav");
+  EXPECT_LT((vocals - want[0]).norm().item<double>() / want[0].norm().item<double>(), 1e-6);
+  EXPECT_LT((instrumental + vocals - mix).norm().item<double>() / mix.norm().item<double>(), 1e-6);
+
+  // A top-level model_type overrides the guess: read as BS-RoFormer, the bands do not fit.
+  std::ifstream in(config);
+  std::string yaml((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  { std::ofstream(dir / "as_bs.yaml") << "model_type: bs_roformer\n" << yaml; }
+  r = run("-n " + (dir / "as_bs.yaml").string() + " --checkpoint " + ckpt + " -q -o " + (dir / "out2").string() + " " +
+          (dir / "song.wav").string());
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("as_bs.yaml: BSRoformer freqs_per_bands add up to 1025 bins"), std::string::npos) << r.output;
 }
 
 TEST(SeparateCli, UsageErrorsSayWhatToDo) {

@@ -1,0 +1,62 @@
+// Kim's Mel-Band RoFormer vocal architecture on a GPU against the patched upstream,
+// from reference data made there:
+//   python3 tools/fixtures/make_mel_band_roformer_fixtures.py --config full --device cuda --out DIR ...
+//   STEMKIT_MEL_BAND_ROFORMER_FULL=DIR runtime_gpu_tests --gtest_filter='MelBandRoformerGpu*'
+// Skips, saying why, without a GPU or without the data. Prints every error it measures.
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+#include <ATen/Context.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "runtime/model/state_dict.h"
+#include "tests/runtime/compare.h"
+#include "runtime/models/mel_band_roformer.h"
+#include "runtime/version.h"
+#include "runtime/weights/checkpoint.h"
+
+namespace {
+
+using namespace stemkit;
+using test::rel_l2;
+
+TEST(MelBandRoformerGpu, FullConfigurationMatchesUpstream) {
+  if (!at::hasCUDA()) GTEST_SKIP() << "skipped: no CUDA or ROCm GPU";
+  const char* dir = std::getenv("STEMKIT_MEL_BAND_ROFORMER_FULL");
+  if (!dir) GTEST_SKIP() << "skipped: STEMKIT_MEL_BAND_ROFORMER_FULL is not set (make the data with make_mel_band_roformer_fixtures.py --config full)";
+  const std::string base = std::string(dir) + "/full";
+  std::ifstream meta_in(base + ".json");
+  ASSERT_TRUE(meta_in) << base << ".json is missing";
+  auto meta = nlohmann::json::parse(meta_in);
+  EXPECT_EQ(meta["fingerprint"]["bs-roformer"].get<std::string>(), component_patchset("bs-roformer")) << "stale reference data";
+  auto data = weights::load_safetensors(base + ".safetensors");
+  auto get = [&](const std::string& name) { return model::to_torch(data.tensors.at(name)); };
+
+  at::globalContext().setAllowTF32CuBLAS(false);
+  at::globalContext().setAllowTF32CuDNN(false);
+  models::MelBandRoformer model(models::MelBandRoformerConfig::from_json(meta["kwargs"], base + ".json"));
+  auto checkpoint = weights::load_torch_checkpoint(base + ".ckpt");
+  model.load_state_dict(weights::state_dict(checkpoint), base + ".ckpt");
+  const at::Device cuda(at::kCUDA, 0);
+  at::Tensor mix = get("mix").to(cuda), want = get("out");
+  model.to(cuda, at::kFloat);
+  const double fp32 = rel_l2(model.forward(mix), want);
+  std::printf("mel-band-roformer full, fp32 forward: rel. L2 %.3g against upstream fp32\n", fp32);
+  EXPECT_LT(fp32, 1e-5);
+  for (auto [tag, dtype] : {std::pair{"fp16", at::kHalf}, std::pair{"bf16", at::kBFloat16}}) {
+    model.to(cuda, dtype);
+    const double ours = rel_l2(model.forward(mix), want);
+    const std::string key = std::string("out_") + tag;
+    const double theirs = data.tensors.count(key) ? rel_l2(get(key), want) : -1;
+    std::printf("mel-band-roformer full, %s forward: rel. L2 %.3g against upstream fp32 (upstream %s autocast: %s)\n", tag, ours, tag,
+                theirs < 0 ? "failed" : std::to_string(theirs).c_str());
+    EXPECT_LT(ours, 2e-2) << tag;
+  }
+  at::globalContext().setAllowTF32CuDNN(true);
+}
+
+}  // namespace
