@@ -13,6 +13,9 @@
 #define STEMKIT_HAS_SDPA_SCALE STEMKIT_TORCH_AT_LEAST(2, 1)
 // The cuDNN attention backend and its switch in at::Context.
 #define STEMKIT_HAS_SDPA_CUDNN STEMKIT_TORCH_AT_LEAST(2, 4)
+// at::rms_norm is public from 2.4; from 2.8 CUDA runs it as one fused kernel
+// (_fused_rms_norm) instead of pow, mean, rsqrt and mul.
+#define STEMKIT_HAS_FUSED_RMS_NORM STEMKIT_TORCH_AT_LEAST(2, 8)
 
 namespace stemkit::compat {
 

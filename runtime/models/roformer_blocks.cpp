@@ -7,6 +7,7 @@
 #include <string>
 
 #include "runtime/attention/attention.h"
+#include "runtime/compat/torch_compat.h"
 
 namespace stemkit::models::roformer {
 
@@ -44,6 +45,145 @@ at::Tensor rotate(const at::Tensor& t, const at::Tensor& freqs) {
 }
 
 }  // namespace
+
+// Fused weights are derived data: each remembers which tensors (storage and
+// version counter) it was made from, so to(), load_state_dict and copy_ into a
+// parameter all make it stale. The check is host-side only (graph capture safe);
+// the first forward after a change rebuilds it (GraphRunner's warm-up runs
+// eagerly before capturing, so no rebuild happens inside a capture).
+struct FoldedLinear {
+  at::Tensor weight, bias;
+  std::vector<std::pair<const void*, int64_t>> made_from;
+
+  static std::vector<std::pair<const void*, int64_t>> key(std::initializer_list<at::Tensor> sources) {
+    std::vector<std::pair<const void*, int64_t>> k;
+    for (const auto& t : sources) k.emplace_back(t.defined() ? t.data_ptr() : nullptr, t.defined() ? t._version() : -1);
+    return k;
+  }
+};
+
+struct RotaryTable {
+  at::Tensor table;  // complex64 (n, d/2)
+  std::pair<const void*, int64_t> made_from{nullptr, -1};
+  int64_t n = -1;
+};
+
+namespace {
+
+// W' = W * (gamma * sqrt(dim)) column by column (computed in float32), so that
+// Linear(RMSNorm(x)) = Linear'(x / |x|). Weights stacked row-wise share the norm.
+// Whether unit_rows(x) runs libtorch's fused RMS norm (x / rms(x) = sqrt(dim) x / |x|)
+// or the composite x / |x| (Debian's libtorch, CPU).
+bool fused_rms(const at::Tensor& x) {
+#if STEMKIT_HAS_FUSED_RMS_NORM
+  return x.is_cuda();
+#else
+  (void)x;
+  return false;
+#endif
+}
+
+// F.normalize(x, dim=-1) = x / max(|x|, 1e-12), or, fused, sqrt(dim) times that
+// (the weights after it are folded to match). eps makes the fused form's
+// 1 / sqrt(mean(x^2) + eps) agree with the clamp at 1e-12 / sqrt(dim).
+at::Tensor unit_rows(const at::Tensor& x) {
+#if STEMKIT_HAS_FUSED_RMS_NORM
+  if (fused_rms(x)) {
+    const int64_t d = x.size(-1);
+    return at::rms_norm(x, {d}, std::nullopt, 1e-24 / static_cast<double>(d));
+  }
+#endif
+  return x / x.norm(2, {-1}, true).clamp_min(1e-12);
+}
+
+void fold_norm(std::shared_ptr<FoldedLinear>& slot, const RMSNorm& norm, std::initializer_list<at::Tensor> weights,
+               std::initializer_list<at::Tensor> biases, bool fused) {
+  auto key = FoldedLinear::key({norm->gamma});
+  key.emplace_back(nullptr, fused ? 1 : 0);
+  for (const auto& w : weights) key.push_back(FoldedLinear::key({w}).front());
+  for (const auto& b : biases) key.push_back(FoldedLinear::key({b}).front());
+  if (slot && slot->made_from == key) return;
+  auto folded = std::make_shared<FoldedLinear>();
+  const at::Tensor g = norm->gamma.to(at::kFloat) * (fused ? 1.0 : norm->scale);
+  std::vector<at::Tensor> ws, bs;
+  for (const auto& w : weights) ws.push_back(w.to(at::kFloat) * g);
+  // Rows padded with zeros to a multiple of 8: the output's row stride stays even
+  // (view_as_complex needs it) and 16-byte aligned (vectorised kernels want it).
+  int64_t rows = 0;
+  for (const auto& w : ws) rows += w.size(0);
+  const int64_t pad = (8 - rows % 8) % 8;
+  if (pad) ws.push_back(at::zeros({pad, ws.front().size(1)}, ws.front().options()));
+  folded->weight = at::cat(ws, 0).to(weights.begin()->scalar_type()).contiguous();
+  bool any_bias = false;
+  for (const auto& b : biases) any_bias = any_bias || b.defined();
+  if (any_bias) {
+    size_t i = 0;
+    for (const auto& w : weights) {
+      const at::Tensor& b = *(biases.begin() + i++);
+      bs.push_back(b.defined() ? b.to(at::kFloat) : at::zeros({w.size(0)}, w.options().dtype(at::kFloat)));
+    }
+    if (pad) bs.push_back(at::zeros({pad}, bs.front().options()));
+    folded->bias = at::cat(bs, 0).to(weights.begin()->scalar_type());
+  }
+  folded->made_from = std::move(key);
+  slot = std::move(folded);
+}
+
+// rotate() as one complex multiply: the pairs (x0, x1) are x0 + i x1, and
+// (x0 cos - x1 sin, x1 cos + x0 sin) is their product with cos + i sin, in
+// float32 as upstream computes it. t: (N, h, n, d), last dim contiguous.
+// fp16 on a GPU reads and writes half directly (ComplexHalf in, float32
+// arithmetic, ComplexHalf out: one pass); others go through a float32 copy.
+at::Tensor rotate_complex(const at::Tensor& t_in, const at::Tensor& table) {
+  const int64_t N = t_in.size(0), h = t_in.size(1), n = t_in.size(2), d = t_in.size(3);
+  // view_as_complex needs even strides and offset; the folded weights keep them so.
+  bool even = t_in.storage_offset() % 2 == 0 && t_in.stride(3) == 1;
+  for (int i = 0; i < 3; ++i) even = even && t_in.stride(i) % 2 == 0;
+  const at::Tensor t = even ? t_in : t_in.contiguous();
+  if (t.scalar_type() == at::kFloat) {
+    at::Tensor z = at::view_as_complex(t.view({N, h, n, d / 2, 2}));
+    return at::view_as_real(z * table).view({N, h, n, d});
+  }
+  static bool half_direct = true;  // until the build shows it cannot (then for good)
+  if (t.scalar_type() == at::kHalf && t.is_cuda() && half_direct) {
+    try {
+      // Output laid out as t is (N, n, h, d): SDPA takes q and k in that layout.
+      at::Tensor out = at::empty({N, n, h, d / 2}, t.options().dtype(at::kComplexHalf)).transpose(1, 2);
+      at::mul_out(out, at::view_as_complex(t.view({N, h, n, d / 2, 2})), table);
+      return at::view_as_real(out).view({N, h, n, d});
+    } catch (const std::exception&) {
+      half_direct = false;
+    }
+  }
+  at::Tensor z = at::view_as_complex(t.to(at::kFloat).view({N, h, n, d / 2, 2}));
+  return at::view_as_real(z * table).view({N, h, n, d}).to(t.scalar_type());
+}
+
+}  // namespace
+
+void AttentionImpl::add_to_inplace(at::Tensor& x) {
+  const int64_t N = x.size(0), n = x.size(1), dim = x.size(2), hd = heads * dim_head;
+  fold_norm(qkv_gates_, norm, {to_qkv->weight, to_gates->weight}, {at::Tensor(), to_gates->bias}, fused_rms(x));
+  if (!rotary_) rotary_ = std::make_shared<RotaryTable>();
+  if (rotary_->n != n || rotary_->made_from != FoldedLinear::key({freqs}).front() ||
+      rotary_->table.device() != x.device()) {
+    at::Tensor pos = at::arange(n, freqs.options().dtype(at::kFloat));
+    at::Tensor angles = pos.unsqueeze(1) * freqs.to(at::kFloat).unsqueeze(0);  // (n, d/2)
+    rotary_->table = at::complex(angles.cos(), angles.sin()).to(x.device());
+    rotary_->made_from = FoldedLinear::key({freqs}).front();
+    rotary_->n = n;
+  }
+  at::Tensor qkvg = at::linear(unit_rows(x), qkv_gates_->weight, qkv_gates_->bias);  // (N, n, 3hd + h)
+  // (N, h, n, d) views of q, k and v inside qkvg
+  auto part = [&](int64_t i) { return qkvg.narrow(-1, i * hd, hd).view({N, n, heads, dim_head}).transpose(1, 2); };
+  at::Tensor q = rotate_complex(part(0), rotary_->table), k = rotate_complex(part(1), rotary_->table);
+  at::Tensor out = attention::attend(q, k, part(2));                            // (N, h, n, d)
+  at::Tensor gates = qkvg.narrow(-1, 3 * hd, heads).sigmoid().unsqueeze(-1);    // (N, n, h, 1)
+  at::Tensor gated = at::empty({N, n, heads, dim_head}, out.options());
+  at::mul_out(gated, out.transpose(1, 2), gates);
+  // x += to_out(gated), the addition done by the GEMM (beta = 1).
+  x.view({N * n, dim}).addmm_(gated.view({N * n, hd}), to_out->weight.t());
+}
 
 at::Tensor AttentionImpl::forward(at::Tensor x) {
   x = norm(x);
@@ -84,6 +224,13 @@ FeedForwardImpl::FeedForwardImpl(int64_t dim, int64_t mult) {
 
 at::Tensor FeedForwardImpl::forward(const at::Tensor& x) { return out(at::gelu(in(norm(x)))); }
 
+void FeedForwardImpl::add_to_inplace(at::Tensor& x) {
+  fold_norm(in_, norm, {in->weight}, {in->bias}, fused_rms(x));
+  at::Tensor h = at::gelu(at::linear(unit_rows(x), in_->weight, in_->bias));  // (..., 4 dim)
+  at::Tensor rows = x.view({-1, x.size(-1)});
+  rows.addmm_(h.view({rows.size(0), -1}), out->weight.t()).add_(out->bias);  // x += net.4(h)
+}
+
 TransformerImpl::TransformerImpl(int64_t depth, int64_t dim, int64_t heads, int64_t dim_head, bool norm_output,
                                  bool linear_attn) {
   auto layers = register_module("layers", nn::ModuleList());
@@ -100,9 +247,14 @@ TransformerImpl::TransformerImpl(int64_t depth, int64_t dim, int64_t heads, int6
 }
 
 at::Tensor TransformerImpl::forward(at::Tensor x) {
+  // In place only on a tensor nobody else sees: one reference to it and to its storage.
+  if (!x.is_contiguous() || x.use_count() != 1 || x.storage().use_count() != 1) x = x.clone(at::MemoryFormat::Contiguous);
   for (size_t j = 0; j < feed_forward.size(); ++j) {
-    x = (linear_attention.empty() ? attention[j](x) : linear_attention[j](x)) + x;
-    x = feed_forward[j](x) + x;
+    if (linear_attention.empty())
+      attention[j]->add_to_inplace(x);
+    else
+      x.add_(linear_attention[j](x));
+    feed_forward[j]->add_to_inplace(x);
   }
   return norm ? norm(x) : x;
 }

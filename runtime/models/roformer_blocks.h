@@ -23,9 +23,18 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 namespace stemkit::models::roformer {
+
+// A Linear layer (or several stacked row-wise) with the RMSNorm before it
+// folded in: W' = W * (gamma * sqrt(dim)) column by column, so the norm left at
+// run time is x / |x|, one pass instead of three. Rebuilt whenever a source
+// tensor moves (to()) or is written (load_state_dict); see roformer_blocks.cpp.
+struct FoldedLinear;
+// cos + i sin of the rotary angles per position, complex float32 (n, d/2), per sequence length.
+struct RotaryTable;
 
 struct RMSNormImpl : torch::nn::Module {
   at::Tensor gamma;
@@ -45,6 +54,15 @@ struct AttentionImpl : torch::nn::Module {
   at::Tensor freqs;  // rotary inverse frequencies (dim_head / 2), rotary_embed.freqs
   AttentionImpl(int64_t dim, int64_t heads, int64_t dim_head);
   at::Tensor forward(at::Tensor x);  // (N, n, dim) -> (N, n, dim)
+  // x += forward(x), in place (x contiguous and the caller's own), in fewer
+  // passes over memory: the norm folded into one qkv-and-gates GEMM, rotary as
+  // one complex multiply, the gate written in to_out's layout, the residual
+  // added by the to_out GEMM. What TransformerImpl runs.
+  void add_to_inplace(at::Tensor& x);
+
+ private:
+  std::shared_ptr<FoldedLinear> qkv_gates_;  // [to_qkv; to_gates] with norm.gamma folded in
+  std::shared_ptr<RotaryTable> rotary_;
 };
 TORCH_MODULE(Attention);
 
@@ -68,6 +86,12 @@ struct FeedForwardImpl : torch::nn::Module {
   torch::nn::Linear in{nullptr}, out{nullptr};
   FeedForwardImpl(int64_t dim, int64_t mult);
   at::Tensor forward(const at::Tensor& x);
+  // x += forward(x), in place (x contiguous and the caller's own): the norm
+  // folded into net.1, the residual added by net.4's GEMM.
+  void add_to_inplace(at::Tensor& x);
+
+ private:
+  std::shared_ptr<FoldedLinear> in_;  // net.1 with net.0.gamma folded in
 };
 TORCH_MODULE(FeedForward);
 
@@ -77,7 +101,9 @@ struct TransformerImpl : torch::nn::Module {
   std::vector<FeedForward> feed_forward;
   RMSNorm norm{nullptr};  // none when !norm_output
   TransformerImpl(int64_t depth, int64_t dim, int64_t heads, int64_t dim_head, bool norm_output, bool linear_attn);
-  at::Tensor forward(at::Tensor x);  // (N, n, dim) -> (N, n, dim): x += attn(x); x += ff(x); per layer
+  // (N, n, dim) -> (N, n, dim): x += attn(x); x += ff(x); per layer. Works in
+  // place on x when the caller hands over the only reference (a temporary).
+  at::Tensor forward(at::Tensor x);
 };
 TORCH_MODULE(Transformer);
 
