@@ -20,6 +20,7 @@
 #include <sstream>
 
 #include "runtime/attention/attention.h"
+#include "runtime/bench/kernel_trace.h"
 #include "runtime/separate/error.h"
 #include "runtime/separate/model_catalog.h"
 #include "runtime/separate/naming.h"
@@ -92,7 +93,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> files;
   std::optional<std::string> inputs_from, json_path, model_dir, out;
   double segment = 0;
-  bool flac = false, int24 = false, float32 = false, no_graphs = false, list_models = false;
+  bool flac = false, int24 = false, float32 = false, no_graphs = false, list_models = false, low_memory = false;
 
   app.add_option("files", files, "Audio files (WAV, FLAC, OGG, MP3)");
   app.add_option("--inputs-from", inputs_from, "A file listing inputs, one per line ('#' comments)");
@@ -120,6 +121,9 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber)->group(run_group);
   app.add_option("--seed", o.separation.seed, "Seed of the shift offsets")->capture_default_str()->group(run_group);
   app.add_flag("--no-graphs", no_graphs, "Run eagerly: no CUDA graph capture")->group(run_group);
+  app.add_flag("--low-memory", low_memory,
+               "Least GPU memory: batch 1, no graph capture (its memory pool), 60 s streaming windows")
+      ->group(run_group);
   app.add_flag("--cudnn-benchmark", o.cudnn_benchmark,
                "Let cuDNN time its algorithms for the static shape (seconds at the first file; no gain measured on the H100)")
       ->group(run_group);
@@ -156,6 +160,10 @@ int main(int argc, char** argv) {
   app.add_option("--bench-graphs", bench_graphs, "on, off or on,off")->capture_default_str()->group(bench_group);
   app.add_option("--bench-repeats", bench.repeats, "Timed runs per row (the median is shown)")->capture_default_str()
       ->group(bench_group);
+  app.add_option("--bench-trace", bench.trace,
+                 "Also trace each row's GPU kernels (CUDA/ROCm builds) into PREFIX-<row>.json; "
+                 "tools/bench/trace_summary.py sums them up")
+      ->type_name("PREFIX")->group(bench_group);
 
   CLI11_PARSE(app, argc, argv);
   std::signal(SIGSEGV, on_crash);
@@ -173,6 +181,13 @@ int main(int argc, char** argv) {
     if (int24 && float32) throw SeparateError("--int24 and --float32 exclude each other");
     o.encoding = int24 ? "pcm24" : float32 ? "float32" : "pcm16";
     o.separation.graphs = !no_graphs;
+    if (low_memory) {
+      if (app.count("--batch-size") && o.separation.batch_size != 1)
+        throw SeparateError("--low-memory runs batch 1; drop --batch-size or --low-memory");
+      o.separation.batch_size = 1;
+      o.separation.graphs = false;
+      o.separation.window_seconds = std::min(o.separation.window_seconds, 60.0);
+    }
     if (o.jobs > 0) at::set_num_threads(o.jobs);
     if (o.attention) {
       auto backend = stemkit::attention::parse_backend(*o.attention);
@@ -186,6 +201,8 @@ int main(int argc, char** argv) {
     if (bench_mode) {
       if (inputs.size() > 1) throw SeparateError("--bench takes at most one FILE");
       if (!inputs.empty()) bench.input = inputs.front();
+      if (!bench.trace.empty() && !stemkit::bench::kernel_trace_supported())
+        throw SeparateError("--bench-trace: this build of separate has no GPU support (build it against a CUDA or ROCm libtorch)");
       bench.batch_sizes = split_list<int64_t>(bench_batches, "--bench-batch-sizes");
       bench.precisions = split_list<std::string>(bench_precisions.empty() ? o.precision : bench_precisions, "--bench-precisions");
       std::set<std::string> seen;

@@ -18,6 +18,7 @@
 #include "runtime/compat/torch_compat.h"
 #include "runtime/audio/audio.h"
 #include "runtime/bench/gpu_memory.h"
+#include "runtime/bench/kernel_trace.h"
 #include "runtime/separate/download.h"
 #include "runtime/separate/error.h"
 #include "runtime/separate/model_cache.h"
@@ -417,6 +418,14 @@ nlohmann::json run_bench(LoadedModel& loaded, const RunnerOptions& options, cons
             if (dev >= 0) bench::gpu_synchronize(dev);
             walls.push_back(now_s() - t0);
             if (dev >= 0) mem = bench::gpu_peak(dev);
+          }
+          if (!b.trace.empty()) {  // one more run, traced (not timed: the profiler slows it)
+            const std::string path = b.trace + "-" + std::to_string(rows.size()) + ".json";
+            bench::start_kernel_trace();
+            m.model->separate(wav, sep, {}, nullptr);
+            if (dev >= 0) bench::gpu_synchronize(dev);
+            bench::stop_kernel_trace(path);
+            row["trace"] = path;
           }
           std::sort(walls.begin(), walls.end());
           const double wall = walls[walls.size() / 2];

@@ -66,6 +66,7 @@ struct BenchOptions {
   std::vector<std::string> precisions = {"fp32"};
   std::vector<bool> graphs = {true};
   int repeats = 1;                             // timed runs per row (median)
+  std::string trace;                           // a Chrome trace of each row's last timed run: TRACE-<row>.json
 };
 
 // The benchmark table (printed) and its rows as JSON.

@@ -158,6 +158,16 @@ TEST(SeparateCli, BSRoformerFromAnMsstConfig) {
   r = run("-n " + (dir / "config.yaml").string() + " " + (dir / "song.wav").string());
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.output.find("--checkpoint"), std::string::npos) << r.output;
+
+  // --low-memory (batch 1, eager, short windows) gives the same stems.
+  r = run("-n " + (dir / "config.yaml").string() + " --checkpoint " + ckpt + " --low-memory --float32 --clip-mode none -q -o " +
+          (dir / "low").string() + " " + (dir / "song.wav").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  at::Tensor low = read(dir / "low" / "stereo" / "song" / "vocals.wav");
+  EXPECT_LT((low - want[0]).norm().item<double>() / want[0].norm().item<double>(), 1e-6);
+  r = run("-n " + (dir / "config.yaml").string() + " --checkpoint " + ckpt + " --low-memory -b 2 " + (dir / "song.wav").string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("--low-memory runs batch 1"), std::string::npos) << r.output;
 }
 
 TEST(SeparateCli, MelBandRoformerFromAnMsstConfig) {

@@ -1,0 +1,31 @@
+#include "runtime/bench/kernel_trace.h"
+
+#include <stdexcept>
+
+#if defined(STEMKIT_CUDA) || defined(STEMKIT_ROCM)
+#include <torch/csrc/autograd/profiler_kineto.h>
+#endif
+
+namespace stemkit::bench {
+
+#if defined(STEMKIT_CUDA) || defined(STEMKIT_ROCM)
+namespace profiler = torch::autograd::profiler;
+
+bool kernel_trace_supported() { return true; }
+
+void start_kernel_trace() {
+  const profiler::ProfilerConfig config(profiler::ProfilerState::KINETO, /*report_input_shapes=*/false,
+                                        /*profile_memory=*/false);
+  const std::set<torch::profiler::impl::ActivityType> activities{torch::profiler::impl::ActivityType::CUDA};
+  profiler::prepareProfiler(config, activities);
+  profiler::enableProfiler(config, activities);
+}
+
+void stop_kernel_trace(const std::string& json_path) { profiler::disableProfiler()->save(json_path); }
+#else
+bool kernel_trace_supported() { return false; }
+void start_kernel_trace() { throw std::runtime_error("kernel traces need a CUDA or ROCm build of the runtime"); }
+void stop_kernel_trace(const std::string&) {}
+#endif
+
+}  // namespace stemkit::bench
