@@ -126,6 +126,7 @@ std::string log_tail(const std::filesystem::path& log, size_t lines, const std::
   std::vector<std::string> all;
   std::string line;
   while (std::getline(in, line)) all.push_back(line);
+  while (!all.empty() && all.back().find_first_not_of(" \t\r") == std::string::npos) all.pop_back();
   size_t from = all.size() > lines ? all.size() - lines : 0;
   std::string out;
   for (size_t i = from; i < all.size(); ++i) out += indent + all[i] + "\n";
