@@ -3,9 +3,12 @@
 #include <fmt/format.h>
 
 #include <fstream>
+#include <optional>
 
 #include "patchmgr/build/process.h"
 #include "patchmgr/build/stamp.h"
+#include "patchmgr/checkout/lock.h"
+#include "patchmgr/git/git.h"
 #include "patchmgr/util/error.h"
 #include "patchmgr/util/fs.h"
 
@@ -97,6 +100,9 @@ std::vector<StepOutcome> run_build_steps(const Context& ctx, const Manifest& m, 
                                                  m.name, display_path(m.path, ctx.root), *why));
     out << fmt::format("{}: building a checkout that differs from its manifest (--allow-mismatch): {}\n", m.name, *why);
   }
+  // No sync, apply or revert may move the checkout while its steps run.
+  std::optional<CheckoutLock> lock;
+  if (git::is_repository(m.checkout)) lock.emplace(m.checkout, "build");
   std::filesystem::path log_dir = (options.log_dir.empty() ? ctx.root / "build" / "logs" : options.log_dir) / m.name;
   auto env = step_environment(ctx, m);
   std::vector<StepOutcome> outcomes;

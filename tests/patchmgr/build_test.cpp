@@ -201,7 +201,7 @@ TEST_F(BuildTest, AMismatchedCheckoutIsRefusedUnlessAllowed) {
   EXPECT_NE(opt.err.find("opt-in patch compile applied, which the patch set leaves off"), std::string::npos) << opt.err;
 }
 
-TEST_F(BuildTest, InterruptingPatchmgrStopsTheRunningStep) {
+TEST_F(BuildTest, StepsHoldTheLockAndAnInterruptStopsThem) {
   // A Ctrl-C (or kill) reaches the step although it runs in its own process group.
   append_manifest(project, "build:\n  - name: slow\n    run: touch started; sleep 3; touch late\n");
   sync_and_apply();
@@ -216,6 +216,10 @@ TEST_F(BuildTest, InterruptingPatchmgrStopsTheRunningStep) {
   }
   for (int i = 0; i < 100 && !fs::exists(co() / "started"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   ASSERT_TRUE(fs::exists(co() / "started"));
+  // While the step runs, the checkout is locked: apply cannot move it.
+  CliRun apply = project.run({"apply"});
+  EXPECT_EQ(apply.code, 3) << apply.all();
+  EXPECT_NE(apply.err.find("is in use by patchmgr build"), std::string::npos) << apply.err;
   kill(pid, SIGINT);
   int status = 0;
   waitpid(pid, &status, 0);
