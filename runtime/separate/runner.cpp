@@ -442,7 +442,9 @@ nlohmann::json run_bench(LoadedModel& loaded, const RunnerOptions& options, cons
           const double encode_s = now_s() - t0;
           std::string attention;
           for (const auto& d : attention::decisions())
-            if (d.find(c10::toString(m.dtype)) != std::string::npos) attention += (attention.empty() ? "" : "; ") + d;
+            // ", Float," and not "Float": that is also inside "BFloat16".
+            if (d.find(std::string(", ") + c10::toString(m.dtype) + ",") != std::string::npos)
+              attention += (attention.empty() ? "" : "; ") + d;
           row.update({{"seconds", seconds}, {"wall_s", wall}, {"realtime", seconds / wall}, {"decode_s", decode_s},
                       {"encode_s", encode_s}, {"realtime_with_io", seconds / (decode_s + wall + encode_s)},
                       {"peak_allocated_bytes", mem.peak_allocated}, {"peak_reserved_bytes", mem.peak_reserved},
