@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "runtime/capture/graph_runner.h"
+#include "runtime/segment/host_copy.h"
 #include "runtime/segment/overlap_add.h"
 
 namespace stemkit::models {
@@ -96,7 +97,7 @@ at::Tensor separate(const DemucsBag& bag, const at::Tensor& wav_in, const Separa
     at::Tensor est = estimates;
     const std::vector<double>* row = bag.weights.empty() ? nullptr : &bag.weights[m];
     segment::apply_demucs_streaming(forward, mix, split, window, [&](int64_t start, const at::Tensor& block) {
-      at::Tensor out = block.to(at::kCPU);  // (S, C, n)
+      at::Tensor out = segment::to_host(block);  // (S, C, n), through pinned memory
       if (row)
         for (int64_t s = 0; s < S; ++s) out[s].mul_((*row)[static_cast<size_t>(s)]);
       est.slice(-1, start, start + out.size(-1)).add_(out);

@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "runtime/capture/graph_runner.h"
+#include "runtime/segment/host_copy.h"
 #include "runtime/segment/overlap_add.h"
 #include "runtime/weights/checkpoint.h"
 
@@ -86,7 +87,7 @@ class RoformerSeparator : public Separator {
     };
     const int64_t window = std::max<int64_t>(1, static_cast<int64_t>(o.window_seconds * static_cast<double>(samplerate())));
     segment::apply_msst_streaming(forward, mix, chunking, window, [&](int64_t start, const at::Tensor& block) {
-      out.slice(-1, start, start + block.size(-1)).copy_(block.to(at::kCPU));
+      out.slice(-1, start, start + block.size(-1)).copy_(segment::to_host(block));
     });
     if (report) report->graphs = runner.status();
     if (progress) progress(1.0);
