@@ -9,6 +9,7 @@
 #   tools/gpu/htdemucs-run.sh roformer-parity  # the same for viperx's BS-RoFormer architecture
 #   tools/gpu/htdemucs-run.sh profile    # where upstream's forward spends GPU time (torch.profiler)
 #   tools/gpu/htdemucs-run.sh bench      # upstream apply_model and separate --bench, one track
+#   tools/gpu/htdemucs-run.sh mel-parity       # Kim's Mel-Band RoFormer architecture against upstream
 #   tools/gpu/htdemucs-run.sh roformer-bench  # the same for BS-RoFormer: MSST demix against separate --bench
 #
 # Needs, carried from the development machine: .debs/ (tools/gpu/fetch-debs.sh),
@@ -62,6 +63,16 @@ case "${1:-}" in
     STEMKIT_BS_ROFORMER_FULL="$work/bsr" build-cuda/tests/runtime/runtime_gpu_tests --gtest_filter='BSRoformerGpu*' 2>&1 \
       | tee "$out/bsr_gpu_tests.log" | grep -E "rel. L2|OK|FAILED|SKIPPED|PASSED"
     ;;
+  mel-parity)
+    # Kim's Mel-Band RoFormer architecture against the patched upstream. The upstream builds
+    # its bands with librosa: .deps/py needs librosa and lazy_loader (git archive of their
+    # repositories) and decorator.py (Debian's python3-decorator); numba, scipy and joblib
+    # are in the GPU machine's Python.
+    python3 tools/fixtures/make_mel_band_roformer_fixtures.py --bs-roformer .deps/bs-roformer-patched --deps "$deps" \
+      --out "$work/mbr" --config full --device cuda --patchmgr build-cuda/patchmgr/patchmgr 2>&1 | tee "$out/mbr_fixture.log"
+    STEMKIT_MEL_BAND_ROFORMER_FULL="$work/mbr" build-cuda/tests/runtime/runtime_gpu_tests --gtest_filter='MelBandRoformerGpu*' 2>&1 \
+      | tee "$out/mbr_gpu_tests.log" | grep -E "rel. L2|OK|FAILED|SKIPPED|PASSED"
+    ;;
   roformer-bench)
     # viperx's architecture with random weights: upstream (MSST demix, needs .deps/msst/model_utils.py:
     # MSST's utils/model_utils.py) and separate --bench, the same track and weights.
@@ -108,7 +119,7 @@ case "${1:-}" in
       --bench-graphs "${GRAPHS:-on,off}" --json "$out/separate_bench.json" 2>&1 | tee "$out/separate_bench.txt"
     ;;
   *)
-    echo "usage: $0 build|parity|roformer-parity|roformer-bench|profile|debug|separate|bench" >&2
+    echo "usage: $0 build|parity|roformer-parity|mel-parity|roformer-bench|profile|debug|separate|bench" >&2
     exit 2
     ;;
 esac
