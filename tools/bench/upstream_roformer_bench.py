@@ -22,7 +22,6 @@ Realtime factor (track seconds / wall seconds, decode excluded) and
 torch.cuda.max_memory_allocated / max_memory_reserved.
 """
 import argparse
-import importlib.util
 import json
 import sys
 import time
@@ -31,35 +30,9 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1] / "fixtures")]
+from msst import Config, load_model_utils  # noqa: E402
 from upstream_demucs_bench import read_track, write_track  # noqa: E402
-
-
-class Config(dict):
-    """Attribute access and `in`, as ml_collections.ConfigDict gives."""
-
-    def __getattr__(self, key):
-        try:
-            return self[key]
-        except KeyError as e:
-            raise AttributeError(key) from e
-
-
-def load_msst(utils_path):
-    ml = types.ModuleType("ml_collections")
-    ml.ConfigDict = dict
-    sys.modules.setdefault("ml_collections", ml)
-    try:
-        import tqdm.auto  # noqa: F401
-    except ImportError:  # only the progress bar uses it, and it is off
-        tqdm = types.ModuleType("tqdm")
-        tqdm.auto = types.ModuleType("tqdm.auto")
-        tqdm.auto.tqdm = lambda *a, **k: None
-        sys.modules["tqdm"], sys.modules["tqdm.auto"] = tqdm, tqdm.auto
-    spec = importlib.util.spec_from_file_location("msst_model_utils", utils_path)
-    msst = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(msst)
-    return msst
 
 
 def main():
@@ -88,7 +61,7 @@ def main():
     sys.modules.setdefault("librosa.filters", librosa.filters)
     from bs_roformer.bs_roformer import BSRoformer
 
-    msst = load_msst(args.msst_utils)
+    msst = load_model_utils(args.msst_utils)
     kwargs = json.loads(Path(args.kwargs).read_text())
     kwargs = kwargs.get("kwargs", kwargs)
     kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in kwargs.items()}
