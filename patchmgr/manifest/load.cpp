@@ -377,11 +377,23 @@ void load_verify(Checker& c, const YAML::Node& node, Manifest& m) {
     if (tests->find_first_of(" \t\n") != std::string::npos)
       c.error(node["tests"].Mark(), fmt::format("verify.tests: found \"{}\", expected a GoogleTest filter without spaces (patterns joined by ':', like \"HTDemucsParity*:DemucsBag*\")", *tests));
   }
-  if (auto fixtures = c.string(node, "fixtures", "verify")) {
-    if (!stays_below(*fixtures))
-      c.error(node["fixtures"].Mark(), fmt::format("verify.fixtures: \"{}\" leaves the project root; give the reference data directory relative to it (like tests/fixtures/htdemucs)", *fixtures));
+  // One directory, or a list of them (a component whose parity tests have several sets of reference data).
+  auto add_fixtures = [&](const YAML::Node& item, const std::string& dir) {
+    if (!stays_below(dir))
+      c.error(item.Mark(), fmt::format("verify.fixtures: \"{}\" leaves the project root; give the reference data directory relative to it (like tests/fixtures/htdemucs)", dir));
     else
-      m.verify.fixtures = *fixtures;
+      m.verify.fixtures.push_back(dir);
+  };
+  if (YAML::Node f = node["fixtures"]; f && f.IsSequence()) {
+    if (f.size() == 0) c.error(f.Mark(), "verify.fixtures: an empty list; give at least one reference data directory");
+    for (const auto& item : f) {
+      if (!item.IsScalar() || item.Scalar().empty())
+        c.error(item.Mark(), "verify.fixtures: every entry must be a directory path (like tests/fixtures/htdemucs)");
+      else
+        add_fixtures(item, item.Scalar());
+    }
+  } else if (auto fixtures = c.string(node, "fixtures", "verify")) {
+    add_fixtures(node["fixtures"], *fixtures);
   }
   if (YAML::Node r = node["regenerate"]) m.verify.regenerate = load_step(c, r, "verify.regenerate", false, "the project root");
 }

@@ -62,7 +62,9 @@ struct Step {
 struct VerifySpec {
   bool present = false;
   std::string tests;                         // GoogleTest filter for the runtime's parity tests (runtime_tests)
-  std::string fixtures;                      // reference data directory, relative to the project root
+  // Reference data directories, relative to the project root (a string or a list
+  // in YAML); the first is $PATCHMGR_FIXTURES for the regenerate step.
+  std::vector<std::string> fixtures;
   std::optional<Step> regenerate;            // remakes the reference data (verify --regenerate)
   int line = 0;
 };

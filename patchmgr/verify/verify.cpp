@@ -1,6 +1,7 @@
 #include "patchmgr/verify/verify.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <regex>
 
@@ -56,7 +57,9 @@ VerifyReport verify(const Context& ctx, const std::vector<Manifest>& manifests, 
   }
   Fingerprint fp = fingerprint(manifests);
   std::string block = component_block(fp.text, m.name);
-  fs::path fixtures = ctx.root / m.verify.fixtures;
+  const std::string fixtures_text = fmt::format("{}", fmt::join(m.verify.fixtures, ", "));
+  std::string dirs;
+  for (const auto& d : m.verify.fixtures) dirs += (dirs.empty() ? "" : " ") + (ctx.root / d).string();
   fs::path build_dir = fs::absolute(o.build_dir.empty() ? ctx.root / "build" : o.build_dir).lexically_normal();
   fs::path log_dir = (o.log_dir.empty() ? ctx.root / "build" / "logs" : o.log_dir) / m.name;
   std::string regenerate_cmd = fmt::format("patchmgr verify --regenerate {}", m.name);
@@ -64,7 +67,7 @@ VerifyReport verify(const Context& ctx, const std::vector<Manifest>& manifests, 
   if (o.regenerate) {
     if (!m.verify.regenerate) {
       r.result = VerifyReport::Result::fail;
-      r.detail = fmt::format("--regenerate: {} has no verify.regenerate command; add one (docs/manifest.md) or remake {} by hand", manifest_file, m.verify.fixtures);
+      r.detail = fmt::format("--regenerate: {} has no verify.regenerate command; add one (docs/manifest.md) or remake {} by hand", manifest_file, fixtures_text);
       return r;
     }
     if (auto why = checkout_mismatch(m)) {
@@ -74,7 +77,8 @@ VerifyReport verify(const Context& ctx, const std::vector<Manifest>& manifests, 
       return r;
     }
     auto env = step_environment(ctx, m);
-    env["PATCHMGR_FIXTURES"] = fixtures.string();
+    env["PATCHMGR_FIXTURES"] = (ctx.root / m.verify.fixtures.front()).string();
+    env["PATCHMGR_FIXTURE_DIRS"] = dirs;  // all of them, space-separated
     fs::path log = log_dir / "regenerate.log";
     StepOutcome s = run_step(*m.verify.regenerate, ctx.root, env, log);
     r.seconds += s.seconds;
@@ -89,20 +93,22 @@ VerifyReport verify(const Context& ctx, const std::vector<Manifest>& manifests, 
     *ctx.out << m.name << ": " << r.regenerated << "\n";
   }
 
-  FixtureCheck fc = check_fixtures(fixtures, m.name, block);
-  if (fc.state == FixtureCheck::State::missing) {
-    r.result = VerifyReport::Result::fail;
-    r.detail = fmt::format("no reference data: {}", fc.detail);
-    if (m.verify.regenerate) r.fix = regenerate_cmd;
-    return r;
-  }
-  if (fc.state == FixtureCheck::State::stale) {
-    r.result = VerifyReport::Result::stale;
-    r.detail = fmt::format("{} is stale: {}", m.verify.fixtures, fc.detail);
-    r.fix = m.verify.regenerate ? fmt::format("{} (runs: {}{})", regenerate_cmd, m.verify.regenerate->run,
-                                              m.verify.regenerate->when.empty() ? "" : "; needs: " + m.verify.regenerate->when)
-                                : fmt::format("remake {} from the patched upstream", m.verify.fixtures);
-    return r;
+  for (const auto& dir : m.verify.fixtures) {
+    FixtureCheck fc = check_fixtures(ctx.root / dir, m.name, block);
+    if (fc.state == FixtureCheck::State::missing) {
+      r.result = VerifyReport::Result::fail;
+      r.detail = fmt::format("no reference data: {}", fc.detail);
+      if (m.verify.regenerate) r.fix = regenerate_cmd;
+      return r;
+    }
+    if (fc.state == FixtureCheck::State::stale) {
+      r.result = VerifyReport::Result::stale;
+      r.detail = fmt::format("{} is stale: {}", dir, fc.detail);
+      r.fix = m.verify.regenerate ? fmt::format("{} (runs: {}{})", regenerate_cmd, m.verify.regenerate->run,
+                                                m.verify.regenerate->when.empty() ? "" : "; needs: " + m.verify.regenerate->when)
+                                  : fmt::format("remake {} from the patched upstream", dir);
+      return r;
+    }
   }
 
   fs::path binary = build_dir / "tests" / "runtime" / "runtime_tests";
@@ -156,13 +162,13 @@ VerifyReport verify(const Context& ctx, const std::vector<Manifest>& manifests, 
         std::string first = c.message.substr(0, c.message.find('\n', c.message.find('\n') + 1));
         list += fmt::format("  {}: {}\n", c.name, first);
       }
-    r.detail = fmt::format("{} of {} parity tests failed against {} ({}{}); log {}:\n{}", r.tests.failed(), ran, m.verify.fixtures, display_path(binary, ctx.root),
+    r.detail = fmt::format("{} of {} parity tests failed against {} ({}{}); log {}:\n{}", r.tests.failed(), ran, fixtures_text, display_path(binary, ctx.root),
                            pr.ok() ? "" : ", " + pr.describe(), display_path(log, ctx.root), list);
     return r;
   }
   r.result = VerifyReport::Result::pass;
   r.detail = fmt::format("{} parity test{} passed{} against {} (patch set {}, {:.1f} s)", ran, ran == 1 ? "" : "s",
-                         r.tests.skipped() ? fmt::format(", {} skipped", r.tests.skipped()) : "", m.verify.fixtures, fp.id, pr.seconds);
+                         r.tests.skipped() ? fmt::format(", {} skipped", r.tests.skipped()) : "", fixtures_text, fp.id, pr.seconds);
   return r;
 }
 

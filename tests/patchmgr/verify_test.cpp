@@ -105,6 +105,38 @@ TEST_F(VerifyTest, StaleReferenceDataIsStaleNotAPass) {
   EXPECT_NE(r.out.find("patch sdpa: patch file sha256 bbbbbbbbbbbb -> "), std::string::npos) << r.out;
 }
 
+TEST_F(VerifyTest, SeveralReferenceDataDirectoriesAreEachChecked) {
+  // verify.fixtures as a list: a component whose parity tests read two sets of data.
+  std::string manifest = read(project.root() / "manifests/demo.yaml");
+  const std::string one = "  fixtures: tests/fixtures/demo\n";
+  ASSERT_NE(manifest.find(one), std::string::npos);
+  manifest.replace(manifest.find(one), one.size(), "  fixtures: [tests/fixtures/demo, tests/fixtures/demo_mel]\n");
+  write(project.root() / "manifests/demo.yaml", manifest);
+  fake_build(kPassJson);
+  fixture("small", block());
+  nlohmann::json j = {{"config", "mel"}, {"fingerprint", {{"demo", block()}}}};
+  write(project.root() / "tests/fixtures/demo_mel/mel.json", j.dump(1));
+  CliRun r = project.run({"verify"});
+  EXPECT_EQ(r.code, 0) << r.all();
+  EXPECT_NE(r.out.find("against tests/fixtures/demo, tests/fixtures/demo_mel (patch set"), std::string::npos) << r.out;
+
+  std::string old = block();
+  old.replace(old.find("demo ") + 5, 40, std::string(40, 'a'));
+  j["fingerprint"]["demo"] = old;
+  write(project.root() / "tests/fixtures/demo_mel/mel.json", j.dump(1));
+  r = project.run({"verify"});
+  EXPECT_EQ(r.code, 1) << r.all();
+  EXPECT_NE(r.out.find("demo: STALE: tests/fixtures/demo_mel is stale: mel.json made from another demo patch set"), std::string::npos)
+      << r.out;
+
+  const std::string list = "[tests/fixtures/demo, tests/fixtures/demo_mel]";
+  manifest.replace(manifest.find(list), list.size(), "[tests/fixtures/demo, /abs/data]");
+  write(project.root() / "manifests/demo.yaml", manifest);
+  r = project.run({"lint"});
+  EXPECT_EQ(r.code, 2) << r.all();
+  EXPECT_NE(r.all().find("verify.fixtures: \"/abs/data\" leaves the project root"), std::string::npos) << r.all();
+}
+
 TEST_F(VerifyTest, MissingDataMissingBuildAndAnotherPatchSetAreFailures) {
   CliRun none = project.run({"verify"});
   EXPECT_EQ(none.code, 1) << none.all();
