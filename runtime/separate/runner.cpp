@@ -357,6 +357,8 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
 }
 
 nlohmann::json run_bench(LoadedModel& loaded, const RunnerOptions& options, const BenchOptions& b) {
+  // Every precision this device cannot run is a usage error before any row is measured.
+  for (const auto& precision : b.precisions) parse_precision(precision, loaded.device);
   const int sr = static_cast<int>(loaded.model->samplerate());
   const int channels = static_cast<int>(loaded.model->audio_channels());
   // The track: a song (decode timed) or synthetic audio, never silence:

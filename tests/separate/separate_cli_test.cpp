@@ -214,6 +214,11 @@ TEST(SeparateCli, UsageErrorsSayWhatToDo) {
   r = run("-n " + kModel);
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.output.find("no input files"), std::string::npos) << r.output;
+  // A precision the device cannot run stops --bench before it measures anything.
+  r = run("-n " + kModel + " --bench --device cpu --bench-seconds 1 --bench-precisions fp32,fp16");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("--precision fp16 needs a GPU"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("x realtime"), std::string::npos) << r.output;
   r = run("--version");
   EXPECT_EQ(r.code, 0);
   EXPECT_NE(r.output.find("patch set"), std::string::npos) << r.output;

@@ -89,6 +89,10 @@ def main():
     rows = []
     for precision in args.precisions.split(","):
         dtype = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+        if dtype is not None and not cuda:  # CUDA autocast: on the CPU it would silently be fp32 again
+            rows.append(dict(precision=precision, batch_size=1, error="fp16/bf16 autocast needs a CUDA GPU"))
+            print(json.dumps(rows[-1]), flush=True)
+            continue
 
         def run():
             with torch.no_grad(), torch.autocast("cuda", dtype=dtype or torch.float16, enabled=dtype is not None):

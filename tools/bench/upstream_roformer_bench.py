@@ -100,6 +100,11 @@ def main():
 
             row = dict(precision=precision, batch_size=batch, mode=f"MSST demix, {precision}"
                        + (" autocast" if precision != "fp32" else "") + f", batch {batch}")
+            if precision != "fp32" and not cuda:  # MSST's CUDA autocast: on the CPU it would be fp32 again
+                row["error"] = "fp16/bf16 autocast needs a CUDA GPU"
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+                continue
             try:
                 if cuda:
                     run()  # warm-up: kernels, cuFFT plans, allocator
