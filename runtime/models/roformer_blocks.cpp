@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <string>
@@ -29,23 +30,6 @@ AttentionImpl::AttentionImpl(int64_t dim, int64_t heads, int64_t dim_head) : hea
   to_out = out->register_module("0", nn::Linear(nn::LinearOptions(heads * dim_head, dim).bias(false)));
 }
 
-namespace {
-
-// rotary-embedding-torch's rotate_queries_or_keys: angle(pos, 2i) =
-// angle(pos, 2i + 1) = pos * freqs[i], pairs (x0, x1) -> (x0 cos - x1 sin,
-// x1 cos + x0 sin), in float32. t: (B, h, n, d).
-at::Tensor rotate(const at::Tensor& t, const at::Tensor& freqs) {
-  const int64_t n = t.size(2);
-  at::Tensor pos = at::arange(n, t.options().dtype(at::kFloat));
-  at::Tensor angles = (pos.unsqueeze(1) * freqs.to(at::kFloat).unsqueeze(0)).repeat_interleave(2, 1);  // (n, d)
-  at::Tensor tf = t.to(at::kFloat);
-  at::Tensor pairs = tf.view({t.size(0), t.size(1), n, -1, 2});
-  at::Tensor rotated = at::stack({-pairs.select(-1, 1), pairs.select(-1, 0)}, -1).view(tf.sizes());
-  return (tf * angles.cos() + rotated * angles.sin()).to(t.scalar_type());
-}
-
-}  // namespace
-
 // Fused weights are derived data: each remembers which tensors (storage and
 // version counter) it was made from, so to(), load_state_dict and copy_ into a
 // parameter all make it stale. The check is host-side only (graph capture safe);
@@ -55,7 +39,7 @@ struct FoldedLinear {
   at::Tensor weight, bias;
   std::vector<std::pair<const void*, int64_t>> made_from;
 
-  static std::vector<std::pair<const void*, int64_t>> key(std::initializer_list<at::Tensor> sources) {
+  static std::vector<std::pair<const void*, int64_t>> key(const std::vector<at::Tensor>& sources) {
     std::vector<std::pair<const void*, int64_t>> k;
     for (const auto& t : sources) k.emplace_back(t.defined() ? t.data_ptr() : nullptr, t.defined() ? t._version() : -1);
     return k;
@@ -70,8 +54,6 @@ struct RotaryTable {
 
 namespace {
 
-// W' = W * (gamma * sqrt(dim)) column by column (computed in float32), so that
-// Linear(RMSNorm(x)) = Linear'(x / |x|). Weights stacked row-wise share the norm.
 // Whether unit_rows(x) runs libtorch's fused RMS norm (x / rms(x) = sqrt(dim) x / |x|)
 // or the composite x / |x| (Debian's libtorch, CPU).
 bool fused_rms(const at::Tensor& x) {
@@ -96,12 +78,17 @@ at::Tensor unit_rows(const at::Tensor& x) {
   return x / x.norm(2, {-1}, true).clamp_min(1e-12);
 }
 
-void fold_norm(std::shared_ptr<FoldedLinear>& slot, const RMSNorm& norm, std::initializer_list<at::Tensor> weights,
-               std::initializer_list<at::Tensor> biases, bool fused) {
-  auto key = FoldedLinear::key({norm->gamma});
+// W' = W * (gamma * sqrt(dim)) column by column (computed in float32), so that
+// Linear(RMSNorm(x)) = Linear'(x / |x|); with the fused norm (which gives sqrt(dim)
+// x / |x|) the factor is gamma alone. Weights stacked row-wise share the norm;
+// biases[i] (undefined: none) belongs to weights[i].
+void fold_norm(std::shared_ptr<FoldedLinear>& slot, const RMSNorm& norm, std::vector<at::Tensor> weights,
+               std::vector<at::Tensor> biases, bool fused) {
+  std::vector<at::Tensor> sources = weights;
+  sources.insert(sources.end(), biases.begin(), biases.end());
+  sources.push_back(norm->gamma);
+  auto key = FoldedLinear::key(sources);
   key.emplace_back(nullptr, fused ? 1 : 0);
-  for (const auto& w : weights) key.push_back(FoldedLinear::key({w}).front());
-  for (const auto& b : biases) key.push_back(FoldedLinear::key({b}).front());
   if (slot && slot->made_from == key) return;
   auto folded = std::make_shared<FoldedLinear>();
   const at::Tensor g = norm->gamma.to(at::kFloat) * (fused ? 1.0 : norm->scale);
@@ -113,23 +100,20 @@ void fold_norm(std::shared_ptr<FoldedLinear>& slot, const RMSNorm& norm, std::in
   for (const auto& w : ws) rows += w.size(0);
   const int64_t pad = (8 - rows % 8) % 8;
   if (pad) ws.push_back(at::zeros({pad, ws.front().size(1)}, ws.front().options()));
-  folded->weight = at::cat(ws, 0).to(weights.begin()->scalar_type()).contiguous();
-  bool any_bias = false;
-  for (const auto& b : biases) any_bias = any_bias || b.defined();
-  if (any_bias) {
-    size_t i = 0;
-    for (const auto& w : weights) {
-      const at::Tensor& b = *(biases.begin() + i++);
-      bs.push_back(b.defined() ? b.to(at::kFloat) : at::zeros({w.size(0)}, w.options().dtype(at::kFloat)));
-    }
-    if (pad) bs.push_back(at::zeros({pad}, bs.front().options()));
-    folded->bias = at::cat(bs, 0).to(weights.begin()->scalar_type());
+  const at::ScalarType dtype = weights.front().scalar_type();
+  folded->weight = at::cat(ws, 0).to(dtype).contiguous();
+  if (std::any_of(biases.begin(), biases.end(), [](const at::Tensor& b) { return b.defined(); })) {
+    for (size_t i = 0; i < weights.size(); ++i)
+      bs.push_back(biases[i].defined() ? biases[i].to(at::kFloat) : at::zeros({weights[i].size(0)}, ws.front().options()));
+    if (pad) bs.push_back(at::zeros({pad}, ws.front().options()));
+    folded->bias = at::cat(bs, 0).to(dtype);
   }
   folded->made_from = std::move(key);
   slot = std::move(folded);
 }
 
-// rotate() as one complex multiply: the pairs (x0, x1) are x0 + i x1, and
+// rotary-embedding-torch's rotate_queries_or_keys (interleaved pairs, angle(pos, i)
+// = pos * freqs[i]) as one complex multiply: the pairs (x0, x1) are x0 + i x1, and
 // (x0 cos - x1 sin, x1 cos + x0 sin) is their product with cos + i sin, in
 // float32 as upstream computes it. t: (N, h, n, d), last dim contiguous.
 // fp16 on a GPU reads and writes half directly (ComplexHalf in, float32
@@ -185,16 +169,6 @@ void AttentionImpl::add_to_inplace(at::Tensor& x) {
   x.view({N * n, dim}).addmm_(gated.view({N * n, hd}), to_out->weight.t());
 }
 
-at::Tensor AttentionImpl::forward(at::Tensor x) {
-  x = norm(x);
-  const int64_t N = x.size(0), n = x.size(1);
-  at::Tensor qkv = to_qkv(x).view({N, n, 3, heads, dim_head}).permute({2, 0, 3, 1, 4});  // (3, N, h, n, d)
-  at::Tensor q = rotate(qkv[0], freqs), k = rotate(qkv[1], freqs), v = qkv[2];
-  at::Tensor out = attention::attend(q, k, v);                              // (N, h, n, d)
-  out = out * to_gates(x).transpose(1, 2).unsqueeze(-1).sigmoid();         // gates (N, n, h) -> (N, h, n, 1)
-  return to_out(out.transpose(1, 2).reshape({N, n, heads * dim_head}));
-}
-
 LinearAttentionImpl::LinearAttentionImpl(int64_t dim, int64_t heads, int64_t dim_head) : heads(heads), dim_head(dim_head) {
   norm = register_module("norm", RMSNorm(dim));
   auto qkv = register_module("to_qkv", std::make_shared<nn::Module>());  // Sequential(Linear, Rearrange)
@@ -221,8 +195,6 @@ FeedForwardImpl::FeedForwardImpl(int64_t dim, int64_t mult) {
   in = net->register_module("1", nn::Linear(dim, dim * mult));
   out = net->register_module("4", nn::Linear(dim * mult, dim));
 }
-
-at::Tensor FeedForwardImpl::forward(const at::Tensor& x) { return out(at::gelu(in(norm(x)))); }
 
 void FeedForwardImpl::add_to_inplace(at::Tensor& x) {
   fold_norm(in_, norm, {in->weight}, {in->bias}, fused_rms(x));

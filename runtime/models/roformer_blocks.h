@@ -53,11 +53,12 @@ struct AttentionImpl : torch::nn::Module {
   torch::nn::Linear to_qkv{nullptr}, to_gates{nullptr}, to_out{nullptr};
   at::Tensor freqs;  // rotary inverse frequencies (dim_head / 2), rotary_embed.freqs
   AttentionImpl(int64_t dim, int64_t heads, int64_t dim_head);
-  at::Tensor forward(at::Tensor x);  // (N, n, dim) -> (N, n, dim)
-  // x += forward(x), in place (x contiguous and the caller's own), in fewer
-  // passes over memory: the norm folded into one qkv-and-gates GEMM, rotary as
-  // one complex multiply, the gate written in to_out's layout, the residual
-  // added by the to_out GEMM. What TransformerImpl runs.
+  // x += Attention(x), in place (x (N, n, dim), contiguous and the caller's own).
+  // Upstream computes: y = norm(x); q, k, v = to_qkv(y) per head; q, k rotated;
+  // out = attend(q, k, v) * sigmoid(to_gates(y)) per head; to_out(out). Here in
+  // fewer passes over memory: the norm folded into one qkv-and-gates GEMM, rotary
+  // as one complex multiply, the gate written in to_out's layout, the residual
+  // added by the to_out GEMM.
   void add_to_inplace(at::Tensor& x);
 
  private:
@@ -85,9 +86,8 @@ struct FeedForwardImpl : torch::nn::Module {
   RMSNorm norm{nullptr};
   torch::nn::Linear in{nullptr}, out{nullptr};
   FeedForwardImpl(int64_t dim, int64_t mult);
-  at::Tensor forward(const at::Tensor& x);
-  // x += forward(x), in place (x contiguous and the caller's own): the norm
-  // folded into net.1, the residual added by net.4's GEMM.
+  // x += net.4(GELU(net.1(norm(x)))), in place (x contiguous and the caller's
+  // own): the norm folded into net.1, the residual added by net.4's GEMM.
   void add_to_inplace(at::Tensor& x);
 
  private:
