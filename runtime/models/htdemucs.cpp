@@ -79,6 +79,22 @@ Conv make_conv(nn::Module& m, const std::string& name, bool freq, int64_t in, in
   return c;
 }
 
+// Mean and biased variance of each row of x (R, L), in float32 whatever x's
+// dtype (float64 stays float64), without writing a float32 copy of x: fp32
+// rows go through one Welford pass; half and bfloat16 rows through a sum and
+// a 2-norm that accumulate in float32 as they read (two reads of 2 bytes
+// instead of a 4-byte copy written and read back).
+std::pair<at::Tensor, at::Tensor> row_moments(const at::Tensor& x) {
+  if (x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble) {
+    auto [var, mean] = at::var_mean(x, {1}, /*unbiased=*/false, /*keepdim=*/false);
+    return {mean, var};
+  }
+  const double L = static_cast<double>(x.size(1));
+  at::Tensor mean = at::sum(x, {1}, false, at::kFloat) / L;
+  at::Tensor norm = at::linalg_vector_norm(x, 2, {1}, false, at::kFloat);
+  return {mean, (norm.square() / L - mean.square()).clamp_min(0)};
+}
+
 // nn::GroupNorm's result, computed so that it is fast with few groups.
 // ATen's kernel gives each (sample, group) row to one thread block: with
 // GroupNorm(1, C) over a whole time-branch layer or transformer output,
@@ -94,26 +110,52 @@ at::Tensor group_norm(nn::GroupNorm gn, const at::Tensor& x, bool channel_last =
   const int64_t N = x.size(0), G = o.num_groups(), C = o.num_channels();
   if (!channel_last && N * G >= 512) return gn->forward(x);  // enough rows for ATen's kernel
   if (channel_last && G != 1) throw std::logic_error("group_norm: channel-last input needs one group");
-  at::Tensor xf = x.to(at::kFloat).reshape({N, G, -1});
-  auto [var, mean] = at::var_mean(xf, {2}, /*unbiased=*/false, /*keepdim=*/true);  // (N, G, 1)
-  at::Tensor rstd = (var + o.eps()).rsqrt();
+  auto [mean, var] = row_moments(x.reshape({N * G, -1}));  // (N * G)
+  at::Tensor rstd = (var + o.eps()).rsqrt().view({N, G, 1});
   std::vector<int64_t> shape(static_cast<size_t>(x.dim()), 1);
   shape[0] = N;
   shape[channel_last ? x.dim() - 1 : 1] = C;
-  at::Tensor w = gn->weight.to(at::kFloat), b = gn->bias.to(at::kFloat);
-  at::Tensor scale = rstd.repeat_interleave(C / G, 1).view({N, C}) * w;  // (N, C)
-  at::Tensor shift = b - mean.repeat_interleave(C / G, 1).view({N, C}) * scale;
+  at::Tensor w = gn->weight.to(rstd.scalar_type()), b = gn->bias.to(rstd.scalar_type());
+  at::Tensor scale = (rstd * w.view({1, G, C / G})).view({N, C});  // (N, C)
+  at::Tensor shift = b - (mean.view({N, G, 1}) * scale.view({N, G, C / G})).view({N, C});
   return at::addcmul(shift.view(shape).to(x.scalar_type()), x, scale.view(shape).to(x.scalar_type()));
+}
+
+// The GroupNorm(1, C) of a DConv branch applied to x + conv_bias, where x is the
+// output of the branch's convolution run without its bias: (N, C, T), or
+// (B, C, Fr, T) in a frequency layer, where each bin is a sample of its own
+// (upstream runs those on a (B * Fr, C, T) copy). Moments are taken per channel
+// row over T, moved by the bias and pooled over the channels (law of total
+// variance: var = mean of the row variances + variance of the row means), so
+// x + bias is never written and no layout copy is made; then one addcmul.
+at::Tensor dconv_norm(const nn::GroupNorm& gn, const at::Tensor& x, const at::Tensor& conv_bias) {
+  const int64_t C = x.size(1), T = x.size(-1);
+  auto [mean, var] = row_moments(x.reshape({-1, T}));
+  const std::vector<int64_t> rows(x.sizes().begin(), x.sizes().end() - 1);  // (N, C) or (B, C, Fr)
+  std::vector<int64_t> per_channel(rows.size(), 1);
+  per_channel[1] = C;
+  const auto acc = mean.scalar_type();
+  const at::Tensor bias = conv_bias.to(acc).view(per_channel);
+  mean = mean.view(rows) + bias;
+  at::Tensor pooled_mean = mean.mean(1, true);                                         // (N, 1[, Fr])
+  at::Tensor pooled_var = var.view(rows).mean(1, true) + (mean - pooled_mean).square().mean(1, true);
+  at::Tensor scale = (pooled_var + gn->options.eps()).rsqrt() * gn->weight.to(acc).view(per_channel);  // (N, C[, Fr])
+  at::Tensor shift = gn->bias.to(acc).view(per_channel) + (bias - pooled_mean) * scale;
+  return at::addcmul(shift.unsqueeze(-1).to(x.scalar_type()), x, scale.unsqueeze(-1).to(x.scalar_type()));
 }
 
 // demucs.demucs.DConv: residual branches of dilated convolutions, each
 // [Conv1d(k3, dilation 2^d) -> GroupNorm(1) -> GELU -> Conv1d(1x1, 2C) ->
 // GroupNorm(1) -> GLU -> LayerScale], named by their Sequential index.
+// The convolutions run without their bias, which dconv_norm folds into the
+// normalisation: the bias additions were the biggest elementwise cost of
+// HTDemucs on the GPU (broadcast adds over the largest activations).
 struct DConvImpl : nn::Module {
   struct Branch {
     nn::Conv1d in{nullptr}, out{nullptr};
     nn::GroupNorm norm_in{nullptr}, norm_out{nullptr};
     LayerScale scale{nullptr};
+    int64_t dilation = 1;
   };
   std::vector<Branch> branches;
   DConvImpl(int64_t channels, double compress, int64_t depth) {
@@ -125,6 +167,7 @@ struct DConvImpl : nn::Module {
       const int64_t dilation = dilate ? (int64_t{1} << d) : 1;
       auto seq = std::make_shared<nn::Module>();
       Branch b;
+      b.dilation = dilation;
       b.in = seq->register_module("0", nn::Conv1d(nn::Conv1dOptions(channels, hidden, 3).dilation(dilation).padding(dilation)));
       b.norm_in = seq->register_module("1", nn::GroupNorm(nn::GroupNormOptions(1, hidden)));
       b.out = seq->register_module("3", nn::Conv1d(nn::Conv1dOptions(hidden, 2 * channels, 1)));
@@ -134,25 +177,28 @@ struct DConvImpl : nn::Module {
       branches.push_back(b);
     }
   }
-  // x: (N, C, T) -> (N, C, T)
+  // x: (N, C, T) -> (N, C, T) over time; (B, C, Fr, T) -> (B, C, Fr, T) in a
+  // frequency layer, each bin on its own: the Conv1d kernels run as (1, k)
+  // Conv2d kernels over (Fr, T), which is what ATen does with a Conv1d anyway.
   at::Tensor forward(at::Tensor x) {
+    const bool freq = x.dim() == 4;
     for (auto& b : branches) {
-      at::Tensor y = gelu_exact(group_norm(b.norm_in, b.in(x)));
-      y = at::glu(group_norm(b.norm_out, b.out(y)), 1);
-      x = x + b.scale->forward(y);
+      at::Tensor y;
+      if (freq)
+        y = at::conv2d(x, b.in->weight.unsqueeze(2), at::Tensor(), at::IntArrayRef{1, 1}, at::IntArrayRef{0, b.dilation},
+                       at::IntArrayRef{1, b.dilation});
+      else
+        y = at::conv1d(x, b.in->weight, at::Tensor(), 1, b.dilation, b.dilation);
+      y = gelu_exact(dconv_norm(b.norm_in, y, b.in->bias));
+      y = freq ? at::conv2d(y, b.out->weight.unsqueeze(2)) : at::conv1d(y, b.out->weight);
+      y = at::glu(dconv_norm(b.norm_out, y, b.out->bias), 1);
+      // x + scale * y in one pass
+      x = at::addcmul(x, y, freq ? b.scale->scale.view({-1, 1, 1}) : b.scale->scale.view({-1, 1}));
     }
     return x;
   }
 };
 TORCH_MODULE(DConv);
-
-// Runs the DConv of a frequency layer over time, each frequency bin on its own.
-at::Tensor dconv_apply(DConv dconv, const at::Tensor& y, bool freq) {
-  if (!freq) return dconv->forward(y);
-  const int64_t B = y.size(0), C = y.size(1), Fr = y.size(2), T = y.size(3);
-  at::Tensor z = dconv->forward(y.permute({0, 2, 1, 3}).reshape({-1, C, T}));  // (B*Fr, C, T)
-  return z.view({B, Fr, C, T}).permute({0, 2, 1, 3});
-}
 
 struct LayerOptions {
   int64_t kernel_size, stride;
@@ -199,7 +245,7 @@ struct HEncLayerImpl : nn::Module {
       y = y + (inject.dim() == 3 && y.dim() == 4 ? inject.unsqueeze(2) : inject);
     }
     y = gelu_exact(norm1 ? group_norm(norm1, y) : y);
-    if (dconv) y = dconv_apply(dconv, y, freq);
+    if (dconv) y = dconv->forward(y);
     if (!has_rewrite) return y;
     at::Tensor z = rewrite(y);
     return at::glu(norm2 ? group_norm(norm2, z) : z, 1);
@@ -248,7 +294,7 @@ struct HDecLayerImpl : nn::Module {
       } else {
         y = x;
       }
-      if (dconv) y = dconv_apply(dconv, y, freq);
+      if (dconv) y = dconv->forward(y);
     }
     at::Tensor z = conv_tr(y);
     if (norm2) z = group_norm(norm2, z);
