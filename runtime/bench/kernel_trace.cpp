@@ -14,9 +14,12 @@ namespace profiler = torch::autograd::profiler;
 bool kernel_trace_supported() { return true; }
 
 void start_kernel_trace() {
-  const profiler::ProfilerConfig config(profiler::ProfilerState::KINETO, /*report_input_shapes=*/false,
+  // The ATen ops too (with their input shapes), so that trace_summary.py --by-op
+  // can say which op launched each kernel (a bias add of a convolution, say).
+  const profiler::ProfilerConfig config(profiler::ProfilerState::KINETO, /*report_input_shapes=*/true,
                                         /*profile_memory=*/false);
-  const std::set<torch::profiler::impl::ActivityType> activities{torch::profiler::impl::ActivityType::CUDA};
+  const std::set<torch::profiler::impl::ActivityType> activities{torch::profiler::impl::ActivityType::CPU,
+                                                                 torch::profiler::impl::ActivityType::CUDA};
   profiler::prepareProfiler(config, activities);
   profiler::enableProfiler(config, activities);
 }
