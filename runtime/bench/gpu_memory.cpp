@@ -1,14 +1,25 @@
 #include "runtime/bench/gpu_memory.h"
 
-#if defined(STEMKIT_CUDA)
+// The caching allocator's statistics. A ROCm libtorch ships them hipified
+// (c10/hip, namespace c10::hip); our sources are not hipified, so name them.
+#if defined(STEMKIT_ROCM)
+#include <c10/hip/HIPCachingAllocator.h>
+#include <c10/hip/HIPFunctions.h>
+#define STEMKIT_GPU_MEMORY 1
+namespace gpu_allocator = c10::hip::HIPCachingAllocator;
+namespace gpu_runtime = c10::hip;
+#elif defined(STEMKIT_CUDA)
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAFunctions.h>
+#define STEMKIT_GPU_MEMORY 1
+namespace gpu_allocator = c10::cuda::CUDACachingAllocator;
+namespace gpu_runtime = c10::cuda;
 #endif
 
 namespace stemkit::bench {
 
 bool gpu_memory_supported() {
-#if defined(STEMKIT_CUDA)
+#if defined(STEMKIT_GPU_MEMORY)
   return true;
 #else
   return false;
@@ -16,8 +27,8 @@ bool gpu_memory_supported() {
 }
 
 void reset_gpu_peak(int device) {
-#if defined(STEMKIT_CUDA)
-  c10::cuda::CUDACachingAllocator::resetPeakStats(device);
+#if defined(STEMKIT_GPU_MEMORY)
+  gpu_allocator::resetPeakStats(device);
 #else
   (void)device;
 #endif
@@ -25,8 +36,8 @@ void reset_gpu_peak(int device) {
 
 GpuMemory gpu_peak(int device) {
   GpuMemory m;
-#if defined(STEMKIT_CUDA)
-  auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device);
+#if defined(STEMKIT_GPU_MEMORY)
+  auto stats = gpu_allocator::getDeviceStats(device);
   constexpr size_t aggregate = 0;  // StatType::AGGREGATE
   m.peak_allocated = stats.allocated_bytes[aggregate].peak;
   m.peak_reserved = stats.reserved_bytes[aggregate].peak;
@@ -37,17 +48,17 @@ GpuMemory gpu_peak(int device) {
 }
 
 void gpu_synchronize(int device) {
-#if defined(STEMKIT_CUDA)
+#if defined(STEMKIT_GPU_MEMORY)
   (void)device;  // device_synchronize() waits for every device
-  c10::cuda::device_synchronize();
+  gpu_runtime::device_synchronize();
 #else
   (void)device;
 #endif
 }
 
 void release_gpu_cache() {
-#if defined(STEMKIT_CUDA)
-  c10::cuda::CUDACachingAllocator::emptyCache();
+#if defined(STEMKIT_GPU_MEMORY)
+  gpu_allocator::emptyCache();
 #endif
 }
 

@@ -4,16 +4,32 @@
 
 #include <cstdlib>
 
-#if defined(STEMKIT_CUDA)
+// CUDA and ROCm share this code: devices, streams and guards go through c10's
+// device-generic API (a ROCm libtorch registers HIP as the "cuda" device), so
+// only the graph header and the runtime's error call differ. PyTorch's ROCm
+// build hipifies its own headers into ATen/hip/ (ours are not hipified), and
+// the graph class keeps its CUDA name there.
+#if defined(STEMKIT_CUDA) || defined(STEMKIT_ROCM)
+#define STEMKIT_GRAPHS 1
+#include <c10/core/DeviceGuard.h>
+#include <c10/core/Stream.h>
+#include <c10/core/StreamGuard.h>
+#include <c10/core/impl/DeviceGuardImplInterface.h>
+#if defined(STEMKIT_ROCM)
+#include <ATen/hip/HIPGraph.h>
+#include <hip/hip_runtime_api.h>
+#define STEMKIT_CLEAR_GPU_ERROR() (void)hipGetLastError()
+#else
 #include <ATen/cuda/CUDAGraph.h>
-#include <c10/cuda/CUDAGuard.h>
-#include <c10/cuda/CUDAStream.h>
+#include <cuda_runtime_api.h>
+#define STEMKIT_CLEAR_GPU_ERROR() (void)cudaGetLastError()
+#endif
 #endif
 
 namespace stemkit::capture {
 
 struct GraphRunner::Graphs {
-#if defined(STEMKIT_CUDA)
+#if defined(STEMKIT_GRAPHS)
   struct Captured {
     at::cuda::CUDAGraph graph;
     at::Tensor input;   // static buffers the graph reads and writes
@@ -24,7 +40,7 @@ struct GraphRunner::Graphs {
 };
 
 bool capture_supported() {
-#if defined(STEMKIT_CUDA)
+#if defined(STEMKIT_GRAPHS)
   return true;
 #else
   return false;
@@ -35,7 +51,7 @@ GraphRunner::GraphRunner(segment::Forward forward, bool enabled)
     : forward_(std::move(forward)), requested_(enabled), enabled_(enabled), graphs_(std::make_unique<Graphs>()) {
   if (std::getenv("STEMKIT_NO_GRAPHS")) enabled_ = false;
   status_ = !enabled_ ? "eager: graph capture switched off" : capture_supported() ? "eager: nothing captured yet"
-                                                                                  : "eager: this build has no CUDA graph support";
+                                                                                  : "eager: this build has no CUDA/HIP graph support";
 }
 
 GraphRunner::~GraphRunner() = default;
@@ -46,7 +62,7 @@ GraphRunner& reuse_or_make(std::shared_ptr<GraphRunner>& slot, segment::Forward 
 }
 
 bool GraphRunner::capturing() const {
-#if defined(STEMKIT_CUDA)
+#if defined(STEMKIT_GRAPHS)
   return !graphs_->by_shape.empty();
 #else
   return false;
@@ -54,21 +70,21 @@ bool GraphRunner::capturing() const {
 }
 
 at::Tensor GraphRunner::operator()(const at::Tensor& input) {
-#if defined(STEMKIT_CUDA)
+#if defined(STEMKIT_GRAPHS)
   if (enabled_ && input.is_cuda()) {
     auto key = input.sizes().vec();
     key.push_back(static_cast<int64_t>(input.scalar_type()));
     auto it = graphs_->by_shape.find(key);
     if (it == graphs_->by_shape.end()) {
       try {
-        c10::cuda::CUDAGuard device(input.device());
+        c10::DeviceGuard device(input.device());
         auto captured = std::make_unique<Graphs::Captured>();
         captured->input = input.clone();
         // Warm up on a side stream (allocator, cuDNN/cuBLAS plans), then capture there.
-        auto stream = c10::cuda::getStreamFromPool();
+        c10::Stream stream = c10::impl::getDeviceGuardImpl(input.device().type())->getStreamFromGlobalPool(input.device());
         stream.synchronize();
         {
-          c10::cuda::CUDAStreamGuard guard(stream);
+          c10::StreamGuard guard(stream);
           for (int i = 0; i < 3; ++i) forward_(captured->input);
           stream.synchronize();
           captured->graph.capture_begin();
@@ -81,7 +97,7 @@ at::Tensor GraphRunner::operator()(const at::Tensor& input) {
               captured->graph.capture_end();
             } catch (...) {
             }
-            (void)cudaGetLastError();
+            STEMKIT_CLEAR_GPU_ERROR();
             throw;
           }
           captured->graph.capture_end();
