@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <ctime>
 #include <fstream>
 #include <regex>
@@ -220,11 +221,18 @@ fs::path run_bench(const Context& ctx, const Manifest& m, const Fingerprint& fp,
       throw Error(ExitCode::usage, fmt::format("--var {}: expected NAME=VALUE, like --var deps=/srv/py", v));
     values[v.substr(0, eq)] = v.substr(eq + 1);
   }
-  values["root"] = root.string();
-  values["work"] = work.string();
-  values["python"] = o.python.empty() ? spec.python : o.python;
-  values["patchmgr"] = o.patchmgr_exe.string();
-  values["component"] = m.name;
+  // Vars may refer to these (one level: "{checkout}", never another var).
+  std::map<std::string, std::string> early;
+  early["root"] = root.string();
+  early["work"] = work.string();
+  early["checkout"] = m.checkout.string();
+  // --python, else $STEMKIT_PYTHON (as for build and verify), else bench.python.
+  const char* env_python = std::getenv("STEMKIT_PYTHON");
+  early["python"] = !o.python.empty() ? o.python : (env_python && *env_python) ? std::string(env_python) : spec.python;
+  early["patchmgr"] = o.patchmgr_exe.string();
+  early["component"] = m.name;
+  for (auto& [name, value] : values) value = expand(value, early, fmt::format("{}: bench.vars.{}", display_path(m.path, root), name));
+  for (const auto& [name, value] : early) values[name] = value;
   values["seconds"] = number_text(seconds);
   values["precisions"] = fmt::format("{}", fmt::join(precisions, ","));
   values["batch_sizes"] = fmt::format("{}", fmt::join(batches, ","));

@@ -431,6 +431,19 @@ void check_placeholders(Checker& c, const YAML::Node& node, const std::string& v
   }
 }
 
+// A value in bench.vars may use the placeholders known before the model and
+// the track are (bench_var_placeholders), not other vars.
+void check_var_placeholders(Checker& c, const YAML::Node& node, const std::string& value, const std::string& key) {
+  static const std::regex kPlaceholder("\\{([A-Za-z0-9_-]*)\\}");
+  const auto& allowed = bench_var_placeholders();
+  for (std::sregex_iterator it(value.begin(), value.end(), kPlaceholder), end; it != end; ++it) {
+    std::string name = (*it)[1];
+    if (std::find(allowed.begin(), allowed.end(), name) == allowed.end())
+      c.error(node.Mark(), fmt::format("bench.vars.{}: {{{}}} cannot be used in a var; a var may use {}", key, name,
+                                       fmt::join(allowed, ", ")));
+  }
+}
+
 void load_bench(Checker& c, const YAML::Node& node, Manifest& m) {
   static const std::vector<std::string> allowed = {"model",   "checkpoint", "track",   "seconds",     "precisions",
                                                    "batch_sizes", "graphs",  "separate_args", "prepare", "upstream",
@@ -453,8 +466,10 @@ void load_bench(Checker& c, const YAML::Node& node, Manifest& m) {
           c.error(it->first.Mark(), fmt::format("bench.vars: \"{}\" is a placeholder patchmgr fills in itself; choose another name", key));
         else if (!it->second.IsScalar())
           c.error(it->second.Mark(), fmt::format("bench.vars.{}: found {}, expected a string", key, Checker::kind(it->second)));
-        else
+        else {
           b.vars[key] = it->second.Scalar();
+          check_var_placeholders(c, it->second, b.vars[key], key);
+        }
       }
     }
   }

@@ -93,8 +93,15 @@ struct BenchSpec {
 
 // The placeholders `patchmgr bench` fills in, besides the section's `vars`.
 inline const std::vector<std::string>& bench_placeholders() {
-  static const std::vector<std::string> names = {"root",  "work",     "python",     "patchmgr",  "component", "model",
-                                                 "checkpoint", "track", "seconds", "out", "precisions", "batch_sizes"};
+  static const std::vector<std::string> names = {"root",       "work",  "checkout", "python", "patchmgr", "component", "model",
+                                                 "checkpoint", "track", "seconds",  "out",    "precisions", "batch_sizes"};
+  return names;
+}
+
+// Those a value in `vars` may use (known before the model and track are):
+// `vars: {demucs: "{checkout}"}` measures the patched checkout by default.
+inline const std::vector<std::string>& bench_var_placeholders() {
+  static const std::vector<std::string> names = {"root", "work", "checkout", "python", "patchmgr", "component"};
   return names;
 }
 

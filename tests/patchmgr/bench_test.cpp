@@ -319,6 +319,42 @@ TEST_F(BenchTest, AGivenTrackIsUsedByBothSides) {
   EXPECT_EQ(j["track"]["synthetic"], false);
 }
 
+// A var may name the checkout (the manifests default {demucs} to it, so a new
+// user measures what patchmgr applied); {python} follows $STEMKIT_PYTHON unless
+// --python says otherwise; a var naming another var or a later placeholder is
+// refused when the manifest is loaded.
+TEST_F(BenchTest, VarsMayNameTheCheckoutAndPythonFollowsStemkitPython) {
+  project.write_manifest({});
+  add_bench_section(R"Y(bench:
+  model: "{work}/full.th"
+  prepare: [sh, fake/prepare.sh, "{work}/full.th"]
+  upstream: [sh, fake/upstream.sh, --pkg, "{pkg}", --py, "{python}", --track, "{track}", --out, "{out}"]
+  write_track: [--write-track]
+  vars: {pkg: "{checkout}/src"}
+)Y");
+  std::map<std::string, std::string> env = {{"PATH", fake.string() + ":" + std::getenv("PATH")}, {"STEMKIT_PYTHON", "/opt/venv/bin/python"}};
+  CliRun r = project.run({"bench", "--separate", (fake / "separate").string(), "--against-upstream"}, env);
+  ASSERT_EQ(r.code, 0) << r.all();
+  std::string up = read(fake / "upstream.args");
+  EXPECT_NE(up.find("--pkg\n" + (project.root() / "upstream/demo").string() + "/src\n"), std::string::npos) << up;
+  EXPECT_NE(up.find("--py\n/opt/venv/bin/python\n"), std::string::npos) << up;
+  r = project.run({"bench", "--separate", (fake / "separate").string(), "--against-upstream", "--python", "py3", "--var", "pkg=/srv/pkg"}, env);
+  ASSERT_EQ(r.code, 0) << r.all();
+  up = read(fake / "upstream.args");
+  EXPECT_NE(up.find("--pkg\n/srv/pkg\n--py\npy3\n"), std::string::npos) << up;
+
+  project.write_manifest({});
+  add_bench_section(R"Y(bench:
+  model: "{work}/full.th"
+  vars: {a: x, b: "{a}", c: "{track}"}
+)Y");
+  r = run({"lint"});
+  EXPECT_EQ(r.code, 2) << r.all();
+  EXPECT_NE(r.err.find("error: bench.vars.b: {a} cannot be used in a var; a var may use root, work, checkout, python, patchmgr, component"),
+            std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("error: bench.vars.c: {track} cannot be used in a var"), std::string::npos) << r.err;
+}
+
 TEST_F(BenchTest, ComponentsWithoutABenchSectionAreRefused) {
   project.write_manifest({}, "other");
   CliRun r = bench({"other"});

@@ -60,7 +60,7 @@ def read_track(path):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--demucs", required=True)
-    parser.add_argument("--deps", required=True)
+    parser.add_argument("--deps", default="", help="pure-Python dependencies, when this Python lacks them (default: $STEMKIT_PY_DEPS)")
     parser.add_argument("--model", required=True)
     parser.add_argument("--track", required=True)
     parser.add_argument("--write-track", action="store_true")
@@ -75,8 +75,7 @@ def main():
         torch.set_num_threads(args.threads)
     if args.write_track:
         write_track(args.track, args.seconds)
-    HTDemucs, apply_model, StaticSegmentModel, BagOfModels = import_demucs(Path(args.demucs).resolve(),
-                                                                           Path(args.deps).resolve())
+    HTDemucs, apply_model, StaticSegmentModel, BagOfModels = import_demucs(Path(args.demucs).resolve(), args.deps)
     package = torch.load(args.model, map_location="cpu", weights_only=False)
     model = HTDemucs(*package["args"], **package["kwargs"])
     model.load_state_dict(package["state"])

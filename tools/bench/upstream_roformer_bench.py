@@ -32,13 +32,14 @@ import torch
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1] / "fixtures")]
 from msst import Config, load_model_utils  # noqa: E402
+import pydeps  # noqa: E402
 from upstream_demucs_bench import read_track, write_track  # noqa: E402
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bs-roformer", required=True, help="directory holding the (patched) bs_roformer package")
-    parser.add_argument("--deps", required=True, help="directory with einops, beartype, rotary_embedding_torch")
+    parser.add_argument("--deps", default="", help="directory with einops, beartype, rotary_embedding_torch, when this Python lacks them (default: $STEMKIT_PY_DEPS)")
     parser.add_argument("--msst-utils", required=True, help="MSST's utils/model_utils.py")
     parser.add_argument("--kwargs", required=True)
     parser.add_argument("--checkpoint", required=True)
@@ -52,9 +53,13 @@ def main():
     parser.add_argument("--out", required=True)
     parser.add_argument("--device", default="cuda")
     args = parser.parse_args()
+    if not args.msst_utils:
+        raise SystemExit("upstream_roformer_bench.py: --msst-utils is empty; the upstream side runs MSST's demix: clone "
+                         "https://github.com/ZFTurbo/Music-Source-Separation-Training and pass "
+                         "patchmgr bench --var msst_utils=CLONE/utils/model_utils.py")
     if args.write_track:
         write_track(args.track, args.seconds)
-    sys.path[:0] = [str(Path(args.bs_roformer).resolve()), str(Path(args.deps).resolve())]
+    pydeps.add_paths(args.bs_roformer, args.deps)
     librosa = types.ModuleType("librosa")  # MelBandRoformer's import; BSRoformer does not use it
     librosa.filters = types.ModuleType("librosa.filters")
     sys.modules.setdefault("librosa", librosa)
