@@ -1,5 +1,6 @@
 #include "patchmgr/bench/result.h"
 
+#include <cmath>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -163,6 +164,10 @@ Result parse_result(const json& j, const fs::path& file, const fs::path& root) {
   if (t.contains("synthetic")) {
     if (!t.at("synthetic").is_boolean()) rd.fail("track.synthetic", fmt::format("found {}, expected true or false", kind(t.at("synthetic"))));
     r.synthetic = t.at("synthetic").get<bool>();
+  }
+  if (auto n = rd.number(j, "", "repeats", false)) {
+    if (!(*n >= 1 && *n <= 100 && *n == std::floor(*n))) rd.fail("repeats", fmt::format("found {}, expected a whole number from 1 to 100", *n));
+    r.repeats = static_cast<int>(*n);
   }
   const json& c = rd.get(j, "", "commands");
   if (!c.is_array()) rd.fail("commands", fmt::format("found {}, expected a list of strings", kind(c)));

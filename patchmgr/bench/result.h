@@ -58,6 +58,7 @@ struct Result {
   std::string track;
   double seconds = 0;
   bool synthetic = false;
+  int repeats = 1;                       // timed runs per configuration (the median is shown)
   std::vector<std::string> commands;
   std::vector<Row> runtime;
   bool has_upstream = false;

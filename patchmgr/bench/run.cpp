@@ -213,6 +213,8 @@ fs::path run_bench(const Context& ctx, const Manifest& m, const Fingerprint& fp,
   if (!o.batch_sizes.empty()) batches = split(o.batch_sizes, ',');
   else for (int b : spec.batch_sizes) batches.push_back(std::to_string(b));
   std::vector<std::string> graphs = o.graphs.empty() ? spec.graphs : split(o.graphs, ',');
+  const int repeats = o.repeats.value_or(spec.repeats);
+  if (repeats < 1 || repeats > 100) throw Error(ExitCode::usage, "--repeats: expected 1 to 100 timed runs per configuration");
 
   std::map<std::string, std::string> values = spec.vars;
   for (const auto& v : o.vars) {
@@ -236,6 +238,7 @@ fs::path run_bench(const Context& ctx, const Manifest& m, const Fingerprint& fp,
   values["seconds"] = number_text(seconds);
   values["precisions"] = fmt::format("{}", fmt::join(precisions, ","));
   values["batch_sizes"] = fmt::format("{}", fmt::join(batches, ","));
+  values["repeats"] = std::to_string(repeats);
   std::map<std::string, std::string> env = spec.env;
   const std::string where = fmt::format("{}: bench", display_path(m.path, root));
 
@@ -295,6 +298,7 @@ fs::path run_bench(const Context& ctx, const Manifest& m, const Fingerprint& fp,
   if (!batches.empty()) separate_argv.insert(separate_argv.end(), {"--bench-batch-sizes", values["batch_sizes"]});
   if (!graphs.empty()) separate_argv.insert(separate_argv.end(), {"--bench-graphs", fmt::format("{}", fmt::join(graphs, ","))});
   if (track.empty()) separate_argv.insert(separate_argv.end(), {"--bench-seconds", values["seconds"]});
+  if (repeats > 1) separate_argv.insert(separate_argv.end(), {"--bench-repeats", values["repeats"]});
   auto extra = expand_all(spec.separate_args, values, where + ".separate_args");
   separate_argv.insert(separate_argv.end(), extra.begin(), extra.end());
   separate_argv.insert(separate_argv.end(), {"--json", runtime_out.string()});
@@ -355,6 +359,7 @@ fs::path run_bench(const Context& ctx, const Manifest& m, const Fingerprint& fp,
   result["track"] = {{"path", track.empty() ? std::string("(synthetic, made by separate)") : track},
                      {"seconds", track_seconds},
                      {"synthetic", synthetic}};
+  result["repeats"] = repeats;
   std::vector<std::string> commands;
   if (o.against_upstream) commands.push_back(shell_join(upstream_argv));
   commands.push_back(shell_join(separate_argv));

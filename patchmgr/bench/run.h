@@ -20,6 +20,7 @@ struct BenchOptions {
   std::string separate;                  // the separate binary; empty: found in the build directories
   std::string model, checkpoint, track;  // override the bench section's
   std::optional<double> seconds;
+  std::optional<int> repeats;            // timed runs per configuration (default bench.repeats)
   std::string precisions, batch_sizes, graphs;  // comma-separated overrides
   std::string python;
   std::vector<std::string> vars;         // NAME=VALUE, override bench.vars

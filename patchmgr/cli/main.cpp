@@ -192,6 +192,7 @@ int main(int argc, char** argv) {
 
   patchmgr::bench::BenchOptions bench_options;
   double bench_seconds = 0;
+  int bench_repeats = -1;  // -1: not given
   auto* bench = app.add_subcommand("bench", "Run separate's benchmark (and the upstream reference) and store a dated result under docs/benchmarks/");
   bench->add_flag("--against-upstream", bench_options.against_upstream, "Also run the component's upstream reference script, on the same track and weights, in the same run");
   bench->add_option("--separate", bench_options.separate, "The separate binary (default: $STEMKIT_SEPARATE, else the build directory of this patchmgr, else the newest build*/)")->type_name("PATH");
@@ -199,10 +200,11 @@ int main(int argc, char** argv) {
   bench->add_option("--checkpoint", bench_options.checkpoint, "The weights of an MSST config (default bench.checkpoint)")->type_name("PATH");
   bench->add_option("--track", bench_options.track, "A WAV file to separate (default bench.track, else a synthetic track)")->type_name("WAV");
   bench->add_option("--seconds", bench_seconds, "Length of the synthetic track (default bench.seconds)");
+  bench->add_option("--repeats", bench_repeats, "Timed runs per configuration, each side; the median is kept (default bench.repeats, 1)");
   bench->add_option("--precisions", bench_options.precisions, "Comma-separated, e.g. fp16,bf16 (default bench.precisions)");
   bench->add_option("--batch-sizes", bench_options.batch_sizes, "Comma-separated (default bench.batch_sizes)");
   bench->add_option("--graphs", bench_options.graphs, "on, off or on,off (default bench.graphs)");
-  bench->add_option("--python", bench_options.python, "The Python for {python} (default bench.python)");
+  bench->add_option("--python", bench_options.python, "The Python for {python} (default $STEMKIT_PYTHON, else bench.python)");
   bench->add_option("--var", bench_options.vars, "Set a {placeholder} of the bench section (repeatable)")->type_name("NAME=VALUE")->allow_extra_args(false);
   bench->add_option("--work", bench_options.work, "Scratch directory for weights, track and raw outputs (default .bench/<component>)")->type_name("DIR");
   bench->add_option("--machine", bench_options.machine, "Name of the machine on the page and in the file name (default: the GPU's name)");
@@ -276,6 +278,7 @@ int main(int argc, char** argv) {
         chosen = load(ctx.root, components);
       }
       if (bench_seconds > 0) bench_options.seconds = bench_seconds;
+      if (bench_repeats != -1) bench_options.repeats = bench_repeats;
       std::error_code ec;
       bench_options.patchmgr_exe = fs::read_symlink("/proc/self/exe", ec);
       if (ec) bench_options.patchmgr_exe = fs::absolute(argv[0]);

@@ -447,7 +447,7 @@ void check_var_placeholders(Checker& c, const YAML::Node& node, const std::strin
 void load_bench(Checker& c, const YAML::Node& node, Manifest& m) {
   static const std::vector<std::string> allowed = {"model",   "checkpoint", "track",   "seconds",     "precisions",
                                                    "batch_sizes", "graphs",  "separate_args", "prepare", "upstream",
-                                                   "write_track", "python", "vars",    "env"};
+                                                   "write_track", "python", "vars",    "env",  "repeats"};
   if (!c.map(node, "bench", allowed, {"model"})) return;
   BenchSpec& b = m.bench;
   b.present = true;
@@ -519,6 +519,13 @@ void load_bench(Checker& c, const YAML::Node& node, Manifest& m) {
   choices("precisions", b.precisions, {"fp32", "fp16", "bf16"});
   // YAML 1.1 reads a bare on/off as a boolean; yaml-cpp keeps the text, so both spellings work.
   choices("graphs", b.graphs, {"on", "off"});
+  if (YAML::Node r = node["repeats"]) {
+    int v = 0;
+    if (!r.IsScalar() || !YAML::convert<int>::decode(r, v) || v < 1 || v > 100)
+      c.error(r.Mark(), fmt::format("bench.repeats: found {}, expected the number of timed runs per configuration, 1 to 100 (like 3)", Checker::kind(r)));
+    else
+      b.repeats = v;
+  }
   if (YAML::Node n = node["batch_sizes"]) {
     if (!n.IsSequence()) {
       c.error(n.Mark(), fmt::format("bench.batch_sizes: found {}, expected a list of batch sizes (like [1, 4, 8])", Checker::kind(n)));

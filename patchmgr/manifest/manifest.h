@@ -78,6 +78,7 @@ struct BenchSpec {
   std::string checkpoint;                    // separate --checkpoint (MSST configs); optional
   std::string track;                         // a WAV file; empty: a synthetic track of `seconds`
   double seconds = 180;
+  int repeats = 1;                           // timed runs per configuration, each side; the median is kept
   std::vector<std::string> precisions;       // fp32, fp16, bf16
   std::vector<int> batch_sizes;
   std::vector<std::string> graphs;           // on, off
@@ -94,7 +95,7 @@ struct BenchSpec {
 // The placeholders `patchmgr bench` fills in, besides the section's `vars`.
 inline const std::vector<std::string>& bench_placeholders() {
   static const std::vector<std::string> names = {"root",       "work",  "checkout", "python", "patchmgr", "component", "model",
-                                                 "checkpoint", "track", "seconds",  "out",    "precisions", "batch_sizes"};
+                                                 "checkpoint", "track", "seconds",  "out",    "precisions", "batch_sizes", "repeats"};
   return names;
 }
 

@@ -107,6 +107,7 @@ std::string render_benchmarks(const Manifest& m, const std::vector<const Result*
   if (!software.empty()) out += fmt::format("; {}", fmt::join(software, ", "));
   out += fmt::format("; a {:g} s track{}", r.seconds, r.synthetic ? " (synthetic)" : "");
   if (!r.model.empty()) out += fmt::format(", model `{}`", r.model);
+  if (r.repeats > 1) out += fmt::format(", the median of {} timed runs per row", r.repeats);
   if (stale)
     out += fmt::format("; patch set `{}`. **Stale**: the {} pin or patches have changed since; run `patchmgr bench {} --against-upstream` again.\n\n",
                        r.fingerprint_id, m.name, m.name);

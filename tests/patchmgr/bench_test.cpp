@@ -355,6 +355,41 @@ TEST_F(BenchTest, VarsMayNameTheCheckoutAndPythonFollowsStemkitPython) {
   EXPECT_NE(r.err.find("error: bench.vars.c: {track} cannot be used in a var"), std::string::npos) << r.err;
 }
 
+// bench.repeats (or --repeats): both sides time each configuration that many
+// times and keep the median; the result and PATCHES.md say so.
+TEST_F(BenchTest, RepeatsReachBothSidesAndTheResult) {
+  project.write_manifest({});
+  add_bench_section(R"Y(bench:
+  model: "{work}/full.th"
+  prepare: [sh, fake/prepare.sh, "{work}/full.th"]
+  repeats: 3
+  upstream: [sh, fake/upstream.sh, --repeats, "{repeats}", --track, "{track}", --out, "{out}"]
+  write_track: [--write-track]
+)Y");
+  CliRun r = bench({"--against-upstream", "--machine", "box"});
+  ASSERT_EQ(r.code, 0) << r.all();
+  EXPECT_NE(read(fake / "upstream.args").find("--repeats\n3\n"), std::string::npos);
+  EXPECT_NE(read(fake / "separate.args").find("--bench-repeats\n3\n"), std::string::npos);
+  json j = json::parse(read(results() / result_files()[0]));
+  EXPECT_EQ(j["repeats"], 3);
+  ASSERT_EQ(run({"docs"}).code, 0);
+  EXPECT_NE(read(project.root() / "PATCHES.md").find("the median of 3 timed runs per row"), std::string::npos);
+
+  r = bench({"--repeats", "1", "--machine", "box"});
+  ASSERT_EQ(r.code, 0) << r.all();
+  EXPECT_EQ(read(fake / "separate.args").find("--bench-repeats"), std::string::npos);
+  r = bench({"--repeats", "0"});
+  EXPECT_EQ(r.code, 2) << r.all();
+  EXPECT_NE(r.err.find("--repeats: expected 1 to 100 timed runs per configuration"), std::string::npos) << r.err;
+
+  project.write_manifest({});
+  add_bench_section("bench:\n  model: x.th\n  repeats: many\n");
+  r = run({"lint"});
+  EXPECT_EQ(r.code, 2) << r.all();
+  EXPECT_NE(r.err.find("bench.repeats: found \"many\", expected the number of timed runs per configuration, 1 to 100 (like 3)"),
+            std::string::npos) << r.err;
+}
+
 TEST_F(BenchTest, ComponentsWithoutABenchSectionAreRefused) {
   project.write_manifest({}, "other");
   CliRun r = bench({"other"});

@@ -57,6 +57,16 @@ def read_track(path):
         return x.view(-1, w.getnchannels()).t().contiguous(), w.getframerate()
 
 
+def timed(run, repeats):
+    """Median wall time of `repeats` runs (each synchronised), and every run's."""
+    walls = []
+    for _ in range(max(1, repeats)):
+        start = time.perf_counter()
+        run()
+        walls.append(time.perf_counter() - start)
+    return sorted(walls)[len(walls) // 2], walls
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--demucs", required=True)
@@ -67,6 +77,7 @@ def main():
     parser.add_argument("--seconds", type=float, default=180)
     parser.add_argument("--shifts", type=int, default=1)
     parser.add_argument("--precisions", default="fp32,fp16,bf16")
+    parser.add_argument("--repeats", type=int, default=1, help="timed runs per precision; the median is reported")
     parser.add_argument("--out", required=True)
     parser.add_argument("--device", default="cuda", help="cuda, or cpu (fp32 only; for the record on small machines)")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (default: torch's)")
@@ -105,10 +116,9 @@ def main():
             if cuda:
                 run()  # warm-up: cuDNN plans, cuFFT plans, allocator
                 torch.cuda.reset_peak_memory_stats()
-            start = time.perf_counter()
-            run()
-            wall = time.perf_counter() - start
-            row = dict(precision=precision, batch_size=1, wall_s=wall, realtime=seconds / wall)
+            wall, walls = timed(run, args.repeats)
+            row = dict(precision=precision, batch_size=1, wall_s=wall, realtime=seconds / wall, repeats=len(walls),
+                       wall_s_runs=walls)
             if cuda:
                 row.update(peak_allocated_bytes=torch.cuda.max_memory_allocated(),
                            peak_reserved_bytes=torch.cuda.max_memory_reserved())

@@ -33,7 +33,7 @@ import torch
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1] / "fixtures")]
 from msst import Config, load_model_utils  # noqa: E402
 import pydeps  # noqa: E402
-from upstream_demucs_bench import read_track, write_track  # noqa: E402
+from upstream_demucs_bench import read_track, timed, write_track  # noqa: E402
 
 
 def main():
@@ -50,6 +50,7 @@ def main():
     parser.add_argument("--num-overlap", type=int, default=2)
     parser.add_argument("--precisions", default="fp16,fp32,bf16")
     parser.add_argument("--batch-sizes", default="1,2,4")
+    parser.add_argument("--repeats", type=int, default=1, help="timed runs per row; the median is reported")
     parser.add_argument("--out", required=True)
     parser.add_argument("--device", default="cuda")
     args = parser.parse_args()
@@ -114,10 +115,8 @@ def main():
                 if cuda:
                     run()  # warm-up: kernels, cuFFT plans, allocator
                     torch.cuda.reset_peak_memory_stats()
-                start = time.perf_counter()
-                run()
-                wall = time.perf_counter() - start
-                row.update(wall_s=wall, realtime=seconds / wall)
+                wall, walls = timed(run, args.repeats)
+                row.update(wall_s=wall, realtime=seconds / wall, repeats=len(walls), wall_s_runs=walls)
                 if cuda:
                     row.update(peak_allocated_bytes=torch.cuda.max_memory_allocated(),
                                peak_reserved_bytes=torch.cuda.max_memory_reserved())
