@@ -120,7 +120,7 @@ int main(int argc, char** argv) {
   app.add_option("--shifts", o.separation.shifts, "Random shifts averaged (demucs' default 1)")->capture_default_str()
       ->check(CLI::NonNegativeNumber)->group(run_group);
   app.add_option("--seed", o.separation.seed, "Seed of the shift offsets")->capture_default_str()->group(run_group);
-  app.add_flag("--no-graphs", no_graphs, "Run eagerly: no CUDA graph capture")->group(run_group);
+  app.add_flag("--no-graphs", no_graphs, "Run eagerly: no CUDA/HIP graph capture")->group(run_group);
   app.add_flag("--low-memory", low_memory,
                "Least GPU memory: batch 1, no graph capture (its memory pool), 60 s streaming windows")
       ->group(run_group);
