@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <ctime>
 #include <fstream>
 #include <regex>
@@ -228,9 +227,7 @@ fs::path run_bench(const Context& ctx, const Manifest& m, const Fingerprint& fp,
   early["root"] = root.string();
   early["work"] = work.string();
   early["checkout"] = m.checkout.string();
-  // --python, else $STEMKIT_PYTHON (as for build and verify), else bench.python.
-  const char* env_python = std::getenv("STEMKIT_PYTHON");
-  early["python"] = !o.python.empty() ? o.python : (env_python && *env_python) ? std::string(env_python) : spec.python;
+  early["python"] = o.python.empty() ? spec.python : o.python;
   early["patchmgr"] = o.patchmgr_exe.string();
   early["component"] = m.name;
   for (auto& [name, value] : values) value = expand(value, early, fmt::format("{}: bench.vars.{}", display_path(m.path, root), name));

@@ -22,7 +22,7 @@ struct BenchOptions {
   std::optional<double> seconds;
   std::optional<int> repeats;            // timed runs per configuration (default bench.repeats)
   std::string precisions, batch_sizes, graphs;  // comma-separated overrides
-  std::string python;
+  std::string python;                    // {python}: --python, else $STEMKIT_PYTHON (the CLI fills it), else bench.python
   std::vector<std::string> vars;         // NAME=VALUE, override bench.vars
   std::string work;                      // scratch directory; default .bench/<component>
   std::string machine;                   // label (and file name part) of the machine

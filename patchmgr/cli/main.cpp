@@ -191,6 +191,7 @@ int main(int argc, char** argv) {
   pipeline->add_flag("--regenerate", pipeline_options.verify.regenerate, "verify --regenerate: remake the reference data before the parity tests");
 
   patchmgr::bench::BenchOptions bench_options;
+  if (const char* py = std::getenv("STEMKIT_PYTHON"); py && *py) bench_options.python = py;  // --python wins
   double bench_seconds = 0;
   int bench_repeats = -1;  // -1: not given
   auto* bench = app.add_subcommand("bench", "Run separate's benchmark (and the upstream reference) and store a dated result under docs/benchmarks/");

@@ -416,12 +416,18 @@ std::vector<std::string> string_list(Checker& c, const YAML::Node& node, const s
   return out;
 }
 
+// The {name}s in `value`, in order.
+std::vector<std::string> placeholders_in(const std::string& value) {
+  static const std::regex kPlaceholder("\\{([A-Za-z0-9_-]*)\\}");
+  std::vector<std::string> names;
+  for (std::sregex_iterator it(value.begin(), value.end(), kPlaceholder), end; it != end; ++it) names.push_back((*it)[1]);
+  return names;
+}
+
 // Every {name} in `value` must be a placeholder patchmgr bench fills in.
 void check_placeholders(Checker& c, const YAML::Node& node, const std::string& value, const std::string& where,
                         const std::map<std::string, std::string>& vars) {
-  static const std::regex kPlaceholder("\\{([A-Za-z0-9_-]*)\\}");
-  for (std::sregex_iterator it(value.begin(), value.end(), kPlaceholder), end; it != end; ++it) {
-    std::string name = (*it)[1];
+  for (const std::string& name : placeholders_in(value)) {
     const auto& builtin = bench_placeholders();
     if (std::find(builtin.begin(), builtin.end(), name) != builtin.end() || vars.count(name)) continue;
     std::vector<std::string> known = builtin;
@@ -434,10 +440,8 @@ void check_placeholders(Checker& c, const YAML::Node& node, const std::string& v
 // A value in bench.vars may use the placeholders known before the model and
 // the track are (bench_var_placeholders), not other vars.
 void check_var_placeholders(Checker& c, const YAML::Node& node, const std::string& value, const std::string& key) {
-  static const std::regex kPlaceholder("\\{([A-Za-z0-9_-]*)\\}");
   const auto& allowed = bench_var_placeholders();
-  for (std::sregex_iterator it(value.begin(), value.end(), kPlaceholder), end; it != end; ++it) {
-    std::string name = (*it)[1];
+  for (const std::string& name : placeholders_in(value)) {
     if (std::find(allowed.begin(), allowed.end(), name) == allowed.end())
       c.error(node.Mark(), fmt::format("bench.vars.{}: {{{}}} cannot be used in a var; a var may use {}", key, name,
                                        fmt::join(allowed, ", ")));

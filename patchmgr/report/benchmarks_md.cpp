@@ -65,10 +65,11 @@ std::string memory(const Row& r, bool gpu) {
   return gpu ? "not measured" : "n/a (CPU)";
 }
 
-const Row* fastest(const std::vector<Row>& rows) {
+// The fastest successful row, of one precision when `precision` is given.
+const Row* fastest(const std::vector<Row>& rows, const std::string& precision = "") {
   const Row* best = nullptr;
   for (const auto& r : rows)
-    if (r.realtime && (!best || *r.realtime > *best->realtime)) best = &r;
+    if (r.realtime && (precision.empty() || r.precision == precision) && (!best || *r.realtime > *best->realtime)) best = &r;
   return best;
 }
 
@@ -91,13 +92,6 @@ std::string machine_text(const Result& r) {
 
 // Up to this many rows, the table is shown as it is; more are folded under a summary.
 constexpr size_t kUnfoldedRows = 8;
-
-const Row* fastest_at(const std::vector<Row>& rows, const std::string& precision) {
-  const Row* best = nullptr;
-  for (const auto& r : rows)
-    if (r.precision == precision && r.realtime && (!best || *r.realtime > *best->realtime)) best = &r;
-  return best;
-}
 
 const Row* least_memory(const std::vector<Row>& rows) {
   const Row* best = nullptr;
@@ -133,8 +127,8 @@ std::string at_a_glance(const Result& r, bool gpu) {
       if (std::find(precisions.begin(), precisions.end(), row.precision) == precisions.end()) precisions.push_back(row.precision);
   std::string out = "| | upstream | stemkit | stemkit / upstream |\n|---|---|---|---|\n";
   for (const auto& p : precisions) {
-    const Row* s = fastest_at(r.runtime, p);
-    const Row* u = fastest_at(r.upstream, p);
+    const Row* s = fastest(r.runtime, p);
+    const Row* u = fastest(r.upstream, p);
     std::string ratio = s && u ? fmt::format("{:.2f}x", *s->realtime / *u->realtime) : "";
     out += fmt::format("| fastest {} | {} | {} | {} |\n", p, u ? side_cell(u, upstream_config(*u)) : r.has_upstream ? failure_cell(r.upstream, p) : "",
                        s ? side_cell(s, stemkit_config(*s)) : failure_cell(r.runtime, p), ratio);
