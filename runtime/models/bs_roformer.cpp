@@ -85,11 +85,10 @@ struct BSRoformer::Impl : nn::Module {
     at::Tensor x = stft_repr.permute({0, 2, 1, 3}).reshape({B, T, F * C * 2}).to(dtype);  // 'b f t c -> b t (f c)'
 
     x = band_split(x);  // (B, T, nb, d)
-    const int64_t nb = x.size(2), d = x.size(3);
 
     for (auto& [time, freq] : layers) {
-      x = time(x.transpose(1, 2).reshape({B * nb, T, d})).view({B, nb, T, d}).transpose(1, 2);  // over frames
-      x = freq(x.reshape({B * T, nb, d})).view({B, T, nb, d});                                   // over bands
+      x = time->forward_axial(std::move(x), 1);  // over frames
+      x = freq->forward_axial(std::move(x), 2);  // over bands
     }
     x = final_norm(x);
 

@@ -108,8 +108,8 @@ struct MelBandRoformer::Impl : nn::Module {
 
     for (auto& layer : layers) {
       if (layer.linear) x = layer.linear(x.reshape({B, T * nb, d})).view({B, T, nb, d});            // over all tokens
-      x = layer.time(x.transpose(1, 2).reshape({B * nb, T, d})).view({B, nb, T, d}).transpose(1, 2);  // over frames
-      x = layer.freq(x.reshape({B * T, nb, d})).view({B, T, nb, d});                                 // over bands
+      x = layer.time->forward_axial(std::move(x), 1);  // over frames
+      x = layer.freq->forward_axial(std::move(x), 2);  // over bands
     }
 
     std::vector<at::Tensor> stems;

@@ -11,6 +11,7 @@
 
 #include "runtime/attention/attention.h"
 #include "runtime/compat/torch_compat.h"
+#include "runtime/kernels/roformer_kernels.h"
 
 namespace stemkit::models::roformer {
 
@@ -20,7 +21,6 @@ RMSNormImpl::RMSNormImpl(int64_t dim) : scale(std::sqrt(static_cast<double>(dim)
   gamma = register_parameter("gamma", at::ones({dim}), false);
 }
 
-at::Tensor RMSNormImpl::forward(const at::Tensor& x) { return x / x.norm(2, {-1}, true).clamp_min(1e-12) * scale * gamma; }
 
 AttentionImpl::AttentionImpl(int64_t dim, int64_t heads, int64_t dim_head) : heads(heads), dim_head(dim_head) {
   auto rotary = register_module("rotary_embed", std::make_shared<nn::Module>());
@@ -79,6 +79,22 @@ at::Tensor unit_rows(const at::Tensor& x) {
 #endif
   return x / x.norm(2, {-1}, true).clamp_min(1e-12);
 }
+
+}  // namespace
+
+// F.normalize(x, dim=-1) * sqrt(dim) * gamma; on a GPU libtorch's fused RMS norm
+// computes the same in one pass.
+at::Tensor RMSNormImpl::forward(const at::Tensor& x) {
+#if STEMKIT_HAS_FUSED_RMS_NORM
+  if (fused_rms(x)) {
+    const int64_t d = x.size(-1);
+    return at::rms_norm(x, {d}, gamma, 1e-24 / static_cast<double>(d));
+  }
+#endif
+  return x / x.norm(2, {-1}, true).clamp_min(1e-12) * scale * gamma;
+}
+
+namespace {
 
 // W' = W * (gamma * sqrt(dim)) column by column (computed in float32), so that
 // Linear(RMSNorm(x)) = Linear'(x / |x|); with the fused norm (which gives sqrt(dim)
@@ -155,18 +171,22 @@ at::Tensor rotate_complex(const at::Tensor& t_in, const at::Tensor& table) {
 
 }  // namespace
 
-void AttentionImpl::add_to_inplace(at::Tensor& x) {
-  const int64_t N = x.size(0), n = x.size(1), dim = x.size(2), hd = heads * dim_head;
-  fold_norm(qkv_gates_, norm, {to_qkv->weight, to_gates->weight}, {at::Tensor(), to_gates->bias}, fused_rms(x));
+const at::Tensor& AttentionImpl::rotary_table(int64_t n, const at::Device& device) {
   if (!rotary_) rotary_ = std::make_shared<RotaryTable>();
-  if (rotary_->n != n || rotary_->made_from != FoldedLinear::key({freqs}).front() ||
-      rotary_->table.device() != x.device()) {
+  if (rotary_->n != n || rotary_->made_from != FoldedLinear::key({freqs}).front() || rotary_->table.device() != device) {
     at::Tensor pos = at::arange(n, freqs.options().dtype(at::kFloat));
     at::Tensor angles = pos.unsqueeze(1) * freqs.to(at::kFloat).unsqueeze(0);  // (n, d/2)
-    rotary_->table = at::complex(angles.cos(), angles.sin()).to(x.device());
+    rotary_->table = at::complex(angles.cos(), angles.sin()).to(device);
     rotary_->made_from = FoldedLinear::key({freqs}).front();
     rotary_->n = n;
   }
+  return rotary_->table;
+}
+
+void AttentionImpl::add_to_inplace(at::Tensor& x) {
+  const int64_t N = x.size(0), n = x.size(1), dim = x.size(2), hd = heads * dim_head;
+  fold_norm(qkv_gates_, norm, {to_qkv->weight, to_gates->weight}, {at::Tensor(), to_gates->bias}, fused_rms(x));
+  rotary_table(n, x.device());
   at::Tensor qkvg = at::linear(unit_rows(x), qkv_gates_->weight, qkv_gates_->bias);  // (N, n, 3hd + h)
   // (N, h, n, d) views of q, k and v inside qkvg
   auto part = [&](int64_t i) { return qkvg.narrow(-1, i * hd, hd).view({N, n, heads, dim_head}).transpose(1, 2); };
@@ -177,6 +197,20 @@ void AttentionImpl::add_to_inplace(at::Tensor& x) {
   at::mul_out(gated, out.transpose(1, 2), gates);
   // x += to_out(gated), the addition done by the GEMM (beta = 1).
   x.view({N * n, dim}).addmm_(gated.view({N * n, hd}), to_out->weight.t());
+}
+
+void AttentionImpl::add_to_inplace_rows(at::Tensor& rows, const kernels::Axial& layout) {
+  const int64_t dim = rows.size(1), hd = heads * dim_head;
+  fold_norm(qkv_gates_, norm, {to_qkv->weight, to_gates->weight}, {at::Tensor(), to_gates->bias}, /*fused=*/true);
+  const at::Tensor& table = rotary_table(layout.length(), rows.device());
+  at::Tensor u = kernels::unit_rows_add_bias(rows, at::Tensor(), 1e-24 / static_cast<double>(dim));  // sqrt(dim) x / |x|
+  at::Tensor qkvg = at::addmm(qkv_gates_->bias, u, qkv_gates_->weight.t());                          // (rows, 3hd + h)
+  // Along T the tokens of a sequence are F rows apart, so v is gathered too; along F it is read in place.
+  const bool copy_v = layout.axis == 1 && layout.F > 1;
+  auto [q, k, v] = kernels::rotary_split(qkvg, table, layout, heads, dim_head, copy_v);  // (N, h, n, d)
+  at::Tensor out = attention::attend(q, k, v);                                             // (N, h, n, d)
+  at::Tensor gated = kernels::gate_to_rows(out, qkvg, 3 * hd, layout, heads, dim_head);  // (rows, hd)
+  rows.addmm_(gated, to_out->weight.t());
 }
 
 LinearAttentionImpl::LinearAttentionImpl(int64_t dim, int64_t heads, int64_t dim_head) : heads(heads), dim_head(dim_head) {
@@ -236,6 +270,15 @@ void FeedForwardImpl::add_to_inplace(at::Tensor& x) {
   rows.addmm_(h.view({rows.size(0), -1}), out->weight.t()).add_(out->bias);  // x += net.4(h)
 }
 
+void FeedForwardImpl::add_to_inplace_rows(at::Tensor& rows) {
+  fold_norm(in_, norm, {in->weight}, {in->bias}, /*fused=*/true);
+  // u = norm(x), and net.4's bias added to x in the same pass, before its GEMM adds the rest.
+  at::Tensor u = kernels::unit_rows_add_bias(rows, out->bias, 1e-24 / static_cast<double>(rows.size(1)));
+  at::Tensor h = fused_gelu(rows) ? at::_addmm_activation(in_->bias, u, in_->weight.t(), 1, 1, /*use_gelu=*/true)
+                                  : at::gelu(at::addmm(in_->bias, u, in_->weight.t()));
+  rows.addmm_(h, out->weight.t());
+}
+
 TransformerImpl::TransformerImpl(int64_t depth, int64_t dim, int64_t heads, int64_t dim_head, bool norm_output,
                                  bool linear_attn) {
   auto layers = register_module("layers", nn::ModuleList());
@@ -251,15 +294,41 @@ TransformerImpl::TransformerImpl(int64_t depth, int64_t dim, int64_t heads, int6
   if (norm_output) norm = register_module("norm", RMSNorm(dim));
 }
 
-at::Tensor TransformerImpl::forward(at::Tensor x) {
-  // In place only on a tensor nobody else sees: one reference to it and to its storage.
+namespace {
+// In place only on a tensor nobody else sees: one reference to it and to its storage.
+void make_own(at::Tensor& x) {
   if (!x.is_contiguous() || x.use_count() != 1 || x.storage().use_count() != 1) x = x.clone(at::MemoryFormat::Contiguous);
+}
+}  // namespace
+
+at::Tensor TransformerImpl::forward(at::Tensor x) {
+  make_own(x);
   for (size_t j = 0; j < feed_forward.size(); ++j) {
     if (linear_attention.empty())
       attention[j]->add_to_inplace(x);
     else
       x.add_(linear_attention[j](x));
     feed_forward[j]->add_to_inplace(x);
+  }
+  return norm ? norm(x) : x;
+}
+
+at::Tensor TransformerImpl::forward_axial(at::Tensor x, int axis) {
+  TORCH_CHECK(x.dim() == 4 && (axis == 1 || axis == 2), "Transformer::forward_axial: x must be (B, T, F, dim), axis 1 or 2");
+  const int64_t B = x.size(0), T = x.size(1), F = x.size(2), d = x.size(3);
+  if (!linear_attention.empty() || !kernels::enabled_for(x)) {
+    // The ATen path: the sequences made contiguous, (B*F, T, d) or (B*T, F, d).
+    at::Tensor seqs = axis == 1 ? x.transpose(1, 2).reshape({B * F, T, d}) : x.reshape({B * T, F, d});
+    x.reset();  // so that a view of a tensor the caller handed over counts as the only reference
+    if (axis == 2) return forward(std::move(seqs)).view({B, T, F, d});
+    return forward(std::move(seqs)).view({B, F, T, d}).transpose(1, 2);
+  }
+  make_own(x);
+  const kernels::Axial layout{B, T, F, axis};
+  at::Tensor rows = x.view({B * T * F, d});
+  for (size_t j = 0; j < feed_forward.size(); ++j) {
+    attention[j]->add_to_inplace_rows(rows, layout);
+    feed_forward[j]->add_to_inplace_rows(rows);
   }
   return norm ? norm(x) : x;
 }

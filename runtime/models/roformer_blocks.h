@@ -26,6 +26,10 @@
 #include <memory>
 #include <vector>
 
+namespace stemkit::kernels {
+struct Axial;
+}
+
 namespace stemkit::models::roformer {
 
 // A Linear layer (or several stacked row-wise) with the RMSNorm before it
@@ -60,8 +64,14 @@ struct AttentionImpl : torch::nn::Module {
   // as one complex multiply, the gate written in to_out's layout, the residual
   // added by the to_out GEMM.
   void add_to_inplace(at::Tensor& x);
+  // The same with the fused GPU kernels (runtime/kernels/) on rows = x viewed as
+  // (B*T*F, dim) token rows of a (B, T, F, dim) tensor, attending along
+  // layout.axis without moving the tokens: the kernels gather q, k, v per
+  // sequence and scatter the gated output back to the rows.
+  void add_to_inplace_rows(at::Tensor& rows, const kernels::Axial& layout);
 
  private:
+  const at::Tensor& rotary_table(int64_t n, const at::Device& device);
   std::shared_ptr<FoldedLinear> qkv_gates_;  // [to_qkv; to_gates] with norm.gamma folded in
   std::shared_ptr<RotaryTable> rotary_;
 };
@@ -89,6 +99,9 @@ struct FeedForwardImpl : torch::nn::Module {
   // x += net.4(GELU(net.1(norm(x)))), in place (x contiguous and the caller's
   // own): the norm folded into net.1, the residual added by net.4's GEMM.
   void add_to_inplace(at::Tensor& x);
+  // The same with the fused GPU kernels on (rows, dim): net.4's bias is added to
+  // x by the norm's kernel, before the GEMM adds the rest.
+  void add_to_inplace_rows(at::Tensor& rows);
 
  private:
   std::shared_ptr<FoldedLinear> in_;  // net.1 with net.0.gamma folded in
@@ -104,6 +117,11 @@ struct TransformerImpl : torch::nn::Module {
   // (N, n, dim) -> (N, n, dim): x += attn(x); x += ff(x); per layer. Works in
   // place on x when the caller hands over the only reference (a temporary).
   at::Tensor forward(at::Tensor x);
+  // x (B, T, F, dim), attending along axis 1 (over T: time) or 2 (over F:
+  // bands); returns (B, T, F, dim). With the fused GPU kernels this works in
+  // place without transposed copies; otherwise through forward() on (B*F, T,
+  // dim) or (B*T, F, dim). Pass x with std::move to let it work in place.
+  at::Tensor forward_axial(at::Tensor x, int axis);
 };
 TORCH_MODULE(Transformer);
 

@@ -1,0 +1,162 @@
+#include "runtime/kernels/roformer_kernels.h"
+
+#include <ATen/ATen.h>
+#include <c10/util/Exception.h>
+
+#include <atomic>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+
+#ifndef STEMKIT_HAS_KERNELS
+#define STEMKIT_HAS_KERNELS 0  // runtime/CMakeLists.txt defines it to 1 when it builds roformer_kernels.cu
+#endif
+
+#if STEMKIT_HAS_KERNELS
+#include "runtime/kernels/roformer_launch.h"
+#if defined(STEMKIT_ROCM)
+#include <c10/hip/HIPStream.h>
+#else
+#include <c10/cuda/CUDAStream.h>
+#endif
+#endif
+
+namespace stemkit::kernels {
+
+namespace {
+
+std::atomic<bool> switched_on{true};
+
+bool env_off() {
+  static const bool off = [] {
+    const char* v = std::getenv("STEMKIT_FUSED_KERNELS");
+    return v != nullptr && std::string(v) == "0";
+  }();
+  return off;
+}
+
+#if STEMKIT_HAS_KERNELS
+launch::DType dtype_of(const at::Tensor& t) {
+  switch (t.scalar_type()) {
+    case at::kFloat: return launch::DType::f32;
+    case at::kHalf: return launch::DType::f16;
+    case at::kBFloat16: return launch::DType::bf16;
+    default: TORCH_CHECK(false, "stemkit kernels: unsupported dtype ", t.scalar_type());
+  }
+}
+
+void* current_stream(const at::Tensor& t) {
+#if defined(STEMKIT_ROCM)
+  return c10::hip::getCurrentHIPStream(t.device().index()).stream();
+#else
+  return c10::cuda::getCurrentCUDAStream(t.device().index()).stream();
+#endif
+}
+
+void check_launch(const char* what) {
+  const char* err = launch::last_error();
+  TORCH_CHECK(err == nullptr || err[0] == '\0', "stemkit kernels: ", what, " failed to launch: ", err);
+}
+
+// 8 elements per thread: pointers aligned to 8 elements, sizes and strides multiples of 8.
+bool aligned8(const at::Tensor& t) {
+  return reinterpret_cast<std::uintptr_t>(t.data_ptr()) % (8 * t.element_size()) == 0;
+}
+
+launch::AxialLayout to_launch(const Axial& a) { return {a.B, a.T, a.F, a.axis}; }
+#endif
+
+}  // namespace
+
+bool compiled() { return STEMKIT_HAS_KERNELS != 0; }
+
+void set_enabled(bool enabled) { switched_on = enabled; }
+
+bool enabled_for(const at::Tensor& x) {
+  if (!compiled() || !switched_on || env_off() || !x.is_cuda()) return false;
+  const auto t = x.scalar_type();
+  return t == at::kFloat || t == at::kHalf || t == at::kBFloat16;
+}
+
+const char* describe() {
+  if (!compiled()) return "ATen (fused kernels not built: no CUDA or HIP compiler at configure time)";
+  if (env_off()) return "ATen (STEMKIT_FUSED_KERNELS=0)";
+  if (!switched_on) return "ATen (fused kernels switched off)";
+#if defined(STEMKIT_ROCM)
+  return "fused (HIP)";
+#else
+  return "fused (CUDA)";
+#endif
+}
+
+#if STEMKIT_HAS_KERNELS
+
+at::Tensor unit_rows_add_bias(const at::Tensor& x, const at::Tensor& bias, double eps) {
+  TORCH_CHECK(x.dim() == 2 && x.is_contiguous() && x.size(1) % 8 == 0 && aligned8(x),
+              "unit_rows_add_bias: x must be (rows, dim) contiguous with dim a multiple of 8");
+  TORCH_CHECK(x.size(0) < (int64_t{1} << 26), "unit_rows_add_bias: too many rows");
+  TORCH_CHECK(!bias.defined() || (bias.is_contiguous() && bias.numel() == x.size(1) && bias.scalar_type() == x.scalar_type() &&
+                                  aligned8(bias)),
+              "unit_rows_add_bias: bias must be (dim) contiguous, in x's dtype");
+  at::Tensor u = at::empty_like(x);
+  launch::unit_rows_add_bias(dtype_of(x), x.data_ptr(), bias.defined() ? bias.data_ptr() : nullptr, u.data_ptr(),
+                             x.size(0), x.size(1), eps, current_stream(x));
+  check_launch("unit_rows_add_bias");
+  return u;
+}
+
+std::array<at::Tensor, 3> rotary_split(const at::Tensor& qkvg, const at::Tensor& table, const Axial& layout,
+                                       int64_t heads, int64_t dim_head, bool copy_v) {
+  const int64_t hd = heads * dim_head, N = layout.sequences(), n = layout.length();
+  TORCH_CHECK(qkvg.dim() == 2 && qkvg.size(0) == layout.rows() && qkvg.size(1) >= 3 * hd && qkvg.stride(1) == 1 &&
+                  qkvg.stride(0) % 8 == 0 && dim_head % 8 == 0 && aligned8(qkvg),
+              "rotary_split: qkvg must be (rows, >= 3hd) token rows, row stride and d multiples of 8");
+  TORCH_CHECK(table.scalar_type() == at::kComplexFloat && table.is_contiguous() && table.size(0) == n &&
+                  table.size(1) == dim_head / 2,
+              "rotary_split: table must be complex64 (n, d/2)");
+  TORCH_CHECK(layout.rows() * 3 * hd / 8 < (int64_t{1} << 31), "rotary_split: too many tokens for one launch");
+  TORCH_CHECK(copy_v || layout.axis == 2 || layout.F == 1, "rotary_split: v can stay in place only along F");
+  at::Tensor q = at::empty({N, heads, n, dim_head}, qkvg.options());
+  at::Tensor k = at::empty_like(q);
+  at::Tensor v = copy_v ? at::empty_like(q)
+                        : qkvg.narrow(1, 2 * hd, hd).view({N, n, heads, dim_head}).transpose(1, 2);
+  launch::rotary_split(dtype_of(qkvg), qkvg.data_ptr(), qkvg.stride(0), reinterpret_cast<const float*>(table.data_ptr()),
+                       q.data_ptr(), k.data_ptr(), copy_v ? v.data_ptr() : nullptr, to_launch(layout), heads, dim_head,
+                       current_stream(qkvg));
+  check_launch("rotary_split");
+  return {q, k, v};
+}
+
+at::Tensor gate_to_rows(const at::Tensor& o, const at::Tensor& qkvg, int64_t logits_col, const Axial& layout,
+                        int64_t heads, int64_t dim_head) {
+  const int64_t hd = heads * dim_head;
+  TORCH_CHECK(o.dim() == 4 && o.size(0) == layout.sequences() && o.size(1) == heads && o.size(2) == layout.length() &&
+                  o.size(3) == dim_head && o.stride(3) == 1 && o.stride(0) % 8 == 0 && o.stride(1) % 8 == 0 &&
+                  o.stride(2) % 8 == 0 && aligned8(o) && o.scalar_type() == qkvg.scalar_type(),
+              "gate_to_rows: o must be (N, h, n, d) with a contiguous last dimension");
+  TORCH_CHECK(qkvg.dim() == 2 && qkvg.size(0) == layout.rows() && qkvg.size(1) >= logits_col + heads && qkvg.stride(1) == 1,
+              "gate_to_rows: qkvg must hold the gate logits at column ", logits_col);
+  TORCH_CHECK(layout.rows() * hd / 8 < (int64_t{1} << 31), "gate_to_rows: too many tokens for one launch");
+  at::Tensor gated = at::empty({layout.rows(), hd}, o.options().memory_format(at::MemoryFormat::Contiguous));
+  const at::Tensor logits = qkvg.narrow(1, logits_col, heads);
+  launch::gate_to_rows(dtype_of(o), o.data_ptr(), o.stride(0), o.stride(1), o.stride(2), logits.data_ptr(), qkvg.stride(0),
+                       gated.data_ptr(), to_launch(layout), heads, dim_head, current_stream(o));
+  check_launch("gate_to_rows");
+  return gated;
+}
+
+#else  // no device compiler: enabled_for() is false, so these are never reached
+
+at::Tensor unit_rows_add_bias(const at::Tensor&, const at::Tensor&, double) {
+  TORCH_CHECK(false, "stemkit kernels: not built (", describe(), ")");
+}
+std::array<at::Tensor, 3> rotary_split(const at::Tensor&, const at::Tensor&, const Axial&, int64_t, int64_t, bool) {
+  TORCH_CHECK(false, "stemkit kernels: not built (", describe(), ")");
+}
+at::Tensor gate_to_rows(const at::Tensor&, const at::Tensor&, int64_t, const Axial&, int64_t, int64_t) {
+  TORCH_CHECK(false, "stemkit kernels: not built (", describe(), ")");
+}
+
+#endif
+
+}  // namespace stemkit::kernels

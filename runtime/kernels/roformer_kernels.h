@@ -1,0 +1,59 @@
+// Fused GPU kernels for the RoFormer layers (roformer_kernels.cu), with the
+// checks that decide whether they apply. roformer_blocks.cpp calls them when
+// enabled_for(x) holds and otherwise computes the same with ATen ops (CPU,
+// builds without a device compiler, STEMKIT_FUSED_KERNELS=0).
+//
+// What they replace, per layer, with x the residual stream (B, T, F, dim):
+//   unit_rows_add_bias  RMS norm (the weight folded into the next GEMM), and the
+//                       feed-forward's output bias added to x in the same pass
+//   rotary_split        q, k, v out of the qkv GEMM's rows into (N, h, n, d),
+//                       q and k rotated: replaces the transposed copy of x for
+//                       the time transformer and the two rotary multiplies
+//   gate_to_rows        sigmoid gate times the attention output, written back
+//                       as token rows for the output GEMM
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <array>
+#include <cstdint>
+
+namespace stemkit::kernels {
+
+// x (B, T, F, dim): attention along axis 1 (T) or 2 (F). See roformer_launch.h.
+struct Axial {
+  int64_t B, T, F;
+  int axis;
+  int64_t rows() const { return B * T * F; }
+  int64_t sequences() const { return axis == 1 ? B * F : B * T; }
+  int64_t length() const { return axis == 1 ? T : F; }
+};
+
+// Whether the kernels are in this build: a CUDA or ROCm flavour built with a
+// device compiler (CMake says which at configure time).
+bool compiled();
+// Whether the RoFormer layers use them for tensors like x: compiled, x on the
+// GPU in float32, float16 or bfloat16, and not turned off by set_enabled(false) or
+// STEMKIT_FUSED_KERNELS=0.
+bool enabled_for(const at::Tensor& x);
+// Process-wide switch for tests and benchmarks (A/B against the ATen path).
+void set_enabled(bool enabled);
+// "fused (CUDA)", "fused (HIP)", "ATen (not built: ...)", or "ATen (STEMKIT_FUSED_KERNELS=0)": for --version and benchmarks.
+const char* describe();
+
+// u = x / sqrt(mean(x^2) + eps) row by row (x: (rows, dim), contiguous); then,
+// with bias defined, x += bias. Returns u.
+at::Tensor unit_rows_add_bias(const at::Tensor& x, const at::Tensor& bias, double eps);
+
+// q, k, v (N, h, n, d), contiguous, from qkvg's token rows (rows x >= 3hd, row
+// stride a multiple of 8); table: complex64 (n, d/2), cos + i sin per position.
+// With copy_v false, v is a strided view into qkvg (possible along F, where a
+// sequence's tokens are consecutive rows).
+std::array<at::Tensor, 3> rotary_split(const at::Tensor& qkvg, const at::Tensor& table, const Axial& layout,
+                                       int64_t heads, int64_t dim_head, bool copy_v);
+
+// (rows, h*d): o (N, h, n, d) times sigmoid(qkvg[:, logits_col + head]), in token rows.
+at::Tensor gate_to_rows(const at::Tensor& o, const at::Tensor& qkvg, int64_t logits_col, const Axial& layout,
+                        int64_t heads, int64_t dim_head);
+
+}  // namespace stemkit::kernels

@@ -1,0 +1,90 @@
+// The fused RoFormer kernels (runtime/kernels/) against the ATen path they
+// replace: one small Transformer layer along each axis, in float32, float16 and
+// bfloat16, with the kernels switched off and on. The full models' parity with
+// upstream on the GPU (roformer_gpu_test.cpp) runs through the kernels as well.
+// Skips, saying why, without a GPU or without the kernels in the build; the
+// axial layout itself is checked on the CPU.
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+#include <torch/torch.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "runtime/kernels/roformer_kernels.h"
+#include "runtime/models/roformer_blocks.h"
+#include "tests/runtime/compare.h"
+
+namespace {
+
+using namespace stemkit;
+using test::rel_l2;
+namespace roformer = models::roformer;
+
+// A layer with upstream's rotary frequencies and non-trivial norm weights.
+roformer::Transformer small_transformer(bool norm_output) {
+  torch::manual_seed(0);
+  roformer::Transformer t(1, 64, 2, 32, norm_output, false);
+  torch::NoGradGuard no_grad;
+  for (auto& item : t->named_parameters()) {
+    const std::string& name = item.key();
+    if (name.find("freqs") != std::string::npos)  // 1 / 10000^(2i/d)
+      item.value().copy_(1.0 / at::pow(10000.0, at::arange(0, 32, 2, at::kFloat) / 32.0));
+    else if (name.find("gamma") != std::string::npos)
+      item.value().copy_(1.0 + 0.2 * at::randn_like(item.value()));
+  }
+  for (auto& p : t->parameters()) p.set_requires_grad(false);  // as the models do
+  return t;
+}
+
+// forward_axial along an axis equals forward() on the sequences made contiguous,
+// and leaves a tensor the caller kept untouched.
+TEST(RoformerAxial, MatchesTransposedSequencesOnCpu) {
+  roformer::Transformer t = small_transformer(true);
+  const int64_t B = 2, T = 6, F = 5, d = 64;
+  at::Tensor x = at::randn({B, T, F, d});
+  const at::Tensor before = x.clone();
+  at::Tensor along_t = t->forward_axial(x, 1);
+  at::Tensor want_t = t->forward(x.transpose(1, 2).reshape({B * F, T, d})).view({B, F, T, d}).transpose(1, 2);
+  EXPECT_TRUE(at::equal(x, before)) << "forward_axial wrote into a tensor the caller kept";
+  EXPECT_LT(rel_l2(along_t, want_t), 1e-6);
+  at::Tensor along_f = t->forward_axial(x, 2);
+  EXPECT_LT(rel_l2(along_f, t->forward(x.reshape({B * T, F, d})).view({B, T, F, d})), 1e-6);
+}
+
+TEST(RoformerKernelsGpu, TransformerMatchesAtenPath) {
+  if (!at::hasCUDA()) GTEST_SKIP() << "skipped: no CUDA or ROCm GPU";
+  if (!kernels::compiled()) GTEST_SKIP() << "skipped: " << kernels::describe();
+  const at::Device cuda(at::kCUDA, 0);
+  struct Shape {
+    int64_t B, T, F;
+  };
+  // Along T with F > 1 gathers v; along F, or with F = 1, reads v in place.
+  const std::vector<Shape> shapes = {{2, 7, 5}, {1, 9, 1}, {3, 4, 6}};
+  for (bool norm_output : {false, true}) {
+    roformer::Transformer t = small_transformer(norm_output);
+    for (auto [tag, dtype, tol] : {std::tuple{"fp32", at::kFloat, 1e-6}, std::tuple{"fp16", at::kHalf, 2e-3},
+                                   std::tuple{"bf16", at::kBFloat16, 1.6e-2}}) {
+      roformer::to_keeping_rotary_fp32(*t, cuda, dtype);
+      for (const Shape& s : shapes)
+        for (int axis : {1, 2}) {
+          at::Tensor x = at::randn({s.B, s.T, s.F, 64}, at::TensorOptions().device(cuda)).to(dtype);
+          const at::Tensor before = x.clone();
+          kernels::set_enabled(false);
+          at::Tensor want = t->forward_axial(x, axis);
+          kernels::set_enabled(true);
+          ASSERT_TRUE(kernels::enabled_for(x)) << kernels::describe();
+          at::Tensor got = t->forward_axial(x, axis);
+          EXPECT_TRUE(at::equal(x, before)) << "the kernel path wrote into a tensor the caller kept";
+          const double err = rel_l2(got, want);
+          std::printf("kernels vs ATen, %s, (%ld, %ld, %ld) along axis %d%s: rel. L2 %.3g\n", tag, long(s.B), long(s.T),
+                      long(s.F), axis, norm_output ? ", output norm" : "", err);
+          EXPECT_LT(err, tol) << tag << " axis " << axis;
+        }
+    }
+  }
+}
+
+}  // namespace
