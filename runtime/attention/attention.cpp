@@ -192,6 +192,14 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
   return attend_with(Backend::flash, q, k, v, scale);
 }
 
+void record_fused(const at::Tensor& like, int64_t keys, const std::string& what) {
+  std::string key = gpu_of(like).describe() + ", " + std::string(c10::toString(like.scalar_type())) + ", keys <= " +
+                    std::to_string(keys);
+  std::lock_guard<std::mutex> lock(mutex);
+  if (decided.emplace(key, what).second && !std::getenv("STEMKIT_QUIET"))
+    std::cerr << "stemkit: attention on " << key << ": " << what << "\n";
+}
+
 std::vector<std::string> decisions() {
   std::lock_guard<std::mutex> lock(mutex);
   std::vector<std::string> out;

@@ -16,6 +16,9 @@
 //                               back to flash, logged once
 //   NVIDIA SM 8.x, fp16/bf16 -> flash
 //   older NVIDIA, fp16/bf16  -> mem-efficient
+//   RoFormer layers on NVIDIA, fp16/bf16, keys <= 64, head size 64, no override
+//                            -> stemkit's band kernel (runtime/kernels/): rotary, attention
+//                               and gate in one pass, recorded here through record_fused()
 // The chosen backend is the only one enabled for the call, so a backend that
 // cannot run fails loudly instead of silently falling back.
 #pragma once
@@ -60,6 +63,10 @@ at::Tensor attend_with(Backend backend, const at::Tensor& q, const at::Tensor& k
 
 // Exact math path in the input dtype, used where libtorch has no SDPA (1.13).
 at::Tensor attend_math(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, std::optional<double> scale = std::nullopt);
+
+// Records (and logs once, as attend() logs its choices) attention computed
+// outside attend() on tensors like `like` over `keys` keys: the fused kernels.
+void record_fused(const at::Tensor& like, int64_t keys, const std::string& what);
 
 // One line per (device, dtype) decided so far: "NVIDIA H100 (SM 9.0), Half: flash (NVIDIA SM 8.0+ ...)".
 std::vector<std::string> decisions();

@@ -127,21 +127,43 @@ std::array<at::Tensor, 3> rotary_split(const at::Tensor& qkvg, const at::Tensor&
   return {q, k, v};
 }
 
-at::Tensor gate_to_rows(const at::Tensor& o, const at::Tensor& qkvg, int64_t logits_col, const Axial& layout,
-                        int64_t heads, int64_t dim_head) {
+at::Tensor gate_to_rows(const at::Tensor& o, const at::Tensor& logits, const Axial& layout, int64_t heads,
+                        int64_t dim_head) {
   const int64_t hd = heads * dim_head;
   TORCH_CHECK(o.dim() == 4 && o.size(0) == layout.sequences() && o.size(1) == heads && o.size(2) == layout.length() &&
                   o.size(3) == dim_head && o.stride(3) == 1 && o.stride(0) % 8 == 0 && o.stride(1) % 8 == 0 &&
-                  o.stride(2) % 8 == 0 && aligned8(o) && o.scalar_type() == qkvg.scalar_type(),
+                  o.stride(2) % 8 == 0 && dim_head % 8 == 0 && aligned8(o) && o.scalar_type() == logits.scalar_type(),
               "gate_to_rows: o must be (N, h, n, d) with a contiguous last dimension");
-  TORCH_CHECK(qkvg.dim() == 2 && qkvg.size(0) == layout.rows() && qkvg.size(1) >= logits_col + heads && qkvg.stride(1) == 1,
-              "gate_to_rows: qkvg must hold the gate logits at column ", logits_col);
+  TORCH_CHECK(logits.dim() == 2 && logits.size(0) == layout.rows() && logits.size(1) >= heads && logits.stride(1) == 1,
+              "gate_to_rows: logits must be (rows, >= heads) with contiguous columns");
   TORCH_CHECK(layout.rows() * hd / 8 < (int64_t{1} << 31), "gate_to_rows: too many tokens for one launch");
   at::Tensor gated = at::empty({layout.rows(), hd}, o.options().memory_format(at::MemoryFormat::Contiguous));
-  const at::Tensor logits = qkvg.narrow(1, logits_col, heads);
-  launch::gate_to_rows(dtype_of(o), o.data_ptr(), o.stride(0), o.stride(1), o.stride(2), logits.data_ptr(), qkvg.stride(0),
+  launch::gate_to_rows(dtype_of(o), o.data_ptr(), o.stride(0), o.stride(1), o.stride(2), logits.data_ptr(), logits.stride(0),
                        gated.data_ptr(), to_launch(layout), heads, dim_head, current_stream(o));
   check_launch("gate_to_rows");
+  return gated;
+}
+
+at::Tensor band_attention(const at::Tensor& qkv, const at::Tensor& table, const at::Tensor& logits, const Axial& layout,
+                          int64_t heads, int64_t dim_head) {
+  const int64_t hd = heads * dim_head, n = layout.length();
+  if (qkv.scalar_type() == at::kFloat) return {};
+  TORCH_CHECK(qkv.dim() == 2 && qkv.size(0) == layout.rows() && qkv.size(1) >= 3 * hd && qkv.stride(1) == 1 &&
+                  qkv.stride(0) % 8 == 0 && aligned8(qkv),
+              "band_attention: qkv must be (rows, >= 3hd) token rows with a row stride a multiple of 8");
+  TORCH_CHECK(table.scalar_type() == at::kComplexFloat && table.is_contiguous() && table.size(0) == n &&
+                  table.size(1) == dim_head / 2,
+              "band_attention: table must be complex64 (n, d/2)");
+  TORCH_CHECK(logits.dim() == 2 && logits.size(0) == layout.rows() && logits.size(1) >= heads && logits.stride(1) == 1 &&
+                  logits.scalar_type() == qkv.scalar_type(),
+              "band_attention: logits must be (rows, >= heads)");
+  if (layout.rows() >= (int64_t{1} << 31) || layout.sequences() >= (int64_t{1} << 31) || heads > 65535) return {};
+  at::Tensor gated = at::empty({layout.rows(), hd}, qkv.options().memory_format(at::MemoryFormat::Contiguous));
+  if (!launch::band_attention(dtype_of(qkv), qkv.data_ptr(), qkv.stride(0), reinterpret_cast<const float*>(table.data_ptr()),
+                              logits.data_ptr(), logits.stride(0), gated.data_ptr(), to_launch(layout), heads, dim_head, n,
+                              current_stream(qkv)))
+    return {};
+  check_launch("band_attention");
   return gated;
 }
 
@@ -153,7 +175,10 @@ at::Tensor unit_rows_add_bias(const at::Tensor&, const at::Tensor&, double) {
 std::array<at::Tensor, 3> rotary_split(const at::Tensor&, const at::Tensor&, const Axial&, int64_t, int64_t, bool) {
   TORCH_CHECK(false, "stemkit kernels: not built (", describe(), ")");
 }
-at::Tensor gate_to_rows(const at::Tensor&, const at::Tensor&, int64_t, const Axial&, int64_t, int64_t) {
+at::Tensor band_attention(const at::Tensor&, const at::Tensor&, const at::Tensor&, const Axial&, int64_t, int64_t) {
+  return {};
+}
+at::Tensor gate_to_rows(const at::Tensor&, const at::Tensor&, const Axial&, int64_t, int64_t) {
   TORCH_CHECK(false, "stemkit kernels: not built (", describe(), ")");
 }
 

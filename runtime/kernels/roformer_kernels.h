@@ -11,11 +11,14 @@
 //                       the time transformer and the two rotary multiplies
 //   gate_to_rows        sigmoid gate times the attention output, written back
 //                       as token rows for the output GEMM
+//   band_attention      the last two and the attention itself in one pass, along
+//                       short axes (BS-RoFormer's 62 bands)
 #pragma once
 
 #include <ATen/core/Tensor.h>
 
 #include <array>
+#include <utility>
 #include <cstdint>
 
 namespace stemkit::kernels {
@@ -52,8 +55,16 @@ at::Tensor unit_rows_add_bias(const at::Tensor& x, const at::Tensor& bias, doubl
 std::array<at::Tensor, 3> rotary_split(const at::Tensor& qkvg, const at::Tensor& table, const Axial& layout,
                                        int64_t heads, int64_t dim_head, bool copy_v);
 
-// (rows, h*d): o (N, h, n, d) times sigmoid(qkvg[:, logits_col + head]), in token rows.
-at::Tensor gate_to_rows(const at::Tensor& o, const at::Tensor& qkvg, int64_t logits_col, const Axial& layout,
-                        int64_t heads, int64_t dim_head);
+// (rows, h*d): o (N, h, n, d) times sigmoid(logits[:, head]), in token rows;
+// logits (rows, >= h) with contiguous columns.
+at::Tensor gate_to_rows(const at::Tensor& o, const at::Tensor& logits, const Axial& layout, int64_t heads,
+                        int64_t dim_head);
+
+// rotary_split, attention and gate_to_rows in one kernel for short sequences
+// (n <= 64, d = 64, float16, or bfloat16 on SM 8.0+; CUDA builds): (rows, h*d),
+// or an undefined tensor where it does not apply (then take the three steps).
+// qkv: (rows, >= 3hd) token rows; logits: (rows, >= h).
+at::Tensor band_attention(const at::Tensor& qkv, const at::Tensor& table, const at::Tensor& logits, const Axial& layout,
+                          int64_t heads, int64_t dim_head);
 
 }  // namespace stemkit::kernels

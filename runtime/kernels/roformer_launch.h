@@ -46,6 +46,13 @@ void gate_to_rows(DType dtype, const void* o, int64_t o_stride_s, int64_t o_stri
                   const void* logits, int64_t ld, void* gated, AxialLayout layout, int64_t heads, int64_t dim_head,
                   void* stream);
 
+// rotary_split, attention and gate_to_rows in one kernel, for short sequences:
+// n <= 64 positions, d = 64, float16 or bfloat16 (SM 8.0+ for bfloat16), CUDA
+// builds. softmax(q kᵀ / sqrt(d)) v per (sequence, head), gated, into gated
+// (rows x h*d). Returns false, launching nothing, where it does not apply.
+bool band_attention(DType dtype, const void* qkv, int64_t ld, const float* table, const void* logits, int64_t logits_ld,
+                    void* gated, AxialLayout layout, int64_t heads, int64_t dim_head, int64_t n, void* stream);
+
 // The last launch's error, as text; empty when fine (cudaGetLastError / hipGetLastError).
 const char* last_error();
 

@@ -73,6 +73,7 @@ struct AttentionImpl : torch::nn::Module {
  private:
   const at::Tensor& rotary_table(int64_t n, const at::Device& device);
   std::shared_ptr<FoldedLinear> qkv_gates_;  // [to_qkv; to_gates] with norm.gamma folded in
+  std::shared_ptr<FoldedLinear> qkv_, gates_;  // the same, apart (the fused kernels' path)
   std::shared_ptr<RotaryTable> rotary_;
 };
 TORCH_MODULE(Attention);

@@ -10,9 +10,11 @@
 #include <torch/torch.h>
 
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "runtime/attention/attention.h"
 #include "runtime/kernels/roformer_kernels.h"
 #include "runtime/models/roformer_blocks.h"
 #include "tests/runtime/compare.h"
@@ -23,15 +25,16 @@ using namespace stemkit;
 using test::rel_l2;
 namespace roformer = models::roformer;
 
-// A layer with upstream's rotary frequencies and non-trivial norm weights.
+// A layer with upstream's rotary frequencies and non-trivial norm weights; head
+// size 64, the band kernel's.
 roformer::Transformer small_transformer(bool norm_output) {
   torch::manual_seed(0);
-  roformer::Transformer t(1, 64, 2, 32, norm_output, false);
+  roformer::Transformer t(1, 64, 2, 64, norm_output, false);
   torch::NoGradGuard no_grad;
   for (auto& item : t->named_parameters()) {
     const std::string& name = item.key();
     if (name.find("freqs") != std::string::npos)  // 1 / 10000^(2i/d)
-      item.value().copy_(1.0 / at::pow(10000.0, at::arange(0, 32, 2, at::kFloat) / 32.0));
+      item.value().copy_(1.0 / at::pow(10000.0, at::arange(0, 64, 2, at::kFloat) / 64.0));
     else if (name.find("gamma") != std::string::npos)
       item.value().copy_(1.0 + 0.2 * at::randn_like(item.value()));
   }
@@ -62,27 +65,37 @@ TEST(RoformerKernelsGpu, TransformerMatchesAtenPath) {
     int64_t B, T, F;
   };
   // Along T with F > 1 gathers v; along F, or with F = 1, reads v in place.
-  const std::vector<Shape> shapes = {{2, 7, 5}, {1, 9, 1}, {3, 4, 6}};
+  // Sequences of up to 64 go through the band kernel in fp16/bf16 (unless a
+  // backend is forced), longer ones (70) through rotary_split, SDPA and gate_to_rows.
+  const std::vector<Shape> shapes = {{2, 7, 5}, {1, 9, 1}, {3, 4, 6}, {1, 70, 3}, {2, 3, 64}};
   for (bool norm_output : {false, true}) {
     roformer::Transformer t = small_transformer(norm_output);
     for (auto [tag, dtype, tol] : {std::tuple{"fp32", at::kFloat, 1e-6}, std::tuple{"fp16", at::kHalf, 2e-3},
                                    std::tuple{"bf16", at::kBFloat16, 1.6e-2}}) {
       roformer::to_keeping_rotary_fp32(*t, cuda, dtype);
-      for (const Shape& s : shapes)
-        for (int axis : {1, 2}) {
-          at::Tensor x = at::randn({s.B, s.T, s.F, 64}, at::TensorOptions().device(cuda)).to(dtype);
-          const at::Tensor before = x.clone();
-          kernels::set_enabled(false);
-          at::Tensor want = t->forward_axial(x, axis);
-          kernels::set_enabled(true);
-          ASSERT_TRUE(kernels::enabled_for(x)) << kernels::describe();
-          at::Tensor got = t->forward_axial(x, axis);
-          EXPECT_TRUE(at::equal(x, before)) << "the kernel path wrote into a tensor the caller kept";
-          const double err = rel_l2(got, want);
-          std::printf("kernels vs ATen, %s, (%ld, %ld, %ld) along axis %d%s: rel. L2 %.3g\n", tag, long(s.B), long(s.T),
-                      long(s.F), axis, norm_output ? ", output norm" : "", err);
-          EXPECT_LT(err, tol) << tag << " axis " << axis;
-        }
+      for (bool forced : {false, true}) {
+        if (forced && dtype == at::kFloat) continue;  // fp32 never takes the band kernel
+        attention::set_override(forced ? std::optional{attention::Backend::efficient} : std::nullopt);
+        for (const Shape& s : shapes)
+          for (int axis : {1, 2}) {
+            at::Tensor x = at::randn({s.B, s.T, s.F, 64}, at::TensorOptions().device(cuda)).to(dtype);
+            const at::Tensor before = x.clone();
+            kernels::set_enabled(false);
+            at::Tensor want = t->forward_axial(x, axis);
+            kernels::set_enabled(true);
+            ASSERT_TRUE(kernels::enabled_for(x)) << kernels::describe();
+            at::Tensor got = t->forward_axial(x, axis);
+            EXPECT_TRUE(at::equal(x, before)) << "the kernel path wrote into a tensor the caller kept";
+            const double err = rel_l2(got, want);
+            const int64_t n = axis == 1 ? s.T : s.F;
+            const bool band = !forced && dtype != at::kFloat && n <= 64;
+            std::printf("kernels vs ATen, %s, (%ld, %ld, %ld) along axis %d%s, %s: rel. L2 %.3g\n", tag, long(s.B),
+                        long(s.T), long(s.F), axis, norm_output ? ", output norm" : "",
+                        band ? "band kernel" : "rotary_split + SDPA + gate_to_rows", err);
+            EXPECT_LT(err, tol) << tag << " axis " << axis;
+          }
+      }
+      attention::set_override(std::nullopt);
     }
   }
 }
