@@ -1,5 +1,7 @@
 #include "runtime/version.h"
 
+#include "runtime/kernels/roformer_kernels.h"
+
 #include "runtime/compat/torch_compat.h"
 #include "stemkit/build_stamp.h"  // generated at configure time from STEMKIT_CHECKOUTS
 #include "stemkit/patchset.h"  // generated at build time by patchmgr fingerprint --header
@@ -32,7 +34,7 @@ std::string checkouts_stamp() {
 
 std::string version_text() {
   return std::string("stemkit ") + STEMKIT_VERSION + "\nlibtorch " + compat::torch_version() + " (" + STEMKIT_TORCH_FLAVOR +
-         ")\npatch set " + STEMKIT_PATCHSET_ID + ": " + STEMKIT_PATCHSET_SUMMARY + "\n" + checkouts_stamp() + "\n";
+         ")\nRoFormer kernels: " + kernels::describe() + "\npatch set " + STEMKIT_PATCHSET_ID + ": " + STEMKIT_PATCHSET_SUMMARY + "\n" + checkouts_stamp() + "\n";
 }
 
 }  // namespace stemkit

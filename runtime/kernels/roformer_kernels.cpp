@@ -79,7 +79,10 @@ bool enabled_for(const at::Tensor& x) {
 }
 
 const char* describe() {
-  if (!compiled()) return "ATen (fused kernels not built: no CUDA or HIP compiler at configure time)";
+#ifdef STEMKIT_TORCH_FLAVOR
+  if (!compiled() && std::string(STEMKIT_TORCH_FLAVOR) == "cpu") return "ATen (CPU build; the fused kernels are for CUDA and ROCm builds)";
+#endif
+  if (!compiled()) return "ATen (fused kernels not built: CMake found no CUDA or HIP compiler)";
   if (env_off()) return "ATen (STEMKIT_FUSED_KERNELS=0)";
   if (!switched_on) return "ATen (fused kernels switched off)";
 #if defined(STEMKIT_ROCM)
