@@ -14,7 +14,7 @@
 #include <cstdint>
 #include <type_traits>
 
-#if defined(__HIP_PLATFORM_AMD__) || defined(USE_ROCM)
+#if defined(__HIP__) || defined(__HIP_PLATFORM_AMD__) || defined(USE_ROCM)
 #include <hip/hip_bf16.h>
 #include <hip/hip_fp16.h>
 #include <hip/hip_runtime.h>
