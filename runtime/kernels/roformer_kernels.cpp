@@ -108,24 +108,24 @@ at::Tensor unit_rows_add_bias(const at::Tensor& x, const at::Tensor& bias, doubl
   return u;
 }
 
-std::array<at::Tensor, 3> rotary_split(const at::Tensor& qkvg, const at::Tensor& table, const Axial& layout,
+std::array<at::Tensor, 3> rotary_split(const at::Tensor& qkv, const at::Tensor& table, const Axial& layout,
                                        int64_t heads, int64_t dim_head, bool copy_v) {
   const int64_t hd = heads * dim_head, N = layout.sequences(), n = layout.length();
-  TORCH_CHECK(qkvg.dim() == 2 && qkvg.size(0) == layout.rows() && qkvg.size(1) >= 3 * hd && qkvg.stride(1) == 1 &&
-                  qkvg.stride(0) % 8 == 0 && dim_head % 8 == 0 && aligned8(qkvg),
-              "rotary_split: qkvg must be (rows, >= 3hd) token rows, row stride and d multiples of 8");
+  TORCH_CHECK(qkv.dim() == 2 && qkv.size(0) == layout.rows() && qkv.size(1) >= 3 * hd && qkv.stride(1) == 1 &&
+                  qkv.stride(0) % 8 == 0 && dim_head % 8 == 0 && aligned8(qkv),
+              "rotary_split: qkv must be (rows, >= 3hd) token rows, row stride and d multiples of 8");
   TORCH_CHECK(table.scalar_type() == at::kComplexFloat && table.is_contiguous() && table.size(0) == n &&
                   table.size(1) == dim_head / 2,
               "rotary_split: table must be complex64 (n, d/2)");
   TORCH_CHECK(layout.rows() * 3 * hd / 8 < (int64_t{1} << 31), "rotary_split: too many tokens for one launch");
   TORCH_CHECK(copy_v || layout.axis == 2 || layout.F == 1, "rotary_split: v can stay in place only along F");
-  at::Tensor q = at::empty({N, heads, n, dim_head}, qkvg.options());
+  at::Tensor q = at::empty({N, heads, n, dim_head}, qkv.options());
   at::Tensor k = at::empty_like(q);
   at::Tensor v = copy_v ? at::empty_like(q)
-                        : qkvg.narrow(1, 2 * hd, hd).view({N, n, heads, dim_head}).transpose(1, 2);
-  launch::rotary_split(dtype_of(qkvg), qkvg.data_ptr(), qkvg.stride(0), reinterpret_cast<const float*>(table.data_ptr()),
+                        : qkv.narrow(1, 2 * hd, hd).view({N, n, heads, dim_head}).transpose(1, 2);
+  launch::rotary_split(dtype_of(qkv), qkv.data_ptr(), qkv.stride(0), reinterpret_cast<const float*>(table.data_ptr()),
                        q.data_ptr(), k.data_ptr(), copy_v ? v.data_ptr() : nullptr, to_launch(layout), heads, dim_head,
-                       current_stream(qkvg));
+                       current_stream(qkv));
   check_launch("rotary_split");
   return {q, k, v};
 }

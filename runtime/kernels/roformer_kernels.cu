@@ -120,7 +120,7 @@ __global__ void unit_rows_kernel(T* __restrict__ x, const T* __restrict__ bias, 
 // One thread per 8 columns of a token's q, k (and v): pairs (x0, x1) become
 // (x0 cos - x1 sin, x0 sin + x1 cos), c10::complex's product in the same order.
 template <typename T>
-__global__ void rotary_split_kernel(const T* __restrict__ qkvg, int64_t ld, const float2* __restrict__ table,
+__global__ void rotary_split_kernel(const T* __restrict__ qkv, int64_t ld, const float2* __restrict__ table,
                                     T* __restrict__ q, T* __restrict__ k, T* __restrict__ v, uint32_t total,
                                     uint32_t packs_per_row, uint32_t T_, uint32_t F_, int axis, uint32_t heads,
                                     uint32_t d) {
@@ -130,7 +130,7 @@ __global__ void rotary_split_kernel(const T* __restrict__ qkvg, int64_t ld, cons
   const uint32_t hd = heads * d, which = col / hd, cc = col - which * hd, head = cc / d, e = cc - head * d;
   const SeqPos sp = seq_pos(r, T_, F_, axis);
   const int64_t dst = ((static_cast<int64_t>(sp.s) * heads + head) * sp.n + sp.p) * d + e;
-  const Pack8<T> a = load8(qkvg + static_cast<int64_t>(r) * ld + col);
+  const Pack8<T> a = load8(qkv + static_cast<int64_t>(r) * ld + col);
   if (which == 2) {
     store8(v + dst, a);
     return;
@@ -406,7 +406,7 @@ void unit_rows_add_bias(DType dtype, void* x, const void* bias, void* u, int64_t
   }
 }
 
-void rotary_split(DType dtype, const void* qkvg, int64_t ld, const float* table, void* q, void* k, void* v,
+void rotary_split(DType dtype, const void* qkv, int64_t ld, const float* table, void* q, void* k, void* v,
                   AxialLayout layout, int64_t heads, int64_t dim_head, void* stream) {
   const int64_t rows = layout.B * layout.T * layout.F;
   const auto packs = static_cast<uint32_t>((v != nullptr ? 3 : 2) * heads * dim_head / 8);
@@ -418,17 +418,17 @@ void rotary_split(DType dtype, const void* qkvg, int64_t ld, const float* table,
   switch (dtype) {
     case DType::f32:
       rotary_split_kernel<float><<<blocks_for(total), kThreads, 0, s>>>(
-          static_cast<const float*>(qkvg), ld, tb, static_cast<float*>(q), static_cast<float*>(k), static_cast<float*>(v),
+          static_cast<const float*>(qkv), ld, tb, static_cast<float*>(q), static_cast<float*>(k), static_cast<float*>(v),
           total, packs, T, F, layout.axis, h, d);
       break;
     case DType::f16:
       rotary_split_kernel<half_t><<<blocks_for(total), kThreads, 0, s>>>(
-          static_cast<const half_t*>(qkvg), ld, tb, static_cast<half_t*>(q), static_cast<half_t*>(k),
+          static_cast<const half_t*>(qkv), ld, tb, static_cast<half_t*>(q), static_cast<half_t*>(k),
           static_cast<half_t*>(v), total, packs, T, F, layout.axis, h, d);
       break;
     case DType::bf16:
       rotary_split_kernel<bf16_t><<<blocks_for(total), kThreads, 0, s>>>(
-          static_cast<const bf16_t*>(qkvg), ld, tb, static_cast<bf16_t*>(q), static_cast<bf16_t*>(k),
+          static_cast<const bf16_t*>(qkv), ld, tb, static_cast<bf16_t*>(q), static_cast<bf16_t*>(k),
           static_cast<bf16_t*>(v), total, packs, T, F, layout.axis, h, d);
       break;
   }

@@ -48,11 +48,11 @@ const char* describe();
 // with bias defined, x += bias. Returns u.
 at::Tensor unit_rows_add_bias(const at::Tensor& x, const at::Tensor& bias, double eps);
 
-// q, k, v (N, h, n, d), contiguous, from qkvg's token rows (rows x >= 3hd, row
+// q, k, v (N, h, n, d), contiguous, from qkv's token rows (rows x >= 3hd, row
 // stride a multiple of 8); table: complex64 (n, d/2), cos + i sin per position.
-// With copy_v false, v is a strided view into qkvg (possible along F, where a
+// With copy_v false, v is a strided view into qkv (possible along F, where a
 // sequence's tokens are consecutive rows).
-std::array<at::Tensor, 3> rotary_split(const at::Tensor& qkvg, const at::Tensor& table, const Axial& layout,
+std::array<at::Tensor, 3> rotary_split(const at::Tensor& qkv, const at::Tensor& table, const Axial& layout,
                                        int64_t heads, int64_t dim_head, bool copy_v);
 
 // (rows, h*d): o (N, h, n, d) times sigmoid(logits[:, head]), in token rows;

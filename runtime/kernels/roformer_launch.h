@@ -30,11 +30,11 @@ struct AxialLayout {
 void unit_rows_add_bias(DType dtype, void* x, const void* bias, void* u, int64_t rows, int64_t dim, double eps,
                         void* stream);
 
-// From qkvg (rows x ld, row r a token in `layout`, columns [q | k | v | ...],
+// From qkv (rows x ld, row r a token in `layout`, columns [q | k | v | ...],
 // each h*d wide): q and k rotated by `table` ((n, d/2) pairs of float32 cos,
 // sin: rotary-embedding-torch's interleaved pairs, computed in float32) and
 // written as (N, h, n, d); v copied likewise when v is non-null.
-void rotary_split(DType dtype, const void* qkvg, int64_t ld, const float* table, void* q, void* k, void* v,
+void rotary_split(DType dtype, const void* qkv, int64_t ld, const float* table, void* q, void* k, void* v,
                   AxialLayout layout, int64_t heads, int64_t dim_head, void* stream);
 
 // gated[r, hh*d + e] = o[s, hh, p, e] * sigmoid(logits[r * ld + hh]) for token r = (s, p):
