@@ -118,11 +118,13 @@ std::array<at::Tensor, 3> rotary_split(const at::Tensor& qkv, const at::Tensor& 
                   table.size(1) == dim_head / 2,
               "rotary_split: table must be complex64 (n, d/2)");
   TORCH_CHECK(layout.rows() * 3 * hd / 8 < (int64_t{1} << 31), "rotary_split: too many tokens for one launch");
-  TORCH_CHECK(copy_v || layout.axis == 2 || layout.F == 1, "rotary_split: v can stay in place only along F");
   at::Tensor q = at::empty({N, heads, n, dim_head}, qkv.options());
   at::Tensor k = at::empty_like(q);
-  at::Tensor v = copy_v ? at::empty_like(q)
-                        : qkv.narrow(1, 2 * hd, hd).view({N, n, heads, dim_head}).transpose(1, 2);
+  at::Tensor v;
+  if (copy_v)
+    v = at::empty_like(q);
+  else if (layout.axis == 2 || layout.F == 1)
+    v = qkv.narrow(1, 2 * hd, hd).view({N, n, heads, dim_head}).transpose(1, 2);
   launch::rotary_split(dtype_of(qkv), qkv.data_ptr(), qkv.stride(0), reinterpret_cast<const float*>(table.data_ptr()),
                        q.data_ptr(), k.data_ptr(), copy_v ? v.data_ptr() : nullptr, to_launch(layout), heads, dim_head,
                        current_stream(qkv));
@@ -130,8 +132,18 @@ std::array<at::Tensor, 3> rotary_split(const at::Tensor& qkv, const at::Tensor& 
   return {q, k, v};
 }
 
+at::Tensor v_along_t(const at::Tensor& qkv, const Axial& layout, int64_t heads, int64_t dim_head, int64_t b) {
+  const int64_t hd = heads * dim_head, ld = qkv.stride(0);
+  TORCH_CHECK(qkv.dim() == 2 && qkv.size(0) == layout.rows() && qkv.size(1) >= 3 * hd && qkv.stride(1) == 1 && b >= 0 &&
+                  b < layout.B,
+              "v_along_t: qkv must be (rows, >= 3hd) token rows");
+  // Row (b, t, f) holds v of sequence f at position t: (F, h, T, d) with strides (ld, d, F*ld, 1).
+  return qkv.as_strided({layout.F, heads, layout.T, dim_head}, {ld, dim_head, layout.F * ld, 1},
+                        qkv.storage_offset() + b * layout.T * layout.F * ld + 2 * hd);
+}
+
 at::Tensor gate_to_rows(const at::Tensor& o, const at::Tensor& logits, const Axial& layout, int64_t heads,
-                        int64_t dim_head) {
+                        int64_t dim_head, const at::Tensor& out) {
   const int64_t hd = heads * dim_head;
   TORCH_CHECK(o.dim() == 4 && o.size(0) == layout.sequences() && o.size(1) == heads && o.size(2) == layout.length() &&
                   o.size(3) == dim_head && o.stride(3) == 1 && o.stride(0) % 8 == 0 && o.stride(1) % 8 == 0 &&
@@ -140,7 +152,14 @@ at::Tensor gate_to_rows(const at::Tensor& o, const at::Tensor& logits, const Axi
   TORCH_CHECK(logits.dim() == 2 && logits.size(0) == layout.rows() && logits.size(1) >= heads && logits.stride(1) == 1,
               "gate_to_rows: logits must be (rows, >= heads) with contiguous columns");
   TORCH_CHECK(layout.rows() * hd / 8 < (int64_t{1} << 31), "gate_to_rows: too many tokens for one launch");
-  at::Tensor gated = at::empty({layout.rows(), hd}, o.options().memory_format(at::MemoryFormat::Contiguous));
+  at::Tensor gated = out;
+  if (gated.defined()) {
+    TORCH_CHECK(gated.dim() == 2 && gated.size(0) == layout.rows() && gated.size(1) == hd && gated.is_contiguous() &&
+                    gated.scalar_type() == o.scalar_type() && aligned8(gated),
+                "gate_to_rows: out must be (rows, h*d) contiguous, in o's dtype");
+  } else {
+    gated = at::empty({layout.rows(), hd}, o.options().memory_format(at::MemoryFormat::Contiguous));
+  }
   launch::gate_to_rows(dtype_of(o), o.data_ptr(), o.stride(0), o.stride(1), o.stride(2), logits.data_ptr(), logits.stride(0),
                        gated.data_ptr(), to_launch(layout), heads, dim_head, current_stream(o));
   check_launch("gate_to_rows");
@@ -181,7 +200,10 @@ std::array<at::Tensor, 3> rotary_split(const at::Tensor&, const at::Tensor&, con
 at::Tensor band_attention(const at::Tensor&, const at::Tensor&, const at::Tensor&, const Axial&, int64_t, int64_t) {
   return {};
 }
-at::Tensor gate_to_rows(const at::Tensor&, const at::Tensor&, const Axial&, int64_t, int64_t) {
+at::Tensor v_along_t(const at::Tensor&, const Axial&, int64_t, int64_t, int64_t) {
+  TORCH_CHECK(false, "stemkit kernels: not built (", describe(), ")");
+}
+at::Tensor gate_to_rows(const at::Tensor&, const at::Tensor&, const Axial&, int64_t, int64_t, const at::Tensor&) {
   TORCH_CHECK(false, "stemkit kernels: not built (", describe(), ")");
 }
 

@@ -50,15 +50,21 @@ at::Tensor unit_rows_add_bias(const at::Tensor& x, const at::Tensor& bias, doubl
 
 // q, k, v (N, h, n, d), contiguous, from qkv's token rows (rows x >= 3hd, row
 // stride a multiple of 8); table: complex64 (n, d/2), cos + i sin per position.
-// With copy_v false, v is a strided view into qkv (possible along F, where a
-// sequence's tokens are consecutive rows).
+// With copy_v false, v is a strided view into qkv where one tensor can be (along
+// F, where a sequence's tokens are consecutive rows, or with F = 1) and undefined
+// otherwise: then read it per batch element with v_along_t.
 std::array<at::Tensor, 3> rotary_split(const at::Tensor& qkv, const at::Tensor& table, const Axial& layout,
                                        int64_t heads, int64_t dim_head, bool copy_v);
 
+// v of batch element b along T, read in place: (F, h, T, d), a strided view of
+// qkv's rows (SDPA reads it as it reads a contiguous v, 128-byte rows at a time).
+at::Tensor v_along_t(const at::Tensor& qkv, const Axial& layout, int64_t heads, int64_t dim_head, int64_t b);
+
 // (rows, h*d): o (N, h, n, d) times sigmoid(logits[:, head]), in token rows;
-// logits (rows, >= h) with contiguous columns.
+// logits (rows, >= h) with contiguous columns. Into `out` ((rows, h*d),
+// contiguous) when given.
 at::Tensor gate_to_rows(const at::Tensor& o, const at::Tensor& logits, const Axial& layout, int64_t heads,
-                        int64_t dim_head);
+                        int64_t dim_head, const at::Tensor& out = {});
 
 // rotary_split, attention and gate_to_rows in one kernel for short sequences
 // (n <= 64, d = 64, float16, or bfloat16 on SM 8.0+; CUDA builds): (rows, h*d),
