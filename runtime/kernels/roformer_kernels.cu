@@ -381,29 +381,31 @@ band_attention_kernel(const T* __restrict__ qkv, int64_t ld, const float2* __res
 
 uint32_t blocks_for(uint64_t threads) { return static_cast<uint32_t>((threads + kThreads - 1) / kThreads); }
 
+template <typename T>
+struct Type {
+  using type = T;
+};
+// Calls f(Type<T>{}) with T the element type that dtype names.
+template <typename F>
+void with_type(DType dtype, F&& f) {
+  switch (dtype) {
+    case DType::f32: f(Type<float>{}); break;
+    case DType::f16: f(Type<half_t>{}); break;
+    case DType::bf16: f(Type<bf16_t>{}); break;
+  }
+}
+
 }  // namespace
 
 void unit_rows_add_bias(DType dtype, void* x, const void* bias, void* u, int64_t rows, int64_t dim, double eps,
                         void* stream) {
   const uint32_t blocks = blocks_for(static_cast<uint64_t>(rows) * kGroup);
-  auto s = static_cast<stream_t>(stream);
-  const auto r = static_cast<uint32_t>(rows);
-  const auto n = static_cast<uint32_t>(dim);
-  const auto e = static_cast<float>(eps);
-  switch (dtype) {
-    case DType::f32:
-      unit_rows_kernel<float><<<blocks, kThreads, 0, s>>>(static_cast<float*>(x), static_cast<const float*>(bias),
-                                                          static_cast<float*>(u), r, n, e);
-      break;
-    case DType::f16:
-      unit_rows_kernel<half_t><<<blocks, kThreads, 0, s>>>(static_cast<half_t*>(x), static_cast<const half_t*>(bias),
-                                                           static_cast<half_t*>(u), r, n, e);
-      break;
-    case DType::bf16:
-      unit_rows_kernel<bf16_t><<<blocks, kThreads, 0, s>>>(static_cast<bf16_t*>(x), static_cast<const bf16_t*>(bias),
-                                                           static_cast<bf16_t*>(u), r, n, e);
-      break;
-  }
+  with_type(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    unit_rows_kernel<T><<<blocks, kThreads, 0, static_cast<stream_t>(stream)>>>(
+        static_cast<T*>(x), static_cast<const T*>(bias), static_cast<T*>(u), static_cast<uint32_t>(rows),
+        static_cast<uint32_t>(dim), static_cast<float>(eps));
+  });
 }
 
 void rotary_split(DType dtype, const void* qkv, int64_t ld, const float* table, void* q, void* k, void* v,
@@ -411,27 +413,13 @@ void rotary_split(DType dtype, const void* qkv, int64_t ld, const float* table, 
   const int64_t rows = layout.B * layout.T * layout.F;
   const auto packs = static_cast<uint32_t>((v != nullptr ? 3 : 2) * heads * dim_head / 8);
   const auto total = static_cast<uint32_t>(rows * packs);
-  auto s = static_cast<stream_t>(stream);
-  auto tb = reinterpret_cast<const float2*>(table);
-  const auto T = static_cast<uint32_t>(layout.T), F = static_cast<uint32_t>(layout.F);
-  const auto h = static_cast<uint32_t>(heads), d = static_cast<uint32_t>(dim_head);
-  switch (dtype) {
-    case DType::f32:
-      rotary_split_kernel<float><<<blocks_for(total), kThreads, 0, s>>>(
-          static_cast<const float*>(qkv), ld, tb, static_cast<float*>(q), static_cast<float*>(k), static_cast<float*>(v),
-          total, packs, T, F, layout.axis, h, d);
-      break;
-    case DType::f16:
-      rotary_split_kernel<half_t><<<blocks_for(total), kThreads, 0, s>>>(
-          static_cast<const half_t*>(qkv), ld, tb, static_cast<half_t*>(q), static_cast<half_t*>(k),
-          static_cast<half_t*>(v), total, packs, T, F, layout.axis, h, d);
-      break;
-    case DType::bf16:
-      rotary_split_kernel<bf16_t><<<blocks_for(total), kThreads, 0, s>>>(
-          static_cast<const bf16_t*>(qkv), ld, tb, static_cast<bf16_t*>(q), static_cast<bf16_t*>(k),
-          static_cast<bf16_t*>(v), total, packs, T, F, layout.axis, h, d);
-      break;
-  }
+  with_type(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    rotary_split_kernel<T><<<blocks_for(total), kThreads, 0, static_cast<stream_t>(stream)>>>(
+        static_cast<const T*>(qkv), ld, reinterpret_cast<const float2*>(table), static_cast<T*>(q), static_cast<T*>(k),
+        static_cast<T*>(v), total, packs, static_cast<uint32_t>(layout.T), static_cast<uint32_t>(layout.F), layout.axis,
+        static_cast<uint32_t>(heads), static_cast<uint32_t>(dim_head));
+  });
 }
 
 void gate_to_rows(DType dtype, const void* o, int64_t o_stride_s, int64_t o_stride_h, int64_t o_stride_p,
@@ -440,26 +428,13 @@ void gate_to_rows(DType dtype, const void* o, int64_t o_stride_s, int64_t o_stri
   const int64_t rows = layout.B * layout.T * layout.F;
   const auto packs = static_cast<uint32_t>(heads * dim_head / 8);
   const auto total = static_cast<uint32_t>(rows * packs);
-  auto s = static_cast<stream_t>(stream);
-  const auto T = static_cast<uint32_t>(layout.T), F = static_cast<uint32_t>(layout.F);
-  const auto d = static_cast<uint32_t>(dim_head);
-  switch (dtype) {
-    case DType::f32:
-      gate_to_rows_kernel<float><<<blocks_for(total), kThreads, 0, s>>>(
-          static_cast<const float*>(o), o_stride_s, o_stride_h, o_stride_p, static_cast<const float*>(logits), ld,
-          static_cast<float*>(gated), total, packs, T, F, layout.axis, d);
-      break;
-    case DType::f16:
-      gate_to_rows_kernel<half_t><<<blocks_for(total), kThreads, 0, s>>>(
-          static_cast<const half_t*>(o), o_stride_s, o_stride_h, o_stride_p, static_cast<const half_t*>(logits), ld,
-          static_cast<half_t*>(gated), total, packs, T, F, layout.axis, d);
-      break;
-    case DType::bf16:
-      gate_to_rows_kernel<bf16_t><<<blocks_for(total), kThreads, 0, s>>>(
-          static_cast<const bf16_t*>(o), o_stride_s, o_stride_h, o_stride_p, static_cast<const bf16_t*>(logits), ld,
-          static_cast<bf16_t*>(gated), total, packs, T, F, layout.axis, d);
-      break;
-  }
+  with_type(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    gate_to_rows_kernel<T><<<blocks_for(total), kThreads, 0, static_cast<stream_t>(stream)>>>(
+        static_cast<const T*>(o), o_stride_s, o_stride_h, o_stride_p, static_cast<const T*>(logits), ld,
+        static_cast<T*>(gated), total, packs, static_cast<uint32_t>(layout.T), static_cast<uint32_t>(layout.F),
+        layout.axis, static_cast<uint32_t>(dim_head));
+  });
 }
 
 bool band_attention(DType dtype, const void* qkv, int64_t ld, const float* table, const void* logits, int64_t logits_ld,
@@ -473,19 +448,14 @@ bool band_attention(DType dtype, const void* qkv, int64_t ld, const float* table
       return false;
   }
   const int64_t N = layout.axis == 1 ? layout.B * layout.F : layout.B * layout.T;
-  const auto grid = static_cast<uint32_t>(N * heads);
-  auto s = static_cast<stream_t>(stream);
-  auto tb = reinterpret_cast<const float2*>(table);
-  const auto T = static_cast<uint32_t>(layout.T), F = static_cast<uint32_t>(layout.F);
-  const float scale = 1.f / sqrtf(static_cast<float>(dim_head));
-  if (dtype == DType::f16)
-    band_attention_kernel<half_t><<<grid, kBandWarps * 32, 0, s>>>(
-        static_cast<const half_t*>(qkv), ld, tb, static_cast<const half_t*>(logits), logits_ld, static_cast<half_t*>(gated), T,
-        F, layout.axis, static_cast<uint32_t>(heads), static_cast<uint32_t>(n), scale);
-  else
-    band_attention_kernel<bf16_t><<<grid, kBandWarps * 32, 0, s>>>(
-        static_cast<const bf16_t*>(qkv), ld, tb, static_cast<const bf16_t*>(logits), logits_ld, static_cast<bf16_t*>(gated), T,
-        F, layout.axis, static_cast<uint32_t>(heads), static_cast<uint32_t>(n), scale);
+  with_type(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    if constexpr (!std::is_same<T, float>::value)
+      band_attention_kernel<T><<<static_cast<uint32_t>(N * heads), kBandWarps * 32, 0, static_cast<stream_t>(stream)>>>(
+          static_cast<const T*>(qkv), ld, reinterpret_cast<const float2*>(table), static_cast<const T*>(logits), logits_ld,
+          static_cast<T*>(gated), static_cast<uint32_t>(layout.T), static_cast<uint32_t>(layout.F), layout.axis,
+          static_cast<uint32_t>(heads), static_cast<uint32_t>(n), 1.f / sqrtf(static_cast<float>(dim_head)));
+  });
   return true;
 #else
   (void)dtype, (void)qkv, (void)ld, (void)table, (void)logits, (void)logits_ld, (void)gated, (void)layout, (void)heads,

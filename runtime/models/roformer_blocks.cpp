@@ -21,7 +21,6 @@ RMSNormImpl::RMSNormImpl(int64_t dim) : scale(std::sqrt(static_cast<double>(dim)
   gamma = register_parameter("gamma", at::ones({dim}), false);
 }
 
-
 AttentionImpl::AttentionImpl(int64_t dim, int64_t heads, int64_t dim_head) : heads(heads), dim_head(dim_head) {
   auto rotary = register_module("rotary_embed", std::make_shared<nn::Module>());
   freqs = rotary->register_parameter("freqs", at::zeros({dim_head / 2}), false);
@@ -67,15 +66,15 @@ bool fused_rms(const at::Tensor& x) {
 #endif
 }
 
+// The eps that makes a fused RMS norm's 1 / sqrt(mean(x^2) + eps) agree with
+// F.normalize's clamp of |x| at 1e-12 (mean(x^2) = |x|^2 / dim).
+double rms_eps(int64_t dim) { return 1e-24 / static_cast<double>(dim); }
+
 // F.normalize(x, dim=-1) = x / max(|x|, 1e-12), or, fused, sqrt(dim) times that
-// (the weights after it are folded to match). eps makes the fused form's
-// 1 / sqrt(mean(x^2) + eps) agree with the clamp at 1e-12 / sqrt(dim).
+// (the weights after it are folded to match).
 at::Tensor unit_rows(const at::Tensor& x) {
 #if STEMKIT_HAS_FUSED_RMS_NORM
-  if (fused_rms(x)) {
-    const int64_t d = x.size(-1);
-    return at::rms_norm(x, {d}, std::nullopt, 1e-24 / static_cast<double>(d));
-  }
+  if (fused_rms(x)) return at::rms_norm(x, {x.size(-1)}, std::nullopt, rms_eps(x.size(-1)));
 #endif
   return x / x.norm(2, {-1}, true).clamp_min(1e-12);
 }
@@ -86,10 +85,7 @@ at::Tensor unit_rows(const at::Tensor& x) {
 // computes the same in one pass.
 at::Tensor RMSNormImpl::forward(const at::Tensor& x) {
 #if STEMKIT_HAS_FUSED_RMS_NORM
-  if (fused_rms(x)) {
-    const int64_t d = x.size(-1);
-    return at::rms_norm(x, {d}, gamma, 1e-24 / static_cast<double>(d));
-  }
+  if (fused_rms(x)) return at::rms_norm(x, {x.size(-1)}, gamma, rms_eps(x.size(-1)));
 #endif
   return x / x.norm(2, {-1}, true).clamp_min(1e-12) * scale * gamma;
 }
@@ -200,7 +196,7 @@ void AttentionImpl::add_to_inplace(at::Tensor& x) {
 }
 
 void AttentionImpl::add_to_inplace_rows(at::Tensor& rows, const kernels::Axial& layout) {
-  const double eps = 1e-24 / static_cast<double>(rows.size(1));
+  const double eps = rms_eps(rows.size(1));
   // The norm folded into to_qkv and to_gates apart: qkv's GEMM is then exactly
   // 3hd wide with no bias (with the h gate columns appended, cuBLAS ran 20%
   // slower on the H100), and the gates' narrow GEMM costs one read of u.
@@ -306,7 +302,7 @@ void FeedForwardImpl::add_to_inplace(at::Tensor& x) {
 void FeedForwardImpl::add_to_inplace_rows(at::Tensor& rows) {
   fold_norm(in_, norm, {in->weight}, {in->bias}, /*fused=*/true);
   // u = norm(x), and net.4's bias added to x in the same pass, before its GEMM adds the rest.
-  at::Tensor u = kernels::unit_rows_add_bias(rows, out->bias, 1e-24 / static_cast<double>(rows.size(1)));
+  at::Tensor u = kernels::unit_rows_add_bias(rows, out->bias, rms_eps(rows.size(1)));
   at::Tensor h = fused_gelu(rows) ? at::_addmm_activation(in_->bias, u, in_->weight.t(), 1, 1, /*use_gelu=*/true)
                                   : at::gelu(at::addmm(in_->bias, u, in_->weight.t()));
   rows.addmm_(h, out->weight.t());
