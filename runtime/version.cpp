@@ -1,5 +1,6 @@
 #include "runtime/version.h"
 
+#include "runtime/kernels/lt_gemm.h"
 #include "runtime/kernels/roformer_kernels.h"
 
 #include "runtime/compat/torch_compat.h"
@@ -34,7 +35,7 @@ std::string checkouts_stamp() {
 
 std::string version_text() {
   return std::string("stemkit ") + STEMKIT_VERSION + "\nlibtorch " + compat::torch_version() + " (" + STEMKIT_TORCH_FLAVOR +
-         ")\nRoFormer kernels: " + kernels::describe() + "\npatch set " + STEMKIT_PATCHSET_ID + ": " + STEMKIT_PATCHSET_SUMMARY + "\n" + checkouts_stamp() + "\n";
+         ")\nRoFormer kernels: " + kernels::describe() + "\nRoFormer GEMMs: " + kernels::lt_describe() + "\npatch set " + STEMKIT_PATCHSET_ID + ": " + STEMKIT_PATCHSET_SUMMARY + "\n" + checkouts_stamp() + "\n";
 }
 
 }  // namespace stemkit

@@ -11,6 +11,7 @@
 
 #include "runtime/attention/attention.h"
 #include "runtime/compat/torch_compat.h"
+#include "runtime/kernels/lt_gemm.h"
 #include "runtime/kernels/roformer_kernels.h"
 
 namespace stemkit::models::roformer {
@@ -205,13 +206,28 @@ void AttentionImpl::add_to_inplace_rows(at::Tensor& rows, const kernels::Axial& 
   const at::Tensor& table = rotary_table(layout.length(), rows.device());
   at::Tensor u = kernels::unit_rows_add_bias(rows, at::Tensor(), eps);  // sqrt(dim) x / |x|
   at::Tensor logits = at::addmm(gates_->bias, u, gates_->weight.t());  // (rows, h, padded to 8)
-  at::Tensor qkv = at::mm(u, qkv_->weight.t());  // (rows, 3hd)
-  if (!attention::current_override()) {
-    // Short sequences (the bands): rotary, attention and gate in one kernel.
-    at::Tensor gated = kernels::band_attention(qkv, table, logits, layout, heads, dim_head);  // (rows, hd)
-    if (gated.defined()) {
-      attention::record_fused(qkv, layout.length(), "stemkit band kernel (rotary, attention, gate in one pass)");
+  const bool lt = kernels::lt_enabled_for(rows);
+  at::Tensor qkv;  // (rows, 3hd)
+  if (lt) {
+    qkv = at::empty({rows.size(0), qkv_->weight.size(0)}, rows.options());
+    kernels::lt_linear(u, qkv_->weight, at::Tensor(), qkv, kernels::Epilogue::none, false);
+  } else {
+    qkv = at::mm(u, qkv_->weight.t());
+  }
+  // x += to_out(gated), the addition done by the GEMM (beta = 1).
+  auto add_out = [&](const at::Tensor& gated) {
+    if (lt)
+      kernels::lt_linear(gated, to_out->weight, at::Tensor(), rows, kernels::Epilogue::none, /*accumulate=*/true);
+    else
       rows.addmm_(gated, to_out->weight.t());
+  };
+  if (!attention::current_override()) {
+    // Rotary, attention and gate in one kernel (fp16/bf16 on CUDA, d = 64).
+    const char* which = nullptr;
+    at::Tensor gated = kernels::fused_attention(qkv, table, logits, layout, heads, dim_head, &which);  // (rows, hd)
+    if (gated.defined()) {
+      attention::record_fused(qkv, layout.length(), which);
+      add_out(gated);
       return;
     }
   }
@@ -239,7 +255,7 @@ void AttentionImpl::add_to_inplace_rows(at::Tensor& rows, const kernels::Axial& 
       kernels::gate_to_rows(out, logits.narrow(0, b * per, per), one, heads, dim_head, gated.narrow(0, b * per, per));
     }
   }
-  rows.addmm_(gated, to_out->weight.t());
+  add_out(gated);
 }
 
 LinearAttentionImpl::LinearAttentionImpl(int64_t dim, int64_t heads, int64_t dim_head) : heads(heads), dim_head(dim_head) {
@@ -301,6 +317,15 @@ void FeedForwardImpl::add_to_inplace(at::Tensor& x) {
 
 void FeedForwardImpl::add_to_inplace_rows(at::Tensor& rows) {
   fold_norm(in_, norm, {in->weight}, {in->bias}, /*fused=*/true);
+  if (kernels::lt_enabled_for(rows) && fused_gelu(rows)) {
+    // cuBLASLt: GELU and bias in the first GEMM's epilogue; the second adds
+    // a wᵀ + bias into x itself, so the norm leaves x as it is.
+    at::Tensor u = kernels::unit_rows_add_bias(rows, at::Tensor(), rms_eps(rows.size(1)));
+    at::Tensor h = at::empty({rows.size(0), in_->weight.size(0)}, rows.options());
+    kernels::lt_linear(u, in_->weight, in_->bias, h, kernels::Epilogue::gelu_bias, false);
+    kernels::lt_linear(h, out->weight, out->bias, rows, kernels::Epilogue::bias, /*accumulate=*/true);
+    return;
+  }
   // u = norm(x), and net.4's bias added to x in the same pass, before its GEMM adds the rest.
   at::Tensor u = kernels::unit_rows_add_bias(rows, out->bias, rms_eps(rows.size(1)));
   at::Tensor h = fused_gelu(rows) ? at::_addmm_activation(in_->bias, u, in_->weight.t(), 1, 1, /*use_gelu=*/true)
