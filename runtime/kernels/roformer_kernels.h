@@ -11,8 +11,9 @@
 //                       the time transformer and the two rotary multiplies
 //   gate_to_rows        sigmoid gate times the attention output, written back
 //                       as token rows for the output GEMM
-//   band_attention      the last two and the attention itself in one pass, along
-//                       short axes (BS-RoFormer's 62 bands)
+//   fused_attention     rotary_split, attention and gate_to_rows in one pass:
+//                       band_attention along short axes (BS-RoFormer's 62
+//                       bands), seq_attention along long ones (801 frames)
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -66,11 +67,18 @@ at::Tensor v_along_t(const at::Tensor& qkv, const Axial& layout, int64_t heads, 
 at::Tensor gate_to_rows(const at::Tensor& o, const at::Tensor& logits, const Axial& layout, int64_t heads,
                         int64_t dim_head, const at::Tensor& out = {});
 
-// rotary_split, attention and gate_to_rows in one kernel for short sequences
-// (n <= 64, d = 64, float16, or bfloat16 on SM 8.0+; CUDA builds): (rows, h*d),
-// or an undefined tensor where it does not apply (then take the three steps).
-// qkv: (rows, >= 3hd) token rows; logits: (rows, >= h).
-at::Tensor band_attention(const at::Tensor& qkv, const at::Tensor& table, const at::Tensor& logits, const Axial& layout,
-                          int64_t heads, int64_t dim_head);
+// rotary_split, attention and gate_to_rows in one kernel: band_attention for
+// short sequences (n <= 64), seq_attention (flash-style, keys in tiles) for
+// longer ones; d = 64, float16 or bfloat16 on SM 8.0+, CUDA builds. Returns
+// (rows, h*d), with the kernel's name in *which, or an undefined tensor where
+// neither applies (then take the three steps, qkv untouched). qkv: (rows, >= 3hd)
+// token rows, whose k columns the long-sequence kernel rotates in place (so qkv
+// is spent once this returns a result); logits: (rows, >= h).
+// Whether fused_attention takes long sequences too (seq_attention); off unless
+// STEMKIT_SEQ_KERNEL=1: on the H100 it ties with cuDNN for speed, with less memory.
+void set_seq_kernel(bool on);
+
+at::Tensor fused_attention(const at::Tensor& qkv, const at::Tensor& table, const at::Tensor& logits, const Axial& layout,
+                           int64_t heads, int64_t dim_head, const char** which = nullptr);
 
 }  // namespace stemkit::kernels

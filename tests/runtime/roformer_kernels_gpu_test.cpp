@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "runtime/attention/attention.h"
+#include "runtime/kernels/lt_gemm.h"
 #include "runtime/kernels/roformer_kernels.h"
 #include "runtime/models/roformer_blocks.h"
 #include "tests/runtime/compare.h"
@@ -64,10 +65,15 @@ TEST(RoformerKernelsGpu, TransformerMatchesAtenPath) {
   struct Shape {
     int64_t B, T, F;
   };
-  // Along T with F > 1 gathers v; along F, or with F = 1, reads v in place.
-  // Sequences of up to 64 go through the band kernel in fp16/bf16 (unless a
-  // backend is forced), longer ones (70) through rotary_split, SDPA and gate_to_rows.
-  const std::vector<Shape> shapes = {{2, 7, 5}, {1, 9, 1}, {3, 4, 6}, {1, 70, 3}, {2, 3, 64}};
+  // In fp16/bf16 (unless a backend is forced) sequences of up to 64 go through
+  // the band kernel and longer ones through the sequence kernel: 70 and 130 end
+  // in part-filled key tiles (and query blocks), 128 fills them. Forced, or in
+  // fp32, they take rotary_split, SDPA and gate_to_rows, which along T with
+  // F > 1 reads v per batch element, and along F, or with F = 1, as one view.
+  // (STEMKIT_SEQ_ROWS=128 runs the sequence kernel's 128-row blocks.)
+  kernels::set_seq_kernel(true);  // opt-in for users (STEMKIT_SEQ_KERNEL=1); always checked here
+  const std::vector<Shape> shapes = {{2, 7, 5}, {1, 9, 1}, {3, 4, 6}, {1, 70, 3}, {2, 3, 64},
+                                     {2, 130, 3}, {1, 128, 2}, {1, 200, 1}, {1, 2, 100}};
   for (bool norm_output : {false, true}) {
     roformer::Transformer t = small_transformer(norm_output);
     for (auto [tag, dtype, tol] : {std::tuple{"fp32", at::kFloat, 1e-6}, std::tuple{"fp16", at::kHalf, 2e-3},
@@ -88,14 +94,49 @@ TEST(RoformerKernelsGpu, TransformerMatchesAtenPath) {
             EXPECT_TRUE(at::equal(x, before)) << "the kernel path wrote into a tensor the caller kept";
             const double err = rel_l2(got, want);
             const int64_t n = axis == 1 ? s.T : s.F;
-            const bool band = !forced && dtype != at::kFloat && n <= 64;
+            const bool fused = !forced && dtype != at::kFloat;
             std::printf("kernels vs ATen, %s, (%ld, %ld, %ld) along axis %d%s, %s: rel. L2 %.3g\n", tag, long(s.B),
                         long(s.T), long(s.F), axis, norm_output ? ", output norm" : "",
-                        band ? "band kernel" : "rotary_split + SDPA + gate_to_rows", err);
+                        !fused ? "rotary_split + SDPA + gate_to_rows" : n <= 64 ? "band kernel" : "sequence kernel", err);
             EXPECT_LT(err, tol) << tag << " axis " << axis;
           }
       }
       attention::set_override(std::nullopt);
+    }
+  }
+  kernels::set_seq_kernel(false);
+}
+
+// The cuBLASLt GEMMs against ATen's: every epilogue, writing and accumulating,
+// with row counts that fill no tile and a strided output (a column slice).
+TEST(LtGemmGpu, MatchesAtenGemms) {
+  if (!at::hasCUDA()) GTEST_SKIP() << "skipped: no CUDA or ROCm GPU";
+  const at::Device cuda(at::kCUDA, 0);
+  at::Tensor probe = at::zeros({8}, at::TensorOptions().device(cuda).dtype(at::kHalf));
+  if (!kernels::lt_enabled_for(probe)) GTEST_SKIP() << "skipped: " << kernels::lt_describe();
+  torch::manual_seed(0);
+  for (auto [tag, dtype, tol] : {std::tuple{"fp16", at::kHalf, 2e-3}, std::tuple{"bf16", at::kBFloat16, 1e-2}}) {
+    const auto o = at::TensorOptions().device(cuda).dtype(dtype);
+    for (int64_t M : {1, 37, 1000}) {
+      const int64_t K = 64, N = 96;
+      at::Tensor a = at::randn({M, K}, o), w = at::randn({N, K}, o) / 8, bias = at::randn({N}, o);
+      at::Tensor base = at::randn({M, N + 16}, o).narrow(1, 8, N);  // row stride N + 16
+      using kernels::Epilogue;
+      for (auto [name, ep, acc] : {std::tuple{"none", Epilogue::none, false}, std::tuple{"none, +=", Epilogue::none, true},
+                                   std::tuple{"bias", Epilogue::bias, false}, std::tuple{"bias, +=", Epilogue::bias, true},
+                                   std::tuple{"gelu_bias", Epilogue::gelu_bias, false}}) {
+        at::Tensor want = base.to(at::kFloat);
+        at::Tensor y = at::matmul(a.to(at::kFloat), w.to(at::kFloat).t());
+        if (ep != Epilogue::none) y = y + bias.to(at::kFloat);
+        if (ep == Epilogue::gelu_bias) y = at::gelu(y, "tanh");
+        want = acc ? want + y : y;
+        at::Tensor got = at::empty({M, N + 16}, o).narrow(1, 8, N).copy_(base);
+        kernels::lt_linear(a, w, bias, got, ep, acc);
+        kernels::lt_linear(a, w, bias, got.copy_(base), ep, acc);  // again, with the algorithm chosen
+        const double err = rel_l2(got.to(at::kFloat), want);
+        std::printf("lt_linear %s, M %ld, %s: rel. L2 %.3g\n", tag, long(M), name, err);
+        EXPECT_LT(err, tol) << tag << " M " << M << " " << name;
+      }
     }
   }
 }
