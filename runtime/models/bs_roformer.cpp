@@ -1,6 +1,9 @@
 // BS-RoFormer in libtorch. Module and parameter names follow upstream's
 // classes, so its state dicts load by name:
-//   layers.{i}.0 / layers.{i}.1        time / frequency Transformer
+//   layers.{i}.0 / layers.{i}.1        time / frequency Transformer; with MSST's
+//                                      linear_transformer_depth > 0: .0 the linear
+//                                      Transformer (LinearAttention: norm.gamma, to_qkv.0,
+//                                      temperature, to_out.1), .1 / .2 time / frequency
 //     .layers.{j}.0  Attention: norm.gamma, to_qkv, to_gates, to_out.0, rotary_embed.freqs
 //     .layers.{j}.1  FeedForward: net.0.gamma (RMSNorm), net.1, net.4 (Linear)
 //   final_norm.gamma
@@ -26,6 +29,7 @@ namespace stemkit::models {
 namespace {
 
 namespace nn = torch::nn;
+using roformer::AxialLayer;
 using roformer::BandSplit;
 using roformer::MaskEstimator;
 using roformer::RMSNorm;
@@ -40,7 +44,7 @@ const std::vector<int64_t> kDefaultFreqsPerBands = {2,  2,  2,  2,  2,  2,  2,  
 
 struct BSRoformer::Impl : nn::Module {
   BSRoformerConfig c;
-  std::vector<std::pair<Transformer, Transformer>> layers;
+  std::vector<AxialLayer> layers;
   RMSNorm final_norm{nullptr};
   std::vector<int64_t> band_dims;  // 2 * freqs * channels per band
   BandSplit band_split{nullptr};
@@ -53,20 +57,29 @@ struct BSRoformer::Impl : nn::Module {
   explicit Impl(BSRoformerConfig config) : c(std::move(config)) {
     auto list = register_module("layers", nn::ModuleList());
     for (int64_t i = 0; i < c.depth; ++i) {
-      auto pair = std::make_shared<nn::Module>();
       // norm_output=False inside BSRoformer: one final_norm after all layers.
-      layers.emplace_back(
-          pair->register_module("0", Transformer(c.time_transformer_depth, c.dim, c.heads, c.dim_head, false, false)),
-          pair->register_module("1", Transformer(c.freq_transformer_depth, c.dim, c.heads, c.dim_head, false, false)));
-      list->push_back(pair);
+      // MSST's copy lists only the transformers that exist, so the time
+      // transformer moves to .1 when a linear one comes first.
+      auto step = std::make_shared<nn::Module>();
+      AxialLayer layer;
+      int index = 0;
+      if (c.linear_transformer_depth > 0)
+        layer.linear = step->register_module(
+            std::to_string(index++), Transformer(c.linear_transformer_depth, c.dim, c.heads, c.dim_head, false, true));
+      layer.time = step->register_module(std::to_string(index++),
+                                         Transformer(c.time_transformer_depth, c.dim, c.heads, c.dim_head, false, false));
+      layer.freq = step->register_module(std::to_string(index++),
+                                         Transformer(c.freq_transformer_depth, c.dim, c.heads, c.dim_head, false, false));
+      layers.push_back(layer);
+      list->push_back(step);
     }
     final_norm = register_module("final_norm", RMSNorm(c.dim));
     for (int64_t f : c.freqs_per_bands) band_dims.push_back(2 * f * c.audio_channels());
     band_split = register_module("band_split", BandSplit(c.dim, band_dims));
     auto estimators = register_module("mask_estimators", nn::ModuleList());
     for (int64_t s = 0; s < c.num_stems; ++s) {
-      // bs_roformer.py's MLP: mask_estimator_depth Linear layers, hidden dim * 4 (mlp_expansion_factor).
-      masks.push_back(MaskEstimator(c.dim, band_dims, c.mask_estimator_depth, c.dim * 4));
+      // bs_roformer.py's MLP: mask_estimator_depth Linear layers, hidden dim * mlp_expansion_factor.
+      masks.push_back(MaskEstimator(c.dim, band_dims, c.mask_estimator_depth, c.dim * c.mlp_expansion_factor));
       estimators->push_back(masks.back());
     }
     for (auto& p : parameters()) p.set_requires_grad(false);
@@ -86,10 +99,7 @@ struct BSRoformer::Impl : nn::Module {
 
     x = band_split(x);  // (B, T, nb, d)
 
-    for (auto& [time, freq] : layers) {
-      x = time->forward_axial(std::move(x), 1);  // over frames
-      x = freq->forward_axial(std::move(x), 2);  // over bands
-    }
+    x = roformer::run_axial_layers(layers, std::move(x), c.skip_connection);  // over frames, then bands, per layer
     x = final_norm(x);
 
     std::vector<at::Tensor> stems;
@@ -100,6 +110,7 @@ struct BSRoformer::Impl : nn::Module {
     at::Tensor out = at::view_as_complex(stft_repr.unsqueeze(1).contiguous()) * at::view_as_complex(mask);  // (B, N, F*C, T)
     // 'b n (f s) t -> (b n s) f t'
     out = out.view({B, N, F, C, T}).permute({0, 1, 3, 2, 4}).reshape({B * N * C, F, T});
+    if (c.zero_dc) out = out.index_fill(1, at::zeros({1}, out.options().dtype(at::kLong)), 0);  // MSST's DC filter
     at::Tensor audio = istft(out, c.stft_n_fft, c.stft_hop_length, window, c.stft_normalized);
     return audio.view({B, N, C, -1});
   }
@@ -112,13 +123,14 @@ BSRoformerConfig BSRoformerConfig::from_json(const nlohmann::json& j, const std:
   auto bad = [&](const std::string& key, const std::string& what) {
     throw std::invalid_argument(where + ": BSRoformer argument " + key + "=" + j.at(key).dump() + ": " + what);
   };
-  auto integer = [&](const char* key, int64_t& out, bool required = false) {
+  auto integer = [&](const char* key, int64_t& out, bool required = false, bool zero_ok = false) {
     used.insert(key);
     if (!j.contains(key) || j.at(key).is_null()) {
       if (required) throw std::invalid_argument(where + ": BSRoformer needs `" + key + "`");
       return;
     }
-    if (!j.at(key).is_number_integer() || j.at(key).get<int64_t>() <= 0) bad(key, "expected a positive integer");
+    if (!j.at(key).is_number_integer() || j.at(key).get<int64_t>() < (zero_ok ? 0 : 1))
+      bad(key, zero_ok ? "expected a non-negative integer" : "expected a positive integer");
     out = j.at(key).get<int64_t>();
   };
   auto boolean = [&](const char* key, bool& out) {
@@ -140,6 +152,17 @@ BSRoformerConfig BSRoformerConfig::from_json(const nlohmann::json& j, const std:
   integer("stft_win_length", c.stft_win_length);
   boolean("stft_normalized", c.stft_normalized);
   integer("mask_estimator_depth", c.mask_estimator_depth);
+  // MSST's additions (its models/bs_roformer/bs_roformer.py).
+  integer("linear_transformer_depth", c.linear_transformer_depth, false, true);
+  integer("mlp_expansion_factor", c.mlp_expansion_factor);
+  boolean("skip_connection", c.skip_connection);
+  boolean("zero_dc", c.zero_dc);
+  auto refuse_unless = [&](const char* key, const nlohmann::json& fine, const std::string& why) {
+    used.insert(key);
+    if (j.contains(key) && !j.at(key).is_null() && j.at(key) != fine) bad(key, why);
+  };
+  refuse_unless("use_pope", false, "MSST's PoPE positional embedding is not implemented (rotary only)");
+  refuse_unless("stft_window_fn", nullptr, "only the default Hann window is implemented");
   used.insert("freqs_per_bands");
   c.freqs_per_bands = kDefaultFreqsPerBands;
   if (j.contains("freqs_per_bands")) {
@@ -151,9 +174,12 @@ BSRoformerConfig BSRoformerConfig::from_json(const nlohmann::json& j, const std:
       c.freqs_per_bands.push_back(v.get<int64_t>());
     }
   }
-  // Training-only or without effect at inference (flash_attn: the attention policy decides).
-  for (const char* key : {"attn_dropout", "ff_dropout", "flash_attn", "dim_freqs_in", "multi_stft_resolution_loss_weight",
-                          "multi_stft_resolutions_window_sizes", "multi_stft_hop_size", "multi_stft_normalized"})
+  // Training-only or without effect at inference (flash_attn, sage_attention: the
+  // attention policy decides, and attention here is exact; use_torch_checkpoint
+  // only saves training memory; dim_freqs_in: unused upstream).
+  for (const char* key : {"attn_dropout", "ff_dropout", "flash_attn", "sage_attention", "dim_freqs_in",
+                          "multi_stft_resolution_loss_weight", "multi_stft_resolutions_window_sizes", "multi_stft_hop_size",
+                          "multi_stft_normalized", "multi_stft_window_fn", "use_torch_checkpoint"})
     used.insert(key);
   for (const auto& [key, value] : j.items())
     if (!used.count(key)) c.ignored.push_back(key);

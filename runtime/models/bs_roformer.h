@@ -1,6 +1,9 @@
 // BS-RoFormer (band-split RoPE transformer) in libtorch, matching
 // lucidrains/BS-RoFormer at the pin in manifests/bs-roformer.yaml (c05f497,
-// 0.4.1) with rotary-embedding-torch's interleaved rotary embedding.
+// 0.4.1) with rotary-embedding-torch's interleaved rotary embedding, and the
+// options that Music-Source-Separation-Training's copy of the model adds
+// (linear attention layers, skip connections, the mask MLP's width, the DC
+// filter), so that MSST configs and checkpoints run as MSST runs them.
 // Attention goes through the runtime's attention policy (the patches
 // rocm-flash-attention and fp32-math-fallback).
 //
@@ -11,6 +14,8 @@
 //   band split     (B, 801, 62, 512)         RMSNorm + Linear per band
 //   depth x        time transformer over 801 frames (per band),
 //                  frequency transformer over 62 bands (per frame)
+//                  (MSST: [linear transformer over all 801 x 62 tokens,] time,
+//                  frequency; with skip_connection the earlier layers' outputs added first)
 //   mask           (B, stems, 2050, 801) complex, per-band MLP (Tanh) + GLU
 //   iSTFT          (B, stems, 2, 352800)
 #pragma once
@@ -35,6 +40,12 @@ struct BSRoformerConfig {
   int64_t num_stems = 1;
   int64_t time_transformer_depth = 2;
   int64_t freq_transformer_depth = 2;
+  // MSST's additions to its copy of the model (models/bs_roformer/bs_roformer.py),
+  // which MSST configs name; their defaults are the pin's behaviour.
+  int64_t linear_transformer_depth = 0;  // > 0: a linear-attention Transformer first in every layer
+  int64_t mlp_expansion_factor = 4;      // the mask estimators' hidden width: dim * this
+  bool skip_connection = false;          // add every earlier layer's output before a layer
+  bool zero_dc = false;                  // zero the DC bin before the iSTFT (MSST's copy defaults to true)
   std::vector<int64_t> freqs_per_bands;  // default: upstream's 62 bands for n_fft 2048
   int64_t dim_head = 64;
   int64_t heads = 8;

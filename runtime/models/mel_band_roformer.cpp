@@ -30,6 +30,7 @@
 namespace stemkit::models {
 
 namespace nn = torch::nn;
+using roformer::AxialLayer;
 using roformer::BandSplit;
 using roformer::MaskEstimator;
 using roformer::Transformer;
@@ -37,10 +38,7 @@ using roformer::Transformer;
 struct MelBandRoformer::Impl : nn::Module {
   MelBandRoformerConfig c;
   dsp::MelBands bands;
-  struct Layer {
-    Transformer linear{nullptr}, time{nullptr}, freq{nullptr};
-  };
-  std::vector<Layer> layers;
+  std::vector<AxialLayer> layers;
   std::vector<int64_t> band_dims;  // 2 * C * freqs per band
   BandSplit band_split{nullptr};
   std::vector<MaskEstimator> masks;  // per stem
@@ -58,7 +56,7 @@ struct MelBandRoformer::Impl : nn::Module {
     for (int64_t i = 0; i < c.depth; ++i) {
       // Registered under the pin's indices; load_state_dict maps MSST's.
       auto triple = std::make_shared<nn::Module>();
-      Layer layer;
+      AxialLayer layer;
       if (c.linear_transformer_depth > 0)
         layer.linear = triple->register_module(
             "0", Transformer(c.linear_transformer_depth, c.dim, c.heads, c.dim_head, true, /*linear_attn=*/true));
@@ -72,8 +70,8 @@ struct MelBandRoformer::Impl : nn::Module {
     band_split = register_module("band_split", BandSplit(c.dim, band_dims));
     auto estimators = register_module("mask_estimators", nn::ModuleList());
     for (int64_t s = 0; s < c.num_stems; ++s) {
-      // mel_band_roformer.py's MLP: mask_estimator_depth hidden layers of dim * 4.
-      masks.push_back(MaskEstimator(c.dim, band_dims, c.mask_estimator_depth + 1, c.dim * 4));
+      // mel_band_roformer.py's MLP: mask_estimator_depth hidden layers of dim * mlp_expansion_factor.
+      masks.push_back(MaskEstimator(c.dim, band_dims, c.mask_estimator_depth + 1, c.dim * c.mlp_expansion_factor));
       estimators->push_back(masks.back());
     }
     // Stereo: 'f -> (f s)' with f * 2 + s, as upstream.
@@ -104,13 +102,7 @@ struct MelBandRoformer::Impl : nn::Module {
     at::Tensor x = stft_repr.index_select(1, freq_indices).permute({0, 2, 1, 3}).reshape({B, T, K * 2}).to(dtype);
 
     x = band_split(x);  // (B, T, nb, d)
-    const int64_t nb = x.size(2), d = x.size(3);
-
-    for (auto& layer : layers) {
-      if (layer.linear) x = layer.linear(x.reshape({B, T * nb, d})).view({B, T, nb, d});            // over all tokens
-      x = layer.time->forward_axial(std::move(x), 1);  // over frames
-      x = layer.freq->forward_axial(std::move(x), 2);  // over bands
-    }
+    x = roformer::run_axial_layers(layers, std::move(x), c.skip_connection);  // [all tokens,] frames, bands, per layer
 
     std::vector<at::Tensor> stems;
     for (auto& estimator : masks) stems.push_back(estimator(x));  // (B, T, K*2)
@@ -179,15 +171,15 @@ MelBandRoformerConfig MelBandRoformerConfig::from_json(const nlohmann::json& j, 
     used.insert(key);
     if (j.contains(key) && !j.at(key).is_null() && j.at(key) != fine) bad(key, why);
   };
-  refuse_unless("mlp_expansion_factor", 4, "only 4 (the pin's fixed MLP width) is implemented");
-  refuse_unless("skip_connection", false, "MSST's skip connections between layers are not implemented");
+  integer("mlp_expansion_factor", c.mlp_expansion_factor);
+  boolean("skip_connection", c.skip_connection);
   refuse_unless("use_pope", false, "MSST's PoPE positional embedding is not implemented (rotary only)");
   refuse_unless("stft_window_fn", nullptr, "only the default Hann window is implemented");
   // Training-only or without effect at inference (flash_attn, linear_flash_attn: the
   // attention policy decides; dim_freqs_in: unused upstream).
   for (const char* key : {"attn_dropout", "ff_dropout", "flash_attn", "linear_flash_attn", "dim_freqs_in", "multi_stft_resolution_loss_weight",
                           "multi_stft_resolutions_window_sizes", "multi_stft_hop_size", "multi_stft_normalized",
-                          "multi_stft_window_fn", "use_torch_checkpoint"})
+                          "multi_stft_window_fn", "use_torch_checkpoint", "sage_attention"})
     used.insert(key);
   for (const auto& [key, value] : j.items())
     if (!used.count(key)) c.ignored.push_back(key);

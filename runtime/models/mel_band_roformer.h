@@ -15,7 +15,8 @@
 //   band split     (B, 801, 60, 384)         RMSNorm + Linear per band
 //   depth x        [linear transformer over all 801 x 60 tokens, when linear_transformer_depth > 0,]
 //                  time transformer over 801 frames (per band),
-//                  frequency transformer over 60 bands (per frame); each ends in its RMSNorm
+//                  frequency transformer over 60 bands (per frame); each ends in its RMSNorm;
+//                  with MSST's skip_connection the earlier layers' outputs added first
 //   mask           (B, stems, 801, K) per-band MLP (Tanh) + GLU, complex, summed into
 //                  (B, stems, 2050, 801) per bin and divided by the bands covering it
 //   iSTFT          (B, stems, 2, 352800)
@@ -56,6 +57,8 @@ struct MelBandRoformerConfig {
   int64_t mask_estimator_depth = 1;  // the MLP's hidden layers: depth + 1 Linear layers
   bool match_input_audio_length = false;
   bool zero_dc = false;  // MSST's option (its copy defaults to true); not in the pin
+  int64_t mlp_expansion_factor = 4;  // MSST's: the mask estimators' hidden width is dim * this (the pin: 4)
+  bool skip_connection = false;      // MSST's: every earlier layer's output added before a layer
   std::vector<std::string> ignored;  // training-only arguments accepted without effect
 
   int64_t audio_channels() const { return stereo ? 2 : 1; }

@@ -387,6 +387,24 @@ at::Tensor TransformerImpl::forward_axial(at::Tensor x, int axis) {
   return norm ? norm(x) : x;
 }
 
+at::Tensor run_axial_layers(std::vector<AxialLayer>& layers, at::Tensor x, bool skip_connection) {
+  const int64_t B = x.size(0), T = x.size(1), F = x.size(2), d = x.size(3);
+  std::vector<at::Tensor> earlier;  // each layer's output, for the skip connections
+  for (AxialLayer& layer : layers) {
+    if (layer.linear) x = layer.linear->forward(x.reshape({B, T * F, d})).view({B, T, F, d});  // over all tokens
+    for (size_t j = 0; j < earlier.size(); ++j) {
+      if (j == 0)
+        x = x + earlier[0];  // a new tensor: the stored outputs stay as they are
+      else
+        x.add_(earlier[j]);
+    }
+    x = layer.time->forward_axial(std::move(x), 1);  // over frames
+    x = layer.freq->forward_axial(std::move(x), 2);  // over bands
+    if (skip_connection) earlier.push_back(x);
+  }
+  return x;
+}
+
 BandSplitImpl::BandSplitImpl(int64_t dim, std::vector<int64_t> dims) : dim_inputs(std::move(dims)) {
   auto features = register_module("to_features", nn::ModuleList());
   for (int64_t dim_in : dim_inputs) {

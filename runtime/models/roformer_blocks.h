@@ -126,6 +126,19 @@ struct TransformerImpl : torch::nn::Module {
 };
 TORCH_MODULE(Transformer);
 
+// One depth step of either RoFormer: [a linear-attention Transformer over all
+// T x F tokens (MSST's linear_transformer_depth > 0),] the time Transformer
+// (along T), the frequency Transformer (along F).
+struct AxialLayer {
+  Transformer linear{nullptr}, time{nullptr}, freq{nullptr};
+};
+
+// x (B, T, F, dim) through the layers in order -> (B, T, F, dim). With MSST's
+// skip_connection, the outputs of all earlier layers are added to x (in their
+// order, as MSST's `x = x + store[j]`) after a layer's linear Transformer and
+// before its time Transformer. Pass x with std::move to let it work in place.
+at::Tensor run_axial_layers(std::vector<AxialLayer>& layers, at::Tensor x, bool skip_connection);
+
 // (B, T, sum(dim_inputs)) -> (B, T, bands, dim)
 struct BandSplitImpl : torch::nn::Module {
   std::vector<int64_t> dim_inputs;

@@ -1,6 +1,9 @@
 // BS-RoFormer against the patched upstream (lucidrains/BS-RoFormer at the pin
 // with our patches, rotary-embedding-torch): tests/fixtures/bs_roformer was made
-// by tools/fixtures/make_bs_roformer_fixtures.py on two small configurations.
+// by tools/fixtures/make_bs_roformer_fixtures.py on two small configurations,
+// and on a third (`msst`) by Music-Source-Separation-Training's own copy of the
+// model with the options that copy adds (linear attention layers, skip
+// connections, the mask MLP's width, the DC filter).
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
@@ -74,7 +77,47 @@ TEST_P(BSRoformerParity, ForwardMatchesUpstream) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Configs, BSRoformerParity, ::testing::Values("stereo", "mono"));
+INSTANTIATE_TEST_SUITE_P(Configs, BSRoformerParity, ::testing::Values("stereo", "mono", "msst"));
+
+// Each of MSST's options changes the output: the fixture would not notice one
+// that the model ignored.
+TEST(BSRoformerMsst, EveryOptionMatters) {
+  std::ifstream in(kDir + "msst.json");
+  auto meta = nlohmann::json::parse(in);
+  EXPECT_EQ(meta["fingerprint"]["bs-roformer"].get<std::string>(), component_patchset("bs-roformer"))
+      << "stale: regenerate with tools/fixtures/make_bs_roformer_fixtures.py --msst";
+  auto checkpoint = weights::load_torch_checkpoint(kDir + "msst.ckpt");
+  auto data = weights::load_safetensors(kDir + "msst.safetensors");
+  at::Tensor mix = model::to_torch(data.tensors.at("mix")), want = model::to_torch(data.tensors.at("out"));
+  auto config = models::BSRoformerConfig::from_json(meta["kwargs"], "msst.json");
+  EXPECT_EQ(config.linear_transformer_depth, 1);
+  EXPECT_EQ(config.mlp_expansion_factor, 2);
+  EXPECT_TRUE(config.skip_connection);
+  EXPECT_TRUE(config.zero_dc);
+  EXPECT_TRUE(config.ignored.empty());
+  for (const std::string option : {"skip_connection", "zero_dc"}) {
+    nlohmann::json kwargs = meta["kwargs"];
+    kwargs[option] = false;
+    models::BSRoformer changed(models::BSRoformerConfig::from_json(kwargs, "msst.json"));
+    changed.load_state_dict(weights::state_dict(checkpoint), "msst.ckpt");
+    const double moved = test::rel_l2(changed.forward(mix), want);
+    std::printf("without %s: rel. L2 %.3g\n", option.c_str(), moved);
+    EXPECT_GT(moved, 1e-4) << option;
+  }
+  // Layers whose weights the checkpoint has (or lacks) are named when it does not fit.
+  for (const auto& [option, value] : std::vector<std::pair<std::string, int>>{{"linear_transformer_depth", 0},
+                                                                              {"mlp_expansion_factor", 4}}) {
+    nlohmann::json kwargs = meta["kwargs"];
+    kwargs[option] = value;
+    models::BSRoformer other(models::BSRoformerConfig::from_json(kwargs, "msst.json"));
+    try {
+      other.load_state_dict(weights::state_dict(checkpoint), "msst.ckpt");
+      ADD_FAILURE() << option << " " << value << ": the checkpoint loaded";
+    } catch (const std::exception& e) {
+      EXPECT_NE(std::string(e.what()).find("msst.ckpt"), std::string::npos) << e.what();
+    }
+  }
+}
 
 TEST(BSRoformerConfig, ProblemsAreNamed) {
   auto message = [](const nlohmann::json& kwargs) {
@@ -89,11 +132,26 @@ TEST(BSRoformerConfig, ProblemsAreNamed) {
   EXPECT_NE(message({{"dim", 8}, {"depth", 1}, {"stft_n_fft", 512}}).find("add up to 1025 bins; stft_n_fft 512 gives 257"),
             std::string::npos);
   EXPECT_NE(message({{"dim", 8}, {"depth", "two"}}).find("depth=\"two\": expected a positive integer"), std::string::npos);
+  EXPECT_NE(message({{"dim", 8}, {"depth", 1}, {"linear_transformer_depth", -1}})
+                .find("linear_transformer_depth=-1: expected a non-negative integer"),
+            std::string::npos);
+  EXPECT_NE(message({{"dim", 8}, {"depth", 1}, {"mlp_expansion_factor", 0}})
+                .find("mlp_expansion_factor=0: expected a positive integer"),
+            std::string::npos);
+  EXPECT_NE(message({{"dim", 8}, {"depth", 1}, {"use_pope", true}}).find("use_pope=true: MSST's PoPE"), std::string::npos);
+  EXPECT_NE(message({{"dim", 8}, {"depth", 1}, {"skip_connection", "yes"}}).find("skip_connection=\"yes\": expected true or false"),
+            std::string::npos);
+  // viperx's 12.97 config: its MSST-only and training-only arguments are understood.
   auto c = models::BSRoformerConfig::from_json({{"dim", 512}, {"depth", 12}, {"stereo", true}, {"flash_attn", true},
-                                                {"linear_transformer_depth", 0}},
+                                                {"linear_transformer_depth", 0}, {"use_torch_checkpoint", false},
+                                                {"sage_attention", true}, {"some_new_option", 1}},
                                                "viperx.yaml");
   EXPECT_EQ(c.freqs_per_bands.size(), 62u);  // upstream's default bands for n_fft 2048
-  EXPECT_EQ(c.ignored, std::vector<std::string>{"linear_transformer_depth"});
+  EXPECT_EQ(c.linear_transformer_depth, 0);
+  EXPECT_EQ(c.mlp_expansion_factor, 4);
+  EXPECT_FALSE(c.skip_connection);
+  EXPECT_FALSE(c.zero_dc);  // the pin's behaviour; MSST's copy defaults to true
+  EXPECT_EQ(c.ignored, std::vector<std::string>{"some_new_option"});
 }
 
 }  // namespace

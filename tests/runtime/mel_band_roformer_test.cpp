@@ -216,6 +216,31 @@ TEST(MelBandRoformer, InputLengthAndZeroDc) {
   EXPECT_LT(high * high, 0.05 * (low * low + high * high));  // 95% of its energy (1.4% measured above bin 1)
 }
 
+// MSST's skip_connection and mlp_expansion_factor, shared with BS-RoFormer
+// (roformer::run_axial_layers, MaskEstimator; checked against MSST's own model
+// by BSRoformerMsst): here each reaches the model. A wider or narrower mask MLP
+// no longer fits the checkpoint, which says where.
+TEST(MelBandRoformer, SkipConnectionAndMaskWidth) {
+  auto m = meta("stereo");
+  auto checkpoint = weights::load_torch_checkpoint(kDir + "stereo.ckpt");
+  auto data = weights::load_safetensors(kDir + "stereo.safetensors");
+  at::Tensor mix = model::to_torch(data.tensors.at("mix")), want = model::to_torch(data.tensors.at("out"));
+  nlohmann::json kwargs = m["kwargs"];
+  kwargs["skip_connection"] = true;
+  models::MelBandRoformer skip(models::MelBandRoformerConfig::from_json(kwargs, "stereo.json"));
+  skip.load_state_dict(weights::state_dict(checkpoint), "stereo.ckpt");
+  EXPECT_GT(test::rel_l2(skip.forward(mix), want), 1e-4);
+  kwargs = m["kwargs"];
+  kwargs["mlp_expansion_factor"] = 2;
+  models::MelBandRoformer narrow(models::MelBandRoformerConfig::from_json(kwargs, "stereo.json"));
+  try {
+    narrow.load_state_dict(weights::state_dict(checkpoint), "stereo.ckpt");
+    ADD_FAILURE() << "a mask MLP of half the width loaded the checkpoint";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("mask_estimators.0.to_freqs.0.0.0.weight"), std::string::npos) << e.what();
+  }
+}
+
 // A whole track through the Separator (the runner's path: MSST YAML, .ckpt,
 // apply_msst) against MSST's demix() running the upstream model, batch size 1.
 TEST_P(MelBandRoformerParity, DemixMatchesMsst) {
@@ -251,14 +276,15 @@ TEST(MelBandRoformerConfig, ProblemsAreNamed) {
     return std::string("no error");
   };
   EXPECT_NE(message({{"depth", 2}}).find("model.yaml: MelBandRoformer needs `dim`"), std::string::npos);
-  EXPECT_NE(message({{"dim", 8}, {"depth", 1}, {"skip_connection", true}}).find("skip_connection=true"), std::string::npos);
-  EXPECT_NE(message({{"dim", 8}, {"depth", 1}, {"mlp_expansion_factor", 2}}).find("mlp_expansion_factor=2"),
+  EXPECT_NE(message({{"dim", 8}, {"depth", 1}, {"skip_connection", 1}}).find("skip_connection=1: expected true or false"),
+            std::string::npos);
+  EXPECT_NE(message({{"dim", 8}, {"depth", 1}, {"mlp_expansion_factor", 0}}).find("mlp_expansion_factor=0: expected a positive"),
             std::string::npos);
   EXPECT_NE(message({{"dim", 8}, {"depth", 1}, {"use_pope", true}}).find("use_pope=true"), std::string::npos);
   EXPECT_NE(message({{"dim", 8}, {"depth", 1}, {"num_bands", 60}, {"stft_n_fft", 64}, {"stft_win_length", 64}}).find("num_bands 60"),
             std::string::npos);
   EXPECT_NE(message({{"dim", 8}, {"depth", 1}, {"stft_win_length", 1024}}).find("stft_win_length 1024"), std::string::npos);
-  EXPECT_EQ(message({{"dim", 8}, {"depth", 1}, {"mlp_expansion_factor", 4}, {"skip_connection", false}}), "no error");
+  EXPECT_EQ(message({{"dim", 8}, {"depth", 1}, {"mlp_expansion_factor", 2}, {"skip_connection", true}}), "no error");
   // Kim's vocal model section: everything known, MSST's default of no linear attention.
   auto kim = models::MelBandRoformerConfig::from_json(
       {{"dim", 384}, {"depth", 6}, {"stereo", true}, {"num_stems", 1}, {"time_transformer_depth", 1},
