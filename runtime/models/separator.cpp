@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 
+#include <cstdlib>
+#include <iostream>
 #include <stdexcept>
 
 #include "runtime/capture/graph_runner.h"
@@ -134,17 +136,31 @@ weights::TensorMap read_state(const std::string& checkpoint, std::unique_ptr<wei
   return weights::state_dict(*keep);
 }
 
+// A model argument this runtime does not know may be an MSST option newer than
+// it: said on stderr, not fatal (one that adds weights fails the strict load).
+template <typename Config>
+Config model_config(const MsstConfig& config, const char* model) {
+  Config c = Config::from_json(config.model, config.path);
+  if (!c.ignored.empty() && !std::getenv("STEMKIT_QUIET")) {
+    std::string keys;
+    for (const auto& key : c.ignored) keys += (keys.empty() ? "" : ", ") + key;
+    std::cerr << "stemkit: " << config.path << ": model arguments that " << model << " does not know, ignored: " << keys
+              << "\n";
+  }
+  return c;
+}
+
 }  // namespace
 
 std::unique_ptr<Separator> make_roformer_separator(const MsstConfig& config, const std::string& checkpoint) {
   const std::string type = msst_model_type(config);
   std::unique_ptr<weights::Checkpoint> keep;
   if (type == "mel_band_roformer") {
-    MelBandRoformer model(MelBandRoformerConfig::from_json(config.model, config.path));
+    MelBandRoformer model(model_config<MelBandRoformerConfig>(config, "MelBandRoformer"));
     model.load_state_dict(read_state(checkpoint, keep), checkpoint);
     return std::make_unique<RoformerSeparator<MelBandRoformer>>(config, std::move(model));
   }
-  BSRoformer model(BSRoformerConfig::from_json(config.model, config.path));
+  BSRoformer model(model_config<BSRoformerConfig>(config, "BSRoformer"));
   model.load_state_dict(read_state(checkpoint, keep), checkpoint);
   return std::make_unique<RoformerSeparator<BSRoformer>>(config, std::move(model));
 }

@@ -138,6 +138,8 @@ TEST(SeparateCli, BSRoformerFromAnMsstConfig) {
   auto kwargs = nlohmann::json::parse(meta_in)["kwargs"];
   std::string yaml = "audio:\n  chunk_size: 2944\n  num_channels: 2\n  sample_rate: 44100\nmodel:\n";
   for (const auto& [key, value] : kwargs.items()) yaml += "  " + key + ": " + value.dump() + "\n";
+  // MSST's training-only options are understood; one this runtime does not know is said, not fatal.
+  yaml += "  use_torch_checkpoint: false\n  brand_new_option: 3\n";
   yaml += "training:\n  instruments: [vocals, other]\n  target_instrument: vocals\ninference:\n  num_overlap: 2\n";
   { std::ofstream(dir / "config.yaml") << yaml; }
   const std::string ckpt = std::string(STEMKIT_FIXTURES) + "/bs_roformer/stereo.ckpt";
@@ -145,6 +147,9 @@ TEST(SeparateCli, BSRoformerFromAnMsstConfig) {
   Result r = run("-n " + (dir / "config.yaml").string() + " --checkpoint " + ckpt + " -b 2 --float32 --clip-mode none -q -o " +
                  (dir / "out").string() + " " + (dir / "song.wav").string());
   ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("config.yaml: model arguments that BSRoformer does not know, ignored: brand_new_option\n"),
+            std::string::npos)
+      << r.output;
   at::Tensor mix = read(dir / "song.wav");
   auto separator = models::make_roformer_separator(models::load_msst_config((dir / "config.yaml").string()), ckpt);
   models::SeparationOptions o;
