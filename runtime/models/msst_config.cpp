@@ -95,6 +95,13 @@ MsstConfig load_msst_config(const std::string& path) {
   integer("audio", "num_channels", c.num_channels, false);
   integer("inference", "batch_size", c.batch_size, false);
   integer("inference", "num_overlap", c.num_overlap, false);
+  if (auto normalize = lookup("inference", "normalize")) {
+    const nlohmann::json v = to_json(*normalize);
+    if (!v.is_boolean())
+      throw std::runtime_error(path + ":" + std::to_string(normalize->Mark().line + 1) +
+                               ": `inference.normalize` must be true or false, not " + v.dump());
+    c.normalize = v.get<bool>();
+  }
   if (auto inst = lookup("training", "instruments")) {
     if (!inst->IsSequence()) throw std::runtime_error(path + ": `training.instruments` must be a list of names");
     for (const auto& i : *inst) c.instruments.push_back(i.as<std::string>());

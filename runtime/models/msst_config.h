@@ -4,7 +4,7 @@
 //   audio:      chunk_size, num_channels, sample_rate
 //   model:      the model's keyword arguments (BSRoformerConfig::from_json)
 //   training:   instruments, target_instrument
-//   inference:  batch_size, num_overlap
+//   inference:  batch_size, num_overlap, normalize
 //   model_type: optional, ours: bs_roformer or mel_band_roformer, for a
 //               model section that does not say (MSST takes --model_type)
 // Python tags such as `!!python/tuple` are read as plain lists. Everything
@@ -31,6 +31,10 @@ struct MsstConfig {
   std::optional<std::string> target_instrument;
   int64_t batch_size = 1;
   int64_t num_overlap = 2;
+  // inference.normalize: MSST's inference.py scales the mix by its mono mix's
+  // mean and (population) standard deviation before the model and the stems
+  // back after it.
+  bool normalize = false;
 
   // The stems the model itself outputs, in order: the target instrument for a
   // one-target model, else the instruments.

@@ -74,6 +74,16 @@ class RoformerSeparator : public Separator {
     chunking.batch_size = o.batch_size;
     const int64_t length = wav.size(1);
     at::Tensor mix = wav.to(device_, at::kFloat);
+    // inference.normalize, as MSST's normalize_audio: the mono mix's mean and
+    // population std (numpy's); a silent track is left as it is.
+    double mean = 0, scale = 1;
+    if (config_.normalize) {
+      at::Tensor mono = mix.mean(0);
+      mean = mono.mean().item<double>();
+      const double std = length > 0 ? mono.std(/*unbiased=*/false).item<double>() : 0.0;
+      if (std > 0) scale = std;
+      mix = (mix - mean) / scale;
+    }
     at::Tensor out = at::zeros({static_cast<int64_t>(config_.model_stems().size()), wav.size(0), length}, at::kFloat);
     double done = 0;
     const double step = static_cast<double>(config_.chunk_size) / static_cast<double>(config_.num_overlap);
@@ -93,7 +103,11 @@ class RoformerSeparator : public Separator {
     });
     if (report) report->graphs = runner.status();
     if (progress) progress(1.0);
-    // A one-target model: the rest of the mix is the instrumental stem.
+    if (config_.normalize) out.mul_(scale).add_(mean);
+    // A one-target model: the rest of the mix is the instrumental stem (of the
+    // stems scaled back: MSST subtracts the normalised target from the original
+    // mix, then scales that back too, which leaves the instrumental off by the
+    // scale when normalize is on; mix = target + instrumental holds here).
     if (config_.target_instrument) out = at::cat({out, (wav.to(at::kFloat) - out[0]).unsqueeze(0)}, 0);
     return out;
   }

@@ -15,6 +15,7 @@
 #include "runtime/model/state_dict.h"
 #include "tests/runtime/compare.h"
 #include "runtime/models/bs_roformer.h"
+#include "runtime/models/separator.h"
 #include "runtime/version.h"
 #include "runtime/weights/checkpoint.h"
 
@@ -117,6 +118,32 @@ TEST(BSRoformerMsst, EveryOptionMatters) {
       EXPECT_NE(std::string(e.what()).find("msst.ckpt"), std::string::npos) << e.what();
     }
   }
+}
+
+// inference.normalize: the track scaled by its mono mix's mean and population
+// std (MSST's normalize_audio) before the model and the stems scaled back after;
+// the instrumental stem is still the mix minus the target.
+TEST(BSRoformerMsst, NormalizeScalesTheTrackAndTheStemsBack) {
+  std::ifstream in(kDir + "stereo.json");
+  auto meta = nlohmann::json::parse(in);
+  models::MsstConfig config;
+  config.path = "stereo.yaml";
+  config.model = meta["kwargs"];
+  config.chunk_size = 2944;  // 23 hops
+  config.instruments = {"vocals", "other"};
+  config.target_instrument = "vocals";
+  at::Tensor wav = 0.2 * at::randn({2, 9000}, at::TensorOptions().dtype(at::kFloat)) + 0.05;
+  auto plain = models::make_roformer_separator(config, kDir + "stereo.ckpt");
+  config.normalize = true;
+  auto normalizing = models::make_roformer_separator(config, kDir + "stereo.ckpt");
+  models::SeparationOptions o;
+  at::Tensor got = normalizing->separate(wav, o);
+  at::Tensor mono = wav.mean(0);
+  const double mean = mono.mean().item<double>(), std = mono.std(/*unbiased=*/false).item<double>();
+  at::Tensor want = plain->separate((wav - mean) / std, o)[0] * std + mean;
+  EXPECT_LT(test::rel_l2(got[0], want), 1e-6);
+  EXPECT_GT(test::rel_l2(got[0], plain->separate(wav, o)[0]), 1e-3);  // the model is not scale-invariant
+  EXPECT_LT(test::rel_l2(got[1], wav - got[0]), 1e-6);
 }
 
 TEST(BSRoformerConfig, ProblemsAreNamed) {

@@ -131,6 +131,7 @@ TEST(MsstConfig, ReadsAViperxStyleConfig) {
   EXPECT_EQ(c.num_channels, 2);
   EXPECT_EQ(c.batch_size, 4);
   EXPECT_EQ(c.num_overlap, 2);
+  EXPECT_FALSE(c.normalize);  // not named: MSST's default
   EXPECT_EQ(c.model_stems(), std::vector<std::string>{"vocals"});
   EXPECT_EQ(c.model["multi_stft_normalized"], false);
   EXPECT_EQ(c.model["attn_dropout"], 0.1);
@@ -162,6 +163,11 @@ TEST(MsstConfig, ProblemsNameTheFileAndTheKey) {
   EXPECT_NE(message("audio:\n  chunk_size: lots\nmodel: {dim: 8}\ntraining: {instruments: [a]}\n").find(":2: `audio.chunk_size` must be a positive integer, not lots"),
             std::string::npos);
   EXPECT_NE(message("model: [unclosed\n").find("not valid YAML"), std::string::npos);
+  EXPECT_NE(message("audio: {chunk_size: 10}\nmodel: {dim: 8}\ntraining: {instruments: [a]}\ninference:\n  normalize: maybe\n")
+                .find(":5: `inference.normalize` must be true or false, not \"maybe\""),
+            std::string::npos);
+  EXPECT_EQ(message("audio: {chunk_size: 10}\nmodel: {dim: 8}\ntraining: {instruments: [a]}\ninference: {normalize: True}\n"),
+            "no error");
   EXPECT_NE(message("audio: {chunk_size: 10}\nmodel: {dim: 8}\n").find("names no stems"), std::string::npos);
   EXPECT_NE([] {
     try {
