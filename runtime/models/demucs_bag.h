@@ -60,6 +60,8 @@ struct SeparationOptions {
   bool graphs = true;             // capture the static-shape forward as a CUDA graph where possible
   double window_seconds = 600;    // results come back to the CPU window by window: device memory bounded by this
                                   // (chunks straddling two windows run twice, and each window fills its own last batch)
+  bool tta = false;               // MSST's --use_tta (RoFormers only): also the channels swapped and the polarity
+                                  // inverted, each separated and undone, the three averaged
 };
 
 // What a separation did: for benchmarks and --json.

@@ -26,6 +26,9 @@ class DemucsSeparator : public Separator {
   void release_graphs() override { bag_.runners.clear(); }
   at::Tensor separate(const at::Tensor& wav, const SeparationOptions& o, const ProgressFn& progress,
                       SeparationReport* report) const override {
+    if (o.tta)
+      throw std::invalid_argument("test-time augmentation (--tta) is MSST's, for RoFormer configurations; "
+                                  "demucs averages random shifts instead (--shifts N)");
     return models::separate(bag_, wav, o, progress, report);
   }
 
@@ -66,12 +69,6 @@ class RoformerSeparator : public Separator {
 
   at::Tensor separate(const at::Tensor& wav, const SeparationOptions& o, const ProgressFn& progress,
                       SeparationReport* report) const override {
-    auto& runner = capture::reuse_or_make(runner_, [this](const at::Tensor& x) { return model_.forward(x); },
-                                          o.graphs && device_.is_cuda());
-    segment::MsstChunking chunking;
-    chunking.chunk_size = config_.chunk_size;
-    chunking.num_overlap = config_.num_overlap;
-    chunking.batch_size = o.batch_size;
     const int64_t length = wav.size(1);
     at::Tensor mix = wav.to(device_, at::kFloat);
     // inference.normalize, as MSST's normalize_audio: the mono mix's mean and
@@ -84,7 +81,42 @@ class RoformerSeparator : public Separator {
       if (std > 0) scale = std;
       mix = (mix - mean) / scale;
     }
-    at::Tensor out = at::zeros({static_cast<int64_t>(config_.model_stems().size()), wav.size(0), length}, at::kFloat);
+    const int passes = o.tta ? 3 : 1;
+    auto pass = [&](int p) -> ProgressFn {
+      if (!progress) return {};
+      return [&progress, p, passes](double f) { progress((p + f) / passes); };
+    };
+    at::Tensor out = demix(mix, o, pass(0), report);
+    if (o.tta) {
+      // MSST's apply_tta: the track with its channels swapped and with its
+      // polarity inverted, each separated and undone, averaged with the first.
+      out.add_(demix(mix.flip(0), o, pass(1), report).flip(1));
+      out.sub_(demix(mix.neg(), o, pass(2), report));
+      out.div_(3);
+    }
+    if (report) report->graphs = runner_ ? runner_->status() : std::string();
+    if (progress) progress(1.0);
+    if (config_.normalize) out.mul_(scale).add_(mean);
+    // A one-target model: the rest of the mix is the instrumental stem (of the
+    // stems scaled back: MSST subtracts the normalised target from the original
+    // mix, then scales that back too, which leaves the instrumental off by the
+    // scale when normalize is on; mix = target + instrumental holds here).
+    if (config_.target_instrument) out = at::cat({out, (wav.to(at::kFloat) - out[0]).unsqueeze(0)}, 0);
+    return out;
+  }
+
+ private:
+  // MSST's demix of mix (C, length) on the device -> (model stems, C, length) on the CPU.
+  at::Tensor demix(const at::Tensor& mix, const SeparationOptions& o, const ProgressFn& progress,
+                   SeparationReport* report) const {
+    auto& runner = capture::reuse_or_make(runner_, [this](const at::Tensor& x) { return model_.forward(x); },
+                                          o.graphs && device_.is_cuda());
+    segment::MsstChunking chunking;
+    chunking.chunk_size = config_.chunk_size;
+    chunking.num_overlap = config_.num_overlap;
+    chunking.batch_size = o.batch_size;
+    const int64_t length = mix.size(1);
+    at::Tensor out = at::zeros({static_cast<int64_t>(config_.model_stems().size()), mix.size(0), length}, at::kFloat);
     double done = 0;
     const double step = static_cast<double>(config_.chunk_size) / static_cast<double>(config_.num_overlap);
     segment::Forward forward = [&](const at::Tensor& x) {
@@ -101,14 +133,6 @@ class RoformerSeparator : public Separator {
     segment::apply_msst_streaming(forward, mix, chunking, window, [&](int64_t start, const at::Tensor& block) {
       out.slice(-1, start, start + block.size(-1)).copy_(segment::to_host(block));
     });
-    if (report) report->graphs = runner.status();
-    if (progress) progress(1.0);
-    if (config_.normalize) out.mul_(scale).add_(mean);
-    // A one-target model: the rest of the mix is the instrumental stem (of the
-    // stems scaled back: MSST subtracts the normalised target from the original
-    // mix, then scales that back too, which leaves the instrumental off by the
-    // scale when normalize is on; mix = target + instrumental holds here).
-    if (config_.target_instrument) out = at::cat({out, (wav.to(at::kFloat) - out[0]).unsqueeze(0)}, 0);
     return out;
   }
 

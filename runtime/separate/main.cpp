@@ -111,7 +111,8 @@ int main(int argc, char** argv) {
   auto* run_group = "Separation";
   app.add_option("-d,--device", o.device, "cpu, cuda, cuda:N or auto")->capture_default_str()->group(run_group);
   app.add_option("--precision", o.precision, "fp32, fp16 (GPU) or bf16")->capture_default_str()->group(run_group);
-  app.add_option("-b,--batch-size", o.separation.batch_size, "Segments per forward")->capture_default_str()
+  app.add_option("-b,--batch-size", o.separation.batch_size,
+                 "Segments per forward (default 1; an MSST config's inference.batch_size)")
       ->check(CLI::PositiveNumber)->group(run_group);
   app.add_option("--segment", segment, "Seconds per segment (at most the model's; default the model's)")
       ->check(CLI::PositiveNumber)->group(run_group);
@@ -120,6 +121,9 @@ int main(int argc, char** argv) {
   app.add_option("--shifts", o.separation.shifts, "Random shifts averaged (demucs' default 1)")->capture_default_str()
       ->check(CLI::NonNegativeNumber)->group(run_group);
   app.add_option("--seed", o.separation.seed, "Seed of the shift offsets")->capture_default_str()->group(run_group);
+  app.add_flag("--tta", o.separation.tta,
+               "MSST configs: test-time augmentation as MSST's --use_tta (channels swapped, polarity inverted; 3x the time)")
+      ->group(run_group);
   app.add_flag("--no-graphs", no_graphs, "Run eagerly: no CUDA/HIP graph capture")->group(run_group);
   app.add_flag("--low-memory", low_memory,
                "Least GPU memory: batch 1, no graph capture (its memory pool), 60 s streaming windows")
@@ -220,7 +224,11 @@ int main(int argc, char** argv) {
     for (const auto& p : inputs)
       if (!fs::is_regular_file(p)) throw SeparateError(p.string() + ": no such file");
 
+    if (bench_mode && o.separation.tta) throw SeparateError("--tta with --bench: measure without it (it runs the model three times)");
     LoadedModel model = load_model(o);
+    // MSST runs a config at its inference.batch_size; -b (or --low-memory) says otherwise.
+    if (!bench_mode && model.config_batch_size > 0 && !app.count("--batch-size") && !low_memory)
+      o.separation.batch_size = model.config_batch_size;
     if (bench_mode) {
       nlohmann::json result = run_bench(model, o, bench);
       if (json_path) write_json(*json_path, result);

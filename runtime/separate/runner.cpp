@@ -174,8 +174,13 @@ LoadedModel load_model(const RunnerOptions& o) {
       throw SeparateError(o.model + " is an MSST model configuration: give its weights with --checkpoint FILE.ckpt");
     if (!fs::exists(o.model)) throw SeparateError(o.model + ": no such configuration file");
     if (!fs::exists(*o.checkpoint)) throw SeparateError(*o.checkpoint + ": no such checkpoint file");
-    m.model = models::make_roformer_separator(models::load_msst_config(o.model), *o.checkpoint);
+    const models::MsstConfig config = models::load_msst_config(o.model);
+    m.model = models::make_roformer_separator(config, *o.checkpoint);
     m.name = output_model_name(*o.checkpoint);
+    m.config_batch_size = config.batch_size;
+  } else if (o.separation.tta) {
+    throw SeparateError("--tta is MSST's test-time augmentation, for RoFormer configurations (-n config.yaml); "
+                        "demucs models average random shifts instead: --shifts N");
   } else if (o.checkpoint) {
     throw SeparateError("--checkpoint goes with an MSST .yaml configuration (-n config.yaml); demucs models carry "
                         "their configuration in the .th file");

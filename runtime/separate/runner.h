@@ -51,6 +51,7 @@ struct LoadedModel {
   std::string name;          // for output paths and messages
   at::Device device = at::kCPU;
   at::ScalarType dtype = at::kFloat;
+  int64_t config_batch_size = 0;  // an MSST configuration's inference.batch_size (the default -b there); 0: none
 };
 LoadedModel load_model(const RunnerOptions& options);
 

@@ -8,6 +8,7 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -144,6 +145,36 @@ TEST(BSRoformerMsst, NormalizeScalesTheTrackAndTheStemsBack) {
   EXPECT_LT(test::rel_l2(got[0], want), 1e-6);
   EXPECT_GT(test::rel_l2(got[0], plain->separate(wav, o)[0]), 1e-3);  // the model is not scale-invariant
   EXPECT_LT(test::rel_l2(got[1], wav - got[0]), 1e-6);
+}
+
+// tta (MSST's --use_tta, apply_tta): the track separated as it is, with its
+// channels swapped and with its polarity inverted; the last two undone and the
+// three averaged. The instrumental stem is the mix minus that average.
+TEST(BSRoformerMsst, TestTimeAugmentationAveragesThreePasses) {
+  std::ifstream in(kDir + "stereo.json");
+  auto meta = nlohmann::json::parse(in);
+  models::MsstConfig config;
+  config.path = "stereo.yaml";
+  config.model = meta["kwargs"];
+  config.chunk_size = 2944;
+  config.instruments = {"vocals", "other"};
+  config.target_instrument = "vocals";
+  auto separator = models::make_roformer_separator(config, kDir + "stereo.ckpt");
+  at::Tensor wav = 0.2 * at::randn({2, 7000}, at::TensorOptions().dtype(at::kFloat));
+  wav[1].mul_(0.5);  // the channels differ, so that swapping them matters
+  models::SeparationOptions plain;
+  models::SeparationOptions tta = plain;
+  tta.tta = true;
+  std::vector<double> fractions;
+  at::Tensor got = separator->separate(wav, tta, [&](double f) { fractions.push_back(f); });
+  const at::Tensor a = separator->separate(wav, plain)[0], b = separator->separate(wav.flip(0), plain)[0].flip(0),
+                   c = separator->separate(wav.neg(), plain)[0];
+  EXPECT_LT(test::rel_l2(got[0], (a + b - c) / 3), 1e-6);
+  EXPECT_GT(test::rel_l2(got[0], a), 1e-3);  // the model is neither channel- nor polarity-symmetric
+  EXPECT_LT(test::rel_l2(got[1], wav - got[0]), 1e-6);
+  ASSERT_FALSE(fractions.empty());
+  EXPECT_TRUE(std::is_sorted(fractions.begin(), fractions.end()));  // one progress over the three passes
+  EXPECT_EQ(fractions.back(), 1.0);
 }
 
 TEST(BSRoformerConfig, ProblemsAreNamed) {

@@ -164,6 +164,25 @@ TEST(SeparateCli, BSRoformerFromAnMsstConfig) {
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.output.find("--checkpoint"), std::string::npos) << r.output;
 
+  // Without -b the config's inference.batch_size, as MSST; --tta as MSST's --use_tta.
+  yaml += "  batch_size: 3\n";
+  { std::ofstream(dir / "batch3.yaml") << yaml; }
+  r = run("-n " + (dir / "batch3.yaml").string() + " --checkpoint " + ckpt + " --tta --float32 --clip-mode none -q -o " +
+          (dir / "tta").string() + " --json " + (dir / "tta.json").string() + " " + (dir / "song.wav").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  std::ifstream summary_in(dir / "tta.json");
+  EXPECT_EQ(nlohmann::json::parse(summary_in)["files"][0]["batch_size"], 3);
+  models::SeparationOptions tta;
+  tta.tta = true;
+  at::Tensor want_tta = separator->separate(mix, tta);
+  at::Tensor vocals_tta = read(dir / "tta" / "stereo" / "song" / "vocals.wav");
+  EXPECT_LT((vocals_tta - want_tta[0]).norm().item<double>() / want_tta[0].norm().item<double>(), 1e-6);
+  EXPECT_GT((vocals_tta - want[0]).norm().item<double>() / want[0].norm().item<double>(), 1e-4);
+  r = run("--tta " + (dir / "song.wav").string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("--tta is MSST's test-time augmentation, for RoFormer configurations"), std::string::npos)
+      << r.output;
+
   // --low-memory (batch 1, eager, short windows) gives the same stems.
   r = run("-n " + (dir / "config.yaml").string() + " --checkpoint " + ckpt + " --low-memory --float32 --clip-mode none -q -o " +
           (dir / "low").string() + " " + (dir / "song.wav").string());
