@@ -216,10 +216,10 @@ TEST(MelBandRoformer, InputLengthAndZeroDc) {
   EXPECT_LT(high * high, 0.05 * (low * low + high * high));  // 95% of its energy (1.4% measured above bin 1)
 }
 
-// MSST's skip_connection and mlp_expansion_factor, shared with BS-RoFormer
-// (roformer::run_axial_layers, MaskEstimator; checked against MSST's own model
-// by BSRoformerMsst): here each reaches the model. A wider or narrower mask MLP
-// no longer fits the checkpoint, which says where.
+// MSST's skip_connection and mlp_expansion_factor (checked against MSST's own
+// model by the msst case above) change the model: skip connections move the
+// output of a checkpoint made without them, and a mask MLP of another width no
+// longer fits the checkpoint, which says where.
 TEST(MelBandRoformer, SkipConnectionAndMaskWidth) {
   auto m = meta("stereo");
   auto checkpoint = weights::load_torch_checkpoint(kDir + "stereo.ckpt");
@@ -264,7 +264,9 @@ TEST_P(MelBandRoformerParity, DemixMatchesMsst) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Configs, MelBandRoformerParity, ::testing::Values("stereo", "mono"));
+// msst: made by MSST's own copy of the model with linear attention, skip
+// connections, a 2x mask MLP, the DC filter and the input's length.
+INSTANTIATE_TEST_SUITE_P(Configs, MelBandRoformerParity, ::testing::Values("stereo", "mono", "msst"));
 
 TEST(MelBandRoformerConfig, ProblemsAreNamed) {
   auto message = [](const nlohmann::json& kwargs) {
