@@ -121,18 +121,24 @@ TEST(BSRoformerMsst, EveryOptionMatters) {
   }
 }
 
+// An MSST configuration of the small stereo model with one target (vocals), in
+// chunks of 23 hops.
+models::MsstConfig stereo_msst_config() {
+  std::ifstream in(kDir + "stereo.json");
+  models::MsstConfig config;
+  config.path = "stereo.yaml";
+  config.model = nlohmann::json::parse(in)["kwargs"];
+  config.chunk_size = 2944;
+  config.instruments = {"vocals", "other"};
+  config.target_instrument = "vocals";
+  return config;
+}
+
 // inference.normalize: the track scaled by its mono mix's mean and population
 // std (MSST's normalize_audio) before the model and the stems scaled back after;
 // the instrumental stem is still the mix minus the target.
 TEST(BSRoformerMsst, NormalizeScalesTheTrackAndTheStemsBack) {
-  std::ifstream in(kDir + "stereo.json");
-  auto meta = nlohmann::json::parse(in);
-  models::MsstConfig config;
-  config.path = "stereo.yaml";
-  config.model = meta["kwargs"];
-  config.chunk_size = 2944;  // 23 hops
-  config.instruments = {"vocals", "other"};
-  config.target_instrument = "vocals";
+  models::MsstConfig config = stereo_msst_config();
   at::Tensor wav = 0.2 * at::randn({2, 9000}, at::TensorOptions().dtype(at::kFloat)) + 0.05;
   auto plain = models::make_roformer_separator(config, kDir + "stereo.ckpt");
   config.normalize = true;
@@ -151,15 +157,7 @@ TEST(BSRoformerMsst, NormalizeScalesTheTrackAndTheStemsBack) {
 // channels swapped and with its polarity inverted; the last two undone and the
 // three averaged. The instrumental stem is the mix minus that average.
 TEST(BSRoformerMsst, TestTimeAugmentationAveragesThreePasses) {
-  std::ifstream in(kDir + "stereo.json");
-  auto meta = nlohmann::json::parse(in);
-  models::MsstConfig config;
-  config.path = "stereo.yaml";
-  config.model = meta["kwargs"];
-  config.chunk_size = 2944;
-  config.instruments = {"vocals", "other"};
-  config.target_instrument = "vocals";
-  auto separator = models::make_roformer_separator(config, kDir + "stereo.ckpt");
+  auto separator = models::make_roformer_separator(stereo_msst_config(), kDir + "stereo.ckpt");
   at::Tensor wav = 0.2 * at::randn({2, 7000}, at::TensorOptions().dtype(at::kFloat));
   wav[1].mul_(0.5);  // the channels differ, so that swapping them matters
   models::SeparationOptions plain;
