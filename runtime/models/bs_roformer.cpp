@@ -18,7 +18,6 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <numeric>
-#include <set>
 #include <stdexcept>
 
 #include "runtime/dsp/istft.h"
@@ -63,9 +62,9 @@ struct BSRoformer::Impl : nn::Module {
       auto step = std::make_shared<nn::Module>();
       AxialLayer layer;
       int index = 0;
-      if (c.linear_transformer_depth > 0)
+      if (c.msst.linear_transformer_depth > 0)
         layer.linear = step->register_module(
-            std::to_string(index++), Transformer(c.linear_transformer_depth, c.dim, c.heads, c.dim_head, false, true));
+            std::to_string(index++), Transformer(c.msst.linear_transformer_depth, c.dim, c.heads, c.dim_head, false, true));
       layer.time = step->register_module(std::to_string(index++),
                                          Transformer(c.time_transformer_depth, c.dim, c.heads, c.dim_head, false, false));
       layer.freq = step->register_module(std::to_string(index++),
@@ -79,7 +78,7 @@ struct BSRoformer::Impl : nn::Module {
     auto estimators = register_module("mask_estimators", nn::ModuleList());
     for (int64_t s = 0; s < c.num_stems; ++s) {
       // bs_roformer.py's MLP: mask_estimator_depth Linear layers, hidden dim * mlp_expansion_factor.
-      masks.push_back(MaskEstimator(c.dim, band_dims, c.mask_estimator_depth, c.dim * c.mlp_expansion_factor));
+      masks.push_back(MaskEstimator(c.dim, band_dims, c.mask_estimator_depth, c.dim * c.msst.mlp_expansion_factor));
       estimators->push_back(masks.back());
     }
     for (auto& p : parameters()) p.set_requires_grad(false);
@@ -99,7 +98,7 @@ struct BSRoformer::Impl : nn::Module {
 
     x = band_split(x);  // (B, T, nb, d)
 
-    x = roformer::run_axial_layers(layers, std::move(x), c.skip_connection);  // over frames, then bands, per layer
+    x = roformer::run_axial_layers(layers, std::move(x), c.msst.skip_connection);  // over frames, then bands, per layer
     x = final_norm(x);
 
     std::vector<at::Tensor> stems;
@@ -110,79 +109,41 @@ struct BSRoformer::Impl : nn::Module {
     at::Tensor out = at::view_as_complex(stft_repr.unsqueeze(1).contiguous()) * at::view_as_complex(mask);  // (B, N, F*C, T)
     // 'b n (f s) t -> (b n s) f t'
     out = out.view({B, N, F, C, T}).permute({0, 1, 3, 2, 4}).reshape({B * N * C, F, T});
-    if (c.zero_dc) out = out.index_fill(1, at::zeros({1}, out.options().dtype(at::kLong)), 0);  // MSST's DC filter
+    if (c.msst.zero_dc) out = out.index_fill(1, at::zeros({1}, out.options().dtype(at::kLong)), 0);  // MSST's DC filter
     at::Tensor audio = istft(out, c.stft_n_fft, c.stft_hop_length, window, c.stft_normalized);
     return audio.view({B, N, C, -1});
   }
 };
 
 BSRoformerConfig BSRoformerConfig::from_json(const nlohmann::json& j, const std::string& where) {
-  if (!j.is_object()) throw std::invalid_argument(where + ": BSRoformer arguments must be a mapping");
+  roformer::Kwargs k(j, where, "BSRoformer");
   BSRoformerConfig c;
-  std::set<std::string> used;
-  auto bad = [&](const std::string& key, const std::string& what) {
-    throw std::invalid_argument(where + ": BSRoformer argument " + key + "=" + j.at(key).dump() + ": " + what);
-  };
-  auto integer = [&](const char* key, int64_t& out, bool required = false, bool zero_ok = false) {
-    used.insert(key);
-    if (!j.contains(key) || j.at(key).is_null()) {
-      if (required) throw std::invalid_argument(where + ": BSRoformer needs `" + key + "`");
-      return;
-    }
-    if (!j.at(key).is_number_integer() || j.at(key).get<int64_t>() < (zero_ok ? 0 : 1))
-      bad(key, zero_ok ? "expected a non-negative integer" : "expected a positive integer");
-    out = j.at(key).get<int64_t>();
-  };
-  auto boolean = [&](const char* key, bool& out) {
-    used.insert(key);
-    if (!j.contains(key)) return;
-    if (!j.at(key).is_boolean()) bad(key, "expected true or false");
-    out = j.at(key).get<bool>();
-  };
-  integer("dim", c.dim, true);
-  integer("depth", c.depth, true);
-  boolean("stereo", c.stereo);
-  integer("num_stems", c.num_stems);
-  integer("time_transformer_depth", c.time_transformer_depth);
-  integer("freq_transformer_depth", c.freq_transformer_depth);
-  integer("dim_head", c.dim_head);
-  integer("heads", c.heads);
-  integer("stft_n_fft", c.stft_n_fft);
-  integer("stft_hop_length", c.stft_hop_length);
-  integer("stft_win_length", c.stft_win_length);
-  boolean("stft_normalized", c.stft_normalized);
-  integer("mask_estimator_depth", c.mask_estimator_depth);
-  // MSST's additions (its models/bs_roformer/bs_roformer.py).
-  integer("linear_transformer_depth", c.linear_transformer_depth, false, true);
-  integer("mlp_expansion_factor", c.mlp_expansion_factor);
-  boolean("skip_connection", c.skip_connection);
-  boolean("zero_dc", c.zero_dc);
-  auto refuse_unless = [&](const char* key, const nlohmann::json& fine, const std::string& why) {
-    used.insert(key);
-    if (j.contains(key) && !j.at(key).is_null() && j.at(key) != fine) bad(key, why);
-  };
-  refuse_unless("use_pope", false, "MSST's PoPE positional embedding is not implemented (rotary only)");
-  refuse_unless("stft_window_fn", nullptr, "only the default Hann window is implemented");
-  used.insert("freqs_per_bands");
+  k.integer("dim", c.dim, true);
+  k.integer("depth", c.depth, true);
+  k.boolean("stereo", c.stereo);
+  k.integer("num_stems", c.num_stems);
+  k.integer("time_transformer_depth", c.time_transformer_depth);
+  k.integer("freq_transformer_depth", c.freq_transformer_depth);
+  k.integer("dim_head", c.dim_head);
+  k.integer("heads", c.heads);
+  k.integer("stft_n_fft", c.stft_n_fft);
+  k.integer("stft_hop_length", c.stft_hop_length);
+  k.integer("stft_win_length", c.stft_win_length);
+  k.boolean("stft_normalized", c.stft_normalized);
+  k.integer("mask_estimator_depth", c.mask_estimator_depth);
+  k.msst_options(c.msst);  // MSST's additions (its models/bs_roformer/bs_roformer.py), and what has no effect
+  k.use("freqs_per_bands");
   c.freqs_per_bands = kDefaultFreqsPerBands;
-  if (j.contains("freqs_per_bands")) {
-    const auto& f = j.at("freqs_per_bands");
-    if (!f.is_array() || f.size() < 2) bad("freqs_per_bands", "expected a list of at least two band widths");
+  if (k.has("freqs_per_bands")) {
+    const auto& f = k.at("freqs_per_bands");
+    if (!f.is_array() || f.size() < 2) k.bad("freqs_per_bands", "expected a list of at least two band widths");
     c.freqs_per_bands.clear();
     for (const auto& v : f) {
-      if (!v.is_number_integer() || v.get<int64_t>() <= 0) bad("freqs_per_bands", "expected positive integers");
+      if (!v.is_number_integer() || v.get<int64_t>() <= 0) k.bad("freqs_per_bands", "expected positive integers");
       c.freqs_per_bands.push_back(v.get<int64_t>());
     }
   }
-  // Training-only or without effect at inference (flash_attn, sage_attention: the
-  // attention policy decides, and attention here is exact; use_torch_checkpoint
-  // only saves training memory; dim_freqs_in: unused upstream).
-  for (const char* key : {"attn_dropout", "ff_dropout", "flash_attn", "sage_attention", "dim_freqs_in",
-                          "multi_stft_resolution_loss_weight", "multi_stft_resolutions_window_sizes", "multi_stft_hop_size",
-                          "multi_stft_normalized", "multi_stft_window_fn", "use_torch_checkpoint"})
-    used.insert(key);
-  for (const auto& [key, value] : j.items())
-    if (!used.count(key)) c.ignored.push_back(key);
+  c.ignored = k.unused();
   const int64_t bins = c.stft_n_fft / 2 + 1;
   const int64_t sum = std::accumulate(c.freqs_per_bands.begin(), c.freqs_per_bands.end(), int64_t{0});
   if (sum != bins)

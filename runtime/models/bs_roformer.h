@@ -29,6 +29,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "runtime/models/roformer_kwargs.h"
 #include "runtime/weights/checkpoint.h"
 
 namespace stemkit::models {
@@ -42,10 +43,7 @@ struct BSRoformerConfig {
   int64_t freq_transformer_depth = 2;
   // MSST's additions to its copy of the model (models/bs_roformer/bs_roformer.py),
   // which MSST configs name; their defaults are the pin's behaviour.
-  int64_t linear_transformer_depth = 0;  // > 0: a linear-attention Transformer first in every layer
-  int64_t mlp_expansion_factor = 4;      // the mask estimators' hidden width: dim * this
-  bool skip_connection = false;          // add every earlier layer's output before a layer
-  bool zero_dc = false;                  // zero the DC bin before the iSTFT (MSST's copy defaults to true)
+  roformer::MsstOptions msst;
   std::vector<int64_t> freqs_per_bands;  // default: upstream's 62 bands for n_fft 2048
   int64_t dim_head = 64;
   int64_t heads = 8;

@@ -20,7 +20,6 @@
 
 #include <nlohmann/json.hpp>
 #include <regex>
-#include <set>
 #include <stdexcept>
 
 #include "runtime/dsp/istft.h"
@@ -57,9 +56,9 @@ struct MelBandRoformer::Impl : nn::Module {
       // Registered under the pin's indices; load_state_dict maps MSST's.
       auto triple = std::make_shared<nn::Module>();
       AxialLayer layer;
-      if (c.linear_transformer_depth > 0)
+      if (c.msst.linear_transformer_depth > 0)
         layer.linear = triple->register_module(
-            "0", Transformer(c.linear_transformer_depth, c.dim, c.heads, c.dim_head, true, /*linear_attn=*/true));
+            "0", Transformer(c.msst.linear_transformer_depth, c.dim, c.heads, c.dim_head, true, /*linear_attn=*/true));
       layer.time = triple->register_module("1", Transformer(c.time_transformer_depth, c.dim, c.heads, c.dim_head, true, false));
       layer.freq = triple->register_module("2", Transformer(c.freq_transformer_depth, c.dim, c.heads, c.dim_head, true, false));
       layers.push_back(layer);
@@ -71,7 +70,7 @@ struct MelBandRoformer::Impl : nn::Module {
     auto estimators = register_module("mask_estimators", nn::ModuleList());
     for (int64_t s = 0; s < c.num_stems; ++s) {
       // mel_band_roformer.py's MLP: mask_estimator_depth hidden layers of dim * mlp_expansion_factor.
-      masks.push_back(MaskEstimator(c.dim, band_dims, c.mask_estimator_depth + 1, c.dim * c.mlp_expansion_factor));
+      masks.push_back(MaskEstimator(c.dim, band_dims, c.mask_estimator_depth + 1, c.dim * c.msst.mlp_expansion_factor));
       estimators->push_back(masks.back());
     }
     // Stereo: 'f -> (f s)' with f * 2 + s, as upstream.
@@ -102,7 +101,7 @@ struct MelBandRoformer::Impl : nn::Module {
     at::Tensor x = stft_repr.index_select(1, freq_indices).permute({0, 2, 1, 3}).reshape({B, T, K * 2}).to(dtype);
 
     x = band_split(x);  // (B, T, nb, d)
-    x = roformer::run_axial_layers(layers, std::move(x), c.skip_connection);  // [all tokens,] frames, bands, per layer
+    x = roformer::run_axial_layers(layers, std::move(x), c.msst.skip_connection);  // [all tokens,] frames, bands, per layer
 
     std::vector<at::Tensor> stems;
     for (auto& estimator : masks) stems.push_back(estimator(x));  // (B, T, K*2)
@@ -117,7 +116,7 @@ struct MelBandRoformer::Impl : nn::Module {
     at::Tensor out = at::view_as_complex(stft_repr.unsqueeze(1).contiguous()) * at::view_as_complex(averaged);  // (B, N, F*C, T)
     // 'b n (f s) t -> (b n s) f t'
     out = out.view({B, N, F, C, T}).permute({0, 1, 3, 2, 4}).reshape({B * N * C, F, T});
-    if (c.zero_dc) out = out.index_fill(1, at::zeros({1}, out.options().dtype(at::kLong)), 0);  // MSST's DC filter
+    if (c.msst.zero_dc) out = out.index_fill(1, at::zeros({1}, out.options().dtype(at::kLong)), 0);  // MSST's DC filter
     std::optional<int64_t> length;
     if (c.match_input_audio_length) length = L;
     at::Tensor audio = istft(out, c.stft_n_fft, c.stft_hop_length, window, c.stft_normalized, length);
@@ -126,63 +125,26 @@ struct MelBandRoformer::Impl : nn::Module {
 };
 
 MelBandRoformerConfig MelBandRoformerConfig::from_json(const nlohmann::json& j, const std::string& where) {
-  if (!j.is_object()) throw std::invalid_argument(where + ": MelBandRoformer arguments must be a mapping");
+  roformer::Kwargs k(j, where, "MelBandRoformer");
   MelBandRoformerConfig c;
-  std::set<std::string> used;
-  auto bad = [&](const std::string& key, const std::string& what) {
-    throw std::invalid_argument(where + ": MelBandRoformer argument " + key + "=" + j.at(key).dump() + ": " + what);
-  };
-  auto integer = [&](const char* key, int64_t& out, bool required = false, bool zero_ok = false) {
-    used.insert(key);
-    if (!j.contains(key) || j.at(key).is_null()) {
-      if (required) throw std::invalid_argument(where + ": MelBandRoformer needs `" + key + "`");
-      return;
-    }
-    if (!j.at(key).is_number_integer() || j.at(key).get<int64_t>() < (zero_ok ? 0 : 1))
-      bad(key, zero_ok ? "expected a non-negative integer" : "expected a positive integer");
-    out = j.at(key).get<int64_t>();
-  };
-  auto boolean = [&](const char* key, bool& out) {
-    used.insert(key);
-    if (!j.contains(key)) return;
-    if (!j.at(key).is_boolean()) bad(key, "expected true or false");
-    out = j.at(key).get<bool>();
-  };
-  integer("dim", c.dim, true);
-  integer("depth", c.depth, true);
-  boolean("stereo", c.stereo);
-  integer("num_stems", c.num_stems);
-  integer("time_transformer_depth", c.time_transformer_depth);
-  integer("freq_transformer_depth", c.freq_transformer_depth);
-  integer("linear_transformer_depth", c.linear_transformer_depth, false, true);
-  integer("num_bands", c.num_bands);
-  integer("dim_head", c.dim_head);
-  integer("heads", c.heads);
-  integer("sample_rate", c.sample_rate);
-  integer("stft_n_fft", c.stft_n_fft);
-  integer("stft_hop_length", c.stft_hop_length);
-  integer("stft_win_length", c.stft_win_length);
-  boolean("stft_normalized", c.stft_normalized);
-  integer("mask_estimator_depth", c.mask_estimator_depth, false, true);
-  boolean("match_input_audio_length", c.match_input_audio_length);
-  boolean("zero_dc", c.zero_dc);
-  // MSST's additions, refused by name where they change the network.
-  auto refuse_unless = [&](const char* key, const nlohmann::json& fine, const std::string& why) {
-    used.insert(key);
-    if (j.contains(key) && !j.at(key).is_null() && j.at(key) != fine) bad(key, why);
-  };
-  integer("mlp_expansion_factor", c.mlp_expansion_factor);
-  boolean("skip_connection", c.skip_connection);
-  refuse_unless("use_pope", false, "MSST's PoPE positional embedding is not implemented (rotary only)");
-  refuse_unless("stft_window_fn", nullptr, "only the default Hann window is implemented");
-  // Training-only or without effect at inference (flash_attn, linear_flash_attn: the
-  // attention policy decides; dim_freqs_in: unused upstream).
-  for (const char* key : {"attn_dropout", "ff_dropout", "flash_attn", "linear_flash_attn", "dim_freqs_in", "multi_stft_resolution_loss_weight",
-                          "multi_stft_resolutions_window_sizes", "multi_stft_hop_size", "multi_stft_normalized",
-                          "multi_stft_window_fn", "use_torch_checkpoint", "sage_attention"})
-    used.insert(key);
-  for (const auto& [key, value] : j.items())
-    if (!used.count(key)) c.ignored.push_back(key);
+  k.integer("dim", c.dim, true);
+  k.integer("depth", c.depth, true);
+  k.boolean("stereo", c.stereo);
+  k.integer("num_stems", c.num_stems);
+  k.integer("time_transformer_depth", c.time_transformer_depth);
+  k.integer("freq_transformer_depth", c.freq_transformer_depth);
+  k.integer("num_bands", c.num_bands);
+  k.integer("dim_head", c.dim_head);
+  k.integer("heads", c.heads);
+  k.integer("sample_rate", c.sample_rate);
+  k.integer("stft_n_fft", c.stft_n_fft);
+  k.integer("stft_hop_length", c.stft_hop_length);
+  k.integer("stft_win_length", c.stft_win_length);
+  k.boolean("stft_normalized", c.stft_normalized);
+  k.integer("mask_estimator_depth", c.mask_estimator_depth, false, true);
+  k.boolean("match_input_audio_length", c.match_input_audio_length);
+  k.msst_options(c.msst);  // MSST's additions (its models/bs_roformer/mel_band_roformer.py), and what has no effect
+  c.ignored = k.unused();
   if (c.dim_head % 2) throw std::invalid_argument(where + ": MelBandRoformer dim_head must be even (rotary embedding pairs)");
   if (c.stft_win_length != c.stft_n_fft)
     throw std::invalid_argument(where + ": MelBandRoformer stft_win_length " + std::to_string(c.stft_win_length) +
@@ -207,7 +169,7 @@ void MelBandRoformer::load_state_dict(const weights::TensorMap& state, const std
   // MSST's copy appends only the transformers that exist: without linear
   // attention its layers.{i}.0 / .1 are the pin's layers.{i}.1 / .2.
   bool msst_layout = false;
-  if (impl_->c.linear_transformer_depth == 0)
+  if (impl_->c.msst.linear_transformer_depth == 0)
     for (const auto& [name, tensor] : state)
       if (name.rfind("layers.0.0.", 0) == 0) msst_layout = true;
   if (!msst_layout) {

@@ -32,6 +32,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "runtime/dsp/mel_filters.h"
+#include "runtime/models/roformer_kwargs.h"
 #include "runtime/weights/checkpoint.h"
 
 namespace stemkit::models {
@@ -43,9 +44,6 @@ struct MelBandRoformerConfig {
   int64_t num_stems = 1;
   int64_t time_transformer_depth = 2;
   int64_t freq_transformer_depth = 2;
-  // MSST's copy of the model defaults to 0, and MSST configs are written for it
-  // (Kim's names none and its checkpoint has no linear layers); the pin defaults to 1.
-  int64_t linear_transformer_depth = 0;
   int64_t num_bands = 60;
   int64_t dim_head = 64;
   int64_t heads = 8;
@@ -56,9 +54,11 @@ struct MelBandRoformerConfig {
   bool stft_normalized = false;
   int64_t mask_estimator_depth = 1;  // the MLP's hidden layers: depth + 1 Linear layers
   bool match_input_audio_length = false;
-  bool zero_dc = false;  // MSST's option (its copy defaults to true); not in the pin
-  int64_t mlp_expansion_factor = 4;  // MSST's: the mask estimators' hidden width is dim * this (the pin: 4)
-  bool skip_connection = false;      // MSST's: every earlier layer's output added before a layer
+  // MSST's options (its copy of the model, models/bs_roformer/mel_band_roformer.py).
+  // msst.linear_transformer_depth defaults to 0 as in MSST's copy, and MSST configs
+  // are written for it (Kim's names none and its checkpoint has no linear layers);
+  // the pin defaults to 1. zero_dc is not in the pin (MSST's copy defaults to true).
+  roformer::MsstOptions msst;
   std::vector<std::string> ignored;  // training-only arguments accepted without effect
 
   int64_t audio_channels() const { return stereo ? 2 : 1; }

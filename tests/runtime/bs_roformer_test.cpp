@@ -92,10 +92,10 @@ TEST(BSRoformerMsst, EveryOptionMatters) {
   auto data = weights::load_safetensors(kDir + "msst.safetensors");
   at::Tensor mix = model::to_torch(data.tensors.at("mix")), want = model::to_torch(data.tensors.at("out"));
   auto config = models::BSRoformerConfig::from_json(meta["kwargs"], "msst.json");
-  EXPECT_EQ(config.linear_transformer_depth, 1);
-  EXPECT_EQ(config.mlp_expansion_factor, 2);
-  EXPECT_TRUE(config.skip_connection);
-  EXPECT_TRUE(config.zero_dc);
+  EXPECT_EQ(config.msst.linear_transformer_depth, 1);
+  EXPECT_EQ(config.msst.mlp_expansion_factor, 2);
+  EXPECT_TRUE(config.msst.skip_connection);
+  EXPECT_TRUE(config.msst.zero_dc);
   EXPECT_TRUE(config.ignored.empty());
   for (const std::string option : {"skip_connection", "zero_dc"}) {
     nlohmann::json kwargs = meta["kwargs"];
@@ -203,10 +203,10 @@ TEST(BSRoformerConfig, ProblemsAreNamed) {
                                                 {"sage_attention", true}, {"some_new_option", 1}},
                                                "viperx.yaml");
   EXPECT_EQ(c.freqs_per_bands.size(), 62u);  // upstream's default bands for n_fft 2048
-  EXPECT_EQ(c.linear_transformer_depth, 0);
-  EXPECT_EQ(c.mlp_expansion_factor, 4);
-  EXPECT_FALSE(c.skip_connection);
-  EXPECT_FALSE(c.zero_dc);  // the pin's behaviour; MSST's copy defaults to true
+  EXPECT_EQ(c.msst.linear_transformer_depth, 0);
+  EXPECT_EQ(c.msst.mlp_expansion_factor, 4);
+  EXPECT_FALSE(c.msst.skip_connection);
+  EXPECT_FALSE(c.msst.zero_dc);  // the pin's behaviour; MSST's copy defaults to true
   EXPECT_EQ(c.ignored, std::vector<std::string>{"some_new_option"});
 }
 

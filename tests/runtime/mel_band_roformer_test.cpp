@@ -141,7 +141,7 @@ TEST_P(MelBandRoformerParity, ForwardMatchesUpstream) {
       {"layers.0.1.layers.0.0.rotary_embed.freqs", {1.01, 0}},
       {"layers.0.2.norm.gamma", {1.01, 0}},
       {"mask_estimators.0.to_freqs.1.0.2.weight", {1.01, 0}}};
-  if (config.linear_transformer_depth > 0) changes.push_back({"layers.0.0.layers.0.0.temperature", {1, 0.05}});
+  if (config.msst.linear_transformer_depth > 0) changes.push_back({"layers.0.0.layers.0.0.temperature", {1, 0.05}});
   for (const auto& [name, how] : changes) {
     auto state = weights::state_dict(checkpoint);
     ASSERT_TRUE(state.count(name)) << name;
@@ -158,7 +158,7 @@ TEST_P(MelBandRoformerParity, ForwardMatchesUpstream) {
 TEST(MelBandRoformer, LoadsMsstLayout) {
   auto m = meta("mono");
   auto config = models::MelBandRoformerConfig::from_json(m["kwargs"], "mono.json");
-  ASSERT_EQ(config.linear_transformer_depth, 0);
+  ASSERT_EQ(config.msst.linear_transformer_depth, 0);
   auto checkpoint = weights::load_torch_checkpoint(kDir + "mono.ckpt");
   weights::TensorMap msst;
   const std::regex layer(R"(^layers\.(\d+)\.([12])\.)");
@@ -296,7 +296,7 @@ TEST(MelBandRoformerConfig, ProblemsAreNamed) {
        {"multi_stft_resolution_loss_weight", 1.0}, {"multi_stft_resolutions_window_sizes", {4096, 2048, 1024, 512, 256}},
        {"multi_stft_hop_size", 147}, {"multi_stft_normalized", false}, {"some_new_option", 1}},
       "kim.yaml");
-  EXPECT_EQ(kim.linear_transformer_depth, 0);
+  EXPECT_EQ(kim.msst.linear_transformer_depth, 0);
   EXPECT_EQ(kim.ignored, std::vector<std::string>{"some_new_option"});
 }
 

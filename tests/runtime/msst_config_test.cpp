@@ -141,7 +141,7 @@ TEST(MsstConfig, ReadsAViperxStyleConfig) {
   EXPECT_TRUE(m.stereo);
   EXPECT_EQ(m.freqs_per_bands.size(), 62u);
   EXPECT_EQ(m.stft_hop_length, 441);
-  EXPECT_EQ(m.linear_transformer_depth, 0);  // MSST's option, named by the file
+  EXPECT_EQ(m.msst.linear_transformer_depth, 0);  // MSST's option, named by the file
   EXPECT_TRUE(m.ignored.empty());
   std::filesystem::remove(path);
 }
