@@ -25,25 +25,6 @@ namespace {
 using namespace stemkit;
 const std::string kDir = std::string(STEMKIT_FIXTURES) + "/bs_roformer/";
 
-// A copy of `t` times `factor`, as float32, backed by `keep`.
-weights::Tensor scaled(const weights::Tensor& t, double factor, std::vector<float>& keep) {
-  at::Tensor v = (model::to_torch(t).to(at::kFloat) * factor).contiguous();
-  keep.assign(v.data_ptr<float>(), v.data_ptr<float>() + v.numel());
-  auto storage = std::make_shared<weights::Storage>();
-  storage->data = reinterpret_cast<const uint8_t*>(keep.data());
-  storage->bytes = keep.size() * sizeof(float);
-  storage->dtype = weights::DType::f32;
-  weights::Tensor out = t;
-  out.storage = storage;
-  out.dtype = weights::DType::f32;
-  out.offset = 0;
-  int64_t stride = 1;
-  for (size_t i = out.shape.size(); i-- > 0;) {
-    out.stride[i] = stride;
-    stride *= out.shape[i];
-  }
-  return out;
-}
 
 class BSRoformerParity : public ::testing::TestWithParam<std::string> {};
 
@@ -70,7 +51,7 @@ TEST_P(BSRoformerParity, ForwardMatchesUpstream) {
                                  "mask_estimators.0.to_freqs.1.0.0.weight"}) {
     auto state = weights::state_dict(checkpoint);
     std::vector<float> keep;
-    state[name] = scaled(state.at(name), 1.01, keep);
+    state[name] = test::changed(state.at(name), 1.01, 0, keep);
     models::BSRoformer changed(config);
     changed.load_state_dict(state, "changed");
     at::Tensor other = changed.forward(mix);

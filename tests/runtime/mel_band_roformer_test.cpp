@@ -95,25 +95,6 @@ TEST(MelFilters, BandMappingMatchesUpstream) {
   EXPECT_THROW(dsp::mel_bands(44100, 64, 60), std::invalid_argument);  // more bands than bins: a band is empty
 }
 
-// A copy of `t` times `factor` (plus `add`), as float32, backed by `keep`.
-weights::Tensor changed(const weights::Tensor& t, double factor, double add, std::vector<float>& keep) {
-  at::Tensor v = (model::to_torch(t).to(at::kFloat) * factor + add).contiguous();
-  keep.assign(v.data_ptr<float>(), v.data_ptr<float>() + v.numel());
-  auto storage = std::make_shared<weights::Storage>();
-  storage->data = reinterpret_cast<const uint8_t*>(keep.data());
-  storage->bytes = keep.size() * sizeof(float);
-  storage->dtype = weights::DType::f32;
-  weights::Tensor out = t;
-  out.storage = storage;
-  out.dtype = weights::DType::f32;
-  out.offset = 0;
-  int64_t stride = 1;
-  for (size_t i = out.shape.size(); i-- > 0;) {
-    out.stride[i] = stride;
-    stride *= out.shape[i];
-  }
-  return out;
-}
 
 class MelBandRoformerParity : public ::testing::TestWithParam<std::string> {};
 
@@ -146,7 +127,7 @@ TEST_P(MelBandRoformerParity, ForwardMatchesUpstream) {
     auto state = weights::state_dict(checkpoint);
     ASSERT_TRUE(state.count(name)) << name;
     std::vector<float> keep;
-    state[name] = changed(state.at(name), how.first, how.second, keep);
+    state[name] = test::changed(state.at(name), how.first, how.second, keep);
     models::MelBandRoformer other(config);
     other.load_state_dict(state, "changed");
     EXPECT_GT(test::rel_l2(other.forward(mix), want), 1e-4) << name;
