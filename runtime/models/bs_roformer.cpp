@@ -18,6 +18,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <numeric>
+#include <optional>
 #include <stdexcept>
 
 #include "runtime/dsp/istft.h"
@@ -110,7 +111,9 @@ struct BSRoformer::Impl : nn::Module {
     // 'b n (f s) t -> (b n s) f t'
     out = out.view({B, N, F, C, T}).permute({0, 1, 3, 2, 4}).reshape({B * N * C, F, T});
     if (c.msst.zero_dc) out = out.index_fill(1, at::zeros({1}, out.options().dtype(at::kLong)), 0);  // MSST's DC filter
-    at::Tensor audio = istft(out, c.stft_n_fft, c.stft_hop_length, window, c.stft_normalized);
+    std::optional<int64_t> length;
+    if (c.match_input_audio_length) length = L;
+    at::Tensor audio = istft(out, c.stft_n_fft, c.stft_hop_length, window, c.stft_normalized, length);
     return audio.view({B, N, C, -1});
   }
 };
@@ -131,6 +134,7 @@ BSRoformerConfig BSRoformerConfig::from_json(const nlohmann::json& j, const std:
   k.integer("stft_win_length", c.stft_win_length);
   k.boolean("stft_normalized", c.stft_normalized);
   k.integer("mask_estimator_depth", c.mask_estimator_depth);
+  k.boolean("match_input_audio_length", c.match_input_audio_length);
   k.msst_options(c.msst);  // MSST's additions (its models/bs_roformer/bs_roformer.py), and what has no effect
   k.use("freqs_per_bands");
   c.freqs_per_bands = kDefaultFreqsPerBands;

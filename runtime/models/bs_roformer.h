@@ -52,6 +52,11 @@ struct BSRoformerConfig {
   int64_t stft_win_length = 2048;
   bool stft_normalized = false;
   int64_t mask_estimator_depth = 2;
+  // The output as long as the input: MSST's copy always passes the input's
+  // length to its iSTFT, the pin drops a last partial hop (the same samples
+  // otherwise). Not one of MSST's arguments: make_roformer_separator sets it, and
+  // `match_input_audio_length` in a config is read as Mel-Band RoFormer's is.
+  bool match_input_audio_length = false;
   std::vector<std::string> ignored;  // training-only arguments accepted without effect
 
   int64_t audio_channels() const { return stereo ? 2 : 1; }
@@ -74,7 +79,8 @@ class BSRoformer {
   void to(const at::Device& device, at::ScalarType dtype);
 
   // mix (B, channels, L) -> (B, stems, channels, hop * (L / hop)), float32:
-  // upstream's iSTFT without a length drops the last partial hop.
+  // upstream's iSTFT without a length drops the last partial hop; (..., L) with
+  // match_input_audio_length.
   at::Tensor forward(const at::Tensor& mix) const;
 
  private:

@@ -50,10 +50,12 @@ class RoformerSeparator : public Separator {
     if (config_.num_channels != model_.config().audio_channels())
       throw std::runtime_error(config_.path + ": audio.num_channels is " + std::to_string(config_.num_channels) +
                                " but model.stereo says " + std::to_string(model_.config().audio_channels()));
-    if (config_.chunk_size % model_.config().stft_hop_length)
+    if (config_.chunk_size % model_.config().stft_hop_length && !model_.config().match_input_audio_length)
       throw std::runtime_error(config_.path + ": audio.chunk_size " + std::to_string(config_.chunk_size) +
                                " is not a multiple of model.stft_hop_length " +
-                               std::to_string(model_.config().stft_hop_length) + " (the model's output would be shorter)");
+                               std::to_string(model_.config().stft_hop_length) +
+                               ": the model's output would be shorter than a chunk (MSST fails there too); "
+                               "set model.match_input_audio_length: true, or a chunk_size that is a multiple of the hop");
   }
   const std::vector<std::string>& stems() const override { return stems_; }
   int64_t samplerate() const override { return config_.sample_rate; }
@@ -198,7 +200,9 @@ std::unique_ptr<Separator> make_roformer_separator(const MsstConfig& config, con
     model.load_state_dict(read_state(checkpoint, keep), checkpoint);
     return std::make_unique<RoformerSeparator<MelBandRoformer>>(config, std::move(model));
   }
-  BSRoformer model(model_config<BSRoformerConfig>(config, "BSRoformer"));
+  BSRoformerConfig bs = model_config<BSRoformerConfig>(config, "BSRoformer");
+  bs.match_input_audio_length = true;  // MSST's copy: its iSTFT always gets the input's length
+  BSRoformer model(std::move(bs));
   model.load_state_dict(read_state(checkpoint, keep), checkpoint);
   return std::make_unique<RoformerSeparator<BSRoformer>>(config, std::move(model));
 }

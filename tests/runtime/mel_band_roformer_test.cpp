@@ -197,6 +197,27 @@ TEST(MelBandRoformer, InputLengthAndZeroDc) {
   EXPECT_LT(high * high, 0.05 * (low * low + high * high));  // 95% of its energy (1.4% measured above bin 1)
 }
 
+// A chunk that is not a whole number of hops needs the output as long as the
+// input (the msst case's demix above runs such a chunk): without
+// match_input_audio_length the model's output would be shorter than a chunk,
+// and MSST fails there too.
+TEST(MelBandRoformer, ChunkOfPartialHopsNeedsTheInputLength) {
+  models::MsstConfig config = models::load_msst_config(kDir + "stereo.yaml");
+  config.chunk_size = 2950;
+  config.model["match_input_audio_length"] = false;
+  try {
+    models::make_roformer_separator(config, kDir + "stereo.ckpt");
+    ADD_FAILURE() << "a chunk of 2950 samples with hop 64 was taken";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("audio.chunk_size 2950 is not a multiple of model.stft_hop_length 64"),
+              std::string::npos)
+        << e.what();
+    EXPECT_NE(std::string(e.what()).find("set model.match_input_audio_length: true"), std::string::npos) << e.what();
+  }
+  config.model["match_input_audio_length"] = true;
+  EXPECT_NO_THROW(models::make_roformer_separator(config, kDir + "stereo.ckpt"));
+}
+
 // MSST's skip_connection and mlp_expansion_factor (checked against MSST's own
 // model by the msst case above) change the model: skip connections move the
 // output of a checkpoint made without them, and a mask MLP of another width no
