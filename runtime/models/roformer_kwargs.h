@@ -5,7 +5,6 @@
 #pragma once
 
 #include <cstdint>
-#include <initializer_list>
 #include <set>
 #include <string>
 #include <vector>
@@ -14,8 +13,8 @@
 
 namespace stemkit::models::roformer {
 
-// The options MSST's copies of both models add to the pin (their defaults are
-// the pin's behaviour) and the arguments without effect at inference.
+// The options MSST's copies of both models add to the pin that change the
+// network; their defaults are the pin's behaviour.
 struct MsstOptions {
   int64_t linear_transformer_depth = 0;  // > 0: a linear-attention Transformer first in every layer
   int64_t mlp_expansion_factor = 4;      // the mask estimators' hidden width: dim * this
