@@ -117,16 +117,22 @@ class RoformerSeparator : public Separator {
     chunking.chunk_size = config_.chunk_size;
     chunking.num_overlap = config_.num_overlap;
     chunking.batch_size = o.batch_size;
+    // The last batch of a window runs with the chunks it has (as MSST runs it),
+    // eagerly, rather than topped up with silence to the captured graph's
+    // shape: at batch 2 a 180 s track is 47 chunks, and padding made it 48
+    // chunks' work. Capturing a graph for that one call would cost more.
+    chunking.pad_batches = std::getenv("STEMKIT_PAD_BATCHES") != nullptr;  // =1: padded, as before (A/B runs)
     const int64_t length = mix.size(1);
     at::Tensor out = at::zeros({static_cast<int64_t>(config_.model_stems().size()), mix.size(0), length}, at::kFloat);
     double done = 0;
     const double step = static_cast<double>(config_.chunk_size) / static_cast<double>(config_.num_overlap);
     segment::Forward forward = [&](const at::Tensor& x) {
+      const bool full = x.size(0) == o.batch_size;
       if (report) {
-        std::copy(x.sizes().begin(), x.sizes().end(), report->forward_shape);
+        if (full || report->forward_calls == 0) std::copy(x.sizes().begin(), x.sizes().end(), report->forward_shape);
         ++report->forward_calls;
       }
-      at::Tensor y = runner(x);  // (B, stems, C, chunk)
+      at::Tensor y = full ? runner(x) : model_.forward(x);  // (B, stems, C, chunk)
       done += static_cast<double>(x.size(0)) * step;
       if (progress) progress(std::min(1.0, done / static_cast<double>(length)));
       return y;

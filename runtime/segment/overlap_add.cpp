@@ -170,7 +170,8 @@ void apply_msst_streaming(const Forward& model, const at::Tensor& mix_in, const 
     at::Tensor result, counter;
     auto flush = [&]() {
       if (pending.empty()) return;
-      while (static_cast<int64_t>(inputs.size()) < o.batch_size) inputs.push_back(at::zeros_like(inputs[0]));
+      if (o.pad_batches)
+        while (static_cast<int64_t>(inputs.size()) < o.batch_size) inputs.push_back(at::zeros_like(inputs[0]));
       at::Tensor out = model(at::stack(inputs)).to(at::kFloat);
       if (out.dim() == 3) out = out.unsqueeze(1);  // one target: (batch, channels, chunk)
       if (!result.defined()) {

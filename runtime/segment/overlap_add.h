@@ -69,6 +69,10 @@ struct MsstChunking {
   int64_t chunk_size = 0;
   int64_t num_overlap = 2;
   int64_t batch_size = 1;
+  // A window's last batch, when short, topped up with silence to batch_size
+  // (every call then has one shape); false: called with the chunks it has, as
+  // MSST does, which saves the padding's computation.
+  bool pad_batches = true;
 };
 
 // mix: (channels, length). The model returns (batch, sources, channels, chunk)

@@ -118,6 +118,22 @@ TEST_P(MsstParity, MatchesMsstDemix) {
     double err = (got - want).norm().item<double>() / want.norm().item<double>();
     EXPECT_LT(err, 1e-6) << GetParam() << " batch " << batch;
     EXPECT_EQ(shapes, (std::set<std::vector<int64_t>>{{batch, 2, o.chunk_size}}));
+    // Unpadded, as MSST batches: the same result; only a last batch is shorter.
+    o.pad_batches = false;
+    shapes.clear();
+    std::vector<int64_t> sizes;
+    segment::Forward g = [&](const at::Tensor& x) {
+      sizes.push_back(x.size(0));
+      return f(x);
+    };
+    got = segment::apply_msst(g, mix, o);
+    err = (got - want).norm().item<double>() / want.norm().item<double>();
+    EXPECT_LT(err, 1e-6) << GetParam() << " batch " << batch << " unpadded";
+    ASSERT_FALSE(sizes.empty());
+    for (size_t i = 0; i + 1 < sizes.size(); ++i) EXPECT_EQ(sizes[i], batch);
+    EXPECT_GE(sizes.back(), 1);
+    EXPECT_LE(sizes.back(), batch);
+    o.pad_batches = true;
   }
 }
 
