@@ -174,7 +174,7 @@ void BSRoformer::load_state_dict(const weights::TensorMap& state, const std::str
 void BSRoformer::to(const at::Device& device, at::ScalarType dtype) {
   if (dtype != at::kFloat && dtype != at::kHalf && dtype != at::kBFloat16)
     throw std::invalid_argument("BSRoformer runs in float32, float16 or bfloat16");
-  roformer::to_keeping_rotary_fp32(*impl_, device, dtype);  // the rotary frequencies stay float32, as upstream
+  roformer::to_device(*impl_, device, dtype);  // the rotary frequencies stay float32, as upstream
   impl_->device = device;
   impl_->dtype = dtype;
   impl_->window = at::Tensor();

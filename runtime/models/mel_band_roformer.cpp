@@ -191,7 +191,7 @@ void MelBandRoformer::load_state_dict(const weights::TensorMap& state, const std
 void MelBandRoformer::to(const at::Device& device, at::ScalarType dtype) {
   if (dtype != at::kFloat && dtype != at::kHalf && dtype != at::kBFloat16)
     throw std::invalid_argument("MelBandRoformer runs in float32, float16 or bfloat16");
-  roformer::to_keeping_rotary_fp32(*impl_, device, dtype);
+  roformer::to_device(*impl_, device, dtype);
   impl_->device = device;
   impl_->dtype = dtype;
   impl_->window = at::Tensor();

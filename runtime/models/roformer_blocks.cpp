@@ -405,6 +405,56 @@ at::Tensor run_axial_layers(std::vector<AxialLayer>& layers, at::Tensor x, bool 
   return x;
 }
 
+std::vector<BandRun> band_runs(const std::vector<int64_t>& widths) {
+  std::vector<BandRun> runs;
+  int64_t offset = 0;
+  for (size_t b = 0; b < widths.size(); ++b) {
+    if (!runs.empty() && runs.back().width == widths[b])
+      ++runs.back().count;
+    else
+      runs.push_back({static_cast<int64_t>(b), 1, widths[b], offset});
+    offset += widths[b];
+  }
+  return runs;
+}
+
+namespace {
+
+// Stacks `params` (equal shapes) into one (k, ...) tensor and makes each
+// parameter a view of its slice: a run's GEMMs then read the stacked tensor
+// as one batched operand, and load_state_dict's copy_ into a parameter writes
+// the stacked tensor. Outside inference mode (constructors and to_device).
+at::Tensor stack_in_place(const std::vector<at::Tensor>& params) {
+  at::NoGradGuard no_grad;  // the stacked tensor is data, not part of an autograd graph
+  at::Tensor stacked = at::stack(params);
+  for (size_t i = 0; i < params.size(); ++i) {
+    at::Tensor p = params[i];
+    p.set_data(stacked[static_cast<int64_t>(i)]);
+  }
+  return stacked;
+}
+
+// STEMKIT_BAND_BY_BAND=1 runs the band modules band by band (A/B runs).
+bool band_by_band() {
+  static const bool on = [] {
+    const char* v = std::getenv("STEMKIT_BAND_BY_BAND");
+    return v != nullptr && std::string(v) == "1";
+  }();
+  return on;
+}
+
+// Whether each of `params` still is slice i of `stacked` (to() replaces parameters).
+bool views_of(const at::Tensor& stacked, const std::vector<at::Tensor>& params) {
+  if (band_by_band() || !stacked.defined() || stacked.size(0) != static_cast<int64_t>(params.size())) return false;
+  const auto* base = static_cast<const char*>(stacked.data_ptr());
+  const int64_t step = stacked.stride(0) * static_cast<int64_t>(stacked.element_size());
+  for (size_t i = 0; i < params.size(); ++i)
+    if (params[i].data_ptr() != base + static_cast<int64_t>(i) * step) return false;
+  return true;
+}
+
+}  // namespace
+
 BandSplitImpl::BandSplitImpl(int64_t dim, std::vector<int64_t> dims) : dim_inputs(std::move(dims)) {
   auto features = register_module("to_features", nn::ModuleList());
   for (int64_t dim_in : dim_inputs) {
@@ -413,18 +463,67 @@ BandSplitImpl::BandSplitImpl(int64_t dim, std::vector<int64_t> dims) : dim_input
     linears.push_back(seq->register_module("1", nn::Linear(dim_in, dim)));
     features->push_back(seq);
   }
+  stack_parameters();
+}
+
+void BandSplitImpl::stack_parameters() {
+  runs_.clear();
+  for (const BandRun& r : band_runs(dim_inputs)) {
+    Run run{r, {}, {}, {}};
+    if (r.count > 1) {
+      std::vector<at::Tensor> g, w, b;
+      for (int64_t i = r.first; i < r.first + r.count; ++i)
+        g.push_back(norms[i]->gamma), w.push_back(linears[i]->weight), b.push_back(linears[i]->bias);
+      run.gamma = stack_in_place(g), run.weight = stack_in_place(w), run.bias = stack_in_place(b);
+    }
+    runs_.push_back(run);
+  }
+}
+
+bool BandSplitImpl::run_stacked(const Run& run) const {
+  if (run.bands.count < 2) return false;
+  std::vector<at::Tensor> g, w, b;
+  for (int64_t i = run.bands.first; i < run.bands.first + run.bands.count; ++i)
+    g.push_back(norms[i]->gamma), w.push_back(linears[i]->weight), b.push_back(linears[i]->bias);
+  return views_of(run.gamma, g) && views_of(run.weight, w) && views_of(run.bias, b);
+}
+
+bool BandSplitImpl::stacked() const {
+  bool any = false;
+  for (const Run& run : runs_) {
+    if (run.bands.count < 2) continue;
+    if (!run_stacked(run)) return false;
+    any = true;
+  }
+  return any;
 }
 
 at::Tensor BandSplitImpl::forward(const at::Tensor& x) {
-  std::vector<at::Tensor> bands;
-  auto parts = x.split_with_sizes(dim_inputs, -1);
-  for (size_t b = 0; b < linears.size(); ++b) {
-    // addmm on the rows: the bias in the GEMM's epilogue (a 3-D Linear adds it apart).
-    at::Tensor u = norms[b](parts[b]);
-    at::Tensor y = at::addmm(linears[b]->bias, u.reshape({-1, u.size(-1)}), linears[b]->weight.t());
-    bands.push_back(y.view({x.size(0), x.size(1), -1}));
+  const int64_t B = x.size(0), T = x.size(1), nb = static_cast<int64_t>(linears.size());
+  const int64_t dim = linears.front()->weight.size(0);
+  at::Tensor out = at::empty({B, T, nb, dim}, x.options());
+  for (const Run& run : runs_) {
+    const BandRun& r = run.bands;
+    const int64_t first = r.first, k = r.count, w = r.width;
+    if (run_stacked(run)) {
+      // The run's k bands at once: RMSNorm per band (gamma (k, w)), then one
+      // batched GEMM (k, B*T, w) x (k, w, dim) with the biases added by it.
+      at::Tensor part = x.narrow(-1, r.offset, k * w).reshape({B * T, k, w});
+      at::Tensor u = unit_rows(part);
+      if (!fused_rms(part)) u = u * norms[first]->scale;  // the fused norm includes sqrt(w)
+      u = u * run.gamma;
+      at::Tensor y = at::baddbmm(run.bias.unsqueeze(1), u.transpose(0, 1), run.weight.transpose(1, 2));  // (k, B*T, dim)
+      out.narrow(2, first, k).copy_(y.view({k, B, T, dim}).permute({1, 2, 0, 3}));
+      continue;
+    }
+    for (int64_t i = first; i < first + k; ++i) {
+      // addmm on the rows: the bias in the GEMM's epilogue (a 3-D Linear adds it apart).
+      at::Tensor u = norms[i](x.narrow(-1, r.offset + (i - first) * w, w));
+      at::Tensor y = at::addmm(linears[i]->bias, u.reshape({-1, w}), linears[i]->weight.t());
+      out.select(2, i).copy_(y.view({B, T, dim}));
+    }
   }
-  return at::stack(bands, -2);
+  return out;
 }
 
 MaskEstimatorImpl::MaskEstimatorImpl(int64_t dim, const std::vector<int64_t>& dim_inputs, int64_t linear_layers,
@@ -442,13 +541,63 @@ MaskEstimatorImpl::MaskEstimatorImpl(int64_t dim, const std::vector<int64_t>& di
     mlps.push_back(linears);
     to_freqs->push_back(outer);
   }
+  stack_parameters();
+}
+
+void MaskEstimatorImpl::stack_parameters() {
+  hidden_weight_.clear(), hidden_bias_.clear(), runs_.clear();
+  const size_t layers = mlps.front().size();
+  for (size_t l = 0; l + 1 < layers; ++l) {
+    std::vector<at::Tensor> w, b;
+    for (const auto& mlp : mlps) w.push_back(mlp[l]->weight), b.push_back(mlp[l]->bias);
+    hidden_weight_.push_back(stack_in_place(w));
+    hidden_bias_.push_back(stack_in_place(b));
+  }
+  std::vector<int64_t> widths;
+  for (const auto& mlp : mlps) widths.push_back(mlp.back()->weight.size(0) / 2);
+  for (const BandRun& r : band_runs(widths)) {
+    std::vector<at::Tensor> w, b;
+    for (int64_t i = r.first; i < r.first + r.count; ++i) w.push_back(mlps[i].back()->weight), b.push_back(mlps[i].back()->bias);
+    runs_.push_back({r, stack_in_place(w), stack_in_place(b)});
+  }
+}
+
+bool MaskEstimatorImpl::stacked() const {
+  for (size_t l = 0; l < hidden_weight_.size(); ++l) {
+    std::vector<at::Tensor> w, b;
+    for (const auto& mlp : mlps) w.push_back(mlp[l]->weight), b.push_back(mlp[l]->bias);
+    if (!views_of(hidden_weight_[l], w) || !views_of(hidden_bias_[l], b)) return false;
+  }
+  for (const Run& run : runs_) {
+    std::vector<at::Tensor> w, b;
+    for (int64_t i = run.bands.first; i < run.bands.first + run.bands.count; ++i)
+      w.push_back(mlps[i].back()->weight), b.push_back(mlps[i].back()->bias);
+    if (!views_of(run.weight, w) || !views_of(run.bias, b)) return false;
+  }
+  return !runs_.empty();
 }
 
 at::Tensor MaskEstimatorImpl::forward(const at::Tensor& x) {
-  const int64_t B = x.size(0), T = x.size(1), dim = x.size(3);
+  const int64_t B = x.size(0), T = x.size(1), nb = x.size(2), dim = x.size(3);
   int64_t width = 0;
   for (const auto& mlp : mlps) width += mlp.back()->weight.size(0) / 2;
   at::Tensor out = at::empty({B, T, width}, x.options());
+  if (stacked()) {
+    // Every band's hidden layers as one batched GEMM each, (bands, B*T, in):
+    // band b's tokens are rows nb*dim apart in x, a view, no copy.
+    at::Tensor h = x.reshape({B * T, nb, dim}).transpose(0, 1);
+    for (size_t l = 0; l < hidden_weight_.size(); ++l) {
+      h = at::baddbmm(hidden_bias_[l].unsqueeze(1), h, hidden_weight_[l].transpose(1, 2));  // (nb, B*T, hidden)
+      h.tanh_();
+    }
+    for (const Run& run : runs_) {
+      const BandRun& r = run.bands;
+      at::Tensor y = at::baddbmm(run.bias.unsqueeze(1), h.narrow(0, r.first, r.count), run.weight.transpose(1, 2));  // (k, B*T, 2w)
+      at::Tensor dst = out.narrow(-1, r.offset, r.count * r.width).view({B * T, r.count, r.width}).transpose(0, 1);
+      at::glu_out(dst, y, -1);  // written in place into the concatenated output
+    }
+    return out;
+  }
   int64_t offset = 0;
   for (size_t b = 0; b < mlps.size(); ++b) {
     // A band's tokens as a (B*T, dim) matrix with row stride nb*dim, no copy: each
@@ -466,12 +615,18 @@ at::Tensor MaskEstimatorImpl::forward(const at::Tensor& x) {
   return out;
 }
 
-void to_keeping_rotary_fp32(nn::Module& module, const at::Device& device, at::ScalarType dtype) {
+void to_device(nn::Module& module, const at::Device& device, at::ScalarType dtype) {
   module.to(device, dtype);
   const std::string rotary = "rotary_embed.freqs";
   for (auto& item : module.named_parameters())
     if (item.key().size() >= rotary.size() && item.key().compare(item.key().size() - rotary.size(), rotary.size(), rotary) == 0)
       item.value().set_data(item.value().to(at::kFloat));
+  auto restack = [](nn::Module* m) {
+    if (auto* split = dynamic_cast<BandSplitImpl*>(m)) split->stack_parameters();
+    if (auto* masks = dynamic_cast<MaskEstimatorImpl*>(m)) masks->stack_parameters();
+  };
+  restack(&module);  // (modules() can list the module itself only when it is held by a shared_ptr)
+  for (const auto& m : module.modules(/*include_self=*/false)) restack(m.get());
 }
 
 }  // namespace stemkit::models::roformer

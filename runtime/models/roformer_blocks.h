@@ -139,29 +139,65 @@ struct AxialLayer {
 // before its time Transformer. Pass x with std::move to let it work in place.
 at::Tensor run_axial_layers(std::vector<AxialLayer>& layers, at::Tensor x, bool skip_connection);
 
+// Bands in runs of equal input width: bands [first, first + count), their
+// columns [offset, offset + count * width) of the concatenated input.
+struct BandRun {
+  int64_t first, count, width, offset;
+};
+std::vector<BandRun> band_runs(const std::vector<int64_t>& widths);
+
 // (B, T, sum(dim_inputs)) -> (B, T, bands, dim)
+// A run of bands of equal width is one batched GEMM: its parameters are views
+// of one stacked tensor per kind (stack_parameters), so load_state_dict still
+// writes each in place and no weight is held twice.
 struct BandSplitImpl : torch::nn::Module {
   std::vector<int64_t> dim_inputs;
   std::vector<RMSNorm> norms;
   std::vector<torch::nn::Linear> linears;
   BandSplitImpl(int64_t dim, std::vector<int64_t> dim_inputs);
   at::Tensor forward(const at::Tensor& x);
+  // Makes each run's parameters views of stacked tensors again (after to(),
+  // which replaces them; until then the bands run one by one).
+  void stack_parameters();
+  // Whether forward runs each run of bands as one batched GEMM (the parameters are stacked).
+  bool stacked() const;
+
+ private:
+  struct Run {
+    BandRun bands;
+    at::Tensor gamma, weight, bias;  // (k, w), (k, dim, w), (k, dim)
+  };
+  std::vector<Run> runs_;
+  bool run_stacked(const Run& run) const;
 };
 TORCH_MODULE(BandSplit);
 
 // (B, T, bands, dim) -> (B, T, sum(dim_inputs)): per band, `linear_layers`
 // Linear layers (dim -> hidden -> ... -> 2 * dim_in, Tanh between), then GLU.
 // Upstream's MLP depth means depth Linear layers in bs_roformer.py and
-// depth + 1 in mel_band_roformer.py; the caller says which.
+// depth + 1 in mel_band_roformer.py; the caller says which. The hidden layers
+// of all bands run as one batched GEMM each, the last layer per run of bands
+// of equal width (parameters stacked as in BandSplit).
 struct MaskEstimatorImpl : torch::nn::Module {
   std::vector<std::vector<torch::nn::Linear>> mlps;  // [band] -> Linear layers
   MaskEstimatorImpl(int64_t dim, const std::vector<int64_t>& dim_inputs, int64_t linear_layers, int64_t hidden);
   at::Tensor forward(const at::Tensor& x);
+  void stack_parameters();  // as BandSplit's
+  bool stacked() const;     // whether forward runs batched GEMMs
+
+ private:
+  std::vector<at::Tensor> hidden_weight_, hidden_bias_;  // per hidden layer: (bands, out, in), (bands, out)
+  struct Run {
+    BandRun bands;
+    at::Tensor weight, bias;  // the last layer: (k, 2w, in), (k, 2w)
+  };
+  std::vector<Run> runs_;
 };
 TORCH_MODULE(MaskEstimator);
 
-// Converts a module to (device, dtype) and keeps every rotary_embed.freqs in
-// float32, as upstream computes the rotary angles.
-void to_keeping_rotary_fp32(torch::nn::Module& module, const at::Device& device, at::ScalarType dtype);
+// Converts a RoFormer to (device, dtype): every rotary_embed.freqs stays in
+// float32, as upstream computes the rotary angles, and the band modules'
+// parameters are stacked again (BandSplit, MaskEstimator).
+void to_device(torch::nn::Module& module, const at::Device& device, at::ScalarType dtype);
 
 }  // namespace stemkit::models::roformer

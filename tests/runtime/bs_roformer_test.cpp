@@ -16,6 +16,7 @@
 #include "runtime/model/state_dict.h"
 #include "tests/runtime/compare.h"
 #include "runtime/models/bs_roformer.h"
+#include "runtime/models/roformer_blocks.h"
 #include "runtime/models/separator.h"
 #include "runtime/version.h"
 #include "runtime/weights/checkpoint.h"
@@ -216,6 +217,60 @@ TEST(BSRoformerConfig, ProblemsAreNamed) {
   EXPECT_FALSE(c.msst.skip_connection);
   EXPECT_FALSE(c.msst.zero_dc);  // the pin's behaviour; MSST's copy defaults to true
   EXPECT_EQ(c.ignored, std::vector<std::string>{"some_new_option"});
+}
+
+// Runs of bands of equal width go through one batched GEMM; the result is the
+// band-by-band computation's, and loading weights keeps the parameters stacked.
+TEST(RoformerBandModules, BatchedRunsMatchBandByBand) {
+  namespace roformer = models::roformer;
+  const std::vector<int64_t> widths = {4, 4, 4, 6, 10, 10};
+  const auto runs = roformer::band_runs(widths);
+  ASSERT_EQ(runs.size(), 3u);
+  EXPECT_EQ(runs[0].count, 3);
+  EXPECT_EQ(runs[1].first, 3);
+  EXPECT_EQ(runs[2].offset, 18);
+  EXPECT_EQ(runs[2].count, 2);
+
+  at::manual_seed(3);
+  const int64_t dim = 16, B = 2, T = 5;
+  roformer::BandSplit split(dim, widths);
+  roformer::MaskEstimator masks(dim, widths, 3, 24);
+  for (auto& p : split->parameters()) p.set_requires_grad(false);  // as the models do
+  for (auto& p : masks->parameters()) p.set_requires_grad(false);
+  // Weights loaded the way checkpoints load them (copy_ into each parameter).
+  {
+    at::NoGradGuard no_grad;
+    for (auto& p : split->parameters()) p.copy_(at::randn(p.sizes()));
+    for (auto& p : masks->parameters()) p.copy_(at::randn(p.sizes()) * 0.3);
+  }
+  ASSERT_TRUE(split->stacked());
+  ASSERT_TRUE(masks->stacked());
+  at::Tensor x = at::randn({B, T, 38});
+  at::Tensor bands = split(x), mask = masks(bands);
+  EXPECT_EQ(bands.sizes(), (std::vector<int64_t>{B, T, 6, dim}));
+  EXPECT_EQ(mask.sizes(), (std::vector<int64_t>{B, T, 38}));
+
+  // Each band alone: parameters set apart from the stacked tensors.
+  {
+    at::NoGradGuard no_grad;
+    for (auto& p : split->parameters()) p.set_data(p.clone());
+    for (auto& p : masks->parameters()) p.set_data(p.clone());
+  }
+  EXPECT_FALSE(split->stacked());
+  EXPECT_FALSE(masks->stacked());
+  at::Tensor bands_one = split(x);
+  EXPECT_LT(test::rel_l2(bands, bands_one), 1e-6);
+  EXPECT_LT(test::rel_l2(mask, masks(bands_one)), 1e-6);
+
+  // to_device stacks them again; one band's weight still counts.
+  roformer::to_device(*masks, at::kCPU, at::kFloat);
+  EXPECT_TRUE(masks->stacked());
+  EXPECT_LT(test::rel_l2(mask, masks(bands_one)), 1e-6);
+  {
+    at::NoGradGuard no_grad;
+    masks->mlps[4].back()->weight.mul_(1.5);
+  }
+  EXPECT_GT(test::rel_l2(mask, masks(bands_one)), 1e-3);
 }
 
 }  // namespace

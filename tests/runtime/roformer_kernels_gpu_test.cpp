@@ -78,7 +78,7 @@ TEST(RoformerKernelsGpu, TransformerMatchesAtenPath) {
     roformer::Transformer t = small_transformer(norm_output);
     for (auto [tag, dtype, tol] : {std::tuple{"fp32", at::kFloat, 1e-6}, std::tuple{"fp16", at::kHalf, 2e-3},
                                    std::tuple{"bf16", at::kBFloat16, 1.6e-2}}) {
-      roformer::to_keeping_rotary_fp32(*t, cuda, dtype);
+      roformer::to_device(*t, cuda, dtype);
       for (bool forced : {false, true}) {
         if (forced && dtype == at::kFloat) continue;  // fp32 never takes the band kernel
         attention::set_override(forced ? std::optional{attention::Backend::efficient} : std::nullopt);
