@@ -45,6 +45,9 @@ TEST_P(BSRoformerParity, ForwardMatchesUpstream) {
   const double err = test::rel_l2(got, want);
   std::printf("%s: forward rel. L2 %.3g\n", GetParam().c_str(), err);
   EXPECT_LT(err, 1e-5);
+  // to() replaces every parameter; the band modules stack theirs again.
+  model.to(at::kCPU, at::kFloat);
+  EXPECT_LT(test::rel_l2(model.forward(mix), got), 1e-7);
 
   // The comparison is sensitive: 1% more on the rotary frequencies, the last
   // norm or one band's mask weights moves the output far past the tolerance.
