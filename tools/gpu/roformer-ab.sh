@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# On the device tool's GPU machine: one build, the BS-RoFormer GPU tests, then an
+# A/B matrix of `separate --bench` rows (fp16, batch 2, graphs, medians of 3, 180 s
+# synthetic track, viperx's architecture with random weights), each row with its
+# own environment switches, all in one run: device time goes to measuring, not to
+# rebuilding per variant. Optionally a kernel trace of the default row.
+#
+#   tools/gpu/roformer-ab.sh [--trace] LABEL[:VAR=VALUE[:VAR=VALUE...]] ...
+#   e.g. tools/gpu/roformer-ab.sh baseline padded:STEMKIT_PAD_BATCHES=1 baseline
+#
+# Needs, carried (run: carry [".deps", ".debs"]): .debs/ (tools/gpu/fetch-debs.sh),
+# .deps/py, .deps/bs-roformer-patched (for the fixture's upstream side; see
+# tools/gpu/htdemucs-run.sh). Stops starting rows after STEMKIT_AB_SECONDS (default
+# 540) so that the device tool's 10-minute limit leaves time to copy the results.
+# Output in $OUT: build and test logs, ab.txt, trace-summary.txt.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+start=$(date +%s)
+say() { echo "[$(( $(date +%s) - start )) s] $*"; }
+out=${OUT:-gpu-out}
+mkdir -p "$out"
+trace=0
+[ "${1:-}" = "--trace" ] && trace=1 && shift
+eval "$(tools/gpu/unpack-debs.sh)"
+export PKG_CONFIG=$PKG_CONFIG_EXECUTABLE PYTHONUNBUFFERED=1
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/machine.txt"
+cmake -S . -B build-pm -G Ninja -DSTEMKIT_BUILD_RUNTIME=OFF -DSTEMKIT_BUILD_TESTS=OFF > "$out/pm.log" 2>&1 \
+  && cmake --build build-pm >> "$out/pm.log" 2>&1 || { tail -20 "$out/pm.log"; exit 1; }
+build-pm/patchmgr/patchmgr build runtime --flavor cuda --allow-mismatch > "$out/build.log" 2>&1 \
+  || { grep -B2 -A12 "error" "$out/build.log" | head -80; exit 1; }
+say runtime built
+python3 tools/fixtures/make_bs_roformer_fixtures.py --bs-roformer .deps/bs-roformer-patched --deps .deps/py \
+  --out .bench/bs-roformer --config full --device cuda --patchmgr build-pm/patchmgr/patchmgr > "$out/fixture.log" 2>&1 \
+  || { tail -20 "$out/fixture.log"; exit 1; }
+STEMKIT_BS_ROFORMER_FULL=.bench/bs-roformer build-cuda/tests/runtime/runtime_gpu_tests \
+  --gtest_filter='BSRoformerGpu*:RoformerKernelsGpu*:LtGemmGpu*:GraphRunnerGpu*' > "$out/gpu-tests.txt" 2>&1
+grep -E "rel. L2|\[  (PASSED|FAILED) |FAILED" "$out/gpu-tests.txt" | grep -v "kernels vs ATen\|lt_linear" | tail -8
+say tests done
+bench=(build-cuda/runtime/separate/separate --bench --model .bench/bs-roformer/full.yaml
+       --checkpoint .bench/bs-roformer/full.ckpt --device cuda --bench-precisions fp16 --bench-batch-sizes 2)
+for spec in "$@"; do
+  if [ $(( $(date +%s) - start )) -gt "${STEMKIT_AB_SECONDS:-540}" ]; then echo "skipped $spec (time)" | tee -a "$out/ab.txt"; continue; fi
+  IFS=: read -r -a parts <<<"$spec"
+  row=$(env "${parts[@]:1}" "${bench[@]}" --bench-repeats 3 --bench-graphs on 2>&1 | grep -E "^fp16 ")
+  echo "${parts[0]} ${parts[*]:1}: $row" | tee -a "$out/ab.txt"
+done
+if [ "$trace" = 1 ]; then
+  "${bench[@]}" --bench-repeats 1 --bench-seconds 16 --bench-graphs off --bench-trace "$out/trace" > /dev/null 2>&1
+  python3 tools/bench/trace_summary.py "$out/trace-0.json" --top 30 --width 110 > "$out/trace-summary.txt" 2>&1
+  python3 tools/bench/trace_summary.py "$out/trace-0.json" --by-op --top 30 --width 150 > "$out/trace-by-op.txt" 2>&1
+  head -20 "$out/trace-summary.txt"
+  gzip -9 "$out/trace-0.json"
+fi
+say done
