@@ -5,8 +5,9 @@
 # own environment switches, all in one run: device time goes to measuring, not to
 # rebuilding per variant. Optionally a kernel trace of the default row.
 #
-#   tools/gpu/roformer-ab.sh [--trace] LABEL[:VAR=VALUE[:VAR=VALUE...]] ...
+#   tools/gpu/roformer-ab.sh [--trace] [--test-with VAR=VALUE[:VAR=VALUE...]]... LABEL[:VAR=VALUE...] ...
 #   e.g. tools/gpu/roformer-ab.sh baseline padded:STEMKIT_PAD_BATCHES=1 baseline
+# --test-with runs the GPU tests once more with those switches (a variant's parity).
 #
 # Needs, carried (run: carry [".deps", ".debs"]): .debs/ (tools/gpu/fetch-debs.sh),
 # .deps/py, .deps/bs-roformer-patched (for the fixture's upstream side; see
@@ -20,7 +21,14 @@ say() { echo "[$(( $(date +%s) - start )) s] $*"; }
 out=${OUT:-gpu-out}
 mkdir -p "$out"
 trace=0
-[ "${1:-}" = "--trace" ] && trace=1 && shift
+test_with=("")
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --trace) trace=1; shift ;;
+    --test-with) test_with+=("$2"); shift 2 ;;
+    *) break ;;
+  esac
+done
 eval "$(tools/gpu/unpack-debs.sh)"
 export PKG_CONFIG=$PKG_CONFIG_EXECUTABLE PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/machine.txt"
@@ -32,9 +40,14 @@ say runtime built
 python3 tools/fixtures/make_bs_roformer_fixtures.py --bs-roformer .deps/bs-roformer-patched --deps .deps/py \
   --out .bench/bs-roformer --config full --device cuda --patchmgr build-pm/patchmgr/patchmgr > "$out/fixture.log" 2>&1 \
   || { tail -20 "$out/fixture.log"; exit 1; }
-STEMKIT_BS_ROFORMER_FULL=.bench/bs-roformer build-cuda/tests/runtime/runtime_gpu_tests \
-  --gtest_filter='BSRoformerGpu*:RoformerKernelsGpu*:LtGemmGpu*:GraphRunnerGpu*' > "$out/gpu-tests.txt" 2>&1
-grep -E "rel. L2|\[  (PASSED|FAILED) |FAILED" "$out/gpu-tests.txt" | grep -v "kernels vs ATen\|lt_linear" | tail -8
+for envs in "${test_with[@]}"; do
+  IFS=: read -r -a vars <<<"$envs"
+  log="$out/gpu-tests${envs:+-$(tr -c 'A-Za-z0-9_=\n' _ <<<"$envs")}.txt"
+  echo "== GPU tests with ${envs:-the defaults}"
+  env "${vars[@]}" STEMKIT_BS_ROFORMER_FULL=.bench/bs-roformer build-cuda/tests/runtime/runtime_gpu_tests \
+    --gtest_filter='BSRoformerGpu*:RoformerKernelsGpu*:LtGemmGpu*:GraphRunnerGpu*' > "$log" 2>&1
+  grep -E "rel. L2|\[  (PASSED|FAILED) |FAILED" "$log" | grep -v "kernels vs ATen\|lt_linear" | tail -8
+done
 say tests done
 bench=(build-cuda/runtime/separate/separate --bench --model .bench/bs-roformer/full.yaml
        --checkpoint .bench/bs-roformer/full.ckpt --device cuda --bench-precisions fp16 --bench-batch-sizes 2)
