@@ -121,21 +121,8 @@ struct BSRoformer::Impl : nn::Module {
 BSRoformerConfig BSRoformerConfig::from_json(const nlohmann::json& j, const std::string& where) {
   roformer::Kwargs k(j, where, "BSRoformer");
   BSRoformerConfig c;
-  k.integer("dim", c.dim, true);
-  k.integer("depth", c.depth, true);
-  k.boolean("stereo", c.stereo);
-  k.integer("num_stems", c.num_stems);
-  k.integer("time_transformer_depth", c.time_transformer_depth);
-  k.integer("freq_transformer_depth", c.freq_transformer_depth);
-  k.integer("dim_head", c.dim_head);
-  k.integer("heads", c.heads);
-  k.integer("stft_n_fft", c.stft_n_fft);
-  k.integer("stft_hop_length", c.stft_hop_length);
-  k.integer("stft_win_length", c.stft_win_length);
-  k.boolean("stft_normalized", c.stft_normalized);
+  roformer::read_shared_arguments(k, c);  // with MSST's additions (its models/bs_roformer/bs_roformer.py)
   k.integer("mask_estimator_depth", c.mask_estimator_depth);
-  k.boolean("match_input_audio_length", c.match_input_audio_length);
-  k.msst_options(c.msst);  // MSST's additions (its models/bs_roformer/bs_roformer.py), and what has no effect
   k.use("freqs_per_bands");
   c.freqs_per_bands = kDefaultFreqsPerBands;
   if (k.has("freqs_per_bands")) {
@@ -153,10 +140,7 @@ BSRoformerConfig BSRoformerConfig::from_json(const nlohmann::json& j, const std:
   if (sum != bins)
     throw std::invalid_argument(where + ": BSRoformer freqs_per_bands add up to " + std::to_string(sum) + " bins; stft_n_fft " +
                                 std::to_string(c.stft_n_fft) + " gives " + std::to_string(bins));
-  if (c.dim_head % 2) throw std::invalid_argument(where + ": BSRoformer dim_head must be even (rotary embedding pairs)");
-  if (c.stft_win_length != c.stft_n_fft)
-    throw std::invalid_argument(where + ": BSRoformer stft_win_length " + std::to_string(c.stft_win_length) +
-                                " differs from stft_n_fft " + std::to_string(c.stft_n_fft) + "; this runtime needs them equal");
+  roformer::check_shared_arguments(k, c);
   return c;
 }
 

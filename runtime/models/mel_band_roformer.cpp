@@ -127,28 +127,12 @@ struct MelBandRoformer::Impl : nn::Module {
 MelBandRoformerConfig MelBandRoformerConfig::from_json(const nlohmann::json& j, const std::string& where) {
   roformer::Kwargs k(j, where, "MelBandRoformer");
   MelBandRoformerConfig c;
-  k.integer("dim", c.dim, true);
-  k.integer("depth", c.depth, true);
-  k.boolean("stereo", c.stereo);
-  k.integer("num_stems", c.num_stems);
-  k.integer("time_transformer_depth", c.time_transformer_depth);
-  k.integer("freq_transformer_depth", c.freq_transformer_depth);
+  roformer::read_shared_arguments(k, c);  // with MSST's additions (its models/bs_roformer/mel_band_roformer.py)
   k.integer("num_bands", c.num_bands);
-  k.integer("dim_head", c.dim_head);
-  k.integer("heads", c.heads);
   k.integer("sample_rate", c.sample_rate);
-  k.integer("stft_n_fft", c.stft_n_fft);
-  k.integer("stft_hop_length", c.stft_hop_length);
-  k.integer("stft_win_length", c.stft_win_length);
-  k.boolean("stft_normalized", c.stft_normalized);
   k.integer("mask_estimator_depth", c.mask_estimator_depth, false, true);
-  k.boolean("match_input_audio_length", c.match_input_audio_length);
-  k.msst_options(c.msst);  // MSST's additions (its models/bs_roformer/mel_band_roformer.py), and what has no effect
   c.ignored = k.unused();
-  if (c.dim_head % 2) throw std::invalid_argument(where + ": MelBandRoformer dim_head must be even (rotary embedding pairs)");
-  if (c.stft_win_length != c.stft_n_fft)
-    throw std::invalid_argument(where + ": MelBandRoformer stft_win_length " + std::to_string(c.stft_win_length) +
-                                " differs from stft_n_fft " + std::to_string(c.stft_n_fft) + "; this runtime needs them equal");
+  roformer::check_shared_arguments(k, c);
   try {
     dsp::mel_bands(static_cast<double>(c.sample_rate), c.stft_n_fft, c.num_bands);
   } catch (const std::invalid_argument& e) {

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -43,11 +44,43 @@ class Kwargs {
   [[noreturn]] void bad(const std::string& key, const std::string& what) const;
   // The keys nothing above read, in the mapping's order.
   std::vector<std::string> unused() const;
+  const std::string& where() const { return where_; }
+  const std::string& model() const { return model_; }
 
  private:
   const nlohmann::json& j_;
   std::string where_, model_;
   std::set<std::string> used_;
 };
+
+// The arguments both models take under the same names and meanings, and MSST's
+// options; each model reads its own (bands, the mask MLP's depth) besides.
+template <typename Config>
+void read_shared_arguments(Kwargs& k, Config& c) {
+  k.integer("dim", c.dim, true);
+  k.integer("depth", c.depth, true);
+  k.boolean("stereo", c.stereo);
+  k.integer("num_stems", c.num_stems);
+  k.integer("time_transformer_depth", c.time_transformer_depth);
+  k.integer("freq_transformer_depth", c.freq_transformer_depth);
+  k.integer("dim_head", c.dim_head);
+  k.integer("heads", c.heads);
+  k.integer("stft_n_fft", c.stft_n_fft);
+  k.integer("stft_hop_length", c.stft_hop_length);
+  k.integer("stft_win_length", c.stft_win_length);
+  k.boolean("stft_normalized", c.stft_normalized);
+  k.boolean("match_input_audio_length", c.match_input_audio_length);
+  k.msst_options(c.msst);
+}
+
+// What this runtime needs of those arguments in both models.
+template <typename Config>
+void check_shared_arguments(const Kwargs& k, const Config& c) {
+  const std::string what = k.where() + ": " + k.model();
+  if (c.dim_head % 2) throw std::invalid_argument(what + " dim_head must be even (rotary embedding pairs)");
+  if (c.stft_win_length != c.stft_n_fft)
+    throw std::invalid_argument(what + " stft_win_length " + std::to_string(c.stft_win_length) + " differs from stft_n_fft " +
+                                std::to_string(c.stft_n_fft) + "; this runtime needs them equal");
+}
 
 }  // namespace stemkit::models::roformer
