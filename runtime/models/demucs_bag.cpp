@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 
 #include "runtime/capture/graph_runner.h"
@@ -53,14 +54,26 @@ at::Tensor separate(const DemucsBag& bag, const at::Tensor& wav_in, const Separa
   const at::Device device = bag.models.front().device();
   const int64_t sr = bag.samplerate();
 
+  const int64_t window = std::max<int64_t>(1, static_cast<int64_t>(o.window_seconds * static_cast<double>(sr)));
+  // One window covering the track: the statistics, the sum over the members and
+  // the scaling back done on the model's device, the stems copied to the CPU
+  // once (segment::assemble_on_device); else each window comes back to be
+  // summed on the CPU.
+  const bool on_device = segment::assemble_on_device(length, window, o.device_assembly);
+  std::optional<segment::HostDestination> host;
+  if (on_device && device.is_cuda()) host.emplace(std::vector<int64_t>{S, wav_in.size(0), length});
+
   // demucs.api: normalise by the mono mix's statistics (unbiased std), scale back after.
-  at::Tensor wav = wav_in.to(at::kFloat);
+  at::Tensor wav = on_device ? wav_in.to(device, at::kFloat) : wav_in.to(at::kFloat);
   at::Tensor ref = wav.mean(0);
   const double ref_mean = ref.mean().item<double>();
   const double ref_std = (length > 1 ? ref.std().item<double>() : 0.0) + 1e-8;
-  at::Tensor mix = ((wav - ref_mean) / ref_std).to(device);
+  // By a 0-dim tensor, not a number: CUDA multiplies by the reciprocal of a
+  // number, which can differ from the division (the CPU's) in the last bit.
+  auto by = [](const at::Tensor& t, double d) { return at::scalar_tensor(d, t.options()); };
+  at::Tensor mix = ((wav - ref_mean) / by(wav, ref_std)).to(device);
 
-  at::Tensor estimates = at::zeros({S, wav.size(0), length}, at::kFloat);
+  at::Tensor estimates = at::zeros({S, wav.size(0), length}, wav.options());  // on the model's device when on_device
   std::vector<double> totals(static_cast<size_t>(S), 0.0);
   const double work = static_cast<double>(bag.models.size()) * std::max(1, o.shifts) * static_cast<double>(length);
   double done = 0;
@@ -93,13 +106,20 @@ at::Tensor separate(const DemucsBag& bag, const at::Tensor& wav_in, const Separa
       if (progress) progress(std::min(1.0, done / work));
       return out;
     };
-    const int64_t window = std::max<int64_t>(1, static_cast<int64_t>(o.window_seconds * static_cast<double>(sr)));
     at::Tensor est = estimates;
     const std::vector<double>* row = bag.weights.empty() ? nullptr : &bag.weights[m];
+    at::Tensor row_weights;  // (S, 1, 1), on the model's device
+    if (row && on_device)
+      row_weights = at::tensor(*row, at::TensorOptions().dtype(at::kDouble)).to(device, at::kFloat).view({S, 1, 1});
     segment::apply_demucs_streaming(forward, mix, split, window, [&](int64_t start, const at::Tensor& block) {
-      at::Tensor out = segment::to_host(block);  // (S, C, n), through pinned memory
-      if (row)
-        for (int64_t s = 0; s < S; ++s) out[s].mul_((*row)[static_cast<size_t>(s)]);
+      at::Tensor out;  // (S, C, n)
+      if (on_device) {
+        out = row ? block * row_weights : block;
+      } else {
+        out = segment::to_host(block);  // a copy, through pinned memory
+        if (row)
+          for (int64_t s = 0; s < S; ++s) out[s].mul_((*row)[static_cast<size_t>(s)]);
+      }
       est.slice(-1, start, start + out.size(-1)).add_(out);
     });
     for (int64_t s = 0; s < S; ++s) totals[static_cast<size_t>(s)] += row ? (*row)[static_cast<size_t>(s)] : 1.0;
@@ -108,9 +128,15 @@ at::Tensor separate(const DemucsBag& bag, const at::Tensor& wav_in, const Separa
       report->forward_calls += calls;
     }
   }
-  for (int64_t s = 0; s < S; ++s) estimates[s].div_(totals[static_cast<size_t>(s)]);
+  for (int64_t s = 0; s < S; ++s) estimates[s].div_(by(estimates, totals[static_cast<size_t>(s)]));
+  estimates.mul_(ref_std).add_(ref_mean);
+  if (host) {
+    at::Tensor result = host->get();  // pinned
+    result.copy_(estimates);
+    estimates = result;
+  }
   if (progress) progress(1.0);
-  return estimates.mul_(ref_std).add_(ref_mean);
+  return estimates;
 }
 
 }  // namespace stemkit::models

@@ -62,6 +62,9 @@ struct SeparationOptions {
                                   // (chunks straddling two windows run twice, and each window fills its own last batch)
   bool tta = false;               // MSST's --use_tta (RoFormers only): also the channels swapped and the polarity
                                   // inverted, each separated and undone, the three averaged
+  bool device_assembly = true;    // the track in one window: the stems kept on the model's device until final,
+                                  // then one copy to the CPU (segment::assemble_on_device); false: window by window
+                                  // to the CPU, finished there
 };
 
 // What a separation did: for benchmarks and --json.

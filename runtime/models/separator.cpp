@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <iostream>
+#include <optional>
 #include <stdexcept>
 
 #include "runtime/capture/graph_runner.h"
@@ -71,8 +72,15 @@ class RoformerSeparator : public Separator {
 
   at::Tensor separate(const at::Tensor& wav, const SeparationOptions& o, const ProgressFn& progress,
                       SeparationReport* report) const override {
-    const int64_t length = wav.size(1);
-    at::Tensor mix = wav.to(device_, at::kFloat);
+    const int64_t length = wav.size(1), stems = static_cast<int64_t>(config_.model_stems().size());
+    // One window covering the track: the stems stay on the model's device
+    // until final, then come back in one copy (segment::assemble_on_device).
+    const bool on_device = segment::assemble_on_device(length, window_samples(o), o.device_assembly);
+    std::optional<segment::HostDestination> host;
+    if (on_device && device_.is_cuda())
+      host.emplace(std::vector<int64_t>{static_cast<int64_t>(stems_.size()), wav.size(0), length});
+    const at::Tensor original = wav.to(device_, at::kFloat);
+    at::Tensor mix = original;
     // inference.normalize, as MSST's normalize_audio: the mono mix's mean and
     // population std (numpy's); a silent track is left as it is.
     double mean = 0, scale = 1;
@@ -88,29 +96,44 @@ class RoformerSeparator : public Separator {
       if (!progress) return {};
       return [&progress, p, passes](double f) { progress((p + f) / passes); };
     };
-    at::Tensor out = demix(mix, o, pass(0), report);
+    // (model stems, C, length): on the model's device when on_device, else on the CPU.
+    at::Tensor out = demix(mix, o, pass(0), report, on_device);
     if (o.tta) {
       // MSST's apply_tta: the track with its channels swapped and with its
       // polarity inverted, each separated and undone, averaged with the first.
-      out.add_(demix(mix.flip(0), o, pass(1), report).flip(1));
-      out.sub_(demix(mix.neg(), o, pass(2), report));
-      out.div_(3);
+      out.add_(demix(mix.flip(0), o, pass(1), report, on_device).flip(1));
+      out.sub_(demix(mix.neg(), o, pass(2), report, on_device));
+      out.div_(at::scalar_tensor(3.0, out.options()));  // not div_(3): CUDA multiplies by 1/3 for a CPU scalar
     }
     if (report) report->graphs = runner_ ? runner_->status() : std::string();
-    if (progress) progress(1.0);
     if (config_.normalize) out.mul_(scale).add_(mean);
     // A one-target model: the rest of the mix is the instrumental stem (of the
     // stems scaled back: MSST subtracts the normalised target from the original
     // mix, then scales that back too, which leaves the instrumental off by the
     // scale when normalize is on; mix = target + instrumental holds here).
-    if (config_.target_instrument) out = at::cat({out, (wav.to(at::kFloat) - out[0]).unsqueeze(0)}, 0);
+    // The same float32 operations on either device, so the same bits.
+    if (host) {
+      at::Tensor result = host->get();  // (stems_, C, length), pinned
+      result.narrow(0, 0, stems).copy_(out);
+      if (config_.target_instrument) result[stems].copy_(original - out[0]);
+      out = result;
+    } else if (config_.target_instrument) {
+      const at::Tensor mix_here = out.device() == original.device() ? original : wav.to(at::kFloat);
+      out = at::cat({out, (mix_here - out[0]).unsqueeze(0)}, 0);
+    }
+    if (progress) progress(1.0);
     return out;
   }
 
  private:
-  // MSST's demix of mix (C, length) on the device -> (model stems, C, length) on the CPU.
+  int64_t window_samples(const SeparationOptions& o) const {
+    return std::max<int64_t>(1, static_cast<int64_t>(o.window_seconds * static_cast<double>(samplerate())));
+  }
+
+  // MSST's demix of mix (C, length) on the device -> (model stems, C, length):
+  // on the device when on_device (then one window covers the track), else on the CPU.
   at::Tensor demix(const at::Tensor& mix, const SeparationOptions& o, const ProgressFn& progress,
-                   SeparationReport* report) const {
+                   SeparationReport* report, bool on_device) const {
     auto& runner = capture::reuse_or_make(runner_, [this](const at::Tensor& x) { return model_.forward(x); },
                                           o.graphs && device_.is_cuda());
     segment::MsstChunking chunking;
@@ -122,8 +145,7 @@ class RoformerSeparator : public Separator {
     // shape: at batch 2 a 180 s track is 47 chunks, and padding made it 48
     // chunks' work. Capturing a graph for that one call would cost more.
     chunking.pad_batches = std::getenv("STEMKIT_PAD_BATCHES") != nullptr;  // =1: padded, as before (A/B runs)
-    const int64_t length = mix.size(1);
-    at::Tensor out = at::zeros({static_cast<int64_t>(config_.model_stems().size()), mix.size(0), length}, at::kFloat);
+    const int64_t length = mix.size(1), stems = static_cast<int64_t>(config_.model_stems().size());
     double done = 0;
     const double step = static_cast<double>(config_.chunk_size) / static_cast<double>(config_.num_overlap);
     segment::Forward forward = [&](const at::Tensor& x) {
@@ -137,14 +159,21 @@ class RoformerSeparator : public Separator {
       if (progress) progress(std::min(1.0, done / static_cast<double>(length)));
       return y;
     };
-    const int64_t window = std::max<int64_t>(1, static_cast<int64_t>(o.window_seconds * static_cast<double>(samplerate())));
-    segment::apply_msst_streaming(forward, mix, chunking, window, [&](int64_t start, const at::Tensor& block) {
-      out.slice(-1, start, start + block.size(-1)).copy_(segment::to_host(block));
+    at::Tensor out;
+    if (!on_device) out = at::zeros({stems, mix.size(0), length}, at::kFloat);
+    segment::apply_msst_streaming(forward, mix, chunking, window_samples(o), [&](int64_t start, const at::Tensor& block) {
+      if (!on_device) {
+        out.slice(-1, start, start + block.size(-1)).copy_(segment::to_host(block));
+      } else if (start == 0 && block.size(-1) == length) {
+        out = block;  // the one window: the track's stems, on the model's device
+      } else {
+        throw std::logic_error("demix: a window short of the track while assembling on the device");
+      }
     });
+    if (!out.defined()) out = at::zeros({stems, mix.size(0), length}, mix.options());  // an empty track
     return out;
   }
 
- private:
   MsstConfig config_;
   Model model_;
   std::vector<std::string> stems_;
