@@ -4,7 +4,12 @@ Chrome trace from torch.profiler): time per kernel name, biggest first; with
 innermost one and the outermost op's input shapes), so that, for example, the
 bias additions of convolutions show apart from the other adds.
 
-    python3 tools/bench/trace_summary.py PREFIX-0.json [--top 30] [--width 90] [--by-op]
+With --timeline, where the GPU waited instead: the span from the first GPU
+activity to the last, the time no kernel or copy ran, and the longest of those
+gaps, each with the host's outermost ops that overlapped it (what the CPU did
+while the GPU idled: a CPU-side pass over the stems, an allocation, a copy).
+
+    python3 tools/bench/trace_summary.py PREFIX-0.json [--top 30] [--width 90] [--by-op | --timeline]
 """
 import argparse
 import collections
@@ -33,16 +38,75 @@ def op_chains(events):
     return chains
 
 
+def gpu_intervals(events):
+    """(start, end, name) of every kernel, copy and memset, sorted by start (microseconds)."""
+    spans = [(e["ts"], e["ts"] + e.get("dur", 0), e["name"]) for e in events
+             if e.get("ph") == "X" and e.get("cat") in ("kernel", "gpu_memcpy", "gpu_memset")]
+    return sorted(spans)
+
+
+def outermost_cpu_ops(events):
+    """(start, end, name) of the host's outermost ops (not nested in another op of their thread)."""
+    by_thread = collections.defaultdict(list)
+    for e in events:
+        if e.get("ph") == "X" and e.get("cat") in ("cpu_op", "user_annotation", "cuda_runtime", "cuda_driver"):
+            by_thread[(e.get("pid"), e.get("tid"))].append(e)
+    out = []
+    for ops in by_thread.values():
+        ops.sort(key=lambda e: (e["ts"], -e.get("dur", 0)))
+        end = float("-inf")
+        for e in ops:
+            if e["ts"] >= end:
+                out.append((e["ts"], e["ts"] + e.get("dur", 0), e["name"]))
+                end = e["ts"] + e.get("dur", 0)
+    return sorted(out)
+
+
+def timeline(events, top, width):
+    spans = gpu_intervals(events)
+    if not spans:
+        print("no GPU activity in the trace")
+        return
+    gaps, busy, cur_start, cur_end, last_name = [], 0.0, spans[0][0], spans[0][1], spans[0][2]
+    for start, end, name in spans[1:]:
+        if start > cur_end:
+            busy += cur_end - cur_start
+            gaps.append((start - cur_end, cur_end, start, last_name, name))
+            cur_start = start
+        if end >= cur_end:
+            cur_end, last_name = end, name
+    busy += cur_end - cur_start
+    span = cur_end - spans[0][0]
+    idle = span - busy
+    print(f"GPU span {span / 1000:.2f} ms: busy {busy / 1000:.2f} ms, idle {idle / 1000:.2f} ms "
+          f"({100 * idle / span:.1f}%) in {len(gaps)} gaps; "
+          f"{sum(1 for g in gaps if g[0] >= 100)} of them 0.1 ms or longer, "
+          f"{sum(g[0] for g in gaps if g[0] >= 100) / 1000:.2f} ms together")
+    host = outermost_cpu_ops(events)
+    for length, a, b, before, after in sorted(gaps, reverse=True)[:top]:
+        overlap = collections.Counter()
+        for s, e, name in host:
+            if s < b and e > a:
+                overlap[name] += min(e, b) - max(s, a)
+        doing = ", ".join(f"{name} {us / 1000:.2f}" for name, us in overlap.most_common(3)) or "no host op recorded"
+        print(f"{length / 1000:9.3f} ms at {(a - spans[0][0]) / 1000:9.2f} ms  after {before[:width // 3]}")
+        print(f"{'':24}host: {doing[:width]}")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("trace")
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--width", type=int, default=90)
     parser.add_argument("--by-op", action="store_true", help="group by the ATen op that launched each kernel")
+    parser.add_argument("--timeline", action="store_true", help="the GPU's idle gaps and what the host did in them")
     args = parser.parse_args()
     with open(args.trace) as f:
         events = json.load(f)
     events = events.get("traceEvents", events) if isinstance(events, dict) else events
+    if args.timeline:
+        timeline(events, args.top, args.width)
+        return
     chains = op_chains(events) if args.by_op else {}
     total, count = collections.Counter(), collections.Counter()
     for e in events:

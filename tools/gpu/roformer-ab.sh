@@ -3,9 +3,11 @@
 # A/B matrix of `separate --bench` rows (fp16, batch 2, graphs, medians of 3, 180 s
 # synthetic track, viperx's architecture with random weights), each row with its
 # own environment switches, all in one run: device time goes to measuring, not to
-# rebuilding per variant. Optionally a kernel trace of the default row.
+# rebuilding per variant. Optionally a kernel trace of the default row (--trace:
+# per kernel, 16 s, eager) and the GPU's idle gaps in one run of the timed row
+# (--timeline: 180 s, graphs on; tools/bench/trace_summary.py --timeline).
 #
-#   tools/gpu/roformer-ab.sh [--trace] [--test-with VAR=VALUE[:VAR=VALUE...]]... LABEL[:VAR=VALUE...] ...
+#   tools/gpu/roformer-ab.sh [--trace] [--timeline] [--test-with VAR=VALUE[:VAR=VALUE...]]... LABEL[:VAR=VALUE...] ...
 #   e.g. tools/gpu/roformer-ab.sh baseline padded:STEMKIT_PAD_BATCHES=1 baseline
 # --test-with runs the GPU tests once more with those switches (a variant's parity).
 #
@@ -13,7 +15,7 @@
 # .deps/py, .deps/bs-roformer-patched (for the fixture's upstream side; see
 # tools/gpu/htdemucs-run.sh). Stops starting rows after STEMKIT_AB_SECONDS (default
 # 540) so that the device tool's 10-minute limit leaves time to copy the results.
-# Output in $OUT: build and test logs, ab.txt, trace-summary.txt.
+# Output in $OUT: build and test logs, ab.txt, trace-summary.txt, timeline.txt.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 start=$(date +%s)
@@ -21,10 +23,12 @@ say() { echo "[$(( $(date +%s) - start )) s] $*"; }
 out=${OUT:-gpu-out}
 mkdir -p "$out"
 trace=0
+timeline=0
 test_with=("")
 while [ $# -gt 0 ]; do
   case "$1" in
     --trace) trace=1; shift ;;
+    --timeline) timeline=1; shift ;;
     --test-with) test_with+=("$2"); shift 2 ;;
     *) break ;;
   esac
@@ -45,7 +49,7 @@ for envs in "${test_with[@]}"; do
   log="$out/gpu-tests${envs:+-$(tr -c 'A-Za-z0-9_=\n' _ <<<"$envs")}.txt"
   echo "== GPU tests with ${envs:-the defaults}"
   env "${vars[@]}" STEMKIT_BS_ROFORMER_FULL=.bench/bs-roformer build-cuda/tests/runtime/runtime_gpu_tests \
-    --gtest_filter='BSRoformerGpu*:RoformerKernelsGpu*:LtGemmGpu*:GraphRunnerGpu*' > "$log" 2>&1
+    --gtest_filter='BSRoformerGpu*:RoformerKernelsGpu*:LtGemmGpu*:GraphRunnerGpu*:SeparatorAssemblyGpu*' > "$log" 2>&1
   grep -E "rel. L2|\[  (PASSED|FAILED) |FAILED" "$log" | grep -v "kernels vs ATen\|lt_linear" | tail -8
 done
 say tests done
@@ -63,5 +67,11 @@ if [ "$trace" = 1 ]; then
   python3 tools/bench/trace_summary.py "$out/trace-0.json" --by-op --top 30 --width 150 > "$out/trace-by-op.txt" 2>&1
   head -20 "$out/trace-summary.txt"
   gzip -9 "$out/trace-0.json"
+fi
+if [ "$timeline" = 1 ]; then
+  "${bench[@]}" --bench-repeats 1 --bench-graphs on --bench-trace "$out/timeline" > /dev/null 2>&1
+  python3 tools/bench/trace_summary.py "$out/timeline-0.json" --timeline --top 15 --width 120 > "$out/timeline.txt" 2>&1
+  head -12 "$out/timeline.txt"
+  gzip -9 "$out/timeline-0.json"
 fi
 say done
