@@ -15,7 +15,7 @@
 # .deps/py, .deps/bs-roformer-patched (for the fixture's upstream side; see
 # tools/gpu/htdemucs-run.sh). Stops starting rows after STEMKIT_AB_SECONDS (default
 # 540) so that the device tool's 10-minute limit leaves time to copy the results.
-# Output in $OUT: build and test logs, ab.txt, trace-summary.txt, timeline.txt.
+# Output in $OUT: build and test logs, ab.txt, dmon.txt, trace-summary.txt, timeline.txt.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 start=$(date +%s)
@@ -53,6 +53,11 @@ for envs in "${test_with[@]}"; do
   grep -E "rel. L2|\[  (PASSED|FAILED) |FAILED" "$log" | grep -v "kernels vs ATen\|lt_linear" | tail -8
 done
 say tests done
+# Clocks, power and load once a second while the rows run (dmon.txt): whether a
+# long row runs at lower clocks than a short trace.
+nvidia-smi dmon -s pucv -d 1 > "$out/dmon.txt" 2>&1 &
+dmon=$!
+trap 'kill $dmon 2>/dev/null' EXIT
 bench=(build-cuda/runtime/separate/separate --bench --model .bench/bs-roformer/full.yaml
        --checkpoint .bench/bs-roformer/full.ckpt --device cuda --bench-precisions fp16 --bench-batch-sizes 2)
 for spec in "$@"; do
