@@ -7,9 +7,12 @@
 # per kernel, 16 s, eager) and the GPU's idle gaps in one run of the timed row
 # (--timeline: 180 s, graphs on; tools/bench/trace_summary.py --timeline).
 #
-#   tools/gpu/roformer-ab.sh [--trace] [--timeline] [--test-with VAR=VALUE[:VAR=VALUE...]]... LABEL[:VAR=VALUE...] ...
+#   tools/gpu/roformer-ab.sh [--trace] [--timeline] [--demucs] [--test-with VAR=VALUE[:VAR=VALUE...]]... LABEL[:VAR=VALUE...] ...
 #   e.g. tools/gpu/roformer-ab.sh baseline padded:STEMKIT_PAD_BATCHES=1 baseline
 # --test-with runs the GPU tests once more with those switches (a variant's parity).
+# --demucs adds an HTDemucs row (the official architecture with random weights,
+# fp16, batch 8, graphs) under each variant's switches; it needs .deps/demucs-patched
+# and julius and openunmix in .deps/py (tools/gpu/htdemucs-run.sh says how).
 #
 # Needs, carried (run: carry [".deps", ".debs"]): .debs/ (tools/gpu/fetch-debs.sh),
 # .deps/py, .deps/bs-roformer-patched (for the fixture's upstream side; see
@@ -24,11 +27,13 @@ out=${OUT:-gpu-out}
 mkdir -p "$out"
 trace=0
 timeline=0
+demucs=0
 test_with=("")
 while [ $# -gt 0 ]; do
   case "$1" in
     --trace) trace=1; shift ;;
     --timeline) timeline=1; shift ;;
+    --demucs) demucs=1; shift ;;
     --test-with) test_with+=("$2"); shift 2 ;;
     *) break ;;
   esac
@@ -44,12 +49,19 @@ say runtime built
 python3 tools/fixtures/make_bs_roformer_fixtures.py --bs-roformer .deps/bs-roformer-patched --deps .deps/py \
   --out .bench/bs-roformer --config full --device cuda --patchmgr build-pm/patchmgr/patchmgr > "$out/fixture.log" 2>&1 \
   || { tail -20 "$out/fixture.log"; exit 1; }
+if [ "$demucs" = 1 ]; then
+  python3 tools/fixtures/make_htdemucs_fixtures.py --demucs .deps/demucs-patched --deps .deps/py --out .bench/htdemucs \
+    --config full --device cuda --patchmgr build-pm/patchmgr/patchmgr > "$out/htdemucs-fixture.log" 2>&1 \
+    || { tail -20 "$out/htdemucs-fixture.log"; demucs=0; }
+fi
+filter='BSRoformerGpu*:RoformerKernelsGpu*:LtGemmGpu*:GraphRunnerGpu*:SeparatorAssemblyGpu*'
+[ "$demucs" = 1 ] && filter+=':HTDemucsGpu*'
 for envs in "${test_with[@]}"; do
   IFS=: read -r -a vars <<<"$envs"
   log="$out/gpu-tests${envs:+-$(tr -c 'A-Za-z0-9_=\n' _ <<<"$envs")}.txt"
   echo "== GPU tests with ${envs:-the defaults}"
-  env "${vars[@]}" STEMKIT_BS_ROFORMER_FULL=.bench/bs-roformer build-cuda/tests/runtime/runtime_gpu_tests \
-    --gtest_filter='BSRoformerGpu*:RoformerKernelsGpu*:LtGemmGpu*:GraphRunnerGpu*:SeparatorAssemblyGpu*' > "$log" 2>&1
+  env "${vars[@]}" STEMKIT_BS_ROFORMER_FULL=.bench/bs-roformer STEMKIT_HTDEMUCS_FULL=.bench/htdemucs \
+    build-cuda/tests/runtime/runtime_gpu_tests --gtest_filter="$filter" > "$log" 2>&1
   grep -E "rel. L2|\[  (PASSED|FAILED) |FAILED" "$log" | grep -v "kernels vs ATen\|lt_linear" | tail -8
 done
 say tests done
@@ -65,6 +77,11 @@ for spec in "$@"; do
   IFS=: read -r -a parts <<<"$spec"
   row=$(env "${parts[@]:1}" "${bench[@]}" --bench-repeats 3 --bench-graphs on 2>&1 | grep -E "^fp16 ")
   echo "${parts[0]} ${parts[*]:1}: $row" | tee -a "$out/ab.txt"
+  if [ "$demucs" = 1 ]; then
+    row=$(env "${parts[@]:1}" build-cuda/runtime/separate/separate --bench -n .bench/htdemucs/full.th --device cuda \
+      --bench-precisions fp16 --bench-batch-sizes 8 --bench-graphs on --bench-repeats 3 2>&1 | grep -E "^fp16 ")
+    echo "${parts[0]} ${parts[*]:1} (htdemucs): $row" | tee -a "$out/ab.txt"
+  fi
 done
 if [ "$trace" = 1 ]; then
   "${bench[@]}" --bench-repeats 1 --bench-seconds 16 --bench-graphs off --bench-trace "$out/trace" > /dev/null 2>&1
