@@ -7,8 +7,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <vector>
 
 namespace stemkit::audio {
 namespace {
@@ -17,6 +19,25 @@ std::string lower_extension(const std::string& path) {
   std::string ext = std::filesystem::path(path).extension().string();
   std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
   return ext;
+}
+
+// Planar float samples in [-1, 1) as interleaved 16-bit integers: x * 32768,
+// saturated to [-32768, 32767], rounded to nearest (ties to even, as lrintf
+// and libsndfile 1.2.1 and later round; 1.2.0 rounds down), NaN to 0. Adding
+// and subtracting 1.5 * 2^23 rounds a float of magnitude below 2^22 to an
+// integer in the FPU's rounding mode, without lrintf's call per sample
+// (three times faster on the development machine).
+void to_pcm16(const Audio& a, std::vector<int16_t>& out) {
+  out.resize(a.data.size());
+  for (int c = 0; c < a.channels; ++c) {
+    const float* src = a.channel(c);
+    int16_t* dst = out.data() + c;
+    for (int64_t i = 0; i < a.frames; ++i) {
+      float v = src[i] * 32768.0f;
+      v = v == v ? std::min(std::max(v, -32768.0f), 32767.0f) : 0.0f;
+      dst[i * a.channels] = static_cast<int16_t>((v + 12582912.0f) - 12582912.0f);
+    }
+  }
 }
 
 }  // namespace
@@ -155,11 +176,21 @@ void write_audio(const std::string& path, const Audio& a, Encoding encoding) {
   std::string tmp = path + ".tmp-" + std::to_string(::getpid());
   SNDFILE* f = sf_open(tmp.c_str(), SFM_WRITE, &info);
   if (!f) throw AudioError(path + ": cannot create the file (" + std::string(sf_strerror(nullptr)) + ")");
-  sf_command(f, SFC_SET_CLIPPING, nullptr, SF_TRUE);  // saturate out-of-range samples instead of wrapping
-  std::vector<float> interleaved(a.data.size());
-  for (int64_t i = 0; i < a.frames; ++i)
-    for (int c = 0; c < a.channels; ++c) interleaved[i * a.channels + c] = a.channel(c)[i];
-  sf_count_t written = sf_writef_float(f, interleaved.data(), a.frames);
+  sf_count_t written = 0;
+  if (encoding == Encoding::pcm16) {
+    // Converted here and written as integers: libsndfile then writes the
+    // buffer in one call, where from floats it converts and writes 8 KB at a
+    // time (about 3900 writes for a 3-minute stereo stem).
+    std::vector<int16_t> pcm;
+    to_pcm16(a, pcm);
+    written = sf_writef_short(f, pcm.data(), a.frames);
+  } else {
+    sf_command(f, SFC_SET_CLIPPING, nullptr, SF_TRUE);  // saturate out-of-range samples instead of wrapping
+    std::vector<float> interleaved(a.data.size());
+    for (int64_t i = 0; i < a.frames; ++i)
+      for (int c = 0; c < a.channels; ++c) interleaved[i * a.channels + c] = a.channel(c)[i];
+    written = sf_writef_float(f, interleaved.data(), a.frames);
+  }
   std::string why = written != a.frames ? sf_strerror(f) : "";
   int closed = sf_close(f);
   if (written != a.frames || closed != 0) {

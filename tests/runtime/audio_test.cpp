@@ -59,6 +59,31 @@ TEST(Audio, RoundTripsEveryOutputFormat) {
   EXPECT_FALSE(fs::exists(tmp("a.wav.tmp-" + std::to_string(::getpid()))));  // no temporary left
 }
 
+// 16-bit output: x * 32768 rounded to nearest (ties to even), saturated to
+// [-32768, 32767], NaN written as 0, the same in WAV and FLAC.
+TEST(Audio, Pcm16RoundsToNearestAndSaturates) {
+  Tmp tmp;
+  Audio a;
+  a.samplerate = 44100;
+  a.channels = 2;
+  const std::vector<float> left = {0.25f / 32768, 0.75f / 32768, 0.5f / 32768, 1.5f / 32768, -2.5f / 32768,
+                                   -0.6f / 32768, 1.0f, 2.0f, -1.0f, -3.0f, std::nanf(""), 0.123456f};
+  a.frames = static_cast<int64_t>(left.size());
+  a.data = left;
+  for (float v : left) a.data.push_back(-v);  // the right channel: the left negated
+  const std::vector<float> want = {0, 1, 0, 2, -2, -1, 32767, 32767, -32768, -32768, 0, 4045};  // x 1/32768
+  for (const char* name : {"r.wav", "r.flac"}) {
+    write_audio(tmp(name), a, Encoding::pcm16);
+    Audio b = read_audio(tmp(name));
+    ASSERT_EQ(b.frames, a.frames) << name;
+    for (size_t i = 0; i < want.size(); ++i) {
+      EXPECT_EQ(b.channel(0)[i] * 32768, want[i]) << name << " left " << i;
+      const float right = want[i] == 32767 ? -32768 : want[i] == -32768 ? 32767 : -want[i];
+      EXPECT_EQ(b.channel(1)[i] * 32768, right) << name << " right " << i;
+    }
+  }
+}
+
 TEST(Audio, ResamplesKeepingPitchAndLevel) {
   Audio a = sine(48000, 2, 1.0, 1000);
   Audio b = resample(a, 44100);
