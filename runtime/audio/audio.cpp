@@ -71,30 +71,52 @@ Audio read_audio(const std::string& path) {
     sf_close(f);
     throw AudioError(path + ": the file holds no audio");
   }
-  // Read interleaved in blocks (the declared length may be wrong for damaged files).
-  std::vector<float> interleaved;
-  std::vector<float> block(65536 * static_cast<size_t>(info.channels));
-  sf_count_t got;
-  while ((got = sf_readf_float(f, block.data(), 65536)) > 0)
-    interleaved.insert(interleaved.end(), block.begin(), block.begin() + got * info.channels);
+  // Read interleaved in blocks (the declared length may be wrong for damaged
+  // files), then de-interleaved into planes. 16-bit PCM is read as integers
+  // and scaled here: libsndfile then reads each block in one call, where for
+  // floats it reads and converts 8 KB at a time; the samples are the same
+  // (libsndfile's float is the integer times 2^-15 too).
+  const bool pcm16 = (info.format & SF_FORMAT_SUBMASK) == SF_FORMAT_PCM_16;
+  const size_t ch = static_cast<size_t>(info.channels);
+  const sf_count_t block = sf_count_t{1} << 20;  // frames per call
+  std::vector<int16_t> ints;
+  std::vector<float> floats;
+  size_t have = 0;  // samples read
+  auto read_all = [&](auto& buffer, auto read) {
+    // Room for the declared length (at most 2^28 frames: a damaged header may claim any), grown as needed.
+    buffer.resize(static_cast<size_t>(std::clamp<sf_count_t>(info.frames, 0, sf_count_t{1} << 28) + 1) * ch);
+    for (sf_count_t got;; have += static_cast<size_t>(got) * ch) {
+      if (buffer.size() < have + static_cast<size_t>(block) * ch) buffer.resize(have + static_cast<size_t>(block) * ch);
+      if ((got = read(f, buffer.data() + have, block)) <= 0) break;
+    }
+  };
+  if (pcm16)
+    read_all(ints, sf_readf_short);
+  else
+    read_all(floats, sf_readf_float);
   int err = sf_error(f);
   std::string why = err ? sf_strerror(f) : "";
   sf_close(f);
-  a.frames = static_cast<int64_t>(interleaved.size() / info.channels);
+  a.frames = static_cast<int64_t>(have / ch);
   if (err) throw AudioError(path + ": read error after " + std::to_string(a.frames) + " frames: " + why);
   if (a.frames == 0) throw AudioError(path + ": the file holds no audio");
   if (a.frames < info.frames)
     throw AudioError(path + ": truncated: the header announces " + std::to_string(info.frames) + " frames, the file holds " +
                      std::to_string(a.frames));
-  a.data.resize(interleaved.size());
-  for (int64_t i = 0; i < a.frames; ++i)
-    for (int c = 0; c < a.channels; ++c) a.data[static_cast<size_t>(c) * a.frames + i] = interleaved[i * a.channels + c];
+  a.data.resize(have);
+  for (size_t c = 0; c < ch; ++c) {
+    float* dst = a.data.data() + c * static_cast<size_t>(a.frames);
+    if (pcm16)
+      for (int64_t i = 0; i < a.frames; ++i) dst[i] = static_cast<float>(ints[i * ch + c]) * (1.0f / 32768);
+    else
+      for (int64_t i = 0; i < a.frames; ++i) dst[i] = floats[i * ch + c];
+  }
   return a;
 }
 
-Audio resample(const Audio& in, int samplerate) {
+Audio resample(Audio in, int samplerate) {
   if (samplerate <= 0) throw std::invalid_argument("resample: the sample rate must be positive");
-  if (in.samplerate == samplerate) return in;
+  if (in.samplerate == samplerate) return in;  // moved out, no copy
   Audio out;
   out.samplerate = samplerate;
   out.channels = in.channels;
@@ -111,8 +133,8 @@ Audio resample(const Audio& in, int samplerate) {
   return out;
 }
 
-Audio to_channels(const Audio& in, int channels) {
-  if (in.channels == channels) return in;
+Audio to_channels(Audio in, int channels) {
+  if (in.channels == channels) return in;  // moved out, no copy
   Audio out;
   out.samplerate = in.samplerate;
   out.channels = channels;

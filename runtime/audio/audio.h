@@ -30,11 +30,13 @@ struct Audio {
 
 Audio read_audio(const std::string& path);
 
-// Resampled to `samplerate` with soxr's high quality (a copy when the rate already matches).
-Audio resample(const Audio& in, int samplerate);
+// Resampled to `samplerate` with soxr's high quality; `in` itself when the rate
+// already matches (pass it with std::move to spare the copy).
+Audio resample(Audio in, int samplerate);
 
-// Mono to stereo (duplicated) and stereo or more to mono (averaged), or to stereo (first two kept).
-Audio to_channels(const Audio& in, int channels);
+// Mono to stereo (duplicated) and stereo or more to mono (averaged), or to
+// stereo (first two kept); `in` itself when it has `channels` already.
+Audio to_channels(Audio in, int channels);
 
 enum class Clip { rescale, clamp, tanh, none };
 Clip parse_clip(const std::string& name);  // "rescale", "clamp", "tanh", "none"; throws std::invalid_argument

@@ -81,8 +81,11 @@ bool is_out_of_memory(const std::exception& e) {
   return m.find("out of memory") != std::string::npos || m.find("OutOfMemory") != std::string::npos;
 }
 
-at::Tensor to_tensor(const audio::Audio& a) {
-  return at::from_blob(const_cast<float*>(a.data.data()), {a.channels, a.frames}, at::kFloat).clone();
+// The samples become the tensor's storage (no copy of a whole track).
+at::Tensor to_tensor(audio::Audio&& a) {
+  auto* samples = new std::vector<float>(std::move(a.data));
+  return at::from_blob(samples->data(), {a.channels, a.frames}, [samples](void*) { delete samples; },
+                       at::TensorOptions().dtype(at::kFloat));
 }
 
 audio::Audio to_audio(const at::Tensor& t, int samplerate) {
@@ -271,7 +274,7 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
       audio::Audio in = audio::read_audio(inputs[k].string());
       Decoded d;
       d.in_rate = in.samplerate;
-      d.wav = to_tensor(audio::to_channels(audio::resample(in, sr), channels));
+      d.wav = to_tensor(audio::to_channels(audio::resample(std::move(in), sr), channels));
       d.decode_s = now_s() - t0;
       return d;
     });
@@ -338,7 +341,7 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
         for (auto& [p, a] : stems) {
           fs::create_directories(p->path.parent_path());
           writes.push_back(std::async(std::launch::async, [&, p = p, &a = a] {
-            if (o.keep_samplerate && in_rate != sr) a = audio::resample(a, in_rate);
+            if (o.keep_samplerate && in_rate != sr) a = audio::resample(std::move(a), in_rate);
             audio::prevent_clip(a, clip);
             audio::write_audio(p->path.string(), a, encoding);
           }));

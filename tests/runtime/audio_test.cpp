@@ -84,6 +84,34 @@ TEST(Audio, Pcm16RoundsToNearestAndSaturates) {
   }
 }
 
+// 16-bit input is read as integers and scaled by 2^-15 here: the same floats
+// as libsndfile's own float read, for every sample value, in both channels.
+TEST(Audio, Pcm16ReadsAsLibsndfilesFloats) {
+  Tmp tmp;
+  std::vector<short> ints;
+  for (int v = -32768; v <= 32767; ++v) ints.push_back(static_cast<short>(v)), ints.push_back(static_cast<short>(-1 - v));
+  SF_INFO info{};
+  info.samplerate = 44100;
+  info.channels = 2;
+  info.format = SF_FORMAT_WAV | SF_FORMAT_PCM_16;
+  SNDFILE* f = sf_open(tmp("all.wav").c_str(), SFM_WRITE, &info);
+  ASSERT_NE(f, nullptr);
+  ASSERT_EQ(sf_writef_short(f, ints.data(), 65536), 65536);
+  sf_close(f);
+  Audio a = read_audio(tmp("all.wav"));
+  ASSERT_EQ(a.frames, 65536);
+  SF_INFO back{};
+  f = sf_open(tmp("all.wav").c_str(), SFM_READ, &back);
+  std::vector<float> floats(2 * 65536);
+  ASSERT_EQ(sf_readf_float(f, floats.data(), 65536), 65536);
+  sf_close(f);
+  for (int64_t i = 0; i < a.frames; ++i)
+    for (int c = 0; c < 2; ++c) {
+      ASSERT_EQ(a.channel(c)[i], floats[2 * i + c]) << "frame " << i << " channel " << c;
+      ASSERT_EQ(a.channel(c)[i] * 32768, ints[2 * i + c]);
+    }
+}
+
 TEST(Audio, ResamplesKeepingPitchAndLevel) {
   Audio a = sine(48000, 2, 1.0, 1000);
   Audio b = resample(a, 44100);
