@@ -10,6 +10,8 @@
 #   tools/gpu/roformer-ab.sh [--trace] [--timeline] [--demucs] [--test-with VAR=VALUE[:VAR=VALUE...]]... LABEL[:VAR=VALUE...] ...
 #   e.g. tools/gpu/roformer-ab.sh baseline padded:STEMKIT_PAD_BATCHES=1 baseline
 # --test-with runs the GPU tests once more with those switches (a variant's parity).
+# --no-tests skips the GPU tests (a second call on a machine still warm from a
+# first: its build and its .bench/ reference data are kept and reused).
 # --demucs adds an HTDemucs row (the official architecture with random weights,
 # fp16, batch 8, graphs) under each variant's switches; it needs .deps/demucs-patched
 # and julius and openunmix in .deps/py (tools/gpu/htdemucs-run.sh says how).
@@ -28,12 +30,14 @@ mkdir -p "$out"
 trace=0
 timeline=0
 demucs=0
+tests=1
 test_with=("")
 while [ $# -gt 0 ]; do
   case "$1" in
     --trace) trace=1; shift ;;
     --timeline) timeline=1; shift ;;
     --demucs) demucs=1; shift ;;
+    --no-tests) tests=0; shift ;;
     --test-with) test_with+=("$2"); shift 2 ;;
     *) break ;;
   esac
@@ -46,16 +50,17 @@ cmake -S . -B build-pm -G Ninja -DSTEMKIT_BUILD_RUNTIME=OFF -DSTEMKIT_BUILD_TEST
 build-pm/patchmgr/patchmgr build runtime --flavor cuda --allow-mismatch > "$out/build.log" 2>&1 \
   || { grep -B2 -A12 "error" "$out/build.log" | head -80; exit 1; }
 say runtime built
-python3 tools/fixtures/make_bs_roformer_fixtures.py --bs-roformer .deps/bs-roformer-patched --deps .deps/py \
-  --out .bench/bs-roformer --config full --device cuda --patchmgr build-pm/patchmgr/patchmgr > "$out/fixture.log" 2>&1 \
+[ -f .bench/bs-roformer/full.ckpt ] || python3 tools/fixtures/make_bs_roformer_fixtures.py --bs-roformer .deps/bs-roformer-patched \
+  --deps .deps/py --out .bench/bs-roformer --config full --device cuda --patchmgr build-pm/patchmgr/patchmgr > "$out/fixture.log" 2>&1 \
   || { tail -20 "$out/fixture.log"; exit 1; }
-if [ "$demucs" = 1 ]; then
+if [ "$demucs" = 1 ] && [ ! -f .bench/htdemucs/full.th ]; then
   python3 tools/fixtures/make_htdemucs_fixtures.py --demucs .deps/demucs-patched --deps .deps/py --out .bench/htdemucs \
     --config full --device cuda --patchmgr build-pm/patchmgr/patchmgr > "$out/htdemucs-fixture.log" 2>&1 \
     || { tail -20 "$out/htdemucs-fixture.log"; demucs=0; }
 fi
 filter='BSRoformerGpu*:RoformerKernelsGpu*:LtGemmGpu*:GraphRunnerGpu*:SeparatorAssemblyGpu*'
 [ "$demucs" = 1 ] && filter+=':HTDemucsGpu*'
+[ "$tests" = 1 ] || test_with=()
 for envs in "${test_with[@]}"; do
   IFS=: read -r -a vars <<<"$envs"
   log="$out/gpu-tests${envs:+-$(tr -c 'A-Za-z0-9_=\n' _ <<<"$envs")}.txt"
