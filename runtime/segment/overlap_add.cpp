@@ -158,56 +158,86 @@ void apply_msst_streaming(const Forward& model, const at::Tensor& mix_in, const 
     window_fn.slice(0, 0, fade).copy_(at::linspace(0, 1, fade, f32));
   }
 
-  for (int64_t ws = 0; ws < length_init; ws += window) {
-    // The region of `mix` this window covers, and the chunks that touch it.
-    const int64_t rs = ws + shift, re = std::min(length_init, ws + window) + shift;
-    struct Pending {
-      int64_t start, len;
-      at::Tensor window;
-    };
-    std::vector<at::Tensor> inputs;
-    std::vector<Pending> pending;
-    at::Tensor result, counter;
-    auto flush = [&]() {
-      if (pending.empty()) return;
-      if (o.pad_batches)
-        while (static_cast<int64_t>(inputs.size()) < o.batch_size) inputs.push_back(at::zeros_like(inputs[0]));
-      at::Tensor out = model(at::stack(inputs)).to(at::kFloat);
-      if (out.dim() == 3) out = out.unsqueeze(1);  // one target: (batch, channels, chunk)
-      if (!result.defined()) {
-        result = at::zeros({out.size(1), mix.size(0), re - rs}, f32);
-        counter = at::zeros({out.size(1), mix.size(0), re - rs}, f32);
-      }
-      for (size_t j = 0; j < pending.size(); ++j) {
-        const auto& p = pending[j];
-        int64_t from = std::max(p.start, rs), to = std::min(p.start + p.len, re);
-        at::Tensor w = p.window.slice(0, from - p.start, to - p.start);
-        result.slice(-1, from - rs, to - rs).add_(out[j].slice(-1, from - p.start, to - p.start) * w);
-        counter.slice(-1, from - rs, to - rs).add_(w);
-      }
-      inputs.clear();
-      pending.clear();
-    };
-    for (int64_t i = 0; i < length && i < re; i += step) {
-      int64_t len = std::min(i + chunk, length) - i;
-      if (i + len <= rs) continue;  // ends before the region
-      at::Tensor part = mix.slice(-1, i, i + len);
-      if (len < chunk)
-        part = len > chunk / 2 ? at::reflection_pad1d(part.unsqueeze(0), {0, chunk - len}).squeeze(0)
-                               : at::constant_pad_nd(part, {0, chunk - len});
-      at::Tensor w = window_fn;
-      if (i == 0 || i + step >= length) {
-        w = window_fn.clone();
-        if (i == 0 && fade > 0) w.slice(0, 0, fade).fill_(1);                          // first chunk: no fade-in
-        if (i + step >= length && fade > 0) w.slice(0, chunk - fade, chunk).fill_(1);  // last chunk: no fade-out
-      }
-      inputs.push_back(part);
-      pending.push_back({i, len, w});
-      if (static_cast<int64_t>(pending.size()) == o.batch_size) flush();
+  // Every chunk runs once, in order. Its weighted output is added into
+  // `result` and its window into `counter`, which hold the samples [base, base
+  // + cap) of `mix`. A sample no chunk still to run reaches is final; each
+  // window of the track goes to the sink once all its samples are, and leaves
+  // the buffers. A window shorter than the track so bounds device memory (cap
+  // is a window and a batch of chunks) at no extra work; per sample the sums
+  // run over the same chunks in the same order whatever the window.
+  const int64_t track_begin = shift, track_end = shift + length_init;  // the track, in samples of `mix`
+  const int64_t cap = std::min(length_init, window + chunk + o.batch_size * step);
+  int64_t base = track_begin, emitted = 0;  // emitted: track samples given to the sink
+  at::Tensor result, counter;               // (sources, channels, cap), made at the first output
+  struct Pending {
+    int64_t start, len;
+    at::Tensor window;
+  };
+  std::vector<at::Tensor> inputs;
+  std::vector<Pending> pending;
+  auto flush = [&]() {
+    if (pending.empty()) return;
+    if (o.pad_batches)
+      while (static_cast<int64_t>(inputs.size()) < o.batch_size) inputs.push_back(at::zeros_like(inputs[0]));
+    at::Tensor out = model(at::stack(inputs)).to(at::kFloat);
+    if (out.dim() == 3) out = out.unsqueeze(1);  // one target: (batch, channels, chunk)
+    if (!result.defined()) {
+      result = at::zeros({out.size(1), mix.size(0), cap}, f32);
+      counter = at::zeros({out.size(1), mix.size(0), cap}, f32);
     }
-    flush();
-    sink(ws, at::where(counter == 0, at::zeros_like(result), result / counter));  // nan_to_num, as MSST
+    for (size_t j = 0; j < pending.size(); ++j) {
+      const auto& p = pending[j];
+      const int64_t from = std::max(p.start, track_begin), to = std::min(p.start + p.len, track_end);
+      if (to <= from) continue;
+      at::Tensor w = p.window.slice(0, from - p.start, to - p.start);
+      result.slice(-1, from - base, to - base).add_(out[j].slice(-1, from - p.start, to - p.start) * w);
+      counter.slice(-1, from - base, to - base).add_(w);
+    }
+    inputs.clear();
+    pending.clear();
+  };
+  // The windows whose samples all lie before `final_end` (in samples of `mix`)
+  // to the sink, then the buffers slid past them.
+  auto emit = [&](int64_t final_end) {
+    int64_t drop = 0;  // buffer samples given out
+    while (emitted < length_init && std::min(length_init, emitted + window) + shift <= final_end) {
+      const int64_t we = std::min(length_init, emitted + window), n = we - emitted, at = emitted + shift - base;
+      at::Tensor r = result.narrow(-1, at, n), c = counter.narrow(-1, at, n);
+      sink(emitted, at::where(c == 0, at::zeros_like(r), r / c));  // nan_to_num, as MSST; a new tensor
+      emitted = we;
+      drop = at + n;
+    }
+    if (drop == 0) return;
+    base += drop;
+    if (emitted >= length_init) return;
+    const int64_t keep = cap - drop;
+    for (at::Tensor* t : {&result, &counter}) {
+      if (keep > 0) t->narrow(-1, 0, keep).copy_(t->narrow(-1, drop, keep).clone());
+      t->narrow(-1, std::max<int64_t>(keep, 0), std::min(drop, cap)).zero_();
+    }
+  };
+  for (int64_t i = 0; i < length; i += step) {
+    const int64_t len = std::min(i + chunk, length) - i;
+    if (i + len <= track_begin) continue;  // ends before the track
+    at::Tensor part = mix.slice(-1, i, i + len);
+    if (len < chunk)
+      part = len > chunk / 2 ? at::reflection_pad1d(part.unsqueeze(0), {0, chunk - len}).squeeze(0)
+                             : at::constant_pad_nd(part, {0, chunk - len});
+    at::Tensor w = window_fn;
+    if (i == 0 || i + step >= length) {
+      w = window_fn.clone();
+      if (i == 0 && fade > 0) w.slice(0, 0, fade).fill_(1);                          // first chunk: no fade-in
+      if (i + step >= length && fade > 0) w.slice(0, chunk - fade, chunk).fill_(1);  // last chunk: no fade-out
+    }
+    inputs.push_back(part);
+    pending.push_back({i, len, w});
+    if (static_cast<int64_t>(pending.size()) == o.batch_size) {
+      flush();
+      if (result.defined()) emit(i + step);  // every chunk still to run starts at i + step or later
+    }
   }
+  flush();
+  if (result.defined()) emit(track_end);
 }
 
 at::Tensor apply_msst(const Forward& model, const at::Tensor& mix, const MsstChunking& o) {

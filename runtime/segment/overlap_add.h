@@ -69,7 +69,7 @@ struct MsstChunking {
   int64_t chunk_size = 0;
   int64_t num_overlap = 2;
   int64_t batch_size = 1;
-  // A window's last batch, when short, topped up with silence to batch_size
+  // The last batch, when short, topped up with silence to batch_size
   // (every call then has one shape); false: called with the chunks it has, as
   // MSST does, which saves the padding's computation.
   bool pad_batches = true;
@@ -79,7 +79,10 @@ struct MsstChunking {
 // or, for one target, (batch, channels, chunk). Returns (sources, channels, length), float32.
 at::Tensor apply_msst(const Forward& model, const at::Tensor& mix, const MsstChunking& options);
 
-// The same, delivered window by window as apply_demucs_streaming does.
+// The same, delivered window by window as apply_demucs_streaming does, but
+// with every chunk run once: the overlap-add is carried from one window into
+// the next, so device memory is bounded by the window (plus a chunk and a
+// batch) at no extra work, and the result is the same whatever the window.
 void apply_msst_streaming(const Forward& model, const at::Tensor& mix, const MsstChunking& options, int64_t window,
                           const Sink& sink);
 
