@@ -96,9 +96,8 @@ class Reader {
         row.graphs = g.get<bool>();
         row.graphs_status = string(r, where, "graphs_status", false);
         row.attention = string(r, where, "attention", false);
-      } else {
-        row.mode = string(r, where, "mode", false);
       }
+      row.mode = string(r, where, "mode", false);
       row.notes = string(r, where, "notes", false);
       row.error = string(r, where, "error", false);
       row.realtime = number(r, where, "realtime", row.error.empty());

@@ -21,7 +21,7 @@ struct Row {
   int64_t batch_size = 1;
   std::optional<bool> graphs;            // stemkit rows
   std::string graphs_status;             // "replaying ..." when graphs were captured
-  std::string mode;                      // upstream rows: e.g. "low-memory"
+  std::string mode;                      // e.g. "low-memory" (separate --bench-low-memory's row)
   std::optional<double> realtime;        // absent when the row failed
   std::optional<double> realtime_with_io;
   std::optional<int64_t> peak_allocated;  // bytes

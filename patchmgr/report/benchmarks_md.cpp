@@ -25,6 +25,7 @@ std::string gb(int64_t bytes) { return fmt::format("{:.2f}", double(bytes) / 1e9
 std::string stemkit_config(const Row& r) {
   std::string s = fmt::format("{}, batch {}", r.precision, r.batch_size);
   if (r.graphs) s += *r.graphs ? ", graphs on" : ", graphs off";
+  if (!r.mode.empty()) s += ", " + r.mode;
   return s;
 }
 

@@ -164,6 +164,9 @@ int main(int argc, char** argv) {
   app.add_option("--bench-graphs", bench_graphs, "on, off or on,off")->capture_default_str()->group(bench_group);
   app.add_option("--bench-repeats", bench.repeats, "Timed runs per row (the median is shown)")->capture_default_str()
       ->group(bench_group);
+  app.add_flag("--bench-low-memory", bench.low_memory,
+               "Also a row per precision as --low-memory runs (batch 1, no graphs, stems back every 60 s)")
+      ->group(bench_group);
   app.add_option("--bench-trace", bench.trace,
                  "Also trace each row's GPU kernels (CUDA/ROCm builds) into PREFIX-<row>.json; "
                  "tools/bench/trace_summary.py sums them up")
@@ -188,9 +191,7 @@ int main(int argc, char** argv) {
     if (low_memory) {
       if (app.count("--batch-size") && o.separation.batch_size != 1)
         throw SeparateError("--low-memory runs batch 1; drop --batch-size or --low-memory");
-      o.separation.batch_size = 1;
-      o.separation.graphs = false;
-      o.separation.window_seconds = std::min(o.separation.window_seconds, 60.0);
+      apply_low_memory(o.separation);
     }
     if (o.jobs > 0) at::set_num_threads(o.jobs);
     if (o.attention) {

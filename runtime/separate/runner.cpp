@@ -404,12 +404,25 @@ nlohmann::json run_bench(LoadedModel& loaded, const RunnerOptions& options, cons
     o.quiet = true;
     LoadedModel m = precision == options.precision ? std::move(loaded) : load_model(o);
     const int dev = m.device.is_cuda() ? m.device.index() : -1;
-    for (int64_t batch : b.batch_sizes) {
-      for (bool graphs : b.graphs) {
+    struct RowSetting {
+      int64_t batch;
+      bool graphs, low_memory;
+    };
+    std::vector<RowSetting> settings;
+    for (int64_t batch : b.batch_sizes)
+      for (bool graphs : b.graphs) settings.push_back({batch, graphs, false});
+    if (b.low_memory) settings.push_back({1, false, true});
+    for (const RowSetting& setting : settings) {
+      {
         models::SeparationOptions sep = options.separation;
-        sep.batch_size = batch;
-        sep.graphs = graphs;
-        nlohmann::json row = {{"precision", precision}, {"batch_size", batch}, {"graphs", graphs}};
+        sep.batch_size = setting.batch;
+        sep.graphs = setting.graphs;
+        if (setting.low_memory) apply_low_memory(sep);
+        const int64_t batch = sep.batch_size;
+        const bool graphs = sep.graphs;
+        nlohmann::json row = {{"precision", precision}, {"batch_size", batch}, {"graphs", graphs},
+                              {"window_seconds", sep.window_seconds}};
+        if (setting.low_memory) row["mode"] = "low-memory";
         // Each row from a clean slate: no graphs or cached blocks of the rows before.
         m.model->release_graphs();
         bench::release_gpu_cache();
@@ -462,7 +475,11 @@ nlohmann::json run_bench(LoadedModel& loaded, const RunnerOptions& options, cons
                       {"walls_s", walls}});
           std::string attention_short = attention.substr(attention.find(": ") == std::string::npos ? 0 : attention.find(": ") + 2, 34);
           std::printf("%-9s %5lld %6s %-34s %10.1f %10.1f %10s %10s\n", precision.c_str(), static_cast<long long>(batch),
-                      !graphs ? "off" : report.graphs.rfind("replaying", 0) == 0 ? "on" : "eager", attention_short.c_str(),
+                      setting.low_memory ? "lowmem"
+                      : !graphs          ? "off"
+                      : report.graphs.rfind("replaying", 0) == 0 ? "on"
+                                                                  : "eager",
+                      attention_short.c_str(),
                       seconds / wall, seconds / (decode_s + wall + encode_s), gb(mem.peak_allocated).c_str(),
                       gb(mem.peak_reserved).c_str());
         } catch (const std::exception& e) {

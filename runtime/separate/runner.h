@@ -3,6 +3,7 @@
 // the benchmark. main.cpp only parses the command line into these.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -60,6 +61,17 @@ LoadedModel load_model(const RunnerOptions& options);
 nlohmann::json separate_files(LoadedModel& model, const std::vector<std::filesystem::path>& inputs,
                               const RunnerOptions& options, int& failed);
 
+// --low-memory: the least GPU memory. Batch 1 (the least activation memory),
+// no graph capture (a captured graph keeps its own memory pool), and the stems
+// back to the CPU every 60 s of audio, so that their buffers on the GPU do not
+// grow with the track.
+constexpr double kLowMemoryWindowSeconds = 60;
+inline void apply_low_memory(models::SeparationOptions& o) {
+  o.batch_size = 1;
+  o.graphs = false;
+  o.window_seconds = std::min(o.window_seconds, kLowMemoryWindowSeconds);
+}
+
 struct BenchOptions {
   std::optional<std::filesystem::path> input;  // a song; else synthetic audio of `seconds`
   double seconds = 180;
@@ -68,6 +80,7 @@ struct BenchOptions {
   std::vector<bool> graphs = {true};
   int repeats = 1;                             // timed runs per row (median)
   std::string trace;                           // a Chrome trace of each row's last timed run: TRACE-<row>.json
+  bool low_memory = false;                     // also a row per precision as --low-memory runs (apply_low_memory)
 };
 
 // The benchmark table (printed) and its rows as JSON.

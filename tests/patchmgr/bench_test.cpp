@@ -523,6 +523,9 @@ TEST(BenchResult, ManyRowsGetASummaryAndAFoldedTable) {
       rows.push_back({{"precision", "fp16"}, {"batch_size", b}, {"graphs", g}, {"realtime", 100.0 + b + (g ? 0.5 : 0.0)},
                       {"peak_allocated_bytes", int64_t(b) * 500000000}, {"peak_reserved_bytes", int64_t(b) * 1000000000 + (g ? 500000000 : 0)}});
   rows.push_back({{"precision", "bf16"}, {"batch_size", 1}, {"graphs", true}, {"realtime", 90.0}, {"peak_reserved_bytes", 3000000000}});
+  // separate --bench-low-memory's row: its mode is shown with its configuration.
+  rows.push_back({{"precision", "fp16"}, {"batch_size", 1}, {"graphs", false}, {"mode", "low-memory"}, {"realtime", 99.0},
+                  {"peak_reserved_bytes", 800000000}});
   json j = json::parse(R"JSON({"stemkit_bench": 1, "component": "demo", "date": "2026-11-25", "time": "2026-11-25T20:00:00Z",
  "machine": {"label": "Fake GPU", "gpu": "Fake GPU", "driver": "1", "gpu_memory": "80 GiB", "cpu": "", "cores": 16, "os": ""},
  "libtorch": "2.11.0 (cuda)", "runtime_patch_set": "8056e58f60434274",
@@ -541,8 +544,8 @@ TEST(BenchResult, ManyRowsGetASummaryAndAFoldedTable) {
   EXPECT_NE(md.find("| | upstream | stemkit | stemkit / upstream |\n|---|---|---|---|\n"
                     "| fastest fp16 | 40.0x at 5.58 GB (MSST demix, fp16 autocast, batch 4) | 108.5x at 8.50 GB (fp16, batch 8, graphs on) | 2.71x |\n"
                     "| fastest bf16 | failed: RuntimeError: view_as_complex is only supported for half, float and double tensors, but got a tensor ... | 90.0x at 3.00 GB (bf16, batch 1, graphs on) |  |\n"
-                    "| least GPU memory | 40.0x at 5.58 GB (MSST demix, fp16 autocast, batch 4) | 101.0x at 1.00 GB (fp16, batch 1, graphs off) | |\n\n"
-                    "<details><summary>All 11 configurations</summary>\n\n| Mode | Speed (x realtime) | Peak GPU memory | Notes |\n"),
+                    "| least GPU memory | 40.0x at 5.58 GB (MSST demix, fp16 autocast, batch 4) | 99.0x at 0.80 GB (fp16, batch 1, graphs off, low-memory) | |\n\n"
+                    "<details><summary>All 12 configurations</summary>\n\n| Mode | Speed (x realtime) | Peak GPU memory | Notes |\n"),
             std::string::npos) << md;
   EXPECT_NE(md.find("| upstream MSST demix, bf16 autocast, batch 1 | failed |  | failed: RuntimeError: view_as_complex"), std::string::npos) << md;
   EXPECT_NE(md.find(" |\n\n</details>\n\nFastest: stemkit fp16, batch 8, graphs on at 108.5x, 2.71 times upstream's fastest"), std::string::npos) << md;
