@@ -59,8 +59,7 @@ struct SeparationOptions {
   int64_t batch_size = 1;         // chunks per forward
   bool graphs = true;             // capture the static-shape forward as a CUDA graph where possible
   double window_seconds = 600;    // results come back to the CPU window by window: device memory bounded by this
-                                  // (demucs: chunks straddling two windows run twice, and each window fills its own
-                                  // last batch; MSST's demix carries the overlap-add over and runs every chunk once)
+                                  // (the overlap-add carries over between windows: every chunk runs once)
   bool tta = false;               // MSST's --use_tta (RoFormers only): also the channels swapped and the polarity
                                   // inverted, each separated and undone, the three averaged
   bool device_assembly = true;    // the track in one window: the stems kept on the model's device until final,

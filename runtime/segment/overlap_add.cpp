@@ -39,53 +39,80 @@ at::Tensor center_trim(const at::Tensor& t, int64_t length) {
   return delta ? t.slice(-1, delta / 2, t.size(-1) - (delta - delta / 2)) : t;
 }
 
-// The split branch of apply_model over one chunk (no shifts), computed for
-// the samples [region_start, region_end) of `whole` only: just the chunks
-// that touch the region run, and the result is exactly what the whole
-// computation gives there (same chunks, same padding, same weights).
-at::Tensor split_apply(const Forward& model, const Chunk& whole, const DemucsSplit& o, int64_t region_start, int64_t region_end) {
-  const int64_t seg = o.segment, model_length = o.model_length ? o.model_length : o.segment;
-  if (model_length < seg) throw std::invalid_argument("apply_demucs: model_length shorter than the segment");
-  const int64_t stride = static_cast<int64_t>((1 - o.overlap) * seg);
-  if (stride <= 0) throw std::invalid_argument("overlap must be below 1");
-  // Triangular weights: 1..seg/2, then seg - seg/2 .. 1, normalised, to the
-  // power; in float32 whatever the audio's dtype, as demucs computes them.
-  auto f32 = whole.tensor->options().dtype(at::kFloat);
-  at::Tensor weight = at::cat({at::arange(1, seg / 2 + 1, f32), at::arange(seg - seg / 2, 0, -1, f32)});
-  weight = (weight / weight.max()).pow(o.transition_power);
-
-  const int64_t region = region_end - region_start;
-  at::Tensor out;  // (sources, channels, region), made at the first output
-  at::Tensor sum_weight = at::zeros({region}, f32);
-  std::vector<Chunk> pending;
-  auto flush = [&]() {
-    if (pending.empty()) return;
-    std::vector<at::Tensor> inputs;
-    for (const auto& c : pending) inputs.push_back(c.padded(model_length));
-    // The last batch is topped up with silence: every call has one shape.
-    while (static_cast<int64_t>(inputs.size()) < o.batch_size) inputs.push_back(at::zeros_like(inputs[0]));
-    at::Tensor batch_out = model(at::stack(inputs));  // (batch, sources, channels, model_length)
-    for (size_t i = 0; i < pending.size(); ++i) {
-      const Chunk& c = pending[i];
-      int64_t start = c.offset - whole.offset;  // in `whole`
-      at::Tensor chunk_out = center_trim(batch_out[i], c.length);
-      // Accumulated in float32 whatever the model's dtype, as demucs does.
-      if (!out.defined()) out = at::zeros({batch_out.size(1), batch_out.size(2), region}, f32);
-      int64_t from = std::max(start, region_start), to = std::min(start + c.length, region_end);
-      at::Tensor w = weight.slice(0, from - start, to - start);
-      out.slice(-1, from - region_start, to - region_start).add_(w * chunk_out.slice(-1, from - start, to - start));
-      sum_weight.slice(0, from - region_start, to - region_start).add_(w);
-    }
-    pending.clear();
-  };
-  for (int64_t offset = 0; offset < whole.length && offset < region_end; offset += stride) {
-    if (offset + seg <= region_start) continue;  // ends before the region
-    pending.push_back(whole.sub(offset, seg));
-    if (static_cast<int64_t>(pending.size()) == o.batch_size) flush();
+// One pass of apply_model's split branch (one shift) over `whole`: every chunk
+// of it in order, batch_size at a time (a batch cut short only at the end),
+// each output centre-trimmed and added with its triangular weight into `out_`,
+// the weight into `sum_weight_`. Those buffers hold the samples [base_, base_ +
+// cap) of `whole`, and only the samples [begin, end) (the track's) are kept:
+// the caller takes each window's final samples out and slides the buffers on,
+// so that no chunk runs twice and memory is bounded by the window.
+class SplitPass {
+ public:
+  SplitPass(const Forward& model, Chunk whole, const DemucsSplit& o, const at::Tensor& weight, int64_t begin, int64_t end,
+            int64_t cap)
+      : model_(model), whole_(whole), o_(o), weight_(weight), begin_(begin), end_(end), cap_(cap), base_(begin) {
+    model_length_ = o.model_length ? o.model_length : o.segment;
+    stride_ = static_cast<int64_t>((1 - o.overlap) * static_cast<double>(o.segment));
   }
-  flush();
-  return out / sum_weight;
-}
+
+  // Runs chunks until every sample of `whole` before `until` is final (no chunk still to run reaches it).
+  void advance(int64_t until) {
+    while (next_ < whole_.length && (next_ < until || !pending_.empty())) {
+      if (next_ + o_.segment > begin_) pending_.push_back(whole_.sub(next_, o_.segment));  // else it ends before the track
+      next_ += stride_;
+      if (static_cast<int64_t>(pending_.size()) == o_.batch_size) flush();
+    }
+    if (next_ >= whole_.length) flush();  // the last, short batch
+  }
+  // The result over the final samples [from, to) of `whole`: (sources, channels, to - from), a new tensor.
+  at::Tensor result(int64_t from, int64_t to) const {
+    return out_.narrow(-1, from - base_, to - from) / sum_weight_.narrow(0, from - base_, to - from);
+  }
+  // The samples before `to` leave the buffers.
+  void slide(int64_t to) {
+    const int64_t drop = to - base_, keep = cap_ - drop;
+    base_ = to;
+    if (!out_.defined() || drop <= 0) return;
+    for (at::Tensor* t : {&out_, &sum_weight_}) {
+      if (keep > 0) t->narrow(-1, 0, keep).copy_(t->narrow(-1, drop, keep).clone());
+      t->narrow(-1, std::max<int64_t>(keep, 0), std::min(drop, cap_)).zero_();
+    }
+  }
+
+ private:
+  void flush() {
+    if (pending_.empty()) return;
+    std::vector<at::Tensor> inputs;
+    for (const auto& c : pending_) inputs.push_back(c.padded(model_length_));
+    // The last batch is topped up with silence: every call has one shape.
+    while (static_cast<int64_t>(inputs.size()) < o_.batch_size) inputs.push_back(at::zeros_like(inputs[0]));
+    at::Tensor batch_out = model_(at::stack(inputs));  // (batch, sources, channels, model_length)
+    // Accumulated in float32 whatever the model's dtype, as demucs does.
+    if (!out_.defined()) {
+      out_ = at::zeros({batch_out.size(1), batch_out.size(2), cap_}, weight_.options());
+      sum_weight_ = at::zeros({cap_}, weight_.options());
+    }
+    for (size_t i = 0; i < pending_.size(); ++i) {
+      const Chunk& c = pending_[i];
+      const int64_t start = c.offset - whole_.offset;  // in `whole`
+      at::Tensor chunk_out = center_trim(batch_out[static_cast<int64_t>(i)], c.length);
+      const int64_t from = std::max(start, begin_), to = std::min(start + c.length, end_);
+      if (to <= from) continue;
+      at::Tensor w = weight_.slice(0, from - start, to - start);
+      out_.slice(-1, from - base_, to - base_).add_(w * chunk_out.slice(-1, from - start, to - start));
+      sum_weight_.slice(0, from - base_, to - base_).add_(w);
+    }
+    pending_.clear();
+  }
+
+  const Forward& model_;
+  Chunk whole_;
+  const DemucsSplit& o_;
+  at::Tensor weight_;
+  int64_t begin_, end_, cap_, base_, model_length_ = 0, stride_ = 0, next_ = 0;
+  std::vector<Chunk> pending_;
+  at::Tensor out_, sum_weight_;  // (sources, channels, cap), (cap): made at the first output
+};
 
 }  // namespace
 
@@ -101,9 +128,22 @@ void apply_demucs_streaming(const Forward& model, const at::Tensor& mix, const D
   if (mix.dim() != 2) throw std::invalid_argument("apply_demucs: mix must be (channels, length)");
   if (o.segment <= 0 || o.batch_size <= 0 || window <= 0)
     throw std::invalid_argument("apply_demucs: segment, batch_size and window must be positive");
+  const int64_t seg = o.segment, model_length = o.model_length ? o.model_length : o.segment;
+  if (model_length < seg) throw std::invalid_argument("apply_demucs: model_length shorter than the segment");
+  const int64_t stride = static_cast<int64_t>((1 - o.overlap) * static_cast<double>(seg));
+  if (stride <= 0) throw std::invalid_argument("overlap must be below 1");
   const int64_t length = mix.size(-1);
-  // With shifts, the track is zero-padded by max_shift on both sides and each
-  // shift is its own pass; the offsets are drawn once for the whole track.
+  // Triangular weights: 1..seg/2, then seg - seg/2 .. 1, normalised, to the
+  // power; in float32 whatever the audio's dtype, as demucs computes them.
+  auto f32 = mix.options().dtype(at::kFloat);
+  at::Tensor weight = at::cat({at::arange(1, seg / 2 + 1, f32), at::arange(seg - seg / 2, 0, -1, f32)});
+  weight = (weight / weight.max()).pow(o.transition_power);
+  // In flight per pass: a window, a segment and a batch of strides; never more than the track.
+  const int64_t cap = std::min(length, window + seg + o.batch_size * stride);
+
+  // One pass over the track, or with shifts one per offset over the track
+  // zero-padded by max_shift on both sides (the offsets drawn once for the
+  // whole track): track sample t is sample t + delta of its pass.
   at::Tensor padded;
   std::vector<int64_t> offsets = o.shift_offsets;
   if (o.shifts > 0) {
@@ -114,20 +154,29 @@ void apply_demucs_streaming(const Forward& model, const at::Tensor& mix, const D
       for (int i = 0; i < o.shifts; ++i) offsets.push_back(pick(rng));
     }
   }
-  for (int64_t ws = 0; ws < length; ws += window) {
-    int64_t we = std::min(length, ws + window);
-    if (o.shifts <= 0) {
-      sink(ws, split_apply(model, Chunk{&mix, 0, length}, o, ws, we));
-      continue;
-    }
-    at::Tensor out;
+  std::vector<SplitPass> passes;
+  passes.reserve(std::max<size_t>(1, offsets.size()));
+  std::vector<int64_t> deltas;
+  if (o.shifts <= 0) {
+    passes.emplace_back(model, Chunk{&mix, 0, length}, o, weight, 0, length, cap);
+    deltas.push_back(0);
+  } else {
     for (int64_t shift : offsets) {
-      // Sample t of the track is sample t + max_shift - shift of this pass.
-      Chunk shifted{&padded, shift, length + o.max_shift - shift};
-      at::Tensor part = split_apply(model, shifted, o, ws + o.max_shift - shift, we + o.max_shift - shift);
-      out = out.defined() ? out + part : part;
+      const int64_t delta = o.max_shift - shift;
+      passes.emplace_back(model, Chunk{&padded, shift, length + delta}, o, weight, delta, length + delta, cap);
+      deltas.push_back(delta);
     }
-    sink(ws, out / static_cast<double>(offsets.size()));
+  }
+  for (int64_t ws = 0; ws < length; ws += window) {
+    const int64_t we = std::min(length, ws + window);
+    at::Tensor out;
+    for (size_t p = 0; p < passes.size(); ++p) {
+      passes[p].advance(we + deltas[p]);
+      at::Tensor part = passes[p].result(ws + deltas[p], we + deltas[p]);
+      out = out.defined() ? out + part : part;
+      passes[p].slide(we + deltas[p]);
+    }
+    sink(ws, o.shifts > 0 ? out / static_cast<double>(offsets.size()) : out);
   }
 }
 

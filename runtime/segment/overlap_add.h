@@ -46,8 +46,8 @@ using Sink = std::function<void(int64_t start, const at::Tensor& block)>;
 // The same result, delivered in windows of `window` samples as soon as each
 // is final, so memory for the output and the work in flight is bounded by the
 // window, not by the track: a 60-minute file needs no 60-minute output
-// tensor. Chunks that straddle two windows run for both (about
-// segment / window extra work).
+// tensor. Every chunk still runs once: the overlap-add carries over from one
+// window to the next, and the batches are the same whatever the window.
 void apply_demucs_streaming(const Forward& model, const at::Tensor& mix, const DemucsSplit& options, int64_t window,
                             const Sink& sink);
 
@@ -79,9 +79,8 @@ struct MsstChunking {
 // or, for one target, (batch, channels, chunk). Returns (sources, channels, length), float32.
 at::Tensor apply_msst(const Forward& model, const at::Tensor& mix, const MsstChunking& options);
 
-// The same, delivered window by window as apply_demucs_streaming does, but
-// with every chunk run once: the overlap-add is carried from one window into
-// the next, so device memory is bounded by the window (plus a chunk and a
+// The same, delivered window by window as apply_demucs_streaming does, every
+// chunk run once: device memory is bounded by the window (plus a chunk and a
 // batch) at no extra work, and the result is the same whatever the window.
 void apply_msst_streaming(const Forward& model, const at::Tensor& mix, const MsstChunking& options, int64_t window,
                           const Sink& sink);
