@@ -15,6 +15,7 @@
 
 #include "runtime/model/state_dict.h"
 #include "tests/runtime/compare.h"
+#include "tests/runtime/msst_fixture.h"
 #include "runtime/models/bs_roformer.h"
 #include "runtime/models/roformer_blocks.h"
 #include "runtime/models/separator.h"
@@ -106,18 +107,7 @@ TEST(BSRoformerMsst, EveryOptionMatters) {
   }
 }
 
-// An MSST configuration of the small stereo model with one target (vocals), in
-// chunks of 23 hops.
-models::MsstConfig stereo_msst_config() {
-  std::ifstream in(kDir + "stereo.json");
-  models::MsstConfig config;
-  config.path = "stereo.yaml";
-  config.model = nlohmann::json::parse(in)["kwargs"];
-  config.chunk_size = 2944;
-  config.instruments = {"vocals", "other"};
-  config.target_instrument = "vocals";
-  return config;
-}
+using test::stereo_msst_config;
 
 // inference.normalize: the track scaled by its mono mix's mean and population
 // std (MSST's normalize_audio) before the model and the stems scaled back after;

@@ -14,13 +14,12 @@
 
 #include <ATen/ATen.h>
 
-#include <fstream>
-#include <nlohmann/json.hpp>
 #include <string>
 
 #include "runtime/models/demucs_bag.h"
 #include "runtime/models/separator.h"
 #include "tests/runtime/compare.h"
+#include "tests/runtime/msst_fixture.h"
 
 #if defined(STEMKIT_ASSEMBLY_ON_GPU)
 #define ASSEMBLY_SUITE SeparatorAssemblyGpu
@@ -42,16 +41,9 @@ at::Device device() { return kGpu ? at::Device(at::kCUDA, 0) : at::Device(at::kC
 // The small stereo BS-RoFormer with one target (vocals), so that the
 // instrumental stem is made too, and inference.normalize on.
 std::unique_ptr<models::Separator> small_roformer() {
-  const std::string dir = std::string(STEMKIT_FIXTURES) + "/bs_roformer/";
-  std::ifstream in(dir + "stereo.json");
-  models::MsstConfig config;
-  config.path = "stereo.yaml";
-  config.model = nlohmann::json::parse(in)["kwargs"];
-  config.chunk_size = 2944;
-  config.instruments = {"vocals", "other"};
-  config.target_instrument = "vocals";
+  models::MsstConfig config = test::stereo_msst_config();
   config.normalize = true;
-  return models::make_roformer_separator(config, dir + "stereo.ckpt");
+  return models::make_roformer_separator(config, test::bs_roformer_fixtures() + "stereo.ckpt");
 }
 
 TEST(ASSEMBLY_SUITE, RoformerStemsFinishedOnTheDeviceAreTheSameBits) {
