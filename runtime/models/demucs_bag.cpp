@@ -73,7 +73,10 @@ at::Tensor separate(const DemucsBag& bag, const at::Tensor& wav_in, const Separa
   auto by = [](const at::Tensor& t, double d) { return at::scalar_tensor(d, t.options()); };
   at::Tensor mix = ((wav - ref_mean) / by(wav, ref_std)).to(device);
 
-  at::Tensor estimates = at::zeros({S, wav.size(0), length}, wav.options());  // on the model's device when on_device
+  // (S, C, length): on the CPU, or when on_device on the model's device, where
+  // the first member's result itself starts the sum (no zeroed track to add it to).
+  at::Tensor estimates;
+  if (!on_device) estimates = at::zeros({S, wav.size(0), length}, wav.options());
   std::vector<double> totals(static_cast<size_t>(S), 0.0);
   const double work = static_cast<double>(bag.models.size()) * std::max(1, o.shifts) * static_cast<double>(length);
   double done = 0;
@@ -106,7 +109,6 @@ at::Tensor separate(const DemucsBag& bag, const at::Tensor& wav_in, const Separa
       if (progress) progress(std::min(1.0, done / work));
       return out;
     };
-    at::Tensor est = estimates;
     const std::vector<double>* row = bag.weights.empty() ? nullptr : &bag.weights[m];
     at::Tensor row_weights;  // (S, 1, 1), on the model's device
     if (row && on_device)
@@ -120,7 +122,10 @@ at::Tensor separate(const DemucsBag& bag, const at::Tensor& wav_in, const Separa
         if (row)
           for (int64_t s = 0; s < S; ++s) out[s].mul_((*row)[static_cast<size_t>(s)]);
       }
-      est.slice(-1, start, start + out.size(-1)).add_(out);
+      if (!estimates.defined())
+        estimates = out;  // on_device: one window, the whole track, a tensor of its own
+      else
+        estimates.slice(-1, start, start + out.size(-1)).add_(out);
     });
     for (int64_t s = 0; s < S; ++s) totals[static_cast<size_t>(s)] += row ? (*row)[static_cast<size_t>(s)] : 1.0;
     if (report) {
@@ -128,6 +133,7 @@ at::Tensor separate(const DemucsBag& bag, const at::Tensor& wav_in, const Separa
       report->forward_calls += calls;
     }
   }
+  if (!estimates.defined()) estimates = at::zeros({S, wav.size(0), length}, wav.options());  // an empty track
   for (int64_t s = 0; s < S; ++s) estimates[s].div_(by(estimates, totals[static_cast<size_t>(s)]));
   estimates.mul_(ref_std).add_(ref_mean);
   if (host) {
