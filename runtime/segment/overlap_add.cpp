@@ -250,11 +250,11 @@ void apply_msst_streaming(const Forward& model, const at::Tensor& mix_in, const 
   auto emit = [&](int64_t final_end) {
     int64_t drop = 0;  // buffer samples given out
     while (emitted < length_init && std::min(length_init, emitted + window) + shift <= final_end) {
-      const int64_t we = std::min(length_init, emitted + window), n = we - emitted, at = emitted + shift - base;
-      at::Tensor r = result.narrow(-1, at, n), c = counter.narrow(-1, at, n);
+      const int64_t we = std::min(length_init, emitted + window), n = we - emitted, first = emitted + shift - base;
+      at::Tensor r = result.narrow(-1, first, n), c = counter.narrow(-1, first, n);
       sink(emitted, at::where(c == 0, at::zeros_like(r), r / c));  // nan_to_num, as MSST; a new tensor
       emitted = we;
-      drop = at + n;
+      drop = first + n;
     }
     if (drop == 0) return;
     base += drop;
