@@ -327,20 +327,23 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
       entries[k].update({{"seconds", seconds}, {"decode_s", d.decode_s}, {"separate_s", separate_s},
                          {"realtime", seconds / separate_s}, {"batch_size", sep.batch_size}, {"graphs", report.graphs}});
       run_seconds += seconds;
-      // The stems as plain samples, made here; the encoder thread only resamples, clips and writes.
-      std::vector<std::pair<const PlannedOutput*, audio::Audio>> stems;
+      // The stems as tensors on the CPU (views of est, or made from it here); the
+      // encoder's threads copy them into plain samples, resample, clip and write,
+      // so that the next file's separation need not wait for those copies.
+      std::vector<std::pair<const PlannedOutput*, at::Tensor>> stems;
       for (const auto& [stem, tensor] : stems_of(est, d.wav, sources, o)) {
         const auto* p = *std::find_if(outs[k].begin(), outs[k].end(), [&](const PlannedOutput* q) { return q->stem == stem; });
-        stems.emplace_back(p, to_audio(tensor, sr));
+        stems.emplace_back(p, tensor);
       }
       join_encoding();  // the previous file's stems are on disk before this file's start
       encoding_index = k;
       encoder = std::async(std::launch::async, [&, stems = std::move(stems), in_rate = d.in_rate]() mutable {
         const double t1 = now_s();
         std::vector<std::future<void>> writes;  // each stem is its own file: in parallel
-        for (auto& [p, a] : stems) {
+        for (auto& [p, tensor] : stems) {
           fs::create_directories(p->path.parent_path());
-          writes.push_back(std::async(std::launch::async, [&, p = p, &a = a] {
+          writes.push_back(std::async(std::launch::async, [&, p = p, &tensor = tensor] {
+            audio::Audio a = to_audio(tensor, sr);
             if (o.keep_samplerate && in_rate != sr) a = audio::resample(std::move(a), in_rate);
             audio::prevent_clip(a, clip);
             audio::write_audio(p->path.string(), a, encoding);
