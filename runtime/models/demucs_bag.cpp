@@ -54,7 +54,7 @@ at::Tensor separate(const DemucsBag& bag, const at::Tensor& wav_in, const Separa
   const at::Device device = bag.models.front().device();
   const int64_t sr = bag.samplerate();
 
-  const int64_t window = std::max<int64_t>(1, static_cast<int64_t>(o.window_seconds * static_cast<double>(sr)));
+  const int64_t window = o.window_samples(sr);
   // One window covering the track: the statistics, the sum over the members and
   // the scaling back done on the model's device, the stems copied to the CPU
   // once (segment::assemble_on_device); else each window comes back to be

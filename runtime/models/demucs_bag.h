@@ -14,6 +14,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -65,6 +66,11 @@ struct SeparationOptions {
   bool device_assembly = true;    // the track in one window: the stems kept on the model's device until final,
                                   // then one copy to the CPU (segment::assemble_on_device); false: window by window
                                   // to the CPU, finished there
+
+  // window_seconds in samples at `samplerate`, at least one.
+  int64_t window_samples(int64_t samplerate) const {
+    return std::max<int64_t>(1, static_cast<int64_t>(window_seconds * static_cast<double>(samplerate)));
+  }
 };
 
 // What a separation did: for benchmarks and --json.

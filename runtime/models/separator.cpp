@@ -75,7 +75,7 @@ class RoformerSeparator : public Separator {
     const int64_t length = wav.size(1), stems = static_cast<int64_t>(config_.model_stems().size());
     // One window covering the track: the stems stay on the model's device
     // until final, then come back in one copy (segment::assemble_on_device).
-    const bool on_device = segment::assemble_on_device(length, window_samples(o), o.device_assembly);
+    const bool on_device = segment::assemble_on_device(length, o.window_samples(samplerate()), o.device_assembly);
     std::optional<segment::HostDestination> host;
     if (on_device && device_.is_cuda())
       host.emplace(std::vector<int64_t>{static_cast<int64_t>(stems_.size()), wav.size(0), length});
@@ -126,10 +126,6 @@ class RoformerSeparator : public Separator {
   }
 
  private:
-  int64_t window_samples(const SeparationOptions& o) const {
-    return std::max<int64_t>(1, static_cast<int64_t>(o.window_seconds * static_cast<double>(samplerate())));
-  }
-
   // MSST's demix of mix (C, length) on the device -> (model stems, C, length):
   // on the device when on_device (then one window covers the track), else on the CPU.
   at::Tensor demix(const at::Tensor& mix, const SeparationOptions& o, const ProgressFn& progress,
@@ -161,7 +157,7 @@ class RoformerSeparator : public Separator {
     };
     at::Tensor out;
     if (!on_device) out = at::zeros({stems, mix.size(0), length}, at::kFloat);
-    segment::apply_msst_streaming(forward, mix, chunking, window_samples(o), [&](int64_t start, const at::Tensor& block) {
+    segment::apply_msst_streaming(forward, mix, chunking, o.window_samples(samplerate()), [&](int64_t start, const at::Tensor& block) {
       if (!on_device) {
         out.slice(-1, start, start + block.size(-1)).copy_(segment::to_host(block));
       } else if (start == 0 && block.size(-1) == length) {

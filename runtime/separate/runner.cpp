@@ -416,85 +416,83 @@ nlohmann::json run_bench(LoadedModel& loaded, const RunnerOptions& options, cons
       for (bool graphs : b.graphs) settings.push_back({batch, graphs, false});
     if (b.low_memory) settings.push_back({1, false, true});
     for (const RowSetting& setting : settings) {
-      {
-        models::SeparationOptions sep = options.separation;
-        sep.batch_size = setting.batch;
-        sep.graphs = setting.graphs;
-        if (setting.low_memory) apply_low_memory(sep);
-        const int64_t batch = sep.batch_size;
-        const bool graphs = sep.graphs;
-        nlohmann::json row = {{"precision", precision}, {"batch_size", batch}, {"graphs", graphs},
-                              {"window_seconds", sep.window_seconds}};
-        if (setting.low_memory) row["mode"] = "low-memory";
-        // Each row from a clean slate: no graphs or cached blocks of the rows before.
+      models::SeparationOptions sep = options.separation;
+      sep.batch_size = setting.batch;
+      sep.graphs = setting.graphs;
+      if (setting.low_memory) apply_low_memory(sep);
+      const int64_t batch = sep.batch_size;
+      const bool graphs = sep.graphs;
+      nlohmann::json row = {{"precision", precision}, {"batch_size", batch}, {"graphs", graphs},
+                            {"window_seconds", sep.window_seconds}};
+      if (setting.low_memory) row["mode"] = "low-memory";
+      // Each row from a clean slate: no graphs or cached blocks of the rows before.
+      m.model->release_graphs();
+      bench::release_gpu_cache();
+      try {
+        // Warm-up: the same call shape, so plans, kernels and graphs are ready.
+        const int64_t warm = std::min<int64_t>(wav.size(1), 2 * m.model->segment_samples());
+        m.model->separate(wav.slice(1, 0, warm), sep);
+        std::vector<double> walls;
+        models::SeparationReport report;
+        bench::GpuMemory mem;
+        at::Tensor est;
+        for (int r = 0; r < std::max(1, b.repeats); ++r) {
+          if (dev >= 0) bench::reset_gpu_peak(dev), bench::gpu_synchronize(dev);
+          const double t0 = now_s();
+          est = m.model->separate(wav, sep, {}, &report);
+          if (dev >= 0) bench::gpu_synchronize(dev);
+          walls.push_back(now_s() - t0);
+          if (dev >= 0) mem = bench::gpu_peak(dev);
+        }
+        if (!b.trace.empty()) {  // one more run, traced (not timed: the profiler slows it)
+          const std::string path = b.trace + "-" + std::to_string(rows.size()) + ".json";
+          bench::start_kernel_trace();
+          m.model->separate(wav, sep, {}, nullptr);
+          if (dev >= 0) bench::gpu_synchronize(dev);
+          bench::stop_kernel_trace(path);
+          row["trace"] = path;
+        }
+        std::sort(walls.begin(), walls.end());
+        const double wall = walls[walls.size() / 2];
+        // Encoding: the stems as 16-bit WAV, as the runner writes them by default.
+        const double t0 = now_s();
+        fs::create_directories(scratch);
+        std::vector<std::future<void>> writes;
+        for (int64_t s = 0; s < est.size(0); ++s)
+          writes.push_back(std::async(std::launch::async, [&, s, a = to_audio(est[s], sr)]() mutable {
+            audio::prevent_clip(a, audio::Clip::rescale);
+            audio::write_audio((scratch / ("stem" + std::to_string(s) + ".wav")).string(), a, audio::Encoding::pcm16);
+          }));
+        for (auto& w : writes) w.get();
+        const double encode_s = now_s() - t0;
+        std::string attention;
+        for (const auto& d : attention::decisions())
+          // ", Float," and not "Float": that is also inside "BFloat16".
+          if (d.find(std::string(", ") + c10::toString(m.dtype) + ",") != std::string::npos)
+            attention += (attention.empty() ? "" : "; ") + d;
+        row.update({{"seconds", seconds}, {"wall_s", wall}, {"realtime", seconds / wall}, {"decode_s", decode_s},
+                    {"encode_s", encode_s}, {"realtime_with_io", seconds / (decode_s + wall + encode_s)},
+                    {"peak_allocated_bytes", mem.peak_allocated}, {"peak_reserved_bytes", mem.peak_reserved},
+                    {"graphs_status", report.graphs}, {"attention", attention}, {"forward_calls", report.forward_calls},
+                    {"walls_s", walls}});
+        std::string attention_short = attention.substr(attention.find(": ") == std::string::npos ? 0 : attention.find(": ") + 2, 34);
+        std::printf("%-9s %5lld %6s %-34s %10.1f %10.1f %10s %10s\n", precision.c_str(), static_cast<long long>(batch),
+                    setting.low_memory ? "lowmem"
+                    : !graphs          ? "off"
+                    : report.graphs.rfind("replaying", 0) == 0 ? "on"
+                                                                : "eager",
+                    attention_short.c_str(),
+                    seconds / wall, seconds / (decode_s + wall + encode_s), gb(mem.peak_allocated).c_str(),
+                    gb(mem.peak_reserved).c_str());
+      } catch (const std::exception& e) {
+        row["error"] = error_text(e);
+        std::printf("%-9s %5lld %6s failed: %s\n", precision.c_str(), static_cast<long long>(batch), graphs ? "on" : "off",
+                    error_text(e).substr(0, 160).c_str());
         m.model->release_graphs();
         bench::release_gpu_cache();
-        try {
-          // Warm-up: the same call shape, so plans, kernels and graphs are ready.
-          const int64_t warm = std::min<int64_t>(wav.size(1), 2 * m.model->segment_samples());
-          m.model->separate(wav.slice(1, 0, warm), sep);
-          std::vector<double> walls;
-          models::SeparationReport report;
-          bench::GpuMemory mem;
-          at::Tensor est;
-          for (int r = 0; r < std::max(1, b.repeats); ++r) {
-            if (dev >= 0) bench::reset_gpu_peak(dev), bench::gpu_synchronize(dev);
-            const double t0 = now_s();
-            est = m.model->separate(wav, sep, {}, &report);
-            if (dev >= 0) bench::gpu_synchronize(dev);
-            walls.push_back(now_s() - t0);
-            if (dev >= 0) mem = bench::gpu_peak(dev);
-          }
-          if (!b.trace.empty()) {  // one more run, traced (not timed: the profiler slows it)
-            const std::string path = b.trace + "-" + std::to_string(rows.size()) + ".json";
-            bench::start_kernel_trace();
-            m.model->separate(wav, sep, {}, nullptr);
-            if (dev >= 0) bench::gpu_synchronize(dev);
-            bench::stop_kernel_trace(path);
-            row["trace"] = path;
-          }
-          std::sort(walls.begin(), walls.end());
-          const double wall = walls[walls.size() / 2];
-          // Encoding: the stems as 16-bit WAV, as the runner writes them by default.
-          const double t0 = now_s();
-          fs::create_directories(scratch);
-          std::vector<std::future<void>> writes;
-          for (int64_t s = 0; s < est.size(0); ++s)
-            writes.push_back(std::async(std::launch::async, [&, s, a = to_audio(est[s], sr)]() mutable {
-              audio::prevent_clip(a, audio::Clip::rescale);
-              audio::write_audio((scratch / ("stem" + std::to_string(s) + ".wav")).string(), a, audio::Encoding::pcm16);
-            }));
-          for (auto& w : writes) w.get();
-          const double encode_s = now_s() - t0;
-          std::string attention;
-          for (const auto& d : attention::decisions())
-            // ", Float," and not "Float": that is also inside "BFloat16".
-            if (d.find(std::string(", ") + c10::toString(m.dtype) + ",") != std::string::npos)
-              attention += (attention.empty() ? "" : "; ") + d;
-          row.update({{"seconds", seconds}, {"wall_s", wall}, {"realtime", seconds / wall}, {"decode_s", decode_s},
-                      {"encode_s", encode_s}, {"realtime_with_io", seconds / (decode_s + wall + encode_s)},
-                      {"peak_allocated_bytes", mem.peak_allocated}, {"peak_reserved_bytes", mem.peak_reserved},
-                      {"graphs_status", report.graphs}, {"attention", attention}, {"forward_calls", report.forward_calls},
-                      {"walls_s", walls}});
-          std::string attention_short = attention.substr(attention.find(": ") == std::string::npos ? 0 : attention.find(": ") + 2, 34);
-          std::printf("%-9s %5lld %6s %-34s %10.1f %10.1f %10s %10s\n", precision.c_str(), static_cast<long long>(batch),
-                      setting.low_memory ? "lowmem"
-                      : !graphs          ? "off"
-                      : report.graphs.rfind("replaying", 0) == 0 ? "on"
-                                                                  : "eager",
-                      attention_short.c_str(),
-                      seconds / wall, seconds / (decode_s + wall + encode_s), gb(mem.peak_allocated).c_str(),
-                      gb(mem.peak_reserved).c_str());
-        } catch (const std::exception& e) {
-          row["error"] = error_text(e);
-          std::printf("%-9s %5lld %6s failed: %s\n", precision.c_str(), static_cast<long long>(batch), graphs ? "on" : "off",
-                      error_text(e).substr(0, 160).c_str());
-          m.model->release_graphs();
-          bench::release_gpu_cache();
-        }
-        std::fflush(stdout);
-        rows.push_back(row);
       }
+      std::fflush(stdout);
+      rows.push_back(row);
     }
     if (precision == options.precision) loaded = std::move(m);
   }
