@@ -61,6 +61,9 @@ void apply_demucs_streaming(const Forward& model, const at::Tensor& mix, const D
 //   - outputs are weighted by a window with linear fades of chunk / 10
 //     samples (none before the first chunk, none after the last) and
 //     normalised by the summed window.
+// The chunks MSST runs that start past the end of the track (at two overlaps,
+// always the last one) are not run: their output lies in the border that is
+// cut off, so the result is the same without them.
 // Chunks go to the model batch_size at a time, the last batch topped up with
 // silence. The result does not depend on batch_size: it is MSST's at batch 1
 // (MSST itself drops the first chunk's fade-in only when it is alone in its

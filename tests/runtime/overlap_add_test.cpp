@@ -137,6 +137,32 @@ TEST_P(MsstParity, MatchesMsstDemix) {
   }
 }
 
+// MSST runs a chunk at every step of the padded track; those that start past
+// the track's end only reach the border that is cut off, and are not run
+// (the result above is MSST's all the same).
+TEST_P(MsstParity, RunsNoChunkThatStartsPastTheTrack) {
+  std::ifstream in(kDir + "msst_demix.json");
+  const auto c = nlohmann::json::parse(in)["cases"][GetParam()];
+  const int64_t length = c["length"], chunk = c["chunk_size"], step = chunk / c["num_overlap"].get<int64_t>();
+  const int64_t border = chunk - step;
+  const bool bordered = length > 2 * border;
+  const int64_t padded = bordered ? length + 2 * border : length, track_end = bordered ? border + length : length;
+  int64_t msst_chunks = 0, past_the_track = 0;
+  for (int64_t i = 0; i < padded; i += step) ++msst_chunks, past_the_track += i >= track_end;
+  if (GetParam() == "overlap2") EXPECT_EQ(past_the_track, 1);
+  if (GetParam() == "overlap4") EXPECT_EQ(past_the_track, 3);
+  segment::MsstChunking o;
+  o.chunk_size = chunk;
+  o.num_overlap = c["num_overlap"];
+  int64_t calls = 0;
+  segment::Forward f = [&](const at::Tensor& x) {
+    ++calls;
+    return toy(x);
+  };
+  segment::apply_msst(f, at::randn({2, length}), o);
+  EXPECT_EQ(calls, msst_chunks - past_the_track) << GetParam();
+}
+
 INSTANTIATE_TEST_SUITE_P(Msst, MsstParity, ::testing::Values("overlap2", "overlap4", "short", "one_target"));
 
 }  // namespace
