@@ -44,19 +44,28 @@ inline bool assemble_on_device(int64_t length, int64_t window, bool wanted) {
   return wanted && length <= window && !host;
 }
 
-// A pinned CPU tensor of the given sizes (float32), allocated on another
-// thread from construction on: a cold pinned allocation of a track's stems
-// (cudaHostAlloc, page by page) then overlaps the GPU's work on them instead
-// of following it. get() waits for it (once).
+// A pinned CPU tensor of the given sizes (float32) for a track's stems.
+// By default it is allocated when get() is first called: the separators call
+// it once every GPU pass is queued, so a cold allocation (cudaHostAlloc, page
+// by page) runs while the GPU still works, with no launches left to hold up.
+// STEMKIT_PINNED_THREAD=1 allocates it on another thread from construction on
+// instead (A/B runs: that thread's allocation can stall the launching thread).
 class HostDestination {
  public:
-  explicit HostDestination(std::vector<int64_t> sizes)
-      : pending_(std::async(std::launch::async, [sizes = std::move(sizes)] {
-          return at::empty(sizes, at::TensorOptions().dtype(at::kFloat).pinned_memory(true));
-        })) {}
-  at::Tensor get() { return pending_.get(); }
+  explicit HostDestination(std::vector<int64_t> sizes) : sizes_(std::move(sizes)) {
+    static const bool threaded = [] {
+      const char* e = std::getenv("STEMKIT_PINNED_THREAD");
+      return e != nullptr && std::string(e) == "1";
+    }();
+    if (threaded) pending_ = std::async(std::launch::async, [sizes = sizes_] { return allocate(sizes); });
+  }
+  at::Tensor get() { return pending_.valid() ? pending_.get() : allocate(sizes_); }
 
  private:
+  static at::Tensor allocate(const std::vector<int64_t>& sizes) {
+    return at::empty(sizes, at::TensorOptions().dtype(at::kFloat).pinned_memory(true));
+  }
+  std::vector<int64_t> sizes_;
   std::future<at::Tensor> pending_;
 };
 
