@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <cstdlib>
+#include <string>
 
 // CUDA and ROCm share this code: devices, streams and guards go through c10's
 // device-generic API (a ROCm libtorch registers HIP as the "cuda" device), so
@@ -17,12 +18,16 @@
 #include <c10/core/impl/DeviceGuardImplInterface.h>
 #if defined(STEMKIT_ROCM)
 #include <ATen/hip/HIPGraph.h>
+#include <c10/hip/HIPCachingAllocator.h>
 #include <hip/hip_runtime_api.h>
 #define STEMKIT_CLEAR_GPU_ERROR() (void)hipGetLastError()
+namespace gpu_allocator = c10::hip::HIPCachingAllocator;
 #else
 #include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDACachingAllocator.h>
 #include <cuda_runtime_api.h>
 #define STEMKIT_CLEAR_GPU_ERROR() (void)cudaGetLastError()
+namespace gpu_allocator = c10::cuda::CUDACachingAllocator;
 #endif
 #endif
 
@@ -87,6 +92,15 @@ at::Tensor GraphRunner::operator()(const at::Tensor& input) {
           c10::StreamGuard guard(stream);
           for (int i = 0; i < 3; ++i) forward_(captured->input);
           stream.synchronize();
+          // The warm-up's activations are free now but stay cached; the graph
+          // gets a pool of its own for the same activations. Handing the cached
+          // blocks back first keeps the two from being reserved at once (the
+          // peak a user sees). STEMKIT_CAPTURE_KEEP_CACHE=1: kept (A/B runs).
+          static const bool keep_cache = [] {
+            const char* e = std::getenv("STEMKIT_CAPTURE_KEEP_CACHE");
+            return e != nullptr && std::string(e) == "1";
+          }();
+          if (!keep_cache) gpu_allocator::emptyCache();
           captured->graph.capture_begin();
           try {
             captured->output = forward_(captured->input);
