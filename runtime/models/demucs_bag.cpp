@@ -60,8 +60,6 @@ at::Tensor separate(const DemucsBag& bag, const at::Tensor& wav_in, const Separa
   // once (segment::assemble_on_device); else each window comes back to be
   // summed on the CPU.
   const bool on_device = segment::assemble_on_device(length, window, o.device_assembly);
-  std::optional<segment::HostDestination> host;
-  if (on_device && device.is_cuda()) host.emplace(std::vector<int64_t>{S, wav_in.size(0), length});
 
   // demucs.api: normalise by the mono mix's statistics (unbiased std), scale back after.
   at::Tensor wav = on_device ? wav_in.to(device, at::kFloat) : wav_in.to(at::kFloat);
@@ -136,11 +134,8 @@ at::Tensor separate(const DemucsBag& bag, const at::Tensor& wav_in, const Separa
   if (!estimates.defined()) estimates = at::zeros({S, wav.size(0), length}, wav.options());  // an empty track
   for (int64_t s = 0; s < S; ++s) estimates[s].div_(by(estimates, totals[static_cast<size_t>(s)]));
   estimates.mul_(ref_std).add_(ref_mean);
-  if (host) {
-    at::Tensor result = host->get();  // pinned
-    result.copy_(estimates);
-    estimates = result;
-  }
+  // All GPU work is queued: the pinned memory for the copy is allocated while it runs.
+  if (on_device) estimates = segment::to_host(estimates);
   if (progress) progress(1.0);
   return estimates;
 }

@@ -4,7 +4,6 @@
 
 #include <cstdlib>
 #include <iostream>
-#include <optional>
 #include <stdexcept>
 
 #include "runtime/capture/graph_runner.h"
@@ -76,9 +75,6 @@ class RoformerSeparator : public Separator {
     // One window covering the track: the stems stay on the model's device
     // until final, then come back in one copy (segment::assemble_on_device).
     const bool on_device = segment::assemble_on_device(length, o.window_samples(samplerate()), o.device_assembly);
-    std::optional<segment::HostDestination> host;
-    if (on_device && device_.is_cuda())
-      host.emplace(std::vector<int64_t>{static_cast<int64_t>(stems_.size()), wav.size(0), length});
     const at::Tensor original = wav.to(device_, at::kFloat);
     at::Tensor mix = original;
     // inference.normalize, as MSST's normalize_audio: the mono mix's mean and
@@ -112,8 +108,9 @@ class RoformerSeparator : public Separator {
     // mix, then scales that back too, which leaves the instrumental off by the
     // scale when normalize is on; mix = target + instrumental holds here).
     // The same float32 operations on either device, so the same bits.
-    if (host) {
-      at::Tensor result = host->get();  // (stems_, C, length), pinned
+    if (on_device && out.is_cuda()) {
+      // All GPU work is queued: the pinned memory is allocated while it runs.
+      at::Tensor result = segment::pinned_empty({static_cast<int64_t>(stems_.size()), wav.size(0), length});
       result.narrow(0, 0, stems).copy_(out);
       if (config_.target_instrument) result[stems].copy_(original - out[0]);
       out = result;

@@ -9,17 +9,23 @@
 #include <ATen/ATen.h>
 
 #include <cstdlib>
-#include <future>
 #include <string>
-#include <utility>
-#include <vector>
 
 namespace stemkit::segment {
 
-// t on the CPU: itself when it is there already, else a copy in pinned memory.
+// An uninitialised float32 tensor in page-locked CPU memory. Called for a
+// track's stems once every GPU pass is queued, a cold allocation
+// (cudaHostAlloc, page by page) runs while the GPU still works. Allocated on
+// another thread from the start of a separation instead, it held up the
+// launching thread: HTDemucs ran 28% slower on an H200 (docs/runtime.md).
+inline at::Tensor pinned_empty(at::IntArrayRef sizes) {
+  return at::empty(sizes, at::TensorOptions().dtype(at::kFloat).pinned_memory(true));
+}
+
+// t on the CPU: itself when it is there already, else a float32 copy in pinned memory.
 inline at::Tensor to_host(const at::Tensor& t) {
   if (!t.device().is_cuda()) return t;
-  at::Tensor host = at::empty(t.sizes(), t.options().device(at::kCPU).pinned_memory(true));
+  at::Tensor host = pinned_empty(t.sizes());
   host.copy_(t);
   return host;
 }
@@ -28,7 +34,7 @@ inline at::Tensor to_host(const at::Tensor& t) {
 // model's device until they are final (the mix's statistics, the overlap-add,
 // the averaging, the instrumental stem), then, from a GPU, copies them to the
 // CPU once, into page-locked memory allocated while the GPU works
-// (HostDestination). The other way, each window's stems come back to the CPU
+// (pinned_empty). The other way, each window's stems come back to the CPU
 // to be finished there: each step after the GPU's work is then a pass over the
 // stems in CPU memory, much of it in fresh pages (about 115 ms for a 180 s
 // track's vocals and instrumental on the 2-core development machine), all of
@@ -43,30 +49,5 @@ inline bool assemble_on_device(int64_t length, int64_t window, bool wanted) {
   }();
   return wanted && length <= window && !host;
 }
-
-// A pinned CPU tensor of the given sizes (float32) for a track's stems.
-// By default it is allocated when get() is first called: the separators call
-// it once every GPU pass is queued, so a cold allocation (cudaHostAlloc, page
-// by page) runs while the GPU still works, with no launches left to hold up.
-// STEMKIT_PINNED_THREAD=1 allocates it on another thread from construction on
-// instead (A/B runs: that thread's allocation can stall the launching thread).
-class HostDestination {
- public:
-  explicit HostDestination(std::vector<int64_t> sizes) : sizes_(std::move(sizes)) {
-    static const bool threaded = [] {
-      const char* e = std::getenv("STEMKIT_PINNED_THREAD");
-      return e != nullptr && std::string(e) == "1";
-    }();
-    if (threaded) pending_ = std::async(std::launch::async, [sizes = sizes_] { return allocate(sizes); });
-  }
-  at::Tensor get() { return pending_.valid() ? pending_.get() : allocate(sizes_); }
-
- private:
-  static at::Tensor allocate(const std::vector<int64_t>& sizes) {
-    return at::empty(sizes, at::TensorOptions().dtype(at::kFloat).pinned_memory(true));
-  }
-  std::vector<int64_t> sizes_;
-  std::future<at::Tensor> pending_;
-};
 
 }  // namespace stemkit::segment
