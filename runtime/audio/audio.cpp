@@ -21,22 +21,59 @@ std::string lower_extension(const std::string& path) {
   return ext;
 }
 
+// Frames converted and handed to libsndfile at a time: 256 KB of 16-bit
+// stereo, a buffer that stays in the cache (a whole stem's buffer would be
+// tens of MB of fresh pages) and a few hundred writes for a 3-minute stem
+// (from floats, libsndfile itself writes 8 KB at a time: about 3900).
+constexpr int64_t kBlockFrames = int64_t{1} << 16;
+
 // Planar float samples in [-1, 1) as interleaved 16-bit integers: x * 32768,
 // saturated to [-32768, 32767], rounded to nearest (ties to even, as lrintf
 // and libsndfile 1.2.1 and later round; 1.2.0 rounds down), NaN to 0. Adding
 // and subtracting 1.5 * 2^23 rounds a float of magnitude below 2^22 to an
 // integer in the FPU's rounding mode, without lrintf's call per sample
-// (three times faster on the development machine).
-void to_pcm16(const Audio& a, std::vector<int16_t>& out) {
-  out.resize(a.data.size());
+// (three times faster on the development machine). `f` is the clip mode's
+// transform, applied first. Frames [first, first + n) into out.
+template <class F>
+void to_pcm16(const AudioView& a, int64_t first, int64_t n, const F& f, int16_t* out) {
   for (int c = 0; c < a.channels; ++c) {
-    const float* src = a.channel(c);
-    int16_t* dst = out.data() + c;
-    for (int64_t i = 0; i < a.frames; ++i) {
-      float v = src[i] * 32768.0f;
+    const float* src = a.data + static_cast<size_t>(c) * a.frames + first;
+    int16_t* dst = out + c;
+    for (int64_t i = 0; i < n; ++i) {
+      float v = f(src[i]) * 32768.0f;
       v = v == v ? std::min(std::max(v, -32768.0f), 32767.0f) : 0.0f;
       dst[i * a.channels] = static_cast<int16_t>((v + 12582912.0f) - 12582912.0f);
     }
+  }
+}
+
+template <class F>
+void interleave(const AudioView& a, int64_t first, int64_t n, const F& f, float* out) {
+  for (int c = 0; c < a.channels; ++c) {
+    const float* src = a.data + static_cast<size_t>(c) * a.frames + first;
+    for (int64_t i = 0; i < n; ++i) out[i * a.channels + c] = f(src[i]);
+  }
+}
+
+// demucs' rescale divisor: max(1.01 * peak, 1).
+float rescale_divisor(const float* data, size_t n) {
+  float peak = 0;
+  for (size_t i = 0; i < n; ++i) peak = std::max(peak, std::fabs(data[i]));
+  return std::max(1.01f * peak, 1.0f);
+}
+
+// Calls body(transform) with the clip mode as a per-sample transform: the
+// same operation prevent_clip applies in place, so the same values.
+template <class Body>
+void with_clip(const AudioView& a, Clip mode, const Body& body) {
+  switch (mode) {
+    case Clip::none: return body([](float v) { return v; });
+    case Clip::rescale: {
+      const float div = rescale_divisor(a.data, static_cast<size_t>(a.channels) * static_cast<size_t>(a.frames));
+      return body([div](float v) { return v / div; });
+    }
+    case Clip::clamp: return body([](float v) { return std::clamp(v, -0.99f, 0.99f); });
+    case Clip::tanh: return body([](float v) { return std::tanh(v); });
   }
 }
 
@@ -168,9 +205,7 @@ void prevent_clip(Audio& a, Clip mode) {
   switch (mode) {
     case Clip::none: return;
     case Clip::rescale: {
-      float peak = 0;
-      for (float v : a.data) peak = std::max(peak, std::fabs(v));
-      float div = std::max(1.01f * peak, 1.0f);
+      const float div = rescale_divisor(a.data.data(), a.data.size());
       for (float& v : a.data) v /= div;
       return;
     }
@@ -184,6 +219,13 @@ void prevent_clip(Audio& a, Clip mode) {
 }
 
 void write_audio(const std::string& path, const Audio& a, Encoding encoding) {
+  if (a.data.size() != static_cast<size_t>(a.channels) * static_cast<size_t>(a.frames))
+    throw std::invalid_argument(path + ": write_audio: " + std::to_string(a.data.size()) + " samples for " +
+                                std::to_string(a.channels) + " channels of " + std::to_string(a.frames) + " frames");
+  write_audio(path, view(a), encoding, Clip::none);
+}
+
+void write_audio(const std::string& path, const AudioView& a, Encoding encoding, Clip clip) {
   std::string ext = lower_extension(path);
   SF_INFO info{};
   info.samplerate = a.samplerate;
@@ -199,20 +241,27 @@ void write_audio(const std::string& path, const Audio& a, Encoding encoding) {
   SNDFILE* f = sf_open(tmp.c_str(), SFM_WRITE, &info);
   if (!f) throw AudioError(path + ": cannot create the file (" + std::string(sf_strerror(nullptr)) + ")");
   sf_count_t written = 0;
-  if (encoding == Encoding::pcm16) {
-    // Converted here and written as integers: libsndfile then writes the
-    // buffer in one call, where from floats it converts and writes 8 KB at a
-    // time (about 3900 writes for a 3-minute stereo stem).
-    std::vector<int16_t> pcm;
-    to_pcm16(a, pcm);
-    written = sf_writef_short(f, pcm.data(), a.frames);
-  } else {
-    sf_command(f, SFC_SET_CLIPPING, nullptr, SF_TRUE);  // saturate out-of-range samples instead of wrapping
-    std::vector<float> interleaved(a.data.size());
-    for (int64_t i = 0; i < a.frames; ++i)
-      for (int c = 0; c < a.channels; ++c) interleaved[i * a.channels + c] = a.channel(c)[i];
-    written = sf_writef_float(f, interleaved.data(), a.frames);
-  }
+  // 16-bit: converted here and written as integers, which libsndfile writes
+  // as they are. Else interleaved floats, which it converts (saturating).
+  if (encoding != Encoding::pcm16) sf_command(f, SFC_SET_CLIPPING, nullptr, SF_TRUE);
+  const size_t block = static_cast<size_t>(std::min(a.frames, kBlockFrames)) * static_cast<size_t>(a.channels);
+  std::vector<int16_t> pcm(encoding == Encoding::pcm16 ? block : 0);
+  std::vector<float> interleaved(encoding == Encoding::pcm16 ? 0 : block);
+  with_clip(a, clip, [&](const auto& transform) {
+    for (int64_t first = 0; first < a.frames; first += kBlockFrames) {
+      const int64_t n = std::min(kBlockFrames, a.frames - first);
+      sf_count_t done;
+      if (encoding == Encoding::pcm16) {
+        to_pcm16(a, first, n, transform, pcm.data());
+        done = sf_writef_short(f, pcm.data(), n);
+      } else {
+        interleave(a, first, n, transform, interleaved.data());
+        done = sf_writef_float(f, interleaved.data(), n);
+      }
+      written += done;
+      if (done != n) return;
+    }
+  });
   std::string why = written != a.frames ? sf_strerror(f) : "";
   int closed = sf_close(f);
   if (written != a.frames || closed != 0) {

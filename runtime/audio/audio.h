@@ -43,8 +43,22 @@ Clip parse_clip(const std::string& name);  // "rescale", "clamp", "tanh", "none"
 // demucs.audio.prevent_clip: rescale divides by max(1.01 * peak, 1); clamp to +-0.99; tanh.
 void prevent_clip(Audio& audio, Clip mode);
 
+// Planar float samples owned elsewhere (a tensor's memory, an Audio), laid
+// out as Audio's: data[channel * frames + i].
+struct AudioView {
+  int samplerate = 0;
+  int channels = 0;
+  int64_t frames = 0;
+  const float* data = nullptr;
+};
+inline AudioView view(const Audio& a) { return {a.samplerate, a.channels, a.frames, a.data.data()}; }
+
 enum class Encoding { pcm16, pcm24, float32 };
 // The container follows the extension: .wav (any encoding) or .flac (pcm16, pcm24).
 void write_audio(const std::string& path, const Audio& audio, Encoding encoding);
+// The same file as prevent_clip(copy, clip) then write_audio(copy): the clip
+// mode is applied while the samples are converted for the file, so a stem
+// needs no copy of its own and one pass less (a tensor's memory, as is).
+void write_audio(const std::string& path, const AudioView& audio, Encoding encoding, Clip clip = Clip::none);
 
 }  // namespace stemkit::audio

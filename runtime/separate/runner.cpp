@@ -89,13 +89,30 @@ at::Tensor to_tensor(audio::Audio&& a) {
 }
 
 audio::Audio to_audio(const at::Tensor& t, int samplerate) {
-  at::Tensor c = t.to(at::kFloat).contiguous();
+  at::Tensor c = t.to(at::kCPU, at::kFloat).contiguous();
   audio::Audio a;
   a.samplerate = samplerate;
   a.channels = static_cast<int>(c.size(0));
   a.frames = c.size(1);
   a.data.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
   return a;
+}
+
+// One stem, (channels, frames) at `samplerate`, to its file at `out_rate`.
+// At the model's rate it is written straight from the tensor's memory (a
+// view of the separation's result: no copy), the clip mode applied while the
+// samples are converted; resampled, from a copy.
+void write_stem(const std::string& path, const at::Tensor& stem, int samplerate, int out_rate, audio::Clip clip,
+                audio::Encoding encoding) {
+  if (out_rate != samplerate) {
+    audio::Audio a = audio::resample(to_audio(stem, samplerate), out_rate);
+    audio::prevent_clip(a, clip);
+    audio::write_audio(path, a, encoding);
+    return;
+  }
+  const at::Tensor c = stem.to(at::kCPU, at::kFloat).contiguous();
+  audio::write_audio(path, audio::AudioView{samplerate, static_cast<int>(c.size(0)), c.size(1), c.data_ptr<float>()},
+                     encoding, clip);
 }
 
 // separate() with the batch halved after running out of GPU memory; later
@@ -328,8 +345,8 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
                          {"realtime", seconds / separate_s}, {"batch_size", sep.batch_size}, {"graphs", report.graphs}});
       run_seconds += seconds;
       // The stems as tensors on the CPU (views of est, or made from it here); the
-      // encoder's threads copy them into plain samples, resample, clip and write,
-      // so that the next file's separation need not wait for those copies.
+      // encoder's threads clip, convert and write them (resampled when asked),
+      // so that the next file's separation need not wait for that.
       std::vector<std::pair<const PlannedOutput*, at::Tensor>> stems;
       for (const auto& [stem, tensor] : stems_of(est, d.wav, sources, o)) {
         const auto* p = *std::find_if(outs[k].begin(), outs[k].end(), [&](const PlannedOutput* q) { return q->stem == stem; });
@@ -343,10 +360,7 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
         for (auto& [p, tensor] : stems) {
           fs::create_directories(p->path.parent_path());
           writes.push_back(std::async(std::launch::async, [&, p = p, &tensor = tensor] {
-            audio::Audio a = to_audio(tensor, sr);
-            if (o.keep_samplerate && in_rate != sr) a = audio::resample(std::move(a), in_rate);
-            audio::prevent_clip(a, clip);
-            audio::write_audio(p->path.string(), a, encoding);
+            write_stem(p->path.string(), tensor, sr, o.keep_samplerate ? in_rate : sr, clip, encoding);
           }));
         }
         for (auto& f : writes) f.wait();
@@ -459,9 +473,9 @@ nlohmann::json run_bench(LoadedModel& loaded, const RunnerOptions& options, cons
         fs::create_directories(scratch);
         std::vector<std::future<void>> writes;
         for (int64_t s = 0; s < est.size(0); ++s)
-          writes.push_back(std::async(std::launch::async, [&, s, a = to_audio(est[s], sr)]() mutable {
-            audio::prevent_clip(a, audio::Clip::rescale);
-            audio::write_audio((scratch / ("stem" + std::to_string(s) + ".wav")).string(), a, audio::Encoding::pcm16);
+          writes.push_back(std::async(std::launch::async, [&, s] {
+            write_stem((scratch / ("stem" + std::to_string(s) + ".wav")).string(), est[s], sr, sr, audio::Clip::rescale,
+                       audio::Encoding::pcm16);
           }));
         for (auto& w : writes) w.get();
         const double encode_s = now_s() - t0;
