@@ -119,12 +119,19 @@ Audio read_audio(const std::string& path) {
   std::vector<int16_t> ints;
   std::vector<float> floats;
   size_t have = 0;  // samples read
+  // A stream whose header does not say its length (a FLAC written to a pipe:
+  // libsndfile reports SF_COUNT_MAX), or claims more than 2^28 frames (about
+  // 100 minutes at 44.1 kHz), gets no room reserved for that claim.
+  const bool length_known = info.frames < (sf_count_t{1} << 28);
   auto read_all = [&](auto& buffer, auto read) {
-    // Room for the declared length (at most 2^28 frames: a damaged header may claim any), grown as needed.
-    buffer.resize(static_cast<size_t>(std::clamp<sf_count_t>(info.frames, 0, sf_count_t{1} << 28) + 1) * ch);
+    // Room for the declared length and one frame more, grown (doubling) only
+    // when a file holds more: each call reads at most what fits, so a
+    // well-formed file is read in place, never copied.
+    buffer.resize(static_cast<size_t>(length_known ? info.frames + 1 : block) * ch);
     for (sf_count_t got;; have += static_cast<size_t>(got) * ch) {
-      if (buffer.size() < have + static_cast<size_t>(block) * ch) buffer.resize(have + static_cast<size_t>(block) * ch);
-      if ((got = read(f, buffer.data() + have, block)) <= 0) break;
+      if (buffer.size() - have < ch) buffer.resize(std::max(2 * buffer.size(), have + static_cast<size_t>(block) * ch));
+      const sf_count_t room = static_cast<sf_count_t>((buffer.size() - have) / ch);
+      if ((got = read(f, buffer.data() + have, std::min(block, room))) <= 0) break;
     }
   };
   if (pcm16)
@@ -137,7 +144,7 @@ Audio read_audio(const std::string& path) {
   a.frames = static_cast<int64_t>(have / ch);
   if (err) throw AudioError(path + ": read error after " + std::to_string(a.frames) + " frames: " + why);
   if (a.frames == 0) throw AudioError(path + ": the file holds no audio");
-  if (a.frames < info.frames)
+  if (length_known && a.frames < info.frames)
     throw AudioError(path + ": truncated: the header announces " + std::to_string(info.frames) + " frames, the file holds " +
                      std::to_string(a.frames));
   a.data.resize(have);

@@ -185,6 +185,35 @@ TEST(Audio, ClippingWhileWritingGivesTheSameFile) {
   EXPECT_TRUE(a.data[8] == sine(44100, 2, 3.4, 440, 1.7f).data[8]);  // the view's samples untouched
 }
 
+// A FLAC whose header does not say how long it is (as an encoder writing to a
+// pipe leaves it; libsndfile reports SF_COUNT_MAX frames): read whole, over
+// several of the reader's growing blocks, with no room reserved for the claim.
+TEST(Audio, ReadsAFlacOfUnknownLength) {
+  Tmp tmp;
+  Audio a = sine(44100, 2, 30.0, 440);  // 1323000 frames: more than one block of 2^20
+  write_audio(tmp("unknown.flac"), a, Encoding::pcm16);
+  Audio want = read_audio(tmp("unknown.flac"));
+  {
+    // STREAMINFO's 36-bit total sample count (bytes 21 to 25, low nibble first) to 0: unknown.
+    std::fstream f(tmp("unknown.flac"), std::ios::in | std::ios::out | std::ios::binary);
+    char b[26];
+    f.read(b, 26);
+    ASSERT_EQ(std::string(b, 4), "fLaC");
+    b[21] = static_cast<char>(b[21] & 0xf0);
+    b[22] = b[23] = b[24] = b[25] = 0;
+    f.seekp(0);
+    f.write(b, 26);
+  }
+  SF_INFO info{};
+  SNDFILE* s = sf_open(tmp("unknown.flac").c_str(), SFM_READ, &info);
+  ASSERT_NE(s, nullptr);
+  sf_close(s);
+  EXPECT_GE(info.frames, sf_count_t{1} << 28);  // the header no longer says
+  Audio b = read_audio(tmp("unknown.flac"));
+  ASSERT_EQ(b.frames, a.frames);
+  EXPECT_EQ(b.data, want.data);
+}
+
 TEST(Audio, DamagedAndMissingFilesNameTheFile) {
   Tmp tmp;
   auto expect_error = [](const std::string& path, const std::string& words) {
