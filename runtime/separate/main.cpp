@@ -237,6 +237,7 @@ int main(int argc, char** argv) {
     }
     int failed = 0;
     nlohmann::json summary = {{"model", model.name},
+                              {"load_s", model.load_s},
                               {"device", model.device.str()},
                               {"precision", o.precision},
                               {"version", stemkit::version_text()}};

@@ -182,6 +182,7 @@ LoadedModel load_model(const RunnerOptions& o) {
   LoadedModel m;
   m.device = parse_device(o.device);
   m.dtype = parse_precision(o.precision, m.device);
+  double t0 = now_s();  // from after any download
   std::vector<std::string> paths;
   std::vector<std::vector<double>> weights;
   std::optional<double> segment;
@@ -221,6 +222,7 @@ LoadedModel load_model(const RunnerOptions& o) {
       if (total > 0 && done >= total) bar.reset();
     };
     for (const auto& p : ensure_model_files(cm, cache, o.download, progress)) paths.push_back(p.string());
+    t0 = now_s();
     weights = cm.weights;
     segment = cm.segment;
     m.name = cm.name;
@@ -229,6 +231,7 @@ LoadedModel load_model(const RunnerOptions& o) {
   m.model->to(m.device, m.dtype);
   // Every forward has one shape, so cuDNN's autotuning pays once per run.
   if (m.device.is_cuda()) at::globalContext().setBenchmarkCuDNN(o.cudnn_benchmark);
+  m.load_s = now_s() - t0;
   return m;
 }
 
@@ -523,6 +526,7 @@ nlohmann::json run_bench(LoadedModel& loaded, const RunnerOptions& options, cons
   return {{"track", track},
           {"seconds", seconds},
           {"model", loaded.name},
+          {"load_s", loaded.load_s},
           {"device", loaded.device.str()},
           {"gpu", gpu_name},
           {"shifts", options.separation.shifts},

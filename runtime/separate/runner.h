@@ -53,6 +53,7 @@ struct LoadedModel {
   at::Device device = at::kCPU;
   at::ScalarType dtype = at::kFloat;
   int64_t config_batch_size = 0;  // an MSST configuration's inference.batch_size (the default -b there); 0: none
+  double load_s = 0;              // reading the weights and moving them to the device (downloads not counted)
 };
 LoadedModel load_model(const RunnerOptions& options);
 

@@ -76,6 +76,7 @@ TEST(SeparateCli, WritesStemsEqualToTheRuntimesSeparation) {
   auto summary = nlohmann::json::parse(in);
   EXPECT_EQ(summary["files"][0]["status"], "ok");
   EXPECT_EQ(summary["files"][0]["outputs"].size(), 4u);
+  EXPECT_GT(summary["load_s"].get<double>(), 0.0);  // reading the model, timed apart from the files
 
   // Again with --skip-existing: nothing is redone.
   auto before = fs::last_write_time(dir / "out" / "small" / "song" / "vocals.wav");
