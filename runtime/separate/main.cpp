@@ -226,6 +226,9 @@ int main(int argc, char** argv) {
       if (!fs::is_regular_file(p)) throw SeparateError(p.string() + ": no such file");
 
     if (bench_mode && o.separation.tta) throw SeparateError("--tta with --bench: measure without it (it runs the model three times)");
+    // The first song is read while the model loads.
+    std::optional<ReadAhead> first;
+    if (!bench_mode) first = read_ahead(inputs.front());
     LoadedModel model = load_model(o);
     // MSST runs a config at its inference.batch_size; -b (or --low-memory) says otherwise.
     if (!bench_mode && model.config_batch_size > 0 && !app.count("--batch-size") && !low_memory)
@@ -241,7 +244,7 @@ int main(int argc, char** argv) {
                               {"device", model.device.str()},
                               {"precision", o.precision},
                               {"version", stemkit::version_text()}};
-    summary["files"] = separate_files(model, inputs, o, failed);
+    summary["files"] = separate_files(model, inputs, o, failed, first ? &*first : nullptr);
     if (json_path) write_json(*json_path, summary);
     if (failed) std::fprintf(stderr, "separate: %d of %zu files failed\n", failed, inputs.size());
     return failed ? 1 : 0;

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <stdexcept>
+#include <tuple>
 #include <unistd.h>
 
 #include "runtime/attention/attention.h"
@@ -235,7 +236,19 @@ LoadedModel load_model(const RunnerOptions& o) {
   return m;
 }
 
-nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& inputs, const RunnerOptions& o, int& failed) {
+ReadAhead read_ahead(const fs::path& input) {
+  ReadAhead r;
+  r.input = input;
+  r.samples = std::async(std::launch::async, [input] {
+    const double t0 = now_s();
+    audio::Audio a = audio::read_audio(input.string());
+    return std::make_pair(std::move(a), now_s() - t0);
+  });
+  return r;
+}
+
+nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& inputs, const RunnerOptions& o, int& failed,
+                              ReadAhead* first) {
   failed = 0;
   const auto& sources = model.model->stems();
   const int sr = static_cast<int>(model.model->samplerate());
@@ -289,13 +302,23 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
     double decode_s = 0;
   };
   auto start_decode = [&](size_t k) {
-    return std::async(std::launch::async, [&, k] {
+    std::future<std::pair<audio::Audio, double>> ahead;  // the samples read while the model loaded
+    if (first && first->samples.valid() && first->input == inputs[k]) ahead = std::move(first->samples);
+    return std::async(std::launch::async, [&, k, ahead = std::move(ahead)]() mutable {
+      double read_s = 0;
+      audio::Audio in;
+      if (ahead.valid()) {
+        std::tie(in, read_s) = ahead.get();  // decode_s: its reading, not the wait for it
+      } else {
+        const double t0 = now_s();
+        in = audio::read_audio(inputs[k].string());
+        read_s = now_s() - t0;
+      }
       const double t0 = now_s();
-      audio::Audio in = audio::read_audio(inputs[k].string());
       Decoded d;
       d.in_rate = in.samplerate;
       d.wav = to_tensor(audio::to_channels(audio::resample(std::move(in), sr), channels));
-      d.decode_s = now_s() - t0;
+      d.decode_s = read_s + now_s() - t0;
       return d;
     });
   };

@@ -6,12 +6,15 @@
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
+#include <future>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "runtime/audio/audio.h"
 #include "runtime/models/separator.h"
 
 namespace stemkit::separate {
@@ -57,10 +60,22 @@ struct LoadedModel {
 };
 LoadedModel load_model(const RunnerOptions& options);
 
+// The first input read on another thread while the model loads (a FLAC or
+// MP3 takes a few hundred milliseconds to decode, loading a model about as
+// long): main starts it before load_model and hands it to separate_files,
+// which resamples it once the model's rate is known. A read error surfaces as
+// that file's failure, as without it.
+struct ReadAhead {
+  std::filesystem::path input;
+  std::future<std::pair<audio::Audio, double>> samples;  // and the seconds reading took
+};
+ReadAhead read_ahead(const std::filesystem::path& input);
+
 // Separates every input, writing its stems atomically; one failing file does
 // not stop the others. Returns the per-file summary (--json) and sets `failed`.
+// `first`: inputs' first file, already being read (read_ahead), or null.
 nlohmann::json separate_files(LoadedModel& model, const std::vector<std::filesystem::path>& inputs,
-                              const RunnerOptions& options, int& failed);
+                              const RunnerOptions& options, int& failed, ReadAhead* first = nullptr);
 
 // --low-memory: the least GPU memory. Batch 1 (the least activation memory),
 // no graph capture (a captured graph keeps its own memory pool), and the stems
