@@ -133,9 +133,9 @@ class RoformerSeparator : public Separator {
     chunking.chunk_size = config_.chunk_size;
     chunking.num_overlap = config_.num_overlap;
     chunking.batch_size = o.batch_size;
-    // The last batch of a window runs with the chunks it has (as MSST runs it),
+    // The track's last batch runs with the chunks it has (as MSST runs it),
     // eagerly, rather than topped up with silence to the captured graph's
-    // shape: at batch 2 a 180 s track is 47 chunks, and padding made it 48
+    // shape: at batch 4 a 180 s track is 46 chunks, and padding made it 48
     // chunks' work. Capturing a graph for that one call would cost more.
     chunking.pad_batches = std::getenv("STEMKIT_PAD_BATCHES") != nullptr;  // =1: padded, as before (A/B runs)
     const int64_t length = mix.size(1), stems = static_cast<int64_t>(config_.model_stems().size());
