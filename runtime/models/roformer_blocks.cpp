@@ -258,6 +258,11 @@ void AttentionImpl::add_to_inplace_rows(at::Tensor& rows, const kernels::Axial& 
   add_out(gated);
 }
 
+void AttentionImpl::prepare_rows() {
+  fold_norm(qkv_, norm, {to_qkv->weight}, {at::Tensor()}, /*fused=*/true);
+  fold_norm(gates_, norm, {to_gates->weight}, {to_gates->bias}, /*fused=*/true);
+}
+
 LinearAttentionImpl::LinearAttentionImpl(int64_t dim, int64_t heads, int64_t dim_head) : heads(heads), dim_head(dim_head) {
   norm = register_module("norm", RMSNorm(dim));
   auto qkv = register_module("to_qkv", std::make_shared<nn::Module>());  // Sequential(Linear, Rearrange)
@@ -314,6 +319,8 @@ void FeedForwardImpl::add_to_inplace(at::Tensor& x) {
   at::Tensor rows = x.view({-1, x.size(-1)});
   rows.addmm_(h.view({rows.size(0), -1}), out->weight.t()).add_(out->bias);  // x += net.4(h)
 }
+
+void FeedForwardImpl::prepare_rows() { fold_norm(in_, norm, {in->weight}, {in->bias}, /*fused=*/true); }
 
 void FeedForwardImpl::add_to_inplace_rows(at::Tensor& rows) {
   fold_norm(in_, norm, {in->weight}, {in->bias}, /*fused=*/true);
@@ -385,6 +392,17 @@ at::Tensor TransformerImpl::forward_axial(at::Tensor x, int axis) {
     feed_forward[j]->add_to_inplace_rows(rows);
   }
   return norm ? norm(x) : x;
+}
+
+void TransformerImpl::prepare_rows(const at::TensorOptions& options) {
+  static const bool lazy = [] {  // STEMKIT_LAZY_FOLDS=1: in the first forward, as before (A/B runs)
+    const char* v = std::getenv("STEMKIT_LAZY_FOLDS");
+    return v != nullptr && std::string(v) == "1";
+  }();
+  if (lazy || !linear_attention.empty() || !kernels::enabled_for(at::empty({0}, options))) return;
+  at::NoGradGuard no_grad;
+  for (auto& a : attention) a->prepare_rows();
+  for (auto& f : feed_forward) f->prepare_rows();
 }
 
 at::Tensor run_axial_layers(std::vector<AxialLayer>& layers, at::Tensor x, bool skip_connection) {
@@ -627,6 +645,9 @@ void to_device(nn::Module& module, const at::Device& device, at::ScalarType dtyp
   };
   restack(&module);  // (modules() can list the module itself only when it is held by a shared_ptr)
   for (const auto& m : module.modules(/*include_self=*/false)) restack(m.get());
+  const auto options = at::TensorOptions().device(device).dtype(dtype);
+  for (const auto& m : module.modules(/*include_self=*/false))
+    if (auto* transformer = dynamic_cast<TransformerImpl*>(m.get())) transformer->prepare_rows(options);
 }
 
 }  // namespace stemkit::models::roformer

@@ -69,6 +69,9 @@ struct AttentionImpl : torch::nn::Module {
   // layout.axis without moving the tokens: the kernels gather q, k, v per
   // sequence and scatter the gated output back to the rows.
   void add_to_inplace_rows(at::Tensor& rows, const kernels::Axial& layout);
+  // Builds add_to_inplace_rows' folded weights now (to_device calls it), not in
+  // the first forward: see TransformerImpl::prepare_rows.
+  void prepare_rows();
 
  private:
   const at::Tensor& rotary_table(int64_t n, const at::Device& device);
@@ -103,6 +106,7 @@ struct FeedForwardImpl : torch::nn::Module {
   // The same with the fused GPU kernels on (rows, dim): net.4's bias is added to
   // x by the norm's kernel, before the GEMM adds the rest.
   void add_to_inplace_rows(at::Tensor& rows);
+  void prepare_rows();  // as Attention's
 
  private:
   std::shared_ptr<FoldedLinear> in_;  // net.1 with net.0.gamma folded in
@@ -123,6 +127,15 @@ struct TransformerImpl : torch::nn::Module {
   // place without transposed copies; otherwise through forward() on (B*F, T,
   // dim) or (B*T, F, dim). Pass x with std::move to let it work in place.
   at::Tensor forward_axial(at::Tensor x, int axis);
+  // Folds the norms into the weights of forward_axial's kernel path now, once the
+  // parameters are on their device and in their dtype (to_device), rather than
+  // in the first forward. Made mid-forward, the folded weights (1.5 and 2 MB a
+  // layer) share the caching allocator's 20 MB segments with that forward's
+  // temporaries and keep those segments reserved for good; made here they pack
+  // into a few segments of their own, and the reserved memory of a run no
+  // longer depends on the shapes that ran before it. Nothing to do where
+  // forward_axial takes the ATen path (CPU, linear attention).
+  void prepare_rows(const at::TensorOptions& options);
 };
 TORCH_MODULE(Transformer);
 

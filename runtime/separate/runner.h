@@ -99,7 +99,8 @@ struct BenchOptions {
   bool low_memory = false;                     // also a row per precision as --low-memory runs (apply_low_memory)
 };
 
-// The benchmark table (printed) and its rows as JSON.
+// The benchmark table (printed) and its rows as JSON. Frees model.model: each
+// precision's rows run with only their own model on the device.
 nlohmann::json run_bench(LoadedModel& model, const RunnerOptions& options, const BenchOptions& bench);
 
 }  // namespace stemkit::separate

@@ -20,7 +20,8 @@
 # .deps/py, .deps/bs-roformer-patched (for the fixture's upstream side; see
 # tools/gpu/htdemucs-run.sh). Stops starting rows after STEMKIT_AB_SECONDS (default
 # 540) so that the device tool's 10-minute limit leaves time to copy the results.
-# STEMKIT_AB_BATCH=1,2,4: the rows' batch sizes (default 2).
+# STEMKIT_AB_BATCH=1,2,4: the rows' batch sizes (default 2); STEMKIT_AB_PRECISION=bf16:
+# their precision (default fp16).
 # Output in $OUT: build and test logs, ab.txt, dmon.txt, trace-summary.txt, timeline.txt.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -77,11 +78,11 @@ nvidia-smi dmon -s pucv -d 1 > "$out/dmon.txt" 2>&1 &
 dmon=$!
 trap 'kill $dmon 2>/dev/null' EXIT
 bench=(build-cuda/runtime/separate/separate --bench --model .bench/bs-roformer/full.yaml
-       --checkpoint .bench/bs-roformer/full.ckpt --device cuda --bench-precisions fp16 --bench-batch-sizes "${STEMKIT_AB_BATCH:-2}")
+       --checkpoint .bench/bs-roformer/full.ckpt --device cuda --bench-precisions "${STEMKIT_AB_PRECISION:-fp16}" --bench-batch-sizes "${STEMKIT_AB_BATCH:-2}")
 for spec in "$@"; do
   if [ $(( $(date +%s) - start )) -gt "${STEMKIT_AB_SECONDS:-540}" ]; then echo "skipped $spec (time)" | tee -a "$out/ab.txt"; continue; fi
   IFS=: read -r -a parts <<<"$spec"
-  row=$(env "${parts[@]:1}" "${bench[@]}" --bench-repeats 3 --bench-graphs on 2>&1 | grep -E "^fp16 ")
+  row=$(env "${parts[@]:1}" "${bench[@]}" --bench-repeats 3 --bench-graphs on 2>&1 | grep -E "^(fp16|bf16|fp32) ")
   echo "${parts[0]} ${parts[*]:1}: $row" | tee -a "$out/ab.txt"
   if [ "$demucs" = 1 ]; then
     row=$(env "${parts[@]:1}" build-cuda/runtime/separate/separate --bench -n .bench/htdemucs/full.th --device cuda \
