@@ -102,6 +102,13 @@ MsstConfig load_msst_config(const std::string& path) {
                                ": `inference.normalize` must be true or false, not " + v.dump());
     c.normalize = v.get<bool>();
   }
+  if (auto amp = lookup("training", "use_amp")) {
+    const nlohmann::json v = to_json(*amp);
+    if (!v.is_boolean())
+      throw std::runtime_error(path + ":" + std::to_string(amp->Mark().line + 1) +
+                               ": `training.use_amp` must be true or false, not " + v.dump());
+    c.use_amp = v.get<bool>();
+  }
   if (auto inst = lookup("training", "instruments")) {
     if (!inst->IsSequence()) throw std::runtime_error(path + ": `training.instruments` must be a list of names");
     for (const auto& i : *inst) c.instruments.push_back(i.as<std::string>());

@@ -3,7 +3,7 @@
 // model_bs_roformer_ep_317_sdr_12.9755.yaml:
 //   audio:      chunk_size, num_channels, sample_rate
 //   model:      the model's keyword arguments (BSRoformerConfig::from_json)
-//   training:   instruments, target_instrument
+//   training:   instruments, target_instrument, use_amp
 //   inference:  batch_size, num_overlap, normalize
 //   model_type: optional, ours: bs_roformer or mel_band_roformer, for a
 //               model section that does not say (MSST takes --model_type)
@@ -35,6 +35,9 @@ struct MsstConfig {
   // mean and (population) standard deviation before the model and the stems
   // back after it.
   bool normalize = false;
+  // training.use_amp (MSST's default: true): MSST's demix runs the model under
+  // fp16 autocast on a GPU when it is set; separate's --precision auto follows it.
+  bool use_amp = true;
 
   // The stems the model itself outputs, in order: the target instrument for a
   // one-target model, else the instruments.

@@ -110,7 +110,11 @@ int main(int argc, char** argv) {
 
   auto* run_group = "Separation";
   app.add_option("-d,--device", o.device, "cpu, cuda, cuda:N or auto")->capture_default_str()->group(run_group);
-  app.add_option("--precision", o.precision, "fp32, fp16 (GPU) or bf16")->capture_default_str()->group(run_group);
+  app.add_option("--precision", o.precision,
+                 "fp32, fp16 (GPU), bf16, or auto: fp16 on a GPU for an MSST config with training.use_amp (MSST's "
+                 "autocast), else fp32")
+      ->capture_default_str()
+      ->group(run_group);
   app.add_option("-b,--batch-size", o.separation.batch_size,
                  "Segments per forward (default 1; an MSST config's inference.batch_size)")
       ->check(CLI::PositiveNumber)->group(run_group);
@@ -211,8 +215,11 @@ int main(int argc, char** argv) {
       bench.batch_sizes = split_list<int64_t>(bench_batches, "--bench-batch-sizes");
       bench.precisions = split_list<std::string>(bench_precisions.empty() ? o.precision : bench_precisions, "--bench-precisions");
       std::set<std::string> seen;
-      for (const auto& p : bench.precisions)
+      for (const auto& p : bench.precisions) {
+        if (p == "auto" && !bench_precisions.empty())
+          throw SeparateError("--bench-precisions: name the precisions (fp32, fp16, bf16); auto is --precision's");
         if (!seen.insert(p).second) throw SeparateError("--bench-precisions: " + p + " twice");
+      }
       bench.graphs.clear();
       for (const auto& g : split_list<std::string>(bench_graphs, "--bench-graphs")) {
         if (g != "on" && g != "off") throw SeparateError("--bench-graphs: expected on, off or on,off");
@@ -242,7 +249,7 @@ int main(int argc, char** argv) {
     nlohmann::json summary = {{"model", model.name},
                               {"load_s", model.load_s},
                               {"device", model.device.str()},
-                              {"precision", o.precision},
+                              {"precision", model.precision},
                               {"version", stemkit::version_text()}};
     summary["files"] = separate_files(model, inputs, o, failed, first ? &*first : nullptr);
     if (json_path) write_json(*json_path, summary);

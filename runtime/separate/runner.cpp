@@ -67,7 +67,7 @@ at::ScalarType parse_precision(const std::string& text, const at::Device& device
     if (!device.is_cuda()) throw SeparateError("--precision fp16 needs a GPU (--device cuda); on the CPU use fp32 or bf16");
     return at::kHalf;
   }
-  throw SeparateError("--precision " + text + ": expected fp32, fp16 or bf16");
+  throw SeparateError("--precision " + text + ": expected auto, fp32, fp16 or bf16");
 }
 
 audio::Encoding parse_encoding(const std::string& text) {
@@ -182,7 +182,9 @@ std::string error_text(const std::exception& e) {
 LoadedModel load_model(const RunnerOptions& o) {
   LoadedModel m;
   m.device = parse_device(o.device);
-  m.dtype = parse_precision(o.precision, m.device);
+  // An explicit precision is checked before anything is read; auto once the model's kind is known.
+  std::string precision = o.precision;
+  if (precision != "auto") parse_precision(precision, m.device);
   double t0 = now_s();  // from after any download
   std::vector<std::string> paths;
   std::vector<std::vector<double>> weights;
@@ -200,6 +202,8 @@ LoadedModel load_model(const RunnerOptions& o) {
     m.model = models::make_roformer_separator(config, *o.checkpoint);
     m.name = output_model_name(*o.checkpoint);
     m.config_batch_size = config.batch_size;
+    // MSST's demix: fp16 autocast on a GPU when the config's training.use_amp is set (its default).
+    if (precision == "auto") precision = m.device.is_cuda() && config.use_amp ? "fp16" : "fp32";
   } else if (o.separation.tta) {
     throw SeparateError("--tta is MSST's test-time augmentation, for RoFormer configurations (-n config.yaml); "
                         "demucs models average random shifts instead: --shifts N");
@@ -229,6 +233,9 @@ LoadedModel load_model(const RunnerOptions& o) {
     m.name = cm.name;
   }
   if (!m.model) m.model = models::make_separator(models::load_demucs_bag(m.name, paths, weights, segment));
+  if (precision == "auto") precision = "fp32";  // demucs: upstream runs fp32
+  m.precision = precision;
+  m.dtype = parse_precision(precision, m.device);
   m.model->to(m.device, m.dtype);
   // Every forward has one shape, so cuDNN's autotuning pays once per run.
   if (m.device.is_cuda()) at::globalContext().setBenchmarkCuDNN(o.cudnn_benchmark);
@@ -407,7 +414,10 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
   return files;
 }
 
-nlohmann::json run_bench(LoadedModel& loaded, const RunnerOptions& options, const BenchOptions& b) {
+nlohmann::json run_bench(LoadedModel& loaded, const RunnerOptions& options, const BenchOptions& requested) {
+  // The rows' precisions: the loaded model's (auto resolved) when none are named.
+  BenchOptions b = requested;
+  if (b.precisions.empty() || b.precisions == std::vector<std::string>{"auto"}) b.precisions = {loaded.precision};
   // Every precision this device cannot run is a usage error before any row is measured.
   for (const auto& precision : b.precisions) parse_precision(precision, loaded.device);
   const int sr = static_cast<int>(loaded.model->samplerate());
@@ -446,7 +456,8 @@ nlohmann::json run_bench(LoadedModel& loaded, const RunnerOptions& options, cons
   // BS-RoFormer) would count in their peak memory, which a run of that precision
   // alone never has. So the model loaded for --precision is freed when no row
   // uses it, and each model once its rows are done.
-  if (std::find(b.precisions.begin(), b.precisions.end(), options.precision) == b.precisions.end()) {
+  const std::string loaded_precision = loaded.precision;
+  if (std::find(b.precisions.begin(), b.precisions.end(), loaded_precision) == b.precisions.end()) {
     loaded.model.reset();
     bench::release_gpu_cache();
   }
@@ -454,7 +465,7 @@ nlohmann::json run_bench(LoadedModel& loaded, const RunnerOptions& options, cons
     RunnerOptions o = options;
     o.precision = precision;
     o.quiet = true;
-    LoadedModel m = precision == options.precision ? std::move(loaded) : load_model(o);
+    LoadedModel m = precision == loaded_precision ? std::move(loaded) : load_model(o);
     const int dev = m.device.is_cuda() ? m.device.index() : -1;
     struct RowSetting {
       int64_t batch;
@@ -551,7 +562,7 @@ nlohmann::json run_bench(LoadedModel& loaded, const RunnerOptions& options, cons
     }
     m.model.reset();
     bench::release_gpu_cache();
-    if (precision == options.precision) loaded = std::move(m);  // its name, device and load time, for the result
+    if (precision == loaded_precision) loaded = std::move(m);  // its name, device and load time, for the result
   }
   // File by file: std::filesystem::remove_all called a null function on the
   // GPU machine (Ubuntu 24.04 with PyTorch's libraries; seen under cuda-gdb).

@@ -132,6 +132,7 @@ TEST(MsstConfig, ReadsAViperxStyleConfig) {
   EXPECT_EQ(c.batch_size, 4);
   EXPECT_EQ(c.num_overlap, 2);
   EXPECT_FALSE(c.normalize);  // not named: MSST's default
+  EXPECT_TRUE(c.use_amp);     // not named: MSST's default (fp16 autocast on a GPU)
   EXPECT_EQ(c.model_stems(), std::vector<std::string>{"vocals"});
   EXPECT_EQ(c.model["multi_stft_normalized"], false);
   EXPECT_EQ(c.model["attn_dropout"], 0.1);
@@ -143,6 +144,12 @@ TEST(MsstConfig, ReadsAViperxStyleConfig) {
   EXPECT_EQ(m.stft_hop_length, 441);
   EXPECT_EQ(m.msst.linear_transformer_depth, 0);  // MSST's option, named by the file
   EXPECT_TRUE(m.ignored.empty());
+  std::filesystem::remove(path);
+}
+
+TEST(MsstConfig, ReadsUseAmp) {
+  const std::string path = write_temp("audio: {chunk_size: 10}\nmodel: {dim: 8}\ntraining:\n  instruments: [a]\n  use_amp: false\n");
+  EXPECT_FALSE(models::load_msst_config(path).use_amp);
   std::filesystem::remove(path);
 }
 
@@ -168,6 +175,9 @@ TEST(MsstConfig, ProblemsNameTheFileAndTheKey) {
             std::string::npos);
   EXPECT_EQ(message("audio: {chunk_size: 10}\nmodel: {dim: 8}\ntraining: {instruments: [a]}\ninference: {normalize: True}\n"),
             "no error");
+  EXPECT_NE(message("audio: {chunk_size: 10}\nmodel: {dim: 8}\ntraining:\n  instruments: [a]\n  use_amp: 1\n")
+                .find(":5: `training.use_amp` must be true or false, not 1"),
+            std::string::npos);
   EXPECT_NE(message("audio: {chunk_size: 10}\nmodel: {dim: 8}\n").find("names no stems"), std::string::npos);
   EXPECT_NE([] {
     try {

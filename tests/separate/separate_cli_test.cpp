@@ -203,8 +203,16 @@ TEST(SeparateCli, MelBandRoformerFromAnMsstConfig) {
   const std::string config = fixtures + "stereo.yaml", ckpt = fixtures + "stereo.ckpt";
   write_song(dir / "song.wav", 0.5);
   Result r = run("-n " + config + " --checkpoint " + ckpt + " -b 2 --float32 --clip-mode none -q -o " + (dir / "out").string() +
-                 " " + (dir / "song.wav").string());
+                 " " + (dir / "song.wav").string() + " --json " + (dir / "summary.json").string());
   ASSERT_EQ(r.code, 0) << r.output;
+  // --precision auto (the default): MSST's autocast is for GPUs, so fp32 here.
+  EXPECT_EQ(nlohmann::json::parse(std::ifstream(dir / "summary.json"))["precision"], "fp32");
+  // The bench's rows are of that precision too, named as it resolved.
+  r = run("-n " + config + " --checkpoint " + ckpt + " --bench --bench-seconds 1 --json " + (dir / "bench.json").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto bench = nlohmann::json::parse(std::ifstream(dir / "bench.json"));
+  ASSERT_EQ(bench["rows"].size(), 1u);
+  EXPECT_EQ(bench["rows"][0]["precision"], "fp32");
   at::Tensor mix = read(dir / "song.wav");
   auto separator = models::make_roformer_separator(models::load_msst_config(config), ckpt);
   at::Tensor want = separator->separate(mix, models::SeparationOptions{});
@@ -244,6 +252,12 @@ TEST(SeparateCli, UsageErrorsSayWhatToDo) {
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.output.find("--precision fp16 needs a GPU"), std::string::npos) << r.output;
   EXPECT_EQ(r.output.find("x realtime"), std::string::npos) << r.output;
+  r = run("-n " + kModel + " --bench --device cpu --bench-seconds 1 --bench-precisions fp32,auto");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("--bench-precisions: name the precisions (fp32, fp16, bf16)"), std::string::npos) << r.output;
+  r = run("-n " + kModel + " --precision fp64 " + (dir / "a.wav").string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("--precision fp64: expected auto, fp32, fp16 or bf16"), std::string::npos) << r.output;
   r = run("--version");
   EXPECT_EQ(r.code, 0);
   EXPECT_NE(r.output.find("patch set"), std::string::npos) << r.output;
