@@ -164,9 +164,14 @@ TEST(Audio, ClippingWhileWritingGivesTheSameFile) {
   Tmp tmp;
   Audio a = sine(44100, 2, 3.4, 440, 1.7f);  // 149940 frames, peaks near 1.7
   a.data[7] = std::nanf("");
+  // The file's bytes, but for the time stamp libsndfile writes into a float
+  // WAV's PEAK chunk ("PEAK", size, version, time stamp in seconds): two
+  // writes a second apart differ there and nowhere else.
   auto bytes = [](const std::string& path) {
     std::ifstream in(path, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
+    std::string b(std::istreambuf_iterator<char>(in), {});
+    if (const size_t peak = b.find("PEAK"); peak != std::string::npos && peak + 16 <= b.size()) b.replace(peak + 12, 4, 4, '\0');
+    return b;
   };
   struct Case { const char* ext; Encoding enc; } cases[] = {
       {".wav", Encoding::pcm16}, {".wav", Encoding::pcm24}, {".wav", Encoding::float32}, {".flac", Encoding::pcm16}};
