@@ -245,6 +245,9 @@ int main(int argc, char** argv) {
       if (json_path) write_json(*json_path, result);
       return 0;
     }
+    if (!o.quiet)
+      std::fprintf(stderr, "separate: %s on %s in %s%s, loaded in %.1f s\n", model.name.c_str(), model.device.str().c_str(),
+                   model.precision.c_str(), o.precision == "auto" ? " (--precision auto)" : "", model.load_s);
     int failed = 0;
     nlohmann::json summary = {{"model", model.name},
                               {"load_s", model.load_s},

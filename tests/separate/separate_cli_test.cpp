@@ -202,9 +202,10 @@ TEST(SeparateCli, MelBandRoformerFromAnMsstConfig) {
   const std::string fixtures = std::string(STEMKIT_FIXTURES) + "/mel_band_roformer/";
   const std::string config = fixtures + "stereo.yaml", ckpt = fixtures + "stereo.ckpt";
   write_song(dir / "song.wav", 0.5);
-  Result r = run("-n " + config + " --checkpoint " + ckpt + " -b 2 --float32 --clip-mode none -q -o " + (dir / "out").string() +
+  Result r = run("-n " + config + " --checkpoint " + ckpt + " -b 2 --float32 --clip-mode none -o " + (dir / "out").string() +
                  " " + (dir / "song.wav").string() + " --json " + (dir / "summary.json").string());
   ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("separate: stereo on cpu in fp32 (--precision auto), loaded in "), std::string::npos) << r.output;
   // --precision auto (the default): MSST's autocast is for GPUs, so fp32 here.
   EXPECT_EQ(nlohmann::json::parse(std::ifstream(dir / "summary.json"))["precision"], "fp32");
   // The bench's rows are of that precision too, named as it resolved.
