@@ -95,20 +95,17 @@ MsstConfig load_msst_config(const std::string& path) {
   integer("audio", "num_channels", c.num_channels, false);
   integer("inference", "batch_size", c.batch_size, false);
   integer("inference", "num_overlap", c.num_overlap, false);
-  if (auto normalize = lookup("inference", "normalize")) {
-    const nlohmann::json v = to_json(*normalize);
+  auto boolean = [&](const char* section, const char* key, bool& out) {  // kept as it is when absent
+    const std::optional<YAML::Node> found = lookup(section, key);
+    if (!found) return;
+    const nlohmann::json v = to_json(*found);
     if (!v.is_boolean())
-      throw std::runtime_error(path + ":" + std::to_string(normalize->Mark().line + 1) +
-                               ": `inference.normalize` must be true or false, not " + v.dump());
-    c.normalize = v.get<bool>();
-  }
-  if (auto amp = lookup("training", "use_amp")) {
-    const nlohmann::json v = to_json(*amp);
-    if (!v.is_boolean())
-      throw std::runtime_error(path + ":" + std::to_string(amp->Mark().line + 1) +
-                               ": `training.use_amp` must be true or false, not " + v.dump());
-    c.use_amp = v.get<bool>();
-  }
+      throw std::runtime_error(path + ":" + std::to_string(found->Mark().line + 1) + ": `" + section + "." + key +
+                               "` must be true or false, not " + v.dump());
+    out = v.get<bool>();
+  };
+  boolean("inference", "normalize", c.normalize);
+  boolean("training", "use_amp", c.use_amp);
   if (auto inst = lookup("training", "instruments")) {
     if (!inst->IsSequence()) throw std::runtime_error(path + ": `training.instruments` must be a list of names");
     for (const auto& i : *inst) c.instruments.push_back(i.as<std::string>());
