@@ -11,7 +11,7 @@
 # Needs, carried from the development machine (run: carry [".deps", ".debs"]):
 # .debs/ (tools/gpu/fetch-debs.sh), .deps/py (pure-Python dependencies),
 # .deps/demucs-patched, .deps/bs-roformer-patched and .deps/msst/model_utils.py
-# (see tools/gpu/htdemucs-run.sh).
+# (all four made by tools/gpu/stage-deps.sh from local clones).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=${OUT:-gpu-out}

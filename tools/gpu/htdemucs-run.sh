@@ -14,7 +14,7 @@
 #
 # Needs, carried from the development machine: .debs/ (tools/gpu/fetch-debs.sh),
 # .deps/py (einops, julius, openunmix) and .deps/demucs-patched (the patched
-# demucs package: git -C upstream/demucs archive HEAD demucs | tar -x -C .deps/demucs-patched).
+# demucs package), both made by tools/gpu/stage-deps.sh.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=${OUT:-gpu-out}

@@ -17,8 +17,8 @@
 # and julius and openunmix in .deps/py (tools/gpu/htdemucs-run.sh says how).
 #
 # Needs, carried (run: carry [".deps", ".debs"]): .debs/ (tools/gpu/fetch-debs.sh),
-# .deps/py, .deps/bs-roformer-patched (for the fixture's upstream side; see
-# tools/gpu/htdemucs-run.sh). Stops starting rows after STEMKIT_AB_SECONDS (default
+# .deps/py, .deps/bs-roformer-patched (for the fixture's upstream side; made by
+# tools/gpu/stage-deps.sh). Stops starting rows after STEMKIT_AB_SECONDS (default
 # 540) so that the device tool's 10-minute limit leaves time to copy the results.
 # STEMKIT_AB_BATCH=1,2,4: the rows' batch sizes (default 2); STEMKIT_AB_PRECISION=bf16:
 # their precision (default fp16).
