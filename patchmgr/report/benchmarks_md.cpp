@@ -74,6 +74,15 @@ const Row* fastest(const std::vector<Row>& rows, const std::string& precision = 
   return best;
 }
 
+// The fastest successful row that reserved no more than `bytes` of GPU memory.
+const Row* fastest_within(const std::vector<Row>& rows, int64_t bytes) {
+  const Row* best = nullptr;
+  for (const auto& r : rows)
+    if (r.realtime && r.peak_reserved && *r.peak_reserved > 0 && *r.peak_reserved <= bytes && (!best || *r.realtime > *best->realtime))
+      best = &r;
+  return best;
+}
+
 bool is_stale(const Manifest& m, const Result& r) { return r.fingerprint_component != component_fingerprint(m); }
 
 std::string link(const Result& r, const std::filesystem::path& root) {
@@ -139,22 +148,15 @@ std::string at_a_glance(const Result& r, bool gpu) {
     // The comparison our users' table is about: stemkit's fastest configuration,
     // of any precision, that reserves no more GPU memory than upstream's fastest.
     const Row* u = fastest(r.upstream);
-    if (u && u->peak_reserved && *u->peak_reserved > 0) {
-      const Row* s = nullptr;
-      for (const auto& row : r.runtime)
-        if (row.realtime && row.peak_reserved && *row.peak_reserved > 0 && *row.peak_reserved <= *u->peak_reserved &&
-            (!s || *row.realtime > *s->realtime))
-          s = &row;
-      if (s)
-        out += fmt::format("| fastest within upstream's memory | {} | {} | {:.2f}x |\n", side_cell(u, upstream_config(*u)),
-                           side_cell(s, stemkit_config(*s)), *s->realtime / *u->realtime);
-    }
-  }
-  if (gpu) {
-    const Row* s = least_memory(r.runtime);
-    const Row* u = least_memory(r.upstream);
-    if (s || u)
-      out += fmt::format("| least GPU memory | {} | {} | |\n", u ? side_cell(u, upstream_config(*u)) : "", s ? side_cell(s, stemkit_config(*s)) : "");
+    const Row* s = u && u->peak_reserved && *u->peak_reserved > 0 ? fastest_within(r.runtime, *u->peak_reserved) : nullptr;
+    if (s)
+      out += fmt::format("| fastest within upstream's memory | {} | {} | {:.2f}x |\n", side_cell(u, upstream_config(*u)),
+                         side_cell(s, stemkit_config(*s)), *s->realtime / *u->realtime);
+    const Row* s_least = least_memory(r.runtime);
+    const Row* u_least = least_memory(r.upstream);
+    if (s_least || u_least)
+      out += fmt::format("| least GPU memory | {} | {} | |\n", u_least ? side_cell(u_least, upstream_config(*u_least)) : "",
+                         s_least ? side_cell(s_least, stemkit_config(*s_least)) : "");
   }
   return out + "\n";
 }

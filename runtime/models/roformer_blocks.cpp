@@ -201,8 +201,7 @@ void AttentionImpl::add_to_inplace_rows(at::Tensor& rows, const kernels::Axial& 
   // The norm folded into to_qkv and to_gates apart: qkv's GEMM is then exactly
   // 3hd wide with no bias (with the h gate columns appended, cuBLAS ran 20%
   // slower on the H100), and the gates' narrow GEMM costs one read of u.
-  fold_norm(qkv_, norm, {to_qkv->weight}, {at::Tensor()}, /*fused=*/true);
-  fold_norm(gates_, norm, {to_gates->weight}, {to_gates->bias}, /*fused=*/true);
+  prepare_rows();  // built at load (to_device); rebuilt here only if a weight changed since
   const at::Tensor& table = rotary_table(layout.length(), rows.device());
   at::Tensor u = kernels::unit_rows_add_bias(rows, at::Tensor(), eps);  // sqrt(dim) x / |x|
   at::Tensor logits = at::addmm(gates_->bias, u, gates_->weight.t());  // (rows, h, padded to 8)
@@ -323,7 +322,7 @@ void FeedForwardImpl::add_to_inplace(at::Tensor& x) {
 void FeedForwardImpl::prepare_rows() { fold_norm(in_, norm, {in->weight}, {in->bias}, /*fused=*/true); }
 
 void FeedForwardImpl::add_to_inplace_rows(at::Tensor& rows) {
-  fold_norm(in_, norm, {in->weight}, {in->bias}, /*fused=*/true);
+  prepare_rows();
   if (kernels::lt_enabled_for(rows) && fused_gelu(rows)) {
     // cuBLASLt: GELU and bias in the first GEMM's epilogue; the second adds
     // a wᵀ + bias into x itself, so the norm leaves x as it is.
@@ -639,15 +638,14 @@ void to_device(nn::Module& module, const at::Device& device, at::ScalarType dtyp
   for (auto& item : module.named_parameters())
     if (item.key().size() >= rotary.size() && item.key().compare(item.key().size() - rotary.size(), rotary.size(), rotary) == 0)
       item.value().set_data(item.value().to(at::kFloat));
-  auto restack = [](nn::Module* m) {
+  const auto options = at::TensorOptions().device(device).dtype(dtype);
+  auto prepare = [&](nn::Module* m) {
     if (auto* split = dynamic_cast<BandSplitImpl*>(m)) split->stack_parameters();
     if (auto* masks = dynamic_cast<MaskEstimatorImpl*>(m)) masks->stack_parameters();
+    if (auto* transformer = dynamic_cast<TransformerImpl*>(m)) transformer->prepare_rows(options);
   };
-  restack(&module);  // (modules() can list the module itself only when it is held by a shared_ptr)
-  for (const auto& m : module.modules(/*include_self=*/false)) restack(m.get());
-  const auto options = at::TensorOptions().device(device).dtype(dtype);
-  for (const auto& m : module.modules(/*include_self=*/false))
-    if (auto* transformer = dynamic_cast<TransformerImpl*>(m.get())) transformer->prepare_rows(options);
+  prepare(&module);  // (modules() can list the module itself only when it is held by a shared_ptr)
+  for (const auto& m : module.modules(/*include_self=*/false)) prepare(m.get());
 }
 
 }  // namespace stemkit::models::roformer

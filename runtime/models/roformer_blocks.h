@@ -69,8 +69,9 @@ struct AttentionImpl : torch::nn::Module {
   // layout.axis without moving the tokens: the kernels gather q, k, v per
   // sequence and scatter the gated output back to the rows.
   void add_to_inplace_rows(at::Tensor& rows, const kernels::Axial& layout);
-  // Builds add_to_inplace_rows' folded weights now (to_device calls it), not in
-  // the first forward: see TransformerImpl::prepare_rows.
+  // Builds add_to_inplace_rows' folded weights, or rebuilds them after a weight
+  // changed (else nothing): to_device calls it at load, so that the first
+  // forward finds them made (TransformerImpl::prepare_rows says why).
   void prepare_rows();
 
  private:

@@ -247,12 +247,12 @@ int main(int argc, char** argv) {
     }
     if (!o.quiet)
       std::fprintf(stderr, "separate: %s on %s in %s%s, loaded in %.1f s\n", model.name.c_str(), model.device.str().c_str(),
-                   model.precision.c_str(), o.precision == "auto" ? " (--precision auto)" : "", model.load_s);
+                   precision_name(model.dtype), o.precision == "auto" ? " (--precision auto)" : "", model.load_s);
     int failed = 0;
     nlohmann::json summary = {{"model", model.name},
                               {"load_s", model.load_s},
                               {"device", model.device.str()},
-                              {"precision", model.precision},
+                              {"precision", precision_name(model.dtype)},
                               {"version", stemkit::version_text()}};
     summary["files"] = separate_files(model, inputs, o, failed, first ? &*first : nullptr);
     if (json_path) write_json(*json_path, summary);

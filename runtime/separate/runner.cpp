@@ -179,6 +179,10 @@ std::string error_text(const std::exception& e) {
   return cut == std::string::npos ? m : m.substr(0, cut);
 }
 
+const char* precision_name(at::ScalarType dtype) {
+  return dtype == at::kHalf ? "fp16" : dtype == at::kBFloat16 ? "bf16" : "fp32";
+}
+
 LoadedModel load_model(const RunnerOptions& o) {
   LoadedModel m;
   m.device = parse_device(o.device);
@@ -234,7 +238,6 @@ LoadedModel load_model(const RunnerOptions& o) {
   }
   if (!m.model) m.model = models::make_separator(models::load_demucs_bag(m.name, paths, weights, segment));
   if (precision == "auto") precision = "fp32";  // demucs: upstream runs fp32
-  m.precision = precision;
   m.dtype = parse_precision(precision, m.device);
   m.model->to(m.device, m.dtype);
   // Every forward has one shape, so cuDNN's autotuning pays once per run.
@@ -417,7 +420,7 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
 nlohmann::json run_bench(LoadedModel& loaded, const RunnerOptions& options, const BenchOptions& requested) {
   // The rows' precisions: the loaded model's (auto resolved) when none are named.
   BenchOptions b = requested;
-  if (b.precisions.empty() || b.precisions == std::vector<std::string>{"auto"}) b.precisions = {loaded.precision};
+  if (b.precisions.empty() || b.precisions == std::vector<std::string>{"auto"}) b.precisions = {precision_name(loaded.dtype)};
   // Every precision this device cannot run is a usage error before any row is measured.
   for (const auto& precision : b.precisions) parse_precision(precision, loaded.device);
   const int sr = static_cast<int>(loaded.model->samplerate());
@@ -456,7 +459,7 @@ nlohmann::json run_bench(LoadedModel& loaded, const RunnerOptions& options, cons
   // BS-RoFormer) would count in their peak memory, which a run of that precision
   // alone never has. So the model loaded for --precision is freed when no row
   // uses it, and each model once its rows are done.
-  const std::string loaded_precision = loaded.precision;
+  const std::string loaded_precision = precision_name(loaded.dtype);
   if (std::find(b.precisions.begin(), b.precisions.end(), loaded_precision) == b.precisions.end()) {
     loaded.model.reset();
     bench::release_gpu_cache();

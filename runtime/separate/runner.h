@@ -27,7 +27,7 @@ struct RunnerOptions {
   bool download = false;
   // Where and how
   std::string device = "auto";      // cpu, cuda, cuda:N, auto
-  std::string precision = "auto";   // fp32, fp16, bf16, or auto (resolve_precision)
+  std::string precision = "auto";   // fp32, fp16, bf16, or auto (load_model resolves it)
   models::SeparationOptions separation;
   std::optional<std::string> attention;  // forced backend
   int jobs = 0;                     // CPU threads (0: libtorch's default)
@@ -55,11 +55,12 @@ struct LoadedModel {
   std::string name;          // for output paths and messages
   at::Device device = at::kCPU;
   at::ScalarType dtype = at::kFloat;
-  std::string precision = "fp32";  // dtype's name, the options' precision with auto resolved
   int64_t config_batch_size = 0;  // an MSST configuration's inference.batch_size (the default -b there); 0: none
   double load_s = 0;              // reading the weights and moving them to the device (downloads not counted)
 };
 LoadedModel load_model(const RunnerOptions& options);
+// The --precision name of a model's dtype: "fp32", "fp16" or "bf16".
+const char* precision_name(at::ScalarType dtype);
 
 // The first input read on another thread while the model loads (a FLAC or
 // MP3 takes a few hundred milliseconds to decode, loading a model about as
