@@ -85,12 +85,21 @@ at::Tensor GraphRunner::operator()(const at::Tensor& input) {
         c10::DeviceGuard device(input.device());
         auto captured = std::make_unique<Graphs::Captured>();
         captured->input = input.clone();
-        // Warm up on a side stream (allocator, cuDNN/cuBLAS plans), then capture there.
+        // Warm up on a side stream, then capture there. One forward does every
+        // lazy setup a capture must not meet: cuBLAS workspaces for the stream,
+        // cuBLASLt's algorithm timing, cuDNN's plans and autotuning, kernel
+        // attributes. More bought nothing and cost a first song one batch's
+        // forward each (PyTorch's examples use 3; STEMKIT_CAPTURE_WARMUPS=N for
+        // A/B runs).
+        static const int warmups = [] {
+          const char* e = std::getenv("STEMKIT_CAPTURE_WARMUPS");
+          return e != nullptr && std::atoi(e) > 0 ? std::atoi(e) : 1;
+        }();
         c10::Stream stream = c10::impl::getDeviceGuardImpl(input.device().type())->getStreamFromGlobalPool(input.device());
         stream.synchronize();
         {
           c10::StreamGuard guard(stream);
-          for (int i = 0; i < 3; ++i) forward_(captured->input);
+          for (int i = 0; i < warmups; ++i) forward_(captured->input);
           stream.synchronize();
           // The warm-up's activations are free now but stay cached; the graph
           // gets a pool of its own for the same activations. Handing the cached
