@@ -43,14 +43,20 @@ std::string shape_text(at::IntArrayRef shape) {
 
 }  // namespace
 
-at::Tensor to_torch(const weights::Tensor& t) {
+namespace {
+
+// A non-owning view of the mapped bytes: valid while the checkpoint is open.
+at::Tensor mapped_view(const weights::Tensor& t) {
   auto dtype = scalar_type(t.dtype);
   if (t.numel() == 0) return at::empty(t.shape, at::TensorOptions().dtype(dtype));
-  // A non-owning view of the mapped bytes, then an owning contiguous copy.
   void* base = const_cast<uint8_t*>(t.storage->data);
   at::Tensor storage_view = at::from_blob(base, {static_cast<int64_t>(t.storage->numel())}, at::TensorOptions().dtype(dtype));
-  return storage_view.as_strided(t.shape, t.stride, t.offset).clone(at::MemoryFormat::Contiguous);
+  return storage_view.as_strided(t.shape, t.stride, t.offset);
 }
+
+}  // namespace
+
+at::Tensor to_torch(const weights::Tensor& t) { return mapped_view(t).clone(at::MemoryFormat::Contiguous); }
 
 std::string LoadReport::describe(const std::string& source) const {
   std::string out;
@@ -93,7 +99,8 @@ LoadReport load_state_dict(torch::nn::Module& module, const weights::TensorMap& 
   at::NoGradGuard no_grad;
   for (auto& [name, target] : targets) {
     auto it = state.find(name);
-    if (it != state.end()) target.copy_(to_torch(it->second));
+    // Straight from the mapped file into the parameter: one copy, not two.
+    if (it != state.end()) target.copy_(mapped_view(it->second));
   }
   return report;
 }

@@ -55,6 +55,7 @@ struct BSRoformer::Impl : nn::Module {
   at::Tensor window;       // hann(win_length) on the device
 
   explicit Impl(BSRoformerConfig config) : c(std::move(config)) {
+    if (c.freqs_per_bands.empty()) c.freqs_per_bands = kDefaultFreqsPerBands;  // the header's promise, for configs built in code
     auto list = register_module("layers", nn::ModuleList());
     for (int64_t i = 0; i < c.depth; ++i) {
       // norm_output=False inside BSRoformer: one final_norm after all layers.

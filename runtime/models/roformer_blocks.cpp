@@ -18,6 +18,13 @@ namespace stemkit::models::roformer {
 
 namespace nn = torch::nn;
 
+LinearImpl::LinearImpl(int64_t in, int64_t out, bool with_bias) {
+  weight = register_parameter("weight", at::empty({out, in}), false);
+  if (with_bias) bias = register_parameter("bias", at::empty({out}), false);
+}
+
+at::Tensor LinearImpl::forward(const at::Tensor& x) { return at::linear(x, weight, bias); }
+
 RMSNormImpl::RMSNormImpl(int64_t dim) : scale(std::sqrt(static_cast<double>(dim))) {
   gamma = register_parameter("gamma", at::ones({dim}), false);
 }
@@ -26,10 +33,10 @@ AttentionImpl::AttentionImpl(int64_t dim, int64_t heads, int64_t dim_head) : hea
   auto rotary = register_module("rotary_embed", std::make_shared<nn::Module>());
   freqs = rotary->register_parameter("freqs", at::zeros({dim_head / 2}), false);
   norm = register_module("norm", RMSNorm(dim));
-  to_qkv = register_module("to_qkv", nn::Linear(nn::LinearOptions(dim, 3 * heads * dim_head).bias(false)));
-  to_gates = register_module("to_gates", nn::Linear(dim, heads));
+  to_qkv = register_module("to_qkv", Linear(dim, 3 * heads * dim_head, /*with_bias=*/false));
+  to_gates = register_module("to_gates", Linear(dim, heads));
   auto out = register_module("to_out", std::make_shared<nn::Module>());
-  to_out = out->register_module("0", nn::Linear(nn::LinearOptions(heads * dim_head, dim).bias(false)));
+  to_out = out->register_module("0", Linear(heads * dim_head, dim, /*with_bias=*/false));
 }
 
 // Fused weights are derived data: each remembers which tensors (storage and
@@ -265,10 +272,10 @@ void AttentionImpl::prepare_rows() {
 LinearAttentionImpl::LinearAttentionImpl(int64_t dim, int64_t heads, int64_t dim_head) : heads(heads), dim_head(dim_head) {
   norm = register_module("norm", RMSNorm(dim));
   auto qkv = register_module("to_qkv", std::make_shared<nn::Module>());  // Sequential(Linear, Rearrange)
-  to_qkv = qkv->register_module("0", nn::Linear(nn::LinearOptions(dim, 3 * heads * dim_head).bias(false)));
+  to_qkv = qkv->register_module("0", Linear(dim, 3 * heads * dim_head, /*with_bias=*/false));
   temperature = register_parameter("temperature", at::zeros({heads, 1, 1}), false);
   auto out = register_module("to_out", std::make_shared<nn::Module>());  // Sequential(Rearrange, Linear)
-  to_out = out->register_module("1", nn::Linear(nn::LinearOptions(heads * dim_head, dim).bias(false)));
+  to_out = out->register_module("1", Linear(heads * dim_head, dim, /*with_bias=*/false));
 }
 
 at::Tensor LinearAttentionImpl::forward(at::Tensor x) {
@@ -285,8 +292,8 @@ at::Tensor LinearAttentionImpl::forward(at::Tensor x) {
 FeedForwardImpl::FeedForwardImpl(int64_t dim, int64_t mult) {
   auto net = register_module("net", std::make_shared<nn::Module>());
   norm = net->register_module("0", RMSNorm(dim));
-  in = net->register_module("1", nn::Linear(dim, dim * mult));
-  out = net->register_module("4", nn::Linear(dim * mult, dim));
+  in = net->register_module("1", Linear(dim, dim * mult));
+  out = net->register_module("4", Linear(dim * mult, dim));
 }
 
 namespace {
@@ -441,9 +448,13 @@ namespace {
 // parameter a view of its slice: a run's GEMMs then read the stacked tensor
 // as one batched operand, and load_state_dict's copy_ into a parameter writes
 // the stacked tensor. Outside inference mode (constructors and to_device).
-at::Tensor stack_in_place(const std::vector<at::Tensor>& params) {
+// Without copy_values the stacked tensor is left uninitialised, as the
+// constructors' Linear layers are (a copy of 80 million unset numbers saved).
+at::Tensor stack_in_place(const std::vector<at::Tensor>& params, bool copy_values = true) {
   at::NoGradGuard no_grad;  // the stacked tensor is data, not part of an autograd graph
-  at::Tensor stacked = at::stack(params);
+  std::vector<int64_t> shape = params.front().sizes().vec();
+  shape.insert(shape.begin(), static_cast<int64_t>(params.size()));
+  at::Tensor stacked = copy_values ? at::stack(params) : at::empty(shape, params.front().options());
   for (size_t i = 0; i < params.size(); ++i) {
     at::Tensor p = params[i];
     p.set_data(stacked[static_cast<int64_t>(i)]);
@@ -477,13 +488,14 @@ BandSplitImpl::BandSplitImpl(int64_t dim, std::vector<int64_t> dims) : dim_input
   for (int64_t dim_in : dim_inputs) {
     auto seq = std::make_shared<nn::Module>();
     norms.push_back(seq->register_module("0", RMSNorm(dim_in)));
-    linears.push_back(seq->register_module("1", nn::Linear(dim_in, dim)));
+    linears.push_back(seq->register_module("1", Linear(dim_in, dim)));
     features->push_back(seq);
   }
-  stack_parameters();
+  stack_parameters(/*copy_values=*/false);  // the Linear layers are not set yet
 }
 
-void BandSplitImpl::stack_parameters() {
+void BandSplitImpl::stack_parameters(bool copy_values) {
+  if (copy_values && stacked()) return;  // still views of the stacked tensors: to() kept device and dtype
   runs_.clear();
   for (const BandRun& r : band_runs(dim_inputs)) {
     Run run{r, {}, {}, {}};
@@ -491,7 +503,7 @@ void BandSplitImpl::stack_parameters() {
       std::vector<at::Tensor> g, w, b;
       for (int64_t i = r.first; i < r.first + r.count; ++i)
         g.push_back(norms[i]->gamma), w.push_back(linears[i]->weight), b.push_back(linears[i]->bias);
-      run.gamma = stack_in_place(g), run.weight = stack_in_place(w), run.bias = stack_in_place(b);
+      run.gamma = stack_in_place(g), run.weight = stack_in_place(w, copy_values), run.bias = stack_in_place(b, copy_values);
     }
     runs_.push_back(run);
   }
@@ -550,32 +562,33 @@ MaskEstimatorImpl::MaskEstimatorImpl(int64_t dim, const std::vector<int64_t>& di
     // Sequential(MLP, GLU): the MLP's Linear layers at even indices, Tanh between.
     auto outer = std::make_shared<nn::Module>();
     auto mlp = outer->register_module("0", std::make_shared<nn::Module>());
-    std::vector<nn::Linear> linears;
+    std::vector<Linear> linears;
     for (int64_t l = 0; l < linear_layers; ++l) {
       const int64_t in = l == 0 ? dim : hidden, out = l + 1 == linear_layers ? dim_in * 2 : hidden;
-      linears.push_back(mlp->register_module(std::to_string(2 * l), nn::Linear(in, out)));
+      linears.push_back(mlp->register_module(std::to_string(2 * l), Linear(in, out)));
     }
     mlps.push_back(linears);
     to_freqs->push_back(outer);
   }
-  stack_parameters();
+  stack_parameters(/*copy_values=*/false);  // the Linear layers are not set yet
 }
 
-void MaskEstimatorImpl::stack_parameters() {
+void MaskEstimatorImpl::stack_parameters(bool copy_values) {
+  if (copy_values && stacked()) return;  // as BandSplit's
   hidden_weight_.clear(), hidden_bias_.clear(), runs_.clear();
   const size_t layers = mlps.front().size();
   for (size_t l = 0; l + 1 < layers; ++l) {
     std::vector<at::Tensor> w, b;
     for (const auto& mlp : mlps) w.push_back(mlp[l]->weight), b.push_back(mlp[l]->bias);
-    hidden_weight_.push_back(stack_in_place(w));
-    hidden_bias_.push_back(stack_in_place(b));
+    hidden_weight_.push_back(stack_in_place(w, copy_values));
+    hidden_bias_.push_back(stack_in_place(b, copy_values));
   }
   std::vector<int64_t> widths;
   for (const auto& mlp : mlps) widths.push_back(mlp.back()->weight.size(0) / 2);
   for (const BandRun& r : band_runs(widths)) {
     std::vector<at::Tensor> w, b;
     for (int64_t i = r.first; i < r.first + r.count; ++i) w.push_back(mlps[i].back()->weight), b.push_back(mlps[i].back()->bias);
-    runs_.push_back({r, stack_in_place(w), stack_in_place(b)});
+    runs_.push_back({r, stack_in_place(w, copy_values), stack_in_place(b, copy_values)});
   }
 }
 
@@ -633,11 +646,23 @@ at::Tensor MaskEstimatorImpl::forward(const at::Tensor& x) {
 }
 
 void to_device(nn::Module& module, const at::Device& device, at::ScalarType dtype) {
-  module.to(device, dtype);
+  // Moved as they are, then converted where they are: on a GPU the conversion
+  // of 160 million numbers is the device's, not a CPU pass before the copy; and
+  // the rotary frequencies, which stay float32, keep every bit (converted with
+  // the rest and back, fp16 rounded them to 11 bits).
+  module.to(device);
   const std::string rotary = "rotary_embed.freqs";
-  for (auto& item : module.named_parameters())
-    if (item.key().size() >= rotary.size() && item.key().compare(item.key().size() - rotary.size(), rotary.size(), rotary) == 0)
-      item.value().set_data(item.value().to(at::kFloat));
+  auto is_rotary = [&](const std::string& key) {
+    return key.size() >= rotary.size() && key.compare(key.size() - rotary.size(), rotary.size(), rotary) == 0;
+  };
+  {
+    at::NoGradGuard no_grad;
+    for (auto& item : module.named_parameters())
+      if (!is_rotary(item.key()) && item.value().scalar_type() != dtype) item.value().set_data(item.value().to(dtype));
+    for (auto& item : module.named_buffers())
+      if (at::isFloatingType(item.value().scalar_type()) && item.value().scalar_type() != dtype)
+        item.value().set_data(item.value().to(dtype));
+  }
   const auto options = at::TensorOptions().device(device).dtype(dtype);
   auto prepare = [&](nn::Module* m) {
     if (auto* split = dynamic_cast<BandSplitImpl*>(m)) split->stack_parameters();

@@ -17,7 +17,6 @@
 
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
-#include <torch/nn/modules/linear.h>
 #include <torch/nn/pimpl.h>
 
 #include <ATen/core/Tensor.h>
@@ -40,6 +39,19 @@ struct FoldedLinear;
 // cos + i sin of the rotary angles per position, complex float32 (n, d/2), per sequence length.
 struct RotaryTable;
 
+// Linear's parameters, weight (out x in) and bias (out, or none),
+// without its random initialisation: every weight of these models comes from a
+// checkpoint (strict loading writes each one), and drawing the random numbers
+// first was most of the time it took to build viperx's BS-RoFormer (160 million
+// parameters: 3.2 s on a 2-core CPU). Until a state dict is loaded, the
+// parameters hold whatever the allocator gave.
+struct LinearImpl : torch::nn::Module {
+  at::Tensor weight, bias;
+  LinearImpl(int64_t in, int64_t out, bool with_bias = true);
+  at::Tensor forward(const at::Tensor& x);  // (..., in) -> (..., out)
+};
+TORCH_MODULE(Linear);
+
 struct RMSNormImpl : torch::nn::Module {
   at::Tensor gamma;
   double scale;
@@ -54,7 +66,7 @@ TORCH_MODULE(RMSNorm);
 struct AttentionImpl : torch::nn::Module {
   int64_t heads, dim_head;
   RMSNorm norm{nullptr};
-  torch::nn::Linear to_qkv{nullptr}, to_gates{nullptr}, to_out{nullptr};
+  Linear to_qkv{nullptr}, to_gates{nullptr}, to_out{nullptr};
   at::Tensor freqs;  // rotary inverse frequencies (dim_head / 2), rotary_embed.freqs
   AttentionImpl(int64_t dim, int64_t heads, int64_t dim_head);
   // x += Attention(x), in place (x (N, n, dim), contiguous and the caller's own).
@@ -90,7 +102,7 @@ TORCH_MODULE(Attention);
 struct LinearAttentionImpl : torch::nn::Module {
   int64_t heads, dim_head;
   RMSNorm norm{nullptr};
-  torch::nn::Linear to_qkv{nullptr}, to_out{nullptr};
+  Linear to_qkv{nullptr}, to_out{nullptr};
   at::Tensor temperature;  // (h, 1, 1)
   LinearAttentionImpl(int64_t dim, int64_t heads, int64_t dim_head);
   at::Tensor forward(at::Tensor x);  // (N, n, dim) -> (N, n, dim)
@@ -99,7 +111,7 @@ TORCH_MODULE(LinearAttention);
 
 struct FeedForwardImpl : torch::nn::Module {
   RMSNorm norm{nullptr};
-  torch::nn::Linear in{nullptr}, out{nullptr};
+  Linear in{nullptr}, out{nullptr};
   FeedForwardImpl(int64_t dim, int64_t mult);
   // x += net.4(GELU(net.1(norm(x)))), in place (x contiguous and the caller's
   // own): the norm folded into net.1, the residual added by net.4's GEMM.
@@ -167,12 +179,13 @@ std::vector<BandRun> band_runs(const std::vector<int64_t>& widths);
 struct BandSplitImpl : torch::nn::Module {
   std::vector<int64_t> dim_inputs;
   std::vector<RMSNorm> norms;
-  std::vector<torch::nn::Linear> linears;
+  std::vector<Linear> linears;
   BandSplitImpl(int64_t dim, std::vector<int64_t> dim_inputs);
   at::Tensor forward(const at::Tensor& x);
   // Makes each run's parameters views of stacked tensors again (after to(),
-  // which replaces them; until then the bands run one by one).
-  void stack_parameters();
+  // which replaces them; until then the bands run one by one). The
+  // constructor's call leaves the Linear layers' values unset (copy_values).
+  void stack_parameters(bool copy_values = true);
   // Whether forward runs each run of bands as one batched GEMM (the parameters are stacked).
   bool stacked() const;
 
@@ -193,10 +206,10 @@ TORCH_MODULE(BandSplit);
 // of all bands run as one batched GEMM each, the last layer per run of bands
 // of equal width (parameters stacked as in BandSplit).
 struct MaskEstimatorImpl : torch::nn::Module {
-  std::vector<std::vector<torch::nn::Linear>> mlps;  // [band] -> Linear layers
+  std::vector<std::vector<Linear>> mlps;  // [band] -> Linear layers
   MaskEstimatorImpl(int64_t dim, const std::vector<int64_t>& dim_inputs, int64_t linear_layers, int64_t hidden);
   at::Tensor forward(const at::Tensor& x);
-  void stack_parameters();  // as BandSplit's
+  void stack_parameters(bool copy_values = true);  // as BandSplit's
   bool stacked() const;     // whether forward runs batched GEMMs
 
  private:

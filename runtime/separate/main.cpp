@@ -251,6 +251,7 @@ int main(int argc, char** argv) {
     int failed = 0;
     nlohmann::json summary = {{"model", model.name},
                               {"load_s", model.load_s},
+                              {"to_device_s", model.to_device_s},
                               {"device", model.device.str()},
                               {"precision", precision_name(model.dtype)},
                               {"version", stemkit::version_text()}};

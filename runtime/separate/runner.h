@@ -57,6 +57,7 @@ struct LoadedModel {
   at::ScalarType dtype = at::kFloat;
   int64_t config_batch_size = 0;  // an MSST configuration's inference.batch_size (the default -b there); 0: none
   double load_s = 0;              // reading the weights and moving them to the device (downloads not counted)
+  double to_device_s = 0;         // of load_s, moving them (waiting for the GPU to start, if it was still starting)
 };
 LoadedModel load_model(const RunnerOptions& options);
 // The --precision name of a model's dtype: "fp32", "fp16" or "bf16".

@@ -264,6 +264,56 @@ TEST(RoformerBandModules, BatchedRunsMatchBandByBand) {
     masks->mlps[4].back()->weight.mul_(1.5);
   }
   EXPECT_GT(test::rel_l2(mask, masks(bands_one)), 1e-3);
+
+  // A move that changes nothing (same device and dtype) keeps the stacked
+  // tensors: no copy of the weights at load.
+  const void* stacked_at = masks->mlps[0][0]->weight.data_ptr();
+  roformer::to_device(*masks, at::kCPU, at::kFloat);
+  EXPECT_EQ(masks->mlps[0][0]->weight.data_ptr(), stacked_at);
+  EXPECT_TRUE(masks->stacked());
+}
+
+// to_device converts every weight to the model's dtype but the rotary
+// frequencies, which stay float32 with every bit (a round trip through fp16
+// rounded them), and stacks the band modules' parameters again.
+TEST(RoformerToDevice, ConvertsWeightsAndKeepsRotaryFrequenciesExact) {
+  namespace roformer = models::roformer;
+  roformer::Transformer t(1, 64, 2, 64, false, false);
+  const at::Tensor freqs = 1.0 / at::pow(10000.0, at::arange(0, 64, 2, at::kDouble) / 64.0);
+  {
+    at::NoGradGuard no_grad;
+    for (auto& item : t->named_parameters()) {
+      if (item.key().find("freqs") != std::string::npos)
+        item.value().copy_(freqs);
+      else
+        item.value().uniform_(-0.1, 0.1);
+    }
+  }
+  const at::Tensor want = freqs.to(at::kFloat);
+  ASSERT_FALSE(at::equal(want.to(at::kHalf).to(at::kFloat), want));  // fp16 would change them
+  roformer::to_device(*t, at::kCPU, at::kHalf);
+  int converted = 0, rotary = 0;
+  for (const auto& item : t->named_parameters()) {
+    if (item.key().find("rotary_embed.freqs") != std::string::npos) {
+      ++rotary;
+      EXPECT_EQ(item.value().scalar_type(), at::kFloat) << item.key();
+      EXPECT_TRUE(at::equal(item.value(), want)) << item.key();
+    } else {
+      ++converted;
+      EXPECT_EQ(item.value().scalar_type(), at::kHalf) << item.key();
+    }
+  }
+  EXPECT_EQ(rotary, 1);
+  EXPECT_GT(converted, 5);
+
+  roformer::MaskEstimator masks(16, std::vector<int64_t>{4, 4, 6}, 2, 24);
+  {
+    at::NoGradGuard no_grad;
+    for (auto& p : masks->parameters()) p.uniform_(-0.1, 0.1);
+  }
+  roformer::to_device(*masks, at::kCPU, at::kBFloat16);
+  EXPECT_TRUE(masks->stacked());
+  for (const auto& p : masks->parameters()) EXPECT_EQ(p.scalar_type(), at::kBFloat16);
 }
 
 }  // namespace

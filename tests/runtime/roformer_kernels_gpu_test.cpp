@@ -9,6 +9,7 @@
 #include <ATen/ATen.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <cstdio>
 #include <optional>
 #include <string>
@@ -38,6 +39,8 @@ roformer::Transformer small_transformer(bool norm_output) {
       item.value().copy_(1.0 / at::pow(10000.0, at::arange(0, 64, 2, at::kFloat) / 64.0));
     else if (name.find("gamma") != std::string::npos)
       item.value().copy_(1.0 + 0.2 * at::randn_like(item.value()));
+    else  // the Linear layers start uninitialised: nn::Linear's uniform(-1/sqrt(in), 1/sqrt(in))
+      item.value().uniform_(-1.0, 1.0).div_(std::sqrt(static_cast<double>(item.value().dim() == 2 ? item.value().size(1) : 64)));
   }
   for (auto& p : t->parameters()) p.set_requires_grad(false);  // as the models do
   return t;
