@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
+#include <ATen/detail/CUDAHooksInterface.h>
 
 #include <algorithm>
 #include <chrono>
@@ -50,6 +51,12 @@ at::Device parse_device(const std::string& text) {
                         ") sees no CUDA or ROCm GPU; use --device cpu, or build against a GPU libtorch (docs/runtime.md)");
   if (!device.is_cpu() && !device.is_cuda()) throw SeparateError("--device " + text + ": expected cpu, cuda, cuda:N or auto");
   if (device.is_cuda() && !device.has_index()) device = at::Device(at::kCUDA, 0);
+  if (device.is_cuda()) {
+    const int gpus = at::detail::getCUDAHooks().getNumGPUs();
+    if (device.index() >= gpus)
+      throw SeparateError("--device " + text + ": this machine has " + std::to_string(gpus) + " GPU" + (gpus == 1 ? "" : "s") +
+                          " (cuda:0" + (gpus > 1 ? " to cuda:" + std::to_string(gpus - 1) : std::string()) + ")");
+  }
   return device;
 }
 

@@ -259,6 +259,12 @@ TEST(SeparateCli, UsageErrorsSayWhatToDo) {
   r = run("-n " + kModel + " --precision fp64 " + (dir / "a.wav").string());
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.output.find("--precision fp64: expected auto, fp32, fp16 or bf16"), std::string::npos) << r.output;
+  // A GPU the machine lacks is named with what it has, before any model loads.
+  r = run("-n " + kModel + " --device cuda:99 " + (dir / "a.wav").string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find(at::hasCUDA() ? "--device cuda:99: this machine has " : "--device cuda:99: this libtorch"),
+            std::string::npos)
+      << r.output;
   r = run("--version");
   EXPECT_EQ(r.code, 0);
   EXPECT_NE(r.output.find("patch set"), std::string::npos) << r.output;
