@@ -12,7 +12,6 @@
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/embedding.h>
-#include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/normalization.h>
 
 #include <ATen/ATen.h>
@@ -26,6 +25,7 @@
 
 #include "runtime/attention/attention.h"
 #include "runtime/dsp/istft.h"
+#include "runtime/model/linear.h"
 #include "runtime/model/state_dict.h"
 
 namespace stemkit::models {
@@ -315,11 +315,11 @@ TORCH_MODULE(HDecLayer);
 struct AttentionImpl : nn::Module {
   int64_t heads;
   at::Tensor in_proj_weight, in_proj_bias;
-  nn::Linear out_proj{nullptr};
+  model::Linear out_proj{nullptr};  // no random initial values: the checkpoint sets them
   AttentionImpl(int64_t dim, int64_t heads) : heads(heads) {
     in_proj_weight = register_parameter("in_proj_weight", at::zeros({3 * dim, dim}), false);
     in_proj_bias = register_parameter("in_proj_bias", at::zeros({3 * dim}), false);
-    out_proj = register_module("out_proj", nn::Linear(dim, dim));
+    out_proj = register_module("out_proj", model::Linear(dim, dim));
   }
   // q: (B, Tq, C), kv: (B, Tk, C) -> (B, Tq, C); self-attention when kv is q.
   at::Tensor forward(const at::Tensor& q_in, const at::Tensor& kv_in, bool self) {
@@ -355,15 +355,15 @@ struct TransformerLayerImpl : nn::Module {
   bool cross;
   TransformerOptions o;
   Attention attn{nullptr};
-  nn::Linear linear1{nullptr}, linear2{nullptr};
+  model::Linear linear1{nullptr}, linear2{nullptr};
   nn::LayerNorm norm1{nullptr}, norm2{nullptr}, norm3{nullptr};
   nn::GroupNorm norm_out{nullptr};
   LayerScale gamma_1{nullptr}, gamma_2{nullptr};
 
   TransformerLayerImpl(bool cross, const TransformerOptions& o) : cross(cross), o(o) {
     attn = register_module(cross ? "cross_attn" : "self_attn", Attention(o.dim, o.heads));
-    linear1 = register_module("linear1", nn::Linear(o.dim, o.hidden));
-    linear2 = register_module("linear2", nn::Linear(o.hidden, o.dim));
+    linear1 = register_module("linear1", model::Linear(o.dim, o.hidden));
+    linear2 = register_module("linear2", model::Linear(o.hidden, o.dim));
     auto ln = [&] { return nn::LayerNorm(nn::LayerNormOptions({o.dim}).eps(1e-5)); };
     norm1 = register_module("norm1", ln());
     norm2 = register_module("norm2", ln());

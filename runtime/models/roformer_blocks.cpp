@@ -18,13 +18,6 @@ namespace stemkit::models::roformer {
 
 namespace nn = torch::nn;
 
-LinearImpl::LinearImpl(int64_t in, int64_t out, bool with_bias) {
-  weight = register_parameter("weight", at::empty({out, in}), false);
-  if (with_bias) bias = register_parameter("bias", at::empty({out}), false);
-}
-
-at::Tensor LinearImpl::forward(const at::Tensor& x) { return at::linear(x, weight, bias); }
-
 RMSNormImpl::RMSNormImpl(int64_t dim) : scale(std::sqrt(static_cast<double>(dim))) {
   gamma = register_parameter("gamma", at::ones({dim}), false);
 }

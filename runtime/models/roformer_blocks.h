@@ -19,6 +19,8 @@
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/pimpl.h>
 
+#include "runtime/model/linear.h"
+
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
@@ -39,18 +41,8 @@ struct FoldedLinear;
 // cos + i sin of the rotary angles per position, complex float32 (n, d/2), per sequence length.
 struct RotaryTable;
 
-// Linear's parameters, weight (out x in) and bias (out, or none),
-// without its random initialisation: every weight of these models comes from a
-// checkpoint (strict loading writes each one), and drawing the random numbers
-// first was most of the time it took to build viperx's BS-RoFormer (160 million
-// parameters: 3.2 s on a 2-core CPU). Until a state dict is loaded, the
-// parameters hold whatever the allocator gave.
-struct LinearImpl : torch::nn::Module {
-  at::Tensor weight, bias;
-  LinearImpl(int64_t in, int64_t out, bool with_bias = true);
-  at::Tensor forward(const at::Tensor& x);  // (..., in) -> (..., out)
-};
-TORCH_MODULE(Linear);
+// The Linear layers: model::Linear, nn::Linear without random initial values.
+using model::Linear;
 
 struct RMSNormImpl : torch::nn::Module {
   at::Tensor gamma;
