@@ -214,9 +214,10 @@ struct MaskEstimatorImpl : torch::nn::Module {
 };
 TORCH_MODULE(MaskEstimator);
 
-// Converts a RoFormer to (device, dtype): every rotary_embed.freqs stays in
-// float32, as upstream computes the rotary angles, and the band modules'
-// parameters are stacked again (BandSplit, MaskEstimator).
+// Converts a RoFormer to (device, dtype): moved first, converted on the device;
+// every rotary_embed.freqs stays float32 with its bits, as upstream computes the
+// rotary angles; the band modules' parameters are stacked again where the move
+// replaced them (BandSplit, MaskEstimator); the kernel path's folds are built.
 void to_device(torch::nn::Module& module, const at::Device& device, at::ScalarType dtype);
 
 }  // namespace stemkit::models::roformer
