@@ -10,7 +10,6 @@
 
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
-#include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/embedding.h>
 #include <torch/nn/modules/normalization.h>
 
@@ -25,7 +24,7 @@
 
 #include "runtime/attention/attention.h"
 #include "runtime/dsp/istft.h"
-#include "runtime/model/linear.h"
+#include "runtime/model/layers.h"
 #include "runtime/model/state_dict.h"
 
 namespace stemkit::models {
@@ -49,34 +48,19 @@ struct LayerScaleImpl : nn::Module {
 };
 TORCH_MODULE(LayerScale);
 
-// A 1d or 2d convolution (or transposed convolution), whichever the layer
-// needs; the frequency layers use 2d kernels of width 1 over time.
-struct Conv {
-  nn::Conv1d c1{nullptr};
-  nn::Conv2d c2{nullptr};
-  nn::ConvTranspose1d t1{nullptr};
-  nn::ConvTranspose2d t2{nullptr};
-  at::Tensor operator()(const at::Tensor& x) {
-    if (c1) return c1->forward(x);
-    if (c2) return c2->forward(x);
-    if (t1) return t1->forward(x);
-    return t2->forward(x);
-  }
-};
-
 // Registers a convolution under `name`: 2d with (k, 1) kernels over
 // frequency when `freq`, 1d otherwise; `kernel_time` > 1 gives the decoder's
-// (k, k) rewrite kernel.
-Conv make_conv(nn::Module& m, const std::string& name, bool freq, int64_t in, int64_t out, int64_t kernel,
-               int64_t stride, int64_t padding, int64_t kernel_time = 1, int64_t padding_time = 0) {
-  Conv c;
+// (k, k) rewrite kernel. model::Conv: no random initial values (the checkpoint
+// sets them).
+model::Conv make_conv(nn::Module& m, const std::string& name, bool freq, int64_t in, int64_t out, int64_t kernel,
+                      int64_t stride, int64_t padding, int64_t kernel_time = 1, int64_t padding_time = 0) {
+  model::ConvOptions o;
+  o.in = in, o.out = out;
   if (freq)
-    c.c2 = m.register_module(name, nn::Conv2d(nn::Conv2dOptions(in, out, {kernel, kernel_time})
-                                                  .stride({stride, 1})
-                                                  .padding({padding, padding_time})));
+    o.kernel = {kernel, kernel_time}, o.stride = {stride, 1}, o.padding = {padding, padding_time};
   else
-    c.c1 = m.register_module(name, nn::Conv1d(nn::Conv1dOptions(in, out, kernel).stride(stride).padding(padding)));
-  return c;
+    o.kernel = {kernel}, o.stride = {stride}, o.padding = {padding};
+  return m.register_module(name, model::Conv(o));
 }
 
 // Mean and biased variance of each row of x (R, L), in float32 whatever x's
@@ -152,7 +136,7 @@ at::Tensor dconv_norm(const nn::GroupNorm& gn, const at::Tensor& x, const at::Te
 // HTDemucs on the GPU (broadcast adds over the largest activations).
 struct DConvImpl : nn::Module {
   struct Branch {
-    nn::Conv1d in{nullptr}, out{nullptr};
+    model::Conv in{nullptr}, out{nullptr};
     nn::GroupNorm norm_in{nullptr}, norm_out{nullptr};
     LayerScale scale{nullptr};
     int64_t dilation = 1;
@@ -168,9 +152,9 @@ struct DConvImpl : nn::Module {
       auto seq = std::make_shared<nn::Module>();
       Branch b;
       b.dilation = dilation;
-      b.in = seq->register_module("0", nn::Conv1d(nn::Conv1dOptions(channels, hidden, 3).dilation(dilation).padding(dilation)));
+      b.in = seq->register_module("0", model::Conv(model::ConvOptions{channels, hidden, {3}, {1}, {dilation}, {dilation}}));
       b.norm_in = seq->register_module("1", nn::GroupNorm(nn::GroupNormOptions(1, hidden)));
-      b.out = seq->register_module("3", nn::Conv1d(nn::Conv1dOptions(hidden, 2 * channels, 1)));
+      b.out = seq->register_module("3", model::Conv(model::ConvOptions{hidden, 2 * channels, {1}}));
       b.norm_out = seq->register_module("4", nn::GroupNorm(nn::GroupNormOptions(1, 2 * channels)));
       b.scale = seq->register_module("6", LayerScale(channels, false));
       layers->push_back(seq);
@@ -212,7 +196,7 @@ struct LayerOptions {
 struct HEncLayerImpl : nn::Module {
   bool freq, empty;
   int64_t stride, pad;
-  Conv conv, rewrite;
+  model::Conv conv{nullptr}, rewrite{nullptr};
   nn::GroupNorm norm1{nullptr}, norm2{nullptr};
   DConv dconv{nullptr};
   bool has_rewrite = false;
@@ -257,19 +241,20 @@ TORCH_MODULE(HEncLayer);
 struct HDecLayerImpl : nn::Module {
   bool freq, empty, last;
   int64_t chin, pad;
-  Conv conv_tr, rewrite;
+  model::Conv conv_tr{nullptr}, rewrite{nullptr};
   nn::GroupNorm norm1{nullptr}, norm2{nullptr};
   DConv dconv{nullptr};
   bool has_rewrite = false;
 
   HDecLayerImpl(int64_t chin, int64_t chout, const LayerOptions& o, bool use_dconv, int64_t context, bool empty, bool last)
       : freq(o.freq), empty(empty), last(last), chin(chin), pad(o.pad ? o.kernel_size / 4 : 0) {
+    model::ConvOptions tr;
+    tr.in = chin, tr.out = chout, tr.transposed = true;
     if (freq)
-      conv_tr.t2 = register_module(
-          "conv_tr", nn::ConvTranspose2d(nn::ConvTranspose2dOptions(chin, chout, {o.kernel_size, 1}).stride({o.stride, 1})));
+      tr.kernel = {o.kernel_size, 1}, tr.stride = {o.stride, 1};
     else
-      conv_tr.t1 = register_module("conv_tr",
-                                   nn::ConvTranspose1d(nn::ConvTranspose1dOptions(chin, chout, o.kernel_size).stride(o.stride)));
+      tr.kernel = {o.kernel_size}, tr.stride = {o.stride};
+    conv_tr = register_module("conv_tr", model::Conv(tr));
     if (o.norm) norm2 = register_module("norm2", nn::GroupNorm(nn::GroupNormOptions(o.norm_groups, chout)));
     if (empty) return;
     if (o.rewrite) {
@@ -515,7 +500,7 @@ struct HTDemucs::Impl : nn::Module {
   std::vector<HEncLayer> encoder, tencoder;
   std::vector<HDecLayer> decoder, tdecoder;
   nn::Embedding freq_emb{nullptr};
-  nn::Conv1d up{nullptr}, down{nullptr}, up_t{nullptr}, down_t{nullptr};
+  model::Conv up{nullptr}, down{nullptr}, up_t{nullptr}, down_t{nullptr};
   CrossTransformer transformer{nullptr};
   at::ScalarType dtype = at::kFloat;
   at::Device device = at::kCPU;
@@ -585,7 +570,7 @@ struct HTDemucs::Impl : nn::Module {
     int64_t transformer_channels = c.channels * static_cast<int64_t>(std::pow(c.growth, c.depth - 1));
     if (c.bottom_channels) {
       auto conv1x1 = [&](const char* name, int64_t in, int64_t out) {
-        return register_module(name, nn::Conv1d(nn::Conv1dOptions(in, out, 1)));
+        return register_module(name, model::Conv(model::ConvOptions{in, out, {1}}));
       };
       up = conv1x1("channel_upsampler", transformer_channels, c.bottom_channels);
       down = conv1x1("channel_downsampler", c.bottom_channels, transformer_channels);

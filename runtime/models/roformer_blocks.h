@@ -19,7 +19,7 @@
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/pimpl.h>
 
-#include "runtime/model/linear.h"
+#include "runtime/model/layers.h"
 
 #include <ATen/core/Tensor.h>
 
@@ -41,7 +41,7 @@ struct FoldedLinear;
 // cos + i sin of the rotary angles per position, complex float32 (n, d/2), per sequence length.
 struct RotaryTable;
 
-// The Linear layers: model::Linear, nn::Linear without random initial values.
+// The Linear layers: model::Linear (runtime/model/layers.h), nn::Linear without random initial values.
 using model::Linear;
 
 struct RMSNormImpl : torch::nn::Module {
