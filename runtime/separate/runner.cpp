@@ -259,11 +259,13 @@ LoadedModel load_model(const RunnerOptions& o) {
   const double t_move = now_s();
   if (gpu_started.valid()) gpu_started.get();  // its error, if the GPU could not start, is the user's answer
   m.model->to(m.device, m.dtype);
-  // The weights' float32 copies, freed by their conversion on the device, would
-  // stay reserved by the caching allocator in blocks the activations cannot use.
-  if (m.device.is_cuda()) bench::release_gpu_cache();
-  // Every forward has one shape, so cuDNN's autotuning pays once per run.
-  if (m.device.is_cuda()) at::globalContext().setBenchmarkCuDNN(o.cudnn_benchmark);
+  if (m.device.is_cuda()) {
+    // The weights' float32 copies, freed by their conversion on the device, would
+    // stay reserved by the caching allocator in blocks the activations cannot use.
+    bench::release_gpu_cache();
+    // Every forward has one shape, so cuDNN's autotuning pays once per run.
+    at::globalContext().setBenchmarkCuDNN(o.cudnn_benchmark);
+  }
   m.load_s = now_s() - t0;
   m.to_device_s = now_s() - t_move;
   return m;
