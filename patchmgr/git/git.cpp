@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "patchmgr/git/diff_trees.h"
 #include "patchmgr/util/fs.h"
 
 namespace patchmgr::git {
@@ -107,16 +108,18 @@ std::vector<git_oid> first_parent_chain(git_repository* repo, const git_oid& bas
   return {chain.rbegin(), chain.rend()};
 }
 
-Diff diff_trees(git_repository* repo, git_tree* old_tree, git_tree* new_tree) {
+Diff diff_trees(git_repository* repo, git_tree* old_tree, git_tree* new_tree) { return diff_trees(repo, old_tree, new_tree, 0); }
+
+Diff diff_trees(git_repository* repo, git_tree* old_tree, git_tree* new_tree, uint32_t extra_flags) {
   git_diff_options opts = GIT_DIFF_OPTIONS_INIT;
   // git enables the indent heuristic by default; so must we, or hunks built by
   // `git format-patch` and by libgit2 would split differently.
-  opts.flags |= GIT_DIFF_INDENT_HEURISTIC;
+  opts.flags |= GIT_DIFF_INDENT_HEURISTIC | extra_flags;
   git_diff* d = nullptr;
   check(git_diff_tree_to_tree(&d, repo, old_tree, new_tree, &opts), "cannot diff trees");
   Diff diff(d);
   git_diff_find_options find = GIT_DIFF_FIND_OPTIONS_INIT;
-  find.flags = GIT_DIFF_FIND_RENAMES;
+  find.flags = GIT_DIFF_FIND_RENAMES | GIT_DIFF_FIND_COPIES;
   check(git_diff_find_similar(diff.get(), &find), "cannot detect renames");
   return diff;
 }

@@ -1,5 +1,5 @@
-// Reading and writing patch files in `git format-patch` form (an mbox message:
-// From/Date/Subject headers, a description, "---", a diffstat, the diff).
+// Reading and writing patch files in `git format-patch` form (an mbox message: From/Date/Subject headers, a
+// description, "---", a diffstat, the diff), for every kind of change git writes (docs/cli.md, "export").
 #pragma once
 
 #include <git2.h>
@@ -20,9 +20,9 @@ struct PatchFile {
   std::string author_name;
   std::string author_email;
   git_time date{};            // author date with its UTC offset
-  std::string subject;        // without the "[PATCH n/m]" prefix
+  std::string subject;        // unfolded, RFC 2047-decoded (UTF-8), without the "[PATCH n/m]" prefix
   std::string description;    // the message body before "---", trimmed
-  std::string diff_text;      // from the first "diff --git" line, without the mail signature
+  std::string diff_text;      // the file's lines from the first "diff --git" to the end of the last hunk or binary patch
   int diff_line = 0;          // line where diff_text starts
   std::vector<std::string> touched_files;  // every old and new path in the diff, sorted, unique
   std::vector<PatchProblem> problems;      // empty when the file is a usable patch
@@ -32,16 +32,16 @@ struct PatchFile {
   std::string message() const;
 };
 
-// Parses `text`; never throws for bad content, it fills `problems` instead.
+// Parses `text` (author and subject RFC 2047-decoded); never throws for bad content, it fills `problems` instead.
 PatchFile parse_patch_file(const std::string& text);
 
-// Parses the diff of a valid patch file into a libgit2 diff.
+// Parses the diff of a valid patch file into a libgit2 diff (rewritten where libgit2 1.5 reads git's form otherwise).
 Diff parse_diff(const PatchFile& patch);
 
-// The patch file for `commit` against its parent, in patchmgr's canonical
-// form of `git format-patch --zero-commit --no-numbered`: it depends only on
-// the commit's content (author, date, message without patchmgr's trailers,
-// diff), so apply followed by export gives back the same bytes.
+// The patch file for `commit` against its parent, in patchmgr's canonical form: the bytes of
+// `git format-patch --zero-commit --no-numbered --binary --no-signature -M -C` (no signature, no libgit2 version).
+// It depends only on the commit's content (author, date, message without patchmgr's trailers, diff), so apply
+// followed by export gives back the same bytes. Throws Error for a merge, a root commit or a submodule change.
 std::string format_patch(git_commit* commit);
 
 }  // namespace patchmgr::git
