@@ -45,6 +45,8 @@ const std::vector<std::string> kKinds = {
     "0020-P-tch-the-mlauts.patch",
     "0021-A-long-subject-that-git-folds-over-more-than-one-lin.patch",
     "0022-Several-kinds-at-once.patch",
+    "0023-Author-name-with-specials.patch",
+    "0024-A-long-subject-with-and-that-git-writes-as-encoded-w.patch",
 };
 
 struct Shell {

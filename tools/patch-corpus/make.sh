@@ -76,6 +76,9 @@ git add -A && commit "A long subject that git folds over more than one line beca
 printf 'one\ntwo\nTHREE\nfour\nfive\nsix\nseven\neight\nnine\nTEN\neleven\ntwelve\n' > text.txt
 git mv renamed.txt renamed-again.txt && chmod 755 tail.txt && bytes 200 3 > new.bin && rm newlink && printf 'x\n' > 'sp ace.txt'
 git add -A && commit "Several kinds at once"
+printf 'x\ny\n' > 'sp ace.txt' && git add -A && commit "Author name with specials" "" "A. U. Thor, Jr"
+printf 'x\ny\nz\n' > 'sp ace.txt'
+git add -A && commit "$(printf 'A long subject with \303\244\303\266\303\274 and \342\202\254 that git writes as encoded-words over several lines')"
 
 format() { git format-patch -q --zero-commit --no-numbered --binary --no-signature -M -C "$@"; }
 format -o "$out" main~$(( $(git rev-list --count main) - 1 ))..main
