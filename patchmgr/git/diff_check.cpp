@@ -2,6 +2,7 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 
@@ -83,6 +84,7 @@ class Checker {
   }
 
   size_t file(size_t i) {
+    std::vector<std::string> seen;  // the extended header lines so far, by key ("rename to ")
     for (; i < lines_.size(); ++i) {
       const std::string& l = lines_[i];
       for (const char* prefix : {"rename from ", "rename to ", "copy from ", "copy to ", "--- ", "+++ "})
@@ -103,6 +105,16 @@ class Checker {
         return i;
       }
       if (!is_extended_header(l)) break;
+      // git writes each once; a second one is a damaged file (and libgit2 1.5 would keep one silently).
+      std::string key = l.substr(0, l.find(' ', l.find(' ') + 1) + 1);
+      if (starts_with(l, "index ")) key = "index ";
+      if (std::find(seen.begin(), seen.end(), key) != seen.end()) {
+        problem(i, fmt::format("{}: a second \"{}\" line in the header of one file; the file is damaged (two headers "
+                               "merged?): each file of a diff starts with its own \"diff --git\" line",
+                               file_, key.substr(0, key.size() - 1)));
+        return i;
+      }
+      seen.push_back(key);
       auto mode_at = l.rfind(' ');
       if (l.substr(mode_at + 1) == "160000") {
         problem(i, fmt::format("{}: a submodule pointer change (mode 160000): patchmgr does not apply submodule changes; "

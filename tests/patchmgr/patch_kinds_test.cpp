@@ -277,6 +277,12 @@ std::vector<Bad> bad_inputs(const fs::path& corpus) {
     bad.push_back({"unknown escape", replace_line(quoted, l, "diff --git \"a/tab\\qhere.txt\" \"b/tab\\there.txt\""), l,
                    "malformed quoted path"});
   }
+  {
+    // Found by the fuzzer: two headers merged into one (libgit2 1.5 keeps one "rename to" and leaks the other).
+    std::string rename = read(corpus / "0008-Pure-rename.patch");
+    std::string text = rename + "similarity index 100%\nrename to moved.txt\n";
+    bad.push_back({"a header line twice", text, line_of(rename, "diff --git") + 4, "a second \"similarity index\" line"});
+  }
   std::string text = read(corpus / "0001-Text-change-with-LF.patch");
   bad.push_back({"binary without data",
                  text.substr(0, text.find("--- a/")) + "Binary files a/text.txt and b/text.txt differ\n",
