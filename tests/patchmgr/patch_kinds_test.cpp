@@ -47,6 +47,9 @@ const std::vector<std::string> kKinds = {
     "0022-Several-kinds-at-once.patch",
     "0023-Author-name-with-specials.patch",
     "0024-A-long-subject-with-and-that-git-writes-as-encoded-w.patch",
+    "0025-Rename-with-a-mode-change.patch",
+    "0026-Delete-a-binary-file-and-a-symlink.patch",
+    "0027-Subjects-may-hold-x-and-a_b.patch",
 };
 
 struct Shell {
@@ -171,7 +174,7 @@ struct CorpusProject {
     for (const auto& kind : kinds) {
       std::string text = read(corpus / kind);
       std::string name;
-      for (char c : kind) name += char(std::tolower(static_cast<unsigned char>(c)));
+      for (char c : kind) name += c == '_' ? '-' : char(std::tolower(static_cast<unsigned char>(c)));  // a slug
       std::string id = name.substr(5, name.size() - 11);
       write(root.path() / "patches" / "corpus" / name, text);
       auto parsed = pg::parse_patch_file(text);

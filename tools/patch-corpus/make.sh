@@ -79,6 +79,9 @@ git add -A && commit "Several kinds at once"
 printf 'x\ny\n' > 'sp ace.txt' && git add -A && commit "Author name with specials" "" "A. U. Thor, Jr"
 printf 'x\ny\nz\n' > 'sp ace.txt'
 git add -A && commit "$(printf 'A long subject with \303\244\303\266\303\274 and \342\202\254 that git writes as encoded-words over several lines')"
+git mv run.sh run-moved.sh && chmod 755 run-moved.sh && git add -A && commit "Rename with a mode change"
+git rm -q new.bin link && commit "Delete a binary file and a symlink"
+printf 'x\ny\nz\nw\n' > 'sp ace.txt' && git add -A && commit "Subjects may hold =?x?= and a_b"
 
 format() { git format-patch -q --zero-commit --no-numbered --binary --no-signature -M -C "$@"; }
 format -o "$out" main~$(( $(git rev-list --count main) - 1 ))..main
