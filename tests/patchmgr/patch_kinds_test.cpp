@@ -50,6 +50,10 @@ const std::vector<std::string> kKinds = {
     "0025-Rename-with-a-mode-change.patch",
     "0026-Delete-a-binary-file-and-a-symlink.patch",
     "0027-Subjects-may-hold-x-and-a_b.patch",
+    "0028-Copy-without-a-change.patch",
+    "0029-Author-name-with-quotes-and-a-backslash.patch",
+    "0030-A-long-author-name.patch",
+    "0031-A-long-path-and-many-lines.patch",
 };
 
 struct Shell {
@@ -131,10 +135,15 @@ TEST_F(PatchKinds, EachKindParsesAppliesAsGitAmAndExportsAsGitFormatPatch) {
 
     fs::path am = dir->path() / ("am-" + std::to_string(k));
     Shell git_am = sh(fmt::format("{0} git clone -q {1} {2} && cd {2} && git checkout -q --detach {3} && "
-                                  "git am --keep-cr -q {4} && git rev-parse 'HEAD^{{tree}}'",
+                                  "git am --keep-cr -q {4} && git rev-parse 'HEAD^{{tree}}' && git log -1 --format=%an%n%ae%n%B",
                                   git_env(corpus()), quoted(corpus() / "repo"), quoted(am), commits[k], quoted(file)));
     ASSERT_EQ(git_am.code, 0) << git_am.out;
-    EXPECT_EQ(pg::to_hex(*applied.tree) + "\n", git_am.out);
+    // git am's tree, author and message (decoded from RFC 2047, unfolded) are patchmgr's. Except one
+    // author: git 2.39's am reads the From header it folded itself with the email as the name;
+    // patchmgr unfolds it (RFC 2822) and keeps the name, which export folds back the same way.
+    std::string name = kKinds[k] == "0030-A-long-author-name.patch" ? patch.parsed.author_email : patch.parsed.author_name;
+    EXPECT_EQ(pg::to_hex(*applied.tree) + "\n" + name + "\n" + patch.parsed.author_email + "\n" + patch.parsed.message() + "\n",
+              git_am.out);
 
     git_oid made = patchmgr::commit_patch(repo.get(), parent, *applied.tree, patch);
     std::string exported = pg::format_patch(pg::lookup_commit(repo.get(), made).get());

@@ -82,6 +82,11 @@ git add -A && commit "$(printf 'A long subject with \303\244\303\266\303\274 and
 git mv run.sh run-moved.sh && chmod 755 run-moved.sh && git add -A && commit "Rename with a mode change"
 git rm -q new.bin link && commit "Delete a binary file and a symlink"
 printf 'x\ny\nz\nw\n' > 'sp ace.txt' && git add -A && commit "Subjects may hold =?x?= and a_b"
+cp copy-src.txt copy-exact.txt && printf 'changed source\n' >> copy-src.txt && git add -A && commit "Copy without a change"
+printf 'x\n' > text.txt && git add -A && commit "Author name with quotes and a backslash" "" 'Jo "The Hammer" Back\slash'
+printf 'y\n' > text.txt && git add -A && commit "A long author name" "" "Maximilian Alexander Bartholomew Constantin Friedrich Wilhelm von Example-Hohenberg"
+long=a-directory-with-a-rather-long-name/and-another-one-below-it/so-that-the-diffstat-shortens-it
+mkdir -p "$long" && seq 1 120 > "$long/numbers.txt" && seq 1 3 > short.txt && git add -A && commit "A long path and many lines"
 
 format() { git format-patch -q --zero-commit --no-numbered --binary --no-signature -M -C "$@"; }
 format -o "$out" main~$(( $(git rev-list --count main) - 1 ))..main
