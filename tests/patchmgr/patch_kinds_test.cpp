@@ -334,3 +334,21 @@ TEST_F(PatchKinds, LintRejectsDamagedAndRefusedKinds) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST_F(PatchKinds, ExportRefusesASubmoduleChange) {
+  Repo repo(corpus() / "repo", Repo::Existing{});
+  Shell tip = sh(fmt::format("git -C {} rev-parse submodule", quoted(corpus() / "repo")));
+  ASSERT_EQ(tip.code, 0) << tip.out;
+  auto commit = pg::lookup_commit(repo.get(), pg::from_hex(tip.out.substr(0, 40)));
+  try {
+    pg::format_patch(commit.get());
+    ADD_FAILURE() << "format_patch wrote a submodule change";
+  } catch (const patchmgr::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("sub: a submodule pointer change cannot be written as a patch file"), std::string::npos)
+        << e.what();
+  }
+}
+
+}  // namespace
