@@ -84,7 +84,9 @@ std::vector<StatEntry> stat_entries(git_repository* repo, git_diff* diff) {
     e.new_mode = d->new_file.mode;
     if (e.status == GIT_DELTA_RENAMED || e.status == GIT_DELTA_COPIED) e.similarity = similarity_index(repo, *d);
     e.binary = (d->flags & GIT_DIFF_FLAG_BINARY) != 0;
-    if (e.binary) {
+    if (e.binary && git_oid_equal(&d->old_file.id, &d->new_file.id)) {
+      // Same content (a rename, a mode change): git shows "Bin" without sizes.
+    } else if (e.binary) {
       e.deleted = blob_size(repo, d->old_file);
       e.added = blob_size(repo, d->new_file);
     } else {

@@ -4,7 +4,7 @@
 #include <array>
 #include <cctype>
 #include <set>
-#include <cstring>
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <optional>
@@ -413,7 +413,7 @@ std::string format_diff(git_repository* repo, git_diff* diff) {
       hunks = text.substr(at + 1);
     }
     out += diff_header(repo, *d, binary, !hunks.empty());
-    if (binary) {
+    if (binary && !git_oid_equal(&d->old_file.id, &d->new_file.id)) {  // a pure rename or mode change has no data
       auto it = binaries.sections.find(i);
       if (it == binaries.sections.end())
         throw Error(ExitCode::failed, fmt::format("{}: libgit2 gave no data for the binary change", d->new_file.path));

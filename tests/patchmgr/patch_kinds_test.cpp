@@ -54,6 +54,8 @@ const std::vector<std::string> kKinds = {
     "0029-Author-name-with-quotes-and-a-backslash.patch",
     "0030-A-long-author-name.patch",
     "0031-A-long-path-and-many-lines.patch",
+    "0032-Rename-a-binary-file.patch",
+    "0033-Rename-an-empty-file-mode-change-of-a-binary-file.patch",
 };
 
 struct Shell {

@@ -87,6 +87,8 @@ printf 'x\n' > text.txt && git add -A && commit "Author name with quotes and a b
 printf 'y\n' > text.txt && git add -A && commit "A long author name" "" "Maximilian Alexander Bartholomew Constantin Friedrich Wilhelm von Example-Hohenberg"
 long=a-directory-with-a-rather-long-name/and-another-one-below-it/so-that-the-diffstat-shortens-it
 mkdir -p "$long" && seq 1 120 > "$long/numbers.txt" && seq 1 3 > short.txt && git add -A && commit "A long path and many lines"
+git mv blob.bin blob-moved.bin && git add -A && commit "Rename a binary file"
+git mv empty.txt empty-moved.txt && chmod 755 blob-moved.bin && git add -A && commit "Rename an empty file, mode change of a binary file"
 
 format() { git format-patch -q --zero-commit --no-numbered --binary --no-signature -M -C "$@"; }
 format -o "$out" main~$(( $(git rev-list --count main) - 1 ))..main
