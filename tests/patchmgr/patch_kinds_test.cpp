@@ -56,6 +56,7 @@ const std::vector<std::string> kKinds = {
     "0031-A-long-path-and-many-lines.patch",
     "0032-Rename-a-binary-file.patch",
     "0033-Rename-an-empty-file-mode-change-of-a-binary-file.patch",
+    "0034-An-author-date-west-of-UTC-in-the-year-before.patch",
 };
 
 struct Shell {
