@@ -57,6 +57,8 @@ const std::vector<std::string> kKinds = {
     "0032-Rename-a-binary-file.patch",
     "0033-Rename-an-empty-file-mode-change-of-a-binary-file.patch",
     "0034-An-author-date-west-of-UTC-in-the-year-before.patch",
+    "0035-Rename-a-binary-file-with-a-change.patch",
+    "0036-A-text-file-becomes-binary-a-file-without-newline-is.patch",
 };
 
 struct Shell {

@@ -90,6 +90,9 @@ mkdir -p "$long" && seq 1 120 > "$long/numbers.txt" && seq 1 3 > short.txt && gi
 git mv blob.bin blob-moved.bin && git add -A && commit "Rename a binary file"
 git mv empty.txt empty-moved.txt && chmod 755 blob-moved.bin && git add -A && commit "Rename an empty file, mode change of a binary file"
 printf 'w\n' > text.txt && git add -A && GIT_AUTHOR_DATE="@1767225600 -0730" GIT_COMMITTER_DATE="@$t +0100" git commit -q -m "An author date west of UTC, in the year before" -m "The date line keeps the author's offset: 2026-01-01T00:00Z is 2025-12-31 16:30 there."
+{ head -c 3000 blob-moved.bin; printf 'edit'; tail -c +3001 blob-moved.bin; } > blob-renamed.bin && git rm -q blob-moved.bin
+git add -A && commit "Rename a binary file with a change"
+{ printf 'now binary\0'; cat crlf.txt; } > crlf.tmp && mv crlf.tmp crlf.txt && git rm -q tail.txt && git add -A && commit "A text file becomes binary, a file without newline is deleted"
 
 format() { git format-patch -q --zero-commit --no-numbered --binary --no-signature -M -C "$@"; }
 format -o "$out" main~$(( $(git rev-list --count main) - 1 ))..main
