@@ -180,7 +180,9 @@ std::string check_text(const std::vector<CheckReport>& reports) {
     size_t fails = 0, checked = 0;
     std::map<int, std::pair<std::string, size_t>> classes;  // by severity, so the counts read best to worst
     for (const auto& p : r.patches) {
-      out += "  " + check_patch_line(p) + "\n";
+      std::string line = check_patch_line(p);
+      for (size_t at = 0; (at = line.find('\n', at)) != std::string::npos; at += 3) line.insert(at + 1, "  ");
+      out += "  " + line + "\n";
       if (!p.drift) continue;
       ++checked;
       fails += p.result == PatchCheck::Result::fails;

@@ -7,12 +7,14 @@
 #include <cstdlib>
 #include <sstream>
 
+#include <algorithm>
 #include <ctime>
 #include <fstream>
 
 #include "fixture.h"
 #include "patchmgr/checkout/context.h"
 #include "patchmgr/manifest/manifest.h"
+#include "patchmgr/checkout/drift_bisect.h"
 #include "tool_agreement.h"
 
 using namespace testutil;
@@ -112,6 +114,8 @@ TEST(RealHistory, BsRoformerEveryCommitWithAttendAgreesWithTheTools) {
   std::map<std::string, int> counts;
   int commits = 0, before_pin = 0, mismatches = 0;
   bool seen_pin = false;
+  std::vector<std::string> walked;                          // oldest first
+  std::map<std::string, std::vector<std::string>> classes;  // commit -> class per patch
   std::istringstream in(list.out);
   for (std::string hex; std::getline(in, hex);) {
     if (hex.size() != 40) continue;
@@ -125,6 +129,8 @@ TEST(RealHistory, BsRoformerEveryCommitWithAttendAgreesWithTheTools) {
     if (hex == m.commit) seen_pin = true;
     else if (!seen_pin) ++before_pin;
     auto rows = compare_with_tools(repo.get(), work, pin, oid, series);
+    walked.push_back(hex);
+    for (const auto& r : rows) classes[hex].push_back(r.ours);
     std::time_t t = git_commit_time(c.get());
     char date[16];
     std::strftime(date, sizeof date, "%Y-%m-%d", std::gmtime(&t));
@@ -147,6 +153,34 @@ TEST(RealHistory, BsRoformerEveryCommitWithAttendAgreesWithTheTools) {
     table += git_apply + " | " + patch_f2 + " | " + three + " |\n";
   }
   EXPECT_TRUE(seen_pin) << "the pin is not on origin/" << m.track << "'s first-parent line";
+
+  // --bisect from the oldest commit back to the pin names the commit a linear walk finds:
+  // the newest one whose parent gives the patch the oldest commit's class.
+  size_t pin_at = std::find(walked.begin(), walked.end(), m.commit) - walked.begin();
+  ASSERT_LT(pin_at, walked.size());
+  for (size_t k = 0; k < series.size(); ++k) {
+    const std::string& oldest = walked.front();
+    auto severity_of = [&](const std::string& hex) {
+      for (int d = 0; d <= static_cast<int>(patchmgr::Drift::conflict); ++d)
+        if (classes[hex][k] == patchmgr::to_string(static_cast<patchmgr::Drift>(d))) return patchmgr::severity(static_cast<patchmgr::Drift>(d));
+      return -1;
+    };
+    if (severity_of(oldest) <= severity_of(m.commit)) continue;
+    std::string needed;
+    for (size_t i = pin_at; i-- > 0;)
+      if (severity_of(walked[i]) >= severity_of(oldest)) {
+        needed = walked[i + 1];
+        break;
+      }
+    auto at_oldest = patchmgr::classify_series(repo.get(), pin, patchmgr::git::from_hex(oldest), series)[k].drift;
+    patchmgr::DriftChange b = patchmgr::bisect_drift(repo.get(), pin, patchmgr::git::from_hex(oldest), series, k, at_oldest);
+    EXPECT_EQ(b.error, "");
+    EXPECT_TRUE(b.backwards);
+    EXPECT_EQ(b.commit, needed) << series[k]->id;
+    std::cout << fmt::format("bisect {} back to {}: needs {} ({}: {}), {} with it, {} without; {} of {} commits classified\n",
+                             series[k]->id, oldest.substr(0, 7), b.commit.substr(0, 7), b.date, b.subject,
+                             patchmgr::to_string(b.after), patchmgr::to_string(b.before), b.classifications, b.commits);
+  }
   std::string summary = fmt::format("{} commits with bs_roformer/attend.py on the first-parent line of {} ({} before the pin); "
                                     "patchmgr and the tools disagree on {} patch checks.\n\n",
                                     commits, m.track, before_pin, mismatches);
