@@ -185,6 +185,47 @@ TEST_F(DriftTest, SomeHunksUpstreamIsPartlyUpstream) {
   EXPECT_FALSE(rows[0].verdict.reverse);
 }
 
+// git apply holds a hunk recorded at line 1 to the top of the file; GNU patch
+// lets it move (with full leading context) or fuzzes it (with less).
+TEST_F(DriftTest, AHunkAtTheTopOfTheFileMovesOnlyAsFuzz) {
+  patch("top", {{"model.py", model({{4, "x4 = 'four'"}, {2, "x2 = 'two'"}})}});
+  // Hunk 1 (@@ -1,7 +1,7 @@) changes lines 2 and 4: one line of leading context, three trailing.
+  git_oid target = upstream({{"model.py", model({}, {{1, "#!/usr/bin/env python3\n"}})}}, "Shebang");
+  auto d = classify(target);
+  EXPECT_EQ(d[0].drift, Drift::fuzz);
+  EXPECT_EQ(d[0].hunks[0].placement.fuzz, 2);
+  EXPECT_EQ(d[0].hunks[0].placement.offset, 1);
+  auto rows = agree(target);
+  EXPECT_FALSE(rows[0].verdict.git_apply);
+  EXPECT_FALSE(rows[0].verdict.patch_f0);
+}
+
+TEST_F(DriftTest, FullLeadingContextAtTheTopIsFuzzZeroForPatchButNotAnOffsetForGit) {
+  patch("top", {{"model.py", model({{4, "x4 = 'four'"}})}});  // @@ -1,7 +1,7 @@, three lines of context each side
+  git_oid target = upstream({{"model.py", model({}, {{1, "#!/usr/bin/env python3\n"}})}}, "Shebang");
+  auto d = classify(target);
+  EXPECT_EQ(d[0].drift, Drift::fuzz);
+  EXPECT_EQ(d[0].hunks[0].placement.fuzz, 0);
+  EXPECT_EQ(d[0].hunks[0].placement.offset, 1);
+  auto rows = agree(target);
+  EXPECT_FALSE(rows[0].verdict.git_apply);
+  EXPECT_TRUE(rows[0].verdict.patch_f0);
+}
+
+TEST_F(DriftTest, ALastLineWithoutNewlineIsFoundAtAnOffset) {
+  std::string base = model();
+  base.pop_back();  // "x40 = 40" without a newline
+  pin = tip = upstream({{"model.py", base}}, "No newline at the end");
+  std::string patched = base;
+  patched.replace(patched.rfind("x40 = 40"), 8, "x40 = 'forty'");
+  patch("last", {{"model.py", patched}}, pin);
+  git_oid target = upstream({{"model.py", "import os\n" + base}}, "Import os");
+  auto d = classify(target);
+  EXPECT_EQ(d[0].drift, Drift::offset);
+  EXPECT_EQ(d[0].hunks[0].placement.offset, 1);
+  agree(target);
+}
+
 TEST_F(DriftTest, NewFilesAndDeletions) {
   patch("files", {{"extra.py", "print('extra')\n"}}, std::nullopt, {"model.py"});
   EXPECT_EQ(classify(pin)[0].drift, Drift::applies);
