@@ -234,6 +234,8 @@ PatchDrift classify_patch(git_repository* repo, git_tree* target, git_tree* base
   // Every text hunk, located on the target; with the edits that place them.
   Edits edits;
   std::vector<std::string> unplaced;  // what the locator could not place, for the conflict message
+  bool upstream_outside_hunks = false;  // a mode change or binary change upstream already made
+  std::vector<std::string> renamed_upstream;
   size_t deltas = git_diff_num_deltas(diff.get());
   for (size_t i = 0; i < deltas; ++i) {
     git_patch* raw = nullptr;
@@ -255,8 +257,11 @@ PatchDrift classify_patch(git_repository* repo, git_tree* target, git_tree* base
 
     if (d->flags & GIT_DIFF_FLAG_BINARY) {
       auto now = read_file(repo, target, new_path);
-      if (d->status != GIT_DELTA_DELETED && now && git_oid_equal(&now->id, &d->new_file.id)) continue;  // already there
-      if (d->status == GIT_DELTA_DELETED && !read_file(repo, target, old_path)) continue;
+      if ((d->status != GIT_DELTA_DELETED && now && git_oid_equal(&now->id, &d->new_file.id)) ||
+          (d->status == GIT_DELTA_DELETED && !read_file(repo, target, old_path))) {
+        upstream_outside_hunks = true;  // already there
+        continue;
+      }
       unplaced.push_back(fmt::format("{} (binary: applies only exactly)", new_path));
       continue;
     }
@@ -274,7 +279,10 @@ PatchDrift classify_patch(git_repository* repo, git_tree* target, git_tree* base
         continue;
       }
       if (d->status == GIT_DELTA_RENAMED && (old_file = read_file(repo, target, new_path))) {
-        old_path = new_path;  // upstream made the rename; the content is what is left to find
+        // Upstream made the rename; the content is what is left to find. GNU
+        // patch follows such a rename, git apply does not: at best fuzz.
+        renamed_upstream.push_back(fmt::format("upstream already renamed {} to {}", old_path, new_path));
+        old_path = new_path;
       } else {
         all(How::missing);
         unplaced.push_back(fmt::format("{} (deleted upstream, changed by the patch)", old_path));
@@ -283,7 +291,10 @@ PatchDrift classify_patch(git_repository* repo, git_tree* target, git_tree* base
     }
     if (hunks.empty()) {  // a mode change or a pure rename
       auto there = read_file(repo, target, new_path);
-      if (there && there->mode == d->new_file.mode && (old_path == new_path || !read_file(repo, target, old_path))) continue;
+      if (there && there->mode == d->new_file.mode && (old_path == new_path || !read_file(repo, target, old_path))) {
+        upstream_outside_hunks = true;
+        continue;
+      }
       if (old_path != new_path) edits.remove.push_back(old_path);
       edits.write[new_path] = {old_file->text, d->new_file.mode};
       continue;
@@ -319,10 +330,11 @@ PatchDrift classify_patch(git_repository* repo, git_tree* target, git_tree* base
     git_oid tree = write_tree(repo, target, edits);
     out.tree = tree;
     if (git_oid_equal(&tree, git_tree_id(target))) out.drift = Drift::upstream;
-    else if (count(How::upstream) > 0) out.drift = Drift::partly_upstream;
-    else if (count(How::fuzz) > 0) out.drift = Drift::fuzz;
+    else if (count(How::upstream) > 0 || upstream_outside_hunks) out.drift = Drift::partly_upstream;
+    else if (count(How::fuzz) > 0 || !renamed_upstream.empty()) out.drift = Drift::fuzz;
     else out.drift = Drift::offset;
     out.detail = out.drift == Drift::offset && count(How::offset) == 0 ? exact.describe() : out.summary();
+    for (const auto& r : renamed_upstream) out.detail += (out.detail.empty() ? "" : "; ") + r;
     return out;
   }
 

@@ -8,7 +8,8 @@
 //   offset            every hunk with its full context, N lines away, as
 //                     `git apply` places it.                               Nothing; rebase when convenient.
 //   fuzz              only with up to 2 context lines dropped, as
-//                     `patch -F2` would. Never applied silently.            Rebase and review the hunks.
+//                     `patch -F2` would (or in a file upstream already
+//                     renamed, which patch follows). Never applied silently. Rebase and review the hunks.
 //   3-way             a three-way merge (base: the file at the pin; theirs:
 //                     the pin with the series; ours: the target) is clean,
 //                     as `git apply -3`.                                    Rebase (patchmgr rebase).

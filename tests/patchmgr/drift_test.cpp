@@ -243,6 +243,23 @@ TEST_F(DriftTest, NewFilesAndDeletions) {
   agree(other);
 }
 
+TEST_F(DriftTest, ARenameWithChangesIsLocatedInTheOldFile) {
+  patch("move", {{"layers.py", model(kPatchEdits)}}, std::nullopt, {"model.py"});
+  ASSERT_NE(series[0]->parsed.diff_text.find("rename from model.py"), std::string::npos) << series[0]->parsed.diff_text;
+  git_oid target = upstream({{"model.py", model({}, {{1, "import os\n"}})}}, "Import os");
+  auto d = classify(target);
+  EXPECT_EQ(d[0].drift, Drift::offset);
+  EXPECT_EQ(d[0].summary(), "layers.py hunk 1 +1, hunk 2 +1");
+  agree(target);
+  // Upstream made the same move: the changes are found in the new file, as GNU
+  // patch finds them ("already renamed"); git apply gives up, so it is fuzz.
+  git_oid moved = upstream({{"layers.py", model({}, {{1, "import os\n"}})}}, "Move to layers.py", {"model.py"});
+  d = classify(moved);
+  EXPECT_EQ(d[0].drift, Drift::fuzz);
+  EXPECT_EQ(d[0].detail, "layers.py hunk 1 +1, hunk 2 +1; upstream already renamed model.py to layers.py");
+  agree(moved);
+}
+
 TEST_F(DriftTest, TheSecondPatchIsCheckedOnTopOfTheFirstWhereItDrifted) {
   patch("values", {{"model.py", model(kPatchEdits)}});
   // Patch 2 edits line 31, right after patch 1's line 30: its context holds patch 1's line.
