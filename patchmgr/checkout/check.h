@@ -38,7 +38,7 @@ struct CheckReport {
   std::string against;           // as asked
   std::string target;            // the commit checked against (40 hex); empty if none was reached
   std::string error;             // a problem that kept the check from running (no clone, fetch failed...)
-  Drift fail_on = Drift::conflict;
+  Drift fail_on = Drift::conflict;  // as asked (CheckOptions::fail_on), for the summary line
   std::vector<PatchCheck> patches;
   bool ok() const;
 };
@@ -50,8 +50,11 @@ CheckReport check(const Context& ctx, const Manifest& manifest, const CheckOptio
 // A report for a manifest that did not load, so CI still gets a failing test case.
 CheckReport manifest_failure(const std::string& component, const std::string& against, const std::string& diagnostics);
 
-// One patch's line of the text report, without the indentation:
-// "0001 flash-attention              offset: model/attend.py hunk 1 +3".
+// One patch's line of the text report (also JUnit's <system-out>), without
+// the indentation: "0001 flash-attention              offset: model/attend.py hunk 1 +3".
+// What to do about a class is said here (already upstream: "drop it, or set
+// its status to upstreamed"); facts from the manifest about where upstream took
+// a patch belong here too, copied into PatchCheck by check().
 std::string check_patch_line(const PatchCheck& patch);
 
 std::string check_text(const std::vector<CheckReport>& reports);

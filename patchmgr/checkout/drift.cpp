@@ -268,8 +268,12 @@ PatchDrift classify_patch(git_repository* repo, git_tree* target, git_tree* base
     std::optional<FileContent> old_file = d->status == GIT_DELTA_ADDED ? std::nullopt : read_file(repo, target, old_path);
     if (d->status == GIT_DELTA_ADDED) {
       if (auto there = read_file(repo, target, new_path)) {
-        if (there->text == postimage(hunks)) all(How::upstream);
-        else all(How::missing), unplaced.push_back(fmt::format("{} (the patch adds it; upstream has it with other content)", new_path));
+        if (there->text == postimage(hunks)) {
+          all(How::upstream);
+        } else {
+          all(How::missing);
+          unplaced.push_back(fmt::format("{} (the patch adds it; upstream has it with other content)", new_path));
+        }
         continue;
       }
       old_file = FileContent{};
