@@ -141,6 +141,10 @@ int main(int argc, char** argv) {
   check->add_option("--against", check_options.against, "pin (default), latest (fetches upstream.track), or a full commit SHA");
   check->add_option("--format", check_format, "text (default), json or junit")->check(CLI::IsMember({"text", "json", "junit"}));
   check->add_option("--output", check_output, "Write the report to FILE (atomically) and print the text summary");
+  std::string check_fail_on = "conflict";
+  check->add_option("--fail-on", check_fail_on, "Exit 1 when a patch's class is this or worse: offset, fuzz, 3-way, upstream or conflict (default)")
+      ->check(CLI::IsMember({"offset", "fuzz", "3-way", "upstream", "conflict"}));
+  check->add_flag("--bisect", check_options.bisect, "For each patch worse than at the pin, name the upstream commit that changed its class");
   add_components(check);
 
   bool docs_check = false;
@@ -233,6 +237,7 @@ int main(int argc, char** argv) {
     }
     if (*check) {
       // A manifest that does not load is a failing report, not a crash: CI dashboards must show it.
+      check_options.fail_on = *patchmgr::parse_fail_on(check_fail_on);
       auto loaded = load_result(ctx.root, components);
       std::vector<patchmgr::CheckReport> reports;
       for (const auto& m : loaded.manifests) reports.push_back(patchmgr::check(ctx, m, check_options));

@@ -172,7 +172,11 @@ PipelineReport run_pipeline(const Context& ctx, const std::vector<Manifest>& man
         r.code = ExitCode::failed;
         r.message = !c.error.empty() ? first_line(c.error) : fmt::format("{} patch{} no longer appl{} against {}", fails, fails == 1 ? "" : "es", fails == 1 ? "ies" : "y", o.against);
       } else {
-        r.message = fmt::format("every patch applies against {} ({})", o.against, c.target.substr(0, 12));
+        size_t drifted = 0;  // offset, fuzz, 3-way, already upstream: green, but not exact
+        for (const auto& p : c.patches) drifted += p.drift && p.drift->drift != Drift::applies;
+        r.message = drifted ? fmt::format("no patch fails against {} ({}); {} only with drift (see the check output)", o.against,
+                                          c.target.substr(0, 12), drifted)
+                            : fmt::format("every patch applies against {} ({})", o.against, c.target.substr(0, 12));
       }
     }));
   }

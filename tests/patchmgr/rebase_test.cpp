@@ -20,7 +20,9 @@ TEST_F(CheckoutTest, RebaseMergesWhereAPlainApplyFails) {
   std::string attend = kBaseFiles.at("model/attend.py");
   attend.replace(attend.find("self.flash = flash"), 18, "self.flash = bool(flash)");
   git_oid latest = project.upstream().commit({{"model/attend.py", attend}}, "Coerce flash to bool\n", {}, 1767500000);
-  ASSERT_EQ(project.run({"check", "--against", "latest"}).code, 1);
+  // check calls that fuzz: green by default, red from --fail-on fuzz.
+  ASSERT_EQ(project.run({"check", "--against", "latest"}).code, 0);
+  ASSERT_EQ(project.run({"check", "--against", "latest", "--fail-on", "fuzz"}).code, 1);
   std::string old_p3 = read(project.root() / "patches/demo/0003-compile.patch");
 
   CliRun r = project.run({"rebase", "--onto", "latest"});
