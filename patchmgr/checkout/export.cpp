@@ -60,6 +60,21 @@ void export_series(const Context& ctx, const Manifest& m) {
                                                "(git commit --amend, or git commit --fixup and git rebase --autosquash) and export again",
                                                m.name));
 
+  // Upstream's own commits between the pin and HEAD (a checkout moved to a newer
+  // upstream commit by hand) are no patches: the pin has to move, which rebase does.
+  if (auto upstream = git::resolve_ref(repo, "refs/remotes/origin/" + m.track)) {
+    const ChainCommit* newest = nullptr;
+    for (const auto& c : in.chain)
+      if (!c.patch && git::is_ancestor(repo, c.oid, *upstream)) newest = &c;
+    if (newest)
+      throw Error(ExitCode::failed,
+                  fmt::format("{}: commit {} \"{}\" is upstream's (origin/{} has it), not a patch: the series sits on a newer "
+                              "upstream commit than the pin {}. Move the pin there with patchmgr rebase --onto {} {} (it "
+                              "stops at a conflict for you to resolve), then export again",
+                              m.name, git::short_hex(newest->oid), newest->subject, m.track, m.commit.substr(0, 12),
+                              git::to_hex(newest->oid), m.name));
+  }
+
   // Every commit must be one of the series' patches, each once, in series
   // order; commits after the last of them that are no patch become new ones.
   std::vector<Exported> chain;

@@ -186,4 +186,33 @@ TEST_F(CheckoutTest, ANewCommitMustSitOnTheWholeSeries) {
   EXPECT_EQ(read(project.root() / "manifests/demo.yaml"), before);
 }
 
+// Issue 20: patches put by hand on a newer upstream commit. Export says the pin
+// must move and how; doing that works.
+TEST_F(CheckoutTest, ExportOnANewerUpstreamSaysToMoveThePin) {
+  sync_and_apply();
+  ShellRun moved = sh(co(), "flash=$(git rev-parse HEAD~1) && sdpa=$(git rev-parse HEAD) && git checkout -q origin/main && "
+                            "git cherry-pick $flash $sdpa >/dev/null && git rev-parse origin/main");
+  ASSERT_EQ(moved.code, 0) << moved.out;
+  std::string newer = moved.out.substr(0, 40);
+  std::string before = read(project.root() / "manifests/demo.yaml");
+  CliRun e = project.run({"export"});
+  EXPECT_EQ(e.code, 1) << e.all();
+  EXPECT_NE(e.err.find("demo: commit " + newer.substr(0, 12) + " \"Start a changelog\" is upstream's (origin/main has it), not a patch: "
+                       "the series sits on a newer upstream commit than the pin " + to_hex(project.pin()).substr(0, 12) +
+                       ". Move the pin there with patchmgr rebase --onto " + newer + " demo"), std::string::npos) << e.err;
+  EXPECT_EQ(read(project.root() / "manifests/demo.yaml"), before);
+  CliRun r = project.run({"rebase", "--onto", newer, "demo"});
+  ASSERT_EQ(r.code, 0) << r.all();
+  EXPECT_NE(r.out.find("demo: pin moved to " + newer.substr(0, 12)), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("demo: the checkout has local work, so it stays where it is; run patchmgr sync demo and patchmgr apply demo when ready"), std::string::npos) << r.out;
+  EXPECT_EQ(project.run({"lint"}).code, 0);
+  EXPECT_EQ(project.run({"sync", "demo"}).code, 0);
+  CliRun a = project.run({"apply", "demo"});
+  EXPECT_EQ(a.code, 0) << a.all();
+  EXPECT_EQ(status()["state"], "patched");
+  CliRun again = project.run({"export"});
+  EXPECT_EQ(again.code, 0) << again.all();
+  EXPECT_NE(again.out.find("demo: exported 2 patches, 0 changed"), std::string::npos) << again.out;
+}
+
 }  // namespace
