@@ -8,6 +8,8 @@
 //      the links removed. A failure in 2 or 3 puts the old files back.
 #include "patchmgr/checkout/series_files.h"
 
+#include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -17,6 +19,7 @@
 
 #include <fmt/format.h>
 
+#include "patchmgr/checkout/journal.h"
 #include "patchmgr/git/patch_file.h"
 #include "patchmgr/util/error.h"
 #include "patchmgr/util/fs.h"
@@ -327,6 +330,7 @@ SeriesWrite write_series_files(const Context& ctx, const Manifest& m, const Seri
       std::filesystem::rename(temps[i], writes[i].first);
       ++renamed;
       test_fail_point(fmt::format("series:renamed:{}", renamed));
+      test_kill_point(fmt::format("series:renamed:{}", renamed));
     }
     LoadResult final_load = load_manifest(m.path, ctx.root);
     if (!final_load.diagnostics.empty())
@@ -347,6 +351,55 @@ SeriesWrite write_series_files(const Context& ctx, const Manifest& m, const Seri
     if (existed[i]) std::filesystem::remove(backups[i], ec);
   for (const auto& r : report) out << r << "\n";
   return result;
+}
+
+std::vector<std::string> recover_series_writes(const std::filesystem::path& root) {
+  static const std::regex kSide("^(.*)\\.patchmgr-(old|new)-([0-9]+)$");
+  struct Write {
+    std::vector<std::pair<std::filesystem::path, std::filesystem::path>> olds;  // copy, original
+    std::vector<std::filesystem::path> news;
+    std::filesystem::path manifest_copy, manifest;
+  };
+  std::map<long, Write> writes;
+  std::vector<std::filesystem::path> dirs = {root / "manifests"};
+  std::error_code ec;
+  if (std::filesystem::is_directory(root / "patches", ec))
+    for (const auto& e : std::filesystem::directory_iterator(root / "patches"))
+      if (e.is_directory()) dirs.push_back(e.path());
+  for (const auto& dir : dirs) {
+    if (!std::filesystem::is_directory(dir, ec)) continue;
+    for (const auto& e : std::filesystem::directory_iterator(dir)) {
+      std::smatch m;
+      std::string name = e.path().filename().string();
+      if (!std::regex_match(name, m, kSide)) continue;
+      Write& w = writes[std::stol(m[3])];
+      std::filesystem::path original = dir / m[1].str();
+      if (m[2] == "new") w.news.push_back(e.path());
+      else if (dir == root / "manifests") w.manifest_copy = e.path(), w.manifest = original;
+      else w.olds.emplace_back(e.path(), original);
+    }
+  }
+  std::vector<std::string> notes;
+  for (auto& [pid, w] : writes) {
+    if (pid == ::getpid() || ::kill(pid_t(pid), 0) == 0) continue;  // still writing
+    for (const auto& n : w.news) std::filesystem::remove(n, ec);
+    if (w.manifest_copy.empty()) continue;  // killed before it kept copies: nothing was replaced
+    struct stat a {}, b {};
+    bool replaced = ::stat(w.manifest_copy.c_str(), &a) != 0 || ::stat(w.manifest.c_str(), &b) != 0 || a.st_ino != b.st_ino;
+    for (const auto& [copy, original] : w.olds) {
+      struct stat c {}, o {};
+      bool same = ::stat(copy.c_str(), &c) == 0 && ::stat(original.c_str(), &o) == 0 && c.st_ino == o.st_ino;
+      if (replaced || same) std::filesystem::remove(copy, ec);
+      else std::filesystem::rename(copy, original, ec);
+    }
+    std::filesystem::remove(w.manifest_copy, ec);
+    notes.push_back(replaced ? fmt::format("{}: patchmgr (pid {}) was killed after writing the series; removed its copies of the old files",
+                                           w.manifest.stem().string(), pid)
+                             : fmt::format("{}: patchmgr (pid {}) was killed while writing the series; the manifest and the patch "
+                                           "files are back as they were before it",
+                                           w.manifest.stem().string(), pid));
+  }
+  return notes;
 }
 
 size_t write_series_files(const Context& ctx, const Manifest& manifest, const std::vector<PatchFileUpdate>& updates,

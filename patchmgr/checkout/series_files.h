@@ -8,6 +8,7 @@
 // files already replaced are put back and the error says nothing was changed.
 #pragma once
 
+#include <filesystem>
 #include <functional>
 #include <optional>
 #include <string>
@@ -66,6 +67,13 @@ SeriesWrite write_series_files(const Context& ctx, const Manifest& manifest, con
 // The earlier form: patch file texts and a new pin. Returns how many files changed.
 size_t write_series_files(const Context& ctx, const Manifest& manifest, const std::vector<PatchFileUpdate>& updates,
                           const std::optional<std::string>& new_pin);
+
+// Finishes or undoes a write_series_files that was killed between its renames
+// (its copies of the old files, *.patchmgr-old-<pid>, are still there): when the
+// manifest was not replaced yet, every old file goes back; when it was, the
+// copies go. Writes from live processes are left alone. Returns a line per
+// repaired write, for the user; run before the manifests are loaded.
+std::vector<std::string> recover_series_writes(const std::filesystem::path& root);
 
 // Fault injection for the tests: when PATCHMGR_TEST_FAIL_AT equals `point`,
 // throws Error(failed), as a full disk or a failed rename would.

@@ -16,6 +16,7 @@
 #include "patchmgr/checkout/context.h"
 #include "patchmgr/checkout/export.h"
 #include "patchmgr/checkout/rebase.h"
+#include "patchmgr/checkout/series_files.h"
 #include "patchmgr/checkout/revert.h"
 #include "patchmgr/checkout/status.h"
 #include "patchmgr/checkout/sync.h"
@@ -228,6 +229,7 @@ int main(int argc, char** argv) {
   try {
     patchmgr::Context ctx;
     ctx.root = find_root(root_option);
+    for (const auto& note : patchmgr::recover_series_writes(ctx.root)) std::cerr << note << "\n";
     for (const auto& o : overrides) {
       auto eq = o.find('=');
       if (eq == std::string::npos || eq == 0 || eq + 1 == o.size())

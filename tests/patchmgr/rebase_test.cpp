@@ -130,6 +130,37 @@ TEST_F(CheckoutTest, RebaseStopsAtAConflictAndContinuesAfterTheResolution) {
   EXPECT_NE(again.out.find("already applied"), std::string::npos) << again.all();
 }
 
+TEST_F(CheckoutTest, RebaseContinueStopsAgainAtTheNextConflict) {
+  sync_and_apply();
+  std::string attend = kBaseFiles.at("model/attend.py");
+  attend.replace(attend.find("if major == 8 and minor == 0:"), 29, "if major == 9:");
+  attend.replace(attend.find("sim.softmax(-1)"), 15, "sim.softmax(dim=-1)");
+  git_oid latest = project.upstream().commit({{"model/attend.py", attend}}, "Hopper only, named dim\n", {}, 1767500000);
+  ASSERT_EQ(project.run({"rebase", "--onto", "latest"}).code, 1);
+  std::string resolved = attend;
+  resolved.replace(resolved.find("if major == 9:"), 14, "if major >= 9:");
+  write(co() / "model/attend.py", resolved);
+  ASSERT_EQ(sh(co(), "git add model/attend.py").code, 0);
+  CliRun second = project.run({"rebase", "--continue"});
+  EXPECT_EQ(second.code, 1) << second.all();
+  EXPECT_NE(second.out.find("demo: patch flash-attention resolved"), std::string::npos) << second.out;
+  EXPECT_NE(second.err.find("stopped: patch 0002-sdpa.patch (sdpa) conflicts with upstream in model/attend.py"), std::string::npos) << second.err;
+  EXPECT_NE(second.err.find("with the 1 patch before it applied"), std::string::npos) << second.err;
+  EXPECT_EQ(status()["rebase"]["stopped_at"], "sdpa");
+  EXPECT_EQ(file("model/static.py"), kStatic);  // the part of the patch that merged is there
+  resolved.replace(resolved.find("        scale = q.shape"), std::string::npos,
+                   "        return torch.nn.functional.scaled_dot_product_attention(q, k, v)\n");
+  write(co() / "model/attend.py", resolved);
+  ASSERT_EQ(sh(co(), "git add model/attend.py").code, 0);
+  CliRun done = project.run({"rebase", "--continue"});
+  ASSERT_EQ(done.code, 0) << done.all();
+  EXPECT_EQ(pin_of(project.root() / "manifests/demo.yaml"), to_hex(latest));
+  EXPECT_EQ(project.run({"lint"}).code, 0);
+  EXPECT_EQ(project.run({"check"}).code, 0);
+  EXPECT_EQ(status()["state"], "patched");
+  EXPECT_EQ(file("model/attend.py"), resolved);
+}
+
 TEST_F(CheckoutTest, RebaseContinueTakesACommittedResolution) {
   sync_and_apply();
   git_oid latest = conflicting_upstream(project);

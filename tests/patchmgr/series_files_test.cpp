@@ -89,4 +89,28 @@ TEST_F(SeriesFilesTest, RebaseThatFailsWhileWritingMovesNothing) {
   EXPECT_EQ(status()["state"], "patched");
 }
 
+// A write killed between its renames is finished or undone by the next command.
+TEST_F(SeriesFilesTest, AKilledWriteIsRepairedByTheNextCommand) {
+  sync_and_apply();
+  amend_sdpa();
+  std::string before = project_files();
+  CliRun killed = project.run({"export"}, {{"PATCHMGR_TEST_KILL_AT", "series:renamed:1"}});
+  EXPECT_EQ(killed.code, 128 + 9) << killed.all();
+  CliRun lint = project.run({"lint"});
+  EXPECT_EQ(lint.code, 0) << lint.all();
+  EXPECT_NE(lint.err.find("demo: patchmgr (pid "), std::string::npos) << lint.err;
+  EXPECT_NE(lint.err.find("was killed while writing the series; the manifest and the patch files are back as they were before it"), std::string::npos) << lint.err;
+  EXPECT_EQ(project_files(), before);
+
+  // Killed after the manifest went in: the new series stays, the copies go.
+  CliRun late = project.run({"export"}, {{"PATCHMGR_TEST_KILL_AT", "series:renamed:2"}});
+  EXPECT_EQ(late.code, 128 + 9) << late.all();
+  CliRun after = project.run({"lint"});
+  EXPECT_EQ(after.code, 0) << after.all();
+  EXPECT_NE(after.err.find("was killed after writing the series; removed its copies of the old files"), std::string::npos) << after.err;
+  EXPECT_NE(project_files(), before);
+  EXPECT_EQ(project_files().find(".patchmgr-"), std::string::npos) << project_files();
+  EXPECT_EQ(project.run({"export"}).code, 0);
+}
+
 }  // namespace
