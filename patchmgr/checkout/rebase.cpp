@@ -126,7 +126,8 @@ bool carry(git_repository* repo, const Manifest& m, StoppedRebase& state, size_t
 
 // The series on the pin as commits, in memory: every patch that is not
 // upstreamed, and the upstreamed ones that still apply there (the patches after
-// them were made on top of them). Returns the carried ids and their commits.
+// them were made on top of them). The carried ones go to state.series and
+// state.old_commits.
 void build_on_pin(git_repository* repo, const Manifest& m, StoppedRebase& state) {
   git_oid tip = git::from_hex(m.commit);
   for (const Patch* p : m.source_patches()) {
