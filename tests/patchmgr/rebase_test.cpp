@@ -109,7 +109,12 @@ TEST_F(CheckoutTest, RebaseStopsAtAConflictAndContinuesAfterTheResolution) {
   // The resolution: the patch's flash condition on upstream's new file, staged.
   std::string resolved = kBaseFiles.at("model/attend.py");
   resolved.replace(resolved.find("if major == 8 and minor == 0:"), 29, "if major >= 9:");
-  write(co() / "model/attend.py", resolved);
+  write(co() / "model/attend.py", "half a resolution\n");
+  ASSERT_EQ(sh(co(), "git add model/attend.py").code, 0);
+  write(co() / "model/attend.py", resolved);  // the real one, not staged yet
+  CliRun unstaged = project.run({"rebase", "--continue"});
+  EXPECT_EQ(unstaged.code, 1) << unstaged.all();
+  EXPECT_NE(unstaged.err.find("demo: changes in model/attend.py are not staged; git add them (or git checkout -- them), then run patchmgr rebase --continue demo again"), std::string::npos) << unstaged.err;
   ASSERT_EQ(sh(co(), "git add model/attend.py").code, 0);
   CliRun c = project.run({"rebase", "--continue"});
   ASSERT_EQ(c.code, 0) << c.all();
