@@ -11,6 +11,7 @@
 #include "patchmgr/checkout/inspect.h"
 #include "patchmgr/checkout/journal.h"
 #include "patchmgr/checkout/lock.h"
+#include "patchmgr/checkout/rebase_state.h"
 #include "patchmgr/git/git.h"
 
 namespace patchmgr {
@@ -114,6 +115,7 @@ void apply(const Context& ctx, const Manifest& m, const ApplyOptions& options) {
 
   LockedCheckout checkout(ctx, m, "apply");
   git_repository* repo = checkout.repo();
+  refuse_while_rebase_stopped(repo, m, "apply");
 
   Inspection in = inspect(repo, m, false);
   if (!in.pin_present || !in.based_on_pin)

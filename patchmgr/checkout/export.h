@@ -1,6 +1,12 @@
 // `patchmgr export`: the patch commits in the checkout, written back to
 // patches/<name>/ (after a user edited and amended them), with the sha256 of
 // each rewritten file updated in the manifest. Ids and metadata are kept.
+// Commits on top of the series that are no patch yet become new patches at the
+// end of the series, with placeholders (purpose, upstream_status) that `lint`
+// asks a person to write. Afterwards HEAD and branch patchmgr/<name> hold the
+// commits `apply` makes from the written files (same trees), so the branch and
+// the series agree and no later command takes the exported commits for
+// unrecorded work.
 #pragma once
 
 #include <optional>
@@ -8,23 +14,11 @@
 #include <vector>
 
 #include "patchmgr/checkout/context.h"
+#include "patchmgr/checkout/series_files.h"  // write_series_files, which rebase shares
 #include "patchmgr/manifest/manifest.h"
 
 namespace patchmgr {
 
 void export_series(const Context& ctx, const Manifest& manifest);
-
-// New text for a patch file.
-struct PatchFileUpdate {
-  const Patch* patch;
-  std::string text;
-};
-
-// Writes the patch files whose text changed, then the manifest with their new
-// sha256 values (and `new_pin` as upstream.commit when given), editing only
-// those values so comments and layout survive. Prints a line per patch and
-// returns how many files changed.
-size_t write_series_files(const Context& ctx, const Manifest& manifest, const std::vector<PatchFileUpdate>& updates,
-                          const std::optional<std::string>& new_pin);
 
 }  // namespace patchmgr

@@ -132,6 +132,7 @@ Inspection inspect(git_repository* repo, const Manifest& m, bool check_conflicts
     return in;
   }
   in.interrupted = read_journal(repo);
+  in.stopped_rebase = read_stopped_rebase(repo);
   in.head = git::read_head(repo);
   in.edits = git::local_edits(repo);
   git_oid pin = git::from_hex(m.commit);

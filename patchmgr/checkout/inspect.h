@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "patchmgr/checkout/journal.h"
+#include "patchmgr/checkout/rebase_state.h"
 #include "patchmgr/git/git.h"
 #include "patchmgr/manifest/manifest.h"
 
@@ -70,6 +71,7 @@ struct Inspection {
   std::vector<PatchReport> patches;       // manifest order
   std::vector<git::LocalEdit> edits;      // tracked changes and untracked files
   std::optional<JournalInfo> interrupted; // a command died half-way
+  std::optional<StoppedRebase> stopped_rebase;  // a rebase waits for a conflict to be resolved
   std::vector<std::string> applied_ids;   // ids of the chain's exact patch commits, in order
 
   bool has_tracked_edits() const;

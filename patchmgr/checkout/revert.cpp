@@ -7,6 +7,7 @@
 #include "patchmgr/checkout/inspect.h"
 #include "patchmgr/checkout/journal.h"
 #include "patchmgr/checkout/lock.h"
+#include "patchmgr/checkout/rebase_state.h"
 #include "patchmgr/git/git.h"
 
 namespace patchmgr {
@@ -15,6 +16,7 @@ void revert(const Context& ctx, const Manifest& m, const RevertOptions& options)
   auto& out = *ctx.out;
   LockedCheckout checkout(ctx, m, "revert", options.discard);
   git_repository* repo = checkout.repo();
+  refuse_while_rebase_stopped(repo, m, "revert");
 
   Inspection in = inspect(repo, m, false);
   git_oid pin = git::from_hex(m.commit);

@@ -52,6 +52,10 @@ void print_status(const Context& ctx, const Manifest& m, const Inspection& in) {
     out << fmt::format("  interrupted: patchmgr {} (pid {}, started {}) did not finish; the next sync, apply or revert "
                        "undoes it\n",
                        in.interrupted->transition.command, in.interrupted->pid, in.interrupted->started);
+  if (const auto& r = in.stopped_rebase)
+    out << fmt::format("  rebase    onto {} stopped at patch {} (conflict); resolve it, then patchmgr rebase --continue {}, or "
+                       "patchmgr rebase --abort {}\n",
+                       r->onto.substr(0, 12), r->series.at(r->stopped_at), m.name, m.name);
   if (!in.patches.empty()) out << "  patches\n";
   for (const auto& r : in.patches) {
     std::string line = fmt::format("    {:<4} {:<28} {}", patch_label(*r.patch), r.patch->id, to_string(r.state));
@@ -103,6 +107,8 @@ nlohmann::json status_json(const Context& ctx, const Manifest& m, const Inspecti
       {"unrecorded_commits", unrecorded},
       {"local_edits", edits},
       {"interrupted", interrupted},
+      {"rebase", in.stopped_rebase ? json{{"onto", in.stopped_rebase->onto}, {"stopped_at", in.stopped_rebase->series.at(in.stopped_rebase->stopped_at)}}
+                                   : json(nullptr)},
   };
 }
 

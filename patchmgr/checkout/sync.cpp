@@ -7,6 +7,7 @@
 #include "patchmgr/checkout/inspect.h"
 #include "patchmgr/checkout/journal.h"
 #include "patchmgr/checkout/lock.h"
+#include "patchmgr/checkout/rebase_state.h"
 #include "patchmgr/git/git.h"
 
 namespace patchmgr {
@@ -65,6 +66,7 @@ void sync(const Context& ctx, const Manifest& m, const SyncOptions& options) {
 
   git::Repository repo = git::open(m.checkout);
   if (auto note = recover_interrupted(repo.get(), false)) *ctx.err << m.name << ": " << *note << "\n";
+  refuse_while_rebase_stopped(repo.get(), m, "sync");
   bool have_pin = git::try_commit(repo.get(), pin).has_value();
   if (!have_pin || options.fetch) {
     out << fmt::format("{}: fetching {}\n", m.name, url);

@@ -16,6 +16,7 @@
 #include "patchmgr/checkout/context.h"
 #include "patchmgr/checkout/export.h"
 #include "patchmgr/checkout/rebase.h"
+#include "patchmgr/checkout/series_files.h"
 #include "patchmgr/checkout/revert.h"
 #include "patchmgr/checkout/status.h"
 #include "patchmgr/checkout/sync.h"
@@ -64,6 +65,7 @@ patchmgr::LoadResult load_result(const fs::path& root, const std::vector<std::st
       auto one = patchmgr::load_manifest(file, root);
       for (auto& m : one.manifests) result.manifests.push_back(std::move(m));
       for (auto& d : one.diagnostics) result.diagnostics.push_back(std::move(d));
+      for (auto& d : one.unfinished) result.unfinished.push_back(std::move(d));
     }
   }
   return result;
@@ -132,7 +134,9 @@ int main(int argc, char** argv) {
 
   patchmgr::RebaseOptions rebase_options;
   auto* rebase = app.add_subcommand("rebase", "Carry the series onto a new upstream commit (three-way merge), move the pin, rewrite the patch files");
-  rebase->add_option("--onto", rebase_options.onto, "latest (the tip of upstream.track) or a full commit SHA")->required();
+  rebase->add_option("--onto", rebase_options.onto, "latest (the tip of upstream.track) or a full commit SHA");
+  rebase->add_flag("--continue", rebase_options.resume, "Go on after resolving the conflict a rebase stopped at (staged or committed)");
+  rebase->add_flag("--abort", rebase_options.abort, "Put the checkout back where the stopped rebase started; the manifest and patch files were not changed");
   add_components(rebase);
 
   patchmgr::CheckOptions check_options;
@@ -229,6 +233,7 @@ int main(int argc, char** argv) {
   try {
     patchmgr::Context ctx;
     ctx.root = find_root(root_option);
+    for (const auto& note : patchmgr::recover_series_writes(ctx.root)) std::cerr << note << "\n";
     for (const auto& o : overrides) {
       auto eq = o.find('=');
       if (eq == std::string::npos || eq == 0 || eq + 1 == o.size())
@@ -359,6 +364,12 @@ int main(int argc, char** argv) {
         throw Error(ExitCode::usage, fmt::format("--upstream {}=...: no manifest named {}", name, name));
 
     if (*lint) {
+      // Placeholders export left: the manifests load, but a person must write them.
+      if (auto again = load_result(ctx.root, components); !again.unfinished.empty()) {
+        std::cerr << diagnostics_text(ctx.root, again.unfinished)
+                  << fmt::format("{} placeholder{} to write in the manifests\n", again.unfinished.size(), again.unfinished.size() == 1 ? "" : "s");
+        return int(ExitCode::usage);
+      }
       for (const auto& m : manifests)
         std::cout << fmt::format("{}: ok ({} patches, pin {})\n", m.name, m.patches.size(), m.commit.substr(0, 12));
       return 0;

@@ -28,6 +28,19 @@ const char* to_string(PatchStatus status) {
   return "?";
 }
 
+const char* to_string(UpstreamStatus status) {
+  switch (status) {
+    case UpstreamStatus::unset: return "";
+    case UpstreamStatus::pending: return "pending";
+    case UpstreamStatus::submitted: return "submitted";
+    case UpstreamStatus::accepted: return "accepted";
+    case UpstreamStatus::backport: return "backport";
+    case UpstreamStatus::denied: return "denied";
+    case UpstreamStatus::inappropriate: return "inappropriate";
+  }
+  return "?";
+}
+
 const Patch* Manifest::find(const std::string& id) const {
   for (const auto& p : patches)
     if (p.id == id) return &p;
@@ -51,7 +64,8 @@ const std::regex kSlug("^[a-z0-9][a-z0-9-]*$");
 const std::regex kSha1("^[0-9a-f]{40}$");
 const std::regex kSha256("^[0-9a-f]{64}$");
 const std::regex kDate("^([0-9]{4})-([0-9]{2})-([0-9]{2})$");
-const std::regex kPatchName("^[0-9]{4}-[a-z0-9][a-z0-9-]*\\.patch$");
+// NNNN-slug.patch, and git format-patch's own names (0001-Add-a-thing.patch).
+const std::regex kPatchName("^[0-9]{4}-[A-Za-z0-9][A-Za-z0-9._-]*\\.patch$");
 
 // Levenshtein distance, to suggest the key the user probably meant.
 size_t edit_distance(const std::string& a, const std::string& b) {
@@ -78,10 +92,15 @@ bool valid_date(const std::string& s) {
 
 class Checker {
  public:
-  Checker(const std::filesystem::path& file, std::vector<Diagnostic>& out) : file_(file), out_(out) {}
+  Checker(const std::filesystem::path& file, std::vector<Diagnostic>& out, std::vector<Diagnostic>& unfinished)
+      : file_(file), out_(out), unfinished_(unfinished) {}
 
   void error(const YAML::Mark& mark, std::string message) {
     out_.push_back({file_, mark.line + 1, mark.column + 1, std::move(message)});
+  }
+  // A placeholder still to be written: lint fails, the manifest loads.
+  void unfinished(const YAML::Mark& mark, std::string message) {
+    unfinished_.push_back({file_, mark.line + 1, mark.column + 1, std::move(message)});
   }
 
   // Checks that `node` is a map, reports unknown and duplicate keys, and
@@ -141,7 +160,58 @@ class Checker {
   static std::string prefix(const std::string& where) { return where.empty() ? "manifest" : where; }
   std::filesystem::path file_;
   std::vector<Diagnostic>& out_;
+  std::vector<Diagnostic>& unfinished_;
 };
+
+bool is_placeholder(const std::string& value) { return value.rfind(kPlaceholder, 0) == 0; }
+
+// upstream_status and what each value needs (docs/manifest.md, "Upstream status").
+void load_upstream_status(Checker& c, const YAML::Node& node, const std::string& where, Patch& p) {
+  if (auto url = c.string(node, "upstream_url", where, false)) p.upstream_url = *url;
+  if (auto reason = c.string(node, "upstream_reason", where, false)) p.upstream_reason = *reason;
+  if (auto commit = c.string(node, "upstream_commit", where, false)) {
+    if (!std::regex_match(*commit, kSha1))
+      c.error(node["upstream_commit"].Mark(), fmt::format("{}.upstream_commit: found \"{}\", expected the full 40-hex SHA of the upstream commit that has the change (git rev-parse in the upstream prints it)", where, *commit));
+    else
+      p.upstream_commit = *commit;
+  }
+  YAML::Node s = node["upstream_status"];
+  if (!s) return;
+  auto value = c.string(node, "upstream_status", where, false);
+  if (!value) return;
+  static const char* kChoices = "pending (not offered yet), submitted (with upstream_url), accepted or backport (with upstream_commit), denied or inappropriate (with upstream_reason)";
+  if (is_placeholder(*value)) {
+    c.unfinished(s.Mark(), fmt::format("{}.upstream_status: a placeholder left by patchmgr export; write one of {}", where, kChoices));
+    return;
+  }
+  static const std::map<std::string, UpstreamStatus> names = {
+      {"pending", UpstreamStatus::pending},   {"submitted", UpstreamStatus::submitted}, {"accepted", UpstreamStatus::accepted},
+      {"backport", UpstreamStatus::backport}, {"denied", UpstreamStatus::denied},       {"inappropriate", UpstreamStatus::inappropriate}};
+  auto it = names.find(*value);
+  if (it == names.end()) {
+    c.error(s.Mark(), fmt::format("{}.upstream_status: found \"{}\", expected one of {}", where, *value, kChoices));
+    return;
+  }
+  p.upstream_status = it->second;
+  switch (p.upstream_status) {
+    case UpstreamStatus::submitted:
+      if (p.upstream_url.empty())
+        c.error(s.Mark(), fmt::format("{}.upstream_status: submitted needs upstream_url: the pull request or the mail it was sent in (like https://github.com/owner/repo/pull/12)", where));
+      break;
+    case UpstreamStatus::accepted:
+    case UpstreamStatus::backport:
+      if (p.upstream_commit.empty() && !node["upstream_commit"])
+        c.error(s.Mark(), fmt::format("{}.upstream_status: {} needs upstream_commit: the full SHA of the upstream commit that has the change", where, *value));
+      break;
+    case UpstreamStatus::denied:
+    case UpstreamStatus::inappropriate:
+      if (p.upstream_reason.empty())
+        c.error(s.Mark(), fmt::format("{}.upstream_status: {} needs upstream_reason: why upstream {} (like \"tunes kernels for our GPUs only\")", where, *value,
+                                      p.upstream_status == UpstreamStatus::denied ? "said no" : "is not the place for it"));
+      break;
+    default: break;
+  }
+}
 
 void load_patch(Checker& c, const YAML::Node& node, size_t index, Manifest& m, const std::filesystem::path& root,
                 std::map<std::string, YAML::Mark>& ids, std::vector<Diagnostic>& diags) {
@@ -149,10 +219,12 @@ void load_patch(Checker& c, const YAML::Node& node, size_t index, Manifest& m, c
   if (node.IsMap() && node["id"] && node["id"].IsScalar()) where = fmt::format("patches[{}] ({})", index, node["id"].Scalar());
   static const std::vector<std::string> allowed = {"id",    "kind",  "file",    "sha256", "title",
                                                    "purpose", "status", "enabled", "since",  "files",
-                                                   "notes", "findings"};
+                                                   "notes", "findings", "upstream_status", "upstream_url",
+                                                   "upstream_commit", "upstream_reason"};
   if (!c.map(node, where, allowed, {"id", "title", "purpose", "status", "since"})) return;
   Patch p;
   p.line = node.Mark().line + 1;
+  for (auto it = node.begin(); it != node.end(); ++it) p.key_lines.emplace(it->first.Scalar(), it->first.Mark().line + 1);
   if (auto id = c.string(node, "id", where)) {
     p.id = *id;
     if (!std::regex_match(p.id, kSlug))
@@ -168,7 +240,11 @@ void load_patch(Checker& c, const YAML::Node& node, size_t index, Manifest& m, c
     else c.error(node["kind"].Mark(), fmt::format("{}.kind: found \"{}\", expected \"source\" (a diff in patches/) or \"runtime\" (applied by the runtime at load time)", where, *kind));
   }
   if (auto title = c.string(node, "title", where)) p.title = *title;
-  if (auto purpose = c.string(node, "purpose", where)) p.purpose = *purpose;
+  if (auto purpose = c.string(node, "purpose", where)) {
+    p.purpose = *purpose;
+    if (is_placeholder(p.purpose))
+      c.unfinished(node["purpose"].Mark(), fmt::format("{}.purpose: a placeholder left by patchmgr export; say why the patch exists: what it fixes or speeds up, and where", where));
+  }
   if (auto status = c.string(node, "status", where)) {
     if (*status == "implemented") p.status = PatchStatus::implemented;
     else if (*status == "experimental") p.status = PatchStatus::experimental;
@@ -202,6 +278,10 @@ void load_patch(Checker& c, const YAML::Node& node, size_t index, Manifest& m, c
     }
   }
   if (auto notes = c.string(node, "notes", where, false)) p.notes = *notes;
+  load_upstream_status(c, node, where, p);
+  if (p.status == PatchStatus::upstreamed && p.upstream_status != UpstreamStatus::unset &&
+      p.upstream_status != UpstreamStatus::accepted && p.upstream_status != UpstreamStatus::backport)
+    c.error(node["upstream_status"].Mark(), fmt::format("{}.upstream_status: found {}, but status is upstreamed; set upstream_status: accepted with upstream_commit", where, to_string(p.upstream_status)));
   if (YAML::Node fs = node["findings"]) {
     if (!fs.IsSequence()) {
       c.error(fs.Mark(), fmt::format("{}.findings: found {}, expected a list of {{date, text}} entries or strings", where, Checker::kind(fs)));
@@ -566,7 +646,7 @@ void load_bench(Checker& c, const YAML::Node& node, Manifest& m) {
 LoadResult load_manifest(const std::filesystem::path& file, const std::filesystem::path& root) {
   LoadResult result;
   auto& diags = result.diagnostics;
-  Checker c(file, diags);
+  Checker c(file, diags, result.unfinished);
   YAML::Node doc;
   try {
     doc = YAML::LoadFile(file.string());
@@ -656,6 +736,7 @@ LoadResult load_all_manifests(const std::filesystem::path& root) {
     LoadResult one = load_manifest(f, root);
     for (auto& m : one.manifests) all.manifests.push_back(std::move(m));
     for (auto& d : one.diagnostics) all.diagnostics.push_back(std::move(d));
+    for (auto& d : one.unfinished) all.unfinished.push_back(std::move(d));
   }
   return all;
 }

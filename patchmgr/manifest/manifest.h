@@ -18,8 +18,17 @@ inline constexpr int kManifestSchema = 1;
 enum class PatchKind { source, runtime };
 enum class PatchStatus { implemented, experimental, disabled, upstreamed };
 
+// Where the change stands with the upstream project, after Debian's DEP-3
+// (Forwarded) and Yocto's Upstream-Status. `unset`: the manifest says nothing.
+enum class UpstreamStatus { unset, pending, submitted, accepted, backport, denied, inappropriate };
+
 const char* to_string(PatchKind kind);
 const char* to_string(PatchStatus status);
+const char* to_string(UpstreamStatus status);
+
+// What `patchmgr export` writes where a person must write the value (purpose,
+// upstream_status of a patch it added): the manifest loads, `lint` rejects it.
+inline constexpr const char* kPlaceholder = "TODO";
 
 struct Finding {
   std::string date;  // YYYY-MM-DD, may be empty for an undated note
@@ -40,8 +49,13 @@ struct Patch {
   std::vector<std::string> files;      // files the patch touches (or stands in for, runtime patches)
   std::string notes;
   std::vector<Finding> findings;
+  UpstreamStatus upstream_status = UpstreamStatus::unset;
+  std::string upstream_url;            // the pull request or mail (required for submitted)
+  std::string upstream_commit;         // the upstream commit, 40 hex (required for accepted and backport)
+  std::string upstream_reason;         // why it is not or cannot be upstream (required for denied and inappropriate)
   int line = 0;                        // manifest line of this entry, for messages
   int sha256_line = 0;                 // manifest line of the sha256 value (export rewrites it)
+  std::map<std::string, int> key_lines;  // manifest line of each key of this entry (the writers edit values in place)
 
   git::PatchFile parsed;               // the parsed patch file (source patches)
 };
@@ -138,6 +152,9 @@ struct Diagnostic {
 struct LoadResult {
   std::vector<Manifest> manifests;
   std::vector<Diagnostic> diagnostics;  // every problem in every manifest; empty means valid
+  // Placeholders a person still has to write (kPlaceholder values): the manifest
+  // loads and every command runs, but `lint` fails until they are written.
+  std::vector<Diagnostic> unfinished;
 };
 
 // Loads and validates one manifest file. `root` is the project root that holds

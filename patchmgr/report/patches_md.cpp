@@ -27,6 +27,30 @@ std::string how_applied(const Patch& p) {
   return "applied by `patchmgr apply`";
 }
 
+// Where the change stands upstream, for the table ("" when the manifest does not say).
+std::string upstream_cell(const Patch& p) {
+  switch (p.upstream_status) {
+    case UpstreamStatus::unset: return "";
+    case UpstreamStatus::submitted: return fmt::format("[submitted]({})", p.upstream_url);
+    case UpstreamStatus::accepted:
+    case UpstreamStatus::backport: return fmt::format("{} `{}`", to_string(p.upstream_status), p.upstream_commit.substr(0, 12));
+    default: return to_string(p.upstream_status);
+  }
+}
+
+// The same, in a sentence, with the reason or the link.
+std::string upstream_line(const Patch& p) {
+  switch (p.upstream_status) {
+    case UpstreamStatus::pending: return "pending: not offered upstream yet";
+    case UpstreamStatus::submitted: return fmt::format("submitted: {}", p.upstream_url);
+    case UpstreamStatus::accepted: return fmt::format("accepted upstream in `{}`", p.upstream_commit);
+    case UpstreamStatus::backport: return fmt::format("backport of upstream `{}`", p.upstream_commit);
+    case UpstreamStatus::denied: return fmt::format("denied upstream: {}", p.upstream_reason);
+    case UpstreamStatus::inappropriate: return fmt::format("inappropriate for upstream: {}", p.upstream_reason);
+    default: return "";
+  }
+}
+
 std::string anchor(const Manifest& m, const Patch& p) { return m.name + "-" + p.id; }
 
 // Indents a multi-line text so it stays inside a list item.
@@ -56,13 +80,13 @@ void render_component(std::string& out, const Manifest& m, const std::filesystem
   if (m.patches.empty()) {
     out += "No patches.\n\n";
   } else {
-    out += "| # | Patch | Kind | Status | Since | Files |\n|---|---|---|---|---|---|\n";
+    out += "| # | Patch | Kind | Status | Upstream | Since | Files |\n|---|---|---|---|---|---|---|\n";
     int n = 0;
     for (const auto& p : m.patches) {
       std::string status = to_string(p.status);
       if (p.kind == PatchKind::source && !p.enabled && p.status == PatchStatus::experimental) status += ", opt-in";
-      out += fmt::format("| {} | [{}](#{}) | {} | {} | {} | {} |\n", ++n, p.title, anchor(m, p), to_string(p.kind), status,
-                         p.since, code_list(p.files));
+      out += fmt::format("| {} | [{}](#{}) | {} | {} | {} | {} | {} |\n", ++n, p.title, anchor(m, p), to_string(p.kind), status,
+                         upstream_cell(p), p.since, code_list(p.files));
     }
     out += "\n";
     n = 0;
@@ -70,6 +94,7 @@ void render_component(std::string& out, const Manifest& m, const std::filesystem
       out += fmt::format("<a id=\"{}\"></a>\n### {}.{} {} (`{}`)\n\n", anchor(m, p), m.name, ++n, p.title, p.id);
       out += fmt::format("- **Purpose**: {}\n", p.purpose);
       out += fmt::format("- **Status**: {} since {}; {}\n", to_string(p.status), p.since, how_applied(p));
+      if (p.upstream_status != UpstreamStatus::unset) out += fmt::format("- **Upstream**: {}\n", upstream_line(p));
       if (p.kind == PatchKind::source) {
         out += fmt::format("- **Patch**: [`patches/{0}/{1}`](patches/{0}/{1}) (sha256 `{2}`)\n", m.name, p.file_field,
                            p.sha256.substr(0, 16));

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "fixture.h"
+#include "git_cli.h"
 #include "patchmgr/manifest/manifest.h"
 #include "patchmgr/util/sha256.h"
 
@@ -199,6 +200,82 @@ TEST_F(ManifestTest, CliReportsManifestErrorsWithExitCode2) {
   EXPECT_EQ(r.code, 2) << r.all();
   EXPECT_NE(r.err.find("manifests/demo.yaml:12:5: error:"), std::string::npos) << r.all();
   EXPECT_NE(r.err.find("in the manifests; nothing was done"), std::string::npos) << r.all();
+}
+
+// upstream_status (docs/manifest.md, "Upstream status"): what each value needs.
+TEST_F(ManifestTest, UpstreamStatusNeedsWhatItsValueSays) {
+  struct Case {
+    std::string keys;
+    std::string expected;  // "" when it loads
+  };
+  const std::vector<Case> cases = {
+      {"    upstream_status: pending\n", ""},
+      {"    upstream_status: submitted\n    upstream_url: https://github.com/o/r/pull/3\n", ""},
+      {"    upstream_status: accepted\n    upstream_commit: " + std::string(40, 'a') + "\n", ""},
+      {"    upstream_status: inappropriate\n    upstream_reason: tunes kernels for our GPUs only\n", ""},
+      {"    upstream_status: submitted\n", "manifests/demo.yaml:15:22: error: patches[0] (flash-attention).upstream_status: submitted needs upstream_url: the pull request or the mail"},
+      {"    upstream_status: accepted\n", "manifests/demo.yaml:15:22: error: patches[0] (flash-attention).upstream_status: accepted needs upstream_commit: the full SHA"},
+      {"    upstream_status: backport\n", "manifests/demo.yaml:15:22: error: patches[0] (flash-attention).upstream_status: backport needs upstream_commit"},
+      {"    upstream_status: denied\n", "manifests/demo.yaml:15:22: error: patches[0] (flash-attention).upstream_status: denied needs upstream_reason: why upstream said no"},
+      {"    upstream_status: inappropriate\n", "manifests/demo.yaml:15:22: error: patches[0] (flash-attention).upstream_status: inappropriate needs upstream_reason: why upstream is not the place for it"},
+      {"    upstream_status: merged\n", "manifests/demo.yaml:15:22: error: patches[0] (flash-attention).upstream_status: found \"merged\", expected one of pending (not offered yet), submitted (with upstream_url)"},
+      {"    upstream_status: accepted\n    upstream_commit: abc123\n", "manifests/demo.yaml:16:22: error: patches[0] (flash-attention).upstream_commit: found \"abc123\", expected the full 40-hex SHA"},
+      {"    upstream_stat: pending\n", "manifests/demo.yaml:15:5: error: patches[0] (flash-attention): unknown key \"upstream_stat\"; did you mean \"upstream_status\"?"},
+  };
+  for (const auto& c : cases) {
+    auto r = load_with("    status: implemented\n", "    status: implemented\n" + c.keys);
+    std::string text = all(r, project.root());
+    if (c.expected.empty()) {
+      EXPECT_TRUE(r.diagnostics.empty()) << c.keys << text;
+      EXPECT_TRUE(r.unfinished.empty()) << c.keys;
+    } else {
+      EXPECT_NE(text.find(c.expected), std::string::npos) << c.keys << text;
+    }
+  }
+  auto r = load_with("    status: implemented\n", "    status: implemented\n    upstream_status: submitted\n    upstream_url: https://x.invalid/pr/1\n");
+  ASSERT_EQ(r.manifests.size(), 1u);
+  EXPECT_EQ(r.manifests[0].patches[0].upstream_status, patchmgr::UpstreamStatus::submitted);
+  EXPECT_EQ(r.manifests[0].patches[0].upstream_url, "https://x.invalid/pr/1");
+  auto up = load_with("    status: implemented\n", "    status: upstreamed\n    upstream_status: pending\n");
+  EXPECT_NE(all(up, project.root()).find("upstream_status: found pending, but status is upstreamed; set upstream_status: accepted with upstream_commit"), std::string::npos) << all(up, project.root());
+}
+
+// Placeholders load (every command runs) but lint rejects them.
+TEST_F(ManifestTest, PlaceholdersLoadButLintRejectsThem) {
+  auto r = load_with("    purpose: Exercise patchmgr with flash-attention.\n    status: implemented\n",
+                     "    purpose: \"TODO: why this patch exists\"\n    status: implemented\n    upstream_status: TODO\n");
+  EXPECT_TRUE(r.diagnostics.empty()) << all(r, project.root());
+  ASSERT_EQ(r.manifests.size(), 1u);
+  ASSERT_EQ(r.unfinished.size(), 2u);
+  EXPECT_EQ(r.unfinished[0].to_string(project.root()).substr(0, 30), "manifests/demo.yaml:13:14: err");
+  CliRun lint = project.run({"lint"});
+  EXPECT_EQ(lint.code, 2) << lint.all();
+  EXPECT_NE(lint.err.find("manifests/demo.yaml:13:14: error: patches[0] (flash-attention).purpose: a placeholder left by patchmgr export; say why the patch exists"), std::string::npos) << lint.err;
+  EXPECT_NE(lint.err.find("manifests/demo.yaml:15:22: error: patches[0] (flash-attention).upstream_status: a placeholder left by patchmgr export; write one of pending"), std::string::npos) << lint.err;
+  EXPECT_EQ(project.run({"status"}).code, 0);
+}
+
+// A patch file named by git format-patch itself loads as it is.
+TEST_F(ManifestTest, GitFormatPatchFileNamesAreAccepted) {
+  TempDir repo;
+  ShellRun made = sh(repo.path(),
+                     "git init -q . && mkdir model && printf 'import torch\\n' > model/attend.py && git add -A && "
+                     "git commit -q -m Base && printf 'import torch\\n# flash\\n' > model/attend.py && "
+                     "git commit -q -a -m 'Add flash attention' -m 'Use flash attention on every GPU that has it.' && "
+                     "git format-patch -q -1 -o out && ls out");
+  ASSERT_EQ(made.code, 0) << made.out;
+  EXPECT_EQ(made.out, "0001-Add-flash-attention.patch\n");
+  std::string text = read(repo.path() / "out/0001-Add-flash-attention.patch");
+  fs::remove(project.root() / "patches/demo/0001-flash-attention.patch");
+  write(project.root() / "patches/demo/0001-Add-flash-attention.patch", text);
+  std::string manifest = good;
+  manifest.replace(manifest.find("0001-flash-attention.patch"), 26, "0001-Add-flash-attention.patch");
+  size_t sha = manifest.find("sha256: ") + 8;
+  manifest.replace(sha, 64, patchmgr::sha256_hex(text));
+  write(manifest_path(), manifest);
+  auto r = patchmgr::load_manifest(manifest_path(), project.root());
+  EXPECT_TRUE(r.diagnostics.empty()) << all(r, project.root());
+  EXPECT_EQ(project.run({"lint"}).code, 0);
 }
 
 }  // namespace
