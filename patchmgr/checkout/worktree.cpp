@@ -53,15 +53,18 @@ void prune_empty_dirs(const fs::path& root, fs::path dir) {
   }
 }
 
-// Creates the directories above `file`, top down.
+// Creates the directories above `file` that are missing, top down.
 void make_parents(const fs::path& root, const fs::path& file) {
   std::vector<fs::path> missing;
-  for (fs::path d = file.parent_path(); d.string().size() > root.string().size(); d = d.parent_path()) missing.push_back(d);
+  struct stat st;
+  for (fs::path d = file.parent_path(); d.string().size() > root.string().size(); d = d.parent_path()) {
+    if (::lstat(d.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) break;  // lstat: never write through a symlink
+    missing.push_back(d);
+  }
   for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
     if (::mkdir(it->c_str(), 0777) == 0) continue;
     int e = errno;
-    struct stat st;
-    if (e == EEXIST && ::stat(it->c_str(), &st) == 0 && S_ISDIR(st.st_mode)) continue;
+    if (e == EEXIST && ::lstat(it->c_str(), &st) == 0 && S_ISDIR(st.st_mode)) continue;
     fail("create the directory", *it, e == EEXIST ? ENOTDIR : e, "a file is in the way; move it elsewhere and " + std::string(kRerun));
   }
 }

@@ -13,7 +13,7 @@
 //
 // No fsync: this protects against the process dying (kill -9, Ctrl-C, the OOM
 // killer), where the kernel still writes what was written. A power cut is out
-// of scope, as it is for git itself.
+// of scope, as it is for libgit2's own checkout.
 #pragma once
 
 #include <git2.h>

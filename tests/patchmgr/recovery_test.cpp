@@ -148,19 +148,21 @@ class RecoveryTest : public ::testing::Test {
     return killed;
   }
 
-  // Kills apply at the first point where the journal exists and the files are half-way.
-  void kill_apply_halfway() {
+  // Kills apply at the first point where the journal exists and the files
+  // are half-way; returns that point (the same on the next run from pristine).
+  long kill_apply_halfway() {
     long n = ops_of("apply");
-    ASSERT_EQ(project.run({"revert"}).code, 0);
+    EXPECT_EQ(project.run({"revert"}).code, 0);
     for (long k = n / 2; k <= n; ++k) {
-      ASSERT_EQ(run_killed_at("apply", k).code, 128 + SIGKILL);
+      EXPECT_EQ(run_killed_at("apply", k).code, 128 + SIGKILL);
       // Paths are written in sorted order: model/... first, pkg/group2/... last.
       if (fs::exists(co() / ".git/patchmgr/journal.json") && fs::exists(co() / "model/layers/transformer.py") &&
           !fs::exists(co() / "pkg/group2/deep0/mod2.py"))
-        return;
-      ASSERT_EQ(project.run({"revert"}).code, 0);
+        return k;
+      EXPECT_EQ(project.run({"revert"}).code, 0);
     }
-    FAIL() << "no kill point left apply half-way";
+    ADD_FAILURE() << "no kill point left apply half-way";
+    return 0;
   }
 
   Project project;
@@ -176,13 +178,38 @@ TEST_F(RecoveryTest, EveryKillPointOfApplyAndRevert) {
   std::cerr << fmt::format("[ recovery ] apply killed at {} points, revert at {} points\n", applies, reverts);
 }
 
-// About 40 files; a few minutes: ctest -L recovery-full.
+// 40 files; a few minutes: ctest -L recovery-full.
 TEST_F(RecoveryTest, EveryKillPointOfALargeSeries) {
   if (!std::getenv("PATCHMGR_RECOVERY_FULL")) GTEST_SKIP() << "set PATCHMGR_RECOVERY_FULL=1 (ctest -L recovery-full)";
   make_series(36);
   long applies = kill_at_every_op("apply");
   long reverts = kill_at_every_op("revert");
   std::cerr << fmt::format("[ recovery ] apply killed at {} points, revert at {} points\n", applies, reverts);
+}
+
+// A recovery killed itself is run again by the next command: apply killed
+// half-way, then the revert that recovers it killed at each of its
+// file-system changes (every `step`-th; all with the full label).
+TEST_F(RecoveryTest, ARecoveryKilledItselfFinishesNextTime) {
+  make_series(6);
+  long halfway = kill_apply_halfway();
+  ASSERT_GT(halfway, 0);
+  long n = ops_of("revert");  // the recovery, then nothing to do
+  expect_exactly(pristine_tree, "after the recovery");
+  long step = std::getenv("PATCHMGR_RECOVERY_FULL") ? 1 : 4;
+  long killed = 0;
+  for (long k = 1; k <= n && !HasFailure(); k += step) {
+    SCOPED_TRACE(fmt::format("the recovering revert killed before its file-system change {} of {}", k, n));
+    ASSERT_EQ(run_killed_at("apply", halfway).code, 128 + SIGKILL);
+    ASSERT_TRUE(fs::exists(co() / ".git/patchmgr/journal.json"));
+    CliRun r = run_killed_at("revert", k);
+    if (r.code == 128 + SIGKILL) ++killed;
+    CliRun again = project.run({"revert"});
+    EXPECT_EQ(again.code, 0) << again.all();
+    expect_exactly(pristine_tree, "after revert", k % 3 == 1);
+  }
+  EXPECT_GT(killed, 3);
+  std::cerr << fmt::format("[ recovery ] the recovering revert killed at {} of its {} points\n", killed, n);
 }
 
 TEST_F(RecoveryTest, AUserEditToAFileTheMoveDidNotTouchSurvives) {
