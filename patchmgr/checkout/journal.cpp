@@ -55,7 +55,8 @@ void kill_point_after_path(size_t n) { test_kill_point(fmt::format("checkout:{}"
 
 // Lock files that libgit2 writes beside what it replaces (index.lock,
 // HEAD.lock, refs/heads/x.lock) and renames over it at the end. A kill in
-// between leaves them, and then every later write of that file fails.
+// between leaves them, and then every later write of that file fails. Called
+// only while a journal says our move was interrupted, so they are its locks.
 void remove_stale_locks(git_repository* repo, const Transition& t) {
   std::filesystem::path gitdir = git_repository_path(repo);
   std::vector<std::string> files = {"index", "HEAD", "packed-refs"};
