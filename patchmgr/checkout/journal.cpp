@@ -167,6 +167,21 @@ std::optional<JournalInfo> read_journal(git_repository* repo) {
   return info;
 }
 
+std::set<std::string> written_by_interrupted_move(git_repository* repo, const JournalInfo& journal) {
+  git::Commit from = git::lookup_commit(repo, journal.transition.from);
+  git::Commit to = git::lookup_commit(repo, journal.transition.to);
+  git::Tree from_tree = git::commit_tree(from.get());
+  git::Tree to_tree = git::commit_tree(to.get());
+  std::set<std::string> ours;
+  for (const auto& p : changed_paths(repo, from_tree.get(), to_tree.get())) {
+    auto path = std::filesystem::path(p);
+    ours.insert((path.parent_path() / ("." + path.filename().string() + kPartialWriteSuffix)).string());
+    WorktreeFile f = look_at(repo, p);
+    if (holds(f, from_tree.get(), p) || holds(f, to_tree.get(), p)) ours.insert(p);
+  }
+  return ours;
+}
+
 std::optional<std::string> recover_interrupted(git_repository* repo, bool rescue_edits) {
   remove_partial_journals(repo);
   auto info = read_journal(repo);

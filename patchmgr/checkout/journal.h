@@ -27,6 +27,7 @@
 #include <git2.h>
 
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,11 @@ void detach_head(git_repository* repo, const std::string& command, const git::He
 
 // The journal of an interrupted command, if any.
 std::optional<JournalInfo> read_journal(git_repository* repo);
+
+// The working-tree paths that differ from HEAD only by the interrupted
+// move's own doing: those it was changing that hold its old or its new
+// version, and its temporary files. status does not list them as local edits.
+std::set<std::string> written_by_interrupted_move(git_repository* repo, const JournalInfo& journal);
 
 // Undoes an interrupted command: back to its `from` commit and branch (the
 // working tree's changed paths, the index, the branch it moved, HEAD).

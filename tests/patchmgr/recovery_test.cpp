@@ -218,7 +218,10 @@ TEST_F(RecoveryTest, AUserEditToAFileTheMoveDidNotTouchSurvives) {
   write(co() / "README.md", "my notes\n");
   CliRun st = project.run({"status", "--json"});
   ASSERT_EQ(st.code, 0) << st.all();
-  EXPECT_TRUE(nlohmann::json::parse(st.out)["components"][0]["interrupted"].is_object()) << st.out;
+  auto component = nlohmann::json::parse(st.out)["components"][0];
+  EXPECT_TRUE(component["interrupted"].is_object()) << st.out;
+  // The files the killed apply was writing are not the user's edits; README.md is.
+  EXPECT_EQ(component["local_edits"], nlohmann::json::parse(R"([{"path": "README.md", "code": "M"}])")) << st.out;
   // revert recovers first, then refuses to drop the edit.
   CliRun r = project.run({"revert"});
   EXPECT_EQ(r.code, 3) << r.all();
@@ -234,6 +237,8 @@ TEST_F(RecoveryTest, AUserEditToAFileTheMoveTouchedIsRescued) {
   write(co() / "model/attend.py", "the user's own attend\n");
   fs::remove(co() / "model/layers/transformer.py");  // written by the move, deleted by the user: nothing to rescue
   write(co() / "pkg/group0/deep0/mod0.py", "the user's own module\n");
+  auto edits = nlohmann::json::parse(project.run({"status", "--json"}).out)["components"][0]["local_edits"];
+  EXPECT_EQ(edits, nlohmann::json::parse(R"([{"path": "model/attend.py", "code": "M"}, {"path": "pkg/group0/deep0/mod0.py", "code": "?"}])"));
   CliRun a = project.run({"apply"});
   EXPECT_EQ(a.code, 3) << a.all();
   EXPECT_NE(a.err.find("these files were edited since: model/attend.py, pkg/group0/deep0/mod0.py; "), std::string::npos) << a.err;
