@@ -178,7 +178,7 @@ TEST_F(RecoveryTest, EveryKillPointOfApplyAndRevert) {
   std::cerr << fmt::format("[ recovery ] apply killed at {} points, revert at {} points\n", applies, reverts);
 }
 
-// 37 changed paths; about ten minutes on 2 cores: PATCHMGR_RECOVERY_FULL=1 ctest -L recovery-full.
+// 37 changed paths; a few minutes: PATCHMGR_RECOVERY_FULL=1 ctest -L recovery-full.
 TEST_F(RecoveryTest, EveryKillPointOfALargeSeries) {
   if (!std::getenv("PATCHMGR_RECOVERY_FULL")) GTEST_SKIP() << "set PATCHMGR_RECOVERY_FULL=1 to run it (PATCHMGR_RECOVERY_FULL=1 ctest -L recovery-full)";
   make_series(36);
