@@ -135,6 +135,10 @@ Inspection inspect(git_repository* repo, const Manifest& m, bool check_conflicts
   in.stopped_rebase = read_stopped_rebase(repo);
   in.head = git::read_head(repo);
   in.edits = git::local_edits(repo);
+  if (in.interrupted) {  // the half-done move is not the user's work; the next command undoes it
+    auto ours = written_by_interrupted_move(repo, *in.interrupted);
+    std::erase_if(in.edits, [&](const git::LocalEdit& e) { return ours.count(e.path) > 0; });
+  }
   git_oid pin = git::from_hex(m.commit);
   in.pin_present = git::try_commit(repo, pin).has_value();
   if (!in.head.oid) {

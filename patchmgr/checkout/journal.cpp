@@ -2,14 +2,15 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <ctime>
-#include <set>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "patchmgr/checkout/worktree.h"
 #include "patchmgr/util/error.h"
 #include "patchmgr/util/fs.h"
 
@@ -50,22 +51,49 @@ void set_head(git_repository* repo, const std::optional<std::string>& branch, co
   else git::check(git_repository_set_head_detached(repo, &oid), "cannot detach HEAD");
 }
 
-struct CheckoutPayload {
-  std::vector<std::string> conflicts;
-  size_t written = 0;
-};
+void kill_point_after_path(size_t n) { test_kill_point(fmt::format("checkout:{}", n)); }
 
-int notify_conflict(git_checkout_notify_t, const char* path, const git_diff_file*, const git_diff_file*,
-                    const git_diff_file*, void* payload) {
-  static_cast<CheckoutPayload*>(payload)->conflicts.push_back(path);
-  return 0;
+// Lock files that libgit2 writes beside what it replaces (index.lock,
+// HEAD.lock, refs/heads/x.lock) and renames over it at the end. A kill in
+// between leaves them, and then every later write of that file fails. Called
+// only while a journal says our move was interrupted, so they are its locks.
+void remove_stale_locks(git_repository* repo, const Transition& t) {
+  std::filesystem::path gitdir = git_repository_path(repo);
+  std::vector<std::string> files = {"index", "HEAD", "packed-refs"};
+  if (t.from_branch) files.push_back(*t.from_branch);
+  if (t.to_branch) files.push_back(*t.to_branch);
+  std::error_code ec;
+  for (const auto& f : files) std::filesystem::remove(gitdir / (f + ".lock"), ec);
 }
 
-void progress(const char* path, size_t, size_t, void* payload) {
-  if (!path) return;
-  auto* p = static_cast<CheckoutPayload*>(payload);
-  ++p->written;
-  test_kill_point(fmt::format("checkout:{}", p->written));
+// What write_file_atomic left when killed while writing the journal: the
+// journal was never complete, so no move began.
+void remove_partial_journals(git_repository* repo) {
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator(journal_dir(repo), ec); !ec && it != std::filesystem::directory_iterator();
+       it.increment(ec))
+    if (it->path().filename().string().rfind("journal.json.tmp-", 0) == 0) std::filesystem::remove(it->path(), ec);
+}
+
+// Copies the user's versions of `paths` under `dir`; returns those that the user deleted.
+std::vector<std::string> rescue(git_repository* repo, const std::vector<std::string>& paths, const std::filesystem::path& dir) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> deleted;
+  for (const auto& p : paths) {
+    fs::path src = fs::path(git_repository_workdir(repo)) / p;
+    std::error_code ec;
+    if (!fs::exists(fs::symlink_status(src, ec))) {
+      deleted.push_back(p);
+      continue;
+    }
+    fs::create_directories((dir / p).parent_path(), ec);
+    fs::copy(src, dir / p, fs::copy_options::recursive | fs::copy_options::copy_symlinks | fs::copy_options::overwrite_existing, ec);
+    if (ec)
+      throw Error(ExitCode::failed, fmt::format("cannot copy your version of {} to {}: {}; nothing was changed, copy the "
+                                                "file elsewhere yourself and run the command again",
+                                                src.string(), (dir / p).string(), ec.message()));
+  }
+  return deleted;
 }
 
 }  // namespace
@@ -76,32 +104,26 @@ void test_kill_point(const std::string& point) {
 }
 
 void run_transition(git_repository* repo, const Transition& t) {
-  git::Commit target = git::lookup_commit(repo, t.to);
+  git::Commit from = git::lookup_commit(repo, t.from);
+  git::Commit to = git::lookup_commit(repo, t.to);
+  git::Tree from_tree = git::commit_tree(from.get());
+  git::Tree to_tree = git::commit_tree(to.get());
+  std::vector<std::string> paths = changed_paths(repo, from_tree.get(), to_tree.get());
+
+  // Every path is checked before the journal exists: a refusal changes nothing.
+  auto conflicts = move_conflicts(repo, from_tree.get(), to_tree.get(), paths);
+  if (!conflicts.empty())
+    throw Error(ExitCode::refused,
+                fmt::format("{} would overwrite files that are not committed in the checkout: {}; commit, move or "
+                            "delete them and run the command again",
+                            t.command, fmt::join(conflicts, ", ")));
+
   write_journal(repo, t);
   test_kill_point("journal");
-
-  // The working tree first: libgit2 checks every path for conflicts before it
-  // writes any, so a refusal here leaves the checkout untouched.
-  CheckoutPayload payload;
-  git_checkout_options opts = GIT_CHECKOUT_OPTIONS_INIT;
-  opts.checkout_strategy = GIT_CHECKOUT_SAFE;
-  opts.notify_flags = GIT_CHECKOUT_NOTIFY_CONFLICT;
-  opts.notify_cb = notify_conflict;
-  opts.notify_payload = &payload;
-  opts.progress_cb = progress;
-  opts.progress_payload = &payload;
-  int rc = git_checkout_tree(repo, reinterpret_cast<git_object*>(target.get()), &opts);
-  if (rc < 0) {
-    std::string why = git_error_last() && git_error_last()->message ? git_error_last()->message : "checkout failed";
-    std::filesystem::remove(journal_path(repo));
-    if (!payload.conflicts.empty())
-      throw Error(ExitCode::refused,
-                  fmt::format("{} would overwrite files that are not committed in the checkout: {}; commit, move or "
-                              "delete them and run the command again",
-                              t.command, fmt::join(payload.conflicts, ", ")));
-    throw Error(ExitCode::failed, fmt::format("{}: cannot update the working tree: {}", t.command, why));
-  }
+  write_worktree(repo, to_tree.get(), paths, kill_point_after_path);
   test_kill_point("checkout-done");
+  write_index(repo, to_tree.get(), paths);
+  test_kill_point("index");
   if (t.to_branch)
     git::check(git_reference_create(nullptr, repo, t.to_branch->c_str(), &t.to, 1, t.reflog_message.c_str()),
                fmt::format("cannot update branch {}", *t.to_branch));
@@ -145,7 +167,23 @@ std::optional<JournalInfo> read_journal(git_repository* repo) {
   return info;
 }
 
+std::set<std::string> written_by_interrupted_move(git_repository* repo, const JournalInfo& journal) {
+  git::Commit from = git::lookup_commit(repo, journal.transition.from);
+  git::Commit to = git::lookup_commit(repo, journal.transition.to);
+  git::Tree from_tree = git::commit_tree(from.get());
+  git::Tree to_tree = git::commit_tree(to.get());
+  std::set<std::string> ours;
+  for (const auto& p : changed_paths(repo, from_tree.get(), to_tree.get())) {
+    auto path = std::filesystem::path(p);
+    ours.insert((path.parent_path() / ("." + path.filename().string() + kPartialWriteSuffix)).string());
+    WorktreeFile f = look_at(repo, p);
+    if (holds(f, from_tree.get(), p) || holds(f, to_tree.get(), p)) ours.insert(p);
+  }
+  return ours;
+}
+
 std::optional<std::string> recover_interrupted(git_repository* repo, bool rescue_edits) {
+  remove_partial_journals(repo);
   auto info = read_journal(repo);
   if (!info) return std::nullopt;
   const Transition& t = info->transition;
@@ -154,31 +192,16 @@ std::optional<std::string> recover_interrupted(git_repository* repo, bool rescue
   git::Tree from_tree = git::commit_tree(from.get());
   git::Tree to_tree = git::commit_tree(to.get());
 
-  // The only paths the interrupted command could have touched.
-  git::Diff diff = git::diff_trees(repo, from_tree.get(), to_tree.get());
-  std::set<std::string> paths;
-  for (size_t i = 0; i < git_diff_num_deltas(diff.get()); ++i) {
-    const git_diff_delta* d = git_diff_get_delta(diff.get(), i);
-    paths.insert(d->old_file.path);
-    paths.insert(d->new_file.path);
-  }
-  // A path is safe to restore when it holds the old or the new content (or is
-  // absent where one side lacks it); anything else was edited by the user since.
-  auto blob_in = [&](git_tree* tree, const std::string& path) -> std::optional<git_oid> {
-    git_tree_entry* e = nullptr;
-    if (git_tree_entry_bypath(&e, tree, path.c_str()) < 0) return std::nullopt;
-    git_oid oid = *git_tree_entry_id(e);
-    git_tree_entry_free(e);
-    return oid;
-  };
+  // The only paths the interrupted command could have touched. Each holds
+  // its old or its new version (write_worktree renames whole files into
+  // place); anything else was edited by the user since.
+  std::vector<std::string> paths = changed_paths(repo, from_tree.get(), to_tree.get());
+  remove_partial_writes(repo, paths);
+  remove_stale_locks(repo, t);
   std::vector<std::string> edited;
   for (const auto& p : paths) {
-    auto now = git::hash_workdir_file(repo, p);
-    auto a = blob_in(from_tree.get(), p), b = blob_in(to_tree.get(), p);
-    auto same = [](const std::optional<git_oid>& x, const std::optional<git_oid>& y) {
-      return x.has_value() == y.has_value() && (!x || git_oid_equal(&*x, &*y));
-    };
-    if (!same(now, a) && !same(now, b)) edited.push_back(p);
+    WorktreeFile f = look_at(repo, p);
+    if (!holds(f, from_tree.get(), p) && !holds(f, to_tree.get(), p)) edited.push_back(p);
   }
   std::string rescued_note;
   if (!edited.empty()) {
@@ -188,27 +211,18 @@ std::optional<std::string> recover_interrupted(git_repository* repo, bool rescue
                               "files were edited since: {}; save them elsewhere, or run patchmgr revert --discard "
                               "to copy them aside and restore the checkout",
                               t.command, info->pid, info->started, fmt::join(edited, ", ")));
-    auto dir = std::filesystem::path(git_repository_path(repo)) / "patchmgr" / "rescued" / utc_now("%Y%m%dT%H%M%SZ");
-    for (const auto& p : edited) {
-      auto src = std::filesystem::path(git_repository_workdir(repo)) / p;
-      std::filesystem::create_directories((dir / p).parent_path());
-      std::filesystem::copy_file(src, dir / p, std::filesystem::copy_options::overwrite_existing);
-    }
-    rescued_note = fmt::format("; your edits to {} were copied to {}", fmt::join(edited, ", "), dir.string());
+    auto dir = journal_dir(repo) / "rescued" / utc_now("%Y%m%dT%H%M%SZ");
+    std::vector<std::string> deleted = rescue(repo, edited, dir);
+    std::vector<std::string> copied;
+    for (const auto& p : edited)
+      if (std::find(deleted.begin(), deleted.end(), p) == deleted.end()) copied.push_back(p);
+    if (!copied.empty()) rescued_note += fmt::format("; your edits to {} were copied to {}", fmt::join(copied, ", "), dir.string());
+    if (!deleted.empty()) rescued_note += fmt::format("; {} (deleted since) restored", fmt::join(deleted, ", "));
   }
 
-  set_head(repo, t.from_branch, t.from);
-  if (!paths.empty()) {
-    std::vector<std::string> storage(paths.begin(), paths.end());
-    std::vector<char*> ptrs;
-    for (auto& s : storage) ptrs.push_back(s.data());
-    git_strarray spec{ptrs.data(), ptrs.size()};
-    git::check(git_reset_default(repo, reinterpret_cast<git_object*>(from.get()), &spec), "cannot restore the index");
-    git_checkout_options opts = GIT_CHECKOUT_OPTIONS_INIT;
-    opts.checkout_strategy = GIT_CHECKOUT_FORCE | GIT_CHECKOUT_REMOVE_UNTRACKED | GIT_CHECKOUT_DISABLE_PATHSPEC_MATCH;
-    opts.paths = spec;
-    git::check(git_checkout_tree(repo, reinterpret_cast<git_object*>(from.get()), &opts), "cannot restore the working tree");
-  }
+  // Back to `from`, in the order of a move, each step safe to repeat if this is killed too.
+  write_worktree(repo, from_tree.get(), paths);
+  write_index(repo, from_tree.get(), paths);
   if (t.to_branch) {
     if (t.to_branch_old)
       git::check(git_reference_create(nullptr, repo, t.to_branch->c_str(), &*t.to_branch_old, 1, "patchmgr: recover"),
@@ -221,6 +235,7 @@ std::optional<std::string> recover_interrupted(git_repository* repo, bool rescue
       }
     }
   }
+  set_head(repo, t.from_branch, t.from);
   std::filesystem::remove(journal_path(repo));
   return fmt::format("recovered from an interrupted patchmgr {} (pid {}, started {}): the checkout is back at {}{}{}",
                      t.command, info->pid, info->started, git::short_hex(t.from),

@@ -1,17 +1,33 @@
 // Moving a checkout from one commit to another as one step that can be undone.
 //
 // Every operation that changes a checkout (sync, apply, revert) describes the
-// move as a Transition and hands it to `run_transition`, which first writes a
-// journal to <gitdir>/patchmgr/journal.json, then moves the branch, the
-// working tree, the index and HEAD, and deletes the journal last. If the
-// process dies in between, the journal survives, and the next patchmgr
-// command (holding the lock) calls `recover_interrupted` to put the checkout
-// back exactly where it was before the interrupted command.
+// move as a Transition and hands it to `run_transition`, which first checks
+// that no path in the way holds anything but the old version (a refusal then
+// changes nothing), writes a journal to <gitdir>/patchmgr/journal.json, then
+// moves the working tree, the index, the branch and HEAD, and deletes the
+// journal last. If the process dies in between, the journal survives, and
+// the next patchmgr command that changes the checkout (holding the lock)
+// calls `recover_interrupted`, which puts it back exactly where it was
+// before the interrupted command; `status` reports it meanwhile.
+//
+// What makes that always possible, wherever the process died:
+// - Only the paths that differ between the two commits are written, and each
+//   is replaced whole (worktree.h: a temporary `.<name>.patchmgr-tmp` beside
+//   it, renamed into place). So every such path holds its old version or its
+//   new one, or is absent where one side lacks it; anything else is the
+//   user's edit since, and is never overwritten without being copied aside.
+// - The index, refs and HEAD are written by libgit2 as `<file>.lock` renamed
+//   over `<file>`: each is old or new. A `.lock` left by the kill would block
+//   every later write, so recovery deletes those of the files a move writes.
+// - Recovery does the same steps towards the old commit, each safe to repeat,
+//   and deletes the journal last: killed itself, it is simply run again.
+#pragma once
 #pragma once
 
 #include <git2.h>
 
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -36,7 +52,8 @@ struct JournalInfo {
 };
 
 // Runs the move. Throws Error(refused) listing the paths when untracked or
-// modified files would be overwritten; nothing has changed then.
+// modified files would be overwritten; nothing has changed then. The caller
+// has made sure the index and the working tree hold `from` (no tracked edits).
 void run_transition(git_repository* repo, const Transition& t);
 
 // The common move: HEAD, detached, to `target` (sync to a pin, revert to the pin).
@@ -45,11 +62,19 @@ void detach_head(git_repository* repo, const std::string& command, const git::He
 // The journal of an interrupted command, if any.
 std::optional<JournalInfo> read_journal(git_repository* repo);
 
-// Undoes an interrupted command. Returns a one-line description of what it
-// did, or nothing when there was nothing to recover. When files that the
-// interrupted command was changing have been edited since, it refuses
-// (Error(refused)) unless `rescue_edits`, in which case their contents are
-// copied to <gitdir>/patchmgr/rescued/<time>/ first.
+// The working-tree paths that differ from HEAD only by the interrupted
+// move's own doing: those it was changing that hold its old or its new
+// version, and its temporary files. status does not list them as local edits.
+std::set<std::string> written_by_interrupted_move(git_repository* repo, const JournalInfo& journal);
+
+// Undoes an interrupted command: back to its `from` commit and branch (the
+// working tree's changed paths, the index, the branch it moved, HEAD).
+// Returns a one-line description of what it did, or nothing when there was
+// nothing to recover. When files that the interrupted command was changing
+// have been edited since (they hold neither version), it refuses
+// (Error(refused)) naming them, unless `rescue_edits`, in which case their
+// contents are copied to <gitdir>/patchmgr/rescued/<time>/ first (a file the
+// user deleted has nothing to copy, and is restored).
 std::optional<std::string> recover_interrupted(git_repository* repo, bool rescue_edits);
 
 // Fault injection for the tests: when PATCHMGR_TEST_KILL_AT equals `point`,

@@ -37,8 +37,13 @@ void sync(const Context& ctx, const Manifest& m, const SyncOptions& options) {
                                                  m.name, m.checkout.string(), m.path.filename().string()));
     // Clone beside the checkout and rename at the end: an interrupted clone
     // never leaves a half-made checkout behind.
-    auto tmp = m.checkout.parent_path() / fmt::format(".{}.patchmgr-clone-{}", m.checkout.filename().string(), ::getpid());
-    std::filesystem::remove_all(tmp, ec);
+    std::string prefix = fmt::format(".{}.patchmgr-clone-", m.checkout.filename().string());
+    auto tmp = m.checkout.parent_path() / fmt::format("{}{}", prefix, ::getpid());
+    // Those of killed clones: stale, since we hold the lock.
+    for (auto it = std::filesystem::directory_iterator(m.checkout.parent_path(), ec); !ec && it != std::filesystem::directory_iterator();
+         it.increment(ec))
+      if (it->path().filename().string().rfind(prefix, 0) == 0) std::filesystem::remove_all(it->path(), ec);
+    ec.clear();
     out << fmt::format("{}: cloning {}\n", m.name, url);
     out.flush();
     try {
