@@ -245,7 +245,7 @@ SeriesWrite write_series_files(const Context& ctx, const Manifest& m, const Seri
       set_files(lines, *u.patch, parsed.touched_files);
       report.push_back(fmt::format("  {:<28} files: now {}", u.patch->id, flow_list(parsed.touched_files)));
     }
-    if (u.text == read_file(u.patch->file)) {
+    if (std::string now = read_file(u.patch->file); u.text == now || git::same_patch(parsed, git::parse_patch_file(now))) {
       report.push_back(fmt::format("  {:<28} unchanged", u.patch->id));
       continue;
     }

@@ -196,6 +196,12 @@ std::string diff_text_for_libgit2(const std::string& text) {
 
 }  // namespace
 
+bool same_patch(const PatchFile& a, const PatchFile& b) {
+  return a.ok() && b.ok() && a.author_name == b.author_name && a.author_email == b.author_email &&
+         a.date.time == b.date.time && a.date.offset == b.date.offset && a.subject == b.subject &&
+         a.description == b.description && a.diff_text == b.diff_text;
+}
+
 std::string PatchFile::message() const {
   std::string msg = subject + "\n";
   if (!description.empty()) msg += "\n" + description + "\n";

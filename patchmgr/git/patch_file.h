@@ -35,6 +35,12 @@ struct PatchFile {
 // Parses `text` (author and subject RFC 2047-decoded); never throws for bad content, it fills `problems` instead.
 PatchFile parse_patch_file(const std::string& text);
 
+// Whether two parsed patch files record the same patch: author, date, subject, description
+// and diff, whatever their mail form (header folding, diffstat, signature). `export` leaves a
+// file alone when this holds, so a file that an older patchmgr wrote in libgit2's form (with
+// its version line) is not rewritten, and its sha256 not changed, for its form alone.
+bool same_patch(const PatchFile& a, const PatchFile& b);
+
 // Parses the diff of a valid patch file into a libgit2 diff (rewritten where libgit2 1.5 reads git's form otherwise).
 Diff parse_diff(const PatchFile& patch);
 

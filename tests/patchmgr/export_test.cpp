@@ -23,6 +23,42 @@ TEST_F(CheckoutTest, ApplyThenExportIsByteIdentical) {
   EXPECT_EQ(read(project.root() / "manifests/demo.yaml"), manifest);
 }
 
+// A file an older patchmgr wrote through libgit2 (its subject on one line, its
+// diffstat unscaled, libgit2's version and "-- patchmgr" as signature) records the
+// same patch as git's form: export leaves it, and its sha256, as they are.
+TEST_F(CheckoutTest, AFileInAnOlderFormIsNotRewrittenForItsFormAlone) {
+  fs::path file = project.root() / "patches/demo/0001-flash-attention.patch";
+  std::string git_form = read(file);
+  std::string old_form = git_form + "--\nlibgit2 1.5.1\n\n-- \npatchmgr\n";
+  write(file, old_form);
+  std::string manifest = read(project.root() / "manifests/demo.yaml");
+  manifest.replace(manifest.find(patchmgr::sha256_hex(git_form)), 64, patchmgr::sha256_hex(old_form));
+  write(project.root() / "manifests/demo.yaml", manifest);
+  ASSERT_EQ(project.run({"lint"}).code, 0);
+  sync_and_apply();
+  CliRun r = project.run({"export"});
+  ASSERT_EQ(r.code, 0) << r.all();
+  EXPECT_NE(r.out.find("  flash-attention              unchanged\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("demo: exported 2 patches, 0 changed"), std::string::npos) << r.out;
+  EXPECT_EQ(read(file), old_form);
+  EXPECT_EQ(read(project.root() / "manifests/demo.yaml"), manifest);
+  // A real change to the patch is written, in git's form.
+  Repo repo(co(), Repo::Existing{});
+  auto tip = patchmgr::git::lookup_commit(repo.get(), repo.head());
+  auto first = patchmgr::git::lookup_commit(repo.get(), *git_commit_parent_id(tip.get(), 0));
+  std::string message = git_commit_message(first.get());
+  message.replace(message.find("\n\n") + 2, 0, "Also on Hopper.\n\n");
+  repo.checkout(project.pin());
+  std::string attend = kAttendPatched1;
+  repo.commit({{"model/attend.py", attend}}, message, {}, 1767225600);
+  CliRun again = project.run({"export"});
+  ASSERT_EQ(again.code, 0) << again.all();
+  EXPECT_NE(again.out.find("  flash-attention              written to"), std::string::npos) << again.out;
+  std::string written = read(file);
+  EXPECT_NE(written.find("Also on Hopper."), std::string::npos) << written;
+  EXPECT_EQ(written.find("libgit2"), std::string::npos) << written;
+}
+
 TEST_F(CheckoutTest, AnAmendedPatchCommitIsWrittenBackWithItsHash) {
   sync_and_apply();
   // The user amends the last patch commit: same message, a better change.
