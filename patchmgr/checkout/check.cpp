@@ -62,6 +62,7 @@ nlohmann::json patch_json(const PatchCheck& p) {
                      {"line", h.placement.line ? nlohmann::json(h.placement.line) : nlohmann::json(nullptr)}});
   j["hunks"] = hunks;
   j["checked_without"] = p.drift->checked_without;
+  j["upstream_commit"] = p.upstream_commit.empty() ? nlohmann::json(nullptr) : nlohmann::json(p.upstream_commit);
   if (p.change) {
     const DriftChange& b = *p.change;
     if (!b.error.empty()) j["bisect"] = {{"error", b.error}};
@@ -84,6 +85,8 @@ CheckReport check(const Context& ctx, const Manifest& m, const CheckOptions& opt
     PatchCheck c;
     c.id = p.id;
     c.file = p.file_field;
+    if (p.upstream_status == UpstreamStatus::accepted || p.upstream_status == UpstreamStatus::backport)
+      c.upstream_commit = p.upstream_commit;
     if (p.kind == PatchKind::runtime) c.reason = "runtime patch: applied by the runtime, not a source diff";
     else if (!p.enabled && p.status != PatchStatus::experimental) c.reason = fmt::format("status {}", to_string(p.status));
     report.patches.push_back(c);
@@ -140,7 +143,9 @@ std::string check_patch_line(const PatchCheck& p) {
   if (p.result == PatchCheck::Result::fails)
     for (auto& ch : cls) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
   std::string line = head + cls;
-  if (d.drift == Drift::upstream) line += ": drop it, or set its status to upstreamed";
+  if (d.drift == Drift::upstream && !p.upstream_commit.empty())
+    line += fmt::format(": accepted upstream in {}: drop it (patchmgr rebase marks it upstreamed)", p.upstream_commit.substr(0, 12));
+  else if (d.drift == Drift::upstream) line += ": drop it (patchmgr rebase marks it upstreamed), or set its status to upstreamed";
   else if (d.drift == Drift::partly_upstream) line += ": shrink it to the hunks upstream lacks: " + d.summary();
   else if (d.drift != Drift::applies && !d.detail.empty()) line += ": " + d.detail;
   if (!d.checked_without.empty())

@@ -31,6 +31,9 @@ struct PatchCheck {
   std::string reason;    // why it is skipped; else the drift's detail
   std::optional<PatchDrift> drift;    // unset when skipped
   std::optional<DriftChange> change;  // with --bisect, for a patch worse than at the pin
+  // From the manifest: the upstream commit that took the patch (upstream_status
+  // accepted or backport), so an already-upstream patch can say where it went.
+  std::string upstream_commit;
 };
 
 struct CheckReport {

@@ -157,9 +157,26 @@ TEST_F(CheckTest, FailOnSetsTheClassThatTurnsTheCheckRed) {
   project.upstream().commit({{"model/attend.py", taken}}, "Flash on every Ampere and later\n", {}, 1767600000);
   r = project.run({"check", "--against", "latest"});
   EXPECT_EQ(r.code, 0) << r.all();
-  EXPECT_NE(r.out.find("  0001 flash-attention              already upstream: drop it, or set its status to upstreamed"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("  0001 flash-attention              already upstream: drop it (patchmgr rebase marks it upstreamed), or set its status to upstreamed"), std::string::npos) << r.out;
   EXPECT_EQ(project.run({"check", "--against", "latest", "--fail-on", "upstream"}).code, 1);
   EXPECT_EQ(project.run({"check", "--against", "latest", "--fail-on", "conflict"}).code, 0);
+
+  // The manifest records where upstream took it (upstream_status accepted): check names that commit.
+  git_oid took = project.upstream().head();
+  std::string manifest = read(project.root() / "manifests/demo.yaml");
+  size_t entry = manifest.find("    status: implemented\n");
+  ASSERT_NE(entry, std::string::npos) << manifest;
+  manifest.insert(entry, "    upstream_status: accepted\n    upstream_commit: " + to_hex(took) + "\n");
+  write(project.root() / "manifests/demo.yaml", manifest);
+  ASSERT_EQ(project.run({"lint"}).code, 0) << project.run({"lint"}).all();
+  r = project.run({"check", "--against", "latest", "--format", "json"});
+  EXPECT_EQ(r.code, 0) << r.all();
+  auto j = nlohmann::json::parse(r.out)["components"][0]["patches"][0];
+  EXPECT_EQ(j["class"], "already upstream") << r.out;
+  EXPECT_EQ(j["upstream_commit"], to_hex(took)) << r.out;
+  r = project.run({"check", "--against", "latest"});
+  EXPECT_NE(r.out.find("  0001 flash-attention              already upstream: accepted upstream in " + to_hex(took).substr(0, 12) +
+                       ": drop it (patchmgr rebase marks it upstreamed)"), std::string::npos) << r.out;
 }
 
 TEST_F(CheckTest, BisectNamesTheUpstreamCommitThatBrokeAPatch) {
