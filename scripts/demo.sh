@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # patchmgr end to end on a demo: a small local "upstream" whose attention code
 # looks like BS-RoFormer's, a two-patch series written with git format-patch,
-# and the commands a user runs: lint, sync, apply, status, revert.
+# and the commands a user runs: lint, sync, apply, status, revert; then the day
+# upstream moves: check --against latest (an offset stays green; a conflict
+# names the upstream commit with --bisect), and a rebase that stops at the
+# conflict, is resolved by hand and continues.
 # Everything lives in build/demo (or $DEMO_DIR); no network is used.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -109,4 +112,44 @@ echo "# my tweak" >> "$project/upstream/demo/bs_roformer/attend.py"
 step status
 step revert
 step revert --discard
+step status
+
+# 3. Upstream moves. A new import at the top shifts every line below it: the
+# patches still apply, a few lines away (class offset), and check stays green.
+upstream_commit() {  # message, then a sed script for attend.py
+  git_q clone -q "$up" "$demo/up-edit"
+  sed -i "$2" "$demo/up-edit/bs_roformer/attend.py"
+  GIT_AUTHOR_NAME="Upstream Author" GIT_AUTHOR_EMAIL="author@example.org" GIT_AUTHOR_DATE="$3" \
+    git_q -C "$demo/up-edit" commit -am "$1"
+  git_q -C "$demo/up-edit" push -q origin HEAD:main
+  rm -rf "$demo/up-edit"
+}
+echo
+echo "# upstream adds an import at the top of attend.py ..."
+upstream_commit "Import math" '1i import math' "2026-03-01T09:00:00+0100"
+step check --against latest
+
+# 4. Upstream rewrites the line patch 1 changes: check names the commit, and
+# rebase stops with conflict markers for a person to resolve, then continues.
+echo
+echo "# upstream rewrites the capability test that patch 1 changes ..."
+upstream_commit "Flash on the A100 and the H100" \
+  's/        if device_properties.major == 8 and device_properties.minor == 0:/        if (device_properties.major, device_properties.minor) in ((8, 0), (9, 0)):/' \
+  "2026-03-02T09:00:00+0100"
+step check --against latest --bisect
+step rebase --onto latest
+echo "# resolving the conflict by hand: ROCm, and every GPU from SM 8.0 on ..."
+co=$project/upstream/demo
+python3 - "$co/bs_roformer/attend.py" <<'PY'
+import re, sys
+path = sys.argv[1]
+text = open(path).read()
+text = re.sub(r"<<<<<<<[^\n]*\n.*?>>>>>>>[^\n]*\n",
+              "        if torch.version.hip or device_properties.major >= 8:\n", text, flags=re.S)
+open(path, "w").write(text)
+PY
+git_q -C "$co" add bs_roformer/attend.py
+step rebase --continue
+step lint
+step check
 step status

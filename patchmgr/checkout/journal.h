@@ -22,7 +22,6 @@
 // - Recovery does the same steps towards the old commit, each safe to repeat,
 //   and deletes the journal last: killed itself, it is simply run again.
 #pragma once
-#pragma once
 
 #include <git2.h>
 

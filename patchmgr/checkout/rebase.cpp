@@ -149,6 +149,12 @@ void build_on_pin(git_repository* repo, const Manifest& m, StoppedRebase& state)
 
 // Puts the checkout on state.base (detached) and the conflicting patch into
 // the working tree with conflict markers, records the state, and says what to do.
+// "no patch of the series applied yet", "the 1 patch before it applied", "the 2 patches ...".
+std::string applied_before(size_t n) {
+  if (n == 0) return "no patch of the series applied yet";
+  return fmt::format("the {} patch{} before it applied", n, n == 1 ? "" : "es");
+}
+
 [[noreturn]] void stop(git_repository* repo, const Manifest& m, const StoppedRebase& state, const git::Head& from,
                        const std::vector<std::string>& conflicts, const Context& ctx) {
   const Patch& p = *m.find(state.series[state.stopped_at]);
@@ -165,12 +171,12 @@ void build_on_pin(git_repository* repo, const Manifest& m, StoppedRebase& state)
   std::string co = display_path(m.checkout, ctx.root);
   throw Error(ExitCode::failed,
               fmt::format("{}: rebase onto {} stopped: patch {} ({}) conflicts with upstream in {}\n"
-                          "{}: {} is now at {} with the {} patch{} before it applied, and conflict markers in the files above.\n"
+                          "{}: {} is now at {} with {}, and conflict markers in the files above.\n"
                           "  to resolve: edit the files there, git add them (or git commit), then run patchmgr rebase --continue {}\n"
                           "  to give up: patchmgr rebase --abort {} puts the checkout back where it was\n"
                           "The manifest and the patch files are written when the whole series is through; until then they are unchanged.",
                           m.name, state.onto.substr(0, 12), p.file_field, p.id, fmt::join(conflicts, "; "), m.name, co,
-                          state.onto.substr(0, 12), state.stopped_at, state.stopped_at == 1 ? "" : "es", m.name, m.name));
+                          state.onto.substr(0, 12), applied_before(state.stopped_at), m.name, m.name));
 }
 
 // The whole series is through: write the patch files, the manifest and the pin
