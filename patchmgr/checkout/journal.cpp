@@ -151,8 +151,16 @@ std::optional<std::string> recover_stash(git_repository* repo) {
   for (const char* f : {"index.lock", "refs/stash.lock", "logs/refs/stash.lock"}) std::filesystem::remove(gitdir / f, ec);
 
   std::optional<git_oid> now = git::resolve_ref(repo, "refs/stash");
+  git_oid head_now{};
+  bool head_moved = git_reference_name_to_id(&head_now, repo, "HEAD") < 0 || !git_oid_equal(&head_now, &head_oid);
   std::string note;
-  if (!now || (before && git_oid_equal(&*now, &*before))) {
+  if (now && !(before && git_oid_equal(&*now, &*before)) &&
+      (head_moved || !git_oid_equal(git_commit_parent_id(git::lookup_commit(repo, *now).get(), 0), &head_oid))) {
+    // Someone else moved HEAD or stashed since (git checkout -f, git stash): the files are theirs now.
+    note = fmt::format("an interrupted stash of the local edits (patchmgr revert --discard, {}) was left as it is: "
+                       "HEAD or refs/stash changed since; check git stash list and git status",
+                       who_was(j));
+  } else if (!now || (before && git_oid_equal(&*now, &*before))) {
     drop_unlanded_stash_log(repo, now);
     note = fmt::format("an interrupted stash of the local edits (patchmgr revert --discard, {}) had not saved them: "
                        "they are where they were",

@@ -37,7 +37,9 @@
 //   version nor the stash's (an edit made since the kill) is copied to
 //   <gitdir>/patchmgr/rescued/<time>/ first. If refs/stash did not move, the
 //   reset had not begun: the files are left as they are, and a reflog line
-//   appended for a stash that never landed is dropped.
+//   appended for a stash that never landed is dropped. If HEAD moved since,
+//   or refs/stash holds a stash that is not of HEAD, someone else changed
+//   the checkout meanwhile: the record is dropped and the files left alone.
 // - `fetch_recorded` (sync): libgit2's fetch writes the pack as
 //   objects/pack/pack_git2_* and each ref, FETCH_HEAD and packed-refs as
 //   `<file>.lock`, renamed into place. <gitdir>/patchmgr/fetch.json says a
