@@ -342,6 +342,35 @@ TEST_F(RecoveryTest, EveryKillPointOfRevertDiscardWithLocalEdits) {
                            killed, n, saved_by_the_killed_run);
 }
 
+// A stash that landed before the kill, then the user moved HEAD with git
+// itself: the recovery must not reset the user's files to the old HEAD.
+TEST_F(RecoveryTest, AnInterruptedStashLeavesFilesAloneWhenHeadMovedSince) {
+  make_series(3);
+  ASSERT_EQ(project.run({"apply"}).code, 0);
+  make_local_edits(co());
+  long n = ops_of_args({"revert", "--discard"});
+  long landed = 0;
+  for (long k = 1; k <= n && !landed; ++k) {
+    ASSERT_EQ(git(co(), "stash clear").code, 0);
+    fs::remove_all(co() / "notes");
+    ASSERT_EQ(project.run({"apply"}).code, 0);
+    make_local_edits(co());
+    ASSERT_EQ(run_args_killed_at({"revert", "--discard"}, k).code, 128 + SIGKILL);
+    if (fs::exists(co() / ".git/patchmgr/stash.json") && git(co(), "rev-parse -q --verify refs/stash").code == 0) landed = k;
+    else ASSERT_EQ(project.run({"revert", "--discard"}).code, 0);
+  }
+  ASSERT_GT(landed, 0) << "no kill left a stash saved and its record";
+  fs::remove(co() / ".git/index.lock");
+  ASSERT_EQ(git(co(), "checkout -q -f --detach " + to_hex(project.pin())).code, 0);
+  write(co() / "README.md", "edited after the kill\n");
+  CliRun s = project.run({"sync"});
+  EXPECT_EQ(s.code, 0) << s.all();
+  EXPECT_NE(s.err.find("was left as it is: HEAD or refs/stash changed since"), std::string::npos) << s.err;
+  EXPECT_EQ(read(co() / "README.md"), "edited after the kill\n");
+  EXPECT_FALSE(fs::exists(co() / ".git/patchmgr/stash.json"));
+  EXPECT_EQ(git(co(), "show stash@{0}:README.md").out, "my notes");
+}
+
 // sync --fetch killed before each of its file-system calls (libgit2 writing
 // the pack, the refs, FETCH_HEAD): the next sync and sync --fetch succeed,
 // the new upstream branch arrives, and no lock or temporary file is left.
