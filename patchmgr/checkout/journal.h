@@ -21,6 +21,32 @@
 //   every later write, so recovery deletes those of the files a move writes.
 // - Recovery does the same steps towards the old commit, each safe to repeat,
 //   and deletes the journal last: killed itself, it is simply run again.
+//
+// Two steps that libgit2 does itself, in place, get a record of their own,
+// written before them and deleted after, and `recover_interrupted` (which
+// every changing command calls) finishes or undoes them first:
+// - `stash_edits` (revert --discard): git_stash_save writes the stash
+//   commits, appends to refs/stash's reflog, renames refs/stash.lock over
+//   refs/stash, then resets the index and the edited files to HEAD in place
+//   (index.lock; files truncated and rewritten, so a kill can leave one
+//   half-written). <gitdir>/patchmgr/stash.json names HEAD and refs/stash's
+//   value before. Recovery deletes the step's locks (index, refs/stash and
+//   its reflog). If refs/stash moved, the edits are safe in the new stash:
+//   every path that the stash records as changed is restored to HEAD whole
+//   (worktree.h) and its index entry too, and one that holds neither HEAD's
+//   version nor the stash's (an edit made since the kill) is copied to
+//   <gitdir>/patchmgr/rescued/<time>/ first. If refs/stash did not move, the
+//   reset had not begun: the files are left as they are, and a reflog line
+//   appended for a stash that never landed is dropped. If HEAD moved since,
+//   or refs/stash holds a stash that is not of HEAD, someone else changed
+//   the checkout meanwhile: the record is dropped and the files left alone.
+// - `fetch_recorded` (sync): libgit2's fetch writes the pack as
+//   objects/pack/pack_git2_* and each ref, FETCH_HEAD and packed-refs as
+//   `<file>.lock`, renamed into place. <gitdir>/patchmgr/fetch.json says a
+//   fetch was running; recovery deletes such lock and temporary files that
+//   are not older than it (so not those of a `git` the user runs meanwhile
+//   that began before), then the record. The objects and refs that did land
+//   are whole, and the next fetch simply brings the rest.
 #pragma once
 
 #include <git2.h>
@@ -75,6 +101,17 @@ std::set<std::string> written_by_interrupted_move(git_repository* repo, const Jo
 // contents are copied to <gitdir>/patchmgr/rescued/<time>/ first (a file the
 // user deleted has nothing to copy, and is restored).
 std::optional<std::string> recover_interrupted(git_repository* repo, bool rescue_edits);
+
+// Saves the tracked edits (index and working tree) as a new stash, like
+// `git stash push`, and returns its commit; the index and the edited files
+// then hold HEAD. Recorded as said above, so a kill anywhere inside it is
+// finished or undone by the next `recover_interrupted`.
+git_oid stash_edits(git_repository* repo, const git_signature* who, const std::string& message);
+
+// Fetches `refspecs` from `url` (git::fetch), recorded as said above so that
+// a kill leaves no lock that would make the next fetch fail.
+void fetch_recorded(git_repository* repo, const std::string& url, const std::vector<std::string>& refspecs,
+                    const std::string& what);
 
 // Fault injection for the tests: when PATCHMGR_TEST_KILL_AT equals `point`,
 // the process kills itself with SIGKILL, as a user's Ctrl-\ or the OOM killer would.

@@ -62,10 +62,7 @@ void revert(const Context& ctx, const Manifest& m, const RevertOptions& options)
     if (git_signature_default(&sig, repo) < 0)
       git::check(git_signature_now(&sig, "patchmgr", "patchmgr@localhost"), "cannot make a signature");
     git::Signature holder(sig);
-    git_oid stash;
-    std::string message = fmt::format("patchmgr revert --discard {}", m.name);
-    git::check(git_stash_save(&stash, repo, sig, message.c_str(), GIT_STASH_DEFAULT),
-               fmt::format("{}: cannot stash the local edits", m.name));
+    git_oid stash = stash_edits(repo, sig, fmt::format("patchmgr revert --discard {}", m.name));
     *ctx.err << fmt::format("{}: local edits saved as stash {} (git stash list; git stash pop to get them back)\n", m.name,
                             git::short_hex(stash));
   }

@@ -76,7 +76,7 @@ void sync(const Context& ctx, const Manifest& m, const SyncOptions& options) {
   if (!have_pin || options.fetch) {
     out << fmt::format("{}: fetching {}\n", m.name, url);
     out.flush();
-    git::fetch(repo.get(), url, {"+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"}, m.name);
+    fetch_recorded(repo.get(), url, {"+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"}, m.name);
   }
   require_pin(repo.get(), m, url);
 

@@ -75,15 +75,17 @@ class RecoveryTest : public ::testing::Test {
 
   fs::path co() const { return project.checkout(); }
 
-  CliRun run_killed_at(const std::string& command, long k) const {
-    return project.run({command}, {{"LD_PRELOAD", PATCHMGR_KILL_SHIM}, {"PATCHMGR_KILL_AT_OP", std::to_string(k)}});
+  CliRun run_killed_at(const std::string& command, long k) const { return run_args_killed_at({command}, k); }
+  CliRun run_args_killed_at(const std::vector<std::string>& args, long k) const {
+    return project.run(args, {{"LD_PRELOAD", PATCHMGR_KILL_SHIM}, {"PATCHMGR_KILL_AT_OP", std::to_string(k)}});
   }
 
   // How many file-system changes `command` makes from the current state (it runs to the end).
-  long ops_of(const std::string& command) {
+  long ops_of(const std::string& command) { return ops_of_args({command}); }
+  long ops_of_args(const std::vector<std::string>& args) {
     TempDir tmp;
     auto file = tmp.path() / "count";
-    CliRun r = project.run({command}, {{"LD_PRELOAD", PATCHMGR_KILL_SHIM}, {"PATCHMGR_OP_COUNT_FILE", file.string()}});
+    CliRun r = project.run(args, {{"LD_PRELOAD", PATCHMGR_KILL_SHIM}, {"PATCHMGR_OP_COUNT_FILE", file.string()}});
     EXPECT_EQ(r.code, 0) << r.all();
     return std::stol(read(file));
   }
@@ -268,6 +270,143 @@ TEST_F(RecoveryTest, AUserDeletingATouchedFileIsNoInternalError) {
   ASSERT_EQ(d.code, 0) << d.all();
   EXPECT_NE(d.err.find("model/attend.py (deleted since) restored"), std::string::npos) << d.err;
   expect_exactly(pristine_tree, "after revert --discard");
+}
+
+// The local edits that revert --discard sets aside, on the patched checkout:
+// a tracked file the series leaves alone, one it changes, one it adds
+// (deleted here), a new file staged with git add, and an untracked file,
+// which git stash leaves where it is.
+void make_local_edits(const fs::path& co) {
+  write(co / "README.md", "my notes\n");
+  write(co / "model/attend.py", "the user's own attend\n");
+  fs::remove(co / "pkg/group0/deep0/mod0.py");
+  write(co / "staged.txt", "staged by the user\n");
+  ASSERT_EQ(git(co, "add staged.txt").code, 0);
+  write(co / "notes/untracked.txt", "untracked notes\n");
+}
+
+// The edits of make_local_edits are in the newest stash, exactly, and in no other.
+void expect_edits_stashed(const fs::path& co) {
+  EXPECT_EQ(git(co, "stash list | wc -l").out, "1") << git(co, "stash list").out;
+  EXPECT_EQ(git(co, "show stash@{0}:README.md").out, "my notes");
+  EXPECT_EQ(git(co, "show stash@{0}:model/attend.py").out, "the user's own attend");
+  EXPECT_NE(git(co, "cat-file -e stash@{0}:pkg/group0/deep0/mod0.py").code, 0) << "the deletion is not in the stash";
+  EXPECT_EQ(git(co, "show stash@{0}^2:staged.txt").out, "staged by the user") << "the stash's index";
+  EXPECT_EQ(git(co, "show stash@{0}:staged.txt").out, "staged by the user");
+}
+
+// revert --discard with local edits on the patched checkout, killed before
+// each of its file-system calls (the stash, libgit2's reset of the files
+// and the index included, then the move): the next revert --discard ends
+// pristine at the pin with the edits in the stash (once), whether the
+// killed one had saved them or not; the untracked file stays where it was.
+TEST_F(RecoveryTest, EveryKillPointOfRevertDiscardWithLocalEdits) {
+  make_series(3);
+  ASSERT_EQ(project.run({"apply"}).code, 0);
+  make_local_edits(co());
+  long n = ops_of_args({"revert", "--discard"});
+  expect_edits_stashed(co());
+  long step = std::getenv("PATCHMGR_RECOVERY_FULL") ? 1 : 2;
+  long killed = 0, saved_by_the_killed_run = 0;
+  for (long k = 1; k <= n + 1 && !HasFailure(); k += step) {
+    SCOPED_TRACE(fmt::format("revert --discard killed before its file-system change {} of {}", k, n));
+    ASSERT_EQ(git(co(), "stash clear").code, 0);
+    fs::remove_all(co() / ".git/patchmgr/rescued");
+    fs::remove_all(co() / "notes");
+    CliRun a = project.run({"apply"});
+    ASSERT_EQ(a.code, 0) << a.all();
+    ASSERT_EQ(git(co(), "rev-parse HEAD^{tree}").out, patched_tree);
+    make_local_edits(co());
+    CliRun r = run_args_killed_at({"revert", "--discard"}, k);
+    if (r.code == 128 + SIGKILL) {
+      ++killed;
+      if (git(co(), "rev-parse -q --verify refs/stash").code == 0) ++saved_by_the_killed_run;
+    } else {
+      EXPECT_EQ(r.code, 0) << r.all();  // k past the end (objects written by an earlier run are not written again)
+    }
+    CliRun st = project.run({"status", "--json"});
+    EXPECT_EQ(st.code, 0) << st.all();
+    CliRun again = project.run({"revert", "--discard"});
+    EXPECT_EQ(again.code, 0) << again.all();
+    expect_edits_stashed(co());
+    EXPECT_EQ(read(co() / "notes/untracked.txt"), "untracked notes\n");
+    EXPECT_FALSE(fs::exists(co() / ".git/patchmgr/stash.json"));
+    fs::remove_all(co() / "notes");
+    fs::remove_all(co() / ".git/patchmgr/rescued");
+    expect_exactly(pristine_tree, "after revert --discard", k % 5 == 1);
+  }
+  EXPECT_GT(killed, 20);
+  EXPECT_GT(saved_by_the_killed_run, 3) << "no kill landed after the stash was saved";
+  EXPECT_GT(killed - saved_by_the_killed_run, 3) << "no kill landed before the stash was saved";
+  std::cerr << fmt::format("[ recovery ] revert --discard killed at {} of its {} points, {} after the stash was saved\n",
+                           killed, n, saved_by_the_killed_run);
+}
+
+// A stash that landed before the kill, then the user moved HEAD with git
+// itself: the recovery must not reset the user's files to the old HEAD.
+TEST_F(RecoveryTest, AnInterruptedStashLeavesFilesAloneWhenHeadMovedSince) {
+  make_series(3);
+  ASSERT_EQ(project.run({"apply"}).code, 0);
+  make_local_edits(co());
+  long n = ops_of_args({"revert", "--discard"});
+  long landed = 0;
+  for (long k = 1; k <= n && !landed; ++k) {
+    ASSERT_EQ(git(co(), "stash clear").code, 0);
+    fs::remove_all(co() / "notes");
+    ASSERT_EQ(project.run({"apply"}).code, 0);
+    make_local_edits(co());
+    ASSERT_EQ(run_args_killed_at({"revert", "--discard"}, k).code, 128 + SIGKILL);
+    if (fs::exists(co() / ".git/patchmgr/stash.json") && git(co(), "rev-parse -q --verify refs/stash").code == 0) landed = k;
+    else ASSERT_EQ(project.run({"revert", "--discard"}).code, 0);
+  }
+  ASSERT_GT(landed, 0) << "no kill left a stash saved and its record";
+  fs::remove(co() / ".git/index.lock");
+  ASSERT_EQ(git(co(), "checkout -q -f --detach " + to_hex(project.pin())).code, 0);
+  write(co() / "README.md", "edited after the kill\n");
+  CliRun s = project.run({"sync"});
+  EXPECT_EQ(s.code, 0) << s.all();
+  EXPECT_NE(s.err.find("was left as it is: HEAD or refs/stash changed since"), std::string::npos) << s.err;
+  EXPECT_EQ(read(co() / "README.md"), "edited after the kill\n");
+  EXPECT_FALSE(fs::exists(co() / ".git/patchmgr/stash.json"));
+  EXPECT_EQ(git(co(), "show stash@{0}:README.md").out, "my notes");
+}
+
+// sync --fetch killed before each of its file-system calls (libgit2 writing
+// the pack, the refs, FETCH_HEAD): the next sync and sync --fetch succeed,
+// the new upstream branch arrives, and no lock or temporary file is left.
+TEST_F(RecoveryTest, EveryKillPointOfSyncFetch) {
+  make_series(3);
+  auto new_upstream_work = [&](long i) {
+    git_oid oid = project.upstream().commit({{fmt::format("upstream/file{}.txt", i), fmt::format("upstream work {}\n", i)}},
+                                            fmt::format("upstream work {}", i), {}, 1767225600 + i);
+    project.upstream().branch(fmt::format("work{}", i), oid);
+    return to_hex(oid);
+  };
+  new_upstream_work(0);
+  long n = ops_of_args({"sync", "--fetch"});
+  long step = std::getenv("PATCHMGR_RECOVERY_FULL") ? 1 : 2;
+  long killed = 0;
+  for (long k = 1; k <= n + 1 && !HasFailure(); k += step) {
+    SCOPED_TRACE(fmt::format("sync --fetch killed before its file-system change {} of {}", k, n));
+    std::string tip = new_upstream_work(k);
+    CliRun r = run_args_killed_at({"sync", "--fetch"}, k);
+    if (r.code == 128 + SIGKILL) ++killed;
+    else EXPECT_EQ(r.code, 0) << r.all();
+    // Odd k: a plain sync first (it recovers, fetches nothing); then a fetch, which a stale lock would fail.
+    if (k % 2) {
+      CliRun s = project.run({"sync"});
+      EXPECT_EQ(s.code, 0) << s.all();
+    }
+    CliRun again = project.run({"sync", "--fetch"});
+    EXPECT_EQ(again.code, 0) << again.all();
+    EXPECT_EQ(git(co(), fmt::format("rev-parse refs/remotes/origin/work{}", k)).out, tip);
+    EXPECT_FALSE(fs::exists(co() / ".git/patchmgr/fetch.json"));
+    for (const auto& e : fs::directory_iterator(co() / ".git/objects/pack"))
+      EXPECT_FALSE(e.path().filename().string().starts_with("pack_git2_")) << e.path();
+    expect_exactly(pristine_tree, "after sync --fetch", k % 5 == 1);
+  }
+  EXPECT_GT(killed, 10);
+  std::cerr << fmt::format("[ recovery ] sync --fetch killed at {} of its {} points\n", killed, n);
 }
 
 }  // namespace
