@@ -70,6 +70,43 @@ std::string PatchDrift::summary() const {
   return out;
 }
 
+std::string describe_conflict(git_repository* repo, const git_index_entry* ancestor, const git_index_entry* ours,
+                              const git_index_entry* theirs) {
+  const char* path = ours ? ours->path : theirs ? theirs->path : ancestor->path;
+  if (!ours) return fmt::format("{} (deleted upstream, changed by the patch)", path);
+  if (!theirs) return fmt::format("{} (changed upstream, deleted by the patch)", path);
+  if (!ancestor) return fmt::format("{} (added upstream and by the patch, with different content)", path);
+  git_merge_file_result raw{};
+  git_merge_file_options opts = GIT_MERGE_FILE_OPTIONS_INIT;
+  if (git_merge_file_from_index(&raw, repo, ancestor, ours, theirs, &opts) < 0) return path;
+  std::string merged(raw.ptr ? raw.ptr : "", raw.len);
+  git_merge_file_result_free(&raw);
+  std::vector<std::string> ranges;
+  std::string first;
+  int upstream_line = 0, start = 0;
+  enum { outside, in_ours, in_theirs } where = outside;
+  for (const auto& line_nl : git::split_lines(merged)) {
+    std::string line = line_nl.substr(0, line_nl.find('\n'));
+    if (where == outside && line.rfind("<<<<<<<", 0) == 0) where = in_ours, start = upstream_line + 1;
+    else if (where == in_ours && line.rfind("=======", 0) == 0) where = in_theirs;
+    else if (where == in_theirs && line.rfind(">>>>>>>", 0) == 0) {
+      where = outside;
+      ranges.push_back(upstream_line > start ? fmt::format("{}-{}", start, upstream_line)
+                                             : upstream_line == start ? fmt::format("{}", start)
+                                                                      : fmt::format("after {}", start - 1));
+    } else if (where != in_theirs) {
+      ++upstream_line;
+      if (where == in_ours && first.empty()) first = line;
+    }
+  }
+  if (ranges.empty()) return path;
+  bool one = ranges.size() == 1 && ranges[0].find('-') == std::string::npos;
+  std::string out = fmt::format("{} (upstream line{} {})", path, one ? "" : "s", fmt::join(ranges, ", "));
+  size_t indent = first.find_first_not_of(" \t");
+  if (indent != std::string::npos) out += fmt::format(": `{}`", first.substr(indent, 72));
+  return out;
+}
+
 namespace {
 
 using GitPatch = git::Handle<git_patch, git_patch_free>;
@@ -156,45 +193,6 @@ git_oid write_tree(git_repository* repo, git_tree* target, const Edits& edits) {
   git_oid tree;
   git::check(git_index_write_tree_to(&tree, raw, repo), "cannot write the patched tree");
   return tree;
-}
-
-// Where a conflicted file clashes: ranges of the target's version of the file,
-// and the first clashing upstream line.
-std::string describe_conflict(git_repository* repo, const git_index_entry* ancestor, const git_index_entry* ours,
-                              const git_index_entry* theirs) {
-  const char* path = ours ? ours->path : theirs ? theirs->path : ancestor->path;
-  if (!ours) return fmt::format("{} (deleted upstream, changed by the patch)", path);
-  if (!theirs) return fmt::format("{} (changed upstream, deleted by the patch)", path);
-  if (!ancestor) return fmt::format("{} (added upstream and by the patch, with different content)", path);
-  git_merge_file_result raw{};
-  git_merge_file_options opts = GIT_MERGE_FILE_OPTIONS_INIT;
-  if (git_merge_file_from_index(&raw, repo, ancestor, ours, theirs, &opts) < 0) return path;
-  std::string merged(raw.ptr ? raw.ptr : "", raw.len);
-  git_merge_file_result_free(&raw);
-  std::vector<std::string> ranges;
-  std::string first;
-  int upstream_line = 0, start = 0;
-  enum { outside, in_ours, in_theirs } where = outside;
-  for (const auto& line_nl : git::split_lines(merged)) {
-    std::string line = line_nl.substr(0, line_nl.find('\n'));
-    if (where == outside && line.rfind("<<<<<<<", 0) == 0) where = in_ours, start = upstream_line + 1;
-    else if (where == in_ours && line.rfind("=======", 0) == 0) where = in_theirs;
-    else if (where == in_theirs && line.rfind(">>>>>>>", 0) == 0) {
-      where = outside;
-      ranges.push_back(upstream_line > start ? fmt::format("{}-{}", start, upstream_line)
-                                             : upstream_line == start ? fmt::format("{}", start)
-                                                                      : fmt::format("after {}", start - 1));
-    } else if (where != in_theirs) {
-      ++upstream_line;
-      if (where == in_ours && first.empty()) first = line;
-    }
-  }
-  if (ranges.empty()) return path;
-  bool one = ranges.size() == 1 && ranges[0].find('-') == std::string::npos;
-  std::string out = fmt::format("{} (upstream line{} {})", path, one ? "" : "s", fmt::join(ranges, ", "));
-  size_t indent = first.find_first_not_of(" \t");
-  if (indent != std::string::npos) out += fmt::format(": `{}`", first.substr(indent, 72));
-  return out;
 }
 
 struct Merge {

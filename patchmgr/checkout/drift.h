@@ -59,6 +59,14 @@ struct PatchDrift {
   std::string summary() const;            // "model/attend.py hunk 1 +3, hunk 2 +3 (fuzz 1)"
 };
 
+// Where a file of a three-way merge's conflicted index clashes, for people:
+// "model/attend.py (upstream line 10): `if (major, minor) == (8, 0):`" (the ranges
+// are lines of upstream's version, `ours`; the quote is the first clashing upstream
+// line), or "(deleted upstream, changed by the patch)" and the like. check and
+// rebase both say it this way.
+std::string describe_conflict(git_repository* repo, const git_index_entry* ancestor, const git_index_entry* ours,
+                              const git_index_entry* theirs);
+
 // Classifies `patch` on `target` (the upstream tree with the earlier patches
 // applied). `base` is the pin's tree with the earlier patches applied exactly,
 // the three-way merge's ancestor; null when the series does not apply on the

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "patchmgr/checkout/apply.h"
+#include "patchmgr/checkout/drift.h"
 #include "patchmgr/checkout/export.h"
 #include "patchmgr/checkout/inspect.h"
 #include "patchmgr/checkout/journal.h"
@@ -29,37 +30,6 @@ void reset_detached(git_repository* repo, const git_oid& oid, const Manifest& m)
 
 // Keeps the series' commits on the old pin alive while a rebase is stopped.
 std::string old_series_ref(const Manifest& m) { return "refs/patchmgr/rebase/" + m.name; }
-
-// Where a conflicted file clashes, as ranges of upstream's new version of the file.
-std::string describe_conflict(git_repository* repo, const git_index_entry* ancestor, const git_index_entry* ours,
-                              const git_index_entry* theirs) {
-  const char* path = ours ? ours->path : theirs ? theirs->path : ancestor->path;
-  if (!ours) return fmt::format("{} (deleted upstream, changed by the patch)", path);
-  if (!theirs) return fmt::format("{} (changed upstream, deleted by the patch)", path);
-  git_merge_file_result raw{};
-  git_merge_file_options opts = GIT_MERGE_FILE_OPTIONS_INIT;
-  if (git_merge_file_from_index(&raw, repo, ancestor, ours, theirs, &opts) < 0) return path;
-  std::string merged(raw.ptr ? raw.ptr : "", raw.len);
-  git_merge_file_result_free(&raw);
-  std::vector<std::string> ranges;
-  int upstream_line = 0, start = 0;
-  enum { outside, in_ours, in_theirs } where = outside;
-  size_t pos = 0;
-  while (pos < merged.size()) {
-    size_t nl = merged.find('\n', pos);
-    std::string line = merged.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
-    pos = nl == std::string::npos ? merged.size() : nl + 1;
-    if (where == outside && line.rfind("<<<<<<<", 0) == 0) where = in_ours, start = upstream_line + 1;
-    else if (where == in_ours && line.rfind("=======", 0) == 0) where = in_theirs;
-    else if (where == in_theirs && line.rfind(">>>>>>>", 0) == 0) {
-      where = outside;
-      ranges.push_back(upstream_line > start ? fmt::format("{}-{}", start, upstream_line) : fmt::format("{}", start));
-    } else if (where != in_theirs) ++upstream_line;
-  }
-  if (ranges.empty()) return path;
-  bool one = ranges.size() == 1 && ranges[0].find('-') == std::string::npos;
-  return fmt::format("{} (upstream line{} {})", path, one ? "" : "s", fmt::join(ranges, ", "));
-}
 
 // The first commit after `old_pin` up to `onto` whose change is the patch's
 // (same patch-id); else `onto` itself. Cheap: one diff per commit, at most 1000.
