@@ -103,7 +103,15 @@ std::string describe_conflict(git_repository* repo, const git_index_entry* ances
   bool one = ranges.size() == 1 && ranges[0].find('-') == std::string::npos;
   std::string out = fmt::format("{} (upstream line{} {})", path, one ? "" : "s", fmt::join(ranges, ", "));
   size_t indent = first.find_first_not_of(" \t");
-  if (indent != std::string::npos) out += fmt::format(": `{}`", first.substr(indent, 72));
+  if (indent != std::string::npos) {
+    std::string quote = first.substr(indent);
+    if (quote.size() > 72) {  // cut where a UTF-8 character starts, and said to be cut
+      size_t cut = 69;
+      while (cut > 0 && (static_cast<unsigned char>(quote[cut]) & 0xC0) == 0x80) --cut;
+      quote = quote.substr(0, cut) + "...";
+    }
+    out += fmt::format(": `{}`", quote);
+  }
   return out;
 }
 
