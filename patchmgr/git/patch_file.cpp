@@ -63,7 +63,8 @@ bool parse_rfc2822_date(const std::string& text, git_time& out) {
     if (!std::isdigit(static_cast<unsigned char>(zone[i]))) return false;
   int offset = std::stoi(zone.substr(1, 2)) * 60 + std::stoi(zone.substr(3, 2));
   if (zone[0] == '-') offset = -offset;
-  if (day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60) return false;
+  // Every field in range, also below: "-99:00:00" would overflow the seconds below (found by fuzz_patch_file).
+  if (day < 1 || day > 31 || year < 0 || year > 9999 || hh < 0 || hh > 23 || mm < 0 || mm > 59 || ss < 0 || ss > 60) return false;
   // Days from civil (Howard Hinnant's algorithm), so no dependence on the local time zone.
   int y = year - (month <= 2);
   int era = (y >= 0 ? y : y - 399) / 400;

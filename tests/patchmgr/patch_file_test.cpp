@@ -70,6 +70,14 @@ TEST(PatchFile, ReportsMissingPieces) {
   auto bad_date = patchmgr::git::parse_patch_file(std::string(kPatch).replace(std::string(kPatch).find("Sun, 25 Jan"), 11, "yesterday"));
   ASSERT_FALSE(bad_date.ok());
   EXPECT_EQ(bad_date.problems[0].line, 3);
+  // Fields out of range below as well as above (fuzz_patch_file found "-1530494976:00:00" overflowing the seconds).
+  for (const char* time : {"-1530494976:00:00", "10:-5:00", "10:00:-1", "24:00:00"}) {
+    std::string text = std::string(kPatch).replace(std::string(kPatch).find("10:00:00"), 8, time);
+    auto p = patchmgr::git::parse_patch_file(text);
+    ASSERT_FALSE(p.ok()) << time;
+    EXPECT_EQ(p.problems[0].line, 3) << time;
+    EXPECT_NE(p.problems[0].message.find("Date: expected an RFC 2822 date"), std::string::npos) << p.problems[0].message;
+  }
   auto no_diff = patchmgr::git::parse_patch_file(std::string(kPatch).substr(0, std::string(kPatch).find("diff --git")));
   ASSERT_FALSE(no_diff.ok());
   EXPECT_NE(no_diff.problems.back().message.find("no diff found"), std::string::npos);
