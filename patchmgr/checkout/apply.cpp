@@ -185,15 +185,8 @@ void apply(const Context& ctx, const Manifest& m, const ApplyOptions& options) {
     }
   }
 
-  Transition t;
-  t.command = "apply";
-  t.from = *in.head.oid;
-  t.from_branch = in.head.branch;
-  t.to = tip;
-  t.to_branch = branch;
-  t.to_branch_old = branch_old;
-  t.reflog_message = fmt::format("patchmgr apply: {} patches on {}", series.size(), m.commit.substr(0, 12));
-  run_transition(repo, t);
+  move_to_branch(repo, "apply", in.head, tip, branch, branch_old,
+                 fmt::format("patchmgr apply: {} patches on {}", series.size(), m.commit.substr(0, 12)));
 
   out << fmt::format("{}: applied {} patch{} on {} -> branch {} at {}\n", m.name, series.size() - first,
                      series.size() - first == 1 ? "" : "es", m.commit.substr(0, 12), branch.substr(11), git::short_hex(tip));

@@ -178,15 +178,8 @@ void export_series(const Context& ctx, const Manifest& m) {
     tip = commit_patch(repo, tip, *git_commit_tree_id(commit.get()), *written.manifest.find(e.id));
   }
   if (!git_oid_equal(&tip, &*in.head.oid) || !in.head.branch || *in.head.branch != branch) {
-    Transition t;
-    t.command = "export";
-    t.from = *in.head.oid;
-    t.from_branch = in.head.branch;
-    t.to = tip;
-    t.to_branch = branch;
-    t.to_branch_old = branch_old;
-    t.reflog_message = fmt::format("patchmgr export: {} patches on {}", chain.size(), m.commit.substr(0, 12));
-    run_transition(repo, t);
+    move_to_branch(repo, "export", in.head, tip, branch, branch_old,
+                   fmt::format("patchmgr export: {} patches on {}", chain.size(), m.commit.substr(0, 12)));
   }
   out << fmt::format("{}: exported {} patch{}{}, {} changed{}\n", m.name, chain.size(), chain.size() == 1 ? "" : "es",
                      edit.added.empty() ? "" : fmt::format(" ({} new)", edit.added.size()), written.changed,

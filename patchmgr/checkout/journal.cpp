@@ -283,6 +283,19 @@ void detach_head(git_repository* repo, const std::string& command, const git::He
   run_transition(repo, t);
 }
 
+void move_to_branch(git_repository* repo, const std::string& command, const git::Head& head, const git_oid& target,
+                    const std::string& branch, const std::optional<git_oid>& branch_old, const std::string& reflog_message) {
+  Transition t;
+  t.command = command;
+  t.from = *head.oid;
+  t.from_branch = head.branch;
+  t.to = target;
+  t.to_branch = branch;
+  t.to_branch_old = branch_old;
+  t.reflog_message = reflog_message;
+  run_transition(repo, t);
+}
+
 std::optional<JournalInfo> read_journal(git_repository* repo) {
   auto path = journal_path(repo);
   std::error_code ec;

@@ -84,6 +84,11 @@ void run_transition(git_repository* repo, const Transition& t);
 // The common move: HEAD, detached, to `target` (sync to a pin, revert to the pin).
 void detach_head(git_repository* repo, const std::string& command, const git::Head& head, const git_oid& target);
 
+// The other common move: `branch` (a full ref name; `branch_old` its value
+// before, unset if new) set to `target` and checked out (apply, export).
+void move_to_branch(git_repository* repo, const std::string& command, const git::Head& head, const git_oid& target,
+                    const std::string& branch, const std::optional<git_oid>& branch_old, const std::string& reflog_message);
+
 // The journal of an interrupted command, if any.
 std::optional<JournalInfo> read_journal(git_repository* repo);
 

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "fixture.h"
+#include "reference_tools.h"
 #include "patchmgr/checkout/apply.h"
 #include "patchmgr/git/patch_file.h"
 #include "patchmgr/util/sha256.h"
@@ -61,24 +62,6 @@ const std::vector<std::string> kKinds = {
     "0036-A-text-file-becomes-binary-a-file-without-newline-is.patch",
 };
 
-struct Shell {
-  int code = -1;
-  std::string out;
-};
-
-// Runs `command` with /bin/sh, stdout captured, stderr into the output too.
-Shell sh(const std::string& command) {
-  Shell r;
-  FILE* f = popen((command + " 2>&1").c_str(), "r");
-  if (!f) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) r.out.append(buf, n);
-  int status = pclose(f);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-  return r;
-}
-
 std::string quoted(const fs::path& p) { return "'" + p.string() + "'"; }
 
 // The git environment make.sh uses, so `git am` here sees the same configuration.
@@ -90,9 +73,9 @@ class PatchKinds : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir = new TempDir;
-    Shell made = sh(fmt::format("{}/tools/patch-corpus/make.sh {}", STEMKIT_SOURCE_DIR, quoted(corpus())));
+    ToolRun made = sh(fmt::format("{}/tools/patch-corpus/make.sh {}", STEMKIT_SOURCE_DIR, quoted(corpus())));
     ASSERT_EQ(made.code, 0) << made.out;
-    Shell list = sh(fmt::format("git -C {} rev-list --reverse main", quoted(corpus() / "repo")));
+    ToolRun list = sh(fmt::format("git -C {} rev-list --reverse main", quoted(corpus() / "repo")));
     ASSERT_EQ(list.code, 0) << list.out;
     commits.clear();
     for (size_t s = 0; s < list.out.size();) {
@@ -139,7 +122,7 @@ TEST_F(PatchKinds, EachKindParsesAppliesAsGitAmAndExportsAsGitFormatPatch) {
     ASSERT_TRUE(applied.tree) << applied.describe();
 
     fs::path am = dir->path() / ("am-" + std::to_string(k));
-    Shell git_am = sh(fmt::format("{0} git clone -q {1} {2} && cd {2} && git checkout -q --detach {3} && "
+    ToolRun git_am = sh(fmt::format("{0} git clone -q {1} {2} && cd {2} && git checkout -q --detach {3} && "
                                   "git am --keep-cr -q {4} && git rev-parse 'HEAD^{{tree}}' && git log -1 --format=%an%n%ae%n%B",
                                   git_env(corpus()), quoted(corpus() / "repo"), quoted(am), commits[k], quoted(file)));
     ASSERT_EQ(git_am.code, 0) << git_am.out;
@@ -224,7 +207,7 @@ TEST_F(PatchKinds, TheCliAppliesExportsAndRevertsEveryKindAsOneSeries) {
   // The patched tree is git's: the tip of the corpus repository.
   Repo co(project.root.path() / "upstream/corpus", Repo::Existing{});
   auto tip = pg::lookup_commit(co.get(), co.head());
-  Shell git_tree = sh(fmt::format("git -C {} rev-parse 'main^{{tree}}'", quoted(corpus() / "repo")));
+  ToolRun git_tree = sh(fmt::format("git -C {} rev-parse 'main^{{tree}}'", quoted(corpus() / "repo")));
   EXPECT_EQ(pg::to_hex(*git_commit_tree_id(tip.get())) + "\n", git_tree.out);
   CliRun exported = project.run({"export"});
   ASSERT_EQ(exported.code, 0) << exported.all();
@@ -344,7 +327,7 @@ namespace {
 
 TEST_F(PatchKinds, ExportRefusesASubmoduleChange) {
   Repo repo(corpus() / "repo", Repo::Existing{});
-  Shell tip = sh(fmt::format("git -C {} rev-parse submodule", quoted(corpus() / "repo")));
+  ToolRun tip = sh(fmt::format("git -C {} rev-parse submodule", quoted(corpus() / "repo")));
   ASSERT_EQ(tip.code, 0) << tip.out;
   auto commit = pg::lookup_commit(repo.get(), pg::from_hex(tip.out.substr(0, 40)));
   try {
