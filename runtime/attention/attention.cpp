@@ -2,9 +2,8 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <cmath>
-#include <cstdlib>
-#include <iostream>
 #include <map>
 #include <mutex>
 #include <stdexcept>
@@ -30,10 +29,22 @@ std::optional<Backend> parse_backend(std::string_view text) {
   return std::nullopt;
 }
 
-Choice choose(const DeviceInfo& device, c10::ScalarType dtype, int64_t key_length, std::optional<Backend> forced) {
-  if (forced) return {*forced, "forced by --attention or STEMKIT_ATTENTION"};
-  if (device.kind == DeviceInfo::Kind::cpu)
-    return {Backend::automatic, STEMKIT_HAS_SDPA ? "CPU: libtorch's own kernel choice" : "CPU, libtorch 1.x: exact math"};
+bool takes(Backend backend, c10::ScalarType dtype, int64_t head_dim) {
+  const bool half = dtype == at::kHalf || dtype == at::kBFloat16;
+  switch (backend) {
+    case Backend::flash:
+    case Backend::cudnn: return half && head_dim % 8 == 0 && head_dim <= 256;
+    case Backend::efficient: return head_dim % (half ? 8 : 4) == 0;
+    case Backend::math:
+    case Backend::automatic: return true;
+  }
+  return false;
+}
+
+namespace {
+
+// The rules without the head size: the backend that is fastest where it runs.
+Choice preferred(const DeviceInfo& device, c10::ScalarType dtype, int64_t key_length) {
   bool half = dtype == at::kHalf || dtype == at::kBFloat16;
   if (!half) return {Backend::efficient, "fp32 on a GPU: flash and cuDNN kernels take fp16/bf16 only"};
   if (device.kind == DeviceInfo::Kind::rocm) return {Backend::flash, "ROCm: flash attention"};
@@ -45,15 +56,65 @@ Choice choose(const DeviceInfo& device, c10::ScalarType dtype, int64_t key_lengt
   return {Backend::efficient, "NVIDIA before SM 8.0: no flash kernel"};
 }
 
+// The backends tried after `b` when it cannot run, in order.
+std::vector<Backend> fallbacks(Backend b) {
+  switch (b) {
+    case Backend::cudnn: return {Backend::flash, Backend::efficient, Backend::math};
+    case Backend::flash: return {Backend::efficient, Backend::math};
+    case Backend::efficient: return {Backend::math};
+    default: return {};
+  }
+}
+
+}  // namespace
+
+Choice choose(const DeviceInfo& device, c10::ScalarType dtype, int64_t key_length, int64_t head_dim,
+              std::optional<Backend> forced) {
+  if (forced) return {*forced, "forced by --attention"};
+  if (device.kind == DeviceInfo::Kind::cpu)
+    return {Backend::automatic, STEMKIT_HAS_SDPA ? "CPU: libtorch's own kernel choice" : "CPU, libtorch 1.x: exact math"};
+  Choice c = preferred(device, dtype, key_length);
+  if (takes(c.backend, dtype, head_dim)) return c;
+  for (Backend next : fallbacks(c.backend))
+    if (takes(next, dtype, head_dim) && available(next))
+      return {next, std::string(name(c.backend)) + " takes no head size " + std::to_string(head_dim) + " in " +
+                        c10::toString(dtype) + ": " + name(next)};
+  return {Backend::math, "no fused backend takes this head size: math"};
+}
+
+std::optional<DecisionLog::Entry> DecisionLog::find(const std::string& shape) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = entries_.find(shape);
+  if (it == entries_.end()) return std::nullopt;
+  return it->second;
+}
+
+bool DecisionLog::record(Entry entry) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::string shape = entry.shape;
+  return entries_.emplace(std::move(shape), std::move(entry)).second;
+}
+
+void DecisionLog::replace(Entry entry) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::string shape = entry.shape;
+  entries_[shape] = std::move(entry);
+}
+
+std::vector<DecisionLog::Entry> DecisionLog::entries() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<Entry> out;
+  for (const auto& [shape, e] : entries_) out.push_back(e);
+  return out;
+}
+
 namespace {
 
-std::mutex mutex;
-std::optional<Backend> override_backend;
-bool override_set = false;
-std::map<std::string, std::string> decided;  // "(device), dtype" -> "backend (reason)"
+std::mutex mutex;  // guards gpu_of's cache
 
 DeviceInfo gpu_of(const at::Tensor& t) {
   if (!t.is_cuda()) return {};
+  std::lock_guard<std::mutex> lock(mutex);
   static std::map<int, DeviceInfo> cache;
   int index = t.get_device();
   auto it = cache.find(index);
@@ -118,23 +179,6 @@ at::Tensor sdpa(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, s
 
 }  // namespace
 
-void set_override(std::optional<Backend> backend) {
-  std::lock_guard<std::mutex> lock(mutex);
-  override_backend = backend;
-  override_set = true;
-}
-
-std::optional<Backend> current_override() {
-  std::lock_guard<std::mutex> lock(mutex);
-  if (override_set) return override_backend;
-  const char* env = std::getenv("STEMKIT_ATTENTION");
-  if (!env || !*env) return std::nullopt;
-  auto b = parse_backend(env);
-  if (!b) throw std::invalid_argument(std::string("STEMKIT_ATTENTION=") + env + ": expected auto, flash, efficient, cudnn or math");
-  if (*b == Backend::automatic) return std::nullopt;
-  return b;
-}
-
 bool available(Backend backend) {
   switch (backend) {
     case Backend::math: case Backend::automatic: return true;
@@ -166,45 +210,54 @@ at::Tensor attend_with(Backend backend, const at::Tensor& q, const at::Tensor& k
 #endif
 }
 
-at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, std::optional<double> scale) {
-  DeviceInfo device = gpu_of(q);
-  std::optional<Backend> forced = current_override();
-  Choice c = choose(device, q.scalar_type(), k.size(2), forced);
-  std::string key = device.describe() + ", " + std::string(c10::toString(q.scalar_type())) +
-                    (k.size(2) < kLongSequence ? ", keys < 512" : ", keys >= 512");
-  {
-    std::lock_guard<std::mutex> lock(mutex);
-    // cuDNN refused these inputs before (head size, layout): flash, as on SM 8.x.
-    if (auto it = decided.find(key); it != decided.end() && it->second.rfind("flash (cuDNN", 0) == 0)
-      c = {Backend::flash, "cuDNN cannot run these inputs"};
-    std::string value = std::string(name(c.backend)) + " (" + c.reason + ")";
-    if (decided.emplace(key, value).second && !std::getenv("STEMKIT_QUIET"))
-      std::cerr << "stemkit: attention on " << key << ": " << value << "\n";
+namespace {
+
+std::string shape_key(const DeviceInfo& device, c10::ScalarType dtype, int64_t keys, int64_t head_dim) {
+  return device.describe() + ", " + c10::toString(dtype) +
+         (keys < kLongSequence ? ", keys < 512" : ", keys >= 512") + ", head " + std::to_string(head_dim);
+}
+
+}  // namespace
+
+at::Tensor attend(const Policy& policy, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                  std::optional<double> scale) {
+  check_shapes(q, k, v);
+  const DeviceInfo device = gpu_of(q);
+  const int64_t head_dim = q.size(3);
+  const std::string key = shape_key(device, q.scalar_type(), k.size(2), head_dim);
+  Backend backend;
+  if (auto seen = policy.log->find(key); seen && parse_backend(seen->backend)) {
+    backend = *parse_backend(seen->backend);  // decided by an earlier call of this shape
+  } else {
+    const Choice c = choose(device, q.scalar_type(), k.size(2), head_dim, policy.forced);
+    policy.log->record({key, name(c.backend), c.reason});
+    backend = c.backend;
   }
-  if (c.backend != Backend::cudnn || forced) return attend_with(c.backend, q, k, v, scale);
+  if (policy.forced || backend == Backend::math || backend == Backend::automatic)
+    return attend_with(backend, q, k, v, scale);
+  // libtorch may still refuse inputs the rules let through (layouts, sizes,
+  // builds): the next backend in the order, recorded so later calls go there.
   try {
-    return attend_with(c.backend, q, k, v, scale);
+    return attend_with(backend, q, k, v, scale);
   } catch (const c10::Error& e) {
-    std::lock_guard<std::mutex> lock(mutex);
-    decided[key] = "flash (cuDNN cannot run these inputs: " + std::string(e.what_without_backtrace()).substr(0, 80) + ")";
-    if (!std::getenv("STEMKIT_QUIET")) std::cerr << "stemkit: attention on " << key << ": " << decided[key] << "\n";
+    std::string why = e.what_without_backtrace();
+    why = why.substr(0, std::min(why.find('\n'), size_t{100}));
+    for (Backend next : fallbacks(backend)) {
+      if (!available(next) || !takes(next, q.scalar_type(), head_dim)) continue;
+      policy.log->replace({key, name(next), std::string(name(backend)) + " refused these inputs (" + why + "): " + name(next)});
+      try {
+        return attend_with(next, q, k, v, scale);
+      } catch (const c10::Error&) {
+      }
+    }
+    throw;
   }
-  return attend_with(Backend::flash, q, k, v, scale);
 }
 
-void record_fused(const at::Tensor& like, int64_t keys, const std::string& what) {
-  std::string key = gpu_of(like).describe() + ", " + std::string(c10::toString(like.scalar_type())) + ", keys <= " +
-                    std::to_string(keys);
-  std::lock_guard<std::mutex> lock(mutex);
-  if (decided.emplace(key, what).second && !std::getenv("STEMKIT_QUIET"))
-    std::cerr << "stemkit: attention on " << key << ": " << what << "\n";
-}
-
-std::vector<std::string> decisions() {
-  std::lock_guard<std::mutex> lock(mutex);
-  std::vector<std::string> out;
-  for (const auto& [k, v] : decided) out.push_back(k + ": " + v);
-  return out;
+void record_fused(const Policy& policy, const at::Tensor& like, int64_t keys, const std::string& what) {
+  const std::string key = gpu_of(like).describe() + ", " + std::string(c10::toString(like.scalar_type())) +
+                          ", keys <= " + std::to_string(keys);
+  policy.log->record({key, what, "stemkit's fused kernel"});
 }
 
 }  // namespace stemkit::attention

@@ -54,7 +54,6 @@ bool capture_supported() {
 
 GraphRunner::GraphRunner(segment::Forward forward, bool enabled)
     : forward_(std::move(forward)), requested_(enabled), enabled_(enabled), graphs_(std::make_unique<Graphs>()) {
-  if (std::getenv("STEMKIT_NO_GRAPHS")) enabled_ = false;
   status_ = !enabled_ ? "eager: graph capture switched off" : capture_supported() ? "eager: nothing captured yet"
                                                                                   : "eager: this build has no CUDA/HIP graph support";
 }
@@ -88,28 +87,20 @@ at::Tensor GraphRunner::operator()(const at::Tensor& input) {
         // Warm up on a side stream, then capture there. One forward does every
         // lazy setup a capture must not meet: cuBLAS workspaces for the stream,
         // cuBLASLt's algorithm timing, cuDNN's plans and autotuning, kernel
-        // attributes. More bought nothing and cost a first song one batch's
-        // forward each (PyTorch's examples use 3; STEMKIT_CAPTURE_WARMUPS=N for
-        // A/B runs).
-        static const int warmups = [] {
-          const char* e = std::getenv("STEMKIT_CAPTURE_WARMUPS");
-          return e != nullptr && std::atoi(e) > 0 ? std::atoi(e) : 1;
-        }();
+        // attributes, the attention policy's fallbacks. More bought nothing and
+        // cost a first song one batch's forward each (PyTorch's examples use 3;
+        // docs/benchmarks.md).
         c10::Stream stream = c10::impl::getDeviceGuardImpl(input.device().type())->getStreamFromGlobalPool(input.device());
         stream.synchronize();
         {
           c10::StreamGuard guard(stream);
-          for (int i = 0; i < warmups; ++i) forward_(captured->input);
+          forward_(captured->input);
           stream.synchronize();
           // The warm-up's activations are free now but stay cached; the graph
           // gets a pool of its own for the same activations. Handing the cached
           // blocks back first keeps the two from being reserved at once (the
-          // peak a user sees). STEMKIT_CAPTURE_KEEP_CACHE=1: kept (A/B runs).
-          static const bool keep_cache = [] {
-            const char* e = std::getenv("STEMKIT_CAPTURE_KEEP_CACHE");
-            return e != nullptr && std::string(e) == "1";
-          }();
-          if (!keep_cache) gpu_allocator::emptyCache();
+          // peak a user sees).
+          gpu_allocator::emptyCache();
           captured->graph.capture_begin();
           try {
             captured->output = forward_(captured->input);

@@ -28,14 +28,6 @@ namespace stemkit::kernels {
 
 namespace {
 
-[[maybe_unused]] bool env_aten() {
-  static const bool aten = [] {
-    const char* v = std::getenv("STEMKIT_GEMM");
-    return v != nullptr && std::string(v) == "aten";
-  }();
-  return aten;
-}
-
 // The same through ATen: where cuBLASLt offers nothing, and the reference the GPU test compares with.
 void aten_linear(const at::Tensor& a, const at::Tensor& w, const at::Tensor& bias, const at::Tensor& out, Epilogue epilogue,
                  bool accumulate) {
@@ -142,9 +134,9 @@ cublasLtMatmulAlgo_t fastest(const Plan& p, const std::vector<cublasLtMatmulHeur
 
 }  // namespace
 
-bool lt_enabled_for(const at::Tensor& x) {
+bool lt_usable_for(const at::Tensor& x) {
 #if STEMKIT_HAS_LT
-  return !env_aten() && x.is_cuda() && (x.scalar_type() == at::kHalf || x.scalar_type() == at::kBFloat16);
+  return x.is_cuda() && (x.scalar_type() == at::kHalf || x.scalar_type() == at::kBFloat16);
 #else
   (void)x;
   return false;
@@ -153,7 +145,7 @@ bool lt_enabled_for(const at::Tensor& x) {
 
 const char* lt_describe() {
 #if STEMKIT_HAS_LT
-  return env_aten() ? "ATen (STEMKIT_GEMM=aten)" : "cuBLASLt, fastest algorithm per shape";
+  return "cuBLASLt, fastest algorithm per shape";
 #else
   return "ATen (cuBLASLt path is for CUDA builds)";
 #endif
@@ -168,7 +160,7 @@ void lt_linear(const at::Tensor& a, const at::Tensor& w, const at::Tensor& bias,
               "lt_linear: this epilogue needs a bias of N elements");
   TORCH_CHECK(!(accumulate && epilogue == Epilogue::gelu_bias), "lt_linear: gelu_bias does not accumulate");
 #if STEMKIT_HAS_LT
-  if (!lt_enabled_for(a)) return aten_linear(a, w, bias, out, epilogue, accumulate);
+  if (!lt_usable_for(a)) return aten_linear(a, w, bias, out, epilogue, accumulate);
   for (const at::Tensor* t : {&a, &w, &out})
     TORCH_CHECK(t->stride(1) == 1 && t->stride(0) % 8 == 0 && t->scalar_type() == a.scalar_type() && t->is_cuda(),
                 "lt_linear: a, w and out must share a's dtype, with contiguous rows and row strides multiples of 8");

@@ -6,8 +6,8 @@
 //     writes x back (one pass over x less per layer);
 //   - the fastest of cuBLASLt's candidate algorithms for each shape, timed once
 //     at first use (outside graph capture) instead of the heuristic's first pick.
-// Anywhere else (CPU, ROCm, fp32, STEMKIT_GEMM=aten) the callers keep ATen's
-// addmm / _addmm_activation, which compute the same.
+// Anywhere else (CPU, ROCm, fp32, or a plan with plan::Gemm::aten) the callers
+// keep ATen's addmm / _addmm_activation, which compute the same.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -20,9 +20,9 @@ enum class Epilogue {
   gelu_bias,  // out = gelu(a wᵀ + bias): cuBLASLt's tanh-form GELU, as at::_addmm_activation
 };
 
-// Whether lt_linear runs for activations like x: a CUDA build with cuBLASLt,
-// x on the GPU in float16 or bfloat16, and STEMKIT_GEMM unset or not "aten".
-bool lt_enabled_for(const at::Tensor& x);
+// Whether lt_linear can run for activations like x: a CUDA build with
+// cuBLASLt, x on the GPU in float16 or bfloat16.
+bool lt_usable_for(const at::Tensor& x);
 
 // out (M, N) [+]= a (M, K) wᵀ (w: (N, K)) with the epilogue; bias (N) in a's dtype.
 // Rows of a, w and out contiguous in their last dimension, row strides multiples
@@ -31,7 +31,7 @@ bool lt_enabled_for(const at::Tensor& x);
 void lt_linear(const at::Tensor& a, const at::Tensor& w, const at::Tensor& bias, const at::Tensor& out, Epilogue epilogue,
                bool accumulate);
 
-// "cuBLASLt, tuned per shape", or why not: for --version and benchmark notes.
+// "cuBLASLt, fastest algorithm per shape", or why not: for --version and benchmark notes.
 const char* lt_describe();
 
 }  // namespace stemkit::kernels

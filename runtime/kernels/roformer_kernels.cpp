@@ -3,9 +3,7 @@
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
 
-#include <atomic>
 #include <cstdint>
-#include <cstdlib>
 #include <string>
 
 #ifndef STEMKIT_HAS_KERNELS
@@ -24,16 +22,6 @@
 namespace stemkit::kernels {
 
 namespace {
-
-std::atomic<bool> switched_on{true};
-
-bool env_off() {
-  static const bool off = [] {
-    const char* v = std::getenv("STEMKIT_FUSED_KERNELS");
-    return v != nullptr && std::string(v) == "0";
-  }();
-  return off;
-}
 
 #if STEMKIT_HAS_KERNELS
 launch::DType dtype_of(const at::Tensor& t) {
@@ -70,10 +58,8 @@ launch::AxialLayout to_launch(const Axial& a) { return {a.B, a.T, a.F, a.axis}; 
 
 bool compiled() { return STEMKIT_HAS_KERNELS != 0; }
 
-void set_enabled(bool enabled) { switched_on = enabled; }
-
-bool enabled_for(const at::Tensor& x) {
-  if (!compiled() || !switched_on || env_off() || !x.is_cuda()) return false;
+bool usable_for(const at::Tensor& x) {
+  if (!compiled() || !x.is_cuda()) return false;
   const auto t = x.scalar_type();
   return t == at::kFloat || t == at::kHalf || t == at::kBFloat16;
 }
@@ -83,8 +69,6 @@ const char* describe() {
   if (!compiled() && std::string(STEMKIT_TORCH_FLAVOR) == "cpu") return "ATen (CPU build; the fused kernels are for CUDA and ROCm builds)";
 #endif
   if (!compiled()) return "ATen (fused kernels not built: CMake found no CUDA or HIP compiler)";
-  if (env_off()) return "ATen (STEMKIT_FUSED_KERNELS=0)";
-  if (!switched_on) return "ATen (fused kernels switched off)";
 #if defined(STEMKIT_ROCM)
   return "fused (HIP)";
 #else
@@ -166,32 +150,8 @@ at::Tensor gate_to_rows(const at::Tensor& o, const at::Tensor& logits, const Axi
   return gated;
 }
 
-namespace {
-// The long-axis kernel is opt-in (STEMKIT_SEQ_KERNEL=1, or set_seq_kernel):
-// on the H100 it ties with rotary_split + cuDNN + gate_to_rows for speed
-// (844 us against 2 x 334 us of cuDNN plus the two passes around it, fp16,
-// 801 frames) and takes 0.5 GB less memory at batch 2.
-std::atomic<int> seq_kernel{-1};  // -1: from the environment
-bool seq_kernel_on() {
-  if (seq_kernel.load() < 0) {
-    const char* v = std::getenv("STEMKIT_SEQ_KERNEL");
-    seq_kernel = v != nullptr && std::string(v) == "1" ? 1 : 0;
-  }
-  return seq_kernel.load() == 1;
-}
-int seq_rows_per_block() {
-  static const int rows = [] {
-    const char* v = std::getenv("STEMKIT_SEQ_ROWS");
-    return v != nullptr && std::string(v) == "128" ? 128 : 64;
-  }();
-  return rows;
-}
-}  // namespace
-
-void set_seq_kernel(bool on) { seq_kernel = on ? 1 : 0; }
-
 at::Tensor fused_attention(const at::Tensor& qkv, const at::Tensor& table, const at::Tensor& logits, const Axial& layout,
-                           int64_t heads, int64_t dim_head, const char** which) {
+                           int64_t heads, int64_t dim_head, bool long_sequences, const char** which) {
   const int64_t hd = heads * dim_head, n = layout.length();
   if (qkv.scalar_type() == at::kFloat) return {};
   TORCH_CHECK(qkv.dim() == 2 && qkv.size(0) == layout.rows() && qkv.size(1) >= 3 * hd && qkv.stride(1) == 1 &&
@@ -212,9 +172,9 @@ at::Tensor fused_attention(const at::Tensor& qkv, const at::Tensor& table, const
   if (launch::band_attention(dtype, qkv.data_ptr(), qkv.stride(0), cs, logits.data_ptr(), logits.stride(0), gated.data_ptr(),
                              to_launch(layout), heads, dim_head, n, stream))
     kernel = "stemkit band kernel (rotary, attention, gate in one pass)";
-  else if (seq_kernel_on() &&
+  else if (long_sequences &&
            launch::seq_attention(dtype, qkv.data_ptr(), qkv.stride(0), cs, logits.data_ptr(), logits.stride(0),
-                                 gated.data_ptr(), to_launch(layout), heads, dim_head, n, seq_rows_per_block(), stream))
+                                 gated.data_ptr(), to_launch(layout), heads, dim_head, n, stream))
     kernel = "stemkit sequence kernel (rotary, flash attention, gate in one pass)";
   else
     return {};
@@ -231,8 +191,7 @@ at::Tensor unit_rows_add_bias(const at::Tensor&, const at::Tensor&, double) {
 std::array<at::Tensor, 3> rotary_split(const at::Tensor&, const at::Tensor&, const Axial&, int64_t, int64_t, bool) {
   TORCH_CHECK(false, "stemkit kernels: not built (", describe(), ")");
 }
-void set_seq_kernel(bool) {}
-at::Tensor fused_attention(const at::Tensor&, const at::Tensor&, const at::Tensor&, const Axial&, int64_t, int64_t,
+at::Tensor fused_attention(const at::Tensor&, const at::Tensor&, const at::Tensor&, const Axial&, int64_t, int64_t, bool,
                            const char**) {
   return {};
 }

@@ -211,7 +211,7 @@ template <typename T>
 __device__ __forceinline__ uint32_t lds32(const T* p) { return *reinterpret_cast<const uint32_t*>(p); }
 
 #ifndef SK_BAND_MIN_BLOCKS
-#define SK_BAND_MIN_BLOCKS 6  // 80 registers: 6 blocks (24 warps) per SM; 0.45 ms per call vs 0.61 at 4 (H100, fp16 batch 4)
+#define SK_BAND_MIN_BLOCKS 6  // 80 registers: 6 blocks (24 warps) per SM (faster than 4: docs/benchmarks.md)
 #endif
 #ifndef SK_BAND_LOAD_ROUNDS
 #define SK_BAND_LOAD_ROUNDS 2  // the loads in two rounds of six, to fit those registers
@@ -780,11 +780,10 @@ bool band_attention(DType dtype, const void* qkv, int64_t ld, const float* table
 }
 
 bool seq_attention(DType dtype, void* qkv, int64_t ld, const float* table, const void* logits, int64_t logits_ld,
-                   void* gated, AxialLayout layout, int64_t heads, int64_t dim_head, int64_t n, int rows_per_block,
-                   void* stream) {
+                   void* gated, AxialLayout layout, int64_t heads, int64_t dim_head, int64_t n, void* stream) {
 #if defined(SK_HAS_MMA)
   const int64_t N = layout.axis == 1 ? layout.B * layout.F : layout.B * layout.T;
-  if (dim_head != kSeqD || n < 1 || dtype == DType::f32 || N * heads > 65535 || (rows_per_block != 64 && rows_per_block != 128) ||
+  if (dim_head != kSeqD || n < 1 || dtype == DType::f32 || N * heads > 65535 ||
       layout.B * layout.T * layout.F * heads * (kSeqD / 8) >= (int64_t{1} << 31))
     return false;
   {
@@ -794,6 +793,7 @@ bool seq_attention(DType dtype, void* qkv, int64_t ld, const float* table, const
       return false;
   }
   const float scale_log2 = 1.4426950408889634f / sqrtf(static_cast<float>(dim_head));  // log2(e) / sqrt(d): softmax by exp2
+  constexpr int64_t rows_per_block = 64;
   const dim3 grid(static_cast<uint32_t>((n + rows_per_block - 1) / rows_per_block), static_cast<uint32_t>(N * heads));
   with_type(dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -808,19 +808,15 @@ bool seq_attention(DType dtype, void* qkv, int64_t ld, const float* table, const
       rotate_k_inplace_kernel<T><<<blocks_for(total), kThreads, 0, static_cast<stream_t>(stream)>>>(
           static_cast<T*>(qkv), ld, reinterpret_cast<const float2*>(table), total,
           static_cast<uint32_t>(layout.T), static_cast<uint32_t>(layout.F), layout.axis, static_cast<uint32_t>(heads));
-      // 64 rows, 4 blocks per SM (128 registers): 844 us per call on the H100
-      // (fp16, 801 frames, batch 2); capping registers for 5 blocks spilled and
-      // ran 8% slower, 128-row blocks (2 per SM) tied.
-      if (rows_per_block == 128)
-        args(seq_attention_kernel<T, 2, 2>);
-      else
-        args(seq_attention_kernel<T, 1, 4>);
+      // 64 query rows per block, 4 blocks per SM (docs/benchmarks.md: 128-row
+      // blocks tied, capping registers for 5 blocks spilled).
+      args(seq_attention_kernel<T, 1, 4>);
     }
   });
   return true;
 #else
   (void)dtype, (void)qkv, (void)ld, (void)table, (void)logits, (void)logits_ld, (void)gated, (void)layout, (void)heads,
-      (void)dim_head, (void)n, (void)rows_per_block, (void)stream;
+      (void)dim_head, (void)n, (void)stream;
   return false;  // HIP: no MFMA/WMMA version yet; the caller takes rotary_split + SDPA + gate_to_rows
 #endif
 }

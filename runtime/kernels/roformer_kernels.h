@@ -1,7 +1,7 @@
 // Fused GPU kernels for the RoFormer layers (roformer_kernels.cu), with the
 // checks that decide whether they apply. roformer_blocks.cpp calls them when
-// enabled_for(x) holds and otherwise computes the same with ATen ops (CPU,
-// builds without a device compiler, STEMKIT_FUSED_KERNELS=0).
+// the plan says so (plan::KernelPlan::fused_kernels, decided where
+// usable_for(x) holds) and otherwise computes the same with ATen ops.
 //
 // What they replace, per layer, with x the residual stream (B, T, F, dim):
 //   unit_rows_add_bias  RMS norm (the weight folded into the next GEMM), and the
@@ -36,13 +36,10 @@ struct Axial {
 // Whether the kernels are in this build: a CUDA or ROCm flavour built with a
 // device compiler (CMake says which at configure time).
 bool compiled();
-// Whether the RoFormer layers use them for tensors like x: compiled, x on the
-// GPU in float32, float16 or bfloat16, and not turned off by set_enabled(false) or
-// STEMKIT_FUSED_KERNELS=0.
-bool enabled_for(const at::Tensor& x);
-// Process-wide switch for tests and benchmarks (A/B against the ATen path).
-void set_enabled(bool enabled);
-// "fused (CUDA)", "fused (HIP)", "ATen (not built: ...)", or "ATen (STEMKIT_FUSED_KERNELS=0)": for --version and benchmarks.
+// Whether they can run on tensors like x: compiled, x on the GPU in float32,
+// float16 or bfloat16.
+bool usable_for(const at::Tensor& x);
+// "fused (CUDA)", "fused (HIP)" or "ATen (not built: ...)": for --version and benchmarks.
 const char* describe();
 
 // u = x / sqrt(mean(x^2) + eps) row by row (x: (rows, dim), contiguous); then,
@@ -73,12 +70,9 @@ at::Tensor gate_to_rows(const at::Tensor& o, const at::Tensor& logits, const Axi
 // (rows, h*d), with the kernel's name in *which, or an undefined tensor where
 // neither applies (then take the three steps, qkv untouched). qkv: (rows, >= 3hd)
 // token rows, whose k columns the long-sequence kernel rotates in place (so qkv
-// is spent once this returns a result); logits: (rows, >= h).
-// Whether fused_attention takes long sequences too (seq_attention); off unless
-// STEMKIT_SEQ_KERNEL=1: on the H100 it ties with cuDNN for speed, with less memory.
-void set_seq_kernel(bool on);
-
+// is spent once this returns a result); logits: (rows, >= h). long_sequences:
+// whether seq_attention takes the sequences longer than 64 (plan::KernelPlan::seq_kernel).
 at::Tensor fused_attention(const at::Tensor& qkv, const at::Tensor& table, const at::Tensor& logits, const Axial& layout,
-                           int64_t heads, int64_t dim_head, const char** which = nullptr);
+                           int64_t heads, int64_t dim_head, bool long_sequences, const char** which = nullptr);
 
 }  // namespace stemkit::kernels

@@ -54,14 +54,13 @@ bool band_attention(DType dtype, const void* qkv, int64_t ld, const float* table
                     void* gated, AxialLayout layout, int64_t heads, int64_t dim_head, int64_t n, void* stream);
 
 // The same for sequences of any length (the time axis): FlashAttention 2's
-// scheme, keys in tiles of 64 with the softmax kept online; rows_per_block query
-// rows (64 or 128) per block of 4 warps. k is rotated in place in qkv first
+// scheme, keys in tiles of 64 with the softmax kept online; 64 query rows per
+// block of 4 warps. k is rotated in place in qkv first
 // (qkv is scratch to the caller afterwards). d = 64, float16 or bfloat16,
 // SM 8.0+, CUDA builds, at most 65535 (sequence, head) pairs. Returns false,
 // launching nothing (and leaving qkv as it was), where it does not apply.
 bool seq_attention(DType dtype, void* qkv, int64_t ld, const float* table, const void* logits, int64_t logits_ld,
-                   void* gated, AxialLayout layout, int64_t heads, int64_t dim_head, int64_t n, int rows_per_block,
-                   void* stream);
+                   void* gated, AxialLayout layout, int64_t heads, int64_t dim_head, int64_t n, void* stream);
 
 // The last launch's error, as text; empty when fine (cudaGetLastError / hipGetLastError).
 const char* last_error();

@@ -22,7 +22,7 @@
 #include <stdexcept>
 
 #include "runtime/dsp/istft.h"
-#include "runtime/model/state_dict.h"
+#include "runtime/layers/state_dict.h"
 #include "runtime/models/roformer_blocks.h"
 
 namespace stemkit::models {
@@ -51,6 +51,7 @@ struct BSRoformer::Impl : nn::Module {
   std::vector<MaskEstimator> masks;  // per stem
   at::ScalarType dtype = at::kFloat;
   at::Device device = at::kCPU;
+  plan::KernelPlan kernels;  // which implementation each layer runs (to())
   dsp::InverseStft istft;  // capture-safe (ATen's checks its envelope with a device-to-host copy)
   at::Tensor window;       // hann(win_length) on the device
 
@@ -100,7 +101,7 @@ struct BSRoformer::Impl : nn::Module {
 
     x = band_split(x);  // (B, T, nb, d)
 
-    x = roformer::run_axial_layers(layers, std::move(x), c.msst.skip_connection);  // over frames, then bands, per layer
+    x = roformer::run_axial_layers(layers, std::move(x), c.msst.skip_connection, kernels);  // over frames, then bands, per layer
     x = final_norm(x);
 
     std::vector<at::Tensor> stems;
@@ -153,15 +154,16 @@ BSRoformer& BSRoformer::operator=(BSRoformer&&) noexcept = default;
 const BSRoformerConfig& BSRoformer::config() const { return impl_->c; }
 
 void BSRoformer::load_state_dict(const weights::TensorMap& state, const std::string& source) {
-  model::load_state_dict(*impl_, state, source);
+  layers::load_state_dict(*impl_, state, source);
 }
 
-void BSRoformer::to(const at::Device& device, at::ScalarType dtype) {
+void BSRoformer::to(const at::Device& device, at::ScalarType dtype, const plan::KernelPlan& kernels) {
   if (dtype != at::kFloat && dtype != at::kHalf && dtype != at::kBFloat16)
     throw std::invalid_argument("BSRoformer runs in float32, float16 or bfloat16");
-  roformer::to_device(*impl_, device, dtype);  // the rotary frequencies stay float32, as upstream
+  roformer::to_device(*impl_, device, dtype, kernels);  // the rotary frequencies stay float32, as upstream
   impl_->device = device;
   impl_->dtype = dtype;
+  impl_->kernels = kernels;
   impl_->window = at::Tensor();
   impl_->istft.clear();
 }

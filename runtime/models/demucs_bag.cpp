@@ -13,9 +13,9 @@
 
 namespace stemkit::models {
 
-void DemucsBag::to(const at::Device& device, at::ScalarType dtype) {
+void DemucsBag::to(const at::Device& device, at::ScalarType dtype, const plan::KernelPlan& kernels) {
   runners.clear();  // graphs captured for another device or dtype
-  for (auto& m : models) m.to(device, dtype);
+  for (auto& m : models) m.to(device, dtype, kernels);
 }
 
 DemucsBag load_demucs_bag(const std::string& name, const std::vector<std::string>& member_paths,

@@ -39,7 +39,7 @@ struct DemucsBag {
   const std::vector<std::string>& sources() const { return models.front().config().sources; }
   int64_t samplerate() const { return models.front().config().samplerate; }
   int64_t audio_channels() const { return models.front().config().audio_channels; }
-  void to(const at::Device& device, at::ScalarType dtype);
+  void to(const at::Device& device, at::ScalarType dtype, const plan::KernelPlan& kernels = {});
 
   // One graph runner per member, kept across tracks so a captured graph is
   // replayed for every file of a batch (made by separate(), dropped by to()).

@@ -23,9 +23,10 @@
 #include <stdexcept>
 
 #include "runtime/attention/attention.h"
+#include "runtime/plan/kernel_plan.h"
 #include "runtime/dsp/istft.h"
-#include "runtime/model/layers.h"
-#include "runtime/model/state_dict.h"
+#include "runtime/layers/layers.h"
+#include "runtime/layers/state_dict.h"
 
 namespace stemkit::models {
 namespace {
@@ -50,17 +51,17 @@ TORCH_MODULE(LayerScale);
 
 // Registers a convolution under `name`: 2d with (k, 1) kernels over
 // frequency when `freq`, 1d otherwise; `kernel_time` > 1 gives the decoder's
-// (k, k) rewrite kernel. model::Conv: no random initial values (the checkpoint
+// (k, k) rewrite kernel. layers::Conv: no random initial values (the checkpoint
 // sets them).
-model::Conv make_conv(nn::Module& m, const std::string& name, bool freq, int64_t in, int64_t out, int64_t kernel,
+layers::Conv make_conv(nn::Module& m, const std::string& name, bool freq, int64_t in, int64_t out, int64_t kernel,
                       int64_t stride, int64_t padding, int64_t kernel_time = 1, int64_t padding_time = 0) {
-  model::ConvOptions o;
+  layers::ConvOptions o;
   o.in = in, o.out = out;
   if (freq)
     o.kernel = {kernel, kernel_time}, o.stride = {stride, 1}, o.padding = {padding, padding_time};
   else
     o.kernel = {kernel}, o.stride = {stride}, o.padding = {padding};
-  return m.register_module(name, model::Conv(o));
+  return m.register_module(name, layers::Conv(o));
 }
 
 // Mean and biased variance of each row of x (R, L), in float32 whatever x's
@@ -136,7 +137,7 @@ at::Tensor dconv_norm(const nn::GroupNorm& gn, const at::Tensor& x, const at::Te
 // HTDemucs on the GPU (broadcast adds over the largest activations).
 struct DConvImpl : nn::Module {
   struct Branch {
-    model::Conv in{nullptr}, out{nullptr};
+    layers::Conv in{nullptr}, out{nullptr};
     nn::GroupNorm norm_in{nullptr}, norm_out{nullptr};
     LayerScale scale{nullptr};
     int64_t dilation = 1;
@@ -152,9 +153,9 @@ struct DConvImpl : nn::Module {
       auto seq = std::make_shared<nn::Module>();
       Branch b;
       b.dilation = dilation;
-      b.in = seq->register_module("0", model::Conv(model::ConvOptions{channels, hidden, {3}, {1}, {dilation}, {dilation}}));
+      b.in = seq->register_module("0", layers::Conv(layers::ConvOptions{channels, hidden, {3}, {1}, {dilation}, {dilation}}));
       b.norm_in = seq->register_module("1", nn::GroupNorm(nn::GroupNormOptions(1, hidden)));
-      b.out = seq->register_module("3", model::Conv(model::ConvOptions{hidden, 2 * channels, {1}}));
+      b.out = seq->register_module("3", layers::Conv(layers::ConvOptions{hidden, 2 * channels, {1}}));
       b.norm_out = seq->register_module("4", nn::GroupNorm(nn::GroupNormOptions(1, 2 * channels)));
       b.scale = seq->register_module("6", LayerScale(channels, false));
       layers->push_back(seq);
@@ -196,7 +197,7 @@ struct LayerOptions {
 struct HEncLayerImpl : nn::Module {
   bool freq, empty;
   int64_t stride, pad;
-  model::Conv conv{nullptr}, rewrite{nullptr};
+  layers::Conv conv{nullptr}, rewrite{nullptr};
   nn::GroupNorm norm1{nullptr}, norm2{nullptr};
   DConv dconv{nullptr};
   bool has_rewrite = false;
@@ -241,20 +242,20 @@ TORCH_MODULE(HEncLayer);
 struct HDecLayerImpl : nn::Module {
   bool freq, empty, last;
   int64_t chin, pad;
-  model::Conv conv_tr{nullptr}, rewrite{nullptr};
+  layers::Conv conv_tr{nullptr}, rewrite{nullptr};
   nn::GroupNorm norm1{nullptr}, norm2{nullptr};
   DConv dconv{nullptr};
   bool has_rewrite = false;
 
   HDecLayerImpl(int64_t chin, int64_t chout, const LayerOptions& o, bool use_dconv, int64_t context, bool empty, bool last)
       : freq(o.freq), empty(empty), last(last), chin(chin), pad(o.pad ? o.kernel_size / 4 : 0) {
-    model::ConvOptions tr;
+    layers::ConvOptions tr;
     tr.in = chin, tr.out = chout, tr.transposed = true;
     if (freq)
       tr.kernel = {o.kernel_size, 1}, tr.stride = {o.stride, 1};
     else
       tr.kernel = {o.kernel_size}, tr.stride = {o.stride};
-    conv_tr = register_module("conv_tr", model::Conv(tr));
+    conv_tr = register_module("conv_tr", layers::Conv(tr));
     if (o.norm) norm2 = register_module("norm2", nn::GroupNorm(nn::GroupNormOptions(o.norm_groups, chout)));
     if (empty) return;
     if (o.rewrite) {
@@ -299,12 +300,13 @@ TORCH_MODULE(HDecLayer);
 // out_proj), run through the runtime's attention policy: the sdpa-attention patch.
 struct AttentionImpl : nn::Module {
   int64_t heads;
+  attention::Policy policy;  // the plan's (set by HTDemucs::to)
   at::Tensor in_proj_weight, in_proj_bias;
-  model::Linear out_proj{nullptr};  // no random initial values: the checkpoint sets them
+  layers::Linear out_proj{nullptr};  // no random initial values: the checkpoint sets them
   AttentionImpl(int64_t dim, int64_t heads) : heads(heads) {
     in_proj_weight = register_parameter("in_proj_weight", at::zeros({3 * dim, dim}), false);
     in_proj_bias = register_parameter("in_proj_bias", at::zeros({3 * dim}), false);
-    out_proj = register_module("out_proj", model::Linear(dim, dim));
+    out_proj = register_module("out_proj", layers::Linear(dim, dim));
   }
   // q: (B, Tq, C), kv: (B, Tk, C) -> (B, Tq, C); self-attention when kv is q.
   at::Tensor forward(const at::Tensor& q_in, const at::Tensor& kv_in, bool self) {
@@ -322,7 +324,7 @@ struct AttentionImpl : nn::Module {
     q = q.view({B, Tq, heads, D}).transpose(1, 2);
     k = k.view({B, Tk, heads, D}).transpose(1, 2);
     v = v.view({B, Tk, heads, D}).transpose(1, 2);
-    at::Tensor o = attention::attend(q, k, v);  // (B, heads, Tq, D)
+    at::Tensor o = attention::attend(policy, q, k, v);  // (B, heads, Tq, D)
     return out_proj(o.transpose(1, 2).reshape({B, Tq, C}));
   }
 };
@@ -340,15 +342,15 @@ struct TransformerLayerImpl : nn::Module {
   bool cross;
   TransformerOptions o;
   Attention attn{nullptr};
-  model::Linear linear1{nullptr}, linear2{nullptr};
+  layers::Linear linear1{nullptr}, linear2{nullptr};
   nn::LayerNorm norm1{nullptr}, norm2{nullptr}, norm3{nullptr};
   nn::GroupNorm norm_out{nullptr};
   LayerScale gamma_1{nullptr}, gamma_2{nullptr};
 
   TransformerLayerImpl(bool cross, const TransformerOptions& o) : cross(cross), o(o) {
     attn = register_module(cross ? "cross_attn" : "self_attn", Attention(o.dim, o.heads));
-    linear1 = register_module("linear1", model::Linear(o.dim, o.hidden));
-    linear2 = register_module("linear2", model::Linear(o.hidden, o.dim));
+    linear1 = register_module("linear1", layers::Linear(o.dim, o.hidden));
+    linear2 = register_module("linear2", layers::Linear(o.hidden, o.dim));
     auto ln = [&] { return nn::LayerNorm(nn::LayerNormOptions({o.dim}).eps(1e-5)); };
     norm1 = register_module("norm1", ln());
     norm2 = register_module("norm2", ln());
@@ -500,7 +502,7 @@ struct HTDemucs::Impl : nn::Module {
   std::vector<HEncLayer> encoder, tencoder;
   std::vector<HDecLayer> decoder, tdecoder;
   nn::Embedding freq_emb{nullptr};
-  model::Conv up{nullptr}, down{nullptr}, up_t{nullptr}, down_t{nullptr};
+  layers::Conv up{nullptr}, down{nullptr}, up_t{nullptr}, down_t{nullptr};
   CrossTransformer transformer{nullptr};
   at::ScalarType dtype = at::kFloat;
   at::Device device = at::kCPU;
@@ -570,7 +572,7 @@ struct HTDemucs::Impl : nn::Module {
     int64_t transformer_channels = c.channels * static_cast<int64_t>(std::pow(c.growth, c.depth - 1));
     if (c.bottom_channels) {
       auto conv1x1 = [&](const char* name, int64_t in, int64_t out) {
-        return register_module(name, model::Conv(model::ConvOptions{in, out, {1}}));
+        return register_module(name, layers::Conv(layers::ConvOptions{in, out, {1}}));
       };
       up = conv1x1("channel_upsampler", transformer_channels, c.bottom_channels);
       down = conv1x1("channel_downsampler", c.bottom_channels, transformer_channels);
@@ -911,13 +913,15 @@ HTDemucs& HTDemucs::operator=(HTDemucs&&) noexcept = default;
 const HTDemucsConfig& HTDemucs::config() const { return impl_->c; }
 
 void HTDemucs::load_state_dict(const weights::TensorMap& state, const std::string& source) {
-  model::load_state_dict(*impl_, state, source);
+  layers::load_state_dict(*impl_, state, source);
 }
 
-void HTDemucs::to(const at::Device& device, at::ScalarType dtype) {
+void HTDemucs::to(const at::Device& device, at::ScalarType dtype, const plan::KernelPlan& kernels) {
   if (dtype != at::kFloat && dtype != at::kHalf && dtype != at::kBFloat16)
     throw std::invalid_argument("HTDemucs runs in float32, float16 or bfloat16");
   impl_->nn::Module::to(device, dtype);
+  for (const auto& m : impl_->modules(/*include_self=*/false))
+    if (auto* attn = dynamic_cast<AttentionImpl*>(m.get())) attn->policy = kernels.attention;
   impl_->device = device;
   impl_->dtype = dtype;
   impl_->windows.clear();

@@ -26,6 +26,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "runtime/plan/kernel_plan.h"
 #include "runtime/weights/checkpoint.h"
 
 namespace stemkit::models {
@@ -95,12 +96,14 @@ class HTDemucs {
   int64_t training_length() const { return config().training_length; }
 
   // Every parameter and buffer checked by name, shape and dtype, all problems
-  // reported at once (runtime/model/state_dict.h); nothing loaded on a problem.
+  // reported at once (runtime/layers/state_dict.h); nothing loaded on a problem.
   void load_state_dict(const weights::TensorMap& state, const std::string& source);
 
   // Device, and the dtype the network runs in: float32, float16 or bfloat16.
   // The STFT, the normalisation and the iSTFT always run in float32.
-  void to(const at::Device& device, at::ScalarType dtype);
+  // kernels: the plan's attention policy for the transformer (plan::decide);
+  // the default is the policy's rules.
+  void to(const at::Device& device, at::ScalarType dtype, const plan::KernelPlan& kernels = {});
   at::Device device() const;
   at::ScalarType dtype() const;
 

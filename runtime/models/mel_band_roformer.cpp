@@ -23,7 +23,7 @@
 #include <stdexcept>
 
 #include "runtime/dsp/istft.h"
-#include "runtime/model/state_dict.h"
+#include "runtime/layers/state_dict.h"
 #include "runtime/models/roformer_blocks.h"
 
 namespace stemkit::models {
@@ -46,6 +46,7 @@ struct MelBandRoformer::Impl : nn::Module {
   at::Tensor freq_indices, denom;          // the same on the device
   at::ScalarType dtype = at::kFloat;
   at::Device device = at::kCPU;
+  plan::KernelPlan kernels;  // which implementation each layer runs (to())
   dsp::InverseStft istft;
   at::Tensor window;
 
@@ -101,7 +102,7 @@ struct MelBandRoformer::Impl : nn::Module {
     at::Tensor x = stft_repr.index_select(1, freq_indices).permute({0, 2, 1, 3}).reshape({B, T, K * 2}).to(dtype);
 
     x = band_split(x);  // (B, T, nb, d)
-    x = roformer::run_axial_layers(layers, std::move(x), c.msst.skip_connection);  // [all tokens,] frames, bands, per layer
+    x = roformer::run_axial_layers(layers, std::move(x), c.msst.skip_connection, kernels);  // [all tokens,] frames, bands, per layer
 
     std::vector<at::Tensor> stems;
     for (auto& estimator : masks) stems.push_back(estimator(x));  // (B, T, K*2)
@@ -157,7 +158,7 @@ void MelBandRoformer::load_state_dict(const weights::TensorMap& state, const std
     for (const auto& [name, tensor] : state)
       if (name.rfind("layers.0.0.", 0) == 0) msst_layout = true;
   if (!msst_layout) {
-    model::load_state_dict(*impl_, state, source);
+    layers::load_state_dict(*impl_, state, source);
     return;
   }
   static const std::regex layer(R"(^layers\.(\d+)\.([01])\.)");
@@ -169,15 +170,16 @@ void MelBandRoformer::load_state_dict(const weights::TensorMap& state, const std
       key = "layers." + m[1].str() + "." + std::to_string(std::stoi(m[2].str()) + 1) + "." + m.suffix().str();
     renamed.emplace(key, tensor);
   }
-  model::load_state_dict(*impl_, renamed, source + " (MSST layout: layers.{i}.{0,1} read as layers.{i}.{1,2})");
+  layers::load_state_dict(*impl_, renamed, source + " (MSST layout: layers.{i}.{0,1} read as layers.{i}.{1,2})");
 }
 
-void MelBandRoformer::to(const at::Device& device, at::ScalarType dtype) {
+void MelBandRoformer::to(const at::Device& device, at::ScalarType dtype, const plan::KernelPlan& kernels) {
   if (dtype != at::kFloat && dtype != at::kHalf && dtype != at::kBFloat16)
     throw std::invalid_argument("MelBandRoformer runs in float32, float16 or bfloat16");
-  roformer::to_device(*impl_, device, dtype);
+  roformer::to_device(*impl_, device, dtype, kernels);
   impl_->device = device;
   impl_->dtype = dtype;
+  impl_->kernels = kernels;
   impl_->window = at::Tensor();
   impl_->istft.clear();
 }

@@ -33,6 +33,7 @@
 
 #include "runtime/dsp/mel_filters.h"
 #include "runtime/models/roformer_kwargs.h"
+#include "runtime/plan/kernel_plan.h"
 #include "runtime/weights/checkpoint.h"
 
 namespace stemkit::models {
@@ -81,7 +82,9 @@ class MelBandRoformer {
   void load_state_dict(const weights::TensorMap& state, const std::string& source);
   // float32, float16 or bfloat16 for the transformers; the STFT, the rotary
   // angles, the mask averaging and the iSTFT stay float32.
-  void to(const at::Device& device, at::ScalarType dtype);
+  // kernels: which implementation each layer runs (plan::decide); the default
+  // is the plain one (ATen, exact GELU, attention by the policy's rules).
+  void to(const at::Device& device, at::ScalarType dtype, const plan::KernelPlan& kernels = {});
 
   // mix (B, channels, L) -> (B, stems, channels, hop * (L / hop)) float32, or
   // (B, stems, channels, L) with match_input_audio_length.

@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <memory>
 #include <string>
 
@@ -13,6 +12,7 @@
 #include "runtime/compat/torch_compat.h"
 #include "runtime/kernels/lt_gemm.h"
 #include "runtime/kernels/roformer_kernels.h"
+#include "runtime/plan/kernel_plan.h"
 
 namespace stemkit::models::roformer {
 
@@ -65,6 +65,16 @@ bool fused_rms(const at::Tensor& x) {
   (void)x;
   return false;
 #endif
+}
+
+// Whether the plan's GEMMs go through cuBLASLt for activations like x.
+bool uses_lt(const at::Tensor& x, const plan::KernelPlan& plan) {
+  return plan.gemm == plan::Gemm::cublaslt && kernels::lt_usable_for(x);
+}
+
+// Whether the plan runs the fused kernels on tensors like x.
+bool uses_kernels(const at::Tensor& x, const plan::KernelPlan& plan) {
+  return plan.fused_kernels && kernels::usable_for(x);
 }
 
 // The eps that makes a fused RMS norm's 1 / sqrt(mean(x^2) + eps) agree with
@@ -180,7 +190,7 @@ const at::Tensor& AttentionImpl::rotary_table(int64_t n, const at::Device& devic
   return rotary_->table;
 }
 
-void AttentionImpl::add_to_inplace(at::Tensor& x) {
+void AttentionImpl::add_to_inplace(at::Tensor& x, const plan::KernelPlan& plan) {
   const int64_t N = x.size(0), n = x.size(1), dim = x.size(2), hd = heads * dim_head;
   fold_norm(qkv_gates_, norm, {to_qkv->weight, to_gates->weight}, {at::Tensor(), to_gates->bias}, fused_rms(x));
   rotary_table(n, x.device());
@@ -188,7 +198,7 @@ void AttentionImpl::add_to_inplace(at::Tensor& x) {
   // (N, h, n, d) views of q, k and v inside qkvg
   auto part = [&](int64_t i) { return qkvg.narrow(-1, i * hd, hd).view({N, n, heads, dim_head}).transpose(1, 2); };
   at::Tensor q = rotate_complex(part(0), rotary_->table), k = rotate_complex(part(1), rotary_->table);
-  at::Tensor out = attention::attend(q, k, part(2));                            // (N, h, n, d)
+  at::Tensor out = attention::attend(plan.attention, q, k, part(2));                            // (N, h, n, d)
   at::Tensor gates = qkvg.narrow(-1, 3 * hd, heads).sigmoid().unsqueeze(-1);    // (N, n, h, 1)
   at::Tensor gated = at::empty({N, n, heads, dim_head}, out.options());
   at::mul_out(gated, out.transpose(1, 2), gates);
@@ -196,16 +206,16 @@ void AttentionImpl::add_to_inplace(at::Tensor& x) {
   x.view({N * n, dim}).addmm_(gated.view({N * n, hd}), to_out->weight.t());
 }
 
-void AttentionImpl::add_to_inplace_rows(at::Tensor& rows, const kernels::Axial& layout) {
+void AttentionImpl::add_to_inplace_rows(at::Tensor& rows, const kernels::Axial& layout, const plan::KernelPlan& plan) {
   const double eps = rms_eps(rows.size(1));
   // The norm folded into to_qkv and to_gates apart: qkv's GEMM is then exactly
-  // 3hd wide with no bias (with the h gate columns appended, cuBLAS ran 20%
-  // slower on the H100), and the gates' narrow GEMM costs one read of u.
+  // 3hd wide with no bias (with the h gate columns appended it ran slower:
+  // docs/benchmarks.md), and the gates' narrow GEMM costs one read of u.
   prepare_rows();  // built at load (to_device); rebuilt here only if a weight changed since
   const at::Tensor& table = rotary_table(layout.length(), rows.device());
   at::Tensor u = kernels::unit_rows_add_bias(rows, at::Tensor(), eps);  // sqrt(dim) x / |x|
   at::Tensor logits = at::addmm(gates_->bias, u, gates_->weight.t());  // (rows, h, padded to 8)
-  const bool lt = kernels::lt_enabled_for(rows);
+  const bool lt = uses_lt(rows, plan);
   at::Tensor qkv;  // (rows, 3hd)
   if (lt) {
     qkv = at::empty({rows.size(0), qkv_->weight.size(0)}, rows.options());
@@ -220,36 +230,30 @@ void AttentionImpl::add_to_inplace_rows(at::Tensor& rows, const kernels::Axial& 
     else
       rows.addmm_(gated, to_out->weight.t());
   };
-  if (!attention::current_override()) {
+  if (!plan.attention.forced) {
     // Rotary, attention and gate in one kernel (fp16/bf16 on CUDA, d = 64).
     const char* which = nullptr;
-    at::Tensor gated = kernels::fused_attention(qkv, table, logits, layout, heads, dim_head, &which);  // (rows, hd)
-    if (gated.defined()) {
-      attention::record_fused(qkv, layout.length(), which);
+    at::Tensor gated = kernels::fused_attention(qkv, table, logits, layout, heads, dim_head, plan.seq_kernel, &which);
+    if (gated.defined()) {  // (rows, hd)
+      attention::record_fused(plan.attention, qkv, layout.length(), which);
       add_out(gated);
       return;
     }
   }
   // Along F a sequence's tokens are consecutive rows and v is one view of qkv.
   // Along T they are F rows apart: v is read in place per batch element (one
-  // SDPA call each; on the H100 the same speed as gathering v into one tensor,
-  // and 0.3 to 0.8 GB less memory at batch 2 to 4). STEMKIT_GATHER_V=1 gathers
-  // it instead (A/B runs).
-  static const bool gather_v = [] {
-    const char* e = std::getenv("STEMKIT_GATHER_V");
-    return e != nullptr && std::string(e) == "1";
-  }();
-  const bool copy_v = gather_v && layout.axis == 1 && layout.F > 1;
-  auto [q, k, v] = kernels::rotary_split(qkv, table, layout, heads, dim_head, copy_v);  // (N, h, n, d)
+  // SDPA call each; as fast as gathering v into one tensor, with less memory:
+  // docs/benchmarks.md).
+  auto [q, k, v] = kernels::rotary_split(qkv, table, layout, heads, dim_head, /*copy_v=*/false);  // (N, h, n, d)
   at::Tensor gated;                                                                      // (rows, hd)
   if (v.defined()) {
-    gated = kernels::gate_to_rows(attention::attend(q, k, v), logits, layout, heads, dim_head);
+    gated = kernels::gate_to_rows(attention::attend(plan.attention, q, k, v), logits, layout, heads, dim_head);
   } else {
     const int64_t per = layout.T * layout.F;
     const kernels::Axial one{1, layout.T, layout.F, layout.axis};
     gated = at::empty({layout.rows(), heads * dim_head}, qkv.options());
     for (int64_t b = 0; b < layout.B; ++b) {
-      at::Tensor out = attention::attend(q.narrow(0, b * layout.F, layout.F), k.narrow(0, b * layout.F, layout.F),
+      at::Tensor out = attention::attend(plan.attention, q.narrow(0, b * layout.F, layout.F), k.narrow(0, b * layout.F, layout.F),
                                          kernels::v_along_t(qkv, layout, heads, dim_head, b));  // (F, h, T, d)
       kernels::gate_to_rows(out, logits.narrow(0, b * per, per), one, heads, dim_head, gated.narrow(0, b * per, per));
     }
@@ -297,23 +301,19 @@ namespace {
 // which saves a read and a write of the largest activation (4 dim wide). That
 // epilogue computes GELU's tanh form, which differs from the exact (erf) GELU
 // upstream uses by at most 4.7e-4 (at x = 2.7, where fp16's spacing is 2e-3
-// and bfloat16's 1.6e-2): below the resolution of the fp16 and bf16 results,
-// so it is used for those on a GPU, and never for fp32 (which stays exact).
-// STEMKIT_EXACT_GELU=1 turns it off.
-bool fused_gelu(const at::Tensor& x) {
-  static const bool exact = [] {
-    const char* v = std::getenv("STEMKIT_EXACT_GELU");
-    return v != nullptr && std::string(v) != "0" && std::string(v) != "";
-  }();
-  return !exact && x.is_cuda() && (x.scalar_type() == at::kHalf || x.scalar_type() == at::kBFloat16);
+// and bfloat16's 1.6e-2): below the resolution of the fp16 and bf16 results.
+// The plan asks for it (plan::Gelu) for those on a GPU, never for fp32.
+bool fused_gelu(const at::Tensor& x, const plan::KernelPlan& plan) {
+  return plan.gelu == plan::Gelu::tanh_epilogue && x.is_cuda() &&
+         (x.scalar_type() == at::kHalf || x.scalar_type() == at::kBFloat16);
 }
 
 }  // namespace
 
-void FeedForwardImpl::add_to_inplace(at::Tensor& x) {
+void FeedForwardImpl::add_to_inplace(at::Tensor& x, const plan::KernelPlan& plan) {
   fold_norm(in_, norm, {in->weight}, {in->bias}, fused_rms(x));
   at::Tensor u = unit_rows(x);
-  at::Tensor h = fused_gelu(x) ? at::_addmm_activation(in_->bias, u.view({-1, u.size(-1)}), in_->weight.t(), 1, 1, /*use_gelu=*/true)
+  at::Tensor h = fused_gelu(x, plan) ? at::_addmm_activation(in_->bias, u.view({-1, u.size(-1)}), in_->weight.t(), 1, 1, /*use_gelu=*/true)
                                : at::gelu(at::linear(u, in_->weight, in_->bias));  // (..., 4 dim)
   at::Tensor rows = x.view({-1, x.size(-1)});
   rows.addmm_(h.view({rows.size(0), -1}), out->weight.t()).add_(out->bias);  // x += net.4(h)
@@ -321,9 +321,9 @@ void FeedForwardImpl::add_to_inplace(at::Tensor& x) {
 
 void FeedForwardImpl::prepare_rows() { fold_norm(in_, norm, {in->weight}, {in->bias}, /*fused=*/true); }
 
-void FeedForwardImpl::add_to_inplace_rows(at::Tensor& rows) {
+void FeedForwardImpl::add_to_inplace_rows(at::Tensor& rows, const plan::KernelPlan& plan) {
   prepare_rows();
-  if (kernels::lt_enabled_for(rows) && fused_gelu(rows)) {
+  if (uses_lt(rows, plan) && fused_gelu(rows, plan)) {
     // cuBLASLt: GELU and bias in the first GEMM's epilogue; the second adds
     // a wᵀ + bias into x itself, so the norm leaves x as it is.
     at::Tensor u = kernels::unit_rows_add_bias(rows, at::Tensor(), rms_eps(rows.size(1)));
@@ -334,7 +334,7 @@ void FeedForwardImpl::add_to_inplace_rows(at::Tensor& rows) {
   }
   // u = norm(x), and net.4's bias added to x in the same pass, before its GEMM adds the rest.
   at::Tensor u = kernels::unit_rows_add_bias(rows, out->bias, rms_eps(rows.size(1)));
-  at::Tensor h = fused_gelu(rows) ? at::_addmm_activation(in_->bias, u, in_->weight.t(), 1, 1, /*use_gelu=*/true)
+  at::Tensor h = fused_gelu(rows, plan) ? at::_addmm_activation(in_->bias, u, in_->weight.t(), 1, 1, /*use_gelu=*/true)
                                   : at::gelu(at::addmm(in_->bias, u, in_->weight.t()));
   rows.addmm_(h, out->weight.t());
 }
@@ -361,62 +361,59 @@ void make_own(at::Tensor& x) {
 }
 }  // namespace
 
-at::Tensor TransformerImpl::forward(at::Tensor x) {
+at::Tensor TransformerImpl::forward(at::Tensor x, const plan::KernelPlan& plan) {
   make_own(x);
   for (size_t j = 0; j < feed_forward.size(); ++j) {
     if (linear_attention.empty())
-      attention[j]->add_to_inplace(x);
+      attention[j]->add_to_inplace(x, plan);
     else
       x.add_(linear_attention[j](x));
-    feed_forward[j]->add_to_inplace(x);
+    feed_forward[j]->add_to_inplace(x, plan);
   }
   return norm ? norm(x) : x;
 }
 
-at::Tensor TransformerImpl::forward_axial(at::Tensor x, int axis) {
+at::Tensor TransformerImpl::forward_axial(at::Tensor x, int axis, const plan::KernelPlan& plan) {
   TORCH_CHECK(x.dim() == 4 && (axis == 1 || axis == 2), "Transformer::forward_axial: x must be (B, T, F, dim), axis 1 or 2");
   const int64_t B = x.size(0), T = x.size(1), F = x.size(2), d = x.size(3);
-  if (!linear_attention.empty() || !kernels::enabled_for(x)) {
+  if (!linear_attention.empty() || !uses_kernels(x, plan)) {
     // The ATen path: the sequences made contiguous, (B*F, T, d) or (B*T, F, d).
     at::Tensor seqs = axis == 1 ? x.transpose(1, 2).reshape({B * F, T, d}) : x.reshape({B * T, F, d});
     x.reset();  // so that a view of a tensor the caller handed over counts as the only reference
-    if (axis == 2) return forward(std::move(seqs)).view({B, T, F, d});
-    return forward(std::move(seqs)).view({B, F, T, d}).transpose(1, 2);
+    if (axis == 2) return forward(std::move(seqs), plan).view({B, T, F, d});
+    return forward(std::move(seqs), plan).view({B, F, T, d}).transpose(1, 2);
   }
   make_own(x);
   const kernels::Axial layout{B, T, F, axis};
   at::Tensor rows = x.view({B * T * F, d});
   for (size_t j = 0; j < feed_forward.size(); ++j) {
-    attention[j]->add_to_inplace_rows(rows, layout);
-    feed_forward[j]->add_to_inplace_rows(rows);
+    attention[j]->add_to_inplace_rows(rows, layout, plan);
+    feed_forward[j]->add_to_inplace_rows(rows, plan);
   }
   return norm ? norm(x) : x;
 }
 
-void TransformerImpl::prepare_rows(const at::TensorOptions& options) {
-  static const bool lazy = [] {  // STEMKIT_LAZY_FOLDS=1: in the first forward, as before (A/B runs)
-    const char* v = std::getenv("STEMKIT_LAZY_FOLDS");
-    return v != nullptr && std::string(v) == "1";
-  }();
-  if (lazy || !linear_attention.empty() || !kernels::enabled_for(at::empty({0}, options))) return;
+void TransformerImpl::prepare_rows(const at::TensorOptions& options, const plan::KernelPlan& plan) {
+  if (!linear_attention.empty() || !uses_kernels(at::empty({0}, options), plan)) return;
   at::NoGradGuard no_grad;
   for (auto& a : attention) a->prepare_rows();
   for (auto& f : feed_forward) f->prepare_rows();
 }
 
-at::Tensor run_axial_layers(std::vector<AxialLayer>& layers, at::Tensor x, bool skip_connection) {
+at::Tensor run_axial_layers(std::vector<AxialLayer>& layers, at::Tensor x, bool skip_connection,
+                            const plan::KernelPlan& plan) {
   const int64_t B = x.size(0), T = x.size(1), F = x.size(2), d = x.size(3);
   std::vector<at::Tensor> earlier;  // each layer's output, for the skip connections
   for (AxialLayer& layer : layers) {
-    if (layer.linear) x = layer.linear->forward(x.reshape({B, T * F, d})).view({B, T, F, d});  // over all tokens
+    if (layer.linear) x = layer.linear->forward(x.reshape({B, T * F, d}), plan).view({B, T, F, d});  // over all tokens
     for (size_t j = 0; j < earlier.size(); ++j) {
       if (j == 0)
         x = x + earlier[0];  // a new tensor: the stored outputs stay as they are
       else
         x.add_(earlier[j]);
     }
-    x = layer.time->forward_axial(std::move(x), 1);  // over frames
-    x = layer.freq->forward_axial(std::move(x), 2);  // over bands
+    x = layer.time->forward_axial(std::move(x), 1, plan);  // over frames
+    x = layer.freq->forward_axial(std::move(x), 2, plan);  // over bands
     if (skip_connection) earlier.push_back(x);
   }
   return x;
@@ -455,18 +452,9 @@ at::Tensor stack_in_place(const std::vector<at::Tensor>& params, bool copy_value
   return stacked;
 }
 
-// STEMKIT_BAND_BY_BAND=1 runs the band modules band by band (A/B runs).
-bool band_by_band() {
-  static const bool on = [] {
-    const char* v = std::getenv("STEMKIT_BAND_BY_BAND");
-    return v != nullptr && std::string(v) == "1";
-  }();
-  return on;
-}
-
 // Whether each of `params` still is slice i of `stacked` (to() replaces parameters).
 bool views_of(const at::Tensor& stacked, const std::vector<at::Tensor>& params) {
-  if (band_by_band() || !stacked.defined() || stacked.size(0) != static_cast<int64_t>(params.size())) return false;
+  if (!stacked.defined() || stacked.size(0) != static_cast<int64_t>(params.size())) return false;
   const auto* base = static_cast<const char*>(stacked.data_ptr());
   const int64_t step = stacked.stride(0) * static_cast<int64_t>(stacked.element_size());
   for (size_t i = 0; i < params.size(); ++i)
@@ -638,7 +626,7 @@ at::Tensor MaskEstimatorImpl::forward(const at::Tensor& x) {
   return out;
 }
 
-void to_device(nn::Module& module, const at::Device& device, at::ScalarType dtype) {
+void to_device(nn::Module& module, const at::Device& device, at::ScalarType dtype, const plan::KernelPlan& plan) {
   // Moved as they are, then converted where they are: on a GPU the conversion
   // of 160 million numbers is the device's, not a CPU pass before the copy; and
   // the rotary frequencies, which stay float32, keep every bit (converted with
@@ -660,7 +648,7 @@ void to_device(nn::Module& module, const at::Device& device, at::ScalarType dtyp
   auto prepare = [&](nn::Module* m) {
     if (auto* split = dynamic_cast<BandSplitImpl*>(m)) split->stack_parameters();
     if (auto* masks = dynamic_cast<MaskEstimatorImpl*>(m)) masks->stack_parameters();
-    if (auto* transformer = dynamic_cast<TransformerImpl*>(m)) transformer->prepare_rows(options);
+    if (auto* transformer = dynamic_cast<TransformerImpl*>(m)) transformer->prepare_rows(options, plan);
   };
   prepare(&module);  // (modules() can list the module itself only when it is held by a shared_ptr)
   for (const auto& m : module.modules(/*include_self=*/false)) prepare(m.get());

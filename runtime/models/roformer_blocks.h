@@ -19,7 +19,7 @@
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/pimpl.h>
 
-#include "runtime/model/layers.h"
+#include "runtime/layers/layers.h"
 
 #include <ATen/core/Tensor.h>
 
@@ -29,6 +29,9 @@
 
 namespace stemkit::kernels {
 struct Axial;
+}
+namespace stemkit::plan {
+struct KernelPlan;
 }
 
 namespace stemkit::models::roformer {
@@ -41,8 +44,8 @@ struct FoldedLinear;
 // cos + i sin of the rotary angles per position, complex float32 (n, d/2), per sequence length.
 struct RotaryTable;
 
-// The Linear layers: model::Linear (runtime/model/layers.h), nn::Linear without random initial values.
-using model::Linear;
+// The Linear layers: layers::Linear (runtime/layers/layers.h), nn::Linear without random initial values.
+using layers::Linear;
 
 struct RMSNormImpl : torch::nn::Module {
   at::Tensor gamma;
@@ -67,12 +70,12 @@ struct AttentionImpl : torch::nn::Module {
   // fewer passes over memory: the norm folded into one qkv-and-gates GEMM, rotary
   // as one complex multiply, the gate written in to_out's layout, the residual
   // added by the to_out GEMM.
-  void add_to_inplace(at::Tensor& x);
+  void add_to_inplace(at::Tensor& x, const plan::KernelPlan& plan);
   // The same with the fused GPU kernels (runtime/kernels/) on rows = x viewed as
   // (B*T*F, dim) token rows of a (B, T, F, dim) tensor, attending along
   // layout.axis without moving the tokens: the kernels gather q, k, v per
   // sequence and scatter the gated output back to the rows.
-  void add_to_inplace_rows(at::Tensor& rows, const kernels::Axial& layout);
+  void add_to_inplace_rows(at::Tensor& rows, const kernels::Axial& layout, const plan::KernelPlan& plan);
   // Builds add_to_inplace_rows' folded weights, or rebuilds them after a weight
   // changed (else nothing): to_device calls it at load, so that the first
   // forward finds them made (TransformerImpl::prepare_rows says why).
@@ -107,10 +110,10 @@ struct FeedForwardImpl : torch::nn::Module {
   FeedForwardImpl(int64_t dim, int64_t mult);
   // x += net.4(GELU(net.1(norm(x)))), in place (x contiguous and the caller's
   // own): the norm folded into net.1, the residual added by net.4's GEMM.
-  void add_to_inplace(at::Tensor& x);
+  void add_to_inplace(at::Tensor& x, const plan::KernelPlan& plan);
   // The same with the fused GPU kernels on (rows, dim): net.4's bias is added to
   // x by the norm's kernel, before the GEMM adds the rest.
-  void add_to_inplace_rows(at::Tensor& rows);
+  void add_to_inplace_rows(at::Tensor& rows, const plan::KernelPlan& plan);
   void prepare_rows();  // as Attention's
 
  private:
@@ -126,12 +129,12 @@ struct TransformerImpl : torch::nn::Module {
   TransformerImpl(int64_t depth, int64_t dim, int64_t heads, int64_t dim_head, bool norm_output, bool linear_attn);
   // (N, n, dim) -> (N, n, dim): x += attn(x); x += ff(x); per layer. Works in
   // place on x when the caller hands over the only reference (a temporary).
-  at::Tensor forward(at::Tensor x);
+  at::Tensor forward(at::Tensor x, const plan::KernelPlan& plan);
   // x (B, T, F, dim), attending along axis 1 (over T: time) or 2 (over F:
   // bands); returns (B, T, F, dim). With the fused GPU kernels this works in
   // place without transposed copies; otherwise through forward() on (B*F, T,
   // dim) or (B*T, F, dim). Pass x with std::move to let it work in place.
-  at::Tensor forward_axial(at::Tensor x, int axis);
+  at::Tensor forward_axial(at::Tensor x, int axis, const plan::KernelPlan& plan);
   // Folds the norms into the weights of forward_axial's kernel path now, once the
   // parameters are on their device and in their dtype (to_device), rather than
   // in the first forward. Made mid-forward, the folded weights (1.5 and 2 MB a
@@ -139,8 +142,9 @@ struct TransformerImpl : torch::nn::Module {
   // temporaries and keep those segments reserved for good; made here they pack
   // into a few segments of their own, and the reserved memory of a run no
   // longer depends on the shapes that ran before it. Nothing to do where
-  // forward_axial takes the ATen path (CPU, linear attention).
-  void prepare_rows(const at::TensorOptions& options);
+  // forward_axial takes the ATen path (CPU, linear attention, a plan without
+  // the fused kernels).
+  void prepare_rows(const at::TensorOptions& options, const plan::KernelPlan& plan);
 };
 TORCH_MODULE(Transformer);
 
@@ -155,7 +159,8 @@ struct AxialLayer {
 // skip_connection, the outputs of all earlier layers are added to x (in their
 // order, as MSST's `x = x + store[j]`) after a layer's linear Transformer and
 // before its time Transformer. Pass x with std::move to let it work in place.
-at::Tensor run_axial_layers(std::vector<AxialLayer>& layers, at::Tensor x, bool skip_connection);
+at::Tensor run_axial_layers(std::vector<AxialLayer>& layers, at::Tensor x, bool skip_connection,
+                            const plan::KernelPlan& plan);
 
 // Bands in runs of equal input width: bands [first, first + count), their
 // columns [offset, offset + count * width) of the concatenated input.
@@ -217,7 +222,8 @@ TORCH_MODULE(MaskEstimator);
 // Converts a RoFormer to (device, dtype): moved first, converted on the device;
 // every rotary_embed.freqs stays float32 with its bits, as upstream computes the
 // rotary angles; the band modules' parameters are stacked again where the move
-// replaced them (BandSplit, MaskEstimator); the kernel path's folds are built.
-void to_device(torch::nn::Module& module, const at::Device& device, at::ScalarType dtype);
+// replaced them (BandSplit, MaskEstimator); the kernel path's folds are built
+// where the plan takes that path.
+void to_device(torch::nn::Module& module, const at::Device& device, at::ScalarType dtype, const plan::KernelPlan& plan);
 
 }  // namespace stemkit::models::roformer

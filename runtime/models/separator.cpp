@@ -2,8 +2,6 @@
 
 #include <ATen/ATen.h>
 
-#include <cstdlib>
-#include <iostream>
 #include <stdexcept>
 
 #include "runtime/capture/graph_runner.h"
@@ -21,7 +19,9 @@ class DemucsSeparator : public Separator {
   int64_t samplerate() const override { return bag_.samplerate(); }
   int64_t audio_channels() const override { return bag_.audio_channels(); }
   int64_t segment_samples() const override { return bag_.models.front().training_length(); }
-  void to(const at::Device& device, at::ScalarType dtype) override { bag_.to(device, dtype); }
+  void to(const at::Device& device, at::ScalarType dtype, const plan::KernelPlan& kernels) override {
+    bag_.to(device, dtype, kernels);
+  }
   at::Device device() const override { return bag_.models.front().device(); }
   void release_graphs() override { bag_.runners.clear(); }
   at::Tensor separate(const at::Tensor& wav, const SeparationOptions& o, const ProgressFn& progress,
@@ -61,8 +61,8 @@ class RoformerSeparator : public Separator {
   int64_t samplerate() const override { return config_.sample_rate; }
   int64_t audio_channels() const override { return config_.num_channels; }
   int64_t segment_samples() const override { return config_.chunk_size; }
-  void to(const at::Device& device, at::ScalarType dtype) override {
-    model_.to(device, dtype);
+  void to(const at::Device& device, at::ScalarType dtype, const plan::KernelPlan& kernels) override {
+    model_.to(device, dtype, kernels);
     device_ = device;
     runner_.reset();
   }
@@ -134,10 +134,7 @@ class RoformerSeparator : public Separator {
     chunking.num_overlap = config_.num_overlap;
     chunking.batch_size = o.batch_size;
     // The track's last batch runs with the chunks it has (as MSST runs it),
-    // eagerly, rather than topped up with silence to the captured graph's
-    // shape: at batch 4 a 180 s track is 46 chunks, and padding made it 48
-    // chunks' work. Capturing a graph for that one call would cost more.
-    chunking.pad_batches = std::getenv("STEMKIT_PAD_BATCHES") != nullptr;  // =1: padded, as before (A/B runs)
+    // eagerly: capturing a graph for that one call would cost more.
     const int64_t length = mix.size(1), stems = static_cast<int64_t>(config_.model_stems().size());
     double done = 0;
     const double step = static_cast<double>(config_.chunk_size) / static_cast<double>(config_.num_overlap);
@@ -205,30 +202,30 @@ weights::TensorMap read_state(const std::string& checkpoint, std::unique_ptr<wei
 }
 
 // A model argument this runtime does not know may be an MSST option newer than
-// it: said on stderr, not fatal (one that adds weights fails the strict load).
+// it: a warning, not fatal (one that adds weights fails the strict load).
 template <typename Config>
-Config model_config(const MsstConfig& config, const char* model) {
+Config model_config(const MsstConfig& config, const char* model, std::vector<std::string>* warnings) {
   Config c = Config::from_json(config.model, config.path);
-  if (!c.ignored.empty() && !std::getenv("STEMKIT_QUIET")) {
+  if (!c.ignored.empty() && warnings) {
     std::string keys;
     for (const auto& key : c.ignored) keys += (keys.empty() ? "" : ", ") + key;
-    std::cerr << "stemkit: " << config.path << ": model arguments that " << model << " does not know, ignored: " << keys
-              << "\n";
+    warnings->push_back(config.path + ": model arguments that " + model + " does not know, ignored: " + keys);
   }
   return c;
 }
 
 }  // namespace
 
-std::unique_ptr<Separator> make_roformer_separator(const MsstConfig& config, const std::string& checkpoint) {
+std::unique_ptr<Separator> make_roformer_separator(const MsstConfig& config, const std::string& checkpoint,
+                                                   std::vector<std::string>* warnings) {
   const std::string type = msst_model_type(config);
   std::unique_ptr<weights::Checkpoint> keep;
   if (type == "mel_band_roformer") {
-    MelBandRoformer model(model_config<MelBandRoformerConfig>(config, "MelBandRoformer"));
+    MelBandRoformer model(model_config<MelBandRoformerConfig>(config, "MelBandRoformer", warnings));
     model.load_state_dict(read_state(checkpoint, keep), checkpoint);
     return std::make_unique<RoformerSeparator<MelBandRoformer>>(config, std::move(model));
   }
-  BSRoformerConfig bs = model_config<BSRoformerConfig>(config, "BSRoformer");
+  BSRoformerConfig bs = model_config<BSRoformerConfig>(config, "BSRoformer", warnings);
   bs.match_input_audio_length = true;  // MSST's copy: its iSTFT always gets the input's length
   BSRoformer model(std::move(bs));
   model.load_state_dict(read_state(checkpoint, keep), checkpoint);

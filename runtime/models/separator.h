@@ -25,7 +25,8 @@ class Separator {
   virtual int64_t audio_channels() const = 0;
   // Samples per forward: the one input length every call has.
   virtual int64_t segment_samples() const = 0;
-  virtual void to(const at::Device& device, at::ScalarType dtype) = 0;
+  // kernels: which implementation each layer runs (plan::decide).
+  virtual void to(const at::Device& device, at::ScalarType dtype, const plan::KernelPlan& kernels) = 0;
   virtual at::Device device() const = 0;
   // Drops captured graphs (after running out of memory, or to measure from a clean slate).
   virtual void release_graphs() = 0;
@@ -45,7 +46,10 @@ std::unique_ptr<Separator> make_separator(DemucsBag bag);
 // when it has one (bs_roformer or mel_band_roformer), else read from the model
 // section: `num_bands` (or a `sample_rate`, for the mel filter bank) is
 // Mel-Band RoFormer, `freqs_per_bands` or neither is BS-RoFormer, both is an error.
-std::unique_ptr<Separator> make_roformer_separator(const MsstConfig& config, const std::string& checkpoint);
+// Model arguments this runtime does not know are ignored, with a line each in
+// *warnings when given.
+std::unique_ptr<Separator> make_roformer_separator(const MsstConfig& config, const std::string& checkpoint,
+                                                   std::vector<std::string>* warnings = nullptr);
 std::string msst_model_type(const MsstConfig& config);
 
 }  // namespace stemkit::models

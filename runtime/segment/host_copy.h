@@ -1,15 +1,12 @@
 // Results of the segment drivers come back to the CPU window by window. A
-// copy from the GPU into ordinary (pageable) memory runs at about 1.5 GB/s
-// on an H200: for HTDemucs' four stems of a 180 s track (254 MB) that was a
-// third of the whole separation. Into page-locked memory the same copy is a
-// DMA at tens of GB/s; libtorch caches the pinned blocks, so the allocation
-// is paid once.
+// copy from the GPU into ordinary (pageable) memory is slow (for HTDemucs it
+// was a third of the whole separation: docs/runtime.md); into page-locked
+// memory the same copy is a DMA, and libtorch caches the pinned blocks, so the
+// allocation is paid once.
 #pragma once
 
 #include <ATen/ATen.h>
 
-#include <cstdlib>
-#include <string>
 
 namespace stemkit::segment {
 
@@ -17,7 +14,7 @@ namespace stemkit::segment {
 // track's stems once every GPU pass is queued, a cold allocation
 // (cudaHostAlloc, page by page) runs while the GPU still works. Allocated on
 // another thread from the start of a separation instead, it held up the
-// launching thread: HTDemucs ran 28% slower on an H200 (docs/runtime.md).
+// launching thread (docs/benchmarks.md).
 inline at::Tensor pinned_empty(at::IntArrayRef sizes) {
   return at::empty(sizes, at::TensorOptions().dtype(at::kFloat).pinned_memory(true));
 }
@@ -36,18 +33,10 @@ inline at::Tensor to_host(const at::Tensor& t) {
 // CPU once, into page-locked memory allocated while the GPU works
 // (pinned_empty). The other way, each window's stems come back to the CPU
 // to be finished there: each step after the GPU's work is then a pass over the
-// stems in CPU memory, much of it in fresh pages (about 115 ms for a 180 s
-// track's vocals and instrumental on the 2-core development machine), all of
-// it after the GPU has finished. On the CPU, the one window's result is used
+// stems in CPU memory, much of it in fresh pages, all of it after the GPU has
+// finished (docs/runtime.md). On the CPU, the one window's result is used
 // as it is instead of being copied into a zeroed track.
-// `wanted` is SeparationOptions::device_assembly; STEMKIT_HOST_ASSEMBLY=1
-// gives the other way for every call (A/B runs).
-inline bool assemble_on_device(int64_t length, int64_t window, bool wanted) {
-  static const bool host = [] {
-    const char* e = std::getenv("STEMKIT_HOST_ASSEMBLY");
-    return e != nullptr && std::string(e) == "1";
-  }();
-  return wanted && length <= window && !host;
-}
+// `wanted` is SeparationOptions::device_assembly (the plan's assembly).
+inline bool assemble_on_device(int64_t length, int64_t window, bool wanted) { return wanted && length <= window; }
 
 }  // namespace stemkit::segment

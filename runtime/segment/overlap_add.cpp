@@ -226,8 +226,6 @@ void apply_msst_streaming(const Forward& model, const at::Tensor& mix_in, const 
   std::vector<Pending> pending;
   auto flush = [&]() {
     if (pending.empty()) return;
-    if (o.pad_batches)
-      while (static_cast<int64_t>(inputs.size()) < o.batch_size) inputs.push_back(at::zeros_like(inputs[0]));
     at::Tensor out = model(at::stack(inputs)).to(at::kFloat);
     if (out.dim() == 3) out = out.unsqueeze(1);  // one target: (batch, channels, chunk)
     if (!result.defined()) {

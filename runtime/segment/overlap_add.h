@@ -64,18 +64,16 @@ void apply_demucs_streaming(const Forward& model, const at::Tensor& mix, const D
 // The chunks MSST runs that start past the end of the track (at two overlaps,
 // always the last one) are not run: their output lies in the border that is
 // cut off, so the result is the same without them.
-// Chunks go to the model batch_size at a time, the last batch topped up with
-// silence. The result does not depend on batch_size: it is MSST's at batch 1
+// Chunks go to the model batch_size at a time, the last batch with the chunks
+// it has, as MSST runs it (topped up with silence to the captured graph's
+// shape, it cost more than it saved: docs/benchmarks.md). The result does not
+// depend on batch_size: it is MSST's at batch 1
 // (MSST itself drops the first chunk's fade-in only when it is alone in its
 // batch, and the last fade-out for every chunk of the last batch).
 struct MsstChunking {
   int64_t chunk_size = 0;
   int64_t num_overlap = 2;
   int64_t batch_size = 1;
-  // The last batch, when short, topped up with silence to batch_size
-  // (every call then has one shape); false: called with the chunks it has, as
-  // MSST does, which saves the padding's computation.
-  bool pad_batches = true;
 };
 
 // mix: (channels, length). The model returns (batch, sources, channels, chunk)

@@ -24,20 +24,20 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::optional<std::string> env(const char* name) {
-  const char* v = std::getenv(name);
-  if (v == nullptr || *v == '\0') return std::nullopt;
-  return std::string(v);
+// Empty counts as unset.
+std::optional<std::string> set(const std::optional<std::string>& v) {
+  if (!v || v->empty()) return std::nullopt;
+  return v;
 }
 
 }  // namespace
 
-ModelDirChoice choose_model_dir(const std::optional<fs::path>& model_dir_option) {
+ModelDirChoice choose_model_dir(const std::optional<fs::path>& model_dir_option, const Environment& env) {
   if (model_dir_option && !model_dir_option->empty()) return {*model_dir_option, "--model-dir"};
-  if (auto v = env("STEMKIT_MODEL_DIR")) return {fs::path(*v), "$STEMKIT_MODEL_DIR"};
-  if (auto v = env("XDG_CACHE_HOME"); v && fs::path(*v).is_absolute())
+  if (auto v = set(env.model_dir)) return {fs::path(*v), "$STEMKIT_MODEL_DIR"};
+  if (auto v = set(env.xdg_cache_home); v && fs::path(*v).is_absolute())
     return {fs::path(*v) / "stemkit" / "models", "$XDG_CACHE_HOME"};
-  if (auto v = env("HOME")) return {fs::path(*v) / ".cache" / "stemkit" / "models", "$HOME"};
+  if (auto v = set(env.home)) return {fs::path(*v) / ".cache" / "stemkit" / "models", "$HOME"};
   throw SeparateError(
       "cannot choose a model cache directory: HOME is not set; give one with --model-dir DIR or STEMKIT_MODEL_DIR");
 }
@@ -68,8 +68,8 @@ std::string file_sha256_hex(const fs::path& file) {
 ModelCache::ModelCache(ModelDirChoice choice) : choice_(std::move(choice)) {}
 ModelCache::ModelCache(fs::path dir) : choice_{std::move(dir), ""} {}
 
-ModelCache ModelCache::from_option(const std::optional<fs::path>& model_dir_option) {
-  return ModelCache(choose_model_dir(model_dir_option));
+ModelCache ModelCache::from_option(const std::optional<fs::path>& model_dir_option, const Environment& env) {
+  return ModelCache(choose_model_dir(model_dir_option, env));
 }
 
 fs::path ModelCache::path_for(const CatalogMember& member) const { return choice_.dir / member.file_name; }

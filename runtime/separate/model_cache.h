@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/separate/environment.h"
 #include "runtime/separate/model_catalog.h"
 
 namespace stemkit::separate {
@@ -22,9 +23,10 @@ struct ModelDirChoice {
 
 // The cache directory: `model_dir_option` (the --model-dir value) when given, else
 // $STEMKIT_MODEL_DIR, else $XDG_CACHE_HOME/stemkit/models (only when absolute, as
-// the XDG spec says), else $HOME/.cache/stemkit/models. Empty variables count as
-// unset. Throws SeparateError when none applies (no HOME). Creates nothing.
-ModelDirChoice choose_model_dir(const std::optional<std::filesystem::path>& model_dir_option);
+// the XDG spec says), else $HOME/.cache/stemkit/models, the variables as `env`
+// holds them. Empty variables count as unset. Throws SeparateError when none
+// applies (no HOME). Creates nothing.
+ModelDirChoice choose_model_dir(const std::optional<std::filesystem::path>& model_dir_option, const Environment& env);
 
 // The lower-case hex sha256 of a whole file (memory-mapped). Throws SeparateError naming it.
 std::string file_sha256_hex(const std::filesystem::path& file);
@@ -33,8 +35,8 @@ class ModelCache {
  public:
   explicit ModelCache(ModelDirChoice choice);
   explicit ModelCache(std::filesystem::path dir);  // dir_source() ""
-  // choose_model_dir(model_dir_option).
-  static ModelCache from_option(const std::optional<std::filesystem::path>& model_dir_option);
+  // choose_model_dir(model_dir_option, env).
+  static ModelCache from_option(const std::optional<std::filesystem::path>& model_dir_option, const Environment& env);
 
   const std::filesystem::path& dir() const { return choice_.dir; }
   const std::string& dir_source() const { return choice_.source; }

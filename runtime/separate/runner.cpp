@@ -8,10 +8,12 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <future>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <set>
 #include <stdexcept>
 #include <tuple>
 #include <unistd.h>
@@ -21,6 +23,7 @@
 #include "runtime/audio/audio.h"
 #include "runtime/bench/gpu_memory.h"
 #include "runtime/bench/kernel_trace.h"
+#include "runtime/capture/graph_runner.h"
 #include "runtime/separate/download.h"
 #include "runtime/separate/error.h"
 #include "runtime/separate/model_cache.h"
@@ -190,6 +193,23 @@ const char* precision_name(at::ScalarType dtype) {
   return dtype == at::kHalf ? "fp16" : dtype == at::kBFloat16 ? "bf16" : "fp32";
 }
 
+models::SeparationOptions separation_options(const LoadedModel& model, const RunnerOptions& o) {
+  models::SeparationOptions sep = o.separation;
+  sep.batch_size = model.plan.batch_size;
+  sep.graphs = model.plan.graphs;
+  sep.window_seconds = model.plan.window_seconds;
+  sep.device_assembly = model.plan.device_assembly;
+  return sep;
+}
+
+void probe_call_shapes(LoadedModel& model, const RunnerOptions& o) {
+  models::SeparationOptions sep = separation_options(model, o);
+  sep.graphs = false;  // the same kernels, without a capture's memory pool
+  sep.shifts = 1;
+  const at::Tensor silence = at::zeros({model.model->audio_channels(), model.model->segment_samples() * sep.batch_size});
+  model.model->separate(silence, sep);
+}
+
 LoadedModel load_model(const RunnerOptions& o) {
   LoadedModel m;
   m.device = parse_device(o.device);
@@ -199,10 +219,9 @@ LoadedModel load_model(const RunnerOptions& o) {
   double t0 = now_s();  // from after any download
   // The GPU's start (driver context, caching allocator, cuBLAS handle: 0.3 s
   // and more) on a thread, while the checkpoint is read and the model built on
-  // the CPU; joined before the weights move. STEMKIT_GPU_START_INLINE=1: in
-  // turn, as before (A/B runs).
+  // the CPU; joined before the weights move.
   std::future<void> gpu_started;
-  if (m.device.is_cuda() && std::getenv("STEMKIT_GPU_START_INLINE") == nullptr)
+  if (m.device.is_cuda())
     gpu_started = std::async(std::launch::async, [device = m.device] {
       const at::Tensor t = at::ones({8, 8}, at::TensorOptions().device(device));
       at::mm(t, t).sum().item<float>();
@@ -210,6 +229,8 @@ LoadedModel load_model(const RunnerOptions& o) {
   std::vector<std::string> paths;
   std::vector<std::vector<double>> weights;
   std::optional<double> segment;
+  int64_t config_batch_size = 0;  // an MSST configuration's inference.batch_size; 0: none
+  std::string precision_reason = "--precision " + o.precision;
   auto ends_with = [](const std::string& s, const std::string& tail) {
     return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
   };
@@ -220,11 +241,16 @@ LoadedModel load_model(const RunnerOptions& o) {
     if (!fs::exists(o.model)) throw SeparateError(o.model + ": no such configuration file");
     if (!fs::exists(*o.checkpoint)) throw SeparateError(*o.checkpoint + ": no such checkpoint file");
     const models::MsstConfig config = models::load_msst_config(o.model);
-    m.model = models::make_roformer_separator(config, *o.checkpoint);
+    m.model = models::make_roformer_separator(config, *o.checkpoint, &m.warnings);
     m.name = output_model_name(*o.checkpoint);
-    m.config_batch_size = config.batch_size;
+    config_batch_size = config.batch_size;
     // MSST's demix: fp16 autocast on a GPU when the config's training.use_amp is set (its default).
-    if (precision == "auto") precision = m.device.is_cuda() && config.use_amp ? "fp16" : "fp32";
+    if (precision == "auto") {
+      precision = m.device.is_cuda() && config.use_amp ? "fp16" : "fp32";
+      precision_reason = m.device.is_cuda() ? config.use_amp ? "auto: the config's training.use_amp, MSST's fp16 autocast"
+                                                             : "auto: the config has training.use_amp off"
+                                            : "auto: fp32 on the CPU";
+    }
   } else if (o.separation.tta) {
     throw SeparateError("--tta is MSST's test-time augmentation, for RoFormer configurations (-n config.yaml); "
                         "demucs models average random shifts instead: --shifts N");
@@ -240,7 +266,7 @@ LoadedModel load_model(const RunnerOptions& o) {
     if (cm.architecture != Architecture::htdemucs)
       throw SeparateError("model " + cm.name + " is an HDemucs (demucs v3) model; this runner runs HTDemucs: htdemucs, "
                           "htdemucs_ft, htdemucs_6s");
-    ModelCache cache = ModelCache::from_option(o.model_dir);
+    ModelCache cache = ModelCache::from_option(o.model_dir, o.env);
     std::unique_ptr<ProgressBar> bar;
     auto progress = [&](const CatalogMember& member, int64_t done, int64_t total) {
       if (!bar) bar = std::make_unique<ProgressBar>(bar_options(member.file_name, ProgressUnit::megabytes(), o.quiet));
@@ -254,11 +280,47 @@ LoadedModel load_model(const RunnerOptions& o) {
     m.name = cm.name;
   }
   if (!m.model) m.model = models::make_separator(models::load_demucs_bag(m.name, paths, weights, segment));
-  if (precision == "auto") precision = "fp32";  // demucs: upstream runs fp32
+  if (precision == "auto") {
+    precision = "fp32";
+    precision_reason = "auto: demucs models run fp32 upstream";
+  }
   m.dtype = parse_precision(precision, m.device);
   const double t_move = now_s();
   if (gpu_started.valid()) gpu_started.get();  // its error, if the GPU could not start, is the user's answer
-  m.model->to(m.device, m.dtype);
+  plan::ExecutionPlan& p = m.plan;
+  p.model = m.name;
+  p.device = m.device;
+  p.device_name = m.device.is_cuda() ?
+#if defined(STEMKIT_ROCM)
+      attention::query_gpu(m.device.index(), true).describe()
+#else
+      attention::query_gpu(m.device.index(), false).describe()
+#endif
+      : "CPU";
+  p.dtype = m.dtype;
+  p.precision_reason = precision_reason;
+  p.kernels = plan::decide_kernels(m.device, m.dtype, o.kernels, &p.kernel_reasons);
+  if (o.low_memory) {
+    p.batch_size = o.separation.batch_size;
+    p.batch_reason = "--low-memory: the least activation memory";
+  } else if (o.batch_size_given || config_batch_size <= 0) {
+    p.batch_size = o.separation.batch_size;
+    p.batch_reason = o.batch_size_given ? "-b" : "the default";
+  } else {
+    p.batch_size = config_batch_size;
+    p.batch_reason = "the MSST config's inference.batch_size, as MSST runs it (-b says otherwise)";
+  }
+  p.graphs = o.separation.graphs && m.device.is_cuda() && capture::capture_supported();
+  p.graphs_reason = !m.device.is_cuda()                 ? "the CPU runs eagerly"
+                    : !capture::capture_supported()     ? "this build has no CUDA/HIP graph support"
+                    : o.low_memory                      ? "--low-memory: a captured graph keeps its own memory pool"
+                    : !o.separation.graphs              ? "--no-graphs"
+                                                        : "one capture per call shape, replayed; eager if a capture fails";
+  p.window_seconds = o.separation.window_seconds;
+  p.window_reason = o.low_memory ? "--low-memory: stems back to the CPU every 60 s of audio"
+                                 : "device memory for stems bounded by this much audio";
+  p.device_assembly = o.separation.device_assembly;
+  m.model->to(m.device, m.dtype, p.kernels);
   if (m.device.is_cuda()) {
     // The weights' float32 copies, freed by their conversion on the device, would
     // stay reserved by the caching allocator in blocks the activations cannot use.
@@ -302,8 +364,19 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
   const audio::Clip clip = audio::parse_clip(o.clip_mode);
   // Every output path is known, and checked for collisions, before any work.
   const auto plan = plan_outputs(inputs, stem_names, FilenameTemplate(o.filename), output_root(o.out, model.name), o.format);
+  // ...and the directories they go to made, and found writable, before the first separation.
+  std::set<fs::path> dirs;
+  for (const auto& p : plan) dirs.insert(p.path.parent_path().empty() ? fs::path(".") : p.path.parent_path());
+  for (const auto& dir : dirs) {
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec || ::access(dir.c_str(), W_OK) != 0)
+      throw SeparateError("cannot write stems into " + dir.string() + " (" +
+                          (ec ? ec.message() : std::string(std::strerror(errno))) +
+                          "); choose another output root with -o DIR, or another --filename");
+  }
 
-  models::SeparationOptions sep = o.separation;
+  models::SeparationOptions sep = separation_options(model, o);
   std::vector<nlohmann::json> entries(inputs.size());
   std::vector<std::vector<const PlannedOutput*>> outs(inputs.size());
   std::vector<size_t> work;  // the inputs to separate, in order
@@ -480,8 +553,8 @@ nlohmann::json run_bench(LoadedModel& loaded, const RunnerOptions& options, cons
   std::printf("%-9s %5s %6s %-34s %10s %10s %10s %10s\n", "precision", "batch", "graphs", "attention", "x realtime",
               "x with I/O", "peak GB", "reserved");
   // Each precision's rows run with only that precision's model on the device:
-  // another model's weights, folded weights and workspaces (0.6 GB for viperx's
-  // BS-RoFormer) would count in their peak memory, which a run of that precision
+  // another model's weights, folded weights and workspaces would count in their
+  // peak memory, which a run of that precision
   // alone never has. So the model loaded for --precision is freed when no row
   // uses it, and each model once its rows are done.
   const std::string loaded_precision = precision_name(loaded.dtype);
@@ -558,11 +631,9 @@ nlohmann::json run_bench(LoadedModel& loaded, const RunnerOptions& options, cons
           }));
         for (auto& w : writes) w.get();
         const double encode_s = now_s() - t0;
-        std::string attention;
-        for (const auto& d : attention::decisions())
-          // ", Float," and not "Float": that is also inside "BFloat16".
-          if (d.find(std::string(", ") + c10::toString(m.dtype) + ",") != std::string::npos)
-            attention += (attention.empty() ? "" : "; ") + d;
+        std::string attention;  // this precision's model's own decisions
+        for (const auto& d : m.plan.kernels.attention.log->entries())
+          attention += (attention.empty() ? "" : "; ") + d.shape + ": " + d.backend + " (" + d.reason + ")";
         row.update({{"seconds", seconds}, {"wall_s", wall}, {"realtime", seconds / wall}, {"decode_s", decode_s},
                     {"warmup_s", warmup_s}, {"warmup_seconds", static_cast<double>(warm) / sr},
                     {"encode_s", encode_s}, {"realtime_with_io", seconds / (decode_s + wall + encode_s)},

@@ -16,6 +16,8 @@
 
 #include "runtime/audio/audio.h"
 #include "runtime/models/separator.h"
+#include "runtime/separate/environment.h"
+#include "runtime/plan/execution_plan.h"
 
 namespace stemkit::separate {
 
@@ -24,12 +26,15 @@ struct RunnerOptions {
   std::string model = "htdemucs";  // catalog name, member signature, a .th path, or an MSST .yaml config
   std::optional<std::string> checkpoint;  // the weights of an MSST config (.ckpt, .pt, .safetensors)
   std::optional<std::filesystem::path> model_dir;
+  Environment env;                  // the variables read once (options.cpp); the cache's default place
   bool download = false;
   // Where and how
   std::string device = "auto";      // cpu, cuda, cuda:N, auto
   std::string precision = "auto";   // fp32, fp16, bf16, or auto (load_model resolves it)
   models::SeparationOptions separation;
-  std::optional<std::string> attention;  // forced backend
+  bool batch_size_given = false;    // -b was given (else an MSST config's inference.batch_size applies)
+  bool low_memory = false;          // --low-memory (apply_low_memory has been applied to `separation`)
+  plan::KernelOptions kernels;      // --attention, --fused-kernels, --seq-kernel, --gemm, --exact-gelu
   int jobs = 0;                     // CPU threads (0: libtorch's default)
   bool cudnn_benchmark = false;     // let cuDNN time its algorithms once per shape (--cudnn-benchmark)
   // Output
@@ -49,17 +54,26 @@ struct RunnerOptions {
 // backtrace they carry ("Exception raised from ... frame #0 ...").
 std::string error_text(const std::exception& e);
 
-// The model named by options.model, on the chosen device and precision.
+// The model named by options.model, on the chosen device and precision, and
+// the plan it runs by.
 struct LoadedModel {
   std::unique_ptr<models::Separator> model;
   std::string name;          // for output paths and messages
   at::Device device = at::kCPU;
   at::ScalarType dtype = at::kFloat;
-  int64_t config_batch_size = 0;  // an MSST configuration's inference.batch_size (the default -b there); 0: none
+  plan::ExecutionPlan plan;  // decided here, once; the model holds its KernelPlan
+  std::vector<std::string> warnings;  // said once before the first file (unless --quiet)
   double load_s = 0;              // reading the weights and moving them to the device (downloads not counted)
   double to_device_s = 0;         // of load_s, moving them (waiting for the GPU to start, if it was still starting)
 };
 LoadedModel load_model(const RunnerOptions& options);
+
+// options.separation with the plan's batch, graphs, window and assembly.
+models::SeparationOptions separation_options(const LoadedModel& model, const RunnerOptions& options);
+
+// Runs one forward of a silent segment, so that the plan's attention entries
+// name every call shape the model makes (separate --explain).
+void probe_call_shapes(LoadedModel& model, const RunnerOptions& options);
 // The --precision name of a model's dtype: "fp32", "fp16" or "bf16".
 const char* precision_name(at::ScalarType dtype);
 

@@ -49,7 +49,7 @@ int main(int argc, char** argv) {
   for (auto dtype : dtypes) {
     at::Tensor qx = q.to(dtype), kx = k.to(dtype), vx = v.to(dtype);
     DeviceInfo info = gpu ? query_gpu(0, false) : DeviceInfo{};
-    Choice choice = choose(info, dtype, n, current_override());
+    Choice choice = choose(info, dtype, n, d, std::nullopt);
     for (Backend backend : {Backend::flash, Backend::efficient, Backend::cudnn, Backend::math}) {
       const char* picked = backend == choice.backend ? "<- policy" : "";
       try {

@@ -44,29 +44,59 @@ TEST(AttentionPolicy, RulesPerDeviceAndDtype) {
       {nvidia(12, 0), at::kHalf, 4096, STEMKIT_HAS_SDPA_CUDNN ? Backend::cudnn : Backend::flash},  // Blackwell
   };
   for (const auto& c : cases) {
-    Choice got = choose(c.device, c.dtype, c.keys, std::nullopt);
+    Choice got = choose(c.device, c.dtype, c.keys, /*head_dim=*/64, std::nullopt);
     EXPECT_EQ(got.backend, c.want) << c.device.describe() << " " << c10::toString(c.dtype) << ": " << got.reason;
     EXPECT_FALSE(got.reason.empty());
   }
-  Choice forced = choose(nvidia(9, 0), at::kHalf, 801, Backend::math);
+  Choice forced = choose(nvidia(9, 0), at::kHalf, 801, 64, Backend::math);
   EXPECT_EQ(forced.backend, Backend::math);
   EXPECT_NE(forced.reason.find("forced"), std::string::npos);
 }
 
-TEST(AttentionPolicy, OverrideByOptionAndEnvironment) {
+TEST(AttentionPolicy, BackendNames) {
   EXPECT_EQ(parse_backend("flash"), Backend::flash);
   EXPECT_EQ(parse_backend("auto"), Backend::automatic);
   EXPECT_EQ(parse_backend("fast"), std::nullopt);
-  ::setenv("STEMKIT_ATTENTION", "math", 1);
-  EXPECT_EQ(current_override(), Backend::math);
-  ::setenv("STEMKIT_ATTENTION", "turbo", 1);
-  EXPECT_THROW(current_override(), std::invalid_argument);
-  set_override(Backend::efficient);  // the option wins over the environment
-  EXPECT_EQ(current_override(), Backend::efficient);
-  set_override(std::nullopt);
-  EXPECT_EQ(current_override(), std::nullopt);
-  ::unsetenv("STEMKIT_ATTENTION");
+  for (Backend b : {Backend::automatic, Backend::flash, Backend::efficient, Backend::cudnn, Backend::math})
+    EXPECT_EQ(parse_backend(name(b)), b);
   EXPECT_EQ(nvidia(9, 0).describe(), "test GPU (SM 9.0)");
+}
+
+// A head size a backend's kernels refuse falls back, with the reason: HTDemucs
+// with bottom_channels 48 has 6 channels per head ("Invalid backend" on CUDA
+// fp32 before the policy knew head sizes).
+TEST(AttentionPolicy, HeadSizesABackendRefusesFallBack) {
+  Choice fp32 = choose(nvidia(9, 0), at::kFloat, 1000, 6, std::nullopt);
+  EXPECT_EQ(fp32.backend, Backend::math) << fp32.reason;
+  EXPECT_NE(fp32.reason.find("head size 6"), std::string::npos) << fp32.reason;
+  Choice fp32_ok = choose(nvidia(9, 0), at::kFloat, 1000, 12, std::nullopt);  // a multiple of 4
+  EXPECT_EQ(fp32_ok.backend, Backend::efficient) << fp32_ok.reason;
+  Choice half = choose(nvidia(8, 0), at::kHalf, 1000, 12, std::nullopt);  // flash wants multiples of 8
+  EXPECT_EQ(half.backend, Backend::math) << half.reason;
+  Choice big = choose(nvidia(8, 0), at::kHalf, 1000, 512, std::nullopt);  // flash: at most 256
+  EXPECT_EQ(big.backend, Backend::efficient) << big.reason;
+  if (STEMKIT_HAS_SDPA_CUDNN) {
+    Choice cudnn = choose(nvidia(9, 0), at::kBFloat16, 801, 40, std::nullopt);  // cuDNN and flash: 40 is a multiple of 8
+    EXPECT_EQ(cudnn.backend, Backend::cudnn) << cudnn.reason;
+  }
+  EXPECT_TRUE(takes(Backend::math, at::kFloat, 6));
+  EXPECT_FALSE(takes(Backend::flash, at::kFloat, 64));
+  // Forced is forced: no fallback.
+  EXPECT_EQ(choose(nvidia(9, 0), at::kFloat, 1000, 6, Backend::efficient).backend, Backend::efficient);
+}
+
+TEST(AttentionPolicy, DecisionLogIsSharedByCopiesOfAPolicy) {
+  Policy policy;
+  Policy copy = policy;
+  at::Tensor q = at::randn({1, 2, 5, 8});
+  attend(copy, q, q, q);
+  const auto entries = policy.log->entries();
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_NE(entries[0].shape.find("CPU, Float, keys < 512, head 8"), std::string::npos) << entries[0].shape;
+  EXPECT_EQ(entries[0].backend, "auto");
+  EXPECT_FALSE(entries[0].reason.empty());
+  Policy other;  // a policy of its own: its own log
+  EXPECT_TRUE(other.log->entries().empty());
 }
 
 // softmax(q kᵀ s) v in float64, written out element by element: the reference.
@@ -98,26 +128,26 @@ double rel_l2(const at::Tensor& a, const at::Tensor& b) {
 }
 
 TEST(Attention, MatchesFloat64OnTheCpuForOddSizes) {
-  ::setenv("STEMKIT_QUIET", "1", 1);
+  Policy policy;
   at::manual_seed(3);
   for (auto [b, h, n, m, d] : {std::tuple{1, 1, 1, 1, 1}, {3, 5, 17, 29, 13}, {2, 8, 33, 33, 64}, {1, 3, 100, 7, 24}}) {
     at::Tensor q = at::randn({b, h, n, d}), k = at::randn({b, h, m, d}), v = at::randn({b, h, m, d});
     SCOPED_TRACE(testing::Message() << "b=" << b << " h=" << h << " n=" << n << " m=" << m << " d=" << d);
     at::Tensor want = reference(q, k, v, 1.0 / std::sqrt(double(d)));
-    EXPECT_LT(rel_l2(attend(q, k, v), want), 1e-5);
+    EXPECT_LT(rel_l2(attend(policy, q, k, v), want), 1e-5);
     EXPECT_LT(rel_l2(attend_math(q, k, v), want), 1e-5);
-    EXPECT_LT(rel_l2(attend(q.to(at::kDouble), k.to(at::kDouble), v.to(at::kDouble)), want), 1e-12);
-    EXPECT_LT(rel_l2(attend(q, k, v, 0.3), reference(q, k, v, 0.3)), 1e-5);
-    EXPECT_EQ(attend(q, k, v).sizes(), (std::vector<int64_t>{b, h, n, d}));
+    EXPECT_LT(rel_l2(attend(policy, q.to(at::kDouble), k.to(at::kDouble), v.to(at::kDouble)), want), 1e-12);
+    EXPECT_LT(rel_l2(attend(policy, q, k, v, 0.3), reference(q, k, v, 0.3)), 1e-5);
+    EXPECT_EQ(attend(policy, q, k, v).sizes(), (std::vector<int64_t>{b, h, n, d}));
   }
-  ASSERT_FALSE(decisions().empty());
-  EXPECT_NE(decisions()[0].find("CPU, "), std::string::npos) << decisions()[0];
+  ASSERT_FALSE(policy.log->entries().empty());
+  EXPECT_EQ(policy.log->entries()[0].shape.rfind("CPU, ", 0), 0u) << policy.log->entries()[0].shape;
 }
 
 TEST(Attention, BadShapesAreRefused) {
   at::Tensor q = at::randn({2, 4, 8}), k = at::randn({1, 2, 5, 8}), v = at::randn({1, 2, 6, 8});
-  EXPECT_THROW(attend(q, q, q), std::invalid_argument);
-  EXPECT_THROW(attend(k, k, v), std::invalid_argument);
+  EXPECT_THROW(attend(Policy{}, q, q, q), std::invalid_argument);
+  EXPECT_THROW(attend(Policy{}, k, k, v), std::invalid_argument);
 }
 
 TEST(Attention, BackendsOfThisLibtorch) {

@@ -13,7 +13,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "runtime/model/state_dict.h"
+#include "runtime/layers/state_dict.h"
 #include "tests/runtime/compare.h"
 #include "tests/runtime/msst_fixture.h"
 #include "runtime/models/bs_roformer.h"
@@ -40,7 +40,7 @@ TEST_P(BSRoformerParity, ForwardMatchesUpstream) {
   auto checkpoint = weights::load_torch_checkpoint(kDir + GetParam() + ".ckpt");
   model.load_state_dict(weights::state_dict(checkpoint), GetParam() + ".ckpt");
   auto data = weights::load_safetensors(kDir + GetParam() + ".safetensors");
-  at::Tensor mix = model::to_torch(data.tensors.at("mix")), want = model::to_torch(data.tensors.at("out"));
+  at::Tensor mix = layers::to_torch(data.tensors.at("mix")), want = layers::to_torch(data.tensors.at("out"));
   at::Tensor got = model.forward(mix);
   ASSERT_EQ(got.sizes(), want.sizes());
   const double err = test::rel_l2(got, want);
@@ -76,7 +76,7 @@ TEST(BSRoformerMsst, EveryOptionMatters) {
       << "stale: regenerate with tools/fixtures/make_bs_roformer_fixtures.py --msst";
   auto checkpoint = weights::load_torch_checkpoint(kDir + "msst.ckpt");
   auto data = weights::load_safetensors(kDir + "msst.safetensors");
-  at::Tensor mix = model::to_torch(data.tensors.at("mix")), want = model::to_torch(data.tensors.at("out"));
+  at::Tensor mix = layers::to_torch(data.tensors.at("mix")), want = layers::to_torch(data.tensors.at("out"));
   auto config = models::BSRoformerConfig::from_json(meta["kwargs"], "msst.json");
   EXPECT_EQ(config.msst.linear_transformer_depth, 1);
   EXPECT_EQ(config.msst.mlp_expansion_factor, 2);
@@ -158,7 +158,7 @@ TEST(BSRoformerMsst, OutputAsLongAsTheInput) {
   nlohmann::json kwargs = nlohmann::json::parse(in)["kwargs"];
   auto checkpoint = weights::load_torch_checkpoint(kDir + "stereo.ckpt");
   auto data = weights::load_safetensors(kDir + "stereo.safetensors");
-  at::Tensor mix = model::to_torch(data.tensors.at("mix")), pin = model::to_torch(data.tensors.at("out"));
+  at::Tensor mix = layers::to_torch(data.tensors.at("mix")), pin = layers::to_torch(data.tensors.at("out"));
   kwargs["match_input_audio_length"] = true;
   models::BSRoformer model(models::BSRoformerConfig::from_json(kwargs, "stereo.json"));
   model.load_state_dict(weights::state_dict(checkpoint), "stereo.ckpt");
@@ -256,7 +256,7 @@ TEST(RoformerBandModules, BatchedRunsMatchBandByBand) {
   EXPECT_LT(test::rel_l2(mask, masks(bands_one)), 1e-6);
 
   // to_device stacks them again; one band's weight still counts.
-  roformer::to_device(*masks, at::kCPU, at::kFloat);
+  roformer::to_device(*masks, at::kCPU, at::kFloat, {});
   EXPECT_TRUE(masks->stacked());
   EXPECT_LT(test::rel_l2(mask, masks(bands_one)), 1e-6);
   {
@@ -268,7 +268,7 @@ TEST(RoformerBandModules, BatchedRunsMatchBandByBand) {
   // A move that changes nothing (same device and dtype) keeps the stacked
   // tensors: no copy of the weights at load.
   const void* stacked_at = masks->mlps[0][0]->weight.data_ptr();
-  roformer::to_device(*masks, at::kCPU, at::kFloat);
+  roformer::to_device(*masks, at::kCPU, at::kFloat, {});
   EXPECT_EQ(masks->mlps[0][0]->weight.data_ptr(), stacked_at);
   EXPECT_TRUE(masks->stacked());
 }
@@ -291,7 +291,7 @@ TEST(RoformerToDevice, ConvertsWeightsAndKeepsRotaryFrequenciesExact) {
   }
   const at::Tensor want = freqs.to(at::kFloat);
   ASSERT_FALSE(at::equal(want.to(at::kHalf).to(at::kFloat), want));  // fp16 would change them
-  roformer::to_device(*t, at::kCPU, at::kHalf);
+  roformer::to_device(*t, at::kCPU, at::kHalf, {});
   int converted = 0, rotary = 0;
   for (const auto& item : t->named_parameters()) {
     if (item.key().find("rotary_embed.freqs") != std::string::npos) {
@@ -311,7 +311,7 @@ TEST(RoformerToDevice, ConvertsWeightsAndKeepsRotaryFrequenciesExact) {
     at::NoGradGuard no_grad;
     for (auto& p : masks->parameters()) p.uniform_(-0.1, 0.1);
   }
-  roformer::to_device(*masks, at::kCPU, at::kBFloat16);
+  roformer::to_device(*masks, at::kCPU, at::kBFloat16, {});
   EXPECT_TRUE(masks->stacked());
   for (const auto& p : masks->parameters()) EXPECT_EQ(p.scalar_type(), at::kBFloat16);
 }

@@ -7,7 +7,7 @@
 #include <memory>
 #include <vector>
 
-#include "runtime/model/state_dict.h"
+#include "runtime/layers/state_dict.h"
 #include "runtime/weights/tensor.h"
 
 namespace stemkit::test {
@@ -21,7 +21,7 @@ inline double rel_l2(const at::Tensor& got, const at::Tensor& want) {
 
 // A copy of `t` times `factor` (plus `add`), as float32, backed by `keep`.
 inline weights::Tensor changed(const weights::Tensor& t, double factor, double add, std::vector<float>& keep) {
-  at::Tensor v = (model::to_torch(t).to(at::kFloat) * factor + add).contiguous();
+  at::Tensor v = (layers::to_torch(t).to(at::kFloat) * factor + add).contiguous();
   keep.assign(v.data_ptr<float>(), v.data_ptr<float>() + v.numel());
   auto storage = std::make_shared<weights::Storage>();
   storage->data = reinterpret_cast<const uint8_t*>(keep.data());

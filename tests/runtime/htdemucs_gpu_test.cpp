@@ -14,8 +14,9 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "runtime/model/state_dict.h"
+#include "runtime/layers/state_dict.h"
 #include "tests/runtime/compare.h"
+#include "runtime/plan/execution_plan.h"
 #include "runtime/models/htdemucs.h"
 #include "runtime/segment/overlap_add.h"
 #include "runtime/version.h"
@@ -36,7 +37,7 @@ TEST(HTDemucsGpu, FullConfigurationMatchesUpstream) {
   auto meta = nlohmann::json::parse(meta_in);
   EXPECT_EQ(meta["fingerprint"]["demucs"].get<std::string>(), component_patchset("demucs")) << "stale reference data";
   auto data = weights::load_safetensors(base + ".safetensors");
-  auto get = [&](const char* name) { return model::to_torch(data.tensors.at(name)); };
+  auto get = [&](const char* name) { return layers::to_torch(data.tensors.at(name)); };
 
   // fp32 means fp32: no TF32 in convolutions or matrix products (the reference had none).
   at::globalContext().setAllowTF32CuBLAS(false);
@@ -45,7 +46,7 @@ TEST(HTDemucsGpu, FullConfigurationMatchesUpstream) {
   const at::Device cuda(at::kCUDA, 0);
   at::Tensor in = get("forward_in"), want = get("forward_out");
 
-  model.to(cuda, at::kFloat);
+  model.to(cuda, at::kFloat, plan::decide_kernels(cuda, at::kFloat, {}));
   const double fp32 = rel_l2(model.forward(in.to(cuda)), want);
   std::printf("htdemucs full, fp32 forward: rel. L2 %.3g against upstream fp32\n", fp32);
   EXPECT_LT(fp32, 1e-5);
@@ -59,7 +60,7 @@ TEST(HTDemucsGpu, FullConfigurationMatchesUpstream) {
   EXPECT_LT(track, 1e-5);
 
   for (auto [tag, dtype] : {std::pair{"fp16", at::kHalf}, std::pair{"bf16", at::kBFloat16}}) {
-    model.to(cuda, dtype);
+    model.to(cuda, dtype, plan::decide_kernels(cuda, dtype, {}));
     const double ours = rel_l2(model.forward(in.to(cuda)), want);
     const std::string key = std::string("forward_out_") + tag;
     const double theirs = data.tensors.count(key) ? rel_l2(get(key.c_str()), want) : -1;

@@ -11,7 +11,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "runtime/model/state_dict.h"
+#include "runtime/layers/state_dict.h"
 #include "tests/runtime/compare.h"
 #include "runtime/models/demucs_bag.h"
 #include "runtime/models/htdemucs.h"
@@ -28,7 +28,7 @@ const std::string kDir = std::string(STEMKIT_FIXTURES) + "/htdemucs/";
 struct Fixture {
   nlohmann::json meta;
   weights::SafetensorsFile data;
-  at::Tensor get(const std::string& name) const { return model::to_torch(data.tensors.at(name)); }
+  at::Tensor get(const std::string& name) const { return layers::to_torch(data.tensors.at(name)); }
 };
 
 Fixture load_fixture(const std::string& config) {

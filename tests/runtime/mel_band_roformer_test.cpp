@@ -14,7 +14,7 @@
 #include <regex>
 
 #include "runtime/dsp/mel_filters.h"
-#include "runtime/model/state_dict.h"
+#include "runtime/layers/state_dict.h"
 #include "runtime/models/mel_band_roformer.h"
 #include "runtime/models/msst_config.h"
 #include "runtime/models/separator.h"
@@ -42,8 +42,8 @@ TEST(MelFilters, MatchLibrosa) {
     const std::string name = key.substr(0, key.size() - 8);
     int sr = 0, n_fft = 0, n_mels = 0;
     ASSERT_EQ(std::sscanf(name.c_str(), "%d_%d_%d", &sr, &n_fft, &n_mels), 3) << name;
-    at::Tensor nonzero = model::to_torch(tensor).to(at::kLong);
-    at::Tensor values = model::to_torch(data.tensors.at(name + ".values"));
+    at::Tensor nonzero = layers::to_torch(tensor).to(at::kLong);
+    at::Tensor values = layers::to_torch(data.tensors.at(name + ".values"));
     const int64_t bins = n_fft / 2 + 1;
     at::Tensor want = at::zeros({static_cast<int64_t>(n_mels) * bins}, at::kFloat).index_put_({nonzero}, values);
     std::vector<float> fb = dsp::mel_filter_bank(sr, n_fft, n_mels);
@@ -108,7 +108,7 @@ TEST_P(MelBandRoformerParity, ForwardMatchesUpstream) {
   auto checkpoint = weights::load_torch_checkpoint(kDir + GetParam() + ".ckpt");
   model.load_state_dict(weights::state_dict(checkpoint), GetParam() + ".ckpt");
   auto data = weights::load_safetensors(kDir + GetParam() + ".safetensors");
-  at::Tensor mix = model::to_torch(data.tensors.at("mix")), want = model::to_torch(data.tensors.at("out"));
+  at::Tensor mix = layers::to_torch(data.tensors.at("mix")), want = layers::to_torch(data.tensors.at("out"));
   at::Tensor got = model.forward(mix);
   ASSERT_EQ(got.sizes(), want.sizes());
   const double err = test::rel_l2(got, want);
@@ -154,7 +154,7 @@ TEST(MelBandRoformer, LoadsMsstLayout) {
   models::MelBandRoformer model(config);
   model.load_state_dict(msst, "msst.ckpt");
   auto data = weights::load_safetensors(kDir + "mono.safetensors");
-  EXPECT_LT(test::rel_l2(model.forward(model::to_torch(data.tensors.at("mix"))), model::to_torch(data.tensors.at("out"))),
+  EXPECT_LT(test::rel_l2(model.forward(layers::to_torch(data.tensors.at("mix"))), layers::to_torch(data.tensors.at("out"))),
             1e-5);
   // Strict: a missing tensor is named.
   msst.erase("layers.0.1.norm.gamma");
@@ -173,7 +173,7 @@ TEST(MelBandRoformer, InputLengthAndZeroDc) {
   auto m = meta("stereo");
   auto checkpoint = weights::load_torch_checkpoint(kDir + "stereo.ckpt");
   auto data = weights::load_safetensors(kDir + "stereo.safetensors");
-  at::Tensor mix = model::to_torch(data.tensors.at("mix"));
+  at::Tensor mix = layers::to_torch(data.tensors.at("mix"));
   auto run = [&](const char* option) {
     nlohmann::json kwargs = m["kwargs"];
     if (option) kwargs[option] = true;
@@ -226,7 +226,7 @@ TEST(MelBandRoformer, SkipConnectionAndMaskWidth) {
   auto m = meta("stereo");
   auto checkpoint = weights::load_torch_checkpoint(kDir + "stereo.ckpt");
   auto data = weights::load_safetensors(kDir + "stereo.safetensors");
-  at::Tensor mix = model::to_torch(data.tensors.at("mix")), want = model::to_torch(data.tensors.at("out"));
+  at::Tensor mix = layers::to_torch(data.tensors.at("mix")), want = layers::to_torch(data.tensors.at("out"));
   nlohmann::json kwargs = m["kwargs"];
   kwargs["skip_connection"] = true;
   models::MelBandRoformer skip(models::MelBandRoformerConfig::from_json(kwargs, "stereo.json"));
@@ -251,7 +251,7 @@ TEST_P(MelBandRoformerParity, DemixMatchesMsst) {
   EXPECT_EQ(models::msst_model_type(config), "mel_band_roformer");
   auto separator = models::make_roformer_separator(config, kDir + GetParam() + ".ckpt");
   auto data = weights::load_safetensors(kDir + GetParam() + ".safetensors");
-  at::Tensor track = model::to_torch(data.tensors.at("track")), want = model::to_torch(data.tensors.at("demix"));
+  at::Tensor track = layers::to_torch(data.tensors.at("track")), want = layers::to_torch(data.tensors.at("demix"));
   const auto stems = m["demix"]["stems"].get<std::vector<std::string>>();
   for (int64_t batch : {1, 3}) {
     models::SeparationOptions options;

@@ -17,7 +17,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "runtime/model/state_dict.h"
+#include "runtime/layers/state_dict.h"
+#include "runtime/plan/execution_plan.h"
 #include "runtime/models/bs_roformer.h"
 #include "runtime/models/mel_band_roformer.h"
 #include "runtime/version.h"
@@ -42,7 +43,7 @@ void full_configuration_matches_upstream(const char* env, const char* label, con
   auto meta = nlohmann::json::parse(meta_in);
   EXPECT_EQ(meta["fingerprint"]["bs-roformer"].get<std::string>(), component_patchset("bs-roformer")) << "stale reference data";
   auto data = weights::load_safetensors(base + ".safetensors");
-  auto get = [&](const std::string& name) { return model::to_torch(data.tensors.at(name)); };
+  auto get = [&](const std::string& name) { return layers::to_torch(data.tensors.at(name)); };
 
   at::globalContext().setAllowTF32CuBLAS(false);
   at::globalContext().setAllowTF32CuDNN(false);
@@ -51,12 +52,12 @@ void full_configuration_matches_upstream(const char* env, const char* label, con
   model.load_state_dict(weights::state_dict(checkpoint), base + ".ckpt");
   const at::Device cuda(at::kCUDA, 0);
   at::Tensor mix = get("mix").to(cuda), want = get("out");
-  model.to(cuda, at::kFloat);
+  model.to(cuda, at::kFloat, plan::decide_kernels(cuda, at::kFloat, {}));
   const double fp32 = rel_l2(model.forward(mix), want);
   std::printf("%s full, fp32 forward: rel. L2 %.3g against upstream fp32\n", label, fp32);
   EXPECT_LT(fp32, 1e-5);
   for (auto [tag, dtype] : {std::pair{"fp16", at::kHalf}, std::pair{"bf16", at::kBFloat16}}) {
-    model.to(cuda, dtype);
+    model.to(cuda, dtype, plan::decide_kernels(cuda, dtype, {}));
     const double ours = rel_l2(model.forward(mix), want);
     const std::string key = std::string("out_") + tag;
     const double theirs = data.tensors.count(key) ? rel_l2(get(key), want) : -1;

@@ -19,6 +19,7 @@
 #include "runtime/kernels/lt_gemm.h"
 #include "runtime/kernels/roformer_kernels.h"
 #include "runtime/models/roformer_blocks.h"
+#include "runtime/plan/execution_plan.h"
 #include "tests/runtime/compare.h"
 
 namespace {
@@ -53,12 +54,13 @@ TEST(RoformerAxial, MatchesTransposedSequencesOnCpu) {
   const int64_t B = 2, T = 6, F = 5, d = 64;
   at::Tensor x = at::randn({B, T, F, d});
   const at::Tensor before = x.clone();
-  at::Tensor along_t = t->forward_axial(x, 1);
-  at::Tensor want_t = t->forward(x.transpose(1, 2).reshape({B * F, T, d})).view({B, F, T, d}).transpose(1, 2);
+  const plan::KernelPlan cpu;
+  at::Tensor along_t = t->forward_axial(x, 1, cpu);
+  at::Tensor want_t = t->forward(x.transpose(1, 2).reshape({B * F, T, d}), cpu).view({B, F, T, d}).transpose(1, 2);
   EXPECT_TRUE(at::equal(x, before)) << "forward_axial wrote into a tensor the caller kept";
   EXPECT_LT(rel_l2(along_t, want_t), 1e-6);
-  at::Tensor along_f = t->forward_axial(x, 2);
-  EXPECT_LT(rel_l2(along_f, t->forward(x.reshape({B * T, F, d})).view({B, T, F, d})), 1e-6);
+  at::Tensor along_f = t->forward_axial(x, 2, cpu);
+  EXPECT_LT(rel_l2(along_f, t->forward(x.reshape({B * T, F, d}), cpu).view({B, T, F, d})), 1e-6);
 }
 
 TEST(RoformerKernelsGpu, TransformerMatchesAtenPath) {
@@ -73,27 +75,28 @@ TEST(RoformerKernelsGpu, TransformerMatchesAtenPath) {
   // in part-filled key tiles (and query blocks), 128 fills them. Forced, or in
   // fp32, they take rotary_split, SDPA and gate_to_rows, which along T with
   // F > 1 reads v per batch element, and along F, or with F = 1, as one view.
-  // (STEMKIT_SEQ_ROWS=128 runs the sequence kernel's 128-row blocks.)
-  kernels::set_seq_kernel(true);  // opt-in for users (STEMKIT_SEQ_KERNEL=1); always checked here
   const std::vector<Shape> shapes = {{2, 7, 5}, {1, 9, 1}, {3, 4, 6}, {1, 70, 3}, {2, 3, 64},
                                      {2, 130, 3}, {1, 128, 2}, {1, 200, 1}, {1, 2, 100}};
   for (bool norm_output : {false, true}) {
     roformer::Transformer t = small_transformer(norm_output);
     for (auto [tag, dtype, tol] : {std::tuple{"fp32", at::kFloat, 1e-6}, std::tuple{"fp16", at::kHalf, 2e-3},
                                    std::tuple{"bf16", at::kBFloat16, 1.6e-2}}) {
-      roformer::to_device(*t, cuda, dtype);
       for (bool forced : {false, true}) {
         if (forced && dtype == at::kFloat) continue;  // fp32 never takes the band kernel
-        attention::set_override(forced ? std::optional{attention::Backend::efficient} : std::nullopt);
+        plan::KernelOptions options;
+        options.seq_kernel = true;  // opt-in for users (--seq-kernel); always checked here
+        if (forced) options.attention = attention::Backend::efficient;
+        const plan::KernelPlan fast = plan::decide_kernels(cuda, dtype, options);
+        plan::KernelPlan aten = fast;  // the same GELU and attention, ATen's ops
+        aten.fused_kernels = false;
+        roformer::to_device(*t, cuda, dtype, fast);
         for (const Shape& s : shapes)
           for (int axis : {1, 2}) {
             at::Tensor x = at::randn({s.B, s.T, s.F, 64}, at::TensorOptions().device(cuda)).to(dtype);
             const at::Tensor before = x.clone();
-            kernels::set_enabled(false);
-            at::Tensor want = t->forward_axial(x, axis);
-            kernels::set_enabled(true);
-            ASSERT_TRUE(kernels::enabled_for(x)) << kernels::describe();
-            at::Tensor got = t->forward_axial(x, axis);
+            at::Tensor want = t->forward_axial(x, axis, aten);
+            ASSERT_TRUE(fast.fused_kernels && kernels::usable_for(x)) << kernels::describe();
+            at::Tensor got = t->forward_axial(x, axis, fast);
             EXPECT_TRUE(at::equal(x, before)) << "the kernel path wrote into a tensor the caller kept";
             const double err = rel_l2(got, want);
             const int64_t n = axis == 1 ? s.T : s.F;
@@ -104,10 +107,8 @@ TEST(RoformerKernelsGpu, TransformerMatchesAtenPath) {
             EXPECT_LT(err, tol) << tag << " axis " << axis;
           }
       }
-      attention::set_override(std::nullopt);
     }
   }
-  kernels::set_seq_kernel(false);
 }
 
 // The cuBLASLt GEMMs against ATen's: every epilogue, writing and accumulating,
@@ -116,7 +117,7 @@ TEST(LtGemmGpu, MatchesAtenGemms) {
   if (!at::hasCUDA()) GTEST_SKIP() << "skipped: no CUDA or ROCm GPU";
   const at::Device cuda(at::kCUDA, 0);
   at::Tensor probe = at::zeros({8}, at::TensorOptions().device(cuda).dtype(at::kHalf));
-  if (!kernels::lt_enabled_for(probe)) GTEST_SKIP() << "skipped: " << kernels::lt_describe();
+  if (!kernels::lt_usable_for(probe)) GTEST_SKIP() << "skipped: " << kernels::lt_describe();
   torch::manual_seed(0);
   for (auto [tag, dtype, tol] : {std::tuple{"fp16", at::kHalf, 2e-3}, std::tuple{"bf16", at::kBFloat16, 1e-2}}) {
     const auto o = at::TensorOptions().device(cuda).dtype(dtype);

@@ -16,6 +16,7 @@
 
 #include <string>
 
+#include "runtime/plan/execution_plan.h"
 #include "runtime/models/demucs_bag.h"
 #include "runtime/models/separator.h"
 #include "tests/runtime/compare.h"
@@ -49,7 +50,7 @@ std::unique_ptr<models::Separator> small_roformer() {
 TEST(ASSEMBLY_SUITE, RoformerStemsFinishedOnTheDeviceAreTheSameBits) {
   NEEDS_DEVICE();
   auto separator = small_roformer();
-  separator->to(device(), at::kFloat);
+  separator->to(device(), at::kFloat, plan::decide_kernels(device(), at::kFloat, {}));
   at::manual_seed(7);
   at::Tensor wav = 0.2 * at::randn({2, 20000}, at::TensorOptions().dtype(at::kFloat)) + 0.01;
   wav[1].mul_(0.5);  // the channels differ, so that the TTA's swap matters

@@ -8,7 +8,7 @@
 
 #include <ATen/ATen.h>
 
-#include "runtime/model/state_dict.h"
+#include "runtime/layers/state_dict.h"
 
 using namespace stemkit;
 
@@ -18,15 +18,15 @@ const std::string kFixtures = std::string(STEMKIT_FIXTURES) + "/weights/";
 
 TEST(StateDict, ToTorchKeepsValuesDtypesAndViews) {
   auto sd = weights::state_dict(weights::load_torch_checkpoint(kFixtures + "state_dict.pt"));
-  at::Tensor base = model::to_torch(sd.at("shared.base"));
+  at::Tensor base = layers::to_torch(sd.at("shared.base"));
   EXPECT_TRUE(at::equal(base, at::arange(24, at::kFloat).reshape({4, 6})));
-  EXPECT_TRUE(at::equal(model::to_torch(sd.at("view.t")), base.t()));
-  EXPECT_TRUE(at::equal(model::to_torch(sd.at("view.slice")), base.slice(0, 1, 3).slice(1, 2, 5)));
-  EXPECT_EQ(model::to_torch(sd.at("half")).scalar_type(), at::kHalf);
-  EXPECT_EQ(model::to_torch(sd.at("bf16")).scalar_type(), at::kBFloat16);
-  EXPECT_TRUE(at::equal(model::to_torch(sd.at("steps")), at::tensor(std::vector<int64_t>{1, -2, 3})));
-  EXPECT_EQ(model::to_torch(sd.at("scalar")).item<float>(), 2.5f);
-  EXPECT_EQ(model::to_torch(sd.at("empty")).sizes(), (std::vector<int64_t>{0, 3}));
+  EXPECT_TRUE(at::equal(layers::to_torch(sd.at("view.t")), base.t()));
+  EXPECT_TRUE(at::equal(layers::to_torch(sd.at("view.slice")), base.slice(0, 1, 3).slice(1, 2, 5)));
+  EXPECT_EQ(layers::to_torch(sd.at("half")).scalar_type(), at::kHalf);
+  EXPECT_EQ(layers::to_torch(sd.at("bf16")).scalar_type(), at::kBFloat16);
+  EXPECT_TRUE(at::equal(layers::to_torch(sd.at("steps")), at::tensor(std::vector<int64_t>{1, -2, 3})));
+  EXPECT_EQ(layers::to_torch(sd.at("scalar")).item<float>(), 2.5f);
+  EXPECT_EQ(layers::to_torch(sd.at("empty")).sizes(), (std::vector<int64_t>{0, 3}));
 }
 
 struct Net : torch::nn::Module {
@@ -38,9 +38,9 @@ TEST(StateDict, LoadsIntoAModuleWhenEverythingMatches) {
   auto sd = weights::state_dict(weights::load_torch_checkpoint(kFixtures + "state_dict.pt"));
   weights::TensorMap conv_only = {{"conv.weight", sd.at("conv.weight")}, {"conv.bias", sd.at("conv.bias")}};
   Net net(3);
-  auto report = model::load_state_dict(net, conv_only, "state_dict.pt");
+  auto report = layers::load_state_dict(net, conv_only, "state_dict.pt");
   EXPECT_TRUE(report.ok());
-  EXPECT_TRUE(at::equal(net.conv->weight, model::to_torch(sd.at("conv.weight"))));
+  EXPECT_TRUE(at::equal(net.conv->weight, layers::to_torch(sd.at("conv.weight"))));
   EXPECT_TRUE(at::equal(net.conv->bias, at::arange(4, at::kFloat)));
 }
 
@@ -49,7 +49,7 @@ TEST(StateDict, EveryMismatchIsReportedAndNothingIsLoaded) {
   Net net(5);
   at::Tensor before = net.conv->weight.clone();
   try {
-    model::load_state_dict(net, sd, "state_dict.pt");
+    layers::load_state_dict(net, sd, "state_dict.pt");
     FAIL() << "loaded a mismatched state dict";
   } catch (const std::runtime_error& e) {
     std::string what = e.what();
@@ -73,16 +73,16 @@ TEST(StateDict, Fp16CheckpointsLoadIntoFp32Models) {
     std::shared_ptr<torch::nn::Module> encoder;
   };
   Top top;
-  model::LoadOptions lenient;
+  layers::LoadOptions lenient;
   lenient.strict = false;  // the fixture has a transformer weight this small model lacks
-  auto report = model::load_state_dict(top, sd, "demucs_package.th", lenient);
+  auto report = layers::load_state_dict(top, sd, "demucs_package.th", lenient);
   ASSERT_EQ(report.unexpected.size(), 1u);
   EXPECT_EQ(report.unexpected[0], "crosstransformer.layers.0.self_attn.in_proj_weight");
   ASSERT_EQ(report.converted.size(), 2u);
   EXPECT_EQ(report.converted[0], "encoder.0.conv.bias: float16 -> float32");
   auto loaded = top.named_parameters()["encoder.0.conv.weight"];
   EXPECT_EQ(loaded.scalar_type(), at::kFloat);
-  EXPECT_TRUE(at::allclose(loaded, model::to_torch(sd.at("encoder.0.conv.weight")).to(at::kFloat)));
+  EXPECT_TRUE(at::allclose(loaded, layers::to_torch(sd.at("encoder.0.conv.weight")).to(at::kFloat)));
 }
 
 }  // namespace

@@ -12,7 +12,6 @@
 namespace stemkit::separate {
 namespace {
 
-using test::ScopedEnv;
 using test::TempDir;
 using test::write_file;
 namespace fs = std::filesystem;
@@ -33,33 +32,31 @@ TEST(ModelCache, Sha256KnownAnswers) {
 }
 
 TEST(ModelCache, DirectoryPrecedence) {
-  ScopedEnv stemkit("STEMKIT_MODEL_DIR", "/env/models");
-  ScopedEnv xdg("XDG_CACHE_HOME", "/xdg");
-  ScopedEnv home("HOME", "/home/u");
+  Environment env{"/env/models", "/xdg", "/home/u"};
 
-  auto choice = choose_model_dir(fs::path("/opt/m"));
+  auto choice = choose_model_dir(fs::path("/opt/m"), env);
   EXPECT_EQ(choice.dir, "/opt/m");
   EXPECT_EQ(choice.source, "--model-dir");
 
-  choice = choose_model_dir(std::nullopt);
+  choice = choose_model_dir(std::nullopt, env);
   EXPECT_EQ(choice.dir, "/env/models");
   EXPECT_EQ(choice.source, "$STEMKIT_MODEL_DIR");
   {
-    ScopedEnv empty("STEMKIT_MODEL_DIR", "");  // empty counts as unset
-    choice = choose_model_dir(std::nullopt);
+    Environment empty = env;
+    empty.model_dir = "";  // empty counts as unset
+    choice = choose_model_dir(std::nullopt, empty);
     EXPECT_EQ(choice.dir, "/xdg/stemkit/models");
     EXPECT_EQ(choice.source, "$XDG_CACHE_HOME");
   }
   {
-    ScopedEnv unset("STEMKIT_MODEL_DIR", std::nullopt);
-    ScopedEnv relative("XDG_CACHE_HOME", "relative/cache");  // ignored, as the XDG spec says
-    choice = choose_model_dir(std::nullopt);
+    Environment relative{std::nullopt, "relative/cache", "/home/u"};  // ignored, as the XDG spec says
+    choice = choose_model_dir(std::nullopt, relative);
     EXPECT_EQ(choice.dir, "/home/u/.cache/stemkit/models");
     EXPECT_EQ(choice.source, "$HOME");
-    ScopedEnv no_home("HOME", std::nullopt);
-    EXPECT_THROW(choose_model_dir(std::nullopt), SeparateError);
+    relative.home.reset();
+    EXPECT_THROW(choose_model_dir(std::nullopt, relative), SeparateError);
   }
-  EXPECT_EQ(ModelCache::from_option(std::nullopt).dir(), "/env/models");
+  EXPECT_EQ(ModelCache::from_option(std::nullopt, env).dir(), "/env/models");
 }
 
 TEST(ModelCache, AbsentMemberResolvesToNothing) {
@@ -72,8 +69,7 @@ TEST(ModelCache, AbsentMemberResolvesToNothing) {
 
 TEST(ModelCache, PresentFileWithTheRightHashResolves) {
   TempDir dir;
-  ScopedEnv stemkit("STEMKIT_MODEL_DIR", dir.path().string());
-  auto cache = ModelCache::from_option(std::nullopt);
+  auto cache = ModelCache::from_option(std::nullopt, Environment{dir.path().string(), std::nullopt, "/home/u"});
   auto m = member_for("aaaaaaaa", "good weights");
   write_file(cache.path_for(m), "good weights");
   auto path = cache.resolve(m);
@@ -83,9 +79,7 @@ TEST(ModelCache, PresentFileWithTheRightHashResolves) {
 
 TEST(ModelCache, XdgCacheHomeIsUsedWhenNothingElseIsSet) {
   TempDir dir;
-  ScopedEnv stemkit("STEMKIT_MODEL_DIR", std::nullopt);
-  ScopedEnv xdg("XDG_CACHE_HOME", dir.path().string());
-  auto cache = ModelCache::from_option(std::nullopt);
+  auto cache = ModelCache::from_option(std::nullopt, Environment{std::nullopt, dir.path().string(), "/home/u"});
   auto m = member_for("bbbbbbbb", "xdg weights");
   write_file(dir.path() / "stemkit" / "models" / m.file_name, "xdg weights");
   EXPECT_EQ(cache.resolve(m), dir.path() / "stemkit" / "models" / m.file_name);
@@ -123,8 +117,7 @@ TEST(ModelCache, MissingListsOnlyAbsentMembers) {
 
 TEST(ModelCache, EnsureWithoutDownloadNamesTheMissingFilesAndTheFix) {
   TempDir dir;
-  ScopedEnv stemkit("STEMKIT_MODEL_DIR", dir.path().string());
-  auto cache = ModelCache::from_option(std::nullopt);
+  auto cache = ModelCache::from_option(std::nullopt, Environment{dir.path().string(), std::nullopt, "/home/u"});
   CatalogModel model;
   model.name = "bag";
   model.members = {member_for("11111111", "one"), member_for("22222222", "two")};

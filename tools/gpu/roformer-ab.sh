@@ -2,18 +2,19 @@
 # On the device tool's GPU machine: one build, the BS-RoFormer GPU tests, then an
 # A/B matrix of `separate --bench` rows (fp16, batch 2, graphs, medians of 3, 180 s
 # synthetic track, viperx's architecture with random weights), each row with its
-# own environment switches, all in one run: device time goes to measuring, not to
+# own `separate` options (the plan's fields: --gemm aten, --exact-gelu,
+# --seq-kernel, --fused-kernels off, --attention X, --no-graphs), all in one run: device time goes to measuring, not to
 # rebuilding per variant. Optionally a kernel trace of the default row (--trace:
 # per kernel, 16 s, eager) and the GPU's idle gaps in one run of the timed row
 # (--timeline: 180 s, graphs on; tools/bench/trace_summary.py --timeline).
 #
-#   tools/gpu/roformer-ab.sh [--trace] [--timeline] [--demucs] [--test-with VAR=VALUE[:VAR=VALUE...]]... LABEL[:VAR=VALUE...] ...
-#   e.g. tools/gpu/roformer-ab.sh baseline padded:STEMKIT_PAD_BATCHES=1 baseline
-# --test-with runs the GPU tests once more with those switches (a variant's parity).
+#   tools/gpu/roformer-ab.sh [--trace] [--timeline] [--demucs] LABEL[:OPTION...] ...
+#   e.g. tools/gpu/roformer-ab.sh baseline aten-gemm:--gemm=aten seq:--seq-kernel baseline
+# (The GPU tests compare every path of the plan with its reference themselves.)
 # --no-tests skips the GPU tests (a second call on a machine still warm from a
 # first: its build and its .bench/ reference data are kept and reused).
 # --demucs adds an HTDemucs row (the official architecture with random weights,
-# fp16, batch 8, graphs) under each variant's switches; it needs .deps/demucs-patched
+# fp16, batch 8, graphs) under each variant's options; it needs .deps/demucs-patched
 # and julius and openunmix in .deps/py (tools/gpu/htdemucs-run.sh says how).
 #
 # Needs, carried (run: carry [".deps", ".debs"]): .debs/ (tools/gpu/fetch-debs.sh),
@@ -33,14 +34,12 @@ trace=0
 timeline=0
 demucs=0
 tests=1
-test_with=("")
 while [ $# -gt 0 ]; do
   case "$1" in
     --trace) trace=1; shift ;;
     --timeline) timeline=1; shift ;;
     --demucs) demucs=1; shift ;;
     --no-tests) tests=0; shift ;;
-    --test-with) test_with+=("$2"); shift 2 ;;
     *) break ;;
   esac
 done
@@ -62,15 +61,12 @@ if [ "$demucs" = 1 ] && [ ! -f .bench/htdemucs/full.th ]; then
 fi
 filter='BSRoformerGpu*:RoformerKernelsGpu*:LtGemmGpu*:GraphRunnerGpu*:SeparatorAssemblyGpu*'
 [ "$demucs" = 1 ] && filter+=':HTDemucsGpu*'
-[ "$tests" = 1 ] || test_with=()
-for envs in "${test_with[@]}"; do
-  IFS=: read -r -a vars <<<"$envs"
-  log="$out/gpu-tests${envs:+-$(tr -c 'A-Za-z0-9_=\n' _ <<<"$envs")}.txt"
-  echo "== GPU tests with ${envs:-the defaults}"
-  env "${vars[@]}" STEMKIT_BS_ROFORMER_FULL=.bench/bs-roformer STEMKIT_HTDEMUCS_FULL=.bench/htdemucs \
+if [ "$tests" = 1 ]; then
+  log="$out/gpu-tests.txt"
+  STEMKIT_BS_ROFORMER_FULL=.bench/bs-roformer STEMKIT_HTDEMUCS_FULL=.bench/htdemucs \
     build-cuda/tests/runtime/runtime_gpu_tests --gtest_filter="$filter" > "$log" 2>&1
   grep -E "rel. L2|\[  (PASSED|FAILED) |FAILED" "$log" | grep -v "kernels vs ATen\|lt_linear" | tail -8
-done
+fi
 say tests done
 # Clocks, power and load once a second while the rows run (dmon.txt): whether a
 # long row runs at lower clocks than a short trace.
@@ -82,10 +78,10 @@ bench=(build-cuda/runtime/separate/separate --bench --model .bench/bs-roformer/f
 for spec in "$@"; do
   if [ $(( $(date +%s) - start )) -gt "${STEMKIT_AB_SECONDS:-540}" ]; then echo "skipped $spec (time)" | tee -a "$out/ab.txt"; continue; fi
   IFS=: read -r -a parts <<<"$spec"
-  row=$(env "${parts[@]:1}" "${bench[@]}" --bench-repeats 3 --bench-graphs on 2>&1 | grep -E "^(fp16|bf16|fp32) ")
+  row=$("${bench[@]}" "${parts[@]:1}" --bench-repeats 3 --bench-graphs on 2>&1 | grep -E "^(fp16|bf16|fp32) ")
   echo "${parts[0]} ${parts[*]:1}: $row" | tee -a "$out/ab.txt"
   if [ "$demucs" = 1 ]; then
-    row=$(env "${parts[@]:1}" build-cuda/runtime/separate/separate --bench -n .bench/htdemucs/full.th --device cuda \
+    row=$(build-cuda/runtime/separate/separate --bench -n .bench/htdemucs/full.th --device cuda "${parts[@]:1}" \
       --bench-precisions fp16 --bench-batch-sizes 8 --bench-graphs on --bench-repeats 3 2>&1 | grep -E "^fp16 ")
     echo "${parts[0]} ${parts[*]:1} (htdemucs): $row" | tee -a "$out/ab.txt"
   fi

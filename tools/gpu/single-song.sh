@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # On the device tool's GPU machine, after tools/gpu/bench.sh (or roformer-ab.sh) in
 # the same call: what a user waits for when `separate` runs one or two songs, under
-# each variant's environment switches. Each variant is one process separating two
+# each variant's `separate` options. Each variant is one process separating two
 # 180 s songs (`separate a.wav b.wav --model full.yaml --checkpoint full.ckpt
 # --device cuda`, the config's batch, --precision auto), printed as: the whole
 # command's wall time, loading, first song, second song. The first song pays the
 # one-time setup (cuBLASLt's algorithm timing, warm-up, graph capture); the second
 # is the steady state.
 #
-#   tools/gpu/single-song.sh LABEL[:VAR=VALUE...] ...
-#   e.g. tools/gpu/single-song.sh now old-warmups:STEMKIT_CAPTURE_WARMUPS=3 now
+#   tools/gpu/single-song.sh LABEL[:OPTION...] ...
+#   e.g. tools/gpu/single-song.sh now aten-gemm:--gemm=aten now
 #
 # Needs build-cuda/ and .bench/bs-roformer/full.{yaml,ckpt} (made by the bench).
 # Output in $OUT: single-song.txt and one JSON summary per variant.
@@ -37,7 +37,7 @@ for spec in "$@"; do
   json="$out/single-song-${parts[0]}.json"
   rm -rf "$songs/sep"
   t0=$(date +%s.%N)
-  env "${parts[@]:1}" build-cuda/runtime/separate/separate "$songs/song-a.wav" "$songs/song-b.wav" \
+  build-cuda/runtime/separate/separate "${parts[@]:1}" "$songs/song-a.wav" "$songs/song-b.wav" \
     --model .bench/bs-roformer/full.yaml --checkpoint .bench/bs-roformer/full.ckpt --device cuda \
     --out "$songs/sep" --quiet --json "$json" > "$out/single-song-${parts[0]}.log" 2>&1
   rc=$?

@@ -16,6 +16,13 @@ for pc in "$libdir"/pkgconfig/*.pc; do
          -e "s|^includedir=\"*/usr/include\"*|includedir=$prefix/usr/include|" -e '/^Requires.private/d' "$pc"
   sed -i -e "s|^libdir=\"*/usr|libdir=$prefix/usr|" "$pc"
 done
+# libssl-dev's headers, linked against the machine's own OpenSSL 3 (same ABI):
+# its libcrypto.so / libssl.so point into the prefix, where no .so.3 is carried.
+for lib in libcrypto libssl; do
+  if [ ! -e "$libdir/$lib.so.3" ] && [ -e "/usr/lib/x86_64-linux-gnu/$lib.so.3" ]; then
+    ln -sf "/usr/lib/x86_64-linux-gnu/$lib.so.3" "$libdir/$lib.so"
+  fi
+done
 pkgconfig=$(command -v pkg-config || true)
 if [ -z "$pkgconfig" ]; then pkgconfig=$prefix/usr/bin/pkgconf; fi
-echo "export PKG_CONFIG_PATH=$libdir/pkgconfig LD_LIBRARY_PATH=$libdir\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH} PKG_CONFIG_EXECUTABLE=$pkgconfig STEMKIT_DEBS_PREFIX=$prefix"
+echo "export PKG_CONFIG_PATH=$libdir/pkgconfig LD_LIBRARY_PATH=$libdir\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH} PKG_CONFIG_EXECUTABLE=$pkgconfig STEMKIT_DEBS_PREFIX=$prefix OPENSSL_ROOT_DIR=$prefix/usr"

@@ -16,7 +16,7 @@
 #include <cstdint>
 #include <vector>
 
-namespace stemkit::model {
+namespace stemkit::layers {
 
 // weight (out x in), bias (out) or none.
 struct LinearImpl : torch::nn::Module {
@@ -43,4 +43,4 @@ struct ConvImpl : torch::nn::Module {
 };
 TORCH_MODULE(Conv);
 
-}  // namespace stemkit::model
+}  // namespace stemkit::layers

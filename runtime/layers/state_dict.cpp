@@ -1,4 +1,4 @@
-#include "runtime/model/state_dict.h"
+#include "runtime/layers/state_dict.h"
 
 #include <torch/nn/module.h>
 
@@ -8,7 +8,7 @@
 #include <set>
 #include <stdexcept>
 
-namespace stemkit::model {
+namespace stemkit::layers {
 namespace {
 
 at::ScalarType scalar_type(weights::DType d) {
@@ -105,4 +105,4 @@ LoadReport load_state_dict(torch::nn::Module& module, const weights::TensorMap& 
   return report;
 }
 
-}  // namespace stemkit::model
+}  // namespace stemkit::layers

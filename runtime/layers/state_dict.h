@@ -14,7 +14,7 @@ namespace torch::nn {
 class Module;
 }
 
-namespace stemkit::model {
+namespace stemkit::layers {
 
 // An owning at::Tensor with the view's dtype, shape, stride and values (copied
 // out of the mapped file, contiguous).
@@ -41,4 +41,4 @@ struct LoadOptions {
 LoadReport load_state_dict(torch::nn::Module& module, const weights::TensorMap& state, const std::string& source,
                            const LoadOptions& options = {});
 
-}  // namespace stemkit::model
+}  // namespace stemkit::layers

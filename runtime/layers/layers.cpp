@@ -1,11 +1,11 @@
-#include "runtime/model/layers.h"
+#include "runtime/layers/layers.h"
 
 #include <ATen/ATen.h>
 
 #include <stdexcept>
 #include <utility>
 
-namespace stemkit::model {
+namespace stemkit::layers {
 
 LinearImpl::LinearImpl(int64_t in, int64_t out, bool with_bias) {
   weight = register_parameter("weight", at::empty({out, in}), false);
@@ -16,10 +16,10 @@ at::Tensor LinearImpl::forward(const at::Tensor& x) { return at::linear(x, weigh
 
 ConvImpl::ConvImpl(ConvOptions o) : options(std::move(o)) {
   const size_t dims = options.kernel.size();
-  if (dims != 1 && dims != 2) throw std::invalid_argument("model::Conv: 1 or 2 kernel dimensions");
+  if (dims != 1 && dims != 2) throw std::invalid_argument("layers::Conv: 1 or 2 kernel dimensions");
   auto fill = [&](std::vector<int64_t>& v, int64_t value) {
     if (v.empty()) v.assign(dims, value);
-    if (v.size() != dims) throw std::invalid_argument("model::Conv: stride, padding and dilation need one value per kernel dimension");
+    if (v.size() != dims) throw std::invalid_argument("layers::Conv: stride, padding and dilation need one value per kernel dimension");
   };
   fill(options.stride, 1), fill(options.padding, 0), fill(options.dilation, 1);
   std::vector<int64_t> shape = options.transposed ? std::vector<int64_t>{options.in, options.out}
@@ -38,4 +38,4 @@ at::Tensor ConvImpl::forward(const at::Tensor& x) {
                       : at::conv2d(x, weight, bias, o.stride, o.padding, o.dilation);
 }
 
-}  // namespace stemkit::model
+}  // namespace stemkit::layers

@@ -1,0 +1,41 @@
+// Every option of `separate`, declared in one table (options.cpp) in the order
+// --help shows them: its flags, its help, its environment variable where it has
+// one, and the field it sets. llama.cpp's common/arg.cpp is the model. Usage
+// errors are found here, before any work: parse_command_line prints them and
+// says to exit 2 (docs/cli.md).
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "runtime/separate/environment.h"
+#include "runtime/separate/runner.h"
+
+namespace stemkit::separate {
+
+struct CommandLine {
+  RunnerOptions run;
+  BenchOptions bench;
+  std::vector<std::filesystem::path> inputs;  // FILE... and --inputs-from, in order
+  std::optional<std::string> json_path;       // --json FILE ('-': stdout)
+  bool list_models = false;                   // --list-models
+  bool explain = false;                       // --explain: print the execution plan and exit
+  bool bench_mode = false;                    // --bench
+};
+
+// The command line, or the exit code when the run ends here: 0 after --help
+// or --version (printed), 2 after a usage error (printed, with the fix).
+struct ParsedCommandLine {
+  std::optional<CommandLine> line;
+  int exit_code = 0;
+};
+ParsedCommandLine parse_command_line(int argc, char** argv);
+
+// The variables of docs/cli.md's table that are not options' (the option
+// table's are read with their option). The one place runtime/ reads the
+// process environment.
+Environment read_environment();
+
+}  // namespace stemkit::separate

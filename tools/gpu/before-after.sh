@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# On the device tool's GPU machine: whether a change left speed alone. Builds
+# this tree (build-cuda/) and another commit's (/tmp/before/build-cuda/, from
+# .bench/before.tar.gz), makes full-size weights once with the patched upstream
+# (viperx's BS-RoFormer architecture, the official HTDemucs; random values),
+# then runs the same `separate --bench` rows with both binaries in turns
+# (before, after, before, after, ...) so that the GPU's clock drift hits both.
+#
+#   here:  git archive --format=tar.gz -o .bench/before.tar.gz BASE -- . ':!tests/fixtures'
+#   there: tools/gpu/before-after.sh build           # both builds at once, and the weights
+#          tools/gpu/before-after.sh bench [ROUNDS]  # next call, machine still warm: the rows
+#          tools/gpu/before-after.sh tests           # this tree's GPU tests, with full-size references
+#
+# Rows (issue 22's list): HTDemucs fp32 and fp16 at batch 1 and 8; BS-RoFormer fp16
+# and bf16 at batch 1, 2 and 4, and low memory; 180 s synthetic track, graphs on,
+# medians of 3. Output in $OUT: machine.txt, the logs, before-after.txt (every row
+# of every round) and the JSON of each bench.
+# Needs, carried (run: carry [".deps", ".debs", ".bench"]): .debs/ (fetch-debs.sh),
+# .deps/ (stage-deps.sh), .bench/before.tar.gz.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+start=$(date +%s)
+say() { echo "[$(( $(date +%s) - start )) s] $*"; }
+out=${OUT:-gpu-out}
+mkdir -p "$out"
+work=/tmp/stemkit-before-after
+mkdir -p "$work"
+eval "$(tools/gpu/unpack-debs.sh)"
+export PYTHONUNBUFFERED=1
+
+configure_and_build() {  # source-dir log-name
+  local torch_prefix
+  torch_prefix=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
+  cmake -S "$1" -B "$1/build-cuda" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$torch_prefix" \
+    -DPKG_CONFIG_EXECUTABLE="$PKG_CONFIG_EXECUTABLE" -DCMAKE_CUDA_ARCHITECTURES=90 -DTORCH_CUDA_ARCH_LIST=9.0 \
+    > "$out/configure-$2.log" 2>&1 || { tail -30 "$out/configure-$2.log"; return 1; }
+  cmake --build "$1/build-cuda" --target separate "${@:3}" -j 8 > "$out/build-$2.log" 2>&1 \
+    || { grep -E "error|Error" -A5 "$out/build-$2.log" | head -40; return 1; }
+}
+
+case "${1:-}" in
+  build)
+    { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader; python3 -c 'import torch; print("torch", torch.__version__, torch.version.cuda)'; } | tee "$out/machine.txt"
+    rm -rf /tmp/before && mkdir -p /tmp/before && tar -xzf .bench/before.tar.gz -C /tmp/before
+    configure_and_build /tmp/before before &
+    b=$!
+    configure_and_build . after runtime_gpu_tests &
+    a=$!
+    wait $b || { echo "before: build failed"; exit 1; }
+    wait $a || { echo "after: build failed"; exit 1; }
+    say both built
+    [ -f "$work/bsr/full.ckpt" ] || python3 tools/fixtures/make_bs_roformer_fixtures.py --bs-roformer .deps/bs-roformer-patched \
+      --deps .deps/py --out "$work/bsr" --config full --device cuda --patchmgr build-cuda/patchmgr/patchmgr > "$out/fixture-bsr.log" 2>&1 \
+      || { tail -20 "$out/fixture-bsr.log"; exit 1; }
+    [ -f "$work/htdemucs/full.th" ] || python3 tools/fixtures/make_htdemucs_fixtures.py --demucs .deps/demucs-patched \
+      --deps .deps/py --out "$work/htdemucs" --config full --device cuda --patchmgr build-cuda/patchmgr/patchmgr \
+      > "$out/fixture-htdemucs.log" 2>&1 || { tail -20 "$out/fixture-htdemucs.log"; exit 1; }
+    say weights made
+    ;;
+  bench)
+    rounds=${2:-2}
+    for r in $(seq 1 "$rounds"); do
+      for side in before after; do
+        [ "$side" = before ] && bin=/tmp/before/build-cuda/runtime/separate/separate || bin=build-cuda/runtime/separate/separate
+        if [ $(( $(date +%s) - start )) -gt "${STEMKIT_BA_SECONDS:-500}" ]; then say "round $r $side skipped (time)"; continue; fi
+        "$bin" --bench -n "$work/htdemucs/full.th" --device cuda --bench-precisions fp32,fp16 --bench-batch-sizes 1,8 \
+          --bench-graphs on --bench-repeats 3 --json "$out/htdemucs-$side-$r.json" 2>&1 | grep -E "^(fp16|fp32) " \
+          | sed "s/^/round $r $side htdemucs   /" | tee -a "$out/before-after.txt"
+        "$bin" --bench --model "$work/bsr/full.yaml" --checkpoint "$work/bsr/full.ckpt" --device cuda --bench-precisions fp16,bf16 \
+          --bench-batch-sizes 1,2,4 --bench-graphs on --bench-low-memory --bench-repeats 3 --json "$out/bsr-$side-$r.json" 2>&1 \
+          | grep -E "^(fp16|bf16) " | sed "s/^/round $r $side bs-roformer /" | tee -a "$out/before-after.txt"
+      done
+    done
+    say done
+    ;;
+  tests)
+    STEMKIT_BS_ROFORMER_FULL="$work/bsr" STEMKIT_HTDEMUCS_FULL="$work/htdemucs" build-cuda/tests/runtime/runtime_gpu_tests \
+      > "$out/gpu-tests.txt" 2>&1
+    grep -E "rel. L2|decision|\[  (PASSED|FAILED|SKIPPED) |FAILED" "$out/gpu-tests.txt" | tail -40
+    ;;
+  *)
+    sed -n 2,20p "$0"
+    exit 2
+    ;;
+esac
