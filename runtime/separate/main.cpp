@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
+#include "runtime/bench/separate_bench.h"
 #include "runtime/separate/error.h"
 #include "runtime/separate/model_catalog.h"
 #include "runtime/separate/options.h"
@@ -105,13 +106,13 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (c.bench_mode) {
-      nlohmann::json result = run_bench(model, o, c.bench);
+      nlohmann::json result = bench::run_bench(model, o, c.bench);
       if (c.json_path) write_json(*c.json_path, result);
       return 0;
     }
     if (!o.quiet)
       std::fprintf(stderr, "separate: %s on %s in %s%s, loaded in %.1f s\n", model.name.c_str(), model.device.str().c_str(),
-                   precision_name(model.dtype), o.precision == "auto" ? " (--precision auto)" : "", model.load_s);
+                   precision_name(model.dtype), o.precision ? "" : " (--precision auto)", model.load_s);
     int failed = 0;
     nlohmann::json summary = {{"model", model.name},
                               {"load_s", model.load_s},

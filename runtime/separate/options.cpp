@@ -3,7 +3,9 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <algorithm>
 #include <cstdlib>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -42,12 +44,18 @@ std::vector<T> split_list(const std::string& text, const char* what) {
   return out;
 }
 
+const std::map<std::string, OtherMethod> kOtherMethods{
+    {"add", OtherMethod::add}, {"minus", OtherMethod::minus}, {"none", OtherMethod::none}};
+const std::map<std::string, audio::Clip> kClipModes{
+    {"rescale", audio::Clip::rescale}, {"clamp", audio::Clip::clamp}, {"tanh", audio::Clip::tanh}, {"none", audio::Clip::none}};
+
 // What the table's options write before they become a CommandLine.
 struct Raw {
   std::vector<std::string> files;
   std::optional<std::string> inputs_from, model_dir, out, attention;
   double segment = 0;
   bool flac = false, int24 = false, float32 = false, no_graphs = false;
+  std::string device = "auto", precision = "auto";
   std::string fused_kernels = "on", gemm = "auto";
   std::string bench_batches = "1", bench_precisions, bench_graphs = "on";
 };
@@ -70,11 +78,11 @@ void add_options(CLI::App& app, CommandLine& c, Raw& r) {
   app.add_flag("--list-models", c.list_models, "List the models this runner knows and exit")->group(model);
 
   const char* run = "Separation";
-  app.add_option("-d,--device", o.device, "cpu, cuda, cuda:N or auto")->capture_default_str()->group(run);
-  app.add_option("--precision", o.precision,
+  app.add_option("-d,--device", r.device, "cpu, cuda, cuda:N or auto")->capture_default_str()->group(run);
+  app.add_option("--precision", r.precision,
                  "fp32, fp16 (GPU), bf16, or auto: fp16 on a GPU for an MSST config with training.use_amp (MSST's "
                  "autocast), else fp32")
-      ->capture_default_str()->check(CLI::IsMember({"auto", "fp32", "fp16", "bf16"}))->group(run);
+      ->capture_default_str()->group(run);  // parse_precision says what it expects
   app.add_option("-b,--batch-size", o.separation.batch_size,
                  "Segments per forward (default 1; an MSST config's inference.batch_size)")
       ->check(CLI::PositiveNumber)->group(run);
@@ -118,21 +126,21 @@ void add_options(CLI::App& app, CommandLine& c, Raw& r) {
       ->group(out);
   app.add_option("--two-stems", o.two_stems, "Only STEM and the rest (no_STEM)")->group(out);
   app.add_option("--other-method", o.other_method, "With --two-stems: add (sum of the others), minus (mix - STEM), none")
-      ->capture_default_str()->check(CLI::IsMember({"add", "minus", "none"}))->group(out);
+      ->transform(CLI::CheckedTransformer(kOtherMethods))->default_str("add")->group(out);
   app.add_option("--format", o.format, "wav or flac")->capture_default_str()->check(CLI::IsMember({"wav", "flac"}))
       ->group(out);
   app.add_flag("--flac", r.flac, "Same as --format flac")->group(out);
   app.add_flag("--int24", r.int24, "24-bit samples")->group(out);
   app.add_flag("--float32", r.float32, "32-bit float samples (WAV)")->group(out);
-  app.add_option("--clip-mode", o.clip_mode, "rescale, clamp, tanh or none")->capture_default_str()
-      ->check(CLI::IsMember({"rescale", "clamp", "tanh", "none"}))->group(out);
+  app.add_option("--clip-mode", o.clip, "rescale, clamp, tanh or none")
+      ->transform(CLI::CheckedTransformer(kClipModes))->default_str("rescale")->group(out);
   app.add_flag("--keep-samplerate", o.keep_samplerate, "Write stems at the input's sample rate, not the model's")
       ->group(out);
   app.add_flag("--skip-existing", o.skip_existing, "Skip inputs whose stems all exist (resume a batch)")->group(out);
   app.add_option("--json", c.json_path, "Write a JSON summary to FILE ('-': stdout)")->group(out);
   app.add_flag("-q,--quiet", o.quiet, "No progress bars or per-file lines")->group(out);
 
-  BenchOptions& bench = c.bench;
+  bench::BenchOptions& bench = c.bench;
   const char* b = "Benchmark";
   app.add_flag("--bench", c.bench_mode, "Measure speed and GPU memory instead of writing stems")->group(b);
   app.add_option("--bench-seconds", bench.seconds, "Length of the synthetic track (no FILE given)")
@@ -155,12 +163,14 @@ void add_options(CLI::App& app, CommandLine& c, Raw& r) {
 void finish(const CLI::App& app, CommandLine& c, Raw& r) {
   RunnerOptions& o = c.run;
   o.env = read_environment();
+  o.device = parse_device(r.device);
+  if (r.precision != "auto") o.precision = parse_precision(r.precision, o.device);
   if (r.model_dir) o.model_dir = *r.model_dir;
   if (r.out) o.out = *r.out;
   if (r.segment > 0) o.separation.segment = r.segment;
   if (r.flac) o.format = "flac";
   if (r.int24 && r.float32) throw SeparateError("--int24 and --float32 exclude each other");
-  o.encoding = r.int24 ? "pcm24" : r.float32 ? "float32" : "pcm16";
+  o.encoding = r.int24 ? audio::Encoding::pcm24 : r.float32 ? audio::Encoding::float32 : audio::Encoding::pcm16;
   if (o.format == "flac" && r.float32)
     throw SeparateError("FLAC holds 16- or 24-bit samples: drop --float32, or write --format wav");
   o.separation.graphs = !r.no_graphs;
@@ -179,28 +189,33 @@ void finish(const CLI::App& app, CommandLine& c, Raw& r) {
     for (auto& p : read_input_list(*r.inputs_from)) c.inputs.push_back(p);
   if (c.list_models) return;
   if (c.bench_mode) {
-    BenchOptions& bench = c.bench;
+    bench::BenchOptions& bench = c.bench;
     if (c.inputs.size() > 1) throw SeparateError("--bench takes at most one FILE");
     if (!c.inputs.empty()) bench.input = c.inputs.front();
     if (!bench.trace.empty() && !bench::kernel_trace_supported())
       throw SeparateError("--bench-trace: this build of separate has no GPU support (build it against a CUDA or ROCm libtorch)");
     bench.batch_sizes = split_list<int64_t>(r.bench_batches, "--bench-batch-sizes");
-    bench.precisions = split_list<std::string>(r.bench_precisions.empty() ? o.precision : r.bench_precisions,
-                                               "--bench-precisions");
-    std::set<std::string> seen;
-    for (const auto& p : bench.precisions) {
-      if (p == "auto" && !r.bench_precisions.empty())
-        throw SeparateError("--bench-precisions: name the precisions (fp32, fp16, bf16); auto is --precision's");
-      if (p != "auto" && p != "fp32" && p != "fp16" && p != "bf16")
-        throw SeparateError("--bench-precisions: " + p + ": expected fp32, fp16 or bf16");
-      if (!seen.insert(p).second) throw SeparateError("--bench-precisions: " + p + " twice");
-    }
+    // Every precision this device cannot run is a usage error before any row is measured.
+    bench.precisions.clear();
+    if (!r.bench_precisions.empty()) {
+      for (const auto& p : split_list<std::string>(r.bench_precisions, "--bench-precisions")) {
+        if (p == "auto") throw SeparateError("--bench-precisions: name the precisions (fp32, fp16, bf16); auto is --precision's");
+        if (p != "fp32" && p != "fp16" && p != "bf16")
+          throw SeparateError("--bench-precisions: " + p + ": expected fp32, fp16 or bf16");
+        const at::ScalarType dtype = parse_precision(p, o.device);
+        if (std::find(bench.precisions.begin(), bench.precisions.end(), dtype) != bench.precisions.end())
+          throw SeparateError("--bench-precisions: " + p + " twice");
+        bench.precisions.push_back(dtype);
+      }
+    } else if (o.precision) {
+      bench.precisions = {*o.precision};
+    }  // else the loaded model's (auto)
     bench.graphs.clear();
     for (const auto& g : split_list<std::string>(r.bench_graphs, "--bench-graphs")) {
       if (g != "on" && g != "off") throw SeparateError("--bench-graphs: expected on, off or on,off");
       bench.graphs.push_back(g == "on");
     }
-    o.precision = bench.precisions.front();
+    if (!bench.precisions.empty()) o.precision = bench.precisions.front();
     if (o.separation.tta) throw SeparateError("--tta with --bench: measure without it (it runs the model three times)");
   } else if (c.inputs.empty() && !c.explain) {
     throw SeparateError("no input files: give audio files, or --inputs-from LIST (see --help)");

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/bench/separate_bench.h"
 #include "runtime/separate/environment.h"
 #include "runtime/separate/runner.h"
 
@@ -17,7 +18,7 @@ namespace stemkit::separate {
 
 struct CommandLine {
   RunnerOptions run;
-  BenchOptions bench;
+  bench::BenchOptions bench;
   std::vector<std::filesystem::path> inputs;  // FILE... and --inputs-from, in order
   std::optional<std::string> json_path;       // --json FILE ('-': stdout)
   bool list_models = false;                   // --list-models

@@ -41,6 +41,78 @@ double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
+bool is_out_of_memory(const std::exception& e) {
+  std::string m = e.what();
+  return m.find("out of memory") != std::string::npos || m.find("OutOfMemory") != std::string::npos;
+}
+
+audio::Audio to_audio(const at::Tensor& t, int samplerate) {
+  at::Tensor c = t.to(at::kCPU, at::kFloat).contiguous();
+  audio::Audio a;
+  a.samplerate = samplerate;
+  a.channels = static_cast<int>(c.size(0));
+  a.frames = c.size(1);
+  a.data.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+  return a;
+}
+
+// separate() with the batch halved after running out of GPU memory; later
+// files keep the smaller batch.
+at::Tensor separate_with_retry(LoadedModel& model, const at::Tensor& wav, models::SeparationOptions& o,
+                               const models::ProgressFn& progress, models::SeparationReport* report, bool quiet) {
+  for (;;) {
+    try {
+      return model.model->separate(wav, o, progress, report);
+    } catch (const std::exception& e) {
+      if (!is_out_of_memory(e)) throw;
+      model.model->release_graphs();
+      bench::release_gpu_cache();
+      if (o.batch_size <= 1)
+        throw SeparateError(std::string("out of GPU memory at --batch-size 1: try --precision fp16 or bf16, a shorter "
+                                        "--segment, or --device cpu (") + std::string(e.what()).substr(0, 200) + ")");
+      const int64_t smaller = o.batch_size / 2;
+      if (!quiet)
+        std::fprintf(stderr, "separate: out of GPU memory at --batch-size %lld; retrying with %lld\n",
+                     static_cast<long long>(o.batch_size), static_cast<long long>(smaller));
+      o.batch_size = smaller;
+    }
+  }
+}
+
+// The stems to write for one track: the model's sources, or --two-stems'.
+std::vector<std::pair<std::string, at::Tensor>> stems_of(const at::Tensor& est, const at::Tensor& mix,
+                                                         const std::vector<std::string>& sources,
+                                                         const RunnerOptions& o) {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  if (!o.two_stems) {
+    for (size_t s = 0; s < sources.size(); ++s) out.emplace_back(sources[s], est[static_cast<int64_t>(s)]);
+    return out;
+  }
+  const int64_t k = std::find(sources.begin(), sources.end(), *o.two_stems) - sources.begin();
+  const OtherMethod method = o.other_method;
+  const auto names = two_stem_names(*o.two_stems, method);
+  out.emplace_back(names[0], est[k]);
+  if (method == OtherMethod::add) out.emplace_back(names[1], est.sum(0) - est[k]);  // the other stems summed
+  if (method == OtherMethod::minus) out.emplace_back(names[1], mix - est[k]);
+  return out;
+}
+
+ProgressBar::Options bar_options(const std::string& label, const ProgressUnit& unit, bool quiet) {
+  ProgressBar::Options b;
+  b.label = label;
+  b.unit = unit;
+  b.quiet = quiet;
+  return b;
+}
+
+std::string gb(int64_t bytes) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.2f", static_cast<double>(bytes) / 1e9);
+  return b;
+}
+
+}  // namespace
+
 at::Device parse_device(const std::string& text) {
   if (text == "auto") return at::hasCUDA() ? at::Device(at::kCUDA, 0) : at::Device(at::kCPU);
   at::Device device(at::kCPU);
@@ -80,36 +152,12 @@ at::ScalarType parse_precision(const std::string& text, const at::Device& device
   throw SeparateError("--precision " + text + ": expected auto, fp32, fp16 or bf16");
 }
 
-audio::Encoding parse_encoding(const std::string& text) {
-  if (text == "pcm16") return audio::Encoding::pcm16;
-  if (text == "pcm24") return audio::Encoding::pcm24;
-  if (text == "float32") return audio::Encoding::float32;
-  throw SeparateError("encoding " + text + ": expected pcm16, pcm24 or float32");
-}
-
-bool is_out_of_memory(const std::exception& e) {
-  std::string m = e.what();
-  return m.find("out of memory") != std::string::npos || m.find("OutOfMemory") != std::string::npos;
-}
-
-// The samples become the tensor's storage (no copy of a whole track).
-at::Tensor to_tensor(audio::Audio&& a) {
+at::Tensor to_tensor(audio::Audio&& a) {  // the samples become the storage: no copy of a whole track
   auto* samples = new std::vector<float>(std::move(a.data));
   return at::from_blob(samples->data(), {a.channels, a.frames}, [samples](void*) { delete samples; },
                        at::TensorOptions().dtype(at::kFloat));
 }
 
-audio::Audio to_audio(const at::Tensor& t, int samplerate) {
-  at::Tensor c = t.to(at::kCPU, at::kFloat).contiguous();
-  audio::Audio a;
-  a.samplerate = samplerate;
-  a.channels = static_cast<int>(c.size(0));
-  a.frames = c.size(1);
-  a.data.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
-  return a;
-}
-
-// One stem, (channels, frames) at `samplerate`, to its file at `out_rate`.
 // At the model's rate it is written straight from the tensor's memory (a
 // view of the separation's result: no copy), the clip mode applied while the
 // samples are converted; resampled, from a copy.
@@ -125,63 +173,6 @@ void write_stem(const std::string& path, const at::Tensor& stem, int samplerate,
   audio::write_audio(path, audio::AudioView{samplerate, static_cast<int>(c.size(0)), c.size(1), c.data_ptr<float>()},
                      encoding, clip);
 }
-
-// separate() with the batch halved after running out of GPU memory; later
-// files keep the smaller batch.
-at::Tensor separate_with_retry(LoadedModel& model, const at::Tensor& wav, models::SeparationOptions& o,
-                               const models::ProgressFn& progress, models::SeparationReport* report, bool quiet) {
-  for (;;) {
-    try {
-      return model.model->separate(wav, o, progress, report);
-    } catch (const std::exception& e) {
-      if (!is_out_of_memory(e)) throw;
-      model.model->release_graphs();
-      bench::release_gpu_cache();
-      if (o.batch_size <= 1)
-        throw SeparateError(std::string("out of GPU memory at --batch-size 1: try --precision fp16 or bf16, a shorter "
-                                        "--segment, or --device cpu (") + std::string(e.what()).substr(0, 200) + ")");
-      const int64_t smaller = o.batch_size / 2;
-      if (!quiet)
-        std::fprintf(stderr, "separate: out of GPU memory at --batch-size %lld; retrying with %lld\n",
-                     static_cast<long long>(o.batch_size), static_cast<long long>(smaller));
-      o.batch_size = smaller;
-    }
-  }
-}
-
-// The stems to write for one track: the model's sources, or --two-stems'.
-std::vector<std::pair<std::string, at::Tensor>> stems_of(const at::Tensor& est, const at::Tensor& mix,
-                                                         const std::vector<std::string>& sources,
-                                                         const RunnerOptions& o) {
-  std::vector<std::pair<std::string, at::Tensor>> out;
-  if (!o.two_stems) {
-    for (size_t s = 0; s < sources.size(); ++s) out.emplace_back(sources[s], est[static_cast<int64_t>(s)]);
-    return out;
-  }
-  const int64_t k = std::find(sources.begin(), sources.end(), *o.two_stems) - sources.begin();
-  const OtherMethod method = parse_other_method(o.other_method);
-  const auto names = two_stem_names(*o.two_stems, method);
-  out.emplace_back(names[0], est[k]);
-  if (method == OtherMethod::add) out.emplace_back(names[1], est.sum(0) - est[k]);  // the other stems summed
-  if (method == OtherMethod::minus) out.emplace_back(names[1], mix - est[k]);
-  return out;
-}
-
-ProgressBar::Options bar_options(const std::string& label, const ProgressUnit& unit, bool quiet) {
-  ProgressBar::Options b;
-  b.label = label;
-  b.unit = unit;
-  b.quiet = quiet;
-  return b;
-}
-
-std::string gb(int64_t bytes) {
-  char b[32];
-  std::snprintf(b, sizeof b, "%.2f", static_cast<double>(bytes) / 1e9);
-  return b;
-}
-
-}  // namespace
 
 std::string error_text(const std::exception& e) {
   std::string m = e.what();
@@ -212,10 +203,9 @@ void probe_call_shapes(LoadedModel& model, const RunnerOptions& o) {
 
 LoadedModel load_model(const RunnerOptions& o) {
   LoadedModel m;
-  m.device = parse_device(o.device);
-  // An explicit precision is checked before anything is read; auto once the model's kind is known.
-  std::string precision = o.precision;
-  if (precision != "auto") parse_precision(precision, m.device);
+  m.device = o.device;
+  // An explicit precision was checked against the device when parsed; auto is decided once the model's kind is known.
+  std::optional<at::ScalarType> precision = o.precision;
   double t0 = now_s();  // from after any download
   // The GPU's start (driver context, caching allocator, cuBLAS handle: 0.3 s
   // and more) on a thread, while the checkpoint is read and the model built on
@@ -230,7 +220,7 @@ LoadedModel load_model(const RunnerOptions& o) {
   std::vector<std::vector<double>> weights;
   std::optional<double> segment;
   int64_t config_batch_size = 0;  // an MSST configuration's inference.batch_size; 0: none
-  std::string precision_reason = "--precision " + o.precision;
+  std::string precision_reason = o.precision ? std::string("--precision ") + precision_name(*o.precision) : "";
   auto ends_with = [](const std::string& s, const std::string& tail) {
     return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
   };
@@ -245,8 +235,8 @@ LoadedModel load_model(const RunnerOptions& o) {
     m.name = output_model_name(*o.checkpoint);
     config_batch_size = config.batch_size;
     // MSST's demix: fp16 autocast on a GPU when the config's training.use_amp is set (its default).
-    if (precision == "auto") {
-      precision = m.device.is_cuda() && config.use_amp ? "fp16" : "fp32";
+    if (!precision) {
+      precision = m.device.is_cuda() && config.use_amp ? at::kHalf : at::kFloat;
       precision_reason = m.device.is_cuda() ? config.use_amp ? "auto: the config's training.use_amp, MSST's fp16 autocast"
                                                              : "auto: the config has training.use_amp off"
                                             : "auto: fp32 on the CPU";
@@ -280,11 +270,11 @@ LoadedModel load_model(const RunnerOptions& o) {
     m.name = cm.name;
   }
   if (!m.model) m.model = models::make_separator(models::load_demucs_bag(m.name, paths, weights, segment));
-  if (precision == "auto") {
-    precision = "fp32";
+  if (!precision) {
+    precision = at::kFloat;
     precision_reason = "auto: demucs models run fp32 upstream";
   }
-  m.dtype = parse_precision(precision, m.device);
+  m.dtype = *precision;
   const double t_move = now_s();
   if (gpu_started.valid()) gpu_started.get();  // its error, if the GPU could not start, is the user's answer
   plan::ExecutionPlan& p = m.plan;
@@ -353,15 +343,15 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
   std::vector<std::string> stem_names;
   if (o.two_stems) {
     check_two_stems(*o.two_stems, sources, model.name);
-    stem_names = two_stem_names(*o.two_stems, parse_other_method(o.other_method));
+    stem_names = two_stem_names(*o.two_stems, o.other_method);
   } else {
     stem_names = sources;
   }
   if (o.format != "wav" && o.format != "flac") throw SeparateError("--format " + o.format + ": expected wav or flac");
-  const audio::Encoding encoding = parse_encoding(o.encoding);
+  const audio::Encoding encoding = o.encoding;
   if (o.format == "flac" && encoding == audio::Encoding::float32)
     throw SeparateError("FLAC holds 16- or 24-bit samples: drop --float32, or write --format wav");
-  const audio::Clip clip = audio::parse_clip(o.clip_mode);
+  const audio::Clip clip = o.clip;
   // Every output path is known, and checked for collisions, before any work.
   const auto plan = plan_outputs(inputs, stem_names, FilenameTemplate(o.filename), output_root(o.out, model.name), o.format);
   // ...and the directories they go to made, and found writable, before the first separation.
@@ -513,177 +503,6 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
   nlohmann::json files = nlohmann::json::array();
   for (auto& e : entries) files.push_back(std::move(e));
   return files;
-}
-
-nlohmann::json run_bench(LoadedModel& loaded, const RunnerOptions& options, const BenchOptions& requested) {
-  // The rows' precisions: the loaded model's (auto resolved) when none are named.
-  BenchOptions b = requested;
-  if (b.precisions.empty() || b.precisions == std::vector<std::string>{"auto"}) b.precisions = {precision_name(loaded.dtype)};
-  // Every precision this device cannot run is a usage error before any row is measured.
-  for (const auto& precision : b.precisions) parse_precision(precision, loaded.device);
-  const int sr = static_cast<int>(loaded.model->samplerate());
-  const int channels = static_cast<int>(loaded.model->audio_channels());
-  // The track: a song (decode timed) or synthetic audio, never silence:
-  // a few sine partials with moving amplitudes and some noise.
-  double decode_s = 0;
-  at::Tensor wav;
-  std::string track;
-  if (b.input) {
-    const double t0 = now_s();
-    wav = to_tensor(audio::to_channels(audio::resample(audio::read_audio(b.input->string()), sr), channels));
-    decode_s = now_s() - t0;
-    track = b.input->string();
-  } else {
-    const int64_t n = static_cast<int64_t>(b.seconds * sr);
-    at::Tensor t = at::arange(n, at::kDouble) / sr;
-    at::Tensor x = at::zeros({channels, n}, at::kDouble);
-    std::mt19937 rng(42);
-    std::uniform_real_distribution<double> freq(40, 4000), phase(0, 6.28), rate(0.1, 2);
-    for (int c = 0; c < channels; ++c)
-      for (int k = 0; k < 12; ++k)
-        x[c] += 0.05 * at::sin(2 * M_PI * freq(rng) * t + phase(rng)) * (1 + at::sin(2 * M_PI * rate(rng) * t)) / 2;
-    x += 0.02 * at::randn({channels, n}, at::TensorOptions().dtype(at::kDouble));
-    wav = x.to(at::kFloat);
-    track = "synthetic";
-  }
-  const double seconds = static_cast<double>(wav.size(1)) / sr;
-  const fs::path scratch = fs::temp_directory_path() / ("stemkit-bench-" + std::to_string(::getpid()));
-
-  nlohmann::json rows = nlohmann::json::array();
-  std::printf("%-9s %5s %6s %-34s %10s %10s %10s %10s\n", "precision", "batch", "graphs", "attention", "x realtime",
-              "x with I/O", "peak GB", "reserved");
-  // Each precision's rows run with only that precision's model on the device:
-  // another model's weights, folded weights and workspaces would count in their
-  // peak memory, which a run of that precision
-  // alone never has. So the model loaded for --precision is freed when no row
-  // uses it, and each model once its rows are done.
-  const std::string loaded_precision = precision_name(loaded.dtype);
-  if (std::find(b.precisions.begin(), b.precisions.end(), loaded_precision) == b.precisions.end()) {
-    loaded.model.reset();
-    bench::release_gpu_cache();
-  }
-  for (const auto& precision : b.precisions) {
-    RunnerOptions o = options;
-    o.precision = precision;
-    o.quiet = true;
-    LoadedModel m = precision == loaded_precision ? std::move(loaded) : load_model(o);
-    const int dev = m.device.is_cuda() ? m.device.index() : -1;
-    struct RowSetting {
-      int64_t batch;
-      bool graphs, low_memory;
-    };
-    std::vector<RowSetting> settings;
-    for (int64_t batch : b.batch_sizes)
-      for (bool graphs : b.graphs) settings.push_back({batch, graphs, false});
-    if (b.low_memory) settings.push_back({1, false, true});
-    for (const RowSetting& setting : settings) {
-      models::SeparationOptions sep = options.separation;
-      sep.batch_size = setting.batch;
-      sep.graphs = setting.graphs;
-      if (setting.low_memory) apply_low_memory(sep);
-      const int64_t batch = sep.batch_size;
-      const bool graphs = sep.graphs;
-      nlohmann::json row = {{"precision", precision}, {"batch_size", batch}, {"graphs", graphs},
-                            {"window_seconds", sep.window_seconds}};
-      if (setting.low_memory) row["mode"] = "low-memory";
-      // Each row from a clean slate: no graphs or cached blocks of the rows before.
-      m.model->release_graphs();
-      bench::release_gpu_cache();
-      try {
-        // Warm-up: the same call shape, so plans, kernels and graphs are ready.
-        // Its time is what a run's first file pays once on top (cuBLASLt's
-        // algorithm timing, graph capture) plus the warm-up audio's separation.
-        const int64_t warm = std::min<int64_t>(wav.size(1), 2 * m.model->segment_samples());
-        const double warm_t0 = now_s();
-        m.model->separate(wav.slice(1, 0, warm), sep);
-        if (dev >= 0) bench::gpu_synchronize(dev);
-        const double warmup_s = now_s() - warm_t0;
-        std::vector<double> walls;
-        models::SeparationReport report;
-        bench::GpuMemory mem;
-        at::Tensor est;
-        for (int r = 0; r < std::max(1, b.repeats); ++r) {
-          if (dev >= 0) bench::reset_gpu_peak(dev), bench::gpu_synchronize(dev);
-          const double t0 = now_s();
-          est = m.model->separate(wav, sep, {}, &report);
-          if (dev >= 0) bench::gpu_synchronize(dev);
-          walls.push_back(now_s() - t0);
-          if (dev >= 0) mem = bench::gpu_peak(dev);
-        }
-        if (!b.trace.empty()) {  // one more run, traced (not timed: the profiler slows it)
-          const std::string path = b.trace + "-" + std::to_string(rows.size()) + ".json";
-          bench::start_kernel_trace();
-          m.model->separate(wav, sep, {}, nullptr);
-          if (dev >= 0) bench::gpu_synchronize(dev);
-          bench::stop_kernel_trace(path);
-          row["trace"] = path;
-        }
-        std::sort(walls.begin(), walls.end());
-        const double wall = walls[walls.size() / 2];
-        // Encoding: the stems as 16-bit WAV, as the runner writes them by default.
-        const double t0 = now_s();
-        fs::create_directories(scratch);
-        std::vector<std::future<void>> writes;
-        for (int64_t s = 0; s < est.size(0); ++s)
-          writes.push_back(std::async(std::launch::async, [&, s] {
-            write_stem((scratch / ("stem" + std::to_string(s) + ".wav")).string(), est[s], sr, sr, audio::Clip::rescale,
-                       audio::Encoding::pcm16);
-          }));
-        for (auto& w : writes) w.get();
-        const double encode_s = now_s() - t0;
-        std::string attention;  // this precision's model's own decisions
-        for (const auto& d : m.plan.kernels.attention.log->entries())
-          attention += (attention.empty() ? "" : "; ") + d.shape + ": " + d.backend + " (" + d.reason + ")";
-        row.update({{"seconds", seconds}, {"wall_s", wall}, {"realtime", seconds / wall}, {"decode_s", decode_s},
-                    {"warmup_s", warmup_s}, {"warmup_seconds", static_cast<double>(warm) / sr},
-                    {"encode_s", encode_s}, {"realtime_with_io", seconds / (decode_s + wall + encode_s)},
-                    {"peak_allocated_bytes", mem.peak_allocated}, {"peak_reserved_bytes", mem.peak_reserved},
-                    {"graphs_status", report.graphs}, {"attention", attention}, {"forward_calls", report.forward_calls},
-                    {"walls_s", walls}});
-        std::string attention_short = attention.substr(attention.find(": ") == std::string::npos ? 0 : attention.find(": ") + 2, 34);
-        std::printf("%-9s %5lld %6s %-34s %10.1f %10.1f %10s %10s\n", precision.c_str(), static_cast<long long>(batch),
-                    setting.low_memory ? "lowmem"
-                    : !graphs          ? "off"
-                    : report.graphs.rfind("replaying", 0) == 0 ? "on"
-                                                                : "eager",
-                    attention_short.c_str(),
-                    seconds / wall, seconds / (decode_s + wall + encode_s), gb(mem.peak_allocated).c_str(),
-                    gb(mem.peak_reserved).c_str());
-      } catch (const std::exception& e) {
-        row["error"] = error_text(e);
-        std::printf("%-9s %5lld %6s failed: %s\n", precision.c_str(), static_cast<long long>(batch), graphs ? "on" : "off",
-                    error_text(e).substr(0, 160).c_str());
-        m.model->release_graphs();
-        bench::release_gpu_cache();
-      }
-      std::fflush(stdout);
-      rows.push_back(row);
-    }
-    m.model.reset();
-    bench::release_gpu_cache();
-    if (precision == loaded_precision) loaded = std::move(m);  // its name, device and load time, for the result
-  }
-  // File by file: std::filesystem::remove_all called a null function on the
-  // GPU machine (Ubuntu 24.04 with PyTorch's libraries; seen under cuda-gdb).
-  for (const auto& entry : fs::directory_iterator(scratch)) fs::remove(entry.path());
-  fs::remove(scratch);
-  std::string gpu_name = "none";
-#if defined(STEMKIT_ROCM)
-  if (loaded.device.is_cuda()) gpu_name = attention::query_gpu(loaded.device.index(), true).describe();
-#else
-  if (loaded.device.is_cuda()) gpu_name = attention::query_gpu(loaded.device.index(), false).describe();
-#endif
-  return {{"track", track},
-          {"seconds", seconds},
-          {"model", loaded.name},
-          {"load_s", loaded.load_s},
-          {"to_device_s", loaded.to_device_s},
-          {"device", loaded.device.str()},
-          {"gpu", gpu_name},
-          {"shifts", options.separation.shifts},
-          {"overlap", options.separation.overlap},
-          {"version", version_text()},
-          {"rows", rows}};
 }
 
 }  // namespace stemkit::separate

@@ -1,6 +1,7 @@
 // The `separate` runner's pieces that need libtorch: the options users know
-// from demucs, loading the model they name, separating files into stems, and
-// the benchmark. main.cpp only parses the command line into these.
+// from demucs as types, loading the model they name and deciding its plan,
+// and separating files into stems. options.cpp parses the command line into
+// these; runtime/bench/separate_bench.h measures them.
 #pragma once
 
 #include <algorithm>
@@ -16,8 +17,9 @@
 
 #include "runtime/audio/audio.h"
 #include "runtime/models/separator.h"
-#include "runtime/separate/environment.h"
 #include "runtime/plan/execution_plan.h"
+#include "runtime/separate/environment.h"
+#include "runtime/separate/naming.h"
 
 namespace stemkit::separate {
 
@@ -29,8 +31,8 @@ struct RunnerOptions {
   Environment env;                  // the variables read once (options.cpp); the cache's default place
   bool download = false;
   // Where and how
-  std::string device = "auto";      // cpu, cuda, cuda:N, auto
-  std::string precision = "auto";   // fp32, fp16, bf16, or auto (load_model resolves it)
+  at::Device device = at::kCPU;     // --device, auto resolved when parsed (parse_device)
+  std::optional<at::ScalarType> precision;  // --precision: float32, float16, bfloat16; none: auto (load_model decides)
   models::SeparationOptions separation;
   bool batch_size_given = false;    // -b was given (else an MSST config's inference.batch_size applies)
   bool low_memory = false;          // --low-memory (apply_low_memory has been applied to `separation`)
@@ -41,10 +43,10 @@ struct RunnerOptions {
   std::optional<std::filesystem::path> out;
   std::string filename = "{track}/{stem}.{ext}";
   std::optional<std::string> two_stems;
-  std::string other_method = "add";
-  std::string format = "wav";       // wav, flac
-  std::string encoding = "pcm16";   // pcm16, pcm24, float32
-  std::string clip_mode = "rescale";
+  OtherMethod other_method = OtherMethod::add;
+  std::string format = "wav";       // wav, flac (the stems' file extension)
+  audio::Encoding encoding = audio::Encoding::pcm16;
+  audio::Clip clip = audio::Clip::rescale;
   bool keep_samplerate = false;     // write at the input's rate instead of the model's
   bool skip_existing = false;
   bool quiet = false;
@@ -53,6 +55,14 @@ struct RunnerOptions {
 // An exception's message for users: libtorch's errors without the C++
 // backtrace they carry ("Exception raised from ... frame #0 ...").
 std::string error_text(const std::exception& e);
+
+// The command line's device and precision as types (options.cpp calls these
+// while parsing, so a bad value is a usage error before any work). Throw
+// SeparateError with the fix.
+// "cpu", "cuda", "cuda:N" (N < the GPUs present) or "auto" (cuda:0 if there is a GPU, else the CPU).
+at::Device parse_device(const std::string& text);
+// "fp32", "fp16", "bf16" ("auto" is the caller's); fp16 only on a GPU.
+at::ScalarType parse_precision(const std::string& text, const at::Device& device);
 
 // The model named by options.model, on the chosen device and precision, and
 // the plan it runs by.
@@ -76,6 +86,14 @@ models::SeparationOptions separation_options(const LoadedModel& model, const Run
 void probe_call_shapes(LoadedModel& model, const RunnerOptions& options);
 // The --precision name of a model's dtype: "fp32", "fp16" or "bf16".
 const char* precision_name(at::ScalarType dtype);
+
+// A (channels, frames) float tensor of the samples, which become its storage.
+at::Tensor to_tensor(audio::Audio&& audio);
+
+// One stem, (channels, frames) at `samplerate`, to its file at `out_rate`,
+// the clip mode applied as the samples are converted.
+void write_stem(const std::string& path, const at::Tensor& stem, int samplerate, int out_rate, audio::Clip clip,
+                audio::Encoding encoding);
 
 // The first input read on another thread while the model loads (a FLAC or
 // MP3 takes a few hundred milliseconds to decode, loading a model about as
@@ -104,20 +122,5 @@ inline void apply_low_memory(models::SeparationOptions& o) {
   o.graphs = false;
   o.window_seconds = std::min(o.window_seconds, kLowMemoryWindowSeconds);
 }
-
-struct BenchOptions {
-  std::optional<std::filesystem::path> input;  // a song; else synthetic audio of `seconds`
-  double seconds = 180;
-  std::vector<int64_t> batch_sizes = {1};
-  std::vector<std::string> precisions = {"fp32"};
-  std::vector<bool> graphs = {true};
-  int repeats = 1;                             // timed runs per row (median)
-  std::string trace;                           // a Chrome trace of each row's last timed run: TRACE-<row>.json
-  bool low_memory = false;                     // also a row per precision as --low-memory runs (apply_low_memory)
-};
-
-// The benchmark table (printed) and its rows as JSON. Frees model.model: each
-// precision's rows run with only their own model on the device.
-nlohmann::json run_bench(LoadedModel& model, const RunnerOptions& options, const BenchOptions& bench);
 
 }  // namespace stemkit::separate

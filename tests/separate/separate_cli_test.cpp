@@ -11,6 +11,7 @@
 #include <fstream>
 #include <iterator>
 #include <nlohmann/json.hpp>
+#include <unistd.h>
 
 #include "runtime/audio/audio.h"
 #include "runtime/models/demucs_bag.h"
@@ -265,9 +266,55 @@ TEST(SeparateCli, UsageErrorsSayWhatToDo) {
   EXPECT_NE(r.output.find(at::hasCUDA() ? "--device cuda:99: this machine has " : "--device cuda:99: this libtorch"),
             std::string::npos)
       << r.output;
+  // Typed options: a value outside the list is a usage error naming the list.
+  r = run("-n " + kModel + " --clip-mode soft " + (dir / "a.wav").string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("--clip-mode"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("rescale"), std::string::npos) << r.output;
+  r = run("-n " + kModel + " --other-method sub --two-stems vocals " + (dir / "a.wav").string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("minus"), std::string::npos) << r.output;
+  r = run("-n " + kModel + " --attention fast " + (dir / "a.wav").string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("--attention"), std::string::npos) << r.output;
+  r = run("-n " + kModel + " --int24 --float32 " + (dir / "a.wav").string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("--int24 and --float32 exclude each other"), std::string::npos) << r.output;
+  // Where the stems or the summary cannot be written is found before any separation.
+  fs::create_directories(dir / "ro");
+  fs::permissions(dir / "ro", fs::perms::owner_read | fs::perms::owner_exec);
+  if (::access((dir / "ro").c_str(), W_OK) != 0) {  // root writes anywhere: nothing to check then
+    r = run("-n " + kModel + " -o " + (dir / "ro").string() + " " + (dir / "a.wav").string());
+    EXPECT_EQ(r.code, 2) << r.output;
+    EXPECT_NE(r.output.find((dir / "ro").string()), std::string::npos) << r.output;
+    r = run("-n " + kModel + " -o " + (dir / "out").string() + " --json " + (dir / "ro" / "s.json").string() + " " +
+            (dir / "a.wav").string());
+    EXPECT_EQ(r.code, 2) << r.output;
+    EXPECT_FALSE(fs::exists(dir / "out")) << "nothing separated before the --json path was checked";
+  }
+  r = run("-n " + kModel + " --json " + (dir / "no" / "such" / "dir" / "s.json").string() + " " + (dir / "a.wav").string());
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("s.json"), std::string::npos) << r.output;
   r = run("--version");
   EXPECT_EQ(r.code, 0);
   EXPECT_NE(r.output.find("patch set"), std::string::npos) << r.output;
+}
+
+// --explain: the plan, decided as a run would decide it, and no stems.
+TEST(SeparateCli, ExplainPrintsThePlan) {
+  separate::test::TempDir dir;
+  Result r = run("-n " + kModel + " --device cpu --explain -o " + (dir / "out").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  for (const char* field : {"precision: fp32", "batch: 1", "graphs: off", "attention on "})
+    EXPECT_NE(r.output.find(field), std::string::npos) << field << " in\n" << r.output;
+  EXPECT_FALSE(fs::exists(dir / "out" / "small")) << "--explain writes no stems";
+  r = run("-n " + kModel + " --device cpu --explain --json " + (dir / "plan.json").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  std::ifstream in(dir / "plan.json");
+  const nlohmann::json plan = nlohmann::json::parse(in);
+  EXPECT_EQ(plan.at("precision").at("value").get<std::string>(), "fp32") << plan.dump(2);
+  EXPECT_FALSE(plan.at("precision").at("reason").get<std::string>().empty()) << plan.dump(2);
+  EXPECT_FALSE(plan.at("attention_calls").empty()) << "the probe names every call shape: " << plan.dump(2);
 }
 
 }  // namespace
