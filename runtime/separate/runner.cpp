@@ -105,12 +105,6 @@ ProgressBar::Options bar_options(const std::string& label, const ProgressUnit& u
   return b;
 }
 
-std::string gb(int64_t bytes) {
-  char b[32];
-  std::snprintf(b, sizeof b, "%.2f", static_cast<double>(bytes) / 1e9);
-  return b;
-}
-
 }  // namespace
 
 at::Device parse_device(const std::string& text) {
