@@ -95,8 +95,8 @@ int main(int argc, char** argv) {
     std::optional<ReadAhead> first;
     if (!c.bench_mode && !c.explain) first = read_ahead(c.inputs.front());
     LoadedModel model = load_model(o);
-    if (!o.quiet)
-      for (const auto& w : model.warnings) std::fprintf(stderr, "separate: %s\n", w.c_str());
+    // Said even with --quiet, which silences progress, not what the user must know.
+    for (const auto& w : model.warnings) std::fprintf(stderr, "separate: %s\n", w.c_str());
     if (c.explain) {
       probe_call_shapes(model, o);
       if (c.json_path)

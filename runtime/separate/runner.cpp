@@ -348,15 +348,21 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
   const audio::Clip clip = o.clip;
   // Every output path is known, and checked for collisions, before any work.
   const auto plan = plan_outputs(inputs, stem_names, FilenameTemplate(o.filename), output_root(o.out, model.name), o.format);
-  // ...and the directories they go to made, and found writable, before the first separation.
+  // ...and the directories they go to found writable before the first
+  // separation, without making them: a file that fails leaves no empty folder.
   std::set<fs::path> dirs;
   for (const auto& p : plan) dirs.insert(p.path.parent_path().empty() ? fs::path(".") : p.path.parent_path());
   for (const auto& dir : dirs) {
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-    if (ec || ::access(dir.c_str(), W_OK) != 0)
-      throw SeparateError("cannot write stems into " + dir.string() + " (" +
-                          (ec ? ec.message() : std::string(std::strerror(errno))) +
+    fs::path existing = fs::absolute(dir);  // the nearest folder that exists: the stems' folders are made in it
+    while (!fs::exists(existing) && existing.has_parent_path() && existing != existing.parent_path())
+      existing = existing.parent_path();
+    std::string problem;
+    if (!fs::is_directory(existing))
+      problem = existing.string() + " is not a folder";
+    else if (::access(existing.c_str(), W_OK | X_OK) != 0)
+      problem = existing.string() + ": " + std::strerror(errno);
+    if (!problem.empty())
+      throw SeparateError("cannot write stems into " + dir.string() + " (" + problem +
                           "); choose another output root with -o DIR, or another --filename");
   }
 

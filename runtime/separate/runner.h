@@ -72,7 +72,7 @@ struct LoadedModel {
   at::Device device = at::kCPU;
   at::ScalarType dtype = at::kFloat;
   plan::ExecutionPlan plan;  // decided here, once; the model holds its KernelPlan
-  std::vector<std::string> warnings;  // said once before the first file (unless --quiet)
+  std::vector<std::string> warnings;  // said once before the first file (--quiet too)
   double load_s = 0;              // reading the weights and moving them to the device (downloads not counted)
   double to_device_s = 0;         // of load_s, moving them (waiting for the GPU to start, if it was still starting)
 };
