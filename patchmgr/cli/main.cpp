@@ -24,7 +24,7 @@
 #include "patchmgr/manifest/manifest.h"
 #include "patchmgr/pipeline/pipeline.h"
 #include "patchmgr/report/fingerprint.h"
-#include "patchmgr/report/patches_md.h"
+#include "patchmgr/report/generated_files.h"
 #include "patchmgr/util/error.h"
 #include "patchmgr/util/fs.h"
 #include "patchmgr/verify/verify.h"
@@ -151,11 +151,10 @@ int main(int argc, char** argv) {
   check->add_flag("--bisect", check_options.bisect, "For each patch worse than at the pin, name the upstream commit that changed its class");
   add_components(check);
 
-  bool docs_check = false;
-  std::string docs_output = "PATCHES.md";
+  patchmgr::DocsOptions docs_options;
   auto* docs = app.add_subcommand("docs", "Render PATCHES.md from the manifests");
-  docs->add_flag("--check", docs_check, "Do not write; exit 1 when PATCHES.md is not what the manifests give");
-  docs->add_option("--output", docs_output, "Where to write, relative to the project root (default PATCHES.md)");
+  docs->add_flag("--check", docs_options.check, "Do not write; exit 1 when PATCHES.md is not what the manifests give");
+  docs->add_option("--output", docs_options.output, "Where to write, relative to the project root (default PATCHES.md)");
 
   std::string header_output;
   auto* fingerprint = app.add_subcommand("fingerprint", "Print the patch-set fingerprint (pins and patch hashes of every manifest)");
@@ -265,16 +264,10 @@ int main(int argc, char** argv) {
     }
     if (*fingerprint) {
       auto fp = patchmgr::fingerprint(load(ctx.root, {}));
-      if (header_output.empty()) {
+      if (header_output.empty())
         std::cout << fmt::format("patch set {} ({})\n{}", fp.id, fp.summary, fp.text);
-        return 0;
-      }
-      fs::path target = fs::absolute(header_output);
-      std::string header = patchmgr::fingerprint_header(fp);
-      if (!fs::exists(target) || patchmgr::read_file(target) != header) {
-        fs::create_directories(target.parent_path());
-        patchmgr::write_file_atomic(target, header);
-      }
+      else
+        patchmgr::write_fingerprint_header(fp, fs::absolute(header_output));
       return 0;
     }
     if (*bench) {
@@ -305,29 +298,7 @@ int main(int argc, char** argv) {
       return int(code);
     }
     if (*docs) {
-      auto manifests = load(ctx.root, {});
-      std::string page = patchmgr::render_patches_md(manifests, ctx.root);
-      fs::path target = fs::path(docs_output).is_absolute() ? fs::path(docs_output) : ctx.root / docs_output;
-      std::string current = fs::exists(target) ? patchmgr::read_file(target) : std::string();
-      std::string shown = patchmgr::display_path(target, ctx.root);
-      if (docs_check) {
-        if (current == page) {
-          std::cout << fmt::format("{} is up to date\n", shown);
-          return 0;
-        }
-        // Say where it differs, so CI logs point at the stale part.
-        size_t line = 1, i = 0;
-        for (; i < std::min(current.size(), page.size()) && current[i] == page[i]; ++i)
-          if (current[i] == '\n') ++line;
-        std::cerr << fmt::format("patchmgr: {} is stale (first difference at line {}); run patchmgr docs and commit the result\n", shown, line);
-        return int(ExitCode::failed);
-      }
-      if (current == page) {
-        std::cout << fmt::format("{} is up to date\n", shown);
-        return 0;
-      }
-      patchmgr::write_file_atomic(target, page);
-      std::cout << fmt::format("wrote {} ({} component{})\n", shown, manifests.size(), manifests.size() == 1 ? "" : "s");
+      patchmgr::write_patches_md(ctx, load(ctx.root, {}), docs_options);
       return 0;
     }
     if (*build_runtime || *pipeline) {
