@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config ccache git
-  libgit2-dev libyaml-cpp-dev libcli11-dev libfmt-dev nlohmann-json3-dev libgtest-dev
+  libgit2-dev libssl-dev libyaml-cpp-dev libcli11-dev libfmt-dev nlohmann-json3-dev libgtest-dev
   libtorch-dev libsndfile1-dev libsoxr-dev libcurl4-openssl-dev
   # Debian's libtorch calls the system BLAS; without OpenBLAS that is the
   # reference BLAS, and HTDemucs' transformer ran 14x slower on the CPU.

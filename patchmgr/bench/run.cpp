@@ -13,10 +13,10 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "patchmgr/bench/process.h"
 #include "patchmgr/bench/result.h"
 #include "patchmgr/util/error.h"
 #include "patchmgr/util/fs.h"
+#include "patchmgr/util/process.h"
 
 namespace patchmgr::bench {
 namespace {
@@ -97,9 +97,13 @@ Machine probe_machine(const fs::path& root, const json& runtime) {
   m.cpu = file_value("/proc/cpuinfo", "model name", ':');
   m.cores = int(std::thread::hardware_concurrency());
   m.os = file_value("/etc/os-release", "PRETTY_NAME", '=');
-  ProcessResult smi = run_process({"nvidia-smi", "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"},
-                                  root, {}, true, true);
-  if (smi.code == 0) {
+  // Probes: their answer captured, their complaints (no GPU, no driver) not shown.
+  Process probe;
+  probe.cwd = root;
+  probe.capture = probe.quiet = true;
+  probe.argv = {"nvidia-smi", "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"};
+  ProcessResult smi = run_process(probe);
+  if (smi.ok()) {
     auto lines = split(smi.out, '\n');
     if (!lines.empty()) {
       auto fields = split(lines.front(), ',');
@@ -110,8 +114,9 @@ Machine probe_machine(const fs::path& root, const json& runtime) {
     }
   }
   if (m.gpu.empty()) {
-    ProcessResult rocm = run_process({"rocm-smi", "--showproductname", "--showdriverversion", "--json"}, root, {}, true, true);
-    if (rocm.code == 0) {
+    probe.argv = {"rocm-smi", "--showproductname", "--showdriverversion", "--json"};
+    ProcessResult rocm = run_process(probe);
+    if (rocm.ok()) {
       try {
         json j = json::parse(rocm.out);
         for (const auto& [key, v] : j.items()) {
@@ -147,12 +152,18 @@ json read_json(const std::string& component, const fs::path& file, const std::st
 void run_step(const Context& ctx, const Manifest& m, const std::string& what, const std::vector<std::string>& argv,
               const std::map<std::string, std::string>& env) {
   *ctx.out << fmt::format("{}: {}: {}\n", m.name, what, shell_join(argv)) << std::flush;
-  ProcessResult r = run_process(argv, ctx.root, env, false);
-  if (r.code == 127)
+  // Its output is shared with ours: the user sees separate's table as it comes.
+  Process p;
+  p.argv = argv;
+  p.cwd = ctx.root;
+  p.env = env;
+  ProcessResult r = run_process(p);
+  if (r.exit_code == 127)
     throw Error(ExitCode::failed, fmt::format("{}: {} could not be started ({} not found or not executable, or exited 127); nothing was recorded",
                                               m.name, what, argv.front()));
-  if (r.code != 0)
-    throw Error(ExitCode::failed, fmt::format("{}: {} failed (exit {}); its output is above; nothing was recorded", m.name, what, r.code));
+  if (!r.ok())  // the status as a shell's $? gives it: 128 + the signal that ended it
+    throw Error(ExitCode::failed, fmt::format("{}: {} failed (exit {}); its output is above; nothing was recorded", m.name, what,
+                                              r.signal != 0 ? 128 + r.signal : r.exit_code));
 }
 
 }  // namespace

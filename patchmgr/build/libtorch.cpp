@@ -9,8 +9,8 @@
 
 #include <fmt/format.h>
 
-#include "patchmgr/build/process.h"
 #include "patchmgr/util/error.h"
+#include "patchmgr/util/process.h"
 
 namespace fs = std::filesystem;
 

@@ -9,9 +9,9 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "patchmgr/build/process.h"
 #include "patchmgr/util/error.h"
 #include "patchmgr/util/fs.h"
+#include "patchmgr/util/process.h"
 
 namespace fs = std::filesystem;
 

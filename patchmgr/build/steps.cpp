@@ -5,12 +5,12 @@
 #include <fstream>
 #include <optional>
 
-#include "patchmgr/build/process.h"
 #include "patchmgr/build/stamp.h"
 #include "patchmgr/checkout/lock.h"
 #include "patchmgr/git/git.h"
 #include "patchmgr/util/error.h"
 #include "patchmgr/util/fs.h"
+#include "patchmgr/util/process.h"
 
 namespace patchmgr {
 

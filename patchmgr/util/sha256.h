@@ -1,5 +1,8 @@
-// SHA-256 (FIPS 180-4) of a byte string, as lower-case hex. Used for the
-// `sha256` of each patch file; self-contained so patchmgr needs no crypto library.
+// SHA-256 (FIPS 180-4) of a byte string, as lower-case hex: the `sha256` of
+// each patch file, the manifest a stopped rebase started from, and the
+// patch-set fingerprint. OpenSSL's libcrypto computes it: a maintained
+// implementation (using the CPU's SHA instructions where it has them) rather
+// than one of our own to keep correct.
 #pragma once
 
 #include <string>
@@ -7,6 +10,7 @@
 
 namespace patchmgr {
 
+// Throws Error(failed) only when libcrypto itself fails (out of memory).
 std::string sha256_hex(std::string_view data);
 
 }  // namespace patchmgr

@@ -5,13 +5,13 @@
 
 #include <regex>
 
-#include "patchmgr/build/process.h"
 #include "patchmgr/build/runtime_build.h"
 #include "patchmgr/build/stamp.h"
 #include "patchmgr/build/steps.h"
 #include "patchmgr/report/fingerprint.h"
 #include "patchmgr/util/error.h"
 #include "patchmgr/util/fs.h"
+#include "patchmgr/util/process.h"
 #include "patchmgr/verify/fixtures.h"
 
 namespace fs = std::filesystem;

@@ -11,11 +11,11 @@
 #include <nlohmann/json.hpp>
 
 #include "fixture.h"
-#include "patchmgr/bench/process.h"
 #include "patchmgr/bench/result.h"
 #include "patchmgr/manifest/manifest.h"
 #include "patchmgr/report/benchmarks_md.h"
 #include "patchmgr/util/error.h"
+#include "patchmgr/util/process.h"
 
 using namespace testutil;
 using nlohmann::json;
@@ -482,7 +482,7 @@ TEST(BenchResult, MachineSlugs) {
 }
 
 TEST(BenchResult, ShellJoinQuotesWhatNeedsIt) {
-  EXPECT_EQ(patchmgr::bench::shell_join({"python3", "a b.py", "--x", "it's", "{}", "a=b,c"}),
+  EXPECT_EQ(patchmgr::shell_join({"python3", "a b.py", "--x", "it's", "{}", "a=b,c"}),
             "python3 'a b.py' --x 'it'\\''s' '{}' a=b,c");
 }
 

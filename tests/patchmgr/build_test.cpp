@@ -11,8 +11,8 @@
 #include <chrono>
 #include <thread>
 
-#include "patchmgr/build/process.h"
 #include "patchmgr/build/steps.h"
+#include "patchmgr/util/process.h"
 #include "series_fixture.h"
 
 using namespace testutil;
