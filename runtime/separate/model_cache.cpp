@@ -1,6 +1,6 @@
 // The model cache directory and intact-file lookup. See model_cache.h.
-// The sha256 is patchmgr/util/sha256.cpp, compiled into this library (it is
-// self-contained); this file only maps the file so it can be hashed in one call.
+// The sha256 is patchmgr/util/sha256.cpp (OpenSSL's libcrypto), compiled into
+// this library; this file only maps the file so it can be hashed in one call.
 #include "runtime/separate/model_cache.h"
 
 #include <fcntl.h>
