@@ -6,6 +6,14 @@
 //   channel_{up,down}sampler[_t]  1x1 convolutions around the transformer
 // Comments give each tensor's shape; B batch, C channels, Fr frequency bins,
 // T frames (frequency branch) or samples (time branch).
+//
+// The forwards here are the reference: each maps line for line to upstream's
+// Python, cited as file:line of the upstream checkout at the pin with
+// patches/demucs/ applied (demucs.py and hdemucs.py as at the pin;
+// transformer.py moved down by the sdpa-attention patch). Where a block has a
+// faster way to the same result (htdemucs_fast.h), the plan picks it
+// (plan::KernelPlan::fast_norms): the default; the reference forwards run
+// when it is off, which is what the tests compare the fast paths against.
 #include "runtime/models/htdemucs.h"
 
 #include <torch/nn/module.h>
@@ -27,27 +35,90 @@
 #include "runtime/dsp/istft.h"
 #include "runtime/layers/layers.h"
 #include "runtime/layers/state_dict.h"
+#include "runtime/models/htdemucs_blocks.h"
+#include "runtime/models/htdemucs_fast.h"
 
 namespace stemkit::models {
-namespace {
 
 namespace nn = torch::nn;
+
+// The blocks declared in htdemucs_blocks.h, whose fast paths are in htdemucs_fast.cpp.
+namespace htdemucs {
+
+// transformer.py:242-250 (LayerScale.__init__): scale = zeros(channels), set by the checkpoint.
+LayerScaleImpl::LayerScaleImpl(int64_t channels, bool channel_last) : channel_last(channel_last) {
+  scale = register_parameter("scale", at::zeros({channels}), false);
+}
+
+// transformer.py:252-256 (LayerScale.forward)
+at::Tensor LayerScaleImpl::forward(const at::Tensor& x) {
+  if (channel_last)
+    return scale * x;                   // return self.scale * x
+  else
+    return scale.unsqueeze(1) * x;      // return self.scale[:, None] * x
+}
+
+// transformer.py:263-269 (MyGroupNorm.forward)
+at::Tensor MyGroupNormImpl::forward(const at::Tensor& input) {
+  at::Tensor x = input.transpose(1, 2);                 // x = x.transpose(1, 2)
+  return GroupNormImpl::forward(x).transpose(1, 2);     // return super().forward(x).transpose(1, 2)
+}
+
+// demucs.py:113-149 (DConv.__init__) with HTDemucs' dconv_kw (htdemucs.py:283-288:
+// depth, compress, init, gelu=True) and the defaults for the rest (norm=True,
+// attn=False, lstm=False, kernel=3). `init` is LayerScale's initial value,
+// which the checkpoint overwrites.
+DConvImpl::DConvImpl(int64_t channels, double compress, int64_t depth) {
+  const int64_t kernel = 3;
+  const bool dilate = depth > 0;                                          // dilate = depth > 0
+  depth = std::abs(depth);                                                // self.depth = abs(depth)
+  const int64_t hidden = static_cast<int64_t>(static_cast<double>(channels) / compress);  // hidden = int(channels / compress)
+  auto list = register_module("layers", nn::ModuleList());               // self.layers = nn.ModuleList([])
+  for (int64_t d = 0; d < depth; ++d) {                                   // for d in range(self.depth):
+    const int64_t dilation = dilate ? (int64_t{1} << d) : 1;              //   dilation = 2 ** d if dilate else 1
+    const int64_t padding = dilation * (kernel / 2);                      //   padding = dilation * (kernel // 2)
+    auto seq = std::make_shared<nn::Module>();                            //   mods = [...]; nn.Sequential(*mods)
+    Branch b;
+    b.dilation = dilation;
+    b.conv_in = seq->register_module("0", layers::Conv(layers::ConvOptions{channels, hidden, {kernel}, {1}, {padding}, {dilation}}));
+    b.norm_in = seq->register_module("1", nn::GroupNorm(nn::GroupNormOptions(1, hidden)));   // norm_fn(hidden); 2: act()
+    b.conv_out = seq->register_module("3", layers::Conv(layers::ConvOptions{hidden, 2 * channels, {1}}));
+    b.norm_out = seq->register_module("4", nn::GroupNorm(nn::GroupNormOptions(1, 2 * channels)));  // 5: nn.GLU(1)
+    b.scale = seq->register_module("6", LayerScale(channels, false));   // LayerScale(channels, init)
+    list->push_back(seq);                                                 //   self.layers.append(layer)
+    branches.push_back(b);
+  }
+}
+
+// demucs.py:137-142: one branch's nn.Sequential, module by module.
+at::Tensor DConvImpl::Branch::forward(const at::Tensor& x) {
+  at::Tensor y = conv_in(x);  // nn.Conv1d(channels, hidden, kernel, dilation=dilation, padding=padding)
+  y = norm_in(y);             // norm_fn(hidden): nn.GroupNorm(1, hidden)
+  y = at::gelu(y);            // act(): nn.GELU()
+  y = conv_out(y);            // nn.Conv1d(hidden, 2 * channels, 1)
+  y = norm_out(y);            // norm_fn(2 * channels)
+  y = at::glu(y, 1);          // nn.GLU(1)
+  return scale(y);            // LayerScale(channels, init)
+}
+
+// demucs.py:151-154 (DConv.forward)
+at::Tensor DConvImpl::forward(at::Tensor x) {
+  for (auto& layer : branches)  // for layer in self.layers:
+    x = x + layer.forward(x);   //     x = x + layer(x)
+  return x;                     // return x
+}
+
+}  // namespace htdemucs
+
+namespace {
+
 using at::indexing::None;
 using at::indexing::Slice;
+using htdemucs::DConv;
+using htdemucs::LayerScale;
+using htdemucs::MyGroupNorm;
 
 at::Tensor gelu_exact(const at::Tensor& x) { return at::gelu(x); }
-
-// demucs' LayerScale: a learnt per-channel scale ("scale"), channel first
-// (B, C, T) or channel last (B, T, C).
-struct LayerScaleImpl : nn::Module {
-  at::Tensor scale;
-  bool channel_last;
-  LayerScaleImpl(int64_t channels, bool channel_last) : channel_last(channel_last) {
-    scale = register_parameter("scale", at::zeros({channels}), false);
-  }
-  at::Tensor forward(const at::Tensor& x) { return channel_last ? x * scale : x * scale.unsqueeze(-1); }
-};
-TORCH_MODULE(LayerScale);
 
 // Registers a convolution under `name`: 2d with (k, 1) kernels over
 // frequency when `freq`, 1d otherwise; `kernel_time` > 1 gives the decoder's
@@ -64,126 +135,30 @@ layers::Conv make_conv(nn::Module& m, const std::string& name, bool freq, int64_
   return m.register_module(name, layers::Conv(o));
 }
 
-// Mean and biased variance of each row of x (R, L), in float32 whatever x's
-// dtype (float64 stays float64), without writing a float32 copy of x: fp32
-// rows go through one Welford pass; half and bfloat16 rows through a sum and
-// a 2-norm that accumulate in float32 as they read (two reads of 2 bytes
-// instead of a 4-byte copy written and read back).
-std::pair<at::Tensor, at::Tensor> row_moments(const at::Tensor& x) {
-  if (x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble) {
-    auto [var, mean] = at::var_mean(x, {1}, /*unbiased=*/false, /*keepdim=*/false);
-    return {mean, var};
-  }
-  const double L = static_cast<double>(x.size(1));
-  at::Tensor mean = at::sum(x, {1}, false, at::kFloat) / L;
-  at::Tensor norm = at::linalg_vector_norm(x, 2, {1}, false, at::kFloat);
-  return {mean, (norm.square() / L - mean.square()).clamp_min(0)};
+// self.norm1 / self.norm2 of HEncLayer and HDecLayer: norm_fn(d), which is
+// nn.GroupNorm(norm_groups, d) from norm_starts on and nn.Identity() before
+// (hdemucs.py:91-93 and 264-266); an empty holder here.
+at::Tensor norm(nn::GroupNorm gn, const at::Tensor& x, const plan::KernelPlan& plan) {
+  if (!gn) return x;
+  return plan.fast_norms ? htdemucs::fast::group_norm(*gn, x) : gn(x);
 }
 
-// nn::GroupNorm's result, computed so that it is fast with few groups.
-// ATen's kernel gives each (sample, group) row to one thread block: with
-// GroupNorm(1, C) over a whole time-branch layer or transformer output,
-// that is a handful of blocks for millions of values, and it took half of
-// HTDemucs' GPU time (tools/bench/profile_htdemucs.py on the H100). Here the
-// statistics come from a reduction that spreads each row over the GPU, in
-// float32 whatever the dtype, and the affine normalisation is one fused
-// pass: y = x * a + b with a = weight / std, b = bias - mean * a.
-// `channel_last`: x is (N, T, C) tokens normalised over all of T and C
-// (demucs' MyGroupNorm), which needs no transposes this way.
-at::Tensor group_norm(nn::GroupNorm gn, const at::Tensor& x, bool channel_last = false) {
-  const auto& o = gn->options;
-  const int64_t N = x.size(0), G = o.num_groups(), C = o.num_channels();
-  if (!channel_last && N * G >= 512) return gn->forward(x);  // enough rows for ATen's kernel
-  if (channel_last && G != 1) throw std::logic_error("group_norm: channel-last input needs one group");
-  auto [mean, var] = row_moments(x.reshape({N * G, -1}));  // (N * G)
-  at::Tensor rstd = (var + o.eps()).rsqrt().view({N, G, 1});
-  std::vector<int64_t> shape(static_cast<size_t>(x.dim()), 1);
-  shape[0] = N;
-  shape[channel_last ? x.dim() - 1 : 1] = C;
-  at::Tensor w = gn->weight.to(rstd.scalar_type()), b = gn->bias.to(rstd.scalar_type());
-  at::Tensor scale = (rstd * w.view({1, G, C / G})).view({N, C});  // (N, C)
-  at::Tensor shift = b - (mean.view({N, G, 1}) * scale.view({N, G, C / G})).view({N, C});
-  return at::addcmul(shift.view(shape).to(x.scalar_type()), x, scale.view(shape).to(x.scalar_type()));
-}
-
-// The GroupNorm(1, C) of a DConv branch applied to x + conv_bias, where x is the
-// output of the branch's convolution run without its bias: (N, C, T), or
-// (B, C, Fr, T) in a frequency layer, where each bin is a sample of its own
-// (upstream runs those on a (B * Fr, C, T) copy). Moments are taken per channel
-// row over T, moved by the bias and pooled over the channels (law of total
-// variance: var = mean of the row variances + variance of the row means), so
-// x + bias is never written and no layout copy is made; then one addcmul.
-at::Tensor dconv_norm(const nn::GroupNorm& gn, const at::Tensor& x, const at::Tensor& conv_bias) {
-  const int64_t C = x.size(1), T = x.size(-1);
-  auto [mean, var] = row_moments(x.reshape({-1, T}));
-  const std::vector<int64_t> rows(x.sizes().begin(), x.sizes().end() - 1);  // (N, C) or (B, C, Fr)
-  std::vector<int64_t> per_channel(rows.size(), 1);
-  per_channel[1] = C;
-  const auto acc = mean.scalar_type();
-  const at::Tensor bias = conv_bias.to(acc).view(per_channel);
-  mean = mean.view(rows) + bias;
-  at::Tensor pooled_mean = mean.mean(1, true);                                         // (N, 1[, Fr])
-  at::Tensor pooled_var = var.view(rows).mean(1, true) + (mean - pooled_mean).square().mean(1, true);
-  at::Tensor scale = (pooled_var + gn->options.eps()).rsqrt() * gn->weight.to(acc).view(per_channel);  // (N, C[, Fr])
-  at::Tensor shift = gn->bias.to(acc).view(per_channel) + (bias - pooled_mean) * scale;
-  return at::addcmul(shift.unsqueeze(-1).to(x.scalar_type()), x, scale.unsqueeze(-1).to(x.scalar_type()));
-}
-
-// demucs.demucs.DConv: residual branches of dilated convolutions, each
-// [Conv1d(k3, dilation 2^d) -> GroupNorm(1) -> GELU -> Conv1d(1x1, 2C) ->
-// GroupNorm(1) -> GLU -> LayerScale], named by their Sequential index.
-// The convolutions run without their bias, which dconv_norm folds into the
-// normalisation: the bias additions were the biggest elementwise cost of
-// HTDemucs on the GPU (broadcast adds over the largest activations).
-struct DConvImpl : nn::Module {
-  struct Branch {
-    layers::Conv in{nullptr}, out{nullptr};
-    nn::GroupNorm norm_in{nullptr}, norm_out{nullptr};
-    LayerScale scale{nullptr};
-    int64_t dilation = 1;
-  };
-  std::vector<Branch> branches;
-  DConvImpl(int64_t channels, double compress, int64_t depth) {
-    const bool dilate = depth > 0;
-    depth = std::abs(depth);
-    const int64_t hidden = static_cast<int64_t>(static_cast<double>(channels) / compress);
-    auto layers = register_module("layers", nn::ModuleList());
-    for (int64_t d = 0; d < depth; ++d) {
-      const int64_t dilation = dilate ? (int64_t{1} << d) : 1;
-      auto seq = std::make_shared<nn::Module>();
-      Branch b;
-      b.dilation = dilation;
-      b.in = seq->register_module("0", layers::Conv(layers::ConvOptions{channels, hidden, {3}, {1}, {dilation}, {dilation}}));
-      b.norm_in = seq->register_module("1", nn::GroupNorm(nn::GroupNormOptions(1, hidden)));
-      b.out = seq->register_module("3", layers::Conv(layers::ConvOptions{hidden, 2 * channels, {1}}));
-      b.norm_out = seq->register_module("4", nn::GroupNorm(nn::GroupNormOptions(1, 2 * channels)));
-      b.scale = seq->register_module("6", LayerScale(channels, false));
-      layers->push_back(seq);
-      branches.push_back(b);
-    }
+// The DConv lines of HEncLayer.forward (hdemucs.py:145-151) and of
+// HDecLayer.forward (316-322), the same in both: a frequency layer runs its
+// DConv on a (B * Fr, C, T) copy, each bin a sample of its own. The fast
+// path runs on (B, C, Fr, T) as it is.
+at::Tensor run_dconv(DConv& dconv, at::Tensor y, bool freq, const plan::KernelPlan& plan) {
+  if (plan.fast_norms) return htdemucs::fast::dconv(*dconv, y);
+  int64_t B = 0, C = 0, Fr = 0, T = 0;
+  if (freq) {                                                    // if self.freq:
+    B = y.size(0), C = y.size(1), Fr = y.size(2), T = y.size(3);  //     B, C, Fr, T = y.shape
+    y = y.permute({0, 2, 1, 3}).reshape({-1, C, T});            //     y = y.permute(0, 2, 1, 3).reshape(-1, C, T)
   }
-  // x: (N, C, T) -> (N, C, T) over time; (B, C, Fr, T) -> (B, C, Fr, T) in a
-  // frequency layer, each bin on its own: the Conv1d kernels run as (1, k)
-  // Conv2d kernels over (Fr, T), which is what ATen does with a Conv1d anyway.
-  at::Tensor forward(at::Tensor x) {
-    const bool freq = x.dim() == 4;
-    for (auto& b : branches) {
-      at::Tensor y;
-      if (freq)
-        y = at::conv2d(x, b.in->weight.unsqueeze(2), at::Tensor(), at::IntArrayRef{1, 1}, at::IntArrayRef{0, b.dilation},
-                       at::IntArrayRef{1, b.dilation});
-      else
-        y = at::conv1d(x, b.in->weight, at::Tensor(), 1, b.dilation, b.dilation);
-      y = gelu_exact(dconv_norm(b.norm_in, y, b.in->bias));
-      y = freq ? at::conv2d(y, b.out->weight.unsqueeze(2)) : at::conv1d(y, b.out->weight);
-      y = at::glu(dconv_norm(b.norm_out, y, b.out->bias), 1);
-      // x + scale * y in one pass
-      x = at::addcmul(x, y, freq ? b.scale->scale.view({-1, 1, 1}) : b.scale->scale.view({-1, 1}));
-    }
-    return x;
-  }
-};
-TORCH_MODULE(DConv);
+  y = dconv(y);                                                  // y = self.dconv(y)
+  if (freq)                                                      // if self.freq:
+    y = y.view({B, Fr, C, T}).permute({0, 2, 1, 3});            //     y = y.view(B, Fr, C, T).permute(0, 2, 1, 3)
+  return y;
+}
 
 struct LayerOptions {
   int64_t kernel_size, stride;
@@ -217,23 +192,25 @@ struct HEncLayerImpl : nn::Module {
     if (use_dconv) dconv = register_module("dconv", DConv(chout, o.dconv_comp, o.dconv_depth));
   }
 
-  // x: (B, C, Fr, T) over frequency, (B, C, T) over time; inject: the time
-  // branch merged into the last frequency layer, (B, C, T) or (B, C, Fr, T).
-  at::Tensor forward(at::Tensor x, const at::Tensor& inject) {
-    if (!freq && x.dim() == 4) x = x.view({x.size(0), -1, x.size(3)});
-    if (!freq && x.size(-1) % stride != 0) x = at::constant_pad_nd(x, {0, stride - x.size(-1) % stride});
-    at::Tensor y = conv(x);
+  // hdemucs.py:123-157 (HEncLayer.forward). x: (B, C, Fr, T) over frequency,
+  // (B, C, T) over time; inject: the time branch merged into the last
+  // frequency layer, (B, C, T) or (B, C, Fr, T).
+  at::Tensor forward(at::Tensor x, const at::Tensor& inject, const plan::KernelPlan& plan) {
+    if (!freq && x.dim() == 4) x = x.view({x.size(0), -1, x.size(3)});  // 128-130: x = x.view(B, -1, T)
+    if (!freq && x.size(-1) % stride != 0)                                // 132-135
+      x = at::constant_pad_nd(x, {0, stride - x.size(-1) % stride});
+    at::Tensor y = conv(x);                                               // y = self.conv(x)
     if (empty) return y;
-    if (inject.defined()) {
+    if (inject.defined()) {                                               // 139-143
       if (inject.size(-1) != y.size(-1))
         throw std::logic_error("HTDemucs: the time branch does not line up with the frequency branch");
       y = y + (inject.dim() == 3 && y.dim() == 4 ? inject.unsqueeze(2) : inject);
     }
-    y = gelu_exact(norm1 ? group_norm(norm1, y) : y);
-    if (dconv) y = dconv->forward(y);
-    if (!has_rewrite) return y;
-    at::Tensor z = rewrite(y);
-    return at::glu(norm2 ? group_norm(norm2, z) : z, 1);
+    y = gelu_exact(norm(norm1, y, plan));                                 // y = F.gelu(self.norm1(y))
+    if (dconv) y = run_dconv(dconv, y, freq, plan);                       // 145-151
+    if (!has_rewrite) return y;                                           // else: z = y
+    at::Tensor z = norm(norm2, rewrite(y), plan);                         // z = self.norm2(self.rewrite(y))
+    return at::glu(z, 1);                                                 // z = F.glu(z, dim=1)
   }
 };
 TORCH_MODULE(HEncLayer);
@@ -268,29 +245,28 @@ struct HDecLayerImpl : nn::Module {
     if (use_dconv) dconv = register_module("dconv", DConv(chin, o.dconv_comp, o.dconv_depth));
   }
 
-  // Returns (output, the input of the final transposed convolution).
-  std::pair<at::Tensor, at::Tensor> forward(at::Tensor x, const at::Tensor& skip, int64_t length) {
-    if (freq && x.dim() == 3) x = x.view({x.size(0), chin, -1, x.size(2)});
-    at::Tensor y = x;
+  // hdemucs.py:304-335 (HDecLayer.forward). Returns (output, the input of the
+  // final transposed convolution).
+  std::pair<at::Tensor, at::Tensor> forward(at::Tensor x, const at::Tensor& skip, int64_t length,
+                                            const plan::KernelPlan& plan) {
+    if (freq && x.dim() == 3) x = x.view({x.size(0), chin, -1, x.size(2)});  // 305-307: x = x.view(B, self.chin, -1, T)
+    at::Tensor y = x;                                                       // else: y = x
     if (!empty) {
-      x = x + skip;
-      if (has_rewrite) {
-        at::Tensor r = rewrite(x);
-        y = at::glu(norm1 ? group_norm(norm1, r) : r, 1);
-      } else {
-        y = x;
-      }
-      if (dconv) y = dconv->forward(y);
+      x = x + skip;                                                         // x = x + skip
+      if (has_rewrite)
+        y = at::glu(norm(norm1, rewrite(x), plan), 1);                      // y = F.glu(self.norm1(self.rewrite(x)), dim=1)
+      else
+        y = x;                                                              // y = x
+      if (dconv) y = run_dconv(dconv, y, freq, plan);                       // 316-322
     }
-    at::Tensor z = conv_tr(y);
-    if (norm2) z = group_norm(norm2, z);
+    at::Tensor z = norm(norm2, conv_tr(y), plan);                           // z = self.norm2(self.conv_tr(y))
     if (freq) {
-      if (pad) z = z.slice(2, pad, z.size(2) - pad);
+      if (pad) z = z.slice(2, pad, z.size(2) - pad);                        // z = z[..., self.pad:-self.pad, :]
     } else {
-      z = z.slice(-1, pad, pad + length);
+      z = z.slice(-1, pad, pad + length);                                   // z = z[..., self.pad:self.pad + length]
       if (z.size(-1) != length) throw std::logic_error("HTDemucs: a time decoder produced the wrong length");
     }
-    if (!last) z = gelu_exact(z);
+    if (!last) z = gelu_exact(z);                                           // z = F.gelu(z)
     return {z, y};
   }
 };
@@ -344,7 +320,7 @@ struct TransformerLayerImpl : nn::Module {
   Attention attn{nullptr};
   layers::Linear linear1{nullptr}, linear2{nullptr};
   nn::LayerNorm norm1{nullptr}, norm2{nullptr}, norm3{nullptr};
-  nn::GroupNorm norm_out{nullptr};
+  MyGroupNorm norm_out{nullptr};
   LayerScale gamma_1{nullptr}, gamma_2{nullptr};
 
   TransformerLayerImpl(bool cross, const TransformerOptions& o) : cross(cross), o(o) {
@@ -355,7 +331,7 @@ struct TransformerLayerImpl : nn::Module {
     norm1 = register_module("norm1", ln());
     norm2 = register_module("norm2", ln());
     if (cross) norm3 = register_module("norm3", ln());
-    if (o.norm_first && o.norm_out) norm_out = register_module("norm_out", nn::GroupNorm(nn::GroupNormOptions(1, o.dim)));
+    if (o.norm_first && o.norm_out) norm_out = register_module("norm_out", MyGroupNorm(nn::GroupNormOptions(1, o.dim)));
     if (o.layer_scale) {
       gamma_1 = register_module("gamma_1", LayerScale(o.dim, true));
       gamma_2 = register_module("gamma_2", LayerScale(o.dim, true));
@@ -368,15 +344,17 @@ struct TransformerLayerImpl : nn::Module {
   at::Tensor g1(const at::Tensor& x) { return gamma_1 ? gamma_1->forward(x) : x; }
   at::Tensor g2(const at::Tensor& x) { return gamma_2 ? gamma_2->forward(x) : x; }
 
-  // x: (B, T, C) tokens; other: (B, S, C), the other branch's tokens (cross layers).
-  at::Tensor forward(const at::Tensor& q, const at::Tensor& other) {
+  // transformer.py:423-435 (MyTransformerEncoderLayer.forward) and 560-567
+  // (CrossTransformerEncoderLayer.forward). x: (B, T, C) tokens; other: (B, S, C),
+  // the other branch's tokens (cross layers).
+  at::Tensor forward(const at::Tensor& q, const at::Tensor& other, const plan::KernelPlan& plan) {
     at::Tensor x;
     if (o.norm_first) {
       at::Tensor nq = norm1(q);
       x = q + g1(cross ? attn(nq, norm2(other), false) : attn(nq, nq, true));
       x = x + g2(ff(cross ? norm3(x) : norm2(x)));
-      // MyGroupNorm: a GroupNorm(1) over (B, C, T) of the channel-last tokens.
-      if (norm_out) x = group_norm(norm_out, x, /*channel_last=*/true);
+      if (norm_out)                                                             // if self.norm_out:
+        x = plan.fast_norms ? htdemucs::fast::my_group_norm(*norm_out, x) : norm_out(x);  //     x = self.norm_out(x)
     } else {
       x = norm1(q + g1(cross ? attn(q, other, false) : attn(q, q, true)));
       x = norm2(x + g2(ff(x)));
@@ -439,7 +417,7 @@ struct CrossTransformerImpl : nn::Module {
   }
 
   // x: (B, C, Fr, T1), xt: (B, C, T2) -> the same shapes.
-  std::pair<at::Tensor, at::Tensor> forward(at::Tensor x, at::Tensor xt) {
+  std::pair<at::Tensor, at::Tensor> forward(at::Tensor x, at::Tensor xt, const plan::KernelPlan& plan) {
     const int64_t B = x.size(0), C = x.size(1), Fr = x.size(2), T1 = x.size(3), T2 = xt.size(2);
     auto key = std::make_tuple(Fr, T1, T2, static_cast<int64_t>(x.device().index()), static_cast<int>(x.scalar_type()) * 16 + static_cast<int>(x.device().type()));
     auto it = pos_cache.find(key);
@@ -460,12 +438,12 @@ struct CrossTransformerImpl : nn::Module {
     xt = xt + it->second.second;
     for (size_t i = 0; i < layers.size(); ++i) {
       if (!layers[i]->cross) {
-        x = layers[i]->forward(x, {});
-        xt = layers_t[i]->forward(xt, {});
+        x = layers[i]->forward(x, {}, plan);
+        xt = layers_t[i]->forward(xt, {}, plan);
       } else {
         at::Tensor old_x = x;
-        x = layers[i]->forward(x, xt);
-        xt = layers_t[i]->forward(xt, old_x);
+        x = layers[i]->forward(x, xt, plan);
+        xt = layers_t[i]->forward(xt, old_x, plan);
       }
     }
     x = x.view({B, T1, Fr, C}).permute({0, 3, 2, 1});  // "b (t1 fr) c -> b c fr t1"
@@ -506,6 +484,7 @@ struct HTDemucs::Impl : nn::Module {
   CrossTransformer transformer{nullptr};
   at::ScalarType dtype = at::kFloat;
   at::Device device = at::kCPU;
+  plan::KernelPlan plan;  // HTDemucs::to's; a default one (the fast paths) until then
   mutable std::map<std::pair<int, int>, at::Tensor> windows;  // hann window per (device, index)
   dsp::InverseStft istft;  // capture-safe, envelopes made once per shape
 
@@ -646,11 +625,11 @@ struct HTDemucs::Impl : nn::Module {
       at::Tensor inject;
       if (idx < tencoder.size()) {
         lengths_t.push_back(xt.size(-1));
-        xt = tencoder[idx]->forward(xt, {});
+        xt = tencoder[idx]->forward(xt, {}, plan);
         if (!tencoder[idx]->empty) saved_t.push_back(xt);
         else inject = xt;  // the time branch joins the frequency branch here
       }
-      x = encoder[idx]->forward(x, inject);
+      x = encoder[idx]->forward(x, inject, plan);
       if (idx == 0 && freq_emb) {
         // Frequency embedding, (Fr, C) -> (1, C, Fr, 1), ScaledEmbedding's scale applied.
         at::Tensor emb = (freq_emb->weight * c.emb_scale).t().unsqueeze(0).unsqueeze(-1);
@@ -664,7 +643,7 @@ struct HTDemucs::Impl : nn::Module {
         x = up(x.reshape({b, ch, f * t})).view({b, -1, f, t});
         xt = up_t(xt);
       }
-      std::tie(x, xt) = transformer->forward(x, xt);
+      std::tie(x, xt) = transformer->forward(x, xt, plan);
       if (down) {
         const int64_t b = x.size(0), ch = x.size(1), f = x.size(2), t = x.size(3);
         x = down(x.reshape({b, ch, f * t})).view({b, -1, f, t});
@@ -676,18 +655,18 @@ struct HTDemucs::Impl : nn::Module {
       at::Tensor skip = saved.back();
       saved.pop_back();
       at::Tensor pre;
-      std::tie(x, pre) = decoder[idx]->forward(x, skip, lengths.back());
+      std::tie(x, pre) = decoder[idx]->forward(x, skip, lengths.back(), plan);
       lengths.pop_back();
       if (idx >= offset) {
         auto& tdec = tdecoder[idx - offset];
         const int64_t length_t = lengths_t.back();
         lengths_t.pop_back();
         if (tdec->empty) {
-          xt = tdec->forward(pre.select(2, 0), {}, length_t).first;  // pre: (B, C, 1, T)
+          xt = tdec->forward(pre.select(2, 0), {}, length_t, plan).first;  // pre: (B, C, 1, T)
         } else {
           at::Tensor skip_t = saved_t.back();
           saved_t.pop_back();
-          xt = tdec->forward(xt, skip_t, length_t).first;
+          xt = tdec->forward(xt, skip_t, length_t, plan).first;
         }
       }
     }
@@ -924,6 +903,7 @@ void HTDemucs::to(const at::Device& device, at::ScalarType dtype, const plan::Ke
     if (auto* attn = dynamic_cast<AttentionImpl*>(m.get())) attn->policy = kernels.attention;
   impl_->device = device;
   impl_->dtype = dtype;
+  impl_->plan = kernels;
   impl_->windows.clear();
   impl_->istft.clear();
   if (impl_->transformer) impl_->transformer->pos_cache.clear();

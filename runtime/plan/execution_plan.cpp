@@ -55,6 +55,11 @@ KernelPlan decide_kernels(const at::Device& device, at::ScalarType dtype, const 
       o.exact_gelu ? "--exact-gelu"
       : tanh       ? "fp16/bf16 on a GPU: tanh GELU in the GEMM's epilogue, within 4.7e-4 of erf (below the format's resolution)"
                    : "erf GELU, as upstream");
+
+  k.fast_norms = true;
+  say("fast norms", "on",
+      "HTDemucs' DConv, GroupNorms and LayerScale through their fast paths (runtime/models/htdemucs_fast.h); "
+      "off only in the tests that compare them with the reference forwards");
   return k;
 }
 

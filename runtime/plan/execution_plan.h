@@ -8,7 +8,8 @@
 //   assembly    where stems are finished: on the device when the track is one
 //               window, else window by window on the CPU
 //   kernels     the KernelPlan (kernel_plan.h): fused kernels, GEMM backend,
-//               GELU form, attention policy; each with its reason
+//               GELU form, HTDemucs' fast norms, attention policy; each with
+//               its reason
 //   attention   per call shape, the backend and why (filled by the first
 //               forward of each shape; --explain runs one)
 //
@@ -45,7 +46,7 @@ struct Reasoned {
 
 // The KernelPlan for a model on `device` in `dtype`: each fast path where it
 // can run and the options allow it. `reasons`, when given, gets one line per
-// field ("fused kernels", "gemm", "gelu", "attention", "seq kernel").
+// field ("fused kernels", "gemm", "gelu", "attention", "seq kernel", "fast norms").
 KernelPlan decide_kernels(const at::Device& device, at::ScalarType dtype, const KernelOptions& options,
                           std::vector<std::pair<std::string, Reasoned>>* reasons = nullptr);
 

@@ -5,7 +5,8 @@
 // environment or a process-wide switch.
 //
 // A default-constructed KernelPlan is the plain one: ATen everywhere, exact
-// GELU, attention by the policy. Tests build the plan they compare against.
+// GELU, attention by the policy; HTDemucs' fast norms are on, being ATen too.
+// Tests build the plan they compare against.
 #pragma once
 
 #include "runtime/attention/attention.h"
@@ -30,6 +31,10 @@ struct KernelPlan {
   bool seq_kernel = false;      // ...for long axes (time) too, not only the bands
   Gemm gemm = Gemm::aten;
   Gelu gelu = Gelu::exact;
+  // HTDemucs' DConv, GroupNorms and LayerScale through their fast paths
+  // (runtime/models/htdemucs_fast.h); false runs the reference forwards, which
+  // map line for line to upstream's Python: the tests compare the two.
+  bool fast_norms = true;
 };
 
 const char* name(Gemm gemm);  // "aten", "cublaslt"

@@ -10,11 +10,16 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <tuple>
+#include <utility>
 
 #include "runtime/layers/state_dict.h"
 #include "tests/runtime/compare.h"
+#include "tests/runtime/htdemucs_blocks.h"
 #include "runtime/models/demucs_bag.h"
 #include "runtime/models/htdemucs.h"
+#include "runtime/plan/kernel_plan.h"
 #include "runtime/segment/overlap_add.h"
 #include "runtime/version.h"
 #include "runtime/weights/checkpoint.h"
@@ -60,6 +65,61 @@ TEST_P(HTDemucsParity, ForwardMatchesUpstream) {
   at::Tensor short_out = model.forward(f.get("short_in"));
   ASSERT_EQ(short_out.sizes(), f.get("short_out").sizes());
   EXPECT_LT(rel_l2(short_out, f.get("short_out")), 1e-5);
+}
+
+TEST_P(HTDemucsParity, ReferenceForwardsMatchUpstreamAndTheFastPaths) {
+  // The plan's reference forwards (fast_norms off) against upstream, and the
+  // fast paths (the default plan) against them. fp32, then bf16 and fp16
+  // where this CPU's ATen runs the network in them.
+  auto f = load_fixture(GetParam());
+  models::HTDemucs model = models::load_htdemucs(kDir + GetParam() + ".th");
+  const at::Tensor in = f.get("forward_in"), want = f.get("forward_out");
+  plan::KernelPlan fast, reference;
+  reference.fast_norms = false;
+  ASSERT_TRUE(fast.fast_norms) << "the fast paths are the default";
+
+  model.to(at::kCPU, at::kFloat, reference);
+  const at::Tensor ref = model.forward(in);
+  model.to(at::kCPU, at::kFloat, fast);
+  const at::Tensor got = model.forward(in);
+  std::printf("%s fp32: reference forwards rel. L2 %.3g against upstream; fast paths %.3g against them\n",
+              GetParam().c_str(), rel_l2(ref, want), rel_l2(got, ref));
+  EXPECT_LT(rel_l2(ref, want), 1e-5);
+  EXPECT_LT(rel_l2(got, ref), 1e-5);
+
+  for (auto [tag, dtype] : {std::pair{"bf16", at::kBFloat16}, std::pair{"fp16", at::kHalf}}) {
+    models::HTDemucs half = models::load_htdemucs(kDir + GetParam() + ".th");
+    half.to(at::kCPU, dtype, reference);
+    at::Tensor ref_half;
+    try {
+      ref_half = half.forward(in);
+    } catch (const c10::Error& e) {
+      const std::string what = e.what_without_backtrace();
+      if (what.find("not implemented for") == std::string::npos) throw;
+      std::printf("%s %s: skipped, this CPU's ATen cannot run the network (%s)\n", GetParam().c_str(), tag,
+                  what.substr(0, what.find('\n')).c_str());
+      continue;
+    }
+    half.to(at::kCPU, dtype, fast);
+    const double error = rel_l2(half.forward(in), ref_half);
+    std::printf("%s %s: fast paths rel. L2 %.3g against the reference forwards\n", GetParam().c_str(), tag, error);
+    EXPECT_LT(error, 2e-2) << tag;
+  }
+}
+
+TEST(HTDemucsFastPaths, EachMatchesItsReferenceOnTheCpu) {
+  for (auto [tag, dtype, tolerance] : {std::tuple{"fp32", at::kFloat, 1e-5}, std::tuple{"bf16", at::kBFloat16, 2e-2},
+                                       std::tuple{"fp16", at::kHalf, 2e-2}}) {
+    for (const auto& c : test::compare_blocks(at::kCPU, dtype)) {
+      if (!c.skipped.empty()) {
+        std::printf("%s %s: skipped, this CPU's ATen cannot run it (%s)\n", tag, c.block.c_str(), c.skipped.c_str());
+        EXPECT_NE(dtype, at::kFloat) << "every block runs in fp32: " << c.block;
+        continue;
+      }
+      std::printf("%s %s: fast path rel. L2 %.3g against the reference\n", tag, c.block.c_str(), c.rel_l2);
+      EXPECT_LT(c.rel_l2, tolerance) << tag << " " << c.block;
+    }
+  }
 }
 
 TEST_P(HTDemucsParity, WholeTrackMatchesApplyModel) {
