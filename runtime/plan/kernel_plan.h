@@ -6,6 +6,10 @@
 //
 // A default-constructed KernelPlan is the plain one: ATen everywhere, exact
 // GELU, attention by the policy. Tests build the plan they compare against.
+// reference_forward goes further: the RoFormer blocks run their forwards as
+// upstream writes them (runtime/models/roformer_blocks.cpp), not their fast
+// paths (roformer_fast.cpp); of the other fields only the attention policy
+// applies then.
 #pragma once
 
 #include "runtime/attention/attention.h"
@@ -30,6 +34,9 @@ struct KernelPlan {
   bool seq_kernel = false;      // ...for long axes (time) too, not only the bands
   Gemm gemm = Gemm::aten;
   Gelu gelu = Gelu::exact;
+  // The RoFormer blocks' reference forwards, line for line upstream's: to check
+  // the fast paths against, and to find the step a difference comes from.
+  bool reference_forward = false;
 };
 
 const char* name(Gemm gemm);  // "aten", "cublaslt"
