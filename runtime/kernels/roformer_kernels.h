@@ -1,5 +1,5 @@
 // Fused GPU kernels for the RoFormer layers (roformer_kernels.cu), with the
-// checks that decide whether they apply. roformer_blocks.cpp calls them when
+// checks that decide whether they apply. roformer_fast.cpp calls them when
 // the plan says so (plan::KernelPlan::fused_kernels, decided where
 // usable_for(x) holds) and otherwise computes the same with ATen ops.
 //

@@ -99,13 +99,13 @@ struct BSRoformer::Impl : nn::Module {
     at::Tensor stft_repr = at::view_as_real(spec).view({B, C, F, T, 2}).permute({0, 2, 1, 3, 4}).reshape({B, F * C, T, 2});
     at::Tensor x = stft_repr.permute({0, 2, 1, 3}).reshape({B, T, F * C * 2}).to(dtype);  // 'b f t c -> b t (f c)'
 
-    x = band_split(x);  // (B, T, nb, d)
+    x = band_split(x, kernels);  // (B, T, nb, d)
 
     x = roformer::run_axial_layers(layers, std::move(x), c.msst.skip_connection, kernels);  // over frames, then bands, per layer
-    x = final_norm(x);
+    x = final_norm(x, kernels);
 
     std::vector<at::Tensor> stems;
-    for (auto& estimator : masks) stems.push_back(estimator(x));  // (B, T, F*C*2)
+    for (auto& estimator : masks) stems.push_back(estimator(x, kernels));  // (B, T, F*C*2)
     const int64_t N = static_cast<int64_t>(stems.size());
     // 'b n t (f c) -> b n f t c', complex, times the mixture's spectrogram.
     at::Tensor mask = at::stack(stems, 1).to(at::kFloat).view({B, N, T, F * C, 2}).permute({0, 1, 3, 2, 4}).contiguous();

@@ -12,8 +12,8 @@
 // patches/demucs/ applied (demucs.py and hdemucs.py as at the pin;
 // transformer.py moved down by the sdpa-attention patch). Where a block has a
 // faster way to the same result (htdemucs_fast.h), the plan picks it
-// (plan::KernelPlan::fast_norms): the default; the reference forwards run
-// when it is off, which is what the tests compare the fast paths against.
+// (the default); with plan::KernelPlan::reference_forward the reference
+// forwards run, which is what the tests compare the fast paths against.
 #include "runtime/models/htdemucs.h"
 
 #include <torch/nn/module.h>
@@ -140,7 +140,7 @@ layers::Conv make_conv(nn::Module& m, const std::string& name, bool freq, int64_
 // (hdemucs.py:91-93 and 264-266); an empty holder here.
 at::Tensor norm(nn::GroupNorm gn, const at::Tensor& x, const plan::KernelPlan& plan) {
   if (!gn) return x;
-  return plan.fast_norms ? htdemucs::fast::group_norm(*gn, x) : gn(x);
+  return !plan.reference_forward ? htdemucs::fast::group_norm(*gn, x) : gn(x);
 }
 
 // The DConv lines of HEncLayer.forward (hdemucs.py:145-151) and of
@@ -148,7 +148,7 @@ at::Tensor norm(nn::GroupNorm gn, const at::Tensor& x, const plan::KernelPlan& p
 // DConv on a (B * Fr, C, T) copy, each bin a sample of its own. The fast
 // path runs on (B, C, Fr, T) as it is.
 at::Tensor run_dconv(DConv& dconv, at::Tensor y, bool freq, const plan::KernelPlan& plan) {
-  if (plan.fast_norms) return htdemucs::fast::dconv(*dconv, y);
+  if (!plan.reference_forward) return htdemucs::fast::dconv(*dconv, y);
   int64_t B = 0, C = 0, Fr = 0, T = 0;
   if (freq) {                                                    // if self.freq:
     B = y.size(0), C = y.size(1), Fr = y.size(2), T = y.size(3);  //     B, C, Fr, T = y.shape
@@ -354,7 +354,7 @@ struct TransformerLayerImpl : nn::Module {
       x = q + g1(cross ? attn(nq, norm2(other), false) : attn(nq, nq, true));
       x = x + g2(ff(cross ? norm3(x) : norm2(x)));
       if (norm_out)                                                             // if self.norm_out:
-        x = plan.fast_norms ? htdemucs::fast::my_group_norm(*norm_out, x) : norm_out(x);  //     x = self.norm_out(x)
+        x = !plan.reference_forward ? htdemucs::fast::my_group_norm(*norm_out, x) : norm_out(x);  //     x = self.norm_out(x)
     } else {
       x = norm1(q + g1(cross ? attn(q, other, false) : attn(q, q, true)));
       x = norm2(x + g2(ff(x)));

@@ -102,9 +102,9 @@ class HTDemucs {
   // Device, and the dtype the network runs in: float32, float16 or bfloat16.
   // The STFT, the normalisation and the iSTFT always run in float32.
   // kernels: the plan (plan::decide_kernels): the attention policy for the
-  // transformer, and fast_norms, which picks the fast DConv, GroupNorms and
-  // LayerScale (htdemucs_fast.h) or the reference forwards that map line for
-  // line to upstream. The default: the policy's rules, the fast paths.
+  // transformer, and reference_forward, which picks the reference forwards that
+  // map line for line to upstream over the fast DConv, GroupNorms and LayerScale
+  // (htdemucs_fast.h). The default: the policy's rules, the fast paths.
   void to(const at::Device& device, at::ScalarType dtype, const plan::KernelPlan& kernels = {});
   at::Device device() const;
   at::ScalarType dtype() const;

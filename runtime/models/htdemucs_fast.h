@@ -1,5 +1,5 @@
 // The fast paths of HTDemucs' blocks, run when the plan says so
-// (plan::KernelPlan::fast_norms, on by default). Each computes what the
+// (unless plan::KernelPlan::reference_forward). Each computes what the
 // block's reference forward in htdemucs.cpp computes, up to rounding, with
 // fewer passes over the activations and no layout copies;
 // tests/runtime/htdemucs_test.cpp (CPU) and htdemucs_gpu_test.cpp compare

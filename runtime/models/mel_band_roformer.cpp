@@ -101,11 +101,11 @@ struct MelBandRoformer::Impl : nn::Module {
     // stft_repr[:, freq_indices] then 'b f t c -> b t (f c)'
     at::Tensor x = stft_repr.index_select(1, freq_indices).permute({0, 2, 1, 3}).reshape({B, T, K * 2}).to(dtype);
 
-    x = band_split(x);  // (B, T, nb, d)
+    x = band_split(x, kernels);  // (B, T, nb, d)
     x = roformer::run_axial_layers(layers, std::move(x), c.msst.skip_connection, kernels);  // [all tokens,] frames, bands, per layer
 
     std::vector<at::Tensor> stems;
-    for (auto& estimator : masks) stems.push_back(estimator(x));  // (B, T, K*2)
+    for (auto& estimator : masks) stems.push_back(estimator(x, kernels));  // (B, T, K*2)
     const int64_t N = static_cast<int64_t>(stems.size());
     // 'b n t (f c) -> b n f t c'; each band's mask summed into its bins, then
     // divided by the number of bands covering the bin (scatter_add_ upstream,

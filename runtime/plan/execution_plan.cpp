@@ -27,12 +27,21 @@ KernelPlan decide_kernels(const at::Device& device, at::ScalarType dtype, const 
   const at::Tensor like = at::empty({0}, at::TensorOptions().device(device).dtype(dtype));
   const bool half = dtype == at::kHalf || dtype == at::kBFloat16;
 
+  k.reference_forward = o.reference_forward;
+  const char* reference = "--reference-forward: the blocks' reference forwards use none";
+  say("blocks", k.reference_forward ? "reference" : "fast",
+      k.reference_forward ? "--reference-forward: the blocks as upstream writes them, line for line"
+                          : "the RoFormer blocks and HTDemucs' DConv, GroupNorms and LayerScale through their fast paths, "
+                            "the same math in fewer passes (--reference-forward: upstream's forwards)");
+
   k.attention.forced = o.attention;
   say("attention", o.attention ? attention::name(*o.attention) : "auto",
       o.attention ? "--attention" : "the policy's rules, per call shape (below)");
 
-  k.fused_kernels = o.fused_kernels && kernels::usable_for(like);
-  if (!o.fused_kernels)
+  k.fused_kernels = !k.reference_forward && o.fused_kernels && kernels::usable_for(like);
+  if (k.reference_forward)
+    say("fused kernels", "off", reference);
+  else if (!o.fused_kernels)
     say("fused kernels", "off", "--fused-kernels off");
   else if (!kernels::usable_for(like))
     say("fused kernels", "off", device.is_cuda() ? kernels::describe() : "the CPU runs ATen's kernels");
@@ -41,25 +50,25 @@ KernelPlan decide_kernels(const at::Device& device, at::ScalarType dtype, const 
 
   k.seq_kernel = k.fused_kernels && o.seq_kernel;
   say("seq kernel", k.seq_kernel ? "on" : "off",
-      k.seq_kernel ? "--seq-kernel: the fused kernel for long axes too (less memory, same speed on the H100)"
-                   : "long axes through SDPA (--seq-kernel: the fused kernel, less memory)");
+      k.reference_forward ? reference
+      : k.seq_kernel      ? "--seq-kernel: the fused kernel for long axes too (less memory, same speed on the H100)"
+                          : "long axes through SDPA (--seq-kernel: the fused kernel, less memory)");
 
-  const bool lt = !o.aten_gemm && kernels::lt_usable_for(like);
+  const bool lt = !k.reference_forward && !o.aten_gemm && kernels::lt_usable_for(like);
   k.gemm = lt ? Gemm::cublaslt : Gemm::aten;
   say("gemm", name(k.gemm),
-      o.aten_gemm ? "--gemm aten" : lt ? kernels::lt_describe() : std::string("ATen: ") + kernels::lt_describe());
+      k.reference_forward ? std::string(reference)
+      : o.aten_gemm       ? "--gemm aten"
+      : lt                ? kernels::lt_describe()
+                          : std::string("ATen: ") + kernels::lt_describe());
 
-  const bool tanh = !o.exact_gelu && device.is_cuda() && half;
+  const bool tanh = !k.reference_forward && !o.exact_gelu && device.is_cuda() && half;
   k.gelu = tanh ? Gelu::tanh_epilogue : Gelu::exact;
   say("gelu", name(k.gelu),
-      o.exact_gelu ? "--exact-gelu"
-      : tanh       ? "fp16/bf16 on a GPU: tanh GELU in the GEMM's epilogue, within 4.7e-4 of erf (below the format's resolution)"
-                   : "erf GELU, as upstream");
-
-  k.fast_norms = true;
-  say("fast norms", "on",
-      "HTDemucs' DConv, GroupNorms and LayerScale through their fast paths (runtime/models/htdemucs_fast.h); "
-      "off only in the tests that compare them with the reference forwards");
+      k.reference_forward ? reference
+      : o.exact_gelu      ? "--exact-gelu"
+      : tanh              ? "fp16/bf16 on a GPU: tanh GELU in the GEMM's epilogue, within 4.7e-4 of erf (below the format's resolution)"
+                          : "erf GELU, as upstream");
   return k;
 }
 

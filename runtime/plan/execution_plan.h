@@ -8,8 +8,7 @@
 //   assembly    where stems are finished: on the device when the track is one
 //               window, else window by window on the CPU
 //   kernels     the KernelPlan (kernel_plan.h): fused kernels, GEMM backend,
-//               GELU form, HTDemucs' fast norms, attention policy; each with
-//               its reason
+//               GELU form, attention policy; each with its reason
 //   attention   per call shape, the backend and why (filled by the first
 //               forward of each shape; --explain runs one)
 //
@@ -36,6 +35,7 @@ struct KernelOptions {
   bool seq_kernel = false;                      // --seq-kernel
   bool aten_gemm = false;                       // --gemm aten
   bool exact_gelu = false;                      // --exact-gelu
+  bool reference_forward = false;               // --reference-forward: upstream's forwards, no fast path
 };
 
 // One decision and the reason for it, as --explain prints it.
@@ -46,7 +46,7 @@ struct Reasoned {
 
 // The KernelPlan for a model on `device` in `dtype`: each fast path where it
 // can run and the options allow it. `reasons`, when given, gets one line per
-// field ("fused kernels", "gemm", "gelu", "attention", "seq kernel", "fast norms").
+// field ("blocks", "attention", "fused kernels", "seq kernel", "gemm", "gelu").
 KernelPlan decide_kernels(const at::Device& device, at::ScalarType dtype, const KernelOptions& options,
                           std::vector<std::pair<std::string, Reasoned>>* reasons = nullptr);
 

@@ -5,8 +5,11 @@
 // environment or a process-wide switch.
 //
 // A default-constructed KernelPlan is the plain one: ATen everywhere, exact
-// GELU, attention by the policy; HTDemucs' fast norms are on, being ATen too.
-// Tests build the plan they compare against.
+// GELU, attention by the policy. Tests build the plan they compare against.
+// reference_forward goes further: the blocks run their forwards as upstream
+// writes them (RoFormer: roformer_blocks.cpp, not roformer_fast.cpp; HTDemucs'
+// DConv, GroupNorms and LayerScale: htdemucs.cpp, not htdemucs_fast.cpp); of
+// the other fields only the attention policy applies then.
 #pragma once
 
 #include "runtime/attention/attention.h"
@@ -31,10 +34,9 @@ struct KernelPlan {
   bool seq_kernel = false;      // ...for long axes (time) too, not only the bands
   Gemm gemm = Gemm::aten;
   Gelu gelu = Gelu::exact;
-  // HTDemucs' DConv, GroupNorms and LayerScale through their fast paths
-  // (runtime/models/htdemucs_fast.h); false runs the reference forwards, which
-  // map line for line to upstream's Python: the tests compare the two.
-  bool fast_norms = true;
+  // The blocks' reference forwards (RoFormer and HTDemucs), line for line upstream's: to check
+  // the fast paths against, and to find the step a difference comes from.
+  bool reference_forward = false;
 };
 
 const char* name(Gemm gemm);  // "aten", "cublaslt"

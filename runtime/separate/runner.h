@@ -36,7 +36,7 @@ struct RunnerOptions {
   models::SeparationOptions separation;
   bool batch_size_given = false;    // -b was given (else an MSST config's inference.batch_size applies)
   bool low_memory = false;          // --low-memory (apply_low_memory has been applied to `separation`)
-  plan::KernelOptions kernels;      // --attention, --fused-kernels, --seq-kernel, --gemm, --exact-gelu
+  plan::KernelOptions kernels;      // --attention, --fused-kernels, --seq-kernel, --gemm, --exact-gelu, --reference-forward
   int jobs = 0;                     // CPU threads (0: libtorch's default)
   bool cudnn_benchmark = false;     // let cuDNN time its algorithms once per shape (--cudnn-benchmark)
   // Output

@@ -18,6 +18,7 @@
 #include "tests/runtime/msst_fixture.h"
 #include "runtime/models/bs_roformer.h"
 #include "runtime/models/roformer_blocks.h"
+#include "runtime/models/roformer_fast.h"
 #include "runtime/models/separator.h"
 #include "runtime/version.h"
 #include "runtime/weights/checkpoint.h"
@@ -46,6 +47,17 @@ TEST_P(BSRoformerParity, ForwardMatchesUpstream) {
   const double err = test::rel_l2(got, want);
   std::printf("%s: forward rel. L2 %.3g\n", GetParam().c_str(), err);
   EXPECT_LT(err, 1e-5);
+  // The blocks' reference forwards (upstream's, line for line) meet upstream
+  // as closely, and the fast paths above meet them.
+  plan::KernelPlan reference;
+  reference.reference_forward = true;
+  model.to(at::kCPU, at::kFloat, reference);
+  at::Tensor plain = model.forward(mix);
+  const double plain_err = test::rel_l2(plain, want), fast_err = test::rel_l2(got, plain);
+  std::printf("%s: reference forward rel. L2 %.3g against upstream; fast path %.3g against it\n", GetParam().c_str(),
+              plain_err, fast_err);
+  EXPECT_LT(plain_err, 1e-5);
+  EXPECT_LT(fast_err, 1e-5);
   // to() replaces every parameter; the band modules stack theirs again.
   model.to(at::kCPU, at::kFloat);
   EXPECT_LT(test::rel_l2(model.forward(mix), got), 1e-7);
@@ -217,7 +229,7 @@ TEST(BSRoformerConfig, ProblemsAreNamed) {
 TEST(RoformerBandModules, BatchedRunsMatchBandByBand) {
   namespace roformer = models::roformer;
   const std::vector<int64_t> widths = {4, 4, 4, 6, 10, 10};
-  const auto runs = roformer::band_runs(widths);
+  const auto runs = roformer::fast::band_runs(widths);
   ASSERT_EQ(runs.size(), 3u);
   EXPECT_EQ(runs[0].count, 3);
   EXPECT_EQ(runs[1].first, 3);
@@ -236,10 +248,11 @@ TEST(RoformerBandModules, BatchedRunsMatchBandByBand) {
     for (auto& p : split->parameters()) p.copy_(at::randn(p.sizes()));
     for (auto& p : masks->parameters()) p.copy_(at::randn(p.sizes()) * 0.3);
   }
-  ASSERT_TRUE(split->stacked());
-  ASSERT_TRUE(masks->stacked());
+  ASSERT_TRUE(roformer::fast::stacked(*split));
+  ASSERT_TRUE(roformer::fast::stacked(*masks));
   at::Tensor x = at::randn({B, T, 38});
-  at::Tensor bands = split(x), mask = masks(bands);
+  const plan::KernelPlan fast;
+  at::Tensor bands = split(x, fast), mask = masks(bands, fast);
   EXPECT_EQ(bands.sizes(), (std::vector<int64_t>{B, T, 6, dim}));
   EXPECT_EQ(mask.sizes(), (std::vector<int64_t>{B, T, 38}));
 
@@ -249,28 +262,28 @@ TEST(RoformerBandModules, BatchedRunsMatchBandByBand) {
     for (auto& p : split->parameters()) p.set_data(p.clone());
     for (auto& p : masks->parameters()) p.set_data(p.clone());
   }
-  EXPECT_FALSE(split->stacked());
-  EXPECT_FALSE(masks->stacked());
-  at::Tensor bands_one = split(x);
+  EXPECT_FALSE(roformer::fast::stacked(*split));
+  EXPECT_FALSE(roformer::fast::stacked(*masks));
+  at::Tensor bands_one = split(x, fast);
   EXPECT_LT(test::rel_l2(bands, bands_one), 1e-6);
-  EXPECT_LT(test::rel_l2(mask, masks(bands_one)), 1e-6);
+  EXPECT_LT(test::rel_l2(mask, masks(bands_one, fast)), 1e-6);
 
   // to_device stacks them again; one band's weight still counts.
   roformer::to_device(*masks, at::kCPU, at::kFloat, {});
-  EXPECT_TRUE(masks->stacked());
-  EXPECT_LT(test::rel_l2(mask, masks(bands_one)), 1e-6);
+  EXPECT_TRUE(roformer::fast::stacked(*masks));
+  EXPECT_LT(test::rel_l2(mask, masks(bands_one, fast)), 1e-6);
   {
     at::NoGradGuard no_grad;
     masks->mlps[4].back()->weight.mul_(1.5);
   }
-  EXPECT_GT(test::rel_l2(mask, masks(bands_one)), 1e-3);
+  EXPECT_GT(test::rel_l2(mask, masks(bands_one, fast)), 1e-3);
 
   // A move that changes nothing (same device and dtype) keeps the stacked
   // tensors: no copy of the weights at load.
   const void* stacked_at = masks->mlps[0][0]->weight.data_ptr();
   roformer::to_device(*masks, at::kCPU, at::kFloat, {});
   EXPECT_EQ(masks->mlps[0][0]->weight.data_ptr(), stacked_at);
-  EXPECT_TRUE(masks->stacked());
+  EXPECT_TRUE(roformer::fast::stacked(*masks));
 }
 
 // to_device converts every weight to the model's dtype but the rotary
@@ -312,7 +325,7 @@ TEST(RoformerToDevice, ConvertsWeightsAndKeepsRotaryFrequenciesExact) {
     for (auto& p : masks->parameters()) p.uniform_(-0.1, 0.1);
   }
   roformer::to_device(*masks, at::kCPU, at::kBFloat16, {});
-  EXPECT_TRUE(masks->stacked());
+  EXPECT_TRUE(roformer::fast::stacked(*masks));
   for (const auto& p : masks->parameters()) EXPECT_EQ(p.scalar_type(), at::kBFloat16);
 }
 

@@ -52,7 +52,7 @@ TEST(HTDemucsGpu, FullConfigurationMatchesUpstream) {
   at::Tensor in = get("forward_in"), want = get("forward_out");
 
   plan::KernelPlan reference = plan::decide_kernels(cuda, at::kFloat, {});
-  reference.fast_norms = false;
+  reference.reference_forward = true;
   model.to(cuda, at::kFloat, reference);
   const double fp32_reference = rel_l2(model.forward(in.to(cuda)), want);
   std::printf("htdemucs full, fp32 forward, reference forwards: rel. L2 %.3g against upstream fp32\n", fp32_reference);
@@ -122,7 +122,7 @@ TEST(HTDemucsGpu, FastPathsMatchTheReferenceForwards) {
   for (auto [tag, dtype, tolerance] : precisions) {
     models::HTDemucs model = models::load_htdemucs(dir + "small.th");  // fp32 weights, converted by to()
     plan::KernelPlan fast = plan::decide_kernels(cuda, dtype, {}), reference = fast;
-    reference.fast_norms = false;
+    reference.reference_forward = true;
     model.to(cuda, dtype, reference);
     const at::Tensor ref = model.forward(in);
     model.to(cuda, dtype, fast);

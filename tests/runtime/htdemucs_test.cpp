@@ -68,15 +68,15 @@ TEST_P(HTDemucsParity, ForwardMatchesUpstream) {
 }
 
 TEST_P(HTDemucsParity, ReferenceForwardsMatchUpstreamAndTheFastPaths) {
-  // The plan's reference forwards (fast_norms off) against upstream, and the
+  // The plan's reference forwards (reference_forward on) against upstream, and the
   // fast paths (the default plan) against them. fp32, then bf16 and fp16
   // where this CPU's ATen runs the network in them.
   auto f = load_fixture(GetParam());
   models::HTDemucs model = models::load_htdemucs(kDir + GetParam() + ".th");
   const at::Tensor in = f.get("forward_in"), want = f.get("forward_out");
   plan::KernelPlan fast, reference;
-  reference.fast_norms = false;
-  ASSERT_TRUE(fast.fast_norms) << "the fast paths are the default";
+  reference.reference_forward = true;
+  ASSERT_FALSE(fast.reference_forward) << "the fast paths are the default";
 
   model.to(at::kCPU, at::kFloat, reference);
   const at::Tensor ref = model.forward(in);

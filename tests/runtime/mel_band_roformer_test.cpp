@@ -114,6 +114,17 @@ TEST_P(MelBandRoformerParity, ForwardMatchesUpstream) {
   const double err = test::rel_l2(got, want);
   std::printf("%s: forward rel. L2 %.3g\n", GetParam().c_str(), err);
   EXPECT_LT(err, 1e-5);
+  // The blocks' reference forwards (upstream's, line for line) meet upstream
+  // as closely, and the fast paths above meet them.
+  plan::KernelPlan reference;
+  reference.reference_forward = true;
+  model.to(at::kCPU, at::kFloat, reference);
+  at::Tensor plain = model.forward(mix);
+  const double plain_err = test::rel_l2(plain, want), fast_err = test::rel_l2(got, plain);
+  std::printf("%s: reference forward rel. L2 %.3g against upstream; fast path %.3g against it\n", GetParam().c_str(),
+              plain_err, fast_err);
+  EXPECT_LT(plain_err, 1e-5);
+  EXPECT_LT(fast_err, 1e-5);
 
   // The comparison is sensitive: 1% more on the rotary frequencies, a
   // transformer's output norm or one band's last mask layer, or a different

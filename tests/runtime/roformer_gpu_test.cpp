@@ -31,7 +31,9 @@ using namespace stemkit;
 using test::rel_l2;
 
 // fp32 within 1e-5 of upstream's fp32, fp16 and bf16 within 2e-2 (upstream's own
-// autocast error printed beside ours). `label` names the model in the output.
+// autocast error printed beside ours); the same for the blocks' reference
+// forwards (--reference-forward), and between those and the fast paths.
+// `label` names the model in the output.
 template <typename Model, typename Config>
 void full_configuration_matches_upstream(const char* env, const char* label, const char* script) {
   if (!at::hasCUDA()) GTEST_SKIP() << "skipped: no CUDA or ROCm GPU";
@@ -52,18 +54,36 @@ void full_configuration_matches_upstream(const char* env, const char* label, con
   model.load_state_dict(weights::state_dict(checkpoint), base + ".ckpt");
   const at::Device cuda(at::kCUDA, 0);
   at::Tensor mix = get("mix").to(cuda), want = get("out");
+  plan::KernelOptions reference_options;
+  reference_options.reference_forward = true;
   model.to(cuda, at::kFloat, plan::decide_kernels(cuda, at::kFloat, {}));
-  const double fp32 = rel_l2(model.forward(mix), want);
+  const at::Tensor fast32 = model.forward(mix);
+  const double fp32 = rel_l2(fast32, want);
   std::printf("%s full, fp32 forward: rel. L2 %.3g against upstream fp32\n", label, fp32);
   EXPECT_LT(fp32, 1e-5);
+  // The blocks' reference forwards (upstream's, line for line) as closely, and
+  // the fast paths against them.
+  model.to(cuda, at::kFloat, plan::decide_kernels(cuda, at::kFloat, reference_options));
+  const at::Tensor reference32 = model.forward(mix);
+  std::printf("%s full, fp32 reference forward: rel. L2 %.3g against upstream fp32; fast path %.3g against it\n", label,
+              rel_l2(reference32, want), rel_l2(fast32, reference32));
+  EXPECT_LT(rel_l2(reference32, want), 1e-5);
+  EXPECT_LT(rel_l2(fast32, reference32), 1e-5);
   for (auto [tag, dtype] : {std::pair{"fp16", at::kHalf}, std::pair{"bf16", at::kBFloat16}}) {
     model.to(cuda, dtype, plan::decide_kernels(cuda, dtype, {}));
-    const double ours = rel_l2(model.forward(mix), want);
+    const at::Tensor fast = model.forward(mix);
+    const double ours = rel_l2(fast, want);
     const std::string key = std::string("out_") + tag;
     const double theirs = data.tensors.count(key) ? rel_l2(get(key), want) : -1;
     std::printf("%s full, %s forward: rel. L2 %.3g against upstream fp32 (upstream %s autocast: %s)\n", label, tag, ours, tag,
                 theirs < 0 ? "failed" : std::to_string(theirs).c_str());
     EXPECT_LT(ours, 2e-2) << tag;
+    model.to(cuda, dtype, plan::decide_kernels(cuda, dtype, reference_options));
+    const at::Tensor reference = model.forward(mix);
+    std::printf("%s full, %s reference forward: rel. L2 %.3g against upstream fp32; fast path %.3g against it\n", label,
+                tag, rel_l2(reference, want), rel_l2(fast, reference));
+    EXPECT_LT(rel_l2(reference, want), 2e-2) << tag;
+    EXPECT_LT(rel_l2(fast, reference), 2e-2) << tag;
   }
   at::globalContext().setAllowTF32CuDNN(true);
 }

@@ -1,6 +1,9 @@
 // The fused RoFormer kernels (runtime/kernels/) against the ATen path they
 // replace: one small Transformer layer along each axis, in float32, float16 and
-// bfloat16, with the kernels switched off and on. The full models' parity with
+// bfloat16, with the kernels switched off and on. Then every block's fast path
+// (runtime/models/roformer_fast.h: the kernels, cuBLASLt, the tanh GELU where
+// the plan takes them) against its reference forward (roformer_blocks.cpp,
+// upstream's line for line) in the same dtype. The full models' parity with
 // upstream on the GPU (roformer_gpu_test.cpp) runs through the kernels as well.
 // Skips, saying why, without a GPU or without the kernels in the build; the
 // axial layout itself is checked on the CPU.
@@ -28,22 +31,30 @@ using namespace stemkit;
 using test::rel_l2;
 namespace roformer = models::roformer;
 
-// A layer with upstream's rotary frequencies and non-trivial norm weights; head
-// size 64, the band kernel's.
-roformer::Transformer small_transformer(bool norm_output) {
-  torch::manual_seed(0);
-  roformer::Transformer t(1, 64, 2, 64, norm_output, false);
+// Upstream's rotary frequencies (head size 64), non-trivial norm weights and
+// linear attention temperatures; the Linear layers, which start uninitialised,
+// nn::Linear's uniform(-1/sqrt(in), 1/sqrt(in)) (biases as for in = 64).
+void randomise(torch::nn::Module& m) {
   torch::NoGradGuard no_grad;
-  for (auto& item : t->named_parameters()) {
+  for (auto& item : m.named_parameters()) {
     const std::string& name = item.key();
     if (name.find("freqs") != std::string::npos)  // 1 / 10000^(2i/d)
       item.value().copy_(1.0 / at::pow(10000.0, at::arange(0, 64, 2, at::kFloat) / 64.0));
     else if (name.find("gamma") != std::string::npos)
       item.value().copy_(1.0 + 0.2 * at::randn_like(item.value()));
-    else  // the Linear layers start uninitialised: nn::Linear's uniform(-1/sqrt(in), 1/sqrt(in))
+    else if (name.find("temperature") != std::string::npos)
+      item.value().copy_(0.3 * at::randn_like(item.value()));
+    else
       item.value().uniform_(-1.0, 1.0).div_(std::sqrt(static_cast<double>(item.value().dim() == 2 ? item.value().size(1) : 64)));
   }
-  for (auto& p : t->parameters()) p.set_requires_grad(false);  // as the models do
+  for (auto& p : m.parameters()) p.set_requires_grad(false);  // as the models do
+}
+
+// A layer of head size 64, the band kernel's.
+roformer::Transformer small_transformer(bool norm_output, bool linear_attn = false) {
+  torch::manual_seed(0);
+  roformer::Transformer t(1, 64, 2, 64, norm_output, linear_attn);
+  randomise(*t);
   return t;
 }
 
@@ -108,6 +119,79 @@ TEST(RoformerKernelsGpu, TransformerMatchesAtenPath) {
           }
       }
     }
+  }
+}
+
+// Each block's fast path against its reference forward, on the GPU in the
+// same dtype: the fast plan as `separate` decides it (the fused kernels,
+// cuBLASLt and the tanh GELU where they run; --seq-kernel too, so that the
+// long axis goes through the sequence kernel), within the tolerances above.
+// The reference runs the erf GELU: the tanh form's 4.7e-4 is below fp16's and
+// bf16's resolution.
+TEST(RoformerBlocksGpu, FastMatchesReference) {
+  if (!at::hasCUDA()) GTEST_SKIP() << "skipped: no CUDA or ROCm GPU";
+  const at::Device cuda(at::kCUDA, 0);
+  plan::KernelPlan reference;
+  reference.reference_forward = true;
+  struct Shape {
+    int64_t B, T, F;
+  };
+  // Bands (up to 64: the band kernel), a long time axis (the sequence kernel),
+  // and part-filled tiles.
+  const std::vector<Shape> shapes = {{2, 7, 5}, {1, 70, 3}, {2, 3, 64}, {1, 130, 2}};
+  const std::vector<int64_t> widths = {4, 4, 4, 6, 10, 10};
+  for (auto [tag, dtype, tol] : {std::tuple{"fp32", at::kFloat, 1e-6}, std::tuple{"fp16", at::kHalf, 2e-3},
+                                 std::tuple{"bf16", at::kBFloat16, 1.6e-2}}) {
+    plan::KernelOptions options;
+    options.seq_kernel = true;
+    const plan::KernelPlan fast = plan::decide_kernels(cuda, dtype, options);
+    const auto o = at::TensorOptions().device(cuda).dtype(dtype);
+    std::printf("%s: fused kernels %s, gemm %s, gelu %s\n", tag, fast.fused_kernels ? "on" : "off", plan::name(fast.gemm),
+                plan::name(fast.gelu));
+    for (bool norm_output : {false, true}) {
+      roformer::Transformer t = small_transformer(norm_output);
+      roformer::to_device(*t, cuda, dtype, fast);
+      for (const Shape& s : shapes)
+        for (int axis : {1, 2}) {
+          at::Tensor x = at::randn({s.B, s.T, s.F, 64}, o);
+          const at::Tensor before = x.clone();
+          at::Tensor want = t->forward_axial(x, axis, reference);
+          at::Tensor got = t->forward_axial(x, axis, fast);
+          EXPECT_TRUE(at::equal(x, before)) << "a forward wrote into a tensor the caller kept";
+          const double err = rel_l2(got, want);
+          std::printf("fast vs reference, %s, transformer (%ld, %ld, %ld) along axis %d%s: rel. L2 %.3g\n", tag, long(s.B),
+                      long(s.T), long(s.F), axis, norm_output ? ", output norm" : "", err);
+          EXPECT_LT(err, tol) << tag << " axis " << axis;
+        }
+    }
+    {
+      roformer::Transformer linear = small_transformer(true, /*linear_attn=*/true);
+      roformer::to_device(*linear, cuda, dtype, fast);
+      at::Tensor x = at::randn({2, 40, 64}, o);
+      const double err = rel_l2(linear(x, fast), linear(x, reference));
+      std::printf("fast vs reference, %s, linear-attention transformer: rel. L2 %.3g\n", tag, err);
+      EXPECT_LT(err, tol) << tag << " linear attention";
+    }
+    torch::manual_seed(1);
+    roformer::BandSplit split(64, widths);
+    randomise(*split);
+    roformer::to_device(*split, cuda, dtype, fast);
+    at::Tensor spec = at::randn({2, 9, 38}, o);
+    at::Tensor bands = split(spec, reference);
+    const double split_err = rel_l2(split(spec, fast), bands);
+    roformer::MaskEstimator masks(64, widths, 2, 256);
+    randomise(*masks);
+    roformer::to_device(*masks, cuda, dtype, fast);
+    const double masks_err = rel_l2(masks(bands, fast), masks(bands, reference));
+    roformer::RMSNorm norm(64);
+    randomise(*norm);
+    roformer::to_device(*norm, cuda, dtype, fast);
+    const double norm_err = rel_l2(norm(bands, fast), norm(bands, reference));
+    std::printf("fast vs reference, %s: band split %.3g, mask estimator %.3g, RMS norm %.3g\n", tag, split_err, masks_err,
+                norm_err);
+    EXPECT_LT(split_err, tol) << tag;
+    EXPECT_LT(masks_err, tol) << tag;
+    EXPECT_LT(norm_err, tol) << tag;
   }
 }
 
