@@ -120,7 +120,7 @@ void add_options(CLI::App& app, CommandLine& c, Raw& r) {
                "erf GELU in fp16/bf16 on a GPU too (default there: tanh GELU in the GEMM, within 4.7e-4)")
       ->group(exec);
   app.add_flag("--reference-forward", o.kernels.reference_forward,
-               "RoFormers: every block's forward as upstream writes it, none of the fast paths (slower; for checking them)")
+               "Every block's forward as upstream writes it (RoFormer blocks; HTDemucs' DConv, norms, LayerScale), none of the fast paths (slower; for checking them)")
       ->group(exec);
 
   const char* out = "Output";

@@ -38,7 +38,8 @@ void randomise(torch::nn::Module& m) {
   torch::NoGradGuard no_grad;
   for (auto& item : m.named_parameters()) {
     const std::string& name = item.key();
-    if (name.find("freqs") != std::string::npos)  // 1 / 10000^(2i/d)
+    const std::string rotary = "rotary_embed.freqs";  // not the mask estimator's "to_freqs"
+    if (name.size() >= rotary.size() && name.compare(name.size() - rotary.size(), rotary.size(), rotary) == 0)  // 1 / 10000^(2i/d)
       item.value().copy_(1.0 / at::pow(10000.0, at::arange(0, 64, 2, at::kFloat) / 64.0));
     else if (name.find("gamma") != std::string::npos)
       item.value().copy_(1.0 + 0.2 * at::randn_like(item.value()));
