@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "runtime/error.h"
 #include "runtime/weights/checkpoint.h"
 
 namespace fs = std::filesystem;
@@ -104,6 +105,16 @@ TEST(TorchCheckpoint, LightningCheckpointStateDictIsFound) {
   ASSERT_EQ(bands->kind, Value::Kind::tuple);
   EXPECT_EQ(bands->items.size(), 3u);
   expect_tensors(state_dict(ck), expected()["lightning.ckpt"], "lightning.ckpt");
+}
+
+// runtime/error.h: arguments are formatted; a lone string is the message as it is.
+TEST(Error, FormatsArgumentsAndKeepsAPlainMessage) {
+  EXPECT_STREQ(stemkit::Error("{}: storage {} holds {} bytes", "a.pt", "0", 12).what(), "a.pt: storage 0 holds 12 bytes");
+  EXPECT_STREQ(stemkit::Error("{{track}} is {}", "song").what(), "{track} is song");
+  EXPECT_STREQ(stemkit::Error("--filename '{track}/{stem}': no {x}").what(), "--filename '{track}/{stem}': no {x}");
+  const std::string message = "{} and {:d} stay";
+  EXPECT_STREQ(stemkit::Error(message).what(), "{} and {:d} stay");
+  EXPECT_THROW(throw stemkit::Error("x {}", 1), std::runtime_error);
 }
 
 TEST(TorchCheckpoint, ClearErrors) {
