@@ -106,7 +106,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (c.bench_mode) {
-      nlohmann::json result = bench::run_bench(model, o, c.bench);
+      nlohmann::json result = stemkit::bench::run_bench(model, o, c.bench);
       if (c.json_path) write_json(*c.json_path, result);
       return 0;
     }
