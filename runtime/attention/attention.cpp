@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "runtime/compat/torch_compat.h"
+#include "runtime/error.h"
 
 namespace stemkit::attention {
 
@@ -199,8 +200,7 @@ at::Tensor attend_math(const at::Tensor& q, const at::Tensor& k, const at::Tenso
 at::Tensor attend_with(Backend backend, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, std::optional<double> scale) {
   check_shapes(q, k, v);
   if (!available(backend))
-    throw std::invalid_argument(std::string("attention backend ") + name(backend) + " needs a newer libtorch than " +
-                                compat::torch_version());
+    throw Error("attention backend {} needs a newer libtorch than {}", name(backend), compat::torch_version());
 #if STEMKIT_HAS_SDPA
   if (backend == Backend::automatic) return sdpa(q, k, v, scale);
   OnlyBackend only(backend);

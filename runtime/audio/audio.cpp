@@ -12,6 +12,8 @@
 #include <filesystem>
 #include <vector>
 
+#include "runtime/error.h"
+
 namespace stemkit::audio {
 namespace {
 
@@ -84,9 +86,10 @@ Audio read_audio(const std::string& path) {
   SNDFILE* f = sf_open(path.c_str(), SFM_READ, &info);
   if (!f) {
     std::error_code ec;
-    if (!std::filesystem::exists(path, ec)) throw AudioError(path + ": no such file");
-    throw AudioError(path + ": cannot read it as audio (" + sf_strerror(nullptr) +
-                     "); supported: WAV, FLAC, OGG/Vorbis, MP3 and the other formats libsndfile reads");
+    if (!std::filesystem::exists(path, ec)) throw Error("{}: no such file", path);
+    throw Error("{}: cannot read it as audio ({}); "
+                "supported: WAV, FLAC, OGG/Vorbis, MP3 and the other formats libsndfile reads",
+                path, sf_strerror(nullptr));
   }
   // A truncated WAV/AIFF: libsndfile shortens the stream to what is there and
   // only says so in its log ("data : 88200 (should be 44078)").
@@ -98,7 +101,7 @@ Audio read_audio(const std::string& path) {
     std::string line = log_text.substr(pos + 1, end == std::string::npos ? std::string::npos : end - pos - 1);
     if (line.find("(should be") != std::string::npos) {
       sf_close(f);
-      throw AudioError(path + ": truncated: " + line + " bytes of audio data; the file was cut short, export it again");
+      throw Error("{}: truncated: {} bytes of audio data; the file was cut short, export it again", path, line);
     }
   }
   Audio a;
@@ -106,7 +109,7 @@ Audio read_audio(const std::string& path) {
   a.channels = info.channels;
   if (info.frames <= 0 || info.channels <= 0) {
     sf_close(f);
-    throw AudioError(path + ": the file holds no audio");
+    throw Error("{}: the file holds no audio", path);
   }
   // Read interleaved in blocks (the declared length may be wrong for damaged
   // files), then de-interleaved into planes. 16-bit PCM is read as integers
@@ -142,11 +145,10 @@ Audio read_audio(const std::string& path) {
   std::string why = err ? sf_strerror(f) : "";
   sf_close(f);
   a.frames = static_cast<int64_t>(have / ch);
-  if (err) throw AudioError(path + ": read error after " + std::to_string(a.frames) + " frames: " + why);
-  if (a.frames == 0) throw AudioError(path + ": the file holds no audio");
+  if (err) throw Error("{}: read error after {} frames: {}", path, a.frames, why);
+  if (a.frames == 0) throw Error("{}: the file holds no audio", path);
   if (length_known && a.frames < info.frames)
-    throw AudioError(path + ": truncated: the header announces " + std::to_string(info.frames) + " frames, the file holds " +
-                     std::to_string(a.frames));
+    throw Error("{}: truncated: the header announces {} frames, the file holds {}", path, info.frames, a.frames);
   a.data.resize(have);
   for (size_t c = 0; c < ch; ++c) {
     float* dst = a.data.data() + c * static_cast<size_t>(a.frames);
@@ -172,7 +174,7 @@ Audio resample(Audio in, int samplerate) {
     size_t done = 0;
     soxr_error_t e = soxr_oneshot(in.samplerate, samplerate, 1, in.channel(c), in.frames, nullptr, out.channel(c), out.frames,
                                   &done, nullptr, &quality, nullptr);
-    if (e) throw AudioError(std::string("resampling failed: ") + e);
+    if (e) throw Error("resampling failed: {}", e);
   }
   return out;
 }
@@ -195,7 +197,7 @@ Audio to_channels(Audio in, int channels) {
   } else if (in.channels > channels) {
     std::copy(in.data.begin(), in.data.begin() + out.data.size(), out.data.begin());
   } else {
-    throw AudioError("cannot turn " + std::to_string(in.channels) + " channels into " + std::to_string(channels));
+    throw Error("cannot turn {} channels into {}", in.channels, channels);
   }
   return out;
 }
@@ -205,7 +207,7 @@ Clip parse_clip(const std::string& name) {
   if (name == "clamp") return Clip::clamp;
   if (name == "tanh") return Clip::tanh;
   if (name == "none") return Clip::none;
-  throw std::invalid_argument("clip mode \"" + name + "\": expected rescale, clamp, tanh or none");
+  throw Error("clip mode \"{}\": expected rescale, clamp, tanh or none", name);
 }
 
 void prevent_clip(Audio& a, Clip mode) {
@@ -240,13 +242,13 @@ void write_audio(const std::string& path, const AudioView& a, Encoding encoding,
   int sub = encoding == Encoding::pcm16 ? SF_FORMAT_PCM_16 : encoding == Encoding::pcm24 ? SF_FORMAT_PCM_24 : SF_FORMAT_FLOAT;
   if (ext == ".wav") info.format = SF_FORMAT_WAV | sub;
   else if (ext == ".flac" && encoding != Encoding::float32) info.format = SF_FORMAT_FLAC | sub;
-  else if (ext == ".flac") throw AudioError(path + ": FLAC stores integers; use 16 or 24 bits, or a .wav file for float");
-  else throw AudioError(path + ": unsupported output extension \"" + ext + "\"; use .wav or .flac");
-  if (!sf_format_check(&info)) throw AudioError(path + ": libsndfile cannot write this format with these settings");
+  else if (ext == ".flac") throw Error("{}: FLAC stores integers; use 16 or 24 bits, or a .wav file for float", path);
+  else throw Error("{}: unsupported output extension \"{}\"; use .wav or .flac", path, ext);
+  if (!sf_format_check(&info)) throw Error("{}: libsndfile cannot write this format with these settings", path);
   // Write beside the target, then rename: readers never see a partial stem.
   std::string tmp = path + ".tmp-" + std::to_string(::getpid());
   SNDFILE* f = sf_open(tmp.c_str(), SFM_WRITE, &info);
-  if (!f) throw AudioError(path + ": cannot create the file (" + std::string(sf_strerror(nullptr)) + ")");
+  if (!f) throw Error("{}: cannot create the file ({})", path, sf_strerror(nullptr));
   sf_count_t written = 0;
   // 16-bit: converted here and written as integers, which libsndfile writes
   // as they are. Else interleaved floats, which it converts (saturating).
@@ -273,7 +275,7 @@ void write_audio(const std::string& path, const AudioView& a, Encoding encoding,
   int closed = sf_close(f);
   if (written != a.frames || closed != 0) {
     std::remove(tmp.c_str());
-    throw AudioError(path + ": write failed (" + (why.empty() ? std::string("close failed") : why) + "); nothing was replaced");
+    throw Error("{}: write failed ({}); nothing was replaced", path, why.empty() ? "close failed" : why);
   }
   if (int fd = ::open(tmp.c_str(), O_RDONLY | O_CLOEXEC); fd >= 0) {  // on disk before it gets its name
     ::fsync(fd);
@@ -283,7 +285,7 @@ void write_audio(const std::string& path, const AudioView& a, Encoding encoding,
   std::filesystem::rename(tmp, path, ec);
   if (ec) {
     std::remove(tmp.c_str());
-    throw AudioError(path + ": cannot move the finished file into place: " + ec.message());
+    throw Error("{}: cannot move the finished file into place: {}", path, ec.message());
   }
 }
 

@@ -6,17 +6,12 @@
 #pragma once
 
 #include <cstdint>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
-namespace stemkit::audio {
+#include "runtime/error.h"  // a file that cannot be read or written: stemkit::Error naming it and the fix
 
-// A problem with an audio file; the message names the file and the fix.
-class AudioError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+namespace stemkit::audio {
 
 // Planar float samples: data[channel * frames + i], as a (channels, frames) tensor lays them out.
 struct Audio {
@@ -39,7 +34,7 @@ Audio resample(Audio in, int samplerate);
 Audio to_channels(Audio in, int channels);
 
 enum class Clip { rescale, clamp, tanh, none };
-Clip parse_clip(const std::string& name);  // "rescale", "clamp", "tanh", "none"; throws std::invalid_argument
+Clip parse_clip(const std::string& name);  // "rescale", "clamp", "tanh", "none"; throws stemkit::Error
 // demucs.audio.prevent_clip: rescale divides by max(1.01 * peak, 1); clamp to +-0.99; tanh.
 void prevent_clip(Audio& audio, Clip mode);
 

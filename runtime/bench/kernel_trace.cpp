@@ -1,10 +1,10 @@
 #include "runtime/bench/kernel_trace.h"
 
-#include <stdexcept>
-
 #if defined(STEMKIT_CUDA) || defined(STEMKIT_ROCM)
 #include <torch/csrc/autograd/profiler_kineto.h>
 #endif
+
+#include "runtime/error.h"
 
 namespace stemkit::bench {
 
@@ -27,7 +27,7 @@ void start_kernel_trace() {
 void stop_kernel_trace(const std::string& json_path) { profiler::disableProfiler()->save(json_path); }
 #else
 bool kernel_trace_supported() { return false; }
-void start_kernel_trace() { throw std::runtime_error("kernel traces need a CUDA or ROCm build of the runtime"); }
+void start_kernel_trace() { throw Error("kernel traces need a CUDA or ROCm build of the runtime"); }
 void stop_kernel_trace(const std::string&) {}
 #endif
 

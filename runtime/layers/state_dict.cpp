@@ -6,7 +6,8 @@
 
 #include <map>
 #include <set>
-#include <stdexcept>
+
+#include "runtime/error.h"
 
 namespace stemkit::layers {
 namespace {
@@ -94,7 +95,7 @@ LoadReport load_state_dict(torch::nn::Module& module, const weights::TensorMap& 
     if (!targets.count(name)) report.unexpected.push_back(name);
 
   bool refuse = !report.mismatched.empty() || (options.strict && !report.ok());
-  if (refuse) throw std::runtime_error(report.describe(source) + source + ": the state dict was not loaded; nothing changed");
+  if (refuse) throw Error("{}{}: the state dict was not loaded; nothing changed", report.describe(source), source);
 
   at::NoGradGuard no_grad;
   for (auto& [name, target] : targets) {

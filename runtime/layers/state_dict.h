@@ -37,7 +37,7 @@ struct LoadOptions {
 // when nothing is wrong (or !strict and only names differ), copies the
 // values in, converting floating-point dtypes to the module's (checkpoints
 // store fp16, models run fp32). Never loads half a state dict: on a problem
-// it throws std::runtime_error with describe(source) and changes nothing.
+// it throws stemkit::Error with describe(source) and changes nothing.
 LoadReport load_state_dict(torch::nn::Module& module, const weights::TensorMap& state, const std::string& source,
                            const LoadOptions& options = {});
 

@@ -140,8 +140,8 @@ BSRoformerConfig BSRoformerConfig::from_json(const nlohmann::json& j, const std:
   const int64_t bins = c.stft_n_fft / 2 + 1;
   const int64_t sum = std::accumulate(c.freqs_per_bands.begin(), c.freqs_per_bands.end(), int64_t{0});
   if (sum != bins)
-    throw std::invalid_argument(where + ": BSRoformer freqs_per_bands add up to " + std::to_string(sum) + " bins; stft_n_fft " +
-                                std::to_string(c.stft_n_fft) + " gives " + std::to_string(bins));
+    throw Error("{}: BSRoformer freqs_per_bands add up to {} bins; stft_n_fft {} gives {}", where, sum, c.stft_n_fft,
+                bins);
   roformer::check_shared_arguments(k, c);
   return c;
 }

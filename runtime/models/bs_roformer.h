@@ -62,7 +62,7 @@ struct BSRoformerConfig {
 
   int64_t audio_channels() const { return stereo ? 2 : 1; }
   // BSRoformer's keyword arguments as JSON (an MSST config's `model:` section).
-  // Throws std::invalid_argument naming `where` and the argument.
+  // Throws stemkit::Error naming `where` and the argument.
   static BSRoformerConfig from_json(const nlohmann::json& kwargs, const std::string& where);
 };
 

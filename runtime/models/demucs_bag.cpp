@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "runtime/capture/graph_runner.h"
+#include "runtime/error.h"
 #include "runtime/segment/host_copy.h"
 #include "runtime/segment/overlap_add.h"
 
@@ -20,7 +21,7 @@ void DemucsBag::to(const at::Device& device, at::ScalarType dtype, const plan::K
 
 DemucsBag load_demucs_bag(const std::string& name, const std::vector<std::string>& member_paths,
                           std::vector<std::vector<double>> weights, std::optional<double> segment) {
-  if (member_paths.empty()) throw std::runtime_error(name + ": a model needs at least one .th file");
+  if (member_paths.empty()) throw Error("{}: a model needs at least one .th file", name);
   DemucsBag bag;
   bag.name = name;
   bag.segment = segment;
@@ -29,18 +30,16 @@ DemucsBag load_demucs_bag(const std::string& name, const std::vector<std::string
     const auto& first = bag.models.front().config();
     const auto& c = bag.models.back().config();
     if (c.sources != first.sources || c.samplerate != first.samplerate || c.audio_channels != first.audio_channels)
-      throw std::runtime_error(path + ": its sources, sample rate or channels differ from " + member_paths.front() +
-                               "'s; the members of one model must agree");
+      throw Error("{}: its sources, sample rate or channels differ from {}'s; the members of one model must agree",
+                  path, member_paths.front());
   }
   const size_t sources = bag.sources().size();
   if (!weights.empty()) {
     if (weights.size() != member_paths.size())
-      throw std::runtime_error(name + ": " + std::to_string(weights.size()) + " rows of weights for " +
-                               std::to_string(member_paths.size()) + " models");
+      throw Error("{}: {} rows of weights for {} models", name, weights.size(), member_paths.size());
     for (const auto& row : weights)
       if (row.size() != sources)
-        throw std::runtime_error(name + ": a row of weights has " + std::to_string(row.size()) + " entries for " +
-                                 std::to_string(sources) + " sources");
+        throw Error("{}: a row of weights has {} entries for {} sources", name, row.size(), sources);
   }
   bag.weights = std::move(weights);
   return bag;
@@ -86,8 +85,8 @@ at::Tensor separate(const DemucsBag& bag, const at::Tensor& wav_in, const Separa
     const std::optional<double> seconds = o.segment ? o.segment : bag.segment;
     split.segment = seconds ? static_cast<int64_t>(*seconds * static_cast<double>(sr)) : net.training_length();
     if (split.segment > split.model_length || split.segment <= 0)
-      throw std::invalid_argument("separate: a segment of " + std::to_string(*seconds) + " s does not fit " + bag.name +
-                                  ", trained on " + net.config().segment + " s segments");
+      throw Error("separate: a segment of {} s does not fit {}, trained on {} s segments", *seconds, bag.name,
+                  net.config().segment);
     split.overlap = o.overlap;
     split.shifts = o.shifts;
     split.max_shift = static_cast<int64_t>(0.5 * static_cast<double>(sr));

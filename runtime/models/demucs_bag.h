@@ -48,7 +48,7 @@ struct DemucsBag {
 
 // Loads the members (demucs packages, .th) and checks that they agree on
 // sources, sample rate and channels, and that `weights` has one row per
-// member and one weight per source. Throws std::runtime_error naming the file.
+// member and one weight per source. Throws stemkit::Error naming the file.
 DemucsBag load_demucs_bag(const std::string& name, const std::vector<std::string>& member_paths,
                           std::vector<std::vector<double>> weights = {}, std::optional<double> segment = std::nullopt);
 

@@ -690,7 +690,7 @@ struct Kwargs {
   std::set<std::string> used;
 
   [[noreturn]] void bad(const std::string& key, const std::string& what) const {
-    throw std::invalid_argument(where + ": HTDemucs argument " + key + "=" + j.at(key).dump() + ": " + what);
+    throw Error("{}: HTDemucs argument {}={}: {}", where, key, j.at(key).dump(), what);
   }
   bool has(const std::string& key) const { return j.contains(key) && !j.at(key).is_null(); }
   template <class T>
@@ -726,12 +726,12 @@ struct Kwargs {
 }  // namespace
 
 HTDemucsConfig HTDemucsConfig::from_json(const nlohmann::json& kwargs, const std::string& where) {
-  if (!kwargs.is_object()) throw std::invalid_argument(where + ": HTDemucs arguments must be a mapping");
+  if (!kwargs.is_object()) throw Error("{}: HTDemucs arguments must be a mapping", where);
   HTDemucsConfig c;
   Kwargs k{kwargs, where, {}};
   k.used.insert("sources");
   if (!k.has("sources") || !kwargs.at("sources").is_array() || kwargs.at("sources").empty())
-    throw std::invalid_argument(where + ": HTDemucs needs `sources`, a list of source names");
+    throw Error("{}: HTDemucs needs `sources`, a list of source names", where);
   for (const auto& s : kwargs.at("sources")) {
     if (!s.is_string()) k.bad("sources", "expected a list of names");
     c.sources.push_back(s.get<std::string>());
@@ -820,7 +820,7 @@ HTDemucsConfig HTDemucsConfig::from_json(const nlohmann::json& kwargs, const std
     if (!k.used.count(key)) c.ignored.push_back(key);
 
   auto positive = [&](const char* key, double v) {
-    if (!(v > 0)) throw std::invalid_argument(where + ": HTDemucs argument " + key + " must be positive");
+    if (!(v > 0)) throw Error("{}: HTDemucs argument {} must be positive", where, key);
   };
   positive("audio_channels", c.audio_channels);
   positive("channels", c.channels);
@@ -830,11 +830,10 @@ HTDemucsConfig HTDemucsConfig::from_json(const nlohmann::json& kwargs, const std
   positive("kernel_size", c.kernel_size);
   positive("samplerate", c.samplerate);
   positive("training length", c.training_length);
-  if (c.nfft % 4) throw std::invalid_argument(where + ": HTDemucs argument nfft must be a multiple of 4");
+  if (c.nfft % 4) throw Error("{}: HTDemucs argument nfft must be a multiple of 4", where);
   const int64_t dim = c.bottom_channels ? c.bottom_channels : c.channels * static_cast<int64_t>(std::pow(c.growth, c.depth - 1));
   if (c.t_layers > 0 && (c.t_heads <= 0 || dim % c.t_heads))
-    throw std::invalid_argument(where + ": HTDemucs transformer width " + std::to_string(dim) + " is not divisible by t_heads=" +
-                                std::to_string(c.t_heads));
+    throw Error("{}: HTDemucs transformer width {} is not divisible by t_heads={}", where, dim, c.t_heads);
   return c;
 }
 
@@ -860,25 +859,25 @@ nlohmann::json package_kwargs(const weights::Checkpoint& package) {
         nlohmann::json o = nlohmann::json::object();
         for (const auto& [key, val] : v->entries) {
           if (!key || key->kind != Value::Kind::string)
-            throw std::runtime_error(package.path + ": " + at + " has a key that is not a string");
+            throw Error("{}: {} has a key that is not a string", package.path, at);
           o[key->text] = to_json(val, at + "." + key->text);
         }
         return o;
       }
       default:
-        throw std::runtime_error(package.path + ": " + at + " holds " + v->describe() + ", which is not a plain value");
+        throw Error("{}: {} holds {}, which is not a plain value", package.path, at, v->describe());
     }
   };
   const auto& root = package.root;
   if (!root || root->kind != Value::Kind::dict || !root->get("kwargs") || !root->get("state"))
-    throw std::runtime_error(package.path + ": not a demucs model package (a dict with klass, args, kwargs and state); "
-                             "give the .th file of a demucs model");
+    throw Error("{}: not a demucs model package (a dict with klass, args, kwargs and state); "
+                "give the .th file of a demucs model", package.path);
   nlohmann::json kwargs = to_json(root->get("kwargs"), "kwargs");
   if (auto args = root->get("args"); args && !args->items.empty()) {
     // HTDemucs(sources, ...): only the first positional argument is ever used.
     if (args->items.size() > 1)
-      throw std::runtime_error(package.path + ": the package passes " + std::to_string(args->items.size()) +
-                               " positional arguments; HTDemucs takes only `sources` positionally");
+      throw Error("{}: the package passes {} positional arguments; HTDemucs takes only `sources` positionally",
+                  package.path, args->items.size());
     kwargs["sources"] = to_json(args->items[0], "args[0]");
   }
   return kwargs;
@@ -930,14 +929,9 @@ HTDemucs load_htdemucs(const std::string& path) {
   weights::Checkpoint package = weights::load_torch_checkpoint(path);
   if (auto klass = package.root && package.root->kind == weights::Value::Kind::dict ? package.root->get("klass") : nullptr;
       klass && klass->text != "demucs.htdemucs.HTDemucs")
-    throw std::runtime_error(path + ": a " + klass->text +
-                             " model; this runtime runs HTDemucs (demucs v4: htdemucs, htdemucs_ft, htdemucs_6s)");
-  HTDemucsConfig config;
-  try {
-    config = HTDemucsConfig::from_json(package_kwargs(package), path);
-  } catch (const std::invalid_argument& e) {
-    throw std::runtime_error(e.what());
-  }
+    throw Error("{}: a {} model; this runtime runs HTDemucs (demucs v4: htdemucs, htdemucs_ft, htdemucs_6s)", path,
+                klass->text);
+  HTDemucsConfig config = HTDemucsConfig::from_json(package_kwargs(package), path);
   HTDemucs model(std::move(config));
   model.load_state_dict(weights::collect_tensors(package.root->get("state")), path);
   return model;

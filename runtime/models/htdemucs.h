@@ -75,7 +75,7 @@ struct HTDemucsConfig {
   std::vector<std::string> ignored;  // arguments accepted without effect at inference
 
   // From demucs' kwargs as JSON (a Fraction as "39/5"). Throws
-  // std::invalid_argument naming `where` and the argument for unknown,
+  // stemkit::Error naming `where` and the argument for unknown,
   // mistyped or unsupported values.
   static HTDemucsConfig from_json(const nlohmann::json& kwargs, const std::string& where);
 };
@@ -123,7 +123,7 @@ class HTDemucs {
 
 // Loads a demucs package (`.th`, as demucs.states.serialize_model writes it:
 // klass, args, kwargs and an fp16 or fp32 state) through the safe checkpoint
-// reader. Throws std::runtime_error naming the file: not a package, another
+// reader. Throws stemkit::Error naming the file: not a package, another
 // demucs architecture (HDemucs, Demucs), an unsupported option, a state dict
 // that does not fit.
 HTDemucs load_htdemucs(const std::string& path);

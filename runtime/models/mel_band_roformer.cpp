@@ -137,7 +137,7 @@ MelBandRoformerConfig MelBandRoformerConfig::from_json(const nlohmann::json& j, 
   try {
     dsp::mel_bands(static_cast<double>(c.sample_rate), c.stft_n_fft, c.num_bands);
   } catch (const std::invalid_argument& e) {
-    throw std::invalid_argument(where + ": MelBandRoformer num_bands " + std::to_string(c.num_bands) + ": " + e.what());
+    throw Error("{}: MelBandRoformer num_bands {}: {}", where, c.num_bands, e.what());
   }
   return c;
 }

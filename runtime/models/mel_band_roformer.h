@@ -64,7 +64,7 @@ struct MelBandRoformerConfig {
 
   int64_t audio_channels() const { return stereo ? 2 : 1; }
   // MelBandRoformer's keyword arguments as JSON (an MSST config's `model:`
-  // section). Throws std::invalid_argument naming `where` and the argument.
+  // section). Throws stemkit::Error naming `where` and the argument.
   static MelBandRoformerConfig from_json(const nlohmann::json& kwargs, const std::string& where);
 };
 

@@ -5,6 +5,8 @@
 #include <optional>
 #include <stdexcept>
 
+#include "runtime/error.h"
+
 namespace stemkit::models {
 namespace {
 
@@ -56,17 +58,17 @@ MsstConfig load_msst_config(const std::string& path) {
   try {
     root = YAML::LoadFile(path);
   } catch (const YAML::BadFile&) {
-    throw std::runtime_error(path + ": cannot read the file");
+    throw Error("{}: cannot read the file", path);
   } catch (const YAML::Exception& e) {
-    throw std::runtime_error(path + ":" + std::to_string(e.mark.line + 1) + ": not valid YAML: " + e.msg);
+    throw Error("{}:{}: not valid YAML: {}", path, e.mark.line + 1, e.msg);
   }
   if (!root.IsMap() || !root["model"] || !root["model"].IsMap())
-    throw std::runtime_error(path + ": no `model:` section; is this an MSST model configuration?");
+    throw Error("{}: no `model:` section; is this an MSST model configuration?", path);
   MsstConfig c;
   c.path = path;
   c.model = to_json(root["model"]);
   if (const YAML::Node type = static_cast<const YAML::Node&>(root)["model_type"]) {
-    if (!type.IsScalar()) throw std::runtime_error(path + ":" + std::to_string(type.Mark().line + 1) + ": `model_type` must be a name");
+    if (!type.IsScalar()) throw Error("{}:{}: `model_type` must be a name", path, type.Mark().line + 1);
     c.model_type = type.Scalar();
   }
   const YAML::Node& top = root;  // const lookups: a missing key is not inserted
@@ -80,14 +82,14 @@ MsstConfig load_msst_config(const std::string& path) {
   auto integer = [&](const char* section, const char* key, int64_t& out, bool required) {
     const std::optional<YAML::Node> found = lookup(section, key);
     if (!found) {
-      if (required) throw std::runtime_error(path + ": `" + section + "." + key + "` is missing");
+      if (required) throw Error("{}: `{}.{}` is missing", path, section, key);
       return;
     }
     const YAML::Node& node = *found;
     nlohmann::json v = to_json(node);
     if (!v.is_number_integer() || v.get<int64_t>() <= 0)
-      throw std::runtime_error(path + ":" + std::to_string(node.Mark().line + 1) + ": `" + section + "." + key +
-                               "` must be a positive integer, not " + (node.IsScalar() ? node.Scalar() : v.dump()));
+      throw Error("{}:{}: `{}.{}` must be a positive integer, not {}", path, node.Mark().line + 1, section, key,
+                  node.IsScalar() ? node.Scalar() : v.dump());
     out = v.get<int64_t>();
   };
   integer("audio", "chunk_size", c.chunk_size, true);
@@ -100,18 +102,17 @@ MsstConfig load_msst_config(const std::string& path) {
     if (!found) return;
     const nlohmann::json v = to_json(*found);
     if (!v.is_boolean())
-      throw std::runtime_error(path + ":" + std::to_string(found->Mark().line + 1) + ": `" + section + "." + key +
-                               "` must be true or false, not " + v.dump());
+      throw Error("{}:{}: `{}.{}` must be true or false, not {}", path, found->Mark().line + 1, section, key, v.dump());
     out = v.get<bool>();
   };
   boolean("inference", "normalize", c.normalize);
   boolean("training", "use_amp", c.use_amp);
   if (auto inst = lookup("training", "instruments")) {
-    if (!inst->IsSequence()) throw std::runtime_error(path + ": `training.instruments` must be a list of names");
+    if (!inst->IsSequence()) throw Error("{}: `training.instruments` must be a list of names", path);
     for (const auto& i : *inst) c.instruments.push_back(i.as<std::string>());
   }
   if (auto target = lookup("training", "target_instrument")) c.target_instrument = target->as<std::string>();
-  if (c.model_stems().empty()) throw std::runtime_error(path + ": `training.instruments` names no stems");
+  if (c.model_stems().empty()) throw Error("{}: `training.instruments` names no stems", path);
   return c;
 }
 

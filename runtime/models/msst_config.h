@@ -44,7 +44,7 @@ struct MsstConfig {
   std::vector<std::string> model_stems() const;
 };
 
-// Throws std::runtime_error naming the file and, where there is one, the line
+// Throws stemkit::Error naming the file and, where there is one, the line
 // and the key: unreadable YAML, a missing `model:` or `audio.chunk_size`, a
 // value of the wrong type.
 MsstConfig load_msst_config(const std::string& path);

@@ -2,27 +2,26 @@
 
 #include <nlohmann/json.hpp>
 
-#include <stdexcept>
 #include <utility>
 
 namespace stemkit::models::roformer {
 
 Kwargs::Kwargs(const nlohmann::json& j, std::string where, std::string model)
     : j_(j), where_(std::move(where)), model_(std::move(model)) {
-  if (!j_.is_object()) throw std::invalid_argument(where_ + ": " + model_ + " arguments must be a mapping");
+  if (!j_.is_object()) throw Error("{}: {} arguments must be a mapping", where_, model_);
 }
 
 bool Kwargs::has(const char* key) const { return j_.contains(key) && !j_.at(key).is_null(); }
 const nlohmann::json& Kwargs::at(const char* key) const { return j_.at(key); }
 
 void Kwargs::bad(const std::string& key, const std::string& what) const {
-  throw std::invalid_argument(where_ + ": " + model_ + " argument " + key + "=" + j_.at(key).dump() + ": " + what);
+  throw Error("{}: {} argument {}={}: {}", where_, model_, key, j_.at(key).dump(), what);
 }
 
 void Kwargs::integer(const char* key, int64_t& out, bool required, bool zero_ok) {
   used_.insert(key);
   if (!has(key)) {
-    if (required) throw std::invalid_argument(where_ + ": " + model_ + " needs `" + key + "`");
+    if (required) throw Error("{}: {} needs `{}`", where_, model_, key);
     return;
   }
   const nlohmann::json& v = j_.at(key);

@@ -6,11 +6,12 @@
 
 #include <cstdint>
 #include <set>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
+
+#include "runtime/error.h"
 
 namespace stemkit::models::roformer {
 
@@ -25,7 +26,7 @@ struct MsstOptions {
 
 class Kwargs {
  public:
-  // Throws std::invalid_argument unless j is a mapping.
+  // Throws stemkit::Error unless j is a mapping.
   Kwargs(const nlohmann::json& j, std::string where, std::string model);
 
   // A positive integer (zero too with zero_ok); absent or null keeps `out`,
@@ -77,10 +78,10 @@ void read_shared_arguments(Kwargs& k, Config& c) {
 template <typename Config>
 void check_shared_arguments(const Kwargs& k, const Config& c) {
   const std::string what = k.where() + ": " + k.model();
-  if (c.dim_head % 2) throw std::invalid_argument(what + " dim_head must be even (rotary embedding pairs)");
+  if (c.dim_head % 2) throw Error("{} dim_head must be even (rotary embedding pairs)", what);
   if (c.stft_win_length != c.stft_n_fft)
-    throw std::invalid_argument(what + " stft_win_length " + std::to_string(c.stft_win_length) + " differs from stft_n_fft " +
-                                std::to_string(c.stft_n_fft) + "; this runtime needs them equal");
+    throw Error("{} stft_win_length {} differs from stft_n_fft {}; this runtime needs them equal", what,
+                c.stft_win_length, c.stft_n_fft);
 }
 
 }  // namespace stemkit::models::roformer

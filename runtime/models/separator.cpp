@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "runtime/capture/graph_runner.h"
+#include "runtime/error.h"
 #include "runtime/segment/host_copy.h"
 #include "runtime/segment/overlap_add.h"
 #include "runtime/weights/checkpoint.h"
@@ -27,8 +28,8 @@ class DemucsSeparator : public Separator {
   at::Tensor separate(const at::Tensor& wav, const SeparationOptions& o, const ProgressFn& progress,
                       SeparationReport* report) const override {
     if (o.tta)
-      throw std::invalid_argument("test-time augmentation (--tta) is MSST's, for RoFormer configurations; "
-                                  "demucs averages random shifts instead (--shifts N)");
+      throw Error("test-time augmentation (--tta) is MSST's, for RoFormer configurations; "
+                  "demucs averages random shifts instead (--shifts N)");
     return models::separate(bag_, wav, o, progress, report);
   }
 
@@ -44,18 +45,17 @@ class RoformerSeparator : public Separator {
   RoformerSeparator(MsstConfig config, Model model) : config_(std::move(config)), model_(std::move(model)) {
     stems_ = config_.model_stems();
     if (static_cast<int64_t>(stems_.size()) != model_.config().num_stems)
-      throw std::runtime_error(config_.path + ": the model has " + std::to_string(model_.config().num_stems) +
-                               " stem(s) (model.num_stems), the training section names " + std::to_string(stems_.size()));
+      throw Error("{}: the model has {} stem(s) (model.num_stems), the training section names {}", config_.path,
+                  model_.config().num_stems, stems_.size());
     if (config_.target_instrument) stems_.push_back("instrumental");
     if (config_.num_channels != model_.config().audio_channels())
-      throw std::runtime_error(config_.path + ": audio.num_channels is " + std::to_string(config_.num_channels) +
-                               " but model.stereo says " + std::to_string(model_.config().audio_channels()));
+      throw Error("{}: audio.num_channels is {} but model.stereo says {}", config_.path, config_.num_channels,
+                  model_.config().audio_channels());
     if (config_.chunk_size % model_.config().stft_hop_length && !model_.config().match_input_audio_length)
-      throw std::runtime_error(config_.path + ": audio.chunk_size " + std::to_string(config_.chunk_size) +
-                               " is not a multiple of model.stft_hop_length " +
-                               std::to_string(model_.config().stft_hop_length) +
-                               ": the model's output would be shorter than a chunk (MSST fails there too); "
-                               "set model.match_input_audio_length: true, or a chunk_size that is a multiple of the hop");
+      throw Error("{}: audio.chunk_size {} is not a multiple of model.stft_hop_length {}: "
+                  "the model's output would be shorter than a chunk (MSST fails there too); "
+                  "set model.match_input_audio_length: true, or a chunk_size that is a multiple of the hop",
+                  config_.path, config_.chunk_size, model_.config().stft_hop_length);
   }
   const std::vector<std::string>& stems() const override { return stems_; }
   int64_t samplerate() const override { return config_.sample_rate; }
@@ -178,15 +178,16 @@ std::unique_ptr<Separator> make_separator(DemucsBag bag) { return std::make_uniq
 std::string msst_model_type(const MsstConfig& config) {
   if (!config.model_type.empty()) {
     if (config.model_type != "bs_roformer" && config.model_type != "mel_band_roformer")
-      throw std::runtime_error(config.path + ": model_type " + config.model_type +
-                               " is not one this runtime runs from an MSST config (bs_roformer, mel_band_roformer)");
+      throw Error("{}: model_type {} is not one this runtime runs from an MSST config (bs_roformer, mel_band_roformer)",
+                  config.path, config.model_type);
     return config.model_type;
   }
   const bool bands = config.model.contains("freqs_per_bands"), mel = config.model.contains("num_bands");
   if (bands && mel)
-    throw std::runtime_error(config.path + ": the model section has both freqs_per_bands (BS-RoFormer) and num_bands "
-                             "(Mel-Band RoFormer); say which with a top-level `model_type: bs_roformer` or "
-                             "`model_type: mel_band_roformer`");
+    throw Error("{}: the model section has both freqs_per_bands (BS-RoFormer) and num_bands "
+                "(Mel-Band RoFormer); say which with a top-level `model_type: bs_roformer` or "
+                "`model_type: mel_band_roformer`",
+                config.path);
   // sample_rate in the model section is Mel-Band RoFormer's (its mel filter bank).
   if (mel || (!bands && config.model.contains("sample_rate"))) return "mel_band_roformer";
   return "bs_roformer";

@@ -19,7 +19,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "runtime/separate/error.h"
+#include "runtime/error.h"
 
 #ifdef STEMKIT_HAVE_CURL
 #include <curl/curl.h>
@@ -176,7 +176,7 @@ bool download_supported() {
 #ifndef STEMKIT_HAVE_CURL
 
 void download_file(const std::string& url, const fs::path& dest, const DownloadOptions&) {
-  throw SeparateError(fmt::format("cannot download {}: {}; {}", url, kNoDownloadSupport, by_hand(url, dest)));
+  throw Error("cannot download {}: {}; {}", url, kNoDownloadSupport, by_hand(url, dest));
 }
 
 #else
@@ -188,9 +188,9 @@ void download_file(const std::string& url, const fs::path& dest, const DownloadO
     std::error_code ec;
     fs::create_directories(dir, ec);
     if (ec)
-      throw SeparateError(fmt::format("cannot download {}: cannot create the directory {}: {}; choose another with "
-                                      "--model-dir or STEMKIT_MODEL_DIR",
-                                      url, dir.string(), ec.message()));
+      throw Error("cannot download {}: cannot create the directory {}: {}; choose another with "
+                  "--model-dir or STEMKIT_MODEL_DIR",
+                  url, dir.string(), ec.message());
   }
   remove_stale_parts(dest);
 
@@ -200,9 +200,9 @@ void download_file(const std::string& url, const fs::path& dest, const DownloadO
   if (part.fd < 0) {
     int e = errno;
     part.committed = true;  // nothing of ours to remove
-    throw SeparateError(fmt::format("cannot download {}: cannot create {}: {}; choose a writable directory with "
-                                    "--model-dir or STEMKIT_MODEL_DIR",
-                                    url, part.path, std::strerror(e)));
+    throw Error("cannot download {}: cannot create {}: {}; choose a writable directory with "
+                "--model-dir or STEMKIT_MODEL_DIR",
+                url, part.path, std::strerror(e));
   }
 
   Transfer t;
@@ -210,7 +210,7 @@ void download_file(const std::string& url, const fs::path& dest, const DownloadO
   t.progress = &options.progress;
   char detail[CURL_ERROR_SIZE] = {};
   std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
-  if (!curl) throw SeparateError(fmt::format("cannot download {}: libcurl failed to initialise", url));
+  if (!curl) throw Error("cannot download {}: libcurl failed to initialise", url);
   CURL* h = curl.get();
   curl_easy_setopt(h, CURLOPT_URL, url.c_str());
 #if LIBCURL_VERSION_NUM >= 0x075500
@@ -242,31 +242,29 @@ void download_file(const std::string& url, const fs::path& dest, const DownloadO
   curl_off_t content_length = -1;
   curl_easy_getinfo(h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &content_length);
   if (code != CURLE_OK)
-    throw SeparateError(transfer_failure(code, detail, http_status, t, content_length, url, dest, part.path));
+    throw Error(transfer_failure(code, detail, http_status, t, content_length, url, dest, part.path));
   if (http_status >= 400)  // FAILONERROR catches these; kept for servers it lets through
-    throw SeparateError(fmt::format("downloading {} failed: HTTP {}; {}", url, http_status, by_hand(url, dest)));
+    throw Error("downloading {} failed: HTTP {}; {}", url, http_status, by_hand(url, dest));
   if (options.progress) options.progress(t.written, t.written);
 
   if (!options.sha256_prefix.empty()) {
     std::string actual = file_sha256_hex(part.path).substr(0, options.sha256_prefix.size());
     if (actual != options.sha256_prefix)
-      throw SeparateError(fmt::format(
-          "downloading {} failed: the {} bytes received have a sha256 starting with {}, expected {} (a damaged "
-          "transfer, or a proxy's page instead of the file); nothing was saved; run again to retry, {}",
-          url, t.written, actual, options.sha256_prefix, by_hand(url, dest)));
+      throw Error("downloading {} failed: the {} bytes received have a sha256 starting with {}, expected {} (a damaged "
+                  "transfer, or a proxy's page instead of the file); nothing was saved; run again to retry, {}",
+                  url, t.written, actual, options.sha256_prefix, by_hand(url, dest));
   }
   if (::fsync(part.fd) != 0 || ::close(part.fd) != 0) {
     int e = errno;
     part.fd = -1;
-    throw SeparateError(fmt::format("downloading {} failed: writing {} failed: {}; free some space or choose "
-                                    "another directory with --model-dir, then run again",
-                                    url, part.path, std::strerror(e)));
+    throw Error("downloading {} failed: writing {} failed: {}; free some space or choose "
+                "another directory with --model-dir, then run again",
+                url, part.path, std::strerror(e));
   }
   part.fd = -1;
   if (::rename(part.path.c_str(), dest.c_str()) != 0) {
     int e = errno;
-    throw SeparateError(fmt::format("downloading {} failed: cannot rename {} to {}: {}", url, part.path,
-                                    dest.string(), std::strerror(e)));
+    throw Error("downloading {} failed: cannot rename {} to {}: {}", url, part.path, dest.string(), std::strerror(e));
   }
   part.committed = true;
   fsync_directory(dir);
@@ -286,15 +284,12 @@ std::vector<fs::path> ensure_model_files(const CatalogModel& model, const ModelC
   }
   if (!absent.empty() && !allow_download) {
     if (!download_supported())
-      throw SeparateError(fmt::format(
-          "model {} is not in the model cache {}: missing {}; {}, or put the files there by hand (from {})",
-          model.name, where, fmt::join(absent, ", "), kNoDownloadSupport,
-          model.members.front().url.substr(0, model.members.front().url.rfind('/') + 1)));
-    throw SeparateError(fmt::format(
-        "model {} is not in the model cache {}: missing {}; run with --download to fetch {}, or put the "
-        "files there by hand",
-        model.name, where, fmt::join(absent, ", "),
-        absent.size() == 1 ? "it" : "them"));
+      throw Error("model {} is not in the model cache {}: missing {}; {}, or put the files there by hand (from {})",
+                  model.name, where, fmt::join(absent, ", "), kNoDownloadSupport,
+                  model.members.front().url.substr(0, model.members.front().url.rfind('/') + 1));
+    throw Error("model {} is not in the model cache {}: missing {}; run with --download to fetch {}, or put the "
+                "files there by hand",
+                model.name, where, fmt::join(absent, ", "), absent.size() == 1 ? "it" : "them");
   }
   std::vector<fs::path> paths;
   for (size_t i = 0; i < model.members.size(); ++i) {

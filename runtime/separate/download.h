@@ -35,7 +35,7 @@ bool download_supported();
 // Fetches `url` (http:// or https://, redirects followed) into `dest`, creating
 // its directory; replaces an existing `dest` only once the new file is complete
 // and verified. Leftover `<dest>.part-<pid>` files of dead processes are removed
-// first. Throws SeparateError naming the URL on HTTP status >= 400, connection
+// first. Throws stemkit::Error naming the URL on HTTP status >= 400, connection
 // and transfer errors (a body shorter than its Content-Length included), a
 // sha256 mismatch, and disk errors; nothing is left behind then.
 void download_file(const std::string& url, const std::filesystem::path& dest, const DownloadOptions& options);
@@ -45,7 +45,7 @@ using MemberProgress = std::function<void(const CatalogMember& member, int64_t d
 
 // The verified cache paths of all of `model`'s members, in member order. Absent
 // members are downloaded from their URL when `allow_download` (the runner's
-// --download); otherwise throws SeparateError listing them, the cache
+// --download); otherwise throws stemkit::Error listing them, the cache
 // directory, and the fix (run with --download, or put the files there).
 std::vector<std::filesystem::path> ensure_model_files(const CatalogModel& model, const ModelCache& cache,
                                                       bool allow_download, const MemberProgress& progress = {});

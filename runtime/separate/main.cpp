@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "runtime/bench/separate_bench.h"
-#include "runtime/separate/error.h"
+#include "runtime/error.h"
 #include "runtime/separate/model_catalog.h"
 #include "runtime/separate/options.h"
 #include "runtime/separate/runner.h"
@@ -50,7 +50,7 @@ void write_json(const std::string& path, const nlohmann::json& j) {
   {
     std::ofstream out(tmp);
     out << j.dump(1) << "\n";
-    if (!out) throw SeparateError(path + ": cannot write the JSON summary");
+    if (!out) throw stemkit::Error("{}: cannot write the JSON summary", path);
   }
   fs::rename(tmp, path);
 }
@@ -64,8 +64,9 @@ void check_json_writable(const std::optional<std::string>& path) {
   {
     std::ofstream probe(tmp);
     if (!probe)
-      throw SeparateError("--json " + *path + ": cannot write there (" + std::strerror(errno) +
-                          "); give a file in a directory that exists and is writable, or '-' for stdout");
+      throw stemkit::Error("--json {}: cannot write there ({}); "
+                           "give a file in a directory that exists and is writable, or '-' for stdout",
+                           *path, std::strerror(errno));
   }
   fs::remove(tmp);
 }

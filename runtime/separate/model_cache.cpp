@@ -17,7 +17,7 @@
 #include <fmt/format.h>
 
 #include "patchmgr/util/sha256.h"
-#include "runtime/separate/error.h"
+#include "runtime/error.h"
 
 namespace stemkit::separate {
 namespace fs = std::filesystem;
@@ -38,18 +38,18 @@ ModelDirChoice choose_model_dir(const std::optional<fs::path>& model_dir_option,
   if (auto v = set(env.xdg_cache_home); v && fs::path(*v).is_absolute())
     return {fs::path(*v) / "stemkit" / "models", "$XDG_CACHE_HOME"};
   if (auto v = set(env.home)) return {fs::path(*v) / ".cache" / "stemkit" / "models", "$HOME"};
-  throw SeparateError(
+  throw Error(
       "cannot choose a model cache directory: HOME is not set; give one with --model-dir DIR or STEMKIT_MODEL_DIR");
 }
 
 std::string file_sha256_hex(const fs::path& file) {
   int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw SeparateError(fmt::format("cannot read {}: {}", file.string(), std::strerror(errno)));
+  if (fd < 0) throw Error("cannot read {}: {}", file.string(), std::strerror(errno));
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
     int e = errno;
     ::close(fd);
-    throw SeparateError(fmt::format("cannot read {}: {}", file.string(), std::strerror(e)));
+    throw Error("cannot read {}: {}", file.string(), std::strerror(e));
   }
   if (st.st_size == 0) {
     ::close(fd);
@@ -58,7 +58,7 @@ std::string file_sha256_hex(const fs::path& file) {
   void* p = ::mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
   int e = errno;
   ::close(fd);
-  if (p == MAP_FAILED) throw SeparateError(fmt::format("cannot read {}: {}", file.string(), std::strerror(e)));
+  if (p == MAP_FAILED) throw Error("cannot read {}: {}", file.string(), std::strerror(e));
   ::madvise(p, static_cast<size_t>(st.st_size), MADV_SEQUENTIAL);
   std::string hex = patchmgr::sha256_hex(std::string_view(static_cast<const char*>(p), static_cast<size_t>(st.st_size)));
   ::munmap(p, static_cast<size_t>(st.st_size));
@@ -80,14 +80,12 @@ std::optional<fs::path> ModelCache::resolve(const CatalogMember& member) const {
   auto status = fs::status(file, ec);
   if (ec || !fs::exists(status)) return std::nullopt;
   if (!fs::is_regular_file(status))
-    throw SeparateError(fmt::format("{} is in the model cache but is not a file; remove it and run with --download",
-                                    file.string()));
+    throw Error("{} is in the model cache but is not a file; remove it and run with --download", file.string());
   std::string actual = file_sha256_hex(file).substr(0, member.sha256_prefix.size());
   if (actual != member.sha256_prefix)
-    throw SeparateError(fmt::format(
-        "{} is damaged: its sha256 starts with {}, expected {} (an interrupted or altered copy); "
-        "delete it and run with --download to fetch it again from {}",
-        file.string(), actual, member.sha256_prefix, member.url));
+    throw Error("{} is damaged: its sha256 starts with {}, expected {} (an interrupted or altered copy); "
+                "delete it and run with --download to fetch it again from {}",
+                file.string(), actual, member.sha256_prefix, member.url);
   return file;
 }
 

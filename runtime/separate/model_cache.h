@@ -24,11 +24,11 @@ struct ModelDirChoice {
 // The cache directory: `model_dir_option` (the --model-dir value) when given, else
 // $STEMKIT_MODEL_DIR, else $XDG_CACHE_HOME/stemkit/models (only when absolute, as
 // the XDG spec says), else $HOME/.cache/stemkit/models, the variables as `env`
-// holds them. Empty variables count as unset. Throws SeparateError when none
+// holds them. Empty variables count as unset. Throws stemkit::Error when none
 // applies (no HOME). Creates nothing.
 ModelDirChoice choose_model_dir(const std::optional<std::filesystem::path>& model_dir_option, const Environment& env);
 
-// The lower-case hex sha256 of a whole file (memory-mapped). Throws SeparateError naming it.
+// The lower-case hex sha256 of a whole file (memory-mapped). Throws stemkit::Error naming it.
 std::string file_sha256_hex(const std::filesystem::path& file);
 
 class ModelCache {
@@ -46,7 +46,7 @@ class ModelCache {
 
   // The member's file when it is present and its sha256 starts with the
   // member's prefix; nullopt when absent. A present file with another hash
-  // throws SeparateError naming the file, the expected and the actual prefix,
+  // throws stemkit::Error naming the file, the expected and the actual prefix,
   // and the fix (delete it and run with --download). Hashes the whole file on
   // every call (about 0.3 s per 80 MB member).
   std::optional<std::filesystem::path> resolve(const CatalogMember& member) const;

@@ -8,7 +8,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "runtime/separate/error.h"
+#include "runtime/error.h"
 
 namespace stemkit::separate {
 namespace {
@@ -164,7 +164,7 @@ std::string unknown_model_message(std::string_view name) {
 
 const CatalogModel& require_model(std::string_view name) {
   if (const auto* m = find_model(name)) return *m;
-  throw SeparateError(unknown_model_message(name));
+  throw Error(unknown_model_message(name));
 }
 
 bool looks_like_model_path(std::string_view s) {

@@ -63,7 +63,7 @@ std::optional<std::string> suggest_model(std::string_view name);
 // Names of demucs models stemkit does not run (mdx, mdx_extra_q, ...) say so.
 std::string unknown_model_message(std::string_view name);
 
-// find_model, or throws SeparateError with unknown_model_message.
+// find_model, or throws stemkit::Error with unknown_model_message.
 const CatalogModel& require_model(std::string_view name);
 
 // True when a -n argument is meant as a file rather than a catalog name: it

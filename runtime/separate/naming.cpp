@@ -9,7 +9,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "runtime/separate/error.h"
+#include "runtime/error.h"
 #include "runtime/separate/model_catalog.h"
 
 namespace stemkit::separate {
@@ -60,7 +60,7 @@ TrackName split_track_name(const fs::path& input) {
 
 FilenameTemplate::FilenameTemplate(std::string_view text) : text_(text) {
   auto fail = [&](const std::string& why) {
-    throw SeparateError(fmt::format("--filename '{}': {}", text_, why));
+    throw Error("--filename '{}': {}", text_, why);
   };
   if (text.empty()) fail(fmt::format("empty; the default is '{}'", kDefaultFilenameTemplate));
   std::string literal;
@@ -132,11 +132,11 @@ fs::path FilenameTemplate::render(const TrackName& track, std::string_view stem,
   for (std::string_view component : split_components(out))
     bad = bad || component.empty() || component == "." || component == "..";
   if (bad)
-    throw SeparateError(fmt::format(
+    throw Error(
         "--filename '{}' gives '{}' for track '{}' ({{track}}='{}', {{trackext}}='{}', {{stem}}='{}'), which is not a "
         "file path below the output directory; rename the input or change --filename",
         text_, out, track.track + (track.trackext.empty() ? "" : "." + track.trackext), track.track, track.trackext,
-        stem));
+        stem);
   return fs::path(out);
 }
 
@@ -144,7 +144,7 @@ OtherMethod parse_other_method(std::string_view text) {
   if (text == "none") return OtherMethod::none;
   if (text == "add") return OtherMethod::add;
   if (text == "minus") return OtherMethod::minus;
-  throw SeparateError(fmt::format("--other-method '{}': must be none, add or minus", text));
+  throw Error("--other-method '{}': must be none, add or minus", text);
 }
 
 std::vector<std::string> two_stem_names(std::string_view stem, OtherMethod other) {
@@ -157,8 +157,8 @@ std::vector<std::string> two_stem_names(std::string_view stem, OtherMethod other
 void check_two_stems(std::string_view stem, const std::vector<std::string>& sources, std::string_view model_name) {
   for (const auto& s : sources)
     if (s == stem) return;
-  throw SeparateError(fmt::format("--two-stems: stem '{}' is not in model {}; STEM must be one of {}", stem,
-                                  model_name, fmt::join(sources, ", ")));
+  throw Error("--two-stems: stem '{}' is not in model {}; STEM must be one of {}", stem, model_name,
+              fmt::join(sources, ", "));
 }
 
 std::vector<PlannedOutput> plan_outputs(const std::vector<fs::path>& inputs, const std::vector<std::string>& stems,
@@ -173,11 +173,10 @@ std::vector<PlannedOutput> plan_outputs(const std::vector<fs::path>& inputs, con
       auto [it, inserted] = seen.emplace(out.path, plan.size());
       if (!inserted) {
         const PlannedOutput& first = plan[it->second];
-        throw SeparateError(fmt::format(
-            "--filename '{}' writes {} twice: for {} ({}) and for {} ({}); {}", name_template.text(),
-            out.path.string(), first.input.string(), first.stem, input.string(), stem,
-            first.input == input ? "the same input is given twice"
-                                 : "put {track} in --filename so each input gets its own files"));
+        throw Error("--filename '{}' writes {} twice: for {} ({}) and for {} ({}); {}", name_template.text(),
+                    out.path.string(), first.input.string(), first.stem, input.string(), stem,
+                    first.input == input ? "the same input is given twice"
+                                         : "put {track} in --filename so each input gets its own files");
       }
       plan.push_back(std::move(out));
     }
@@ -189,7 +188,7 @@ std::vector<fs::path> read_input_list(const fs::path& list_file) {
   std::ifstream in(list_file, std::ios::binary);
   if (!in) {
     std::error_code ec(errno, std::generic_category());
-    throw SeparateError(fmt::format("cannot read the input list {}: {}", list_file.string(), ec.message()));
+    throw Error("cannot read the input list {}: {}", list_file.string(), ec.message());
   }
   fs::path base = list_file.parent_path();
   std::vector<fs::path> inputs;
@@ -212,13 +211,12 @@ std::vector<fs::path> read_input_list(const fs::path& list_file) {
     else
       inputs.push_back(path);
   }
-  if (in.bad()) throw SeparateError(fmt::format("cannot read the input list {}: read error", list_file.string()));
+  if (in.bad()) throw Error("cannot read the input list {}: read error", list_file.string());
   if (!problems.empty())
-    throw SeparateError(fmt::format("{} input{} in {} cannot be read:\n  {}", problems.size(),
-                                    problems.size() == 1 ? "" : "s", list_file.string(), fmt::join(problems, "\n  ")));
+    throw Error("{} input{} in {} cannot be read:\n  {}", problems.size(), problems.size() == 1 ? "" : "s",
+                list_file.string(), fmt::join(problems, "\n  "));
   if (inputs.empty())
-    throw SeparateError(fmt::format("the input list {} lists no files (one path per line; '#' starts a comment)",
-                                    list_file.string()));
+    throw Error("the input list {} lists no files (one path per line; '#' starts a comment)", list_file.string());
   return inputs;
 }
 

@@ -36,7 +36,7 @@ struct TrackName {
 TrackName split_track_name(const std::filesystem::path& input);
 
 // A parsed --filename template, with Python str.format's escapes: "{{" and
-// "}}" are literal braces. Throws SeparateError, quoting the template, for an
+// "}}" are literal braces. Throws stemkit::Error, quoting the template, for an
 // unknown variable, a format spec or conversion ("{stem:>8}", "{stem!r}"), an
 // unmatched brace, no {stem} (every stem would overwrite the same file), an
 // absolute path, an empty path component or a trailing '/', and a '..'
@@ -46,7 +46,7 @@ class FilenameTemplate {
   explicit FilenameTemplate(std::string_view text = kDefaultFilenameTemplate);
   const std::string& text() const { return text_; }
 
-  // The relative path for one stem of one track. Throws SeparateError when the
+  // The relative path for one stem of one track. Throws stemkit::Error when the
   // values make it leave the output root or leave an empty or '.'/'..'
   // component (an input named ".wav" under "{track}/...", say).
   std::filesystem::path render(const TrackName& track, std::string_view stem, std::string_view ext) const;
@@ -67,13 +67,13 @@ enum class OtherMethod {
   add,    // STEM and no_STEM = the sum of the other stems (demucs' default)
   minus,  // STEM and minus_STEM = the mix minus STEM
 };
-OtherMethod parse_other_method(std::string_view text);  // "none", "add", "minus"; throws SeparateError
+OtherMethod parse_other_method(std::string_view text);  // "none", "add", "minus"; throws stemkit::Error
 
 // The stem names written for --two-stems STEM, as demucs names them:
 // {STEM}, {STEM, "no_STEM"} or {STEM, "minus_STEM"}.
 std::vector<std::string> two_stem_names(std::string_view stem, OtherMethod other);
 
-// Throws SeparateError unless `stem` is one of the model's `sources`:
+// Throws stemkit::Error unless `stem` is one of the model's `sources`:
 //   --two-stems: stem 'voice' is not in model htdemucs; STEM must be one of drums, bass, other, vocals
 void check_two_stems(std::string_view stem, const std::vector<std::string>& sources, std::string_view model_name);
 
@@ -85,7 +85,7 @@ struct PlannedOutput {
 };
 
 // Every (input, stem) output under `root`, inputs outer, stems inner. Throws
-// SeparateError when two of them are the same path (the template lacks {track}
+// stemkit::Error when two of them are the same path (the template lacks {track}
 // and there are several inputs, or the same input is given twice).
 std::vector<PlannedOutput> plan_outputs(const std::vector<std::filesystem::path>& inputs,
                                         const std::vector<std::string>& stems, const FilenameTemplate& name_template,
@@ -94,7 +94,7 @@ std::vector<PlannedOutput> plan_outputs(const std::vector<std::filesystem::path>
 // The inputs listed in `list_file`: one path per line; blank lines and lines
 // whose first non-blank character is '#' skipped; surrounding whitespace, a
 // trailing '\r' and a UTF-8 BOM ignored; relative paths taken relative to the
-// list file's directory. Throws SeparateError when the list cannot be read,
+// list file's directory. Throws stemkit::Error when the list cannot be read,
 // lists nothing, or names files that do not exist or are directories: all of
 // them at once, each as "<list file>:<line>: <path> does not exist".
 std::vector<std::filesystem::path> read_input_list(const std::filesystem::path& list_file);

@@ -11,7 +11,7 @@
 
 #include "runtime/audio/audio.h"
 #include "runtime/bench/kernel_trace.h"
-#include "runtime/separate/error.h"
+#include "runtime/error.h"
 #include "runtime/separate/naming.h"
 #include "runtime/version.h"
 
@@ -36,11 +36,11 @@ std::vector<T> split_list(const std::string& text, const char* what) {
         if (used != item.size() || v <= 0) throw std::invalid_argument(item);
         out.push_back(static_cast<T>(v));
       } catch (const std::exception&) {
-        throw SeparateError(std::string(what) + ": '" + item + "' is not a positive whole number");
+        throw Error("{}: '{}' is not a positive whole number", what, item);
       }
     }
   }
-  if (out.empty()) throw SeparateError(std::string(what) + ": empty list");
+  if (out.empty()) throw Error("{}: empty list", what);
   return out;
 }
 
@@ -162,7 +162,7 @@ void add_options(CLI::App& app, CommandLine& c, Raw& r) {
       ->type_name("PREFIX")->group(b);
 }
 
-// What the options mean together; throws SeparateError for a usage error.
+// What the options mean together; throws stemkit::Error for a usage error.
 void finish(const CLI::App& app, CommandLine& c, Raw& r) {
   RunnerOptions& o = c.run;
   o.env = read_environment();
@@ -172,15 +172,15 @@ void finish(const CLI::App& app, CommandLine& c, Raw& r) {
   if (r.out) o.out = *r.out;
   if (r.segment > 0) o.separation.segment = r.segment;
   if (r.flac) o.format = "flac";
-  if (r.int24 && r.float32) throw SeparateError("--int24 and --float32 exclude each other");
+  if (r.int24 && r.float32) throw Error("--int24 and --float32 exclude each other");
   o.encoding = r.int24 ? audio::Encoding::pcm24 : r.float32 ? audio::Encoding::float32 : audio::Encoding::pcm16;
   if (o.format == "flac" && r.float32)
-    throw SeparateError("FLAC holds 16- or 24-bit samples: drop --float32, or write --format wav");
+    throw Error("FLAC holds 16- or 24-bit samples: drop --float32, or write --format wav");
   o.separation.graphs = !r.no_graphs;
   o.batch_size_given = app.count("--batch-size") > 0;
   if (o.low_memory) {
     if (o.batch_size_given && o.separation.batch_size != 1)
-      throw SeparateError("--low-memory runs batch 1; drop --batch-size or --low-memory");
+      throw Error("--low-memory runs batch 1; drop --batch-size or --low-memory");
     apply_low_memory(o.separation);
   }
   if (r.attention && *r.attention != "auto") o.kernels.attention = attention::parse_backend(*r.attention);
@@ -193,21 +193,21 @@ void finish(const CLI::App& app, CommandLine& c, Raw& r) {
   if (c.list_models) return;
   if (c.bench_mode) {
     bench::BenchOptions& bench = c.bench;
-    if (c.inputs.size() > 1) throw SeparateError("--bench takes at most one FILE");
+    if (c.inputs.size() > 1) throw Error("--bench takes at most one FILE");
     if (!c.inputs.empty()) bench.input = c.inputs.front();
     if (!bench.trace.empty() && !bench::kernel_trace_supported())
-      throw SeparateError("--bench-trace: this build of separate has no GPU support (build it against a CUDA or ROCm libtorch)");
+      throw Error("--bench-trace: this build of separate has no GPU support (build it against a CUDA or ROCm libtorch)");
     bench.batch_sizes = split_list<int64_t>(r.bench_batches, "--bench-batch-sizes");
     // Every precision this device cannot run is a usage error before any row is measured.
     bench.precisions.clear();
     if (!r.bench_precisions.empty()) {
       for (const auto& p : split_list<std::string>(r.bench_precisions, "--bench-precisions")) {
-        if (p == "auto") throw SeparateError("--bench-precisions: name the precisions (fp32, fp16, bf16); auto is --precision's");
+        if (p == "auto") throw Error("--bench-precisions: name the precisions (fp32, fp16, bf16); auto is --precision's");
         if (p != "fp32" && p != "fp16" && p != "bf16")
-          throw SeparateError("--bench-precisions: " + p + ": expected fp32, fp16 or bf16");
+          throw Error("--bench-precisions: {}: expected fp32, fp16 or bf16", p);
         const at::ScalarType dtype = parse_precision(p, o.device);
         if (std::find(bench.precisions.begin(), bench.precisions.end(), dtype) != bench.precisions.end())
-          throw SeparateError("--bench-precisions: " + p + " twice");
+          throw Error("--bench-precisions: {} twice", p);
         bench.precisions.push_back(dtype);
       }
     } else if (o.precision) {
@@ -215,16 +215,16 @@ void finish(const CLI::App& app, CommandLine& c, Raw& r) {
     }  // else the loaded model's (auto)
     bench.graphs.clear();
     for (const auto& g : split_list<std::string>(r.bench_graphs, "--bench-graphs")) {
-      if (g != "on" && g != "off") throw SeparateError("--bench-graphs: expected on, off or on,off");
+      if (g != "on" && g != "off") throw Error("--bench-graphs: expected on, off or on,off");
       bench.graphs.push_back(g == "on");
     }
     if (!bench.precisions.empty()) o.precision = bench.precisions.front();
-    if (o.separation.tta) throw SeparateError("--tta with --bench: measure without it (it runs the model three times)");
+    if (o.separation.tta) throw Error("--tta with --bench: measure without it (it runs the model three times)");
   } else if (c.inputs.empty() && !c.explain) {
-    throw SeparateError("no input files: give audio files, or --inputs-from LIST (see --help)");
+    throw Error("no input files: give audio files, or --inputs-from LIST (see --help)");
   }
   for (const auto& p : c.inputs)
-    if (!fs::is_regular_file(p)) throw SeparateError(p.string() + ": no such file");
+    if (!fs::is_regular_file(p)) throw Error("{}: no such file", p.string());
 }
 
 }  // namespace

@@ -24,8 +24,8 @@
 #include "runtime/bench/gpu_memory.h"
 #include "runtime/bench/kernel_trace.h"
 #include "runtime/capture/graph_runner.h"
+#include "runtime/error.h"
 #include "runtime/separate/download.h"
-#include "runtime/separate/error.h"
 #include "runtime/separate/model_cache.h"
 #include "runtime/separate/model_catalog.h"
 #include "runtime/separate/naming.h"
@@ -68,8 +68,8 @@ at::Tensor separate_with_retry(LoadedModel& model, const at::Tensor& wav, models
       model.model->release_graphs();
       bench::release_gpu_cache();
       if (o.batch_size <= 1)
-        throw SeparateError(std::string("out of GPU memory at --batch-size 1: try --precision fp16 or bf16, a shorter "
-                                        "--segment, or --device cpu (") + std::string(e.what()).substr(0, 200) + ")");
+        throw Error("out of GPU memory at --batch-size 1: try --precision fp16 or bf16, a shorter "
+                    "--segment, or --device cpu ({})", std::string(e.what()).substr(0, 200));
       const int64_t smaller = o.batch_size / 2;
       if (!quiet)
         std::fprintf(stderr, "separate: out of GPU memory at --batch-size %lld; retrying with %lld\n",
@@ -113,18 +113,19 @@ at::Device parse_device(const std::string& text) {
   try {
     device = at::Device(text);
   } catch (const std::exception&) {
-    throw SeparateError("--device " + text + ": expected cpu, cuda, cuda:N or auto");
+    throw Error("--device {}: expected cpu, cuda, cuda:N or auto", text);
   }
   if (device.is_cuda() && !at::hasCUDA())
-    throw SeparateError("--device " + text + ": this libtorch (" + version_text().substr(0, version_text().find('\n')) +
-                        ") sees no CUDA or ROCm GPU; use --device cpu, or build against a GPU libtorch (docs/runtime.md)");
-  if (!device.is_cpu() && !device.is_cuda()) throw SeparateError("--device " + text + ": expected cpu, cuda, cuda:N or auto");
+    throw Error("--device {}: this libtorch ({}) sees no CUDA or ROCm GPU; "
+                "use --device cpu, or build against a GPU libtorch (docs/runtime.md)",
+                text, version_text().substr(0, version_text().find('\n')));
+  if (!device.is_cpu() && !device.is_cuda()) throw Error("--device {}: expected cpu, cuda, cuda:N or auto", text);
   if (device.is_cuda() && !device.has_index()) device = at::Device(at::kCUDA, 0);
   if (device.is_cuda()) {
     const int gpus = at::detail::getCUDAHooks().getNumGPUs();
     if (device.index() >= gpus)
-      throw SeparateError("--device " + text + ": this machine has " + std::to_string(gpus) + " GPU" + (gpus == 1 ? "" : "s") +
-                          " (cuda:0" + (gpus > 1 ? " to cuda:" + std::to_string(gpus - 1) : std::string()) + ")");
+      throw Error("--device {}: this machine has {} GPU{} (cuda:0{})", text, gpus, gpus == 1 ? "" : "s",
+                  gpus > 1 ? fmt::format(" to cuda:{}", gpus - 1) : "");
   }
   return device;
 }
@@ -134,16 +135,16 @@ at::ScalarType parse_precision(const std::string& text, const at::Device& device
   if (text == "bf16") {
 #if !STEMKIT_TORCH_AT_LEAST(2, 0)
     if (device.is_cpu())
-      throw SeparateError("--precision bf16 on the CPU needs libtorch 2.x (1.13's oneDNN transposed convolutions reject "
-                          "bf16); use fp32");
+      throw Error("--precision bf16 on the CPU needs libtorch 2.x (1.13's oneDNN transposed convolutions reject "
+                  "bf16); use fp32");
 #endif
     return at::kBFloat16;
   }
   if (text == "fp16") {
-    if (!device.is_cuda()) throw SeparateError("--precision fp16 needs a GPU (--device cuda); on the CPU use fp32 or bf16");
+    if (!device.is_cuda()) throw Error("--precision fp16 needs a GPU (--device cuda); on the CPU use fp32 or bf16");
     return at::kHalf;
   }
-  throw SeparateError("--precision " + text + ": expected auto, fp32, fp16 or bf16");
+  throw Error("--precision {}: expected auto, fp32, fp16 or bf16", text);
 }
 
 at::Tensor to_tensor(audio::Audio&& a) {  // the samples become the storage: no copy of a whole track
@@ -221,9 +222,9 @@ LoadedModel load_model(const RunnerOptions& o) {
   if (ends_with(o.model, ".yaml") || ends_with(o.model, ".yml")) {
     // A RoFormer: its MSST configuration and its weights.
     if (!o.checkpoint)
-      throw SeparateError(o.model + " is an MSST model configuration: give its weights with --checkpoint FILE.ckpt");
-    if (!fs::exists(o.model)) throw SeparateError(o.model + ": no such configuration file");
-    if (!fs::exists(*o.checkpoint)) throw SeparateError(*o.checkpoint + ": no such checkpoint file");
+      throw Error("{} is an MSST model configuration: give its weights with --checkpoint FILE.ckpt", o.model);
+    if (!fs::exists(o.model)) throw Error("{}: no such configuration file", o.model);
+    if (!fs::exists(*o.checkpoint)) throw Error("{}: no such checkpoint file", *o.checkpoint);
     const models::MsstConfig config = models::load_msst_config(o.model);
     m.model = models::make_roformer_separator(config, *o.checkpoint, &m.warnings);
     m.name = output_model_name(*o.checkpoint);
@@ -236,20 +237,21 @@ LoadedModel load_model(const RunnerOptions& o) {
                                             : "auto: fp32 on the CPU";
     }
   } else if (o.separation.tta) {
-    throw SeparateError("--tta is MSST's test-time augmentation, for RoFormer configurations (-n config.yaml); "
-                        "demucs models average random shifts instead: --shifts N");
+    throw Error("--tta is MSST's test-time augmentation, for RoFormer configurations (-n config.yaml); "
+                "demucs models average random shifts instead: --shifts N");
   } else if (o.checkpoint) {
-    throw SeparateError("--checkpoint goes with an MSST .yaml configuration (-n config.yaml); demucs models carry "
-                        "their configuration in the .th file");
+    throw Error("--checkpoint goes with an MSST .yaml configuration (-n config.yaml); demucs models carry "
+                "their configuration in the .th file");
   } else if (looks_like_model_path(o.model)) {
-    if (!fs::exists(o.model)) throw SeparateError(o.model + ": no such model file");
+    if (!fs::exists(o.model)) throw Error("{}: no such model file", o.model);
     paths = {o.model};
     m.name = output_model_name(o.model);
   } else {
     const CatalogModel& cm = require_model(o.model);
     if (cm.architecture != Architecture::htdemucs)
-      throw SeparateError("model " + cm.name + " is an HDemucs (demucs v3) model; this runner runs HTDemucs: htdemucs, "
-                          "htdemucs_ft, htdemucs_6s");
+      throw Error("model {} is an HDemucs (demucs v3) model; "
+                  "this runner runs HTDemucs: htdemucs, htdemucs_ft, htdemucs_6s",
+                  cm.name);
     ModelCache cache = ModelCache::from_option(o.model_dir, o.env);
     std::unique_ptr<ProgressBar> bar;
     auto progress = [&](const CatalogMember& member, int64_t done, int64_t total) {
@@ -341,10 +343,10 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
   } else {
     stem_names = sources;
   }
-  if (o.format != "wav" && o.format != "flac") throw SeparateError("--format " + o.format + ": expected wav or flac");
+  if (o.format != "wav" && o.format != "flac") throw Error("--format {}: expected wav or flac", o.format);
   const audio::Encoding encoding = o.encoding;
   if (o.format == "flac" && encoding == audio::Encoding::float32)
-    throw SeparateError("FLAC holds 16- or 24-bit samples: drop --float32, or write --format wav");
+    throw Error("FLAC holds 16- or 24-bit samples: drop --float32, or write --format wav");
   const audio::Clip clip = o.clip;
   // Every output path is known, and checked for collisions, before any work.
   const auto plan = plan_outputs(inputs, stem_names, FilenameTemplate(o.filename), output_root(o.out, model.name), o.format);
@@ -358,12 +360,12 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
       existing = existing.parent_path();
     std::string problem;
     if (!fs::is_directory(existing))
-      problem = existing.string() + " is not a folder";
+      problem = fmt::format("{} is not a folder", existing.string());
     else if (::access(existing.c_str(), W_OK | X_OK) != 0)
-      problem = existing.string() + ": " + std::strerror(errno);
+      problem = fmt::format("{}: {}", existing.string(), std::strerror(errno));
     if (!problem.empty())
-      throw SeparateError("cannot write stems into " + dir.string() + " (" + problem +
-                          "); choose another output root with -o DIR, or another --filename");
+      throw Error("cannot write stems into {} ({}); choose another output root with -o DIR, or another --filename",
+                  dir.string(), problem);
   }
 
   models::SeparationOptions sep = separation_options(model, o);

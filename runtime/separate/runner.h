@@ -58,7 +58,7 @@ std::string error_text(const std::exception& e);
 
 // The command line's device and precision as types (options.cpp calls these
 // while parsing, so a bad value is a usage error before any work). Throw
-// SeparateError with the fix.
+// stemkit::Error with the fix.
 // "cpu", "cuda", "cuda:N" (N < the GPUs present) or "auto" (cuda:0 if there is a GPU, else the CPU).
 at::Device parse_device(const std::string& text);
 // "fp32", "fp16", "bf16" ("auto" is the caller's); fp16 only on a GPU.

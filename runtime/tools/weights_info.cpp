@@ -58,7 +58,7 @@ int main(int argc, char** argv) {
     std::printf("state dict:\n");
     print_tensors(state_dict(ck));
     return 0;
-  } catch (const FormatError& e) {
+  } catch (const stemkit::Error& e) {
     std::fprintf(stderr, "stemkit-weights: %s\n", e.what());
     return 1;
   }

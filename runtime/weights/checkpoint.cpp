@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "runtime/error.h"
 #include "runtime/weights/zip.h"
 
 namespace stemkit::weights {
@@ -56,24 +57,26 @@ bool maps_names_to_tensors(const ValuePtr& v) {
 Checkpoint load_torch_checkpoint(const std::string& path) {
   auto file = std::make_shared<const MappedFile>(path);
   if (file->size() >= 2 && file->data()[0] == 0x80 && file->data()[1] <= 5)
-    throw FormatError(path + ": this is PyTorch's legacy (pre-1.6) checkpoint format, which is not supported; "
-                      "load it once in Python and save it again with torch.save (the ZIP format)");
+    throw Error(
+        "{}: this is PyTorch's legacy (pre-1.6) checkpoint format, which is not supported; "
+        "load it once in Python and save it again with torch.save (the ZIP format)",
+        path);
   if (file->size() < 4 || std::memcmp(file->data(), "PK\x03\x04", 4) != 0)
-    throw FormatError(path + ": not a PyTorch checkpoint (expected the ZIP archive torch.save writes)");
+    throw Error("{}: not a PyTorch checkpoint (expected the ZIP archive torch.save writes)", path);
   ZipArchive zip(file);
   // One top-level directory holds data.pkl, byteorder and data/<key>.
   std::string prefix;
   for (const auto& [name, entry] : zip.entries()) {
     auto slash = name.find('/');
     if (slash != std::string::npos && name.substr(slash) == "/data.pkl") {
-      if (!prefix.empty()) throw FormatError(path + ": more than one data.pkl in the archive");
+      if (!prefix.empty()) throw Error("{}: more than one data.pkl in the archive", path);
       prefix = name.substr(0, slash);
     }
   }
-  if (prefix.empty()) throw FormatError(path + ": the archive has no <name>/data.pkl; not a torch.save checkpoint");
+  if (prefix.empty()) throw Error("{}: the archive has no <name>/data.pkl; not a torch.save checkpoint", path);
   if (const ZipEntry* order = zip.find(prefix + "/byteorder")) {
     std::string bo(reinterpret_cast<const char*>(order->data), order->size);
-    if (bo != "little") throw FormatError(path + ": byte order \"" + bo + "\"; only little-endian checkpoints are supported");
+    if (bo != "little") throw Error("{}: byte order \"{}\"; only little-endian checkpoints are supported", path, bo);
   }
   std::string where = path + ":" + prefix + "/data.pkl";
   std::map<std::string, std::shared_ptr<const Storage>> storages;
@@ -82,19 +85,19 @@ Checkpoint load_torch_checkpoint(const std::string& path) {
     if (pid->kind != Value::Kind::tuple || pid->items.size() < 5 || pid->items[0]->kind != Value::Kind::string ||
         pid->items[0]->text != "storage" || pid->items[1]->kind != Value::Kind::global ||
         pid->items[2]->kind != Value::Kind::string || pid->items[4]->kind != Value::Kind::integer)
-      throw FormatError(where + ": a persistent id that is not a torch storage reference (" + pid->describe() + ")");
+      throw Error("{}: a persistent id that is not a torch storage reference ({})", where, pid->describe());
     DType dtype;
     if (!storage_dtype(pid->items[1]->text, dtype))
-      throw FormatError(where + ": unsupported storage type " + pid->items[1]->text);
+      throw Error("{}: unsupported storage type {}", where, pid->items[1]->text);
     const std::string& key = pid->items[2]->text;
     auto it = storages.find(key);
     if (it == storages.end()) {
       const ZipEntry* entry = zip.find(prefix + "/data/" + key);
-      if (!entry) throw FormatError(path + ": storage " + key + " (" + prefix + "/data/" + key + ") is missing from the archive");
+      if (!entry) throw Error("{}: storage {} ({}/data/{}) is missing from the archive", path, key, prefix, key);
       int64_t numel = pid->items[4]->integer;
       if (numel < 0 || static_cast<uint64_t>(numel) > entry->size / element_size(dtype))
-        throw FormatError(path + ": storage " + key + " claims " + std::to_string(numel) + " " + name(dtype) +
-                          " elements but holds " + std::to_string(entry->size) + " bytes");
+        throw Error("{}: storage {} claims {} {} elements but holds {} bytes", path, key, numel, name(dtype),
+                    entry->size);
       auto storage = std::make_shared<Storage>();
       storage->file = file;
       storage->data = entry->data;
@@ -103,7 +106,7 @@ Checkpoint load_torch_checkpoint(const std::string& path) {
       storage->key = prefix + "/data/" + key;
       it = storages.emplace(key, std::move(storage)).first;
     } else if (it->second->dtype != dtype) {
-      throw FormatError(where + ": storage " + key + " is used as both " + name(it->second->dtype) + " and " + name(dtype));
+      throw Error("{}: storage {} is used as both {} and {}", where, key, name(it->second->dtype), name(dtype));
     }
     auto v = std::make_shared<Value>();
     v->kind = Value::Kind::storage;
@@ -132,27 +135,28 @@ TensorMap state_dict(const Checkpoint& ck) {
   std::string keys;
   if (ck.root && ck.root->kind == Value::Kind::dict)
     for (const auto& [k, v] : ck.root->entries) keys += (keys.empty() ? "" : ", ") + (k ? k->describe() : "?");
-  throw FormatError(ck.path + ": no state dict found (looked at the top level and at state_dict, state, model_state_dict, model); "
-                    "top-level keys: " + (keys.empty() ? "none" : keys));
+  throw Error(
+      "{}: no state dict found (looked at the top level and at state_dict, state, model_state_dict, model); "
+      "top-level keys: {}",
+      ck.path, keys.empty() ? "none" : keys);
 }
 
 SafetensorsFile load_safetensors(const std::string& path) {
   auto file = std::make_shared<const MappedFile>(path);
   SafetensorsFile out;
   out.path = path;
-  if (file->size() < 8) throw FormatError(path + ": too small for a safetensors file");
+  if (file->size() < 8) throw Error("{}: too small for a safetensors file", path);
   uint64_t header_len = 0;
   for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | file->data()[i];
   if (header_len > file->size() - 8 || header_len > (100u << 20))
-    throw FormatError(path + ": header of " + std::to_string(header_len) + " bytes does not fit the file (" +
-                      std::to_string(file->size()) + " bytes)");
+    throw Error("{}: header of {} bytes does not fit the file ({} bytes)", path, header_len, file->size());
   nlohmann::json header;
   try {
     header = nlohmann::json::parse(file->data() + 8, file->data() + 8 + header_len);
   } catch (const nlohmann::json::exception& e) {
-    throw FormatError(path + ": the header is not valid JSON: " + e.what());
+    throw Error("{}: the header is not valid JSON: {}", path, e.what());
   }
-  if (!header.is_object()) throw FormatError(path + ": the header is not a JSON object");
+  if (!header.is_object()) throw Error("{}: the header is not a JSON object", path);
   const uint8_t* data = file->data() + 8 + header_len;
   uint64_t data_size = file->size() - 8 - header_len;
   static const std::map<std::string, DType> dtypes = {
@@ -162,35 +166,34 @@ SafetensorsFile load_safetensors(const std::string& path) {
   for (const auto& [name, info] : header.items()) {
     std::string where = path + ": tensor \"" + name + "\"";
     if (name == "__metadata__") {
-      if (!info.is_object()) throw FormatError(path + ": __metadata__ is not an object");
+      if (!info.is_object()) throw Error("{}: __metadata__ is not an object", path);
       for (const auto& [k, v] : info.items())
         if (v.is_string()) out.metadata[k] = v.get<std::string>();
       continue;
     }
     if (!info.is_object() || !info.contains("dtype") || !info.contains("shape") || !info.contains("data_offsets"))
-      throw FormatError(where + ": expected {dtype, shape, data_offsets}");
+      throw Error("{}: expected {{dtype, shape, data_offsets}}", where);
     if (!info["dtype"].is_string() || !dtypes.count(info["dtype"].get<std::string>()))
-      throw FormatError(where + ": unsupported dtype " + info["dtype"].dump());
+      throw Error("{}: unsupported dtype {}", where, info["dtype"].dump());
     DType dtype = dtypes.at(info["dtype"].get<std::string>());
     const auto& shape = info["shape"];
     const auto& offsets = info["data_offsets"];
     if (!shape.is_array() || !offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() || !offsets[1].is_number_unsigned())
-      throw FormatError(where + ": shape must be a list and data_offsets two non-negative integers");
+      throw Error("{}: shape must be a list and data_offsets two non-negative integers", where);
     Tensor t;
     t.dtype = dtype;
     __int128 numel = 1;
     for (const auto& d : shape) {
-      if (!d.is_number_unsigned()) throw FormatError(where + ": shape entries must be non-negative integers");
+      if (!d.is_number_unsigned()) throw Error("{}: shape entries must be non-negative integers", where);
       t.shape.push_back(d.get<int64_t>());
       numel *= d.get<uint64_t>();
-      if (numel > (__int128(1) << 62)) throw FormatError(where + ": shape too large");
+      if (numel > (__int128(1) << 62)) throw Error("{}: shape too large", where);
     }
     uint64_t begin = offsets[0].get<uint64_t>(), end = offsets[1].get<uint64_t>();
     if (begin > end || end > data_size)
-      throw FormatError(where + ": data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) + "] outside the " +
-                        std::to_string(data_size) + " data bytes");
+      throw Error("{}: data_offsets [{}, {}] outside the {} data bytes", where, begin, end, data_size);
     if (static_cast<__int128>(end - begin) != numel * static_cast<__int128>(element_size(dtype)))
-      throw FormatError(where + ": " + std::to_string(end - begin) + " bytes for a " + name + " of that shape and dtype");
+      throw Error("{}: {} bytes for a {} of that shape and dtype", where, end - begin, name);
     t.stride.assign(t.shape.size(), 1);
     for (size_t i = t.shape.size(); i-- > 1;) t.stride[i - 1] = t.stride[i] * t.shape[i];
     auto storage = std::make_shared<Storage>();
@@ -205,7 +208,7 @@ SafetensorsFile load_safetensors(const std::string& path) {
   }
   std::sort(ranges.begin(), ranges.end());
   for (size_t i = 1; i < ranges.size(); ++i)
-    if (ranges[i].first < ranges[i - 1].second) throw FormatError(path + ": tensors overlap in the data section");
+    if (ranges[i].first < ranges[i - 1].second) throw Error("{}: tensors overlap in the data section", path);
   return out;
 }
 

@@ -21,7 +21,7 @@ struct Checkpoint {
   ValuePtr root;  // the unpickled object (a state dict, a demucs package, a Lightning checkpoint...)
 };
 
-// Reads a torch.save archive. Throws FormatError naming the file and the
+// Reads a torch.save archive. Throws stemkit::Error naming the file and the
 // problem (not a ZIP, the pre-1.6 format, a damaged pickle, a storage that is
 // missing or too small...).
 Checkpoint load_torch_checkpoint(const std::string& path);
@@ -32,7 +32,7 @@ TensorMap collect_tensors(const ValuePtr& value);
 
 // The state dict of a checkpoint: the root when it maps names to tensors,
 // else the first of "state_dict", "state", "model_state_dict", "model" that does.
-// Throws FormatError listing the top-level keys when there is none.
+// Throws stemkit::Error listing the top-level keys when there is none.
 TensorMap state_dict(const Checkpoint& checkpoint);
 
 struct SafetensorsFile {

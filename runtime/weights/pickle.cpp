@@ -4,6 +4,8 @@
 #include <cstring>
 #include <unordered_map>
 
+#include "runtime/error.h"
+
 namespace stemkit::weights {
 
 // Iterative teardown: a pickle can nest containers a million deep, and the
@@ -170,7 +172,7 @@ class Unpickler {
     return v;
   }
   [[noreturn]] void fail(const std::string& what) const {
-    throw FormatError(where_ + ": byte " + std::to_string(p_ - begin_) + ": " + what);
+    throw Error("{}: byte {}: {}", where_, p_ - begin_, what);
   }
   uint8_t byte() {
     if (p_ >= end_) fail("unexpected end of the pickle (truncated file?)");

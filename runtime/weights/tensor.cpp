@@ -9,6 +9,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "runtime/error.h"
+
 namespace stemkit::weights {
 
 const char* name(DType dtype) {
@@ -39,11 +41,11 @@ size_t element_size(DType dtype) {
 
 MappedFile::MappedFile(const std::string& path) : path_(path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw FormatError(path + ": cannot open: " + std::strerror(errno));
+  if (fd < 0) throw Error("{}: cannot open: {}", path, std::strerror(errno));
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);
-    throw FormatError(path + ": not a regular file");
+    throw Error("{}: not a regular file", path);
   }
   size_ = static_cast<size_t>(st.st_size);
   if (size_ > 0) {
@@ -51,7 +53,7 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
     if (p == MAP_FAILED) {
       int e = errno;
       ::close(fd);
-      throw FormatError(path + ": cannot map: " + std::strerror(e));
+      throw Error("{}: cannot map: {}", path, std::strerror(e));
     }
     data_ = static_cast<const uint8_t*>(p);
   }
@@ -112,23 +114,22 @@ double Tensor::at(int64_t index) const {
 
 void validate_view(const Tensor& t, const std::string& where) {
   if (t.shape.size() != t.stride.size())
-    throw FormatError(where + ": shape has " + std::to_string(t.shape.size()) + " dimensions but stride has " +
-                      std::to_string(t.stride.size()));
-  if (t.offset < 0) throw FormatError(where + ": negative storage offset");
+    throw Error("{}: shape has {} dimensions but stride has {}", where, t.shape.size(), t.stride.size());
+  if (t.offset < 0) throw Error("{}: negative storage offset", where);
   // Highest element addressed: offset + sum((size - 1) * stride), overflow-checked.
   __int128 last = t.offset;
   bool empty = false;
   for (size_t i = 0; i < t.shape.size(); ++i) {
-    if (t.shape[i] < 0 || t.stride[i] < 0) throw FormatError(where + ": negative size or stride");
+    if (t.shape[i] < 0 || t.stride[i] < 0) throw Error("{}: negative size or stride", where);
     if (t.shape[i] == 0) empty = true;
     else last += static_cast<__int128>(t.shape[i] - 1) * t.stride[i];
-    if (last > (__int128(1) << 62)) throw FormatError(where + ": the view claims more than 2^62 elements");
+    if (last > (__int128(1) << 62)) throw Error("{}: the view claims more than 2^62 elements", where);
   }
   if (empty) return;
-  if (!t.storage) throw FormatError(where + ": no storage");
+  if (!t.storage) throw Error("{}: no storage", where);
   if (last >= static_cast<__int128>(t.storage->numel()))
-    throw FormatError(where + ": the view reaches element " + std::to_string(static_cast<long long>(last)) +
-                      " but its storage " + t.storage->key + " holds " + std::to_string(t.storage->numel()));
+    throw Error("{}: the view reaches element {} but its storage {} holds {}", where, static_cast<long long>(last),
+                t.storage->key, t.storage->numel());
 }
 
 }  // namespace stemkit::weights

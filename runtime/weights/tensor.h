@@ -6,17 +6,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
-namespace stemkit::weights {
+#include "runtime/error.h"  // a damaged or unsupported file: stemkit::Error naming the file and the place
 
-// A problem with a weights file. The message names the file and the place.
-class FormatError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+namespace stemkit::weights {
 
 enum class DType { f64, f32, f16, bf16, i64, i32, i16, i8, u8, boolean };
 const char* name(DType dtype);       // "float32", "bfloat16", ... (torch's names)
@@ -25,7 +20,7 @@ size_t element_size(DType dtype);
 // A read-only file mapped into memory; storages keep it alive.
 class MappedFile {
  public:
-  explicit MappedFile(const std::string& path);  // throws FormatError naming the path
+  explicit MappedFile(const std::string& path);  // throws stemkit::Error naming the path
   ~MappedFile();
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;
@@ -62,7 +57,7 @@ struct Tensor {
 
 // Checks that a tensor view stays inside its storage (shape, stride and offset
 // are non-negative and every addressed element exists), without overflow.
-// Throws FormatError with `where` in the message.
+// Throws stemkit::Error with `where` in the message.
 void validate_view(const Tensor& t, const std::string& where);
 
 }  // namespace stemkit::weights

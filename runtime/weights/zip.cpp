@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "runtime/error.h"
+
 namespace stemkit::weights {
 namespace {
 
@@ -18,8 +20,9 @@ class Reader {
   Reader(const MappedFile& f) : f_(f) {}
   void need(uint64_t offset, uint64_t bytes, const char* what) const {
     if (offset > f_.size() || bytes > f_.size() - offset)
-      throw FormatError(f_.path() + ": " + what + " at byte " + std::to_string(offset) + " runs past the end of the file (" +
-                        std::to_string(f_.size()) + " bytes); the file is truncated or not a PyTorch checkpoint");
+      throw Error("{}: {} at byte {} runs past the end of the file ({} bytes); "
+                  "the file is truncated or not a PyTorch checkpoint",
+                  f_.path(), what, offset, f_.size());
   }
   uint64_t le(uint64_t offset, int bytes, const char* what) const {
     need(offset, bytes, what);
@@ -37,7 +40,7 @@ class Reader {
 ZipArchive::ZipArchive(std::shared_ptr<const MappedFile> file) : file_(std::move(file)) {
   const MappedFile& f = *file_;
   Reader r(f);
-  if (f.size() < 22) throw FormatError(f.path() + ": too small to be a ZIP archive (" + std::to_string(f.size()) + " bytes)");
+  if (f.size() < 22) throw Error("{}: too small to be a ZIP archive ({} bytes)", f.path(), f.size());
   // The end-of-central-directory record sits in the last 22 + 65535 bytes.
   uint64_t eocd = UINT64_MAX;
   uint64_t lowest = f.size() > 22 + 65535 ? f.size() - 22 - 65535 : 0;
@@ -47,26 +50,28 @@ ZipArchive::ZipArchive(std::shared_ptr<const MappedFile> file) : file_(std::move
       break;
     }
   }
-  if (eocd == UINT64_MAX) throw FormatError(f.path() + ": no ZIP end-of-central-directory record; the file is truncated or not a PyTorch checkpoint");
+  if (eocd == UINT64_MAX)
+    throw Error("{}: no ZIP end-of-central-directory record; the file is truncated or not a PyTorch checkpoint",
+                f.path());
   uint64_t count = r.le(eocd + 10, 2, "entry count");
   uint64_t cd_size = r.le(eocd + 12, 4, "central directory size");
   uint64_t cd_offset = r.le(eocd + 16, 4, "central directory offset");
   if (count == 0xFFFF || cd_size == 0xFFFFFFFF || cd_offset == 0xFFFFFFFF) {
     if (eocd < 20 || r.le(eocd - 20, 4, "ZIP64 locator") != kZip64EndLocator)
-      throw FormatError(f.path() + ": ZIP64 archive without its ZIP64 locator");
+      throw Error("{}: ZIP64 archive without its ZIP64 locator", f.path());
     uint64_t z64 = r.le(eocd - 20 + 8, 8, "ZIP64 end record offset");
-    if (r.le(z64, 4, "ZIP64 end record") != kZip64End) throw FormatError(f.path() + ": bad ZIP64 end record");
+    if (r.le(z64, 4, "ZIP64 end record") != kZip64End) throw Error("{}: bad ZIP64 end record", f.path());
     count = r.le(z64 + 32, 8, "ZIP64 entry count");
     cd_size = r.le(z64 + 40, 8, "ZIP64 central directory size");
     cd_offset = r.le(z64 + 48, 8, "ZIP64 central directory offset");
   }
-  if (count > kMaxEntries) throw FormatError(f.path() + ": claims " + std::to_string(count) + " entries; refusing more than " + std::to_string(kMaxEntries));
+  if (count > kMaxEntries) throw Error("{}: claims {} entries; refusing more than {}", f.path(), count, kMaxEntries);
   r.need(cd_offset, cd_size, "central directory");
 
   uint64_t pos = cd_offset;
   for (uint64_t i = 0; i < count; ++i) {
     if (r.le(pos, 4, "central directory entry") != kCentralHeader)
-      throw FormatError(f.path() + ": central directory entry " + std::to_string(i) + " is damaged");
+      throw Error("{}: central directory entry {} is damaged", f.path(), i);
     uint64_t method = r.le(pos + 10, 2, "compression method");
     uint64_t csize = r.le(pos + 20, 4, "compressed size");
     uint64_t usize = r.le(pos + 24, 4, "size");
@@ -80,12 +85,12 @@ ZipArchive::ZipArchive(std::shared_ptr<const MappedFile> file) : file_(std::move
     uint64_t extra = pos + 46 + name_len, extra_end = extra + extra_len;
     while (extra + 4 <= extra_end) {
       uint64_t id = r.le(extra, 2, "extra field"), len = r.le(extra + 2, 2, "extra field");
-      if (extra + 4 + len > extra_end) throw FormatError(f.path() + ": entry " + name + " has a damaged extra field");
+      if (extra + 4 + len > extra_end) throw Error("{}: entry {} has a damaged extra field", f.path(), name);
       if (id == 0x0001) {
         uint64_t p = extra + 4, end = p + len;
         auto take = [&](uint64_t& field) {
           if (field != 0xFFFFFFFF) return;
-          if (p + 8 > end) throw FormatError(f.path() + ": entry " + name + " has a short ZIP64 field");
+          if (p + 8 > end) throw Error("{}: entry {} has a short ZIP64 field", f.path(), name);
           field = r.le(p, 8, "ZIP64 field");
           p += 8;
         };
@@ -96,14 +101,16 @@ ZipArchive::ZipArchive(std::shared_ptr<const MappedFile> file) : file_(std::move
       extra += 4 + len;
     }
     if (method != 0)
-      throw FormatError(f.path() + ": entry " + name + " is compressed (method " + std::to_string(method) +
-                        "); PyTorch checkpoints store entries uncompressed: re-save it with torch.save");
-    if (csize != usize) throw FormatError(f.path() + ": entry " + name + " has inconsistent sizes");
-    if (r.le(local, 4, "local header") != kLocalHeader) throw FormatError(f.path() + ": entry " + name + " points at a damaged local header");
+      throw Error("{}: entry {} is compressed (method {}); "
+                  "PyTorch checkpoints store entries uncompressed: re-save it with torch.save",
+                  f.path(), name, method);
+    if (csize != usize) throw Error("{}: entry {} has inconsistent sizes", f.path(), name);
+    if (r.le(local, 4, "local header") != kLocalHeader)
+      throw Error("{}: entry {} points at a damaged local header", f.path(), name);
     uint64_t data = local + 30 + r.le(local + 26, 2, "local name length") + r.le(local + 28, 2, "local extra length");
     r.need(data, usize, ("data of entry " + name).c_str());
     if (!entries_.emplace(name, ZipEntry{f.data() + data, static_cast<size_t>(usize)}).second)
-      throw FormatError(f.path() + ": entry " + name + " appears twice");
+      throw Error("{}: entry {} appears twice", f.path(), name);
     pos += 46 + name_len + extra_len + comment_len;
   }
 }

@@ -18,7 +18,7 @@ struct ZipEntry {
 
 class ZipArchive {
  public:
-  // Throws FormatError naming the file and what is wrong.
+  // Throws stemkit::Error naming the file and what is wrong.
   explicit ZipArchive(std::shared_ptr<const MappedFile> file);
   const std::map<std::string, ZipEntry>& entries() const { return entries_; }
   const ZipEntry* find(const std::string& name) const;

@@ -1,6 +1,6 @@
 // libFuzzer target for the checkpoint readers (runtime/weights): arbitrary
 // bytes as a torch.save archive and as a safetensors file must give a
-// FormatError or a result, never a crash, a hang or a huge allocation.
+// stemkit::Error or a result, never a crash, a hang or a huge allocation.
 //   tests/fuzz/run.sh [seconds]   builds it with clang and runs it on tests/fixtures/weights
 #include <sys/mman.h>
 #include <unistd.h>
@@ -23,11 +23,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string path = "/proc/self/fd/" + std::to_string(fd);
   try {
     state_dict(load_torch_checkpoint(path));
-  } catch (const FormatError&) {
+  } catch (const stemkit::Error&) {
   }
   try {
     load_safetensors(path);
-  } catch (const FormatError&) {
+  } catch (const stemkit::Error&) {
   }
   ::close(fd);
   return 0;

@@ -193,7 +193,7 @@ TEST(BSRoformerConfig, ProblemsAreNamed) {
   auto message = [](const nlohmann::json& kwargs) {
     try {
       models::BSRoformerConfig::from_json(kwargs, "model.yaml");
-    } catch (const std::invalid_argument& e) {
+    } catch (const stemkit::Error& e) {
       return std::string(e.what());
     }
     return std::string("no error");

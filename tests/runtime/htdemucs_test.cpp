@@ -168,8 +168,8 @@ TEST(DemucsBag, SeparateMatchesDemucsApi) {
   // Two identical members weighted per source give the same stems; mismatched weights are refused.
   models::DemucsBag two = models::load_demucs_bag("two", {kDir + "small.th", kDir + "small.th"}, {{1, 0, 0.5, 1}, {0, 1, 0.5, 1}});
   EXPECT_LT(rel_l2(models::separate(two, f.get("track_in"), o), want), 1e-5);
-  EXPECT_THROW(models::load_demucs_bag("bad", {kDir + "small.th"}, {{1, 1}}), std::runtime_error);
-  EXPECT_THROW(models::load_demucs_bag("mixed", {kDir + "small.th", kDir + "merge.th"}), std::runtime_error);
+  EXPECT_THROW(models::load_demucs_bag("bad", {kDir + "small.th"}, {{1, 1}}), stemkit::Error);
+  EXPECT_THROW(models::load_demucs_bag("mixed", {kDir + "small.th", kDir + "merge.th"}), stemkit::Error);
 }
 
 TEST(HTDemucsSegment, ShorterSegmentMatchesApplyModel) {
@@ -212,7 +212,7 @@ TEST(HTDemucsConfig, UnsupportedAndMistypedArgumentsAreNamed) {
   auto message = [](const nlohmann::json& kwargs) {
     try {
       models::HTDemucsConfig::from_json(kwargs, "model.th");
-    } catch (const std::invalid_argument& e) {
+    } catch (const stemkit::Error& e) {
       return std::string(e.what());
     }
     return std::string("no error");
@@ -247,7 +247,7 @@ TEST(HTDemucsLoad, StateDictProblemsAreAllReported) {
   try {
     model.load_state_dict(state, "small.th");
     FAIL() << "a damaged state dict loaded";
-  } catch (const std::runtime_error& e) {
+  } catch (const stemkit::Error& e) {
     std::string m = e.what();
     EXPECT_NE(m.find("missing from the checkpoint: crosstransformer.norm_in.weight"), std::string::npos) << m;
     EXPECT_NE(m.find("not in the model: extra.weight"), std::string::npos) << m;

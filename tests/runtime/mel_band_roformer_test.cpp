@@ -172,7 +172,7 @@ TEST(MelBandRoformer, LoadsMsstLayout) {
   try {
     model.load_state_dict(msst, "msst.ckpt");
     ADD_FAILURE() << "loaded a state dict with a tensor missing";
-  } catch (const std::runtime_error& e) {
+  } catch (const stemkit::Error& e) {
     EXPECT_NE(std::string(e.what()).find("layers.0.2.norm.gamma"), std::string::npos) << e.what();
   }
 }
@@ -219,7 +219,7 @@ TEST(MelBandRoformer, ChunkOfPartialHopsNeedsTheInputLength) {
   try {
     models::make_roformer_separator(config, kDir + "stereo.ckpt");
     ADD_FAILURE() << "a chunk of 2950 samples with hop 64 was taken";
-  } catch (const std::runtime_error& e) {
+  } catch (const stemkit::Error& e) {
     EXPECT_NE(std::string(e.what()).find("audio.chunk_size 2950 is not a multiple of model.stft_hop_length 64"),
               std::string::npos)
         << e.what();
@@ -249,7 +249,7 @@ TEST(MelBandRoformer, SkipConnectionAndMaskWidth) {
   try {
     narrow.load_state_dict(weights::state_dict(checkpoint), "stereo.ckpt");
     ADD_FAILURE() << "a mask MLP of half the width loaded the checkpoint";
-  } catch (const std::runtime_error& e) {
+  } catch (const stemkit::Error& e) {
     EXPECT_NE(std::string(e.what()).find("mask_estimators.0.to_freqs.0.0.0.weight"), std::string::npos) << e.what();
   }
 }
@@ -285,7 +285,7 @@ TEST(MelBandRoformerConfig, ProblemsAreNamed) {
   auto message = [](const nlohmann::json& kwargs) {
     try {
       models::MelBandRoformerConfig::from_json(kwargs, "model.yaml");
-    } catch (const std::invalid_argument& e) {
+    } catch (const stemkit::Error& e) {
       return std::string(e.what());
     }
     return std::string("no error");
@@ -327,11 +327,11 @@ TEST(MelBandRoformerConfig, ArchitectureFromTheMsstConfig) {
   c.model = {{"dim", 8}, {"sample_rate", 44100}};
   EXPECT_EQ(models::msst_model_type(c), "mel_band_roformer");
   c.model = {{"dim", 8}, {"num_bands", 60}, {"freqs_per_bands", {2, 3}}};
-  EXPECT_THROW(models::msst_model_type(c), std::runtime_error);
+  EXPECT_THROW(models::msst_model_type(c), stemkit::Error);
   c.model_type = "bs_roformer";
   EXPECT_EQ(models::msst_model_type(c), "bs_roformer");
   c.model_type = "htdemucs";
-  EXPECT_THROW(models::msst_model_type(c), std::runtime_error);
+  EXPECT_THROW(models::msst_model_type(c), stemkit::Error);
 }
 
 }  // namespace

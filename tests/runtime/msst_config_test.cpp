@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "runtime/error.h"
 #include "runtime/models/bs_roformer.h"
 #include "runtime/models/msst_config.h"
 
@@ -159,7 +160,7 @@ TEST(MsstConfig, ProblemsNameTheFileAndTheKey) {
     std::string m = "no error";
     try {
       models::load_msst_config(path);
-    } catch (const std::runtime_error& e) {
+    } catch (const stemkit::Error& e) {
       m = e.what();
     }
     std::filesystem::remove(path);
@@ -182,7 +183,7 @@ TEST(MsstConfig, ProblemsNameTheFileAndTheKey) {
   EXPECT_NE([] {
     try {
       models::load_msst_config("/nonexistent/config.yaml");
-    } catch (const std::runtime_error& e) {
+    } catch (const stemkit::Error& e) {
       return std::string(e.what());
     }
     return std::string();

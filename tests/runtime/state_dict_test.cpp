@@ -51,7 +51,7 @@ TEST(StateDict, EveryMismatchIsReportedAndNothingIsLoaded) {
   try {
     layers::load_state_dict(net, sd, "state_dict.pt");
     FAIL() << "loaded a mismatched state dict";
-  } catch (const std::runtime_error& e) {
+  } catch (const stemkit::Error& e) {
     std::string what = e.what();
     EXPECT_NE(what.find("state_dict.pt: mismatch: conv.weight: checkpoint [4, 2, 3] float32, model [4, 2, 5] float32"), std::string::npos) << what;
     EXPECT_NE(what.find("state_dict.pt: not in the model: view.slice"), std::string::npos) << what;

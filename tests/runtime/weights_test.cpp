@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "runtime/error.h"
 #include "runtime/weights/checkpoint.h"
 
 namespace fs = std::filesystem;
@@ -106,27 +107,37 @@ TEST(TorchCheckpoint, LightningCheckpointStateDictIsFound) {
   expect_tensors(state_dict(ck), expected()["lightning.ckpt"], "lightning.ckpt");
 }
 
+// runtime/error.h: arguments are formatted; a lone string is the message as it is.
+TEST(Error, FormatsArgumentsAndKeepsAPlainMessage) {
+  EXPECT_STREQ(stemkit::Error("{}: storage {} holds {} bytes", "a.pt", "0", 12).what(), "a.pt: storage 0 holds 12 bytes");
+  EXPECT_STREQ(stemkit::Error("{{track}} is {}", "song").what(), "{track} is song");
+  EXPECT_STREQ(stemkit::Error("--filename '{track}/{stem}': no {x}").what(), "--filename '{track}/{stem}': no {x}");
+  const std::string message = "{} and {:d} stay";
+  EXPECT_STREQ(stemkit::Error(message).what(), "{} and {:d} stay");
+  EXPECT_THROW(throw stemkit::Error("x {}", 1), std::runtime_error);
+}
+
 TEST(TorchCheckpoint, ClearErrors) {
   try {
     load_torch_checkpoint((kDir / "legacy.pt").string());
     FAIL() << "legacy format accepted";
-  } catch (const FormatError& e) {
+  } catch (const stemkit::Error& e) {
     EXPECT_NE(std::string(e.what()).find("legacy (pre-1.6) checkpoint format"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("legacy.pt"), std::string::npos) << e.what();
   }
   try {
     load_torch_checkpoint((kDir / "expected.json").string());
     FAIL();
-  } catch (const FormatError& e) {
+  } catch (const stemkit::Error& e) {
     EXPECT_NE(std::string(e.what()).find("not a PyTorch checkpoint"), std::string::npos) << e.what();
   }
-  EXPECT_THROW(load_torch_checkpoint((kDir / "missing.pt").string()), FormatError);
+  EXPECT_THROW(load_torch_checkpoint((kDir / "missing.pt").string()), stemkit::Error);
   Checkpoint ck = load_torch_checkpoint((kDir / "demucs_package.th").string());
   ck.root = ck.root->get("kwargs");
   try {
     state_dict(ck);
     FAIL();
-  } catch (const FormatError& e) {
+  } catch (const stemkit::Error& e) {
     EXPECT_NE(std::string(e.what()).find("no state dict found"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("'sources'"), std::string::npos) << e.what();
   }
@@ -138,10 +149,10 @@ TEST(Safetensors, TensorsAndMetadata) {
   EXPECT_EQ(f.metadata.at("source"), "stemkit fixtures");
 }
 
-// Damaged files must give FormatError, never a crash, a hang or a huge allocation.
+// Damaged files must give stemkit::Error, never a crash, a hang or a huge allocation.
 class DamagedFiles : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(DamagedFiles, GiveFormatErrorsOnly) {
+TEST_P(DamagedFiles, GiveErrorsOnly) {
   const std::string name = GetParam();
   const std::string good = slurp(kDir / name);
   const bool safetensors = name.ends_with(".safetensors");
@@ -151,7 +162,7 @@ TEST_P(DamagedFiles, GiveFormatErrorsOnly) {
     try {
       if (safetensors) load_safetensors(tmp.string());
       else state_dict(load_torch_checkpoint(tmp.string()));
-    } catch (const FormatError&) {
+    } catch (const stemkit::Error&) {
     }
   };
   for (size_t n = 0; n < good.size(); n += 1 + good.size() / 200) attempt(good.substr(0, n));  // truncations
@@ -189,10 +200,10 @@ TEST(Pickle, HostileInputsAreBounded) {
   EXPECT_EQ(v->kind, Value::Kind::list);
   v.reset();  // must not overflow the stack
   small.max_values = 1000;
-  EXPECT_THROW(unpickle(reinterpret_cast<const uint8_t*>(deep.data()), deep.size(), none, "deep", small), FormatError);
+  EXPECT_THROW(unpickle(reinterpret_cast<const uint8_t*>(deep.data()), deep.size(), none, "deep", small), stemkit::Error);
   // A string that claims 4 GB.
   std::string huge = "\x80\x02X\xff\xff\xff\xff";
-  EXPECT_THROW(unpickle(reinterpret_cast<const uint8_t*>(huge.data()), huge.size(), none, "huge"), FormatError);
+  EXPECT_THROW(unpickle(reinterpret_cast<const uint8_t*>(huge.data()), huge.size(), none, "huge"), stemkit::Error);
   // Code execution opcodes do not exist here: REDUCE of os.system gives an inert object.
   const char evil_bytes[] = "\x80\x02" "cos\nsystem\n" "X\x04\x00\x00\x00" "echo" "\x85" "R.";
   std::string evil(evil_bytes, sizeof evil_bytes - 1);
@@ -204,7 +215,7 @@ TEST(Pickle, HostileInputsAreBounded) {
   try {
     unpickle(reinterpret_cast<const uint8_t*>(marks.data()), marks.size(), none, "marks");
     FAIL();
-  } catch (const FormatError& e) {
+  } catch (const stemkit::Error& e) {
     EXPECT_NE(std::string(e.what()).find("nesting deeper than 512"), std::string::npos) << e.what();
   }
 }

@@ -19,7 +19,7 @@
 #include <thread>
 
 #include "patchmgr/util/sha256.h"
-#include "runtime/separate/error.h"
+#include "runtime/error.h"
 #include "tests/separate/test_support.h"
 
 namespace stemkit::separate {
@@ -160,7 +160,7 @@ void expect_failure(const std::function<void()>& f, const std::string& url, cons
   try {
     f();
     ADD_FAILURE() << "no throw for " << url;
-  } catch (const SeparateError& e) {
+  } catch (const stemkit::Error& e) {
     std::string what = e.what();
     EXPECT_NE(what.find(url), std::string::npos) << what;
     if (!also.empty()) EXPECT_NE(what.find(also), std::string::npos) << what;
@@ -186,7 +186,7 @@ TEST_F(Download, ReplacesAnExistingFileOnlyWhenTheNewOneIsGood) {
   write_file(dest, "old");
   DownloadOptions bad;
   bad.sha256_prefix = "00000000";
-  EXPECT_THROW(download_file(server_.url("/good.th"), dest, bad), SeparateError);
+  EXPECT_THROW(download_file(server_.url("/good.th"), dest, bad), stemkit::Error);
   EXPECT_EQ(read_file(dest), "old");
   DownloadOptions good;
   good.sha256_prefix = prefix_of(body_);
@@ -284,7 +284,7 @@ TEST(DownloadWithoutCurl, SaysHowToGetSupport) {
   try {
     download_file("https://example.invalid/x.th", "/tmp/never-written.th", {});
     FAIL() << "no throw";
-  } catch (const SeparateError& e) {
+  } catch (const stemkit::Error& e) {
     EXPECT_NE(std::string(e.what()).find(
                   "this build has no download support (install libcurl4-openssl-dev and rebuild)"),
               std::string::npos);

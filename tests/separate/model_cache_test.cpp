@@ -5,8 +5,8 @@
 #include <gtest/gtest.h>
 
 #include "patchmgr/util/sha256.h"
+#include "runtime/error.h"
 #include "runtime/separate/download.h"
-#include "runtime/separate/error.h"
 #include "tests/separate/test_support.h"
 
 namespace stemkit::separate {
@@ -28,7 +28,7 @@ TEST(ModelCache, Sha256KnownAnswers) {
   write_file(dir / "empty", "");
   EXPECT_EQ(file_sha256_hex(dir / "abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   EXPECT_EQ(file_sha256_hex(dir / "empty"), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-  EXPECT_THROW(file_sha256_hex(dir / "absent"), SeparateError);
+  EXPECT_THROW(file_sha256_hex(dir / "absent"), stemkit::Error);
 }
 
 TEST(ModelCache, DirectoryPrecedence) {
@@ -54,7 +54,7 @@ TEST(ModelCache, DirectoryPrecedence) {
     EXPECT_EQ(choice.dir, "/home/u/.cache/stemkit/models");
     EXPECT_EQ(choice.source, "$HOME");
     relative.home.reset();
-    EXPECT_THROW(choose_model_dir(std::nullopt, relative), SeparateError);
+    EXPECT_THROW(choose_model_dir(std::nullopt, relative), stemkit::Error);
   }
   EXPECT_EQ(ModelCache::from_option(std::nullopt, env).dir(), "/env/models");
 }
@@ -94,7 +94,7 @@ TEST(ModelCache, PresentFileWithAWrongHashIsAnErrorThatSaysWhatToDo) {
   try {
     cache.resolve(m);
     FAIL() << "no throw";
-  } catch (const SeparateError& e) {
+  } catch (const stemkit::Error& e) {
     std::string what = e.what();
     EXPECT_NE(what.find(cache.path_for(m).string()), std::string::npos) << what;
     EXPECT_NE(what.find("expected " + m.sha256_prefix), std::string::npos) << what;
@@ -125,7 +125,7 @@ TEST(ModelCache, EnsureWithoutDownloadNamesTheMissingFilesAndTheFix) {
   try {
     ensure_model_files(model, cache, /*allow_download=*/false);
     FAIL() << "no throw";
-  } catch (const SeparateError& e) {
+  } catch (const stemkit::Error& e) {
     std::string what = e.what();
     EXPECT_NE(what.find(model.members[1].file_name), std::string::npos) << what;
     EXPECT_EQ(what.find(model.members[0].file_name), std::string::npos) << what;

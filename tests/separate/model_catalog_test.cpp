@@ -6,7 +6,7 @@
 
 #include <regex>
 
-#include "runtime/separate/error.h"
+#include "runtime/error.h"
 
 namespace stemkit::separate {
 namespace {
@@ -112,7 +112,7 @@ TEST(ModelCatalog, RequireModelThrowsTheMessage) {
   try {
     require_model("htdemucs_tf");
     FAIL() << "no throw";
-  } catch (const SeparateError& e) {
+  } catch (const stemkit::Error& e) {
     EXPECT_NE(std::string(e.what()).find("did you mean 'htdemucs_ft'?"), std::string::npos) << e.what();
   }
 }

@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include "runtime/separate/error.h"
+#include "runtime/error.h"
 #include "tests/separate/test_support.h"
 
 namespace stemkit::separate {
@@ -14,12 +14,12 @@ using test::TempDir;
 using test::write_file;
 namespace fs = std::filesystem;
 
-// The SeparateError text of `f`, or "" when it does not throw.
+// The stemkit::Error text of `f`, or "" when it does not throw.
 template <typename F>
 std::string error_of(F f) {
   try {
     f();
-  } catch (const SeparateError& e) {
+  } catch (const stemkit::Error& e) {
     return e.what();
   }
   return "";
