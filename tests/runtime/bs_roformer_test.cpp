@@ -15,6 +15,7 @@
 
 #include "runtime/layers/state_dict.h"
 #include "tests/runtime/compare.h"
+#include "tests/runtime/reference_forward.h"
 #include "tests/runtime/msst_fixture.h"
 #include "runtime/models/bs_roformer.h"
 #include "runtime/models/roformer_blocks.h"
@@ -49,15 +50,7 @@ TEST_P(BSRoformerParity, ForwardMatchesUpstream) {
   EXPECT_LT(err, 1e-5);
   // The blocks' reference forwards (upstream's, line for line) meet upstream
   // as closely, and the fast paths above meet them.
-  plan::KernelPlan reference;
-  reference.reference_forward = true;
-  model.to(at::kCPU, at::kFloat, reference);
-  at::Tensor plain = model.forward(mix);
-  const double plain_err = test::rel_l2(plain, want), fast_err = test::rel_l2(got, plain);
-  std::printf("%s: reference forward rel. L2 %.3g against upstream; fast path %.3g against it\n", GetParam().c_str(),
-              plain_err, fast_err);
-  EXPECT_LT(plain_err, 1e-5);
-  EXPECT_LT(fast_err, 1e-5);
+  test::expect_reference_forward_meets(model, mix, got, want, GetParam());
   // to() replaces every parameter; the band modules stack theirs again.
   model.to(at::kCPU, at::kFloat);
   EXPECT_LT(test::rel_l2(model.forward(mix), got), 1e-7);

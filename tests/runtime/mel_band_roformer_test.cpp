@@ -21,6 +21,7 @@
 #include "runtime/version.h"
 #include "runtime/weights/checkpoint.h"
 #include "tests/runtime/compare.h"
+#include "tests/runtime/reference_forward.h"
 
 namespace {
 
@@ -116,15 +117,7 @@ TEST_P(MelBandRoformerParity, ForwardMatchesUpstream) {
   EXPECT_LT(err, 1e-5);
   // The blocks' reference forwards (upstream's, line for line) meet upstream
   // as closely, and the fast paths above meet them.
-  plan::KernelPlan reference;
-  reference.reference_forward = true;
-  model.to(at::kCPU, at::kFloat, reference);
-  at::Tensor plain = model.forward(mix);
-  const double plain_err = test::rel_l2(plain, want), fast_err = test::rel_l2(got, plain);
-  std::printf("%s: reference forward rel. L2 %.3g against upstream; fast path %.3g against it\n", GetParam().c_str(),
-              plain_err, fast_err);
-  EXPECT_LT(plain_err, 1e-5);
-  EXPECT_LT(fast_err, 1e-5);
+  test::expect_reference_forward_meets(model, mix, got, want, GetParam());
 
   // The comparison is sensitive: 1% more on the rotary frequencies, a
   // transformer's output norm or one band's last mask layer, or a different
