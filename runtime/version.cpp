@@ -5,7 +5,7 @@
 
 #include "runtime/compat/torch_compat.h"
 #include "stemkit/build_stamp.h"  // generated at configure time from STEMKIT_CHECKOUTS
-#include "stemkit/patchset.h"  // generated at build time by patchmgr fingerprint --header
+#include "stemkit/patchset.h"     // generated at build time by patchmgr fingerprint --header
 
 namespace stemkit {
 
@@ -21,9 +21,12 @@ std::string component_patchset(const std::string& name) {
     if (end == std::string::npos) end = text.size();
     const std::string line = text.substr(pos, end - pos);
     pos = end + 1;
-    if (!block.empty() && line.rfind("  ", 0) == 0) block += line + "\n";
-    else if (!block.empty()) break;
-    else if (line.rfind(name + " ", 0) == 0) block = line + "\n";
+    if (!block.empty() && line.rfind("  ", 0) == 0)
+      block += line + "\n";
+    else if (!block.empty())
+      break;
+    else if (line.rfind(name + " ", 0) == 0)
+      block = line + "\n";
   }
   return block;
 }
@@ -34,8 +37,10 @@ std::string checkouts_stamp() {
 }
 
 std::string version_text() {
-  return std::string("stemkit ") + STEMKIT_VERSION + "\nlibtorch " + compat::torch_version() + " (" + STEMKIT_TORCH_FLAVOR +
-         ")\nRoFormer kernels: " + kernels::describe() + "\nRoFormer GEMMs: " + kernels::lt_describe() + "\npatch set " + STEMKIT_PATCHSET_ID + ": " + STEMKIT_PATCHSET_SUMMARY + "\n" + checkouts_stamp() + "\n";
+  return std::string("stemkit ") + STEMKIT_VERSION + "\nlibtorch " + compat::torch_version() + " (" +
+         STEMKIT_TORCH_FLAVOR + ")\nRoFormer kernels: " + kernels::describe() +
+         "\nRoFormer GEMMs: " + kernels::lt_describe() + "\npatch set " + STEMKIT_PATCHSET_ID + ": " +
+         STEMKIT_PATCHSET_SUMMARY + "\n" + checkouts_stamp() + "\n";
 }
 
 }  // namespace stemkit

@@ -38,7 +38,8 @@ class Reader {
   Reader(const fs::path& file, const fs::path& root) : shown_(display_path(file, root)) {}
 
   [[noreturn]] void fail(const std::string& key, const std::string& what) const {
-    throw Error(ExitCode::usage, fmt::format("{}: {}: {}; fix or remove the file (docs/benchmarks.md describes it)", shown_, key, what));
+    throw Error(ExitCode::usage,
+                fmt::format("{}: {}: {}; fix or remove the file (docs/benchmarks.md describes it)", shown_, key, what));
   }
   const json& get(const json& obj, const std::string& path, const char* key) const {
     if (!obj.contains(key)) fail(join(path, key), "missing");
@@ -76,7 +77,9 @@ class Reader {
     if (!v.is_number_integer()) fail(join(path, key), fmt::format("found {}, expected an integer", kind(v)));
     return v.get<int64_t>();
   }
-  static std::string join(const std::string& path, const std::string& key) { return path.empty() ? key : path + "." + key; }
+  static std::string join(const std::string& path, const std::string& key) {
+    return path.empty() ? key : path + "." + key;
+  }
 
   std::vector<Row> rows(const json& side, const std::string& path, bool stemkit) const {
     const json& list = get(side, path, "rows");
@@ -101,7 +104,8 @@ class Reader {
       row.notes = string(r, where, "notes", false);
       row.error = string(r, where, "error", false);
       row.realtime = number(r, where, "realtime", row.error.empty());
-      if (row.realtime && !(*row.realtime > 0)) fail(where + ".realtime", fmt::format("found {}, expected a positive number", *row.realtime));
+      if (row.realtime && !(*row.realtime > 0))
+        fail(where + ".realtime", fmt::format("found {}, expected a positive number", *row.realtime));
       row.realtime_with_io = number(r, where, "realtime_with_io", false);
       row.peak_allocated = integer(r, where, "peak_allocated_bytes", false);
       row.peak_reserved = integer(r, where, "peak_reserved_bytes", false);
@@ -125,19 +129,24 @@ Result parse_result(const json& j, const fs::path& file, const fs::path& root) {
   Result r;
   r.file = file;
   auto schema = rd.integer(j, "", "stemkit_bench", true);
-  if (*schema != kResultSchema) rd.fail("stemkit_bench", fmt::format("found {}, expected {} (the result format this patchmgr reads)", *schema, kResultSchema));
+  if (*schema != kResultSchema)
+    rd.fail("stemkit_bench",
+            fmt::format("found {}, expected {} (the result format this patchmgr reads)", *schema, kResultSchema));
   r.component = rd.string(j, "", "component");
-  if (!std::regex_match(r.component, kComponent)) rd.fail("component", fmt::format("found \"{}\", expected a component name", r.component));
+  if (!std::regex_match(r.component, kComponent))
+    rd.fail("component", fmt::format("found \"{}\", expected a component name", r.component));
   r.date = rd.string(j, "", "date");
   if (!std::regex_match(r.date, kDate)) rd.fail("date", fmt::format("found \"{}\", expected YYYY-MM-DD", r.date));
   r.time = rd.string(j, "", "time");
-  if (r.time.rfind(r.date, 0) != 0) rd.fail("time", fmt::format("found \"{}\", expected an ISO 8601 time on {}", r.time, r.date));
+  if (r.time.rfind(r.date, 0) != 0)
+    rd.fail("time", fmt::format("found \"{}\", expected an ISO 8601 time on {}", r.time, r.date));
   r.imported = rd.string(j, "", "imported", false);
   if (j.contains("notes") && !j.at("notes").is_null()) {
     const json& n = j.at("notes");
     if (!n.is_array()) rd.fail("notes", fmt::format("found {}, expected a list of strings", kind(n)));
     for (size_t i = 0; i < n.size(); ++i) {
-      if (!n[i].is_string()) rd.fail(fmt::format("notes[{}]", i), fmt::format("found {}, expected a string", kind(n[i])));
+      if (!n[i].is_string())
+        rd.fail(fmt::format("notes[{}]", i), fmt::format("found {}, expected a string", kind(n[i])));
       r.notes.push_back(n[i].get<std::string>());
     }
   }
@@ -154,24 +163,29 @@ Result parse_result(const json& j, const fs::path& file, const fs::path& root) {
   r.fingerprint_id = rd.string(f, "fingerprint", "id");
   r.fingerprint_component = rd.string(f, "fingerprint", "component");
   if (r.fingerprint_component.rfind(r.component + " ", 0) != 0)
-    rd.fail("fingerprint.component", fmt::format("expected the {} block of `patchmgr fingerprint` (\"{} <pin>\\n  ...\")", r.component, r.component));
+    rd.fail("fingerprint.component",
+            fmt::format("expected the {} block of `patchmgr fingerprint` (\"{} <pin>\\n  ...\")", r.component,
+                        r.component));
   r.runtime_patch_set = rd.string(j, "", "runtime_patch_set", false);
   const json& t = rd.object(j, "", "track");
   r.track = rd.string(t, "track", "path", false);
   r.seconds = *rd.number(t, "track", "seconds", true);
   if (!(r.seconds > 0)) rd.fail("track.seconds", fmt::format("found {}, expected a positive number", r.seconds));
   if (t.contains("synthetic")) {
-    if (!t.at("synthetic").is_boolean()) rd.fail("track.synthetic", fmt::format("found {}, expected true or false", kind(t.at("synthetic"))));
+    if (!t.at("synthetic").is_boolean())
+      rd.fail("track.synthetic", fmt::format("found {}, expected true or false", kind(t.at("synthetic"))));
     r.synthetic = t.at("synthetic").get<bool>();
   }
   if (auto n = rd.number(j, "", "repeats", false)) {
-    if (!(*n >= 1 && *n <= 100 && *n == std::floor(*n))) rd.fail("repeats", fmt::format("found {}, expected a whole number from 1 to 100", *n));
+    if (!(*n >= 1 && *n <= 100 && *n == std::floor(*n)))
+      rd.fail("repeats", fmt::format("found {}, expected a whole number from 1 to 100", *n));
     r.repeats = static_cast<int>(*n);
   }
   const json& c = rd.get(j, "", "commands");
   if (!c.is_array()) rd.fail("commands", fmt::format("found {}, expected a list of strings", kind(c)));
   for (size_t i = 0; i < c.size(); ++i) {
-    if (!c[i].is_string()) rd.fail(fmt::format("commands[{}]", i), fmt::format("found {}, expected a string", kind(c[i])));
+    if (!c[i].is_string())
+      rd.fail(fmt::format("commands[{}]", i), fmt::format("found {}, expected a string", kind(c[i])));
     r.commands.push_back(c[i].get<std::string>());
   }
   r.runtime = rd.rows(rd.object(j, "", "runtime"), "runtime", true);
@@ -190,7 +204,8 @@ Result read_result(const fs::path& file, const fs::path& root) {
   try {
     j = json::parse(read_file(file));
   } catch (const json::parse_error& e) {
-    throw Error(ExitCode::usage, fmt::format("{}: not valid JSON: {}; fix or remove the file", display_path(file, root), e.what()));
+    throw Error(ExitCode::usage,
+                fmt::format("{}: not valid JSON: {}; fix or remove the file", display_path(file, root), e.what()));
   }
   return parse_result(j, file, root);
 }
@@ -202,7 +217,8 @@ std::vector<Result> load_results(const fs::path& root) {
   if (!fs::is_directory(dir, ec)) return out;
   std::vector<fs::path> files;
   for (const auto& e : fs::directory_iterator(dir))
-    if (e.is_regular_file() && e.path().extension() == ".json" && e.path().filename().string()[0] != '.') files.push_back(e.path());
+    if (e.is_regular_file() && e.path().extension() == ".json" && e.path().filename().string()[0] != '.')
+      files.push_back(e.path());
   for (const auto& f : files) out.push_back(read_result(f, root));
   // A second run within the same second: NAME-2.json comes after NAME.json.
   auto run_index = [](const Result& r) {
@@ -210,11 +226,14 @@ std::vector<Result> load_results(const fs::path& root) {
     std::string tail = "-" + r.component;
     if (stem.size() >= tail.size() && stem.compare(stem.size() - tail.size(), tail.size(), tail) == 0) return 1L;
     size_t dash = stem.rfind('-');
-    if (dash == std::string::npos || dash + 1 == stem.size() || stem.find_first_not_of("0123456789", dash + 1) != std::string::npos) return 0L;
+    if (dash == std::string::npos || dash + 1 == stem.size() ||
+        stem.find_first_not_of("0123456789", dash + 1) != std::string::npos)
+      return 0L;
     return std::stol(stem.substr(dash + 1, 9));
   };
   std::sort(out.begin(), out.end(), [&](const Result& a, const Result& b) {
-    return std::make_tuple(a.component, a.time, run_index(a), a.file) < std::make_tuple(b.component, b.time, run_index(b), b.file);
+    return std::make_tuple(a.component, a.time, run_index(a), a.file) <
+           std::make_tuple(b.component, b.time, run_index(b), b.file);
   });
   return out;
 }
@@ -257,7 +276,8 @@ fs::path write_result_file(const fs::path& dir, const std::string& stem, const s
     }
   }
   ::unlink(tmp.c_str());
-  throw Error(ExitCode::failed, fmt::format("{}: 999 results named {} already; choose another --machine name", dir.string(), stem));
+  throw Error(ExitCode::failed,
+              fmt::format("{}: 999 results named {} already; choose another --machine name", dir.string(), stem));
 }
 
 std::string machine_slug(const std::string& name) {
@@ -267,8 +287,10 @@ std::string machine_slug(const std::string& name) {
     while (lower.rfind(vendor, 0) == 0) lower = lower.substr(std::strlen(vendor));
   std::string slug;
   for (char ch : lower) {
-    if (std::isalnum(static_cast<unsigned char>(ch))) slug += ch;
-    else if (!slug.empty() && slug.back() != '-') slug += '-';
+    if (std::isalnum(static_cast<unsigned char>(ch)))
+      slug += ch;
+    else if (!slug.empty() && slug.back() != '-')
+      slug += '-';
   }
   while (!slug.empty() && slug.back() == '-') slug.pop_back();
   if (slug.size() > 40) slug.resize(40);

@@ -40,7 +40,8 @@ std::string trim(std::string s) {
 }
 
 // Fills {name} from `values`; every name was checked when the manifest was loaded.
-std::string expand(const std::string& text, const std::map<std::string, std::string>& values, const std::string& where) {
+std::string expand(const std::string& text, const std::map<std::string, std::string>& values,
+                   const std::string& where) {
   static const std::regex kPlaceholder("\\{([A-Za-z0-9_-]*)\\}");
   std::string out;
   auto last = text.cbegin();
@@ -48,7 +49,8 @@ std::string expand(const std::string& text, const std::map<std::string, std::str
     out.append(last, text.cbegin() + it->position());
     auto v = values.find((*it)[1]);
     if (v == values.end())
-      throw Error(ExitCode::usage, fmt::format("{}: {{{}}} has no value; set it with --var {}=VALUE or in bench.vars", where, (*it)[1].str(), (*it)[1].str()));
+      throw Error(ExitCode::usage, fmt::format("{}: {{{}}} has no value; set it with --var {}=VALUE or in bench.vars",
+                                               where, (*it)[1].str(), (*it)[1].str()));
     out += v->second;
     last = text.cbegin() + it->position() + it->length();
   }
@@ -56,8 +58,8 @@ std::string expand(const std::string& text, const std::map<std::string, std::str
   return out;
 }
 
-std::vector<std::string> expand_all(const std::vector<std::string>& args, const std::map<std::string, std::string>& values,
-                                    const std::string& where) {
+std::vector<std::string> expand_all(const std::vector<std::string>& args,
+                                    const std::map<std::string, std::string>& values, const std::string& where) {
   std::vector<std::string> out;
   for (const auto& a : args) out.push_back(expand(a, values, where));
   return out;
@@ -122,7 +124,10 @@ Machine probe_machine(const fs::path& root, const json& runtime) {
         for (const auto& [key, v] : j.items()) {
           if (key.rfind("card", 0) == 0 && v.is_object() && m.gpu.empty()) {
             for (const char* k : {"Card Series", "Card series", "Card Model", "Card model"})
-              if (v.contains(k) && v[k].is_string()) { m.gpu = v[k].get<std::string>(); break; }
+              if (v.contains(k) && v[k].is_string()) {
+                m.gpu = v[k].get<std::string>();
+                break;
+              }
           }
           if (v.is_object())
             for (const char* k : {"Driver version", "Driver Version"})
@@ -141,11 +146,13 @@ Machine probe_machine(const fs::path& root, const json& runtime) {
 json read_json(const std::string& component, const fs::path& file, const std::string& what) {
   std::error_code ec;
   if (!fs::is_regular_file(file, ec))
-    throw Error(ExitCode::failed, fmt::format("{}: {} exited 0 but wrote no {}; nothing was recorded", component, what, file.string()));
+    throw Error(ExitCode::failed,
+                fmt::format("{}: {} exited 0 but wrote no {}; nothing was recorded", component, what, file.string()));
   try {
     return json::parse(read_file(file));
   } catch (const json::parse_error& e) {
-    throw Error(ExitCode::failed, fmt::format("{}: {} wrote {}, which is not valid JSON: {}; nothing was recorded", component, what, file.string(), e.what()));
+    throw Error(ExitCode::failed, fmt::format("{}: {} wrote {}, which is not valid JSON: {}; nothing was recorded",
+                                              component, what, file.string(), e.what()));
   }
 }
 
@@ -159,11 +166,13 @@ void run_step(const Context& ctx, const Manifest& m, const std::string& what, co
   p.env = env;
   ProcessResult r = run_process(p);
   if (r.exit_code == 127)
-    throw Error(ExitCode::failed, fmt::format("{}: {} could not be started ({} not found or not executable, or exited 127); nothing was recorded",
-                                              m.name, what, argv.front()));
+    throw Error(
+        ExitCode::failed,
+        fmt::format("{}: {} could not be started ({} not found or not executable, or exited 127); nothing was recorded",
+                    m.name, what, argv.front()));
   if (!r.ok())  // the status as a shell's $? gives it: 128 + the signal that ended it
-    throw Error(ExitCode::failed, fmt::format("{}: {} failed (exit {}); its output is above; nothing was recorded", m.name, what,
-                                              r.signal != 0 ? 128 + r.signal : r.exit_code));
+    throw Error(ExitCode::failed, fmt::format("{}: {} failed (exit {}); its output is above; nothing was recorded",
+                                              m.name, what, r.signal != 0 ? 128 + r.signal : r.exit_code));
 }
 
 }  // namespace
@@ -200,16 +209,17 @@ fs::path find_separate(const std::string& option, const fs::path& patchmgr_exe, 
   std::vector<std::string> shown;
   for (const auto& p : looked) shown.push_back(display_path(p, root));
   shown.push_back("build*/runtime/separate/separate");
-  throw Error(ExitCode::usage, fmt::format("no separate binary (looked for {}); build it (cmake --build build --target separate, "
-                                           "docs/runtime.md) or pass --separate PATH",
-                                           fmt::join(shown, ", ")));
+  throw Error(ExitCode::usage,
+              fmt::format("no separate binary (looked for {}); build it (cmake --build build --target separate, "
+                          "docs/runtime.md) or pass --separate PATH",
+                          fmt::join(shown, ", ")));
 }
 
 fs::path run_bench(const Context& ctx, const Manifest& m, const Fingerprint& fp, const BenchOptions& o) {
   const BenchSpec& spec = m.bench;
   if (!spec.present)
-    throw Error(ExitCode::usage, fmt::format("{}: {} has no bench: section; add one (docs/manifest.md, \"Benchmarks\")", m.name,
-                                             display_path(m.path, ctx.root)));
+    throw Error(ExitCode::usage, fmt::format("{}: {} has no bench: section; add one (docs/manifest.md, \"Benchmarks\")",
+                                             m.name, display_path(m.path, ctx.root)));
   const fs::path root = ctx.root;
   const fs::path separate = find_separate(o.separate, o.patchmgr_exe, root);
   const fs::path work = o.work.empty() ? root / ".bench" / m.name : fs::absolute(o.work);
@@ -220,11 +230,14 @@ fs::path run_bench(const Context& ctx, const Manifest& m, const Fingerprint& fp,
   if (!(seconds > 0)) throw Error(ExitCode::usage, "--seconds: expected a positive number of seconds");
   std::vector<std::string> precisions = o.precisions.empty() ? spec.precisions : split(o.precisions, ',');
   std::vector<std::string> batches;
-  if (!o.batch_sizes.empty()) batches = split(o.batch_sizes, ',');
-  else for (int b : spec.batch_sizes) batches.push_back(std::to_string(b));
+  if (!o.batch_sizes.empty())
+    batches = split(o.batch_sizes, ',');
+  else
+    for (int b : spec.batch_sizes) batches.push_back(std::to_string(b));
   std::vector<std::string> graphs = o.graphs.empty() ? spec.graphs : split(o.graphs, ',');
   const int repeats = o.repeats.value_or(spec.repeats);
-  if (repeats < 1 || repeats > 100) throw Error(ExitCode::usage, "--repeats: expected 1 to 100 timed runs per configuration");
+  if (repeats < 1 || repeats > 100)
+    throw Error(ExitCode::usage, "--repeats: expected 1 to 100 timed runs per configuration");
 
   std::map<std::string, std::string> values = spec.vars;
   for (const auto& v : o.vars) {
@@ -241,7 +254,8 @@ fs::path run_bench(const Context& ctx, const Manifest& m, const Fingerprint& fp,
   early["python"] = o.python.empty() ? spec.python : o.python;
   early["patchmgr"] = o.patchmgr_exe.string();
   early["component"] = m.name;
-  for (auto& [name, value] : values) value = expand(value, early, fmt::format("{}: bench.vars.{}", display_path(m.path, root), name));
+  for (auto& [name, value] : values)
+    value = expand(value, early, fmt::format("{}: bench.vars.{}", display_path(m.path, root), name));
   for (const auto& [name, value] : early) values[name] = value;
   values["seconds"] = number_text(seconds);
   values["precisions"] = fmt::format("{}", fmt::join(precisions, ","));
@@ -263,12 +277,16 @@ fs::path run_bench(const Context& ctx, const Manifest& m, const Fingerprint& fp,
   };
   if (!missing().empty()) {
     if (spec.prepare.empty())
-      throw Error(ExitCode::usage, fmt::format("{}: {} does not exist, and bench.prepare is not set to make it; pass --model (and --checkpoint)",
-                                               m.name, fmt::join(missing(), " and ")));
+      throw Error(
+          ExitCode::usage,
+          fmt::format("{}: {} does not exist, and bench.prepare is not set to make it; pass --model (and --checkpoint)",
+                      m.name, fmt::join(missing(), " and ")));
     run_step(ctx, m, "preparing the model", expand_all(spec.prepare, values, where + ".prepare"), env);
     if (auto still = missing(); !still.empty())
-      throw Error(ExitCode::failed, fmt::format("{}: bench.prepare ran but {} still {} not exist; check bench.model against what it writes",
-                                                m.name, fmt::join(still, " and "), still.size() == 1 ? "does" : "do"));
+      throw Error(
+          ExitCode::failed,
+          fmt::format("{}: bench.prepare ran but {} still {} not exist; check bench.model against what it writes",
+                      m.name, fmt::join(still, " and "), still.size() == 1 ? "does" : "do"));
   }
 
   std::string track = o.track.empty() ? expand(spec.track, values, where + ".track") : o.track;
@@ -280,10 +298,12 @@ fs::path run_bench(const Context& ctx, const Manifest& m, const Fingerprint& fp,
   const fs::path runtime_out = work / fmt::format("separate-{}.json", ::getpid());
   if (o.against_upstream) {
     if (spec.upstream.empty())
-      throw Error(ExitCode::usage, fmt::format("{}: --against-upstream, but {} has no bench.upstream command", m.name, display_path(m.path, root)));
+      throw Error(ExitCode::usage, fmt::format("{}: --against-upstream, but {} has no bench.upstream command", m.name,
+                                               display_path(m.path, root)));
     if (synthetic) {
       if (spec.write_track.empty())
-        throw Error(ExitCode::usage, fmt::format("{}: both sides need the same track, and bench.upstream cannot write one (no bench.write_track); give --track FILE",
+        throw Error(ExitCode::usage, fmt::format("{}: both sides need the same track, and bench.upstream cannot write "
+                                                 "one (no bench.write_track); give --track FILE",
                                                  m.name));
       track = (work / fmt::format("track-{}s.wav", number_text(seconds))).string();
     }
@@ -304,7 +324,8 @@ fs::path run_bench(const Context& ctx, const Manifest& m, const Fingerprint& fp,
   if (!checkpoint.empty()) separate_argv.insert(separate_argv.end(), {"--checkpoint", checkpoint});
   if (!precisions.empty()) separate_argv.insert(separate_argv.end(), {"--bench-precisions", values["precisions"]});
   if (!batches.empty()) separate_argv.insert(separate_argv.end(), {"--bench-batch-sizes", values["batch_sizes"]});
-  if (!graphs.empty()) separate_argv.insert(separate_argv.end(), {"--bench-graphs", fmt::format("{}", fmt::join(graphs, ","))});
+  if (!graphs.empty())
+    separate_argv.insert(separate_argv.end(), {"--bench-graphs", fmt::format("{}", fmt::join(graphs, ","))});
   if (track.empty()) separate_argv.insert(separate_argv.end(), {"--bench-seconds", values["seconds"]});
   if (repeats > 1) separate_argv.insert(separate_argv.end(), {"--bench-repeats", values["repeats"]});
   auto extra = expand_all(spec.separate_args, values, where + ".separate_args");
@@ -326,18 +347,22 @@ fs::path run_bench(const Context& ctx, const Manifest& m, const Fingerprint& fp,
 
   // What separate says it is (its --version text, in the JSON).
   std::string libtorch, patch_set;
-  std::string version = runtime.contains("version") && runtime["version"].is_string() ? runtime["version"].get<std::string>() : "";
+  std::string version =
+      runtime.contains("version") && runtime["version"].is_string() ? runtime["version"].get<std::string>() : "";
   for (const auto& line : split(version, '\n')) {
     if (line.rfind("libtorch ", 0) == 0) libtorch = line.substr(9);
     if (line.rfind("patch set ", 0) == 0) patch_set = line.substr(10, line.find_first_of(": ", 10) - 10);
   }
   std::vector<std::string> notes = o.notes;
   if (!patch_set.empty() && patch_set != fp.id) {
-    std::string warning = fmt::format("separate was built for patch set {}, the manifests give {}: rebuild it to measure the current patches", patch_set, fp.id);
+    std::string warning = fmt::format(
+        "separate was built for patch set {}, the manifests give {}: rebuild it to measure the current patches",
+        patch_set, fp.id);
     *ctx.err << fmt::format("patchmgr: {}: warning: {}\n", m.name, warning);
     notes.push_back(warning);
   }
-  double track_seconds = runtime.contains("seconds") && runtime["seconds"].is_number() ? runtime["seconds"].get<double>() : seconds;
+  double track_seconds =
+      runtime.contains("seconds") && runtime["seconds"].is_number() ? runtime["seconds"].get<double>() : seconds;
   if (upstream.is_object() && upstream.contains("seconds") && upstream["seconds"].is_number() &&
       std::abs(upstream["seconds"].get<double>() - track_seconds) > 0.01) {
     std::string warning = fmt::format("the upstream side measured {:g} s of audio, separate {:g} s: not the same track",
@@ -348,8 +373,9 @@ fs::path run_bench(const Context& ctx, const Manifest& m, const Fingerprint& fp,
 
   Machine machine = probe_machine(root, runtime);
   machine.label = !o.machine.empty() ? o.machine
-                  : !machine.gpu.empty() ? machine.gpu
-                                         : fmt::format("{}{} cores, no GPU", machine.cpu.empty() ? "" : machine.cpu + ", ", machine.cores);
+                  : !machine.gpu.empty()
+                      ? machine.gpu
+                      : fmt::format("{}{} cores, no GPU", machine.cpu.empty() ? "" : machine.cpu + ", ", machine.cores);
   std::string slug = machine_slug(!o.machine.empty() ? o.machine : !machine.gpu.empty() ? machine.gpu : "cpu");
 
   ojson result;
@@ -358,9 +384,9 @@ fs::path run_bench(const Context& ctx, const Manifest& m, const Fingerprint& fp,
   result["date"] = utc_now("%Y-%m-%d");
   result["time"] = utc_now("%Y-%m-%dT%H:%M:%SZ");
   if (!notes.empty()) result["notes"] = notes;
-  result["machine"] = {{"label", machine.label}, {"cpu", machine.cpu},   {"cores", machine.cores},
-                       {"os", machine.os},       {"gpu", machine.gpu},   {"driver", machine.driver},
-                       {"gpu_memory", machine.gpu_memory}};
+  result["machine"] = {
+      {"label", machine.label}, {"cpu", machine.cpu},       {"cores", machine.cores},          {"os", machine.os},
+      {"gpu", machine.gpu},     {"driver", machine.driver}, {"gpu_memory", machine.gpu_memory}};
   result["libtorch"] = libtorch;
   result["fingerprint"] = {{"id", fp.id}, {"summary", fp.summary}, {"component", component_fingerprint(m)}};
   result["runtime_patch_set"] = patch_set;
@@ -379,13 +405,16 @@ fs::path run_bench(const Context& ctx, const Manifest& m, const Fingerprint& fp,
   try {
     parse_result(json::parse(content), fs::path("(the new result)"), root);
   } catch (const Error& e) {
-    throw Error(ExitCode::failed, fmt::format("{}: the benchmark's output is not usable, nothing was recorded: {}", m.name, e.what()));
+    throw Error(ExitCode::failed,
+                fmt::format("{}: the benchmark's output is not usable, nothing was recorded: {}", m.name, e.what()));
   }
-  fs::path file = write_result_file(root / "docs" / "benchmarks", fmt::format("{}-{}-{}", result["date"].get<std::string>(), slug, m.name), content);
+  fs::path file = write_result_file(root / "docs" / "benchmarks",
+                                    fmt::format("{}-{}-{}", result["date"].get<std::string>(), slug, m.name), content);
   size_t upstream_rows = upstream.is_object() && upstream.contains("rows") ? upstream["rows"].size() : 0;
-  *ctx.out << fmt::format("{}: wrote {} ({} stemkit row{}{}); `patchmgr docs` renders it into PATCHES.md\n", m.name,
-                          display_path(file, root), runtime["rows"].size(), runtime["rows"].size() == 1 ? "" : "s",
-                          o.against_upstream ? fmt::format(", {} upstream row{}", upstream_rows, upstream_rows == 1 ? "" : "s") : "");
+  *ctx.out << fmt::format(
+      "{}: wrote {} ({} stemkit row{}{}); `patchmgr docs` renders it into PATCHES.md\n", m.name,
+      display_path(file, root), runtime["rows"].size(), runtime["rows"].size() == 1 ? "" : "s",
+      o.against_upstream ? fmt::format(", {} upstream row{}", upstream_rows, upstream_rows == 1 ? "" : "s") : "");
   return file;
 }
 

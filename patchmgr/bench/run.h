@@ -20,14 +20,14 @@ struct BenchOptions {
   std::string separate;                  // the separate binary; empty: found in the build directories
   std::string model, checkpoint, track;  // override the bench section's
   std::optional<double> seconds;
-  std::optional<int> repeats;            // timed runs per configuration (default bench.repeats)
+  std::optional<int> repeats;                   // timed runs per configuration (default bench.repeats)
   std::string precisions, batch_sizes, graphs;  // comma-separated overrides
-  std::string python;                    // {python}: --python, else $STEMKIT_PYTHON (the CLI fills it), else bench.python
-  std::vector<std::string> vars;         // NAME=VALUE, override bench.vars
-  std::string work;                      // scratch directory; default .bench/<component>
-  std::string machine;                   // label (and file name part) of the machine
-  std::vector<std::string> notes;        // recorded with the result
-  std::filesystem::path patchmgr_exe;    // {patchmgr}, and where to look for separate first
+  std::string python;                  // {python}: --python, else $STEMKIT_PYTHON (the CLI fills it), else bench.python
+  std::vector<std::string> vars;       // NAME=VALUE, override bench.vars
+  std::string work;                    // scratch directory; default .bench/<component>
+  std::string machine;                 // label (and file name part) of the machine
+  std::vector<std::string> notes;      // recorded with the result
+  std::filesystem::path patchmgr_exe;  // {patchmgr}, and where to look for separate first
 };
 
 // Runs the benchmark of `m` and writes the result; returns its path.

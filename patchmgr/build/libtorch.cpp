@@ -26,9 +26,10 @@ const char* to_string(TorchFlavor f) {
 }
 
 std::string Libtorch::describe() const {
-  std::string accel = flavor == TorchFlavor::cpu    ? "CPU only"
-                      : flavor == TorchFlavor::cuda ? (accelerator_version.empty() ? "CUDA" : "CUDA " + accelerator_version)
-                                                    : (accelerator_version.empty() ? "ROCm" : "ROCm " + accelerator_version);
+  std::string accel = flavor == TorchFlavor::cpu ? "CPU only"
+                      : flavor == TorchFlavor::cuda
+                          ? (accelerator_version.empty() ? "CUDA" : "CUDA " + accelerator_version)
+                          : (accelerator_version.empty() ? "ROCm" : "ROCm " + accelerator_version);
   return fmt::format("libtorch {}, {}, at {} (from {})", version, accel, torch_dir.string(), source);
 }
 
@@ -51,7 +52,8 @@ bool has_library(const fs::path& dir, const std::string& stem) {
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
     std::string n = e.path().filename().string();
-    if (n.rfind(stem, 0) == 0 && (n.compare(stem.size(), 3, ".so") == 0 || n.compare(stem.size(), 1, "-") == 0)) return true;
+    if (n.rfind(stem, 0) == 0 && (n.compare(stem.size(), 3, ".so") == 0 || n.compare(stem.size(), 1, "-") == 0))
+      return true;
   }
   return false;
 }
@@ -65,10 +67,14 @@ std::string first_match(const std::string& text, const std::regex& re) {
 
 Libtorch inspect_libtorch(const fs::path& prefix_in, const std::string& source) {
   fs::path prefix = fs::absolute(prefix_in).lexically_normal();
-  if (!present(prefix)) throw Error(ExitCode::usage, fmt::format("{} (from {}) does not exist; give the libtorch directory or its CMake prefix", prefix.string(), source));
+  if (!present(prefix))
+    throw Error(ExitCode::usage,
+                fmt::format("{} (from {}) does not exist; give the libtorch directory or its CMake prefix",
+                            prefix.string(), source));
   Libtorch t;
   t.source = source;
-  for (const fs::path& rel : {fs::path(), fs::path("Torch"), fs::path("share/cmake/Torch"), fs::path("lib/cmake/Torch"), fs::path("cmake/Torch")}) {
+  for (const fs::path& rel : {fs::path(), fs::path("Torch"), fs::path("share/cmake/Torch"), fs::path("lib/cmake/Torch"),
+                              fs::path("cmake/Torch")}) {
     fs::path dir = rel.empty() ? prefix : prefix / rel;
     if (present(dir / "TorchConfig.cmake")) {
       t.torch_dir = dir.lexically_normal();
@@ -76,8 +82,10 @@ Libtorch inspect_libtorch(const fs::path& prefix_in, const std::string& source) 
     }
   }
   if (t.torch_dir.empty())
-    throw Error(ExitCode::usage, fmt::format("{} (from {}) holds no TorchConfig.cmake (looked in it and in Torch/, share/cmake/Torch/, lib/cmake/Torch/, cmake/Torch/); "
-                                             "give the directory of an unzipped libtorch, or python3 -c 'import torch; print(torch.utils.cmake_prefix_path)'",
+    throw Error(ExitCode::usage, fmt::format("{} (from {}) holds no TorchConfig.cmake (looked in it and in Torch/, "
+                                             "share/cmake/Torch/, lib/cmake/Torch/, cmake/Torch/); "
+                                             "give the directory of an unzipped libtorch, or python3 -c 'import torch; "
+                                             "print(torch.utils.cmake_prefix_path)'",
                                              prefix.string(), source));
   // The library directory: <root>/share/cmake/Torch -> <root>/lib (libtorch, pip);
   // <lib>/cmake/Torch -> <lib> (Debian); <root>/lib/cmake/Torch -> <root>/lib.
@@ -90,19 +98,27 @@ Libtorch inspect_libtorch(const fs::path& prefix_in, const std::string& source) 
     }
   }
   if (t.lib_dir.empty())
-    throw Error(ExitCode::usage, fmt::format("{} (from {}) has TorchConfig.cmake but no libtorch libraries beside it (looked in {} and {}); the libtorch is incomplete: reinstall it",
-                                             T.string(), source, (root / "lib").string(), T.parent_path().parent_path().string()));
-  if (has_library(t.lib_dir, "libtorch_hip") || has_library(t.lib_dir, "libc10_hip")) t.flavor = TorchFlavor::rocm;
-  else if (has_library(t.lib_dir, "libtorch_cuda") || has_library(t.lib_dir, "libc10_cuda")) t.flavor = TorchFlavor::cuda;
+    throw Error(ExitCode::usage,
+                fmt::format("{} (from {}) has TorchConfig.cmake but no libtorch libraries beside it (looked in {} and "
+                            "{}); the libtorch is incomplete: reinstall it",
+                            T.string(), source, (root / "lib").string(), T.parent_path().parent_path().string()));
+  if (has_library(t.lib_dir, "libtorch_hip") || has_library(t.lib_dir, "libc10_hip"))
+    t.flavor = TorchFlavor::rocm;
+  else if (has_library(t.lib_dir, "libtorch_cuda") || has_library(t.lib_dir, "libc10_cuda"))
+    t.flavor = TorchFlavor::cuda;
 
   // Version: TorchConfigVersion.cmake, else the C++ header, else libtorch's build-version.
   static const std::regex kPackageVersion("set\\(PACKAGE_VERSION \"([^\"]+)\"\\)");
   static const std::regex kHeaderVersion("#define TORCH_VERSION \"([^\"]+)\"");
   std::string build_version = present(root / "build-version") ? slurp(root / "build-version") : std::string();
   while (!build_version.empty() && isspace(static_cast<unsigned char>(build_version.back()))) build_version.pop_back();
-  if (auto v = first_match(slurp(T / "TorchConfigVersion.cmake"), kPackageVersion); !v.empty()) t.version = v;
-  else if (auto h = first_match(slurp(root / "include/torch/csrc/api/include/torch/version.h"), kHeaderVersion); !h.empty()) t.version = h;
-  else if (!build_version.empty()) t.version = build_version.substr(0, build_version.find('+'));
+  if (auto v = first_match(slurp(T / "TorchConfigVersion.cmake"), kPackageVersion); !v.empty())
+    t.version = v;
+  else if (auto h = first_match(slurp(root / "include/torch/csrc/api/include/torch/version.h"), kHeaderVersion);
+           !h.empty())
+    t.version = h;
+  else if (!build_version.empty())
+    t.version = build_version.substr(0, build_version.find('+'));
   // The accelerator's version: pip's torch/version.py, libtorch's build-version
   // (2.5.1+cu124, 2.5.1+rocm6.2), or the CUDA runtime library's name.
   std::string version_py = slurp(root / "version.py");
@@ -113,7 +129,8 @@ Libtorch inspect_libtorch(const fs::path& prefix_in, const std::string& source) 
   std::smatch m;
   if (t.flavor == TorchFlavor::cuda) {
     t.accelerator_version = first_match("\n" + version_py, kPyCuda);
-    if (t.accelerator_version.empty() && std::regex_search(build_version, m, kCu)) t.accelerator_version = m[1].str() + "." + m[2].str();
+    if (t.accelerator_version.empty() && std::regex_search(build_version, m, kCu))
+      t.accelerator_version = m[1].str() + "." + m[2].str();
     if (t.accelerator_version.empty()) {
       std::error_code ec;
       static const std::regex kCudart("^libcudart[^.]*\\.so\\.([0-9]+(\\.[0-9]+)?)");
@@ -171,11 +188,15 @@ Libtorch find_libtorch(const LibtorchQuery& q) {
       if (const char* v = std::getenv(var); v && *v) candidates.emplace_back(v, fmt::format("${}", var));
     std::string why;
     std::string py = python_prefix(q.python, why);
-    if (!py.empty()) candidates.emplace_back(py, fmt::format("{}'s torch", q.python));
-    else tried.push_back(fmt::format("  Python: {}", why));
+    if (!py.empty())
+      candidates.emplace_back(py, fmt::format("{}'s torch", q.python));
+    else
+      tried.push_back(fmt::format("  Python: {}", why));
     for (const auto& p : q.system_prefixes)
-      if (present(p / "cmake/Torch/TorchConfig.cmake") || present(p / "share/cmake/Torch/TorchConfig.cmake") || present(p / "lib/cmake/Torch/TorchConfig.cmake"))
-        candidates.emplace_back(p.string(), p.string().rfind("/usr/lib", 0) == 0 ? "Debian's libtorch-dev" : p.string());
+      if (present(p / "cmake/Torch/TorchConfig.cmake") || present(p / "share/cmake/Torch/TorchConfig.cmake") ||
+          present(p / "lib/cmake/Torch/TorchConfig.cmake"))
+        candidates.emplace_back(p.string(),
+                                p.string().rfind("/usr/lib", 0) == 0 ? "Debian's libtorch-dev" : p.string());
   }
   for (const auto& [prefix, source] : candidates) {
     try {
@@ -183,18 +204,26 @@ Libtorch find_libtorch(const LibtorchQuery& q) {
       if (q.flavor.empty() || q.flavor == to_string(t.flavor)) return t;
       tried.push_back(fmt::format("  {}: a {} build, not {}", t.describe(), to_string(t.flavor), q.flavor));
       if (!q.prefix.empty())
-        throw Error(ExitCode::usage, fmt::format("--libtorch {}: {} is a {} build, but --flavor {} was asked; give a {} libtorch or another --flavor",
-                                                 q.prefix, t.describe(), to_string(t.flavor), q.flavor, q.flavor));
+        throw Error(
+            ExitCode::usage,
+            fmt::format(
+                "--libtorch {}: {} is a {} build, but --flavor {} was asked; give a {} libtorch or another --flavor",
+                q.prefix, t.describe(), to_string(t.flavor), q.flavor, q.flavor));
     } catch (const Error& e) {
       if (!q.prefix.empty()) throw;
       tried.push_back(fmt::format("  {}: {}", source, e.what()));
     }
   }
   std::string want = q.flavor.empty() ? "libtorch" : fmt::format("{} libtorch", q.flavor);
-  throw Error(ExitCode::usage,
-              fmt::format("found no {}; tried:\n{}\nfix: pass --libtorch PREFIX (an unzipped libtorch from pytorch.org, or python3 -c 'import torch; print(torch.utils.cmake_prefix_path)'), "
-                          "set STEMKIT_LIBTORCH, set STEMKIT_PYTHON to a Python with torch, or install Debian's libtorch-dev (CPU)",
-                          want, tried.empty() ? "  nothing: no --libtorch, no $STEMKIT_LIBTORCH or $LIBTORCH, no system libtorch" : fmt::format("{}", fmt::join(tried, "\n"))));
+  throw Error(
+      ExitCode::usage,
+      fmt::format(
+          "found no {}; tried:\n{}\nfix: pass --libtorch PREFIX (an unzipped libtorch from pytorch.org, or python3 -c "
+          "'import torch; print(torch.utils.cmake_prefix_path)'), "
+          "set STEMKIT_LIBTORCH, set STEMKIT_PYTHON to a Python with torch, or install Debian's libtorch-dev (CPU)",
+          want,
+          tried.empty() ? "  nothing: no --libtorch, no $STEMKIT_LIBTORCH or $LIBTORCH, no system libtorch"
+                        : fmt::format("{}", fmt::join(tried, "\n"))));
 }
 
 }  // namespace patchmgr

@@ -13,13 +13,14 @@ enum class TorchFlavor { cpu, cuda, rocm };
 const char* to_string(TorchFlavor f);  // "cpu", "cuda", "rocm"
 
 struct Libtorch {
-  std::filesystem::path torch_dir;    // the directory holding TorchConfig.cmake (CMake's Torch_DIR)
-  std::filesystem::path lib_dir;      // the directory holding libtorch*.so
-  std::string version = "unknown";    // "2.5.1", "1.13.0"
+  std::filesystem::path torch_dir;  // the directory holding TorchConfig.cmake (CMake's Torch_DIR)
+  std::filesystem::path lib_dir;    // the directory holding libtorch*.so
+  std::string version = "unknown";  // "2.5.1", "1.13.0"
   TorchFlavor flavor = TorchFlavor::cpu;
-  std::string accelerator_version;    // CUDA or ROCm version when known ("12.4", "6.2")
-  std::string source;                 // where it was found: "--libtorch", "$STEMKIT_LIBTORCH", "python3's torch", "Debian's libtorch-dev"
-  std::string describe() const;       // "libtorch 2.5.1, CUDA 12.4, at /opt/libtorch/share/cmake/Torch (from --libtorch)"
+  std::string accelerator_version;  // CUDA or ROCm version when known ("12.4", "6.2")
+  std::string
+      source;  // where it was found: "--libtorch", "$STEMKIT_LIBTORCH", "python3's torch", "Debian's libtorch-dev"
+  std::string describe() const;  // "libtorch 2.5.1, CUDA 12.4, at /opt/libtorch/share/cmake/Torch (from --libtorch)"
 };
 
 // Reads a libtorch at `prefix`: a libtorch directory (unzipped download), a
@@ -29,10 +30,11 @@ struct Libtorch {
 Libtorch inspect_libtorch(const std::filesystem::path& prefix, const std::string& source);
 
 struct LibtorchQuery {
-  std::string prefix;                 // --libtorch: only this one
-  std::string flavor;                 // "", "cpu", "cuda", "rocm": the first candidate of that flavor
-  std::string python = "python3";     // asked for torch.utils.cmake_prefix_path ($STEMKIT_PYTHON)
-  std::vector<std::filesystem::path> system_prefixes = {"/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib", "/usr/local"};
+  std::string prefix;              // --libtorch: only this one
+  std::string flavor;              // "", "cpu", "cuda", "rocm": the first candidate of that flavor
+  std::string python = "python3";  // asked for torch.utils.cmake_prefix_path ($STEMKIT_PYTHON)
+  std::vector<std::filesystem::path> system_prefixes = {"/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu",
+                                                        "/usr/lib", "/usr/local"};
 };
 
 // The candidates in order: --libtorch, $STEMKIT_LIBTORCH, $LIBTORCH, the

@@ -51,7 +51,8 @@ bool on_path(const std::string& program) {
   return false;
 }
 
-void run_cmake(const std::string& what, std::vector<std::string> argv, const fs::path& log, int timeout, const Context& ctx) {
+void run_cmake(const std::string& what, std::vector<std::string> argv, const fs::path& log, int timeout,
+               const Context& ctx) {
   std::error_code ec;
   fs::remove(log, ec);
   {
@@ -68,8 +69,8 @@ void run_cmake(const std::string& what, std::vector<std::string> argv, const fs:
   p.timeout = timeout;
   ProcessResult r = run_process(p);
   if (!r.ok())
-    throw Error(ExitCode::failed, fmt::format("runtime: {} failed: {} after {:.0f} s; log {}, last lines:\n{}", what, r.describe(), r.seconds,
-                                              display_path(log, ctx.root), log_tail(log, 25)));
+    throw Error(ExitCode::failed, fmt::format("runtime: {} failed: {} after {:.0f} s; log {}, last lines:\n{}", what,
+                                              r.describe(), r.seconds, display_path(log, ctx.root), log_tail(log, 25)));
 }
 
 }  // namespace
@@ -77,19 +78,24 @@ void run_cmake(const std::string& what, std::vector<std::string> argv, const fs:
 RuntimeBuild build_runtime(const Context& ctx, const std::vector<Manifest>& manifests, const RuntimeBuildOptions& o) {
   std::ostream& out = *ctx.out;
   if (!has_runtime_sources(ctx.root))
-    throw Error(ExitCode::usage, fmt::format("{} has no runtime to build (no CMakeLists.txt and runtime/CMakeLists.txt); build runtime builds the stemkit tree that holds manifests/: run it there or pass --root",
-                                             ctx.root.string()));
+    throw Error(ExitCode::usage,
+                fmt::format("{} has no runtime to build (no CMakeLists.txt and runtime/CMakeLists.txt); build runtime "
+                            "builds the stemkit tree that holds manifests/: run it there or pass --root",
+                            ctx.root.string()));
   RuntimeBuild b;
   b.stamp = stamp_checkouts(manifests);
   if (!b.stamp.matches()) {
     std::string list;
     for (const auto& m : b.stamp.mismatches) list += "  " + m + "\n";
     if (!o.allow_mismatch)
-      throw Error(ExitCode::refused, fmt::format("runtime: not building: the checkouts are not the patch set {} of the manifests:\n{}"
-                                                 "a runtime built now would claim a patch set its upstreams do not hold; bring the checkouts in line (patchmgr sync && patchmgr apply), "
-                                                 "or build anyway with --allow-mismatch (separate --version will say so)",
-                                                 b.stamp.fingerprint.id, list));
-    out << fmt::format("runtime: building with --allow-mismatch; the checkouts differ from patch set {}:\n{}", b.stamp.fingerprint.id, list);
+      throw Error(ExitCode::refused,
+                  fmt::format("runtime: not building: the checkouts are not the patch set {} of the manifests:\n{}"
+                              "a runtime built now would claim a patch set its upstreams do not hold; bring the "
+                              "checkouts in line (patchmgr sync && patchmgr apply), "
+                              "or build anyway with --allow-mismatch (separate --version will say so)",
+                              b.stamp.fingerprint.id, list));
+    out << fmt::format("runtime: building with --allow-mismatch; the checkouts differ from patch set {}:\n{}",
+                       b.stamp.fingerprint.id, list);
   }
   LibtorchQuery q;
   q.prefix = o.libtorch;
@@ -98,20 +104,26 @@ RuntimeBuild build_runtime(const Context& ctx, const std::vector<Manifest>& mani
   b.torch = find_libtorch(q);
   out << fmt::format("runtime: {}\n", b.torch.describe());
 
-  b.build_dir = fs::absolute(o.build_dir.empty() ? default_build_dir(ctx.root, o.flavor) : o.build_dir).lexically_normal();
+  b.build_dir =
+      fs::absolute(o.build_dir.empty() ? default_build_dir(ctx.root, o.flavor) : o.build_dir).lexically_normal();
   fs::path cache_file = b.build_dir / "CMakeCache.txt";
   std::string stamp_line = b.stamp.line(o.allow_mismatch);
-  std::vector<std::string> defs = {"-DTorch_DIR=" + b.torch.torch_dir.string(), "-DSTEMKIT_BUILD_RUNTIME=ON", "-DSTEMKIT_CHECKOUTS=" + stamp_line};
+  std::vector<std::string> defs = {"-DTorch_DIR=" + b.torch.torch_dir.string(), "-DSTEMKIT_BUILD_RUNTIME=ON",
+                                   "-DSTEMKIT_CHECKOUTS=" + stamp_line};
   std::vector<std::string> configure = {"cmake", "-S", ctx.root.string(), "-B", b.build_dir.string()};
   std::error_code ec;
   if (fs::exists(cache_file, ec)) {
     auto cache = read_cache(cache_file);
     std::string home = cache["CMAKE_HOME_DIRECTORY"];
     if (!home.empty() && fs::weakly_canonical(home, ec) != fs::weakly_canonical(ctx.root, ec))
-      throw Error(ExitCode::usage, fmt::format("runtime: {} was configured for another source tree ({}); choose another --build-dir", b.build_dir.string(), home));
+      throw Error(ExitCode::usage,
+                  fmt::format("runtime: {} was configured for another source tree ({}); choose another --build-dir",
+                              b.build_dir.string(), home));
     b.configured = cache["Torch_DIR"] != b.torch.torch_dir.string() || cache["STEMKIT_BUILD_RUNTIME"] != "ON" ||
                    cache["STEMKIT_CHECKOUTS"] != stamp_line;
-    if (!b.configured) out << fmt::format("runtime: {} is configured for this libtorch and stamp; building incrementally\n", display_path(b.build_dir, ctx.root));
+    if (!b.configured)
+      out << fmt::format("runtime: {} is configured for this libtorch and stamp; building incrementally\n",
+                         display_path(b.build_dir, ctx.root));
   } else {
     b.configured = true;
     configure.push_back("-DCMAKE_BUILD_TYPE=RelWithDebInfo");
@@ -122,19 +134,28 @@ RuntimeBuild build_runtime(const Context& ctx, const std::vector<Manifest>& mani
   fs::create_directories(logs);
   if (b.configured) {
     configure.insert(configure.end(), defs.begin(), defs.end());
-    run_cmake("cmake configure of " + display_path(b.build_dir, ctx.root), configure, logs / "configure.log", o.timeout, ctx);
+    run_cmake("cmake configure of " + display_path(b.build_dir, ctx.root), configure, logs / "configure.log", o.timeout,
+              ctx);
   }
   if (!fs::exists(b.build_dir / "runtime" / "CMakeFiles" / "stemkit_runtime.dir", ec))
-    throw Error(ExitCode::failed, fmt::format("runtime: cmake did not take the libtorch at {} (no stemkit_runtime target in {}); see {}", b.torch.torch_dir.string(),
-                                              display_path(b.build_dir, ctx.root), display_path(logs / "configure.log", ctx.root)));
+    throw Error(ExitCode::failed,
+                fmt::format("runtime: cmake did not take the libtorch at {} (no stemkit_runtime target in {}); see {}",
+                            b.torch.torch_dir.string(), display_path(b.build_dir, ctx.root),
+                            display_path(logs / "configure.log", ctx.root)));
   int jobs = o.jobs > 0 ? o.jobs : int(std::max(1u, std::thread::hardware_concurrency()));
   std::vector<std::string> build = {"cmake", "--build", b.build_dir.string(), "--parallel", std::to_string(jobs)};
   for (const auto& t : o.targets) build.insert(build.end(), {"--target", t});
-  run_cmake(fmt::format("cmake --build {} ({} jobs)", display_path(b.build_dir, ctx.root), jobs), build, logs / "build.log", o.timeout, ctx);
+  run_cmake(fmt::format("cmake --build {} ({} jobs)", display_path(b.build_dir, ctx.root), jobs), build,
+            logs / "build.log", o.timeout, ctx);
 
-  nlohmann::json record = {{"patch_set", b.stamp.fingerprint.id}, {"summary", b.stamp.fingerprint.summary}, {"checkouts", stamp_line},
-                           {"checkouts_match", b.stamp.matches()}, {"libtorch", b.torch.describe()}, {"torch_dir", b.torch.torch_dir.string()},
-                           {"flavor", to_string(b.torch.flavor)}, {"torch_version", b.torch.version}};
+  nlohmann::json record = {{"patch_set", b.stamp.fingerprint.id},
+                           {"summary", b.stamp.fingerprint.summary},
+                           {"checkouts", stamp_line},
+                           {"checkouts_match", b.stamp.matches()},
+                           {"libtorch", b.torch.describe()},
+                           {"torch_dir", b.torch.torch_dir.string()},
+                           {"flavor", to_string(b.torch.flavor)},
+                           {"torch_version", b.torch.version}};
   write_file_atomic(b.build_dir / "patchmgr-build.json", record.dump(2) + "\n");
   fs::path separate = b.build_dir / "runtime" / "separate" / "separate";
   if (fs::exists(separate, ec)) {
@@ -145,11 +166,14 @@ RuntimeBuild build_runtime(const Context& ctx, const std::vector<Manifest>& mani
     p.log = vlog;
     p.timeout = 60;
     ProcessResult r = run_process(p);
-    out << fmt::format("runtime: built {}{}\n{}", display_path(separate, ctx.root), r.ok() ? "; separate --version:" : ", but separate --version failed: " + r.describe(),
+    out << fmt::format("runtime: built {}{}\n{}", display_path(separate, ctx.root),
+                       r.ok() ? "; separate --version:" : ", but separate --version failed: " + r.describe(),
                        log_tail(vlog, 10, "  "));
   } else {
-    out << fmt::format("runtime: built in {}; separate was not built (it needs libsndfile and soxr: install libsndfile1-dev libsoxr-dev and run again)\n",
-                       display_path(b.build_dir, ctx.root));
+    out << fmt::format(
+        "runtime: built in {}; separate was not built (it needs libsndfile and soxr: install libsndfile1-dev "
+        "libsoxr-dev and run again)\n",
+        display_path(b.build_dir, ctx.root));
   }
   return b;
 }

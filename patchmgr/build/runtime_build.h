@@ -16,21 +16,21 @@
 namespace patchmgr {
 
 struct RuntimeBuildOptions {
-  std::string flavor;                  // "", "cpu", "cuda", "rocm"
-  std::string libtorch;                // --libtorch PREFIX
-  std::string python = "python3";      // asked for its torch's CMake prefix
-  std::filesystem::path build_dir;     // default: <root>/build, or <root>/build-<flavor> with a flavor
+  std::string flavor;               // "", "cpu", "cuda", "rocm"
+  std::string libtorch;             // --libtorch PREFIX
+  std::string python = "python3";   // asked for its torch's CMake prefix
+  std::filesystem::path build_dir;  // default: <root>/build, or <root>/build-<flavor> with a flavor
   bool allow_mismatch = false;
-  int jobs = 0;                        // 0: the number of CPUs
-  std::vector<std::string> targets;    // empty: everything (the runtime, separate, the tests verify runs)
-  int timeout = 4 * 3600;              // seconds, configure and build each
+  int jobs = 0;                      // 0: the number of CPUs
+  std::vector<std::string> targets;  // empty: everything (the runtime, separate, the tests verify runs)
+  int timeout = 4 * 3600;            // seconds, configure and build each
 };
 
 struct RuntimeBuild {
   Libtorch torch;
   Stamp stamp;
   std::filesystem::path build_dir;
-  bool configured = false;             // cmake's configure step ran this time
+  bool configured = false;  // cmake's configure step ran this time
 };
 
 // <root>/build, or <root>/build-<flavor> when a flavor is asked.
@@ -43,7 +43,8 @@ bool has_runtime_sources(const std::filesystem::path& root);
 // checkouts differ from the manifests (unless allow_mismatch), Error(usage)
 // when no libtorch fits, Error(failed) when cmake fails (with its log's tail).
 // Writes <build_dir>/patchmgr-build.json (read by verify).
-RuntimeBuild build_runtime(const Context& ctx, const std::vector<Manifest>& manifests, const RuntimeBuildOptions& options);
+RuntimeBuild build_runtime(const Context& ctx, const std::vector<Manifest>& manifests,
+                           const RuntimeBuildOptions& options);
 
 // What build_runtime recorded in `build_dir`, if anything: the patch-set id it
 // built, and its stamp line. Empty strings when there is no record.

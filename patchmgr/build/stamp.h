@@ -18,8 +18,8 @@ namespace patchmgr {
 std::optional<std::string> checkout_mismatch(const Manifest& manifest);
 
 struct Stamp {
-  Fingerprint fingerprint;               // of the manifests
-  std::vector<std::string> mismatches;   // "demucs: partially patched (1/2 patches applied)", one per differing checkout
+  Fingerprint fingerprint;              // of the manifests
+  std::vector<std::string> mismatches;  // "demucs: partially patched (1/2 patches applied)", one per differing checkout
   bool matches() const { return mismatches.empty(); }
   // One line for --version: "checkouts match patch set 8056e58f60434274" or
   // "checkouts DIFFER from patch set ... (built with --allow-mismatch): demucs: ...".

@@ -42,7 +42,9 @@ StepOutcome run_step(const Step& step, const std::filesystem::path& base, const 
   {
     std::ofstream out(log, std::ios::trunc);
     if (!out)
-      throw Error(ExitCode::failed, fmt::format("step {}: cannot write its log file {}; check the directory's permissions", step.name, log.string()));
+      throw Error(ExitCode::failed,
+                  fmt::format("step {}: cannot write its log file {}; check the directory's permissions", step.name,
+                              log.string()));
     out << fmt::format("# patchmgr step {}\n# cwd: {}\n# time limit: {} s\n", step.name, cwd.string(), step.timeout);
     for (const auto& [k, v] : step.env) out << fmt::format("# env: {}={}\n", k, v);
     if (!step.when.empty()) out << fmt::format("# when: {}\n", step.when);
@@ -83,7 +85,9 @@ StepOutcome run_step(const Step& step, const std::filesystem::path& base, const 
   std::ofstream(log, std::ios::app) << fmt::format("# {} after {:.1f} s\n", r.ok() ? "done" : r.describe(), r.seconds);
   if (!r.ok()) {
     o.result = StepOutcome::Result::failed;
-    o.detail = r.timed_out ? fmt::format("{} (time limit {} s; raise the step's timeout if it needs longer)", r.describe(), step.timeout) : r.describe();
+    o.detail = r.timed_out ? fmt::format("{} (time limit {} s; raise the step's timeout if it needs longer)",
+                                         r.describe(), step.timeout)
+                           : r.describe();
   }
   return o;
 }
@@ -96,7 +100,8 @@ std::vector<StepOutcome> run_build_steps(const Context& ctx, const Manifest& m, 
   }
   if (auto why = checkout_mismatch(m)) {
     if (!options.allow_mismatch)
-      throw Error(ExitCode::refused, fmt::format("{}: not building: the checkout is not the patch set of {}: {}; or pass --allow-mismatch to build it as it is",
+      throw Error(ExitCode::refused, fmt::format("{}: not building: the checkout is not the patch set of {}: {}; or "
+                                                 "pass --allow-mismatch to build it as it is",
                                                  m.name, display_path(m.path, ctx.root), *why));
     out << fmt::format("{}: building a checkout that differs from its manifest (--allow-mismatch): {}\n", m.name, *why);
   }
@@ -120,8 +125,9 @@ std::vector<StepOutcome> run_build_steps(const Context& ctx, const Manifest& m, 
         out << fmt::format("{}: step {} skipped ({})\n", m.name, step.name, o.detail);
         break;
       case StepOutcome::Result::failed:
-        o.detail = fmt::format("{}: step {} ({}:{}) failed: {}; log {}, last lines:\n{}{}: the steps after it were not run",
-                               m.name, step.name, display_path(m.path, ctx.root), step.line, o.detail, shown_log, log_tail(log), m.name);
+        o.detail = fmt::format(
+            "{}: step {} ({}:{}) failed: {}; log {}, last lines:\n{}{}: the steps after it were not run", m.name,
+            step.name, display_path(m.path, ctx.root), step.line, o.detail, shown_log, log_tail(log), m.name);
         outcomes.push_back(o);
         throw Error(ExitCode::failed, o.detail);
     }

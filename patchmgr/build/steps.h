@@ -16,7 +16,7 @@ namespace patchmgr {
 struct StepOutcome {
   std::string name;
   enum class Result { ok, failed, skipped } result = Result::ok;
-  std::string detail;              // skipped: why; failed: what happened, the log path and its tail
+  std::string detail;  // skipped: why; failed: what happened, the log path and its tail
   std::filesystem::path log;
   double seconds = 0;
 };
@@ -32,8 +32,8 @@ StepOutcome run_step(const Step& step, const std::filesystem::path& base, const 
 std::map<std::string, std::string> step_environment(const Context& ctx, const Manifest& m);
 
 struct BuildStepsOptions {
-  bool allow_mismatch = false;        // run on a checkout that is not the manifest's patch set
-  std::filesystem::path log_dir;      // default <root>/build/logs; logs go to <log_dir>/<component>/NN-<step>.log
+  bool allow_mismatch = false;    // run on a checkout that is not the manifest's patch set
+  std::filesystem::path log_dir;  // default <root>/build/logs; logs go to <log_dir>/<component>/NN-<step>.log
 };
 
 // Runs the component's build steps and prints one line per step. Throws

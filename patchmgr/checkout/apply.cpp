@@ -94,8 +94,8 @@ git_oid commit_patch(git_repository* repo, const git_oid& parent_id, const git_o
                                     git::to_hex(git::patch_id(diff.get())));
   git_oid oid;
   // The variadic form: the array form's parameter type changed in libgit2 1.8.
-  git::check(git_commit_create_v(&oid, repo, nullptr, author.get(), committer.get(), "UTF-8", message.c_str(), tree.get(), 1,
-                                 parent.get()),
+  git::check(git_commit_create_v(&oid, repo, nullptr, author.get(), committer.get(), "UTF-8", message.c_str(),
+                                 tree.get(), 1, parent.get()),
              fmt::format("cannot record patch {}", p.id));
   return oid;
 }
@@ -105,9 +105,15 @@ void apply(const Context& ctx, const Manifest& m, const ApplyOptions& options) {
   // The series to apply: enabled source patches plus the ones asked for, in manifest order.
   for (const auto& id : options.with) {
     const Patch* p = m.find(id);
-    if (!p) throw Error(ExitCode::usage, fmt::format("{}: --with {}: no such patch in {}", m.name, id, m.path.filename().string()));
-    if (p->kind != PatchKind::source) throw Error(ExitCode::usage, fmt::format("{}: --with {}: a runtime patch is applied by the runtime, not by patchmgr", m.name, id));
-    if (p->status == PatchStatus::upstreamed) throw Error(ExitCode::usage, fmt::format("{}: --with {}: the patch is upstreamed; the pin already has it", m.name, id));
+    if (!p)
+      throw Error(ExitCode::usage,
+                  fmt::format("{}: --with {}: no such patch in {}", m.name, id, m.path.filename().string()));
+    if (p->kind != PatchKind::source)
+      throw Error(ExitCode::usage,
+                  fmt::format("{}: --with {}: a runtime patch is applied by the runtime, not by patchmgr", m.name, id));
+    if (p->status == PatchStatus::upstreamed)
+      throw Error(ExitCode::usage,
+                  fmt::format("{}: --with {}: the patch is upstreamed; the pin already has it", m.name, id));
   }
   std::vector<const Patch*> series;
   for (const Patch* p : m.source_patches())
@@ -118,23 +124,24 @@ void apply(const Context& ctx, const Manifest& m, const ApplyOptions& options) {
   refuse_while_rebase_stopped(repo, m, "apply");
 
   Inspection in = inspect(repo, m, false);
-  if (!in.pin_present || !in.based_on_pin)
-    throw Error(ExitCode::failed, fmt::format("{}: {}", m.name, in.detail));
+  if (!in.pin_present || !in.based_on_pin) throw Error(ExitCode::failed, fmt::format("{}: {}", m.name, in.detail));
   if (in.has_tracked_edits()) {
     std::vector<std::string> files;
     for (const auto& e : in.edits)
       if (e.code != '?') files.push_back(fmt::format("{} {}", e.code, e.path));
-    throw Error(ExitCode::refused, fmt::format("{}: refusing to apply over local edits in {}: {}; commit or stash them, or "
-                                               "run patchmgr revert --discard {} to set them aside",
-                                               m.name, m.checkout.string(), fmt::join(files, ", "), m.name));
+    throw Error(ExitCode::refused,
+                fmt::format("{}: refusing to apply over local edits in {}: {}; commit or stash them, or "
+                            "run patchmgr revert --discard {} to set them aside",
+                            m.name, m.checkout.string(), fmt::join(files, ", "), m.name));
   }
   if (auto work = in.unrecorded_commits(); !work.empty()) {
     std::vector<std::string> list;
     for (const auto* c : work) list.push_back(fmt::format("{} {}", git::short_hex(c->oid), c->subject));
-    throw Error(ExitCode::refused, fmt::format("{}: refusing to apply: HEAD has commits on top of the pin that are not "
-                                               "the recorded patches: {}; move them to a branch of your own, or run "
-                                               "patchmgr revert --discard {} (they are kept under refs/patchmgr/discarded/)",
-                                               m.name, fmt::join(list, "; "), m.name));
+    throw Error(ExitCode::refused,
+                fmt::format("{}: refusing to apply: HEAD has commits on top of the pin that are not "
+                            "the recorded patches: {}; move them to a branch of your own, or run "
+                            "patchmgr revert --discard {} (they are kept under refs/patchmgr/discarded/)",
+                            m.name, fmt::join(list, "; "), m.name));
   }
 
   std::vector<std::string> wanted;
@@ -164,9 +171,9 @@ void apply(const Context& ctx, const Manifest& m, const ApplyOptions& options) {
     const Patch& p = *series[k];
     TreeApply r = apply_patch_to_tree(repo, tree.get(), p);
     if (!r.tree)
-      throw Error(ExitCode::failed,
-                  fmt::format("{}: patch {} ({}) does not apply: {}\n{}: nothing was changed; the checkout is as it was before this command",
-                              m.name, p.file_field, p.id, r.describe(), m.name));
+      throw Error(ExitCode::failed, fmt::format("{}: patch {} ({}) does not apply: {}\n{}: nothing was changed; the "
+                                                "checkout is as it was before this command",
+                                                m.name, p.file_field, p.id, r.describe(), m.name));
     tree = git::lookup_tree(repo, *r.tree);
     tip = commit_patch(repo, tip, *r.tree, p);
     test_kill_point(fmt::format("after-patch:{}", k + 1));
@@ -179,9 +186,10 @@ void apply(const Context& ctx, const Manifest& m, const ApplyOptions& options) {
     if (!work.empty()) {
       std::vector<std::string> list;
       for (const auto& oid : work) list.push_back(git::short_hex(oid));
-      throw Error(ExitCode::refused, fmt::format("{}: refusing to move branch {}: it holds commits found nowhere else ({}); "
-                                                 "rename the branch (git branch -m) and run apply again",
-                                                 m.name, branch.substr(11), fmt::join(list, ", ")));
+      throw Error(ExitCode::refused,
+                  fmt::format("{}: refusing to move branch {}: it holds commits found nowhere else ({}); "
+                              "rename the branch (git branch -m) and run apply again",
+                              m.name, branch.substr(11), fmt::join(list, ", ")));
     }
   }
 
@@ -189,7 +197,8 @@ void apply(const Context& ctx, const Manifest& m, const ApplyOptions& options) {
                  fmt::format("patchmgr apply: {} patches on {}", series.size(), m.commit.substr(0, 12)));
 
   out << fmt::format("{}: applied {} patch{} on {} -> branch {} at {}\n", m.name, series.size() - first,
-                     series.size() - first == 1 ? "" : "es", m.commit.substr(0, 12), branch.substr(11), git::short_hex(tip));
+                     series.size() - first == 1 ? "" : "es", m.commit.substr(0, 12), branch.substr(11),
+                     git::short_hex(tip));
   for (size_t k = 0; k < series.size(); ++k)
     out << fmt::format("  {:<28} {}\n", series[k]->id, k < first ? "already applied" : "applied");
 }

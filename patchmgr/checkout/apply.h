@@ -31,12 +31,12 @@ git_oid commit_patch(git_repository* repo, const git_oid& parent, const git_oid&
 
 // Result of applying one patch file to a tree, in memory.
 struct TreeApply {
-  std::optional<git_oid> tree;  // the new tree, when the patch applied
-  std::string failed_file;      // otherwise: the file,
-  std::string failed_hunk;      // the hunk header ("@@ -12,7 +12,9 @@"),
-  int failed_hunk_number = 0;   // its number within the file (1-based),
-  std::string message;          // and libgit2's reason
-  std::string describe() const; // "demucs/transformer.py, hunk 2 (@@ ... @@): reason"
+  std::optional<git_oid> tree;   // the new tree, when the patch applied
+  std::string failed_file;       // otherwise: the file,
+  std::string failed_hunk;       // the hunk header ("@@ -12,7 +12,9 @@"),
+  int failed_hunk_number = 0;    // its number within the file (1-based),
+  std::string message;           // and libgit2's reason
+  std::string describe() const;  // "demucs/transformer.py, hunk 2 (@@ ... @@): reason"
 };
 TreeApply apply_patch_to_tree(git_repository* repo, git_tree* base, const Patch& patch);
 

@@ -1,6 +1,5 @@
 #include "patchmgr/checkout/check.h"
 
-
 #include <cctype>
 #include <map>
 
@@ -57,19 +56,30 @@ nlohmann::json patch_json(const PatchCheck& p) {
   j["class"] = to_string(p.drift->drift);
   nlohmann::json hunks = nlohmann::json::array();
   for (const auto& h : p.drift->hunks)
-    hunks.push_back({{"file", h.file}, {"hunk", h.number}, {"header", h.header}, {"placement", placement_name(h.placement.how)},
-                     {"offset", h.placement.offset}, {"fuzz", h.placement.fuzz},
+    hunks.push_back({{"file", h.file},
+                     {"hunk", h.number},
+                     {"header", h.header},
+                     {"placement", placement_name(h.placement.how)},
+                     {"offset", h.placement.offset},
+                     {"fuzz", h.placement.fuzz},
                      {"line", h.placement.line ? nlohmann::json(h.placement.line) : nlohmann::json(nullptr)}});
   j["hunks"] = hunks;
   j["checked_without"] = p.drift->checked_without;
   j["upstream_commit"] = p.upstream_commit.empty() ? nlohmann::json(nullptr) : nlohmann::json(p.upstream_commit);
   if (p.change) {
     const DriftChange& b = *p.change;
-    if (!b.error.empty()) j["bisect"] = {{"error", b.error}};
+    if (!b.error.empty())
+      j["bisect"] = {{"error", b.error}};
     else
-      j["bisect"] = {{"commit", b.commit}, {"date", b.date}, {"author", b.author}, {"subject", b.subject},
-                     {"before", to_string(b.before)}, {"after", to_string(b.after)}, {"backwards", b.backwards},
-                     {"commits", b.commits}, {"classifications", b.classifications}};
+      j["bisect"] = {{"commit", b.commit},
+                     {"date", b.date},
+                     {"author", b.author},
+                     {"subject", b.subject},
+                     {"before", to_string(b.before)},
+                     {"after", to_string(b.after)},
+                     {"backwards", b.backwards},
+                     {"commits", b.commits},
+                     {"classifications", b.classifications}};
   }
   return j;
 }
@@ -87,8 +97,10 @@ CheckReport check(const Context& ctx, const Manifest& m, const CheckOptions& opt
     c.file = p.file_field;
     if (p.upstream_status == UpstreamStatus::accepted || p.upstream_status == UpstreamStatus::backport)
       c.upstream_commit = p.upstream_commit;
-    if (p.kind == PatchKind::runtime) c.reason = "runtime patch: applied by the runtime, not a source diff";
-    else if (!p.enabled && p.status != PatchStatus::experimental) c.reason = fmt::format("status {}", to_string(p.status));
+    if (p.kind == PatchKind::runtime)
+      c.reason = "runtime patch: applied by the runtime, not a source diff";
+    else if (!p.enabled && p.status != PatchStatus::experimental)
+      c.reason = fmt::format("status {}", to_string(p.status));
     report.patches.push_back(c);
   }
   if (!git::is_repository(m.checkout)) {
@@ -115,8 +127,8 @@ CheckReport check(const Context& ctx, const Manifest& m, const CheckOptions& opt
     if (report.patches[i].reason.empty()) series.push_back(&m.patches[i]), checks.push_back(&report.patches[i]);
   git_oid pin = git::from_hex(m.commit);
   if (!git::try_commit(repo.get(), pin)) {
-    report.error = fmt::format("the pin {} is not in the clone at {}; run patchmgr sync {} first", m.commit.substr(0, 12),
-                               m.checkout.string(), m.name);
+    report.error = fmt::format("the pin {} is not in the clone at {}; run patchmgr sync {} first",
+                               m.commit.substr(0, 12), m.checkout.string(), m.name);
     return report;
   }
   std::vector<PatchDrift> drifts = classify_series(repo.get(), pin, target, series);
@@ -126,7 +138,8 @@ CheckReport check(const Context& ctx, const Manifest& m, const CheckOptions& opt
     PatchCheck& c = *checks[k];
     c.drift = drifts[k];
     c.reason = drifts[k].detail;
-    c.result = severity(drifts[k].drift) >= severity(options.fail_on) ? PatchCheck::Result::fails : PatchCheck::Result::applies;
+    c.result = severity(drifts[k].drift) >= severity(options.fail_on) ? PatchCheck::Result::fails
+                                                                      : PatchCheck::Result::applies;
     if (options.bisect && severity(drifts[k].drift) > severity(at_pin[k].drift))
       c.change = bisect_drift(repo.get(), pin, target, series, k, drifts[k].drift);
   }
@@ -144,16 +157,21 @@ std::string check_patch_line(const PatchCheck& p) {
     for (auto& ch : cls) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
   std::string line = head + cls;
   if (d.drift == Drift::upstream && !p.upstream_commit.empty())
-    line += fmt::format(": accepted upstream in {}: drop it (patchmgr rebase marks it upstreamed)", p.upstream_commit.substr(0, 12));
-  else if (d.drift == Drift::upstream) line += ": drop it (patchmgr rebase marks it upstreamed), or set its status to upstreamed";
-  else if (d.drift == Drift::partly_upstream) line += ": shrink it to the hunks upstream lacks: " + d.summary();
-  else if (d.drift != Drift::applies && !d.detail.empty()) line += ": " + d.detail;
+    line += fmt::format(": accepted upstream in {}: drop it (patchmgr rebase marks it upstreamed)",
+                        p.upstream_commit.substr(0, 12));
+  else if (d.drift == Drift::upstream)
+    line += ": drop it (patchmgr rebase marks it upstreamed), or set its status to upstreamed";
+  else if (d.drift == Drift::partly_upstream)
+    line += ": shrink it to the hunks upstream lacks: " + d.summary();
+  else if (d.drift != Drift::applies && !d.detail.empty())
+    line += ": " + d.detail;
   if (!d.checked_without.empty())
     line += fmt::format(" (checked without {}, which conflict{})", fmt::join(d.checked_without, ", "),
                         d.checked_without.size() == 1 ? "s" : "");
   if (p.change) {
     const DriftChange& b = *p.change;
-    if (!b.error.empty()) line += fmt::format("\n{:34}bisect: {}", "", b.error);
+    if (!b.error.empty())
+      line += fmt::format("\n{:34}bisect: {}", "", b.error);
     else if (b.backwards)
       line += fmt::format("\n{:34}bisect: needs {} ({}, {}: {}): {} with it, {} without ({} commits, {} checked)", "",
                           b.commit.substr(0, 12), b.date, b.author, b.subject, to_string(b.after), to_string(b.before),
@@ -200,8 +218,8 @@ std::string check_text(const std::vector<CheckReport>& reports) {
     if (classes.size() <= 1 && (classes.empty() || classes.begin()->second.first == std::string("applies")))
       out += fmt::format("{}: all {} patches apply against {}\n", r.component, checked, r.against);
     else if (fails)
-      out += fmt::format("{}: {} of {} patches fail against {} (--fail-on {}): {}\n", r.component, fails, checked, r.against,
-                         fail_on_name(r.fail_on), fmt::join(counts, ", "));
+      out += fmt::format("{}: {} of {} patches fail against {} (--fail-on {}): {}\n", r.component, fails, checked,
+                         r.against, fail_on_name(r.fail_on), fmt::join(counts, ", "));
     else
       out += fmt::format("{}: no patch fails against {} (--fail-on {}): {}\n", r.component, r.against,
                          fail_on_name(r.fail_on), fmt::join(counts, ", "));
@@ -236,23 +254,28 @@ std::string check_junit(const std::vector<CheckReport>& reports) {
     std::string classname = "patchmgr.check." + r.component;
     if (!r.error.empty()) {
       t = f = 1;
-      cases += fmt::format("    <testcase classname=\"{}\" name=\"check\" time=\"0\">\n      <failure message=\"{}\">{}</failure>\n    </testcase>\n",
-                           xml_escape(classname), xml_escape(r.error.substr(0, r.error.find('\n'))), xml_escape(r.error));
+      cases += fmt::format(
+          "    <testcase classname=\"{}\" name=\"check\" time=\"0\">\n      <failure message=\"{}\">{}</failure>\n    "
+          "</testcase>\n",
+          xml_escape(classname), xml_escape(r.error.substr(0, r.error.find('\n'))), xml_escape(r.error));
     }
     for (const auto& p : r.patches) {
       if (!r.error.empty()) break;
       ++t;
       std::string name = p.file.empty() ? p.id : p.file.substr(0, p.file.size() - 6);
-      cases += fmt::format("    <testcase classname=\"{}\" name=\"{}\" time=\"0\"", xml_escape(classname), xml_escape(name));
+      cases +=
+          fmt::format("    <testcase classname=\"{}\" name=\"{}\" time=\"0\"", xml_escape(classname), xml_escape(name));
       if (p.result == PatchCheck::Result::applies && p.drift && p.drift->drift == Drift::applies && !p.change &&
           p.drift->checked_without.empty()) {
         cases += "/>\n";
       } else if (p.drift) {
         // The class as a property; what check prints for the patch as the output.
-        std::string body = fmt::format("      <properties><property name=\"class\" value=\"{}\"/></properties>\n", to_string(p.drift->drift));
+        std::string body = fmt::format("      <properties><property name=\"class\" value=\"{}\"/></properties>\n",
+                                       to_string(p.drift->drift));
         if (p.result == PatchCheck::Result::fails) {
           ++f;
-          body += fmt::format("      <failure message=\"{}: {}\">{}</failure>\n", xml_escape(p.id), to_string(p.drift->drift), xml_escape(p.reason));
+          body += fmt::format("      <failure message=\"{}: {}\">{}</failure>\n", xml_escape(p.id),
+                              to_string(p.drift->drift), xml_escape(p.reason));
         }
         body += fmt::format("      <system-out>{}</system-out>\n", xml_escape(check_patch_line(p)));
         cases += fmt::format(">\n{}    </testcase>\n", body);
@@ -262,11 +285,15 @@ std::string check_junit(const std::vector<CheckReport>& reports) {
       }
     }
     tests += t, failures += f, skipped += s;
-    suites += fmt::format("  <testsuite name=\"{} against {} ({})\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" time=\"0\">\n{}  </testsuite>\n",
-                          xml_escape(r.component), xml_escape(r.against), short_target(r), t, f, s, cases);
+    suites += fmt::format(
+        "  <testsuite name=\"{} against {} ({})\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" "
+        "time=\"0\">\n{}  </testsuite>\n",
+        xml_escape(r.component), xml_escape(r.against), short_target(r), t, f, s, cases);
   }
-  return fmt::format("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"patchmgr check\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" time=\"0\">\n{}</testsuites>\n",
-                     tests, failures, skipped, suites);
+  return fmt::format(
+      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"patchmgr check\" tests=\"{}\" failures=\"{}\" "
+      "errors=\"0\" skipped=\"{}\" time=\"0\">\n{}</testsuites>\n",
+      tests, failures, skipped, suites);
 }
 
 }  // namespace patchmgr

@@ -18,17 +18,17 @@
 namespace patchmgr {
 
 struct CheckOptions {
-  std::string against = "pin";  // "pin", "latest" (fetches upstream.track first) or a commit SHA
+  std::string against = "pin";      // "pin", "latest" (fetches upstream.track first) or a commit SHA
   Drift fail_on = Drift::conflict;  // a patch fails when its class is at least this bad (severity())
   bool bisect = false;              // name the commit that made each patch worse than at the pin
 };
 
 struct PatchCheck {
   std::string id;
-  std::string file;      // patch file name; empty for runtime patches
+  std::string file;  // patch file name; empty for runtime patches
   // fails: its class is at least --fail-on's; applies: any better class.
   enum class Result { applies, fails, skipped } result = Result::skipped;
-  std::string reason;    // why it is skipped; else the drift's detail
+  std::string reason;                 // why it is skipped; else the drift's detail
   std::optional<PatchDrift> drift;    // unset when skipped
   std::optional<DriftChange> change;  // with --bisect, for a patch worse than at the pin
   // From the manifest: the upstream commit that took the patch (upstream_status
@@ -38,9 +38,9 @@ struct PatchCheck {
 
 struct CheckReport {
   std::string component;
-  std::string against;           // as asked
-  std::string target;            // the commit checked against (40 hex); empty if none was reached
-  std::string error;             // a problem that kept the check from running (no clone, fetch failed...)
+  std::string against;              // as asked
+  std::string target;               // the commit checked against (40 hex); empty if none was reached
+  std::string error;                // a problem that kept the check from running (no clone, fetch failed...)
   Drift fail_on = Drift::conflict;  // as asked (CheckOptions::fail_on), for the summary line
   std::vector<PatchCheck> patches;
   bool ok() const;

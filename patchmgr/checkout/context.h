@@ -12,10 +12,10 @@
 namespace patchmgr {
 
 struct Context {
-  std::filesystem::path root;                       // holds manifests/ and patches/
-  std::map<std::string, std::string> url_overrides; // component name -> URL or local path (--upstream)
-  std::ostream* out = &std::cout;                   // results
-  std::ostream* err = &std::cerr;                   // warnings and recovery notices
+  std::filesystem::path root;                        // holds manifests/ and patches/
+  std::map<std::string, std::string> url_overrides;  // component name -> URL or local path (--upstream)
+  std::ostream* out = &std::cout;                    // results
+  std::ostream* err = &std::cerr;                    // warnings and recovery notices
 
   // The URL to clone or fetch for `m`: --upstream NAME=URL, else the
   // environment variable PATCHMGR_UPSTREAM_<NAME> (upper case, '-' -> '_'),

@@ -64,7 +64,8 @@ std::string PatchDrift::summary() const {
       case How::exact: break;
     }
     if (!out.empty()) out += ", ";
-    out += h.file == file ? fmt::format("hunk {} {}", h.number, where) : fmt::format("{} hunk {} {}", h.file, h.number, where);
+    out += h.file == file ? fmt::format("hunk {} {}", h.number, where)
+                          : fmt::format("{} hunk {} {}", h.file, h.number, where);
     file = h.file;
   }
   return out;
@@ -87,13 +88,15 @@ std::string describe_conflict(git_repository* repo, const git_index_entry* ances
   enum { outside, in_ours, in_theirs } where = outside;
   for (const auto& line_nl : git::split_lines(merged)) {
     std::string line = line_nl.substr(0, line_nl.find('\n'));
-    if (where == outside && line.rfind("<<<<<<<", 0) == 0) where = in_ours, start = upstream_line + 1;
-    else if (where == in_ours && line.rfind("=======", 0) == 0) where = in_theirs;
+    if (where == outside && line.rfind("<<<<<<<", 0) == 0)
+      where = in_ours, start = upstream_line + 1;
+    else if (where == in_ours && line.rfind("=======", 0) == 0)
+      where = in_theirs;
     else if (where == in_theirs && line.rfind(">>>>>>>", 0) == 0) {
       where = outside;
-      ranges.push_back(upstream_line > start ? fmt::format("{}-{}", start, upstream_line)
-                                             : upstream_line == start ? fmt::format("{}", start)
-                                                                      : fmt::format("after {}", start - 1));
+      ranges.push_back(upstream_line > start    ? fmt::format("{}-{}", start, upstream_line)
+                       : upstream_line == start ? fmt::format("{}", start)
+                                                : fmt::format("after {}", start - 1));
     } else if (where != in_theirs) {
       ++upstream_line;
       if (where == in_ours && first.empty()) first = line;
@@ -195,7 +198,8 @@ git_oid write_tree(git_repository* repo, git_tree* target, const Edits& edits) {
     git_index_entry e{};
     e.mode = content.second;
     e.path = path.c_str();
-    git::check(git_blob_create_from_buffer(&e.id, repo, content.first.data(), content.first.size()), fmt::format("cannot store {}", path));
+    git::check(git_blob_create_from_buffer(&e.id, repo, content.first.data(), content.first.size()),
+               fmt::format("cannot store {}", path));
     git::check(git_index_add(raw, &e), fmt::format("cannot stage {}", path));
   }
   git_oid tree;
@@ -239,7 +243,7 @@ PatchDrift classify_patch(git_repository* repo, git_tree* target, git_tree* base
 
   // Every text hunk, located on the target; with the edits that place them.
   Edits edits;
-  std::vector<std::string> unplaced;  // what the locator could not place, for the conflict message
+  std::vector<std::string> unplaced;    // what the locator could not place, for the conflict message
   bool upstream_outside_hunks = false;  // a mode change or binary change upstream already made
   std::vector<std::string> renamed_upstream;
   size_t deltas = git_diff_num_deltas(diff.get());
@@ -271,7 +275,8 @@ PatchDrift classify_patch(git_repository* repo, git_tree* target, git_tree* base
       unplaced.push_back(fmt::format("{} (binary: applies only exactly)", new_path));
       continue;
     }
-    std::optional<FileContent> old_file = d->status == GIT_DELTA_ADDED ? std::nullopt : read_file(repo, target, old_path);
+    std::optional<FileContent> old_file =
+        d->status == GIT_DELTA_ADDED ? std::nullopt : read_file(repo, target, old_path);
     if (d->status == GIT_DELTA_ADDED) {
       if (auto there = read_file(repo, target, new_path)) {
         if (there->text == postimage(hunks)) {
@@ -327,22 +332,28 @@ PatchDrift classify_patch(git_repository* repo, git_tree* target, git_tree* base
 
   // libgit2 writes a new file over one that exists; git apply refuses, so the
   // locator's view must agree before libgit2's result counts as exact.
-  bool all_exact = std::all_of(out.hunks.begin(), out.hunks.end(), [](const HunkDrift& h) { return h.placement.how == How::exact; });
+  bool all_exact =
+      std::all_of(out.hunks.begin(), out.hunks.end(), [](const HunkDrift& h) { return h.placement.how == How::exact; });
   if (exact.tree && unplaced.empty() && all_exact) {
     out.drift = Drift::applies;
     out.tree = exact.tree;
     return out;
   }
   auto count = [&](How how) {
-    return std::count_if(out.hunks.begin(), out.hunks.end(), [&](const HunkDrift& h) { return h.placement.how == how; });
+    return std::count_if(out.hunks.begin(), out.hunks.end(),
+                         [&](const HunkDrift& h) { return h.placement.how == how; });
   };
   if (unplaced.empty()) {
     git_oid tree = write_tree(repo, target, edits);
     out.tree = tree;
-    if (git_oid_equal(&tree, git_tree_id(target))) out.drift = Drift::upstream;
-    else if (count(How::upstream) > 0 || upstream_outside_hunks) out.drift = Drift::partly_upstream;
-    else if (count(How::fuzz) > 0 || !renamed_upstream.empty()) out.drift = Drift::fuzz;
-    else out.drift = Drift::offset;
+    if (git_oid_equal(&tree, git_tree_id(target)))
+      out.drift = Drift::upstream;
+    else if (count(How::upstream) > 0 || upstream_outside_hunks)
+      out.drift = Drift::partly_upstream;
+    else if (count(How::fuzz) > 0 || !renamed_upstream.empty())
+      out.drift = Drift::fuzz;
+    else
+      out.drift = Drift::offset;
     out.detail = out.drift == Drift::offset && count(How::offset) == 0 ? exact.describe() : out.summary();
     for (const auto& r : renamed_upstream) out.detail += (out.detail.empty() ? "" : "; ") + r;
     return out;
@@ -357,7 +368,8 @@ PatchDrift classify_patch(git_repository* repo, git_tree* target, git_tree* base
   TreeApply theirs_apply = apply_patch_to_tree(repo, base, patch);
   if (!theirs_apply.tree) {
     out.drift = Drift::conflict;
-    out.detail = missing + fmt::format("; no three-way merge: the patch does not apply on the pin ({})", theirs_apply.describe());
+    out.detail = missing +
+                 fmt::format("; no three-way merge: the patch does not apply on the pin ({})", theirs_apply.describe());
     return out;
   }
   git::Tree theirs = git::lookup_tree(repo, *theirs_apply.tree);
@@ -389,12 +401,16 @@ std::vector<PatchDrift> classify_series(git_repository* repo, const git_oid& pin
   for (const Patch* p : series) {
     PatchDrift d = classify_patch(repo, tree.get(), base ? base->get() : nullptr, *p);
     d.checked_without = left_out;
-    if (d.tree) tree = git::lookup_tree(repo, *d.tree);
-    else left_out.push_back(p->id);
+    if (d.tree)
+      tree = git::lookup_tree(repo, *d.tree);
+    else
+      left_out.push_back(p->id);
     if (base) {
       TreeApply b = apply_patch_to_tree(repo, base->get(), *p);
-      if (b.tree) base = git::lookup_tree(repo, *b.tree);
-      else base.reset();
+      if (b.tree)
+        base = git::lookup_tree(repo, *b.tree);
+      else
+        base.reset();
     }
     out.push_back(std::move(d));
   }

@@ -52,11 +52,11 @@ struct HunkDrift {
 
 struct PatchDrift {
   Drift drift = Drift::conflict;
-  std::vector<HunkDrift> hunks;           // every hunk of every text file, in patch order
-  std::string detail;                     // why (conflict: file, hunk, upstream lines; 3-way: what merged)
-  std::optional<git_oid> tree;            // the target with the patch applied (located or merged); unset on conflict
+  std::vector<HunkDrift> hunks;              // every hunk of every text file, in patch order
+  std::string detail;                        // why (conflict: file, hunk, upstream lines; 3-way: what merged)
+  std::optional<git_oid> tree;               // the target with the patch applied (located or merged); unset on conflict
   std::vector<std::string> checked_without;  // earlier patches of the series left out because they conflict
-  std::string summary() const;            // "model/attend.py hunk 1 +3, hunk 2 +3 (fuzz 1)"
+  std::string summary() const;               // "model/attend.py hunk 1 +3, hunk 2 +3 (fuzz 1)"
 };
 
 // Where a file of a three-way merge's conflicted index clashes, for people:

@@ -23,15 +23,17 @@ DriftChange bisect_drift(git_repository* repo, const git_oid& pin, const git_oid
       for (auto it = chain.rbegin() + 1; it != chain.rend(); ++it) line.push_back(*it);
       line.push_back(target);
     } else {
-      out.error = fmt::format("{} neither descends from the pin {} nor is one of its ancestors; bisect needs a commit on the "
-                              "pin's line of history",
-                              git::short_hex(target), git::short_hex(pin));
+      out.error = fmt::format(
+          "{} neither descends from the pin {} nor is one of its ancestors; bisect needs a commit on the "
+          "pin's line of history",
+          git::short_hex(target), git::short_hex(pin));
       return out;
     }
   } catch (const Error&) {
-    out.error = fmt::format("{} is not on the pin's first-parent line (it came in through a merge); give a commit of the "
-                            "tracked branch",
-                            git::short_hex(target));
+    out.error = fmt::format(
+        "{} is not on the pin's first-parent line (it came in through a merge); give a commit of the "
+        "tracked branch",
+        git::short_hex(target));
     return out;
   }
   out.commits = static_cast<int>(line.size()) - 1;

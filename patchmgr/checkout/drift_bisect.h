@@ -15,9 +15,9 @@
 namespace patchmgr {
 
 struct DriftChange {
-  std::string error;     // why there is no answer (the target is off the pin's first-parent line...); else empty
-  std::string commit;    // 40 hex
-  std::string date;      // author date, YYYY-MM-DD (UTC)
+  std::string error;   // why there is no answer (the target is off the pin's first-parent line...); else empty
+  std::string commit;  // 40 hex
+  std::string date;    // author date, YYYY-MM-DD (UTC)
   std::string author;
   std::string subject;
   Drift before = Drift::applies;  // the patch's class just before `commit`

@@ -22,8 +22,10 @@ namespace {
 std::string slug_of(const std::string& subject) {
   std::string s;
   for (char ch : subject) {
-    if (std::isalnum(static_cast<unsigned char>(ch))) s += char(std::tolower(static_cast<unsigned char>(ch)));
-    else if (!s.empty() && s.back() != '-') s += '-';
+    if (std::isalnum(static_cast<unsigned char>(ch)))
+      s += char(std::tolower(static_cast<unsigned char>(ch)));
+    else if (!s.empty() && s.back() != '-')
+      s += '-';
   }
   if (s.size() > 40) s = s.substr(0, s.rfind('-', 40) == std::string::npos ? 40 : s.rfind('-', 40));
   while (!s.empty() && s.back() == '-') s.pop_back();
@@ -54,11 +56,14 @@ void export_series(const Context& ctx, const Manifest& m) {
   Inspection in = inspect(repo, m, false);
   if (!in.based_on_pin) throw Error(ExitCode::failed, fmt::format("{}: {}", m.name, in.detail));
   if (in.chain.empty())
-    throw Error(ExitCode::failed, fmt::format("{}: the checkout is pristine, there is nothing to export; run patchmgr apply {} first", m.name, m.name));
+    throw Error(ExitCode::failed,
+                fmt::format("{}: the checkout is pristine, there is nothing to export; run patchmgr apply {} first",
+                            m.name, m.name));
   if (in.has_tracked_edits())
-    throw Error(ExitCode::refused, fmt::format("{}: the checkout has uncommitted edits; commit them into the patch commits "
-                                               "(git commit --amend, or git commit --fixup and git rebase --autosquash) and export again",
-                                               m.name));
+    throw Error(ExitCode::refused,
+                fmt::format("{}: the checkout has uncommitted edits; commit them into the patch commits "
+                            "(git commit --amend, or git commit --fixup and git rebase --autosquash) and export again",
+                            m.name));
 
   // Upstream's own commits between the pin and HEAD (a checkout moved to a newer
   // upstream commit by hand) are no patches: the pin has to move, which rebase does.
@@ -67,12 +72,13 @@ void export_series(const Context& ctx, const Manifest& m) {
     for (const auto& c : in.chain)
       if (!c.patch && git::is_ancestor(repo, c.oid, *upstream)) newest = &c;
     if (newest)
-      throw Error(ExitCode::failed,
-                  fmt::format("{}: commit {} \"{}\" is upstream's (origin/{} has it), not a patch: the series sits on a newer "
-                              "upstream commit than the pin {}. Move the pin there with patchmgr rebase --onto {} {} (it "
-                              "stops at a conflict for you to resolve), then export again",
-                              m.name, git::short_hex(newest->oid), newest->subject, m.track, m.commit.substr(0, 12),
-                              git::to_hex(newest->oid), m.name));
+      throw Error(
+          ExitCode::failed,
+          fmt::format("{}: commit {} \"{}\" is upstream's (origin/{} has it), not a patch: the series sits on a newer "
+                      "upstream commit than the pin {}. Move the pin there with patchmgr rebase --onto {} {} (it "
+                      "stops at a conflict for you to resolve), then export again",
+                      m.name, git::short_hex(newest->oid), newest->subject, m.track, m.commit.substr(0, 12),
+                      git::to_hex(newest->oid), m.name));
   }
 
   // Every commit must be one of the series' patches, each once, in series
@@ -94,16 +100,18 @@ void export_series(const Context& ctx, const Manifest& m) {
       continue;
     }
     if (adding)
-      throw Error(ExitCode::failed,
-                  fmt::format("{}: commit {} \"{}\" is not one of the series' patches and sits below patch {}; a new patch "
-                              "goes on top of the series: move the commit after the patch commits (git rebase -i), or "
-                              "squash it into a patch commit, and export again",
-                              m.name, git::short_hex(chain.back().oid), in.chain[chain.size() - 1].subject, c.patch->id));
+      throw Error(
+          ExitCode::failed,
+          fmt::format("{}: commit {} \"{}\" is not one of the series' patches and sits below patch {}; a new patch "
+                      "goes on top of the series: move the commit after the patch commits (git rebase -i), or "
+                      "squash it into a patch commit, and export again",
+                      m.name, git::short_hex(chain.back().oid), in.chain[chain.size() - 1].subject, c.patch->id));
     int index = int(c.patch - m.patches.data());
     if (!seen.insert(c.patch).second || index < last)
-      throw Error(ExitCode::failed, fmt::format("{}: commit {} holds patch {} out of series order (or twice); reorder the "
-                                                "commits (git rebase -i) or the manifest, then export again",
-                                                m.name, git::short_hex(c.oid), c.patch->id));
+      throw Error(ExitCode::failed,
+                  fmt::format("{}: commit {} holds patch {} out of series order (or twice); reorder the "
+                              "commits (git rebase -i) or the manifest, then export again",
+                              m.name, git::short_hex(c.oid), c.patch->id));
     last = index;
     chain.push_back({c.oid, c.patch, c.patch->id});
   }
@@ -114,12 +122,13 @@ void export_series(const Context& ctx, const Manifest& m) {
     for (const Patch* p : m.source_patches())
       if (p->enabled && !seen.count(p)) missing.push_back(p->id);
     if (!missing.empty())
-      throw Error(ExitCode::failed,
-                  fmt::format("{}: commit {} \"{}\" would become a new patch at the end of the series, but the checkout lacks "
-                              "the enabled patch{} {} before it; put it on the whole series (patchmgr apply in a clean "
-                              "checkout, then git cherry-pick {}) and export again",
-                              m.name, git::short_hex(chain.back().oid), in.chain.back().subject, missing.size() == 1 ? "" : "es",
-                              fmt::join(missing, ", "), git::short_hex(chain.back().oid)));
+      throw Error(
+          ExitCode::failed,
+          fmt::format("{}: commit {} \"{}\" would become a new patch at the end of the series, but the checkout lacks "
+                      "the enabled patch{} {} before it; put it on the whole series (patchmgr apply in a clean "
+                      "checkout, then git cherry-pick {}) and export again",
+                      m.name, git::short_hex(chain.back().oid), in.chain.back().subject,
+                      missing.size() == 1 ? "" : "es", fmt::join(missing, ", "), git::short_hex(chain.back().oid)));
   }
 
   // Branch patchmgr/<name> will point at the rewritten commits: it must not hold other work.
@@ -131,10 +140,11 @@ void export_series(const Context& ctx, const Manifest& m) {
       if (std::none_of(chain.begin(), chain.end(), [&](const Exported& e) { return git_oid_equal(&e.oid, &oid); }))
         work.push_back(git::short_hex(oid));
     if (!work.empty())
-      throw Error(ExitCode::refused, fmt::format("{}: refusing to export: branch {} holds commits found nowhere else ({}) and "
-                                                 "export moves it to the exported series; rename the branch (git branch -m) "
-                                                 "and export again",
-                                                 m.name, branch.substr(11), fmt::join(work, ", ")));
+      throw Error(ExitCode::refused,
+                  fmt::format("{}: refusing to export: branch {} holds commits found nowhere else ({}) and "
+                              "export moves it to the exported series; rename the branch (git branch -m) "
+                              "and export again",
+                              m.name, branch.substr(11), fmt::join(work, ", ")));
   }
 
   SeriesEdit edit;
@@ -162,10 +172,11 @@ void export_series(const Context& ctx, const Manifest& m) {
       git::Commit commit = git::lookup_commit(repo, e.oid);
       TreeApply r = apply_patch_to_tree(repo, tree.get(), *p);
       if (!r.tree || !git_oid_equal(&*r.tree, git_commit_tree_id(commit.get())))
-        throw Error(ExitCode::failed, fmt::format("{}: the patch file written for commit {} ({}) would not give back that commit{}; "
-                                                  "nothing was written. This is a bug in patchmgr's patch format: please report it "
-                                                  "with the commit",
-                                                  m.name, git::short_hex(e.oid), e.id, r.tree ? "" : ": " + r.describe()));
+        throw Error(ExitCode::failed,
+                    fmt::format("{}: the patch file written for commit {} ({}) would not give back that commit{}; "
+                                "nothing was written. This is a bug in patchmgr's patch format: please report it "
+                                "with the commit",
+                                m.name, git::short_hex(e.oid), e.id, r.tree ? "" : ": " + r.describe()));
       tree = git::commit_tree(commit.get());
     }
   };
@@ -187,8 +198,8 @@ void export_series(const Context& ctx, const Manifest& m) {
   std::vector<std::string> added;
   for (const auto& n : edit.added) added.push_back(n.id);
   if (!added.empty())
-    out << fmt::format("{}: now write the purpose and upstream_status of {} in {} (patchmgr lint lists what is left)\n", m.name,
-                       fmt::join(added, ", "), display_path(m.path, ctx.root));
+    out << fmt::format("{}: now write the purpose and upstream_status of {} in {} (patchmgr lint lists what is left)\n",
+                       m.name, fmt::join(added, ", "), display_path(m.path, ctx.root));
 }
 
 }  // namespace patchmgr

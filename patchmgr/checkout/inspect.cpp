@@ -32,9 +32,7 @@ const char* to_string(PatchState state) {
   return "?";
 }
 
-const char* to_key(CheckoutState state) {
-  return state == CheckoutState::partial ? "partial" : to_string(state);
-}
+const char* to_key(CheckoutState state) { return state == CheckoutState::partial ? "partial" : to_string(state); }
 
 const char* to_key(PatchState state) {
   switch (state) {
@@ -96,7 +94,8 @@ ChainCommit classify(git_repository* repo, const Manifest& m, const git_oid& oid
 
   // Candidates: the patch the trailer names first, then every other source patch.
   std::vector<const Patch*> candidates;
-  if (const Patch* named = m.find(c.recorded_id); named && named->kind == PatchKind::source) candidates.push_back(named);
+  if (const Patch* named = m.find(c.recorded_id); named && named->kind == PatchKind::source)
+    candidates.push_back(named);
   for (const Patch* p : m.source_patches())
     if (std::find(candidates.begin(), candidates.end(), p) == candidates.end()) candidates.push_back(p);
   for (const Patch* p : candidates) {
@@ -123,7 +122,8 @@ Inspection inspect(git_repository* repo, const Manifest& m, bool check_conflicts
   for (const auto& p : m.patches) {
     PatchReport r;
     r.patch = &p;
-    r.state = p.kind == PatchKind::runtime ? PatchState::runtime : (p.enabled ? PatchState::not_applied : PatchState::disabled);
+    r.state = p.kind == PatchKind::runtime ? PatchState::runtime
+                                           : (p.enabled ? PatchState::not_applied : PatchState::disabled);
     in.patches.push_back(r);
   }
   if (!repo) {
@@ -154,12 +154,14 @@ Inspection inspect(git_repository* repo, const Manifest& m, bool check_conflicts
   in.based_on_pin = git::is_ancestor(repo, pin, *in.head.oid);
   if (!in.based_on_pin) {
     in.state = CheckoutState::diverged;
-    in.detail = fmt::format("HEAD {} is not based on the pin {}; run patchmgr sync", git::short_hex(*in.head.oid), m.commit.substr(0, 12));
+    in.detail = fmt::format("HEAD {} is not based on the pin {}; run patchmgr sync", git::short_hex(*in.head.oid),
+                            m.commit.substr(0, 12));
     return in;
   }
 
   std::map<const Patch*, git_oid> file_ids;
-  for (const auto& oid : git::first_parent_chain(repo, pin, *in.head.oid)) in.chain.push_back(classify(repo, m, oid, file_ids));
+  for (const auto& oid : git::first_parent_chain(repo, pin, *in.head.oid))
+    in.chain.push_back(classify(repo, m, oid, file_ids));
 
   auto report_for = [&](const Patch* p) -> PatchReport& {
     return *std::find_if(in.patches.begin(), in.patches.end(), [&](const PatchReport& r) { return r.patch == p; });
@@ -180,8 +182,10 @@ Inspection inspect(git_repository* repo, const Manifest& m, bool check_conflicts
       r.state = PatchState::modified;
       r.commit = c.oid;
       r.detail = c.kind == CommitKind::old_version
-                     ? fmt::format("commit {} holds an older version of {}; apply again to update it", git::short_hex(c.oid), c.patch->file_field)
-                     : fmt::format("commit {} was changed in the checkout and no longer matches {}", git::short_hex(c.oid), c.patch->file_field);
+                     ? fmt::format("commit {} holds an older version of {}; apply again to update it",
+                                   git::short_hex(c.oid), c.patch->file_field)
+                     : fmt::format("commit {} was changed in the checkout and no longer matches {}",
+                                   git::short_hex(c.oid), c.patch->file_field);
       clean_chain = false;
     } else {
       clean_chain = false;
@@ -194,9 +198,12 @@ Inspection inspect(git_repository* repo, const Manifest& m, bool check_conflicts
     in.state = CheckoutState::diverged;
     size_t foreign = 0, modified = 0, old = 0;
     for (const auto& c : in.chain) {
-      if (c.kind == CommitKind::foreign || (c.kind != CommitKind::patch && !c.patch)) ++foreign;
-      else if (c.kind == CommitKind::edited) ++modified;
-      else if (c.kind == CommitKind::old_version) ++old;
+      if (c.kind == CommitKind::foreign || (c.kind != CommitKind::patch && !c.patch))
+        ++foreign;
+      else if (c.kind == CommitKind::edited)
+        ++modified;
+      else if (c.kind == CommitKind::old_version)
+        ++old;
     }
     std::vector<std::string> why;
     if (foreign) why.push_back(fmt::format("{} commit(s) that are not patches", foreign));
@@ -218,8 +225,10 @@ Inspection inspect(git_repository* repo, const Manifest& m, bool check_conflicts
     for (auto& r : in.patches) {
       if (r.state != PatchState::not_applied) continue;
       TreeApply t = apply_patch_to_tree(repo, tree.get(), *r.patch);
-      if (t.tree) tree = git::lookup_tree(repo, *t.tree);
-      else r.state = PatchState::would_conflict, r.detail = t.describe();
+      if (t.tree)
+        tree = git::lookup_tree(repo, *t.tree);
+      else
+        r.state = PatchState::would_conflict, r.detail = t.describe();
     }
   }
   return in;
@@ -249,12 +258,14 @@ std::vector<git_oid> orphaned_work(git_repository* repo, const git_oid& tip, con
   std::vector<git_oid> orphaned;
   git_oid cur = tip;
   for (int depth = 0; depth < 1000; ++depth) {
-    bool held = std::any_of(protectors.begin(), protectors.end(), [&](const git_oid& p) { return git::is_ancestor(repo, cur, p); });
+    bool held = std::any_of(protectors.begin(), protectors.end(),
+                            [&](const git_oid& p) { return git::is_ancestor(repo, cur, p); });
     if (held) break;
     git::Commit c = git::lookup_commit(repo, cur);
     std::string msg = git_commit_message(c.get()) ? git_commit_message(c.get()) : "";
     bool made_by_patchmgr = false;
-    if (std::string recorded = trailer(msg.c_str(), kPatchIdTrailer); !recorded.empty() && git_commit_parentcount(c.get()) == 1) {
+    if (std::string recorded = trailer(msg.c_str(), kPatchIdTrailer);
+        !recorded.empty() && git_commit_parentcount(c.get()) == 1) {
       git::Commit parent = git::lookup_commit(repo, *git_commit_parent_id(c.get(), 0));
       git::Tree a = git::commit_tree(parent.get()), b = git::commit_tree(c.get());
       git::Diff d = git::diff_trees(repo, a.get(), b.get());

@@ -28,8 +28,8 @@ const char* to_string(CheckoutState state);  // for people: "partially patched"
 const char* to_key(CheckoutState state);     // for JSON: "partial"
 
 enum class PatchState {
-  applied,         // a commit on top of the pin has the patch file's patch-id
-  modified,        // the patch's commit no longer matches the patch file ("applied-but-modified")
+  applied,   // a commit on top of the pin has the patch file's patch-id
+  modified,  // the patch's commit no longer matches the patch file ("applied-but-modified")
   not_applied,
   would_conflict,  // not applied, and would not apply on top of HEAD
   disabled,        // not applied and not enabled by the manifest
@@ -63,16 +63,16 @@ struct PatchReport {
 
 struct Inspection {
   CheckoutState state = CheckoutState::missing;
-  std::string detail;                     // one line explaining diverged / missing
+  std::string detail;  // one line explaining diverged / missing
   bool pin_present = false;
   git::Head head;
-  bool based_on_pin = false;              // HEAD descends from the pin
-  std::vector<ChainCommit> chain;         // pin..HEAD, oldest first (when based_on_pin)
-  std::vector<PatchReport> patches;       // manifest order
-  std::vector<git::LocalEdit> edits;      // tracked changes and untracked files
-  std::optional<JournalInfo> interrupted; // a command died half-way
+  bool based_on_pin = false;                    // HEAD descends from the pin
+  std::vector<ChainCommit> chain;               // pin..HEAD, oldest first (when based_on_pin)
+  std::vector<PatchReport> patches;             // manifest order
+  std::vector<git::LocalEdit> edits;            // tracked changes and untracked files
+  std::optional<JournalInfo> interrupted;       // a command died half-way
   std::optional<StoppedRebase> stopped_rebase;  // a rebase waits for a conflict to be resolved
-  std::vector<std::string> applied_ids;   // ids of the chain's exact patch commits, in order
+  std::vector<std::string> applied_ids;         // ids of the chain's exact patch commits, in order
 
   bool has_tracked_edits() const;
   // Commits that are not recorded patches: user work that revert/apply/sync must not drop.

@@ -17,7 +17,9 @@
 namespace patchmgr {
 namespace {
 
-std::filesystem::path journal_dir(git_repository* repo) { return std::filesystem::path(git_repository_path(repo)) / "patchmgr"; }
+std::filesystem::path journal_dir(git_repository* repo) {
+  return std::filesystem::path(git_repository_path(repo)) / "patchmgr";
+}
 std::filesystem::path journal_path(git_repository* repo) { return journal_dir(repo) / "journal.json"; }
 
 std::string utc_now(const char* format) {
@@ -28,7 +30,9 @@ std::string utc_now(const char* format) {
 }
 
 nlohmann::json opt(const std::optional<std::string>& s) { return s ? nlohmann::json(*s) : nlohmann::json(nullptr); }
-nlohmann::json opt(const std::optional<git_oid>& o) { return o ? nlohmann::json(git::to_hex(*o)) : nlohmann::json(nullptr); }
+nlohmann::json opt(const std::optional<git_oid>& o) {
+  return o ? nlohmann::json(git::to_hex(*o)) : nlohmann::json(nullptr);
+}
 
 void write_journal(git_repository* repo, const Transition& t) {
   nlohmann::json j = {
@@ -47,8 +51,10 @@ void write_journal(git_repository* repo, const Transition& t) {
 }
 
 void set_head(git_repository* repo, const std::optional<std::string>& branch, const git_oid& oid) {
-  if (branch) git::check(git_repository_set_head(repo, branch->c_str()), fmt::format("cannot point HEAD at {}", *branch));
-  else git::check(git_repository_set_head_detached(repo, &oid), "cannot detach HEAD");
+  if (branch)
+    git::check(git_repository_set_head(repo, branch->c_str()), fmt::format("cannot point HEAD at {}", *branch));
+  else
+    git::check(git_repository_set_head_detached(repo, &oid), "cannot detach HEAD");
 }
 
 void kill_point_after_path(size_t n) { test_kill_point(fmt::format("checkout:{}", n)); }
@@ -70,13 +76,14 @@ void remove_stale_locks(git_repository* repo, const Transition& t) {
 // step's record: it was never complete, so that move or step never began.
 void remove_partial_journals(git_repository* repo) {
   std::error_code ec;
-  for (auto it = std::filesystem::directory_iterator(journal_dir(repo), ec); !ec && it != std::filesystem::directory_iterator();
-       it.increment(ec))
+  for (auto it = std::filesystem::directory_iterator(journal_dir(repo), ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec))
     if (it->path().filename().string().find(".json.tmp-") != std::string::npos) std::filesystem::remove(it->path(), ec);
 }
 
 // Copies the user's versions of `paths` under `dir`; returns those that the user deleted.
-std::vector<std::string> rescue(git_repository* repo, const std::vector<std::string>& paths, const std::filesystem::path& dir) {
+std::vector<std::string> rescue(git_repository* repo, const std::vector<std::string>& paths,
+                                const std::filesystem::path& dir) {
   namespace fs = std::filesystem;
   std::vector<std::string> deleted;
   for (const auto& p : paths) {
@@ -87,11 +94,13 @@ std::vector<std::string> rescue(git_repository* repo, const std::vector<std::str
       continue;
     }
     fs::create_directories((dir / p).parent_path(), ec);
-    fs::copy(src, dir / p, fs::copy_options::recursive | fs::copy_options::copy_symlinks | fs::copy_options::overwrite_existing, ec);
+    fs::copy(src, dir / p,
+             fs::copy_options::recursive | fs::copy_options::copy_symlinks | fs::copy_options::overwrite_existing, ec);
     if (ec)
-      throw Error(ExitCode::failed, fmt::format("cannot copy your version of {} to {}: {}; nothing was changed, copy the "
-                                                "file elsewhere yourself and run the command again",
-                                                src.string(), (dir / p).string(), ec.message()));
+      throw Error(ExitCode::failed,
+                  fmt::format("cannot copy your version of {} to {}: {}; nothing was changed, copy the "
+                              "file elsewhere yourself and run the command again",
+                              src.string(), (dir / p).string(), ec.message()));
   }
   return deleted;
 }
@@ -110,8 +119,9 @@ nlohmann::json read_record(const std::filesystem::path& path) {
   try {
     return nlohmann::json::parse(read_file(path));
   } catch (const nlohmann::json::exception& e) {
-    throw Error(ExitCode::failed, fmt::format("{} is damaged ({}); check the checkout with git status, then delete the file",
-                                              path.string(), e.what()));
+    throw Error(ExitCode::failed,
+                fmt::format("{} is damaged ({}); check the checkout with git status, then delete the file",
+                            path.string(), e.what()));
   }
 }
 
@@ -144,11 +154,13 @@ std::optional<std::string> recover_stash(git_repository* repo) {
     head_oid = git::from_hex(j.at("head").get<std::string>());
     if (!j.at("stash_before").is_null()) before = git::from_hex(j.at("stash_before").get<std::string>());
   } catch (const nlohmann::json::exception& e) {
-    throw Error(ExitCode::failed, fmt::format("{} is damaged ({}); check the checkout with git status, then delete the file",
-                                              path.string(), e.what()));
+    throw Error(ExitCode::failed,
+                fmt::format("{} is damaged ({}); check the checkout with git status, then delete the file",
+                            path.string(), e.what()));
   }
   std::filesystem::path gitdir = git_repository_path(repo);
-  for (const char* f : {"index.lock", "refs/stash.lock", "logs/refs/stash.lock"}) std::filesystem::remove(gitdir / f, ec);
+  for (const char* f : {"index.lock", "refs/stash.lock", "logs/refs/stash.lock"})
+    std::filesystem::remove(gitdir / f, ec);
 
   std::optional<git_oid> now = git::resolve_ref(repo, "refs/stash");
   git_oid head_now{};
@@ -157,14 +169,16 @@ std::optional<std::string> recover_stash(git_repository* repo) {
   if (now && !(before && git_oid_equal(&*now, &*before)) &&
       (head_moved || !git_oid_equal(git_commit_parent_id(git::lookup_commit(repo, *now).get(), 0), &head_oid))) {
     // Someone else moved HEAD or stashed since (git checkout -f, git stash): the files are theirs now.
-    note = fmt::format("an interrupted stash of the local edits (patchmgr revert --discard, {}) was left as it is: "
-                       "HEAD or refs/stash changed since; check git stash list and git status",
-                       who_was(j));
+    note = fmt::format(
+        "an interrupted stash of the local edits (patchmgr revert --discard, {}) was left as it is: "
+        "HEAD or refs/stash changed since; check git stash list and git status",
+        who_was(j));
   } else if (!now || (before && git_oid_equal(&*now, &*before))) {
     drop_unlanded_stash_log(repo, now);
-    note = fmt::format("an interrupted stash of the local edits (patchmgr revert --discard, {}) had not saved them: "
-                       "they are where they were",
-                       who_was(j));
+    note = fmt::format(
+        "an interrupted stash of the local edits (patchmgr revert --discard, {}) had not saved them: "
+        "they are where they were",
+        who_was(j));
   } else {
     // The edits are safe in the stash: finish its reset to HEAD, whole files only.
     git::Commit stash = git::lookup_commit(repo, *now);
@@ -192,15 +206,17 @@ std::optional<std::string> recover_stash(git_repository* repo) {
     if (!neither.empty()) {
       auto dir = journal_dir(repo) / "rescued" / utc_now("%Y%m%dT%H%M%SZ");
       rescue(repo, neither, dir);
-      rescued_note = fmt::format("; {} held neither HEAD's version nor the stash's (half-reset, or edited since) and "
-                                 "were copied to {}",
-                                 fmt::join(neither, ", "), dir.string());
+      rescued_note = fmt::format(
+          "; {} held neither HEAD's version nor the stash's (half-reset, or edited since) and "
+          "were copied to {}",
+          fmt::join(neither, ", "), dir.string());
     }
     write_worktree(repo, head_tree.get(), paths);
     write_index(repo, head_tree.get(), paths);
-    note = fmt::format("finished an interrupted stash of the local edits (patchmgr revert --discard, {}): they are "
-                       "saved as stash {} (git stash list), and the files are back at HEAD{}",
-                       who_was(j), git::short_hex(*now), rescued_note);
+    note = fmt::format(
+        "finished an interrupted stash of the local edits (patchmgr revert --discard, {}): they are "
+        "saved as stash {} (git stash list), and the files are back at HEAD{}",
+        who_was(j), git::short_hex(*now), rescued_note);
   }
   std::filesystem::remove(path);
   return note;
@@ -223,10 +239,12 @@ bool recover_fetch(git_repository* repo) {
   std::vector<fs::path> stale;
   for (const char* f : {"FETCH_HEAD.lock", "packed-refs.lock"})
     if (fs::exists(gitdir / f, ec)) stale.push_back(gitdir / f);
-  for (auto it = fs::recursive_directory_iterator(gitdir / "refs", ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
+  for (auto it = fs::recursive_directory_iterator(gitdir / "refs", ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec))
     if (it->path().filename().string().ends_with(".lock")) stale.push_back(it->path());
   ec.clear();
-  for (auto it = fs::directory_iterator(gitdir / "objects" / "pack", ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+  for (auto it = fs::directory_iterator(gitdir / "objects" / "pack", ec); !ec && it != fs::directory_iterator();
+       it.increment(ec)) {
     std::string name = it->path().filename().string();
     if (name.starts_with("pack_git2_") || name.ends_with(".lock")) stale.push_back(it->path());
   }
@@ -284,7 +302,8 @@ void detach_head(git_repository* repo, const std::string& command, const git::He
 }
 
 void move_to_branch(git_repository* repo, const std::string& command, const git::Head& head, const git_oid& target,
-                    const std::string& branch, const std::optional<git_oid>& branch_old, const std::string& reflog_message) {
+                    const std::string& branch, const std::optional<git_oid>& branch_old,
+                    const std::string& reflog_message) {
   Transition t;
   t.command = command;
   t.from = *head.oid;
@@ -314,8 +333,9 @@ std::optional<JournalInfo> read_journal(git_repository* repo) {
     info.pid = j.value("pid", 0);
     info.started = j.value("started", "");
   } catch (const nlohmann::json::exception& e) {
-    throw Error(ExitCode::failed, fmt::format("{} is damaged ({}); check the checkout with git status, then delete the file",
-                                              path.string(), e.what()));
+    throw Error(ExitCode::failed,
+                fmt::format("{} is damaged ({}); check the checkout with git status, then delete the file",
+                            path.string(), e.what()));
   }
   return info;
 }
@@ -339,7 +359,8 @@ git_oid stash_edits(git_repository* repo, const git_signature* who, const std::s
   git_oid head;
   git::check(git_reference_name_to_id(&head, repo, "HEAD"), "cannot read HEAD");
   std::optional<git_oid> before = git::resolve_ref(repo, "refs/stash");
-  write_record(stash_record_path(repo), {{"step", "stash"}, {"head", git::to_hex(head)}, {"stash_before", opt(before)}});
+  write_record(stash_record_path(repo),
+               {{"step", "stash"}, {"head", git::to_hex(head)}, {"stash_before", opt(before)}});
   test_kill_point("stash-record");
   git_oid stash;
   int error = git_stash_save(&stash, repo, who, message.c_str(), GIT_STASH_DEFAULT);
@@ -403,7 +424,8 @@ std::optional<std::string> recover_interrupted(git_repository* repo, bool rescue
     std::vector<std::string> copied;
     for (const auto& p : edited)
       if (std::find(deleted.begin(), deleted.end(), p) == deleted.end()) copied.push_back(p);
-    if (!copied.empty()) rescued_note += fmt::format("; your edits to {} were copied to {}", fmt::join(copied, ", "), dir.string());
+    if (!copied.empty())
+      rescued_note += fmt::format("; your edits to {} were copied to {}", fmt::join(copied, ", "), dir.string());
     if (!deleted.empty()) rescued_note += fmt::format("; {} (deleted since) restored", fmt::join(deleted, ", "));
   }
 

@@ -61,12 +61,12 @@
 namespace patchmgr {
 
 struct Transition {
-  std::string command;                    // "apply", "revert", "sync", for messages
-  git_oid from{};                         // HEAD before
-  std::optional<std::string> from_branch; // HEAD's branch before (full ref name), if not detached
-  git_oid to{};                           // HEAD after
-  std::optional<std::string> to_branch;   // branch to point at `to` and check out; unset: detached HEAD
-  std::optional<git_oid> to_branch_old;   // that branch's value before (unset: it did not exist)
+  std::string command;                     // "apply", "revert", "sync", for messages
+  git_oid from{};                          // HEAD before
+  std::optional<std::string> from_branch;  // HEAD's branch before (full ref name), if not detached
+  git_oid to{};                            // HEAD after
+  std::optional<std::string> to_branch;    // branch to point at `to` and check out; unset: detached HEAD
+  std::optional<git_oid> to_branch_old;    // that branch's value before (unset: it did not exist)
   std::string reflog_message;
 };
 
@@ -87,7 +87,8 @@ void detach_head(git_repository* repo, const std::string& command, const git::He
 // The other common move: `branch` (a full ref name; `branch_old` its value
 // before, unset if new) set to `target` and checked out (apply, export).
 void move_to_branch(git_repository* repo, const std::string& command, const git::Head& head, const git_oid& target,
-                    const std::string& branch, const std::optional<git_oid>& branch_old, const std::string& reflog_message);
+                    const std::string& branch, const std::optional<git_oid>& branch_old,
+                    const std::string& reflog_message);
 
 // The journal of an interrupted command, if any.
 std::optional<JournalInfo> read_journal(git_repository* repo);

@@ -25,7 +25,8 @@ CheckoutLock::CheckoutLock(const std::filesystem::path& checkout, const std::str
   std::filesystem::create_directories(path.parent_path(), ec);
   fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd_ < 0)
-    throw Error(ExitCode::failed, fmt::format("cannot create the lock file {}: {}", path.string(), std::strerror(errno)));
+    throw Error(ExitCode::failed,
+                fmt::format("cannot create the lock file {}: {}", path.string(), std::strerror(errno)));
   if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
     int e = errno;
     char holder[256] = {};
@@ -59,7 +60,8 @@ CheckoutLock::~CheckoutLock() {
 namespace {
 git::Repository open_clone(const Manifest& m) {
   if (!git::is_repository(m.checkout))
-    throw Error(ExitCode::failed, fmt::format("{}: no clone at {}; run patchmgr sync {} first", m.name, m.checkout.string(), m.name));
+    throw Error(ExitCode::failed,
+                fmt::format("{}: no clone at {}; run patchmgr sync {} first", m.name, m.checkout.string(), m.name));
   return git::open(m.checkout);
 }
 }  // namespace

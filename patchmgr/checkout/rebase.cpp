@@ -25,7 +25,8 @@ void reset_detached(git_repository* repo, const git_oid& oid, const Manifest& m)
   git::check(git_repository_set_head_detached(repo, &oid), fmt::format("{}: cannot move HEAD", m.name));
   git_checkout_options co = GIT_CHECKOUT_OPTIONS_INIT;
   co.checkout_strategy = GIT_CHECKOUT_FORCE;
-  git::check(git_reset(repo, reinterpret_cast<git_object*>(c.get()), GIT_RESET_HARD, &co), fmt::format("{}: cannot reset the checkout", m.name));
+  git::check(git_reset(repo, reinterpret_cast<git_object*>(c.get()), GIT_RESET_HARD, &co),
+             fmt::format("{}: cannot reset the checkout", m.name));
 }
 
 // Keeps the series' commits on the old pin alive while a rebase is stopped.
@@ -58,8 +59,8 @@ std::string commit_that_has(git_repository* repo, const Patch& p, const std::str
 // Carries state.series[from...] onto state.base, in memory. Returns true when
 // the whole series is through (state.base is then the new series' tip); false
 // when patch state.stopped_at conflicts, with `conflicts` describing where.
-bool carry(git_repository* repo, const Manifest& m, StoppedRebase& state, size_t from, std::vector<std::string>& conflicts,
-           std::ostream& out) {
+bool carry(git_repository* repo, const Manifest& m, StoppedRebase& state, size_t from,
+           std::vector<std::string>& conflicts, std::ostream& out) {
   git_oid onto = git::from_hex(state.onto);
   for (size_t i = from; i < state.series.size(); ++i) {
     const Patch& p = *m.find(state.series[i]);
@@ -68,7 +69,8 @@ bool carry(git_repository* repo, const Manifest& m, StoppedRebase& state, size_t
     git::Commit ours = git::lookup_commit(repo, base);
     git_merge_options merge = GIT_MERGE_OPTIONS_INIT;
     git_index* raw = nullptr;
-    git::check(git_cherrypick_commit(&raw, repo, pick.get(), ours.get(), 0, &merge), fmt::format("{}: cannot merge patch {}", m.name, p.id));
+    git::check(git_cherrypick_commit(&raw, repo, pick.get(), ours.get(), 0, &merge),
+               fmt::format("{}: cannot merge patch {}", m.name, p.id));
     git::Index index(raw);
     if (git_index_has_conflicts(raw)) {
       git_index_conflict_iterator* it = nullptr;
@@ -85,8 +87,9 @@ bool carry(git_repository* repo, const Manifest& m, StoppedRebase& state, size_t
       // Upstream already has the change: drop it from the series and say where it is.
       std::string commit = commit_that_has(repo, p, state.old_pin, onto);
       state.upstreamed[p.id] = commit;
-      out << fmt::format("{}: patch {} changes nothing on {}: upstream has it ({}); it leaves the series as upstreamed\n", m.name,
-                         p.id, state.onto.substr(0, 12), commit.substr(0, 12));
+      out << fmt::format(
+          "{}: patch {} changes nothing on {}: upstream has it ({}); it leaves the series as upstreamed\n", m.name,
+          p.id, state.onto.substr(0, 12), commit.substr(0, 12));
       continue;
     }
     state.base = git::to_hex(commit_patch(repo, base, tree, p));
@@ -108,9 +111,10 @@ void build_on_pin(git_repository* repo, const Manifest& m, StoppedRebase& state)
       continue;  // the pin has it already, or it never applied there: either way it is not carried
     }
     if (!r.tree)
-      throw Error(ExitCode::failed, fmt::format("{}: patch {} does not apply on the current pin ({}); fix the series there first "
-                                                "(patchmgr check {})",
-                                                m.name, p->file_field, r.describe(), m.name));
+      throw Error(ExitCode::failed,
+                  fmt::format("{}: patch {} does not apply on the current pin ({}); fix the series there first "
+                              "(patchmgr check {})",
+                              m.name, p->file_field, r.describe(), m.name));
     tip = commit_patch(repo, tip, *r.tree, *p);
     state.series.push_back(p->id);
     state.old_commits.push_back(git::to_hex(tip));
@@ -131,22 +135,27 @@ std::string applied_before(size_t n) {
   git_oid base = git::from_hex(state.base);
   write_stopped_rebase(repo, state);
   git_oid old_tip = git::from_hex(state.old_commits.back());
-  git::check(git_reference_create(nullptr, repo, old_series_ref(m).c_str(), &old_tip, 1, "patchmgr rebase: the series on the old pin"),
+  git::check(git_reference_create(nullptr, repo, old_series_ref(m).c_str(), &old_tip, 1,
+                                  "patchmgr rebase: the series on the old pin"),
              fmt::format("{}: cannot keep the old series", m.name));
   if (!from.oid || !git_oid_equal(&*from.oid, &base) || from.branch) detach_head(repo, "rebase", from, base);
   git::Commit pick = git::lookup_commit(repo, git::from_hex(state.old_commits[state.stopped_at]));
   git_cherrypick_options opts = GIT_CHERRYPICK_OPTIONS_INIT;
   opts.checkout_opts.checkout_strategy = GIT_CHECKOUT_SAFE | GIT_CHECKOUT_ALLOW_CONFLICTS;
-  git::check(git_cherrypick(repo, pick.get(), &opts), fmt::format("{}: cannot put patch {} into the checkout", m.name, p.id));
+  git::check(git_cherrypick(repo, pick.get(), &opts),
+             fmt::format("{}: cannot put patch {} into the checkout", m.name, p.id));
   std::string co = display_path(m.checkout, ctx.root);
-  throw Error(ExitCode::failed,
-              fmt::format("{}: rebase onto {} stopped: patch {} ({}) conflicts with upstream in {}\n"
-                          "{}: {} is now at {} with {}, and conflict markers in the files above.\n"
-                          "  to resolve: edit the files there, git add them (or git commit), then run patchmgr rebase --continue {}\n"
-                          "  to give up: patchmgr rebase --abort {} puts the checkout back where it was\n"
-                          "The manifest and the patch files are written when the whole series is through; until then they are unchanged.",
-                          m.name, state.onto.substr(0, 12), p.file_field, p.id, fmt::join(conflicts, "; "), m.name, co,
-                          state.onto.substr(0, 12), applied_before(state.stopped_at), m.name, m.name));
+  throw Error(
+      ExitCode::failed,
+      fmt::format(
+          "{}: rebase onto {} stopped: patch {} ({}) conflicts with upstream in {}\n"
+          "{}: {} is now at {} with {}, and conflict markers in the files above.\n"
+          "  to resolve: edit the files there, git add them (or git commit), then run patchmgr rebase --continue {}\n"
+          "  to give up: patchmgr rebase --abort {} puts the checkout back where it was\n"
+          "The manifest and the patch files are written when the whole series is through; until then they are "
+          "unchanged.",
+          m.name, state.onto.substr(0, 12), p.file_field, p.id, fmt::join(conflicts, "; "), m.name, co,
+          state.onto.substr(0, 12), applied_before(state.stopped_at), m.name, m.name));
 }
 
 // The whole series is through: write the patch files, the manifest and the pin
@@ -166,8 +175,8 @@ Manifest finish(const Context& ctx, git_repository* repo, const Manifest& m, con
   for (const auto& [id, commit] : state.upstreamed) edit.upstreamed.push_back({m.find(id), commit});
   edit.new_pin = state.onto;
   size_t carried = edit.updates.size();
-  out << fmt::format("{}: rebased {} patch{} from {} onto {}{}\n", m.name, carried, carried == 1 ? "" : "es", state.old_pin.substr(0, 12),
-                     state.onto.substr(0, 12),
+  out << fmt::format("{}: rebased {} patch{} from {} onto {}{}\n", m.name, carried, carried == 1 ? "" : "es",
+                     state.old_pin.substr(0, 12), state.onto.substr(0, 12),
                      state.upstreamed.empty() ? "" : fmt::format(" ({} found upstream)", state.upstreamed.size()));
   SeriesWrite written = write_series_files(ctx, m, edit);
   out << fmt::format("{}: pin moved to {} in {}\n", m.name, state.onto.substr(0, 12), m.path.filename().string());
@@ -182,7 +191,9 @@ void start(const Context& ctx, const Manifest& m, const RebaseOptions& options) 
     LockedCheckout checkout(ctx, m, "rebase");
     git_repository* repo = checkout.repo();
     refuse_while_rebase_stopped(repo, m, "start another rebase");
-    if (options.onto == "pin") throw Error(ExitCode::usage, fmt::format("{}: --onto pin: the series is already on the pin; give latest or a commit", m.name));
+    if (options.onto == "pin")
+      throw Error(ExitCode::usage,
+                  fmt::format("{}: --onto pin: the series is already on the pin; give latest or a commit", m.name));
     git_oid onto = resolve_upstream_commit(ctx, repo, m, options.onto, "--onto");
     std::string onto_hex = git::to_hex(onto);
     if (onto_hex == m.commit) {
@@ -210,21 +221,24 @@ void start(const Context& ctx, const Manifest& m, const RebaseOptions& options) 
       const Patch& p = *m.find(state.series[state.stopped_at]);
       // The conflict is resolved in the checkout, which must hold nothing that moving it would lose.
       if (!bring_checkout || !in.unrecorded_commits().empty())
-        throw Error(ExitCode::failed,
-                    fmt::format("{}: rebase onto {} stopped: patch {} ({}) conflicts with upstream in {}\n"
-                                "{}: nothing was changed: the manifest, the patch files and the checkout are as they were. The "
-                                "checkout holds local work, so the rebase cannot stop there for you to resolve the conflict: "
-                                "commit or stash it (patchmgr status shows it), then run patchmgr rebase --onto {} {} again",
-                                m.name, onto_hex.substr(0, 12), p.file_field, p.id, fmt::join(conflicts, "; "), m.name,
-                                options.onto, m.name));
+        throw Error(
+            ExitCode::failed,
+            fmt::format("{}: rebase onto {} stopped: patch {} ({}) conflicts with upstream in {}\n"
+                        "{}: nothing was changed: the manifest, the patch files and the checkout are as they were. The "
+                        "checkout holds local work, so the rebase cannot stop there for you to resolve the conflict: "
+                        "commit or stash it (patchmgr status shows it), then run patchmgr rebase --onto {} {} again",
+                        m.name, onto_hex.substr(0, 12), p.file_field, p.id, fmt::join(conflicts, "; "), m.name,
+                        options.onto, m.name));
       stop(repo, m, state, in.head, conflicts, ctx);
     }
     reloaded = finish(ctx, repo, m, state);
   }  // the lock is released: sync and apply below take it again
 
   if (!bring_checkout) {
-    out << fmt::format("{}: the checkout has local work, so it stays where it is; run patchmgr sync {} and patchmgr apply {} when ready\n",
-                       m.name, m.name, m.name);
+    out << fmt::format(
+        "{}: the checkout has local work, so it stays where it is; run patchmgr sync {} and patchmgr apply {} when "
+        "ready\n",
+        m.name, m.name, m.name);
     return;
   }
   sync(ctx, *reloaded, {});
@@ -245,9 +259,10 @@ void resume(const Context& ctx, const Manifest& m) {
     }
     state = *stopped;
     if (sha256_hex(read_file(m.path)) != state.manifest_sha256)
-      throw Error(ExitCode::refused, fmt::format("{}: {} changed since the rebase stopped; the rebase carries the series it "
-                                                 "started with. Undo that change, or run patchmgr rebase --abort {} and rebase again",
-                                                 m.name, display_path(m.path, ctx.root), m.name));
+      throw Error(ExitCode::refused,
+                  fmt::format("{}: {} changed since the rebase stopped; the rebase carries the series it "
+                              "started with. Undo that change, or run patchmgr rebase --abort {} and rebase again",
+                              m.name, display_path(m.path, ctx.root), m.name));
     const Patch& p = *m.find(state.series[state.stopped_at]);
     git_oid base = git::from_hex(state.base);
     git::Head head = git::read_head(repo);
@@ -264,9 +279,10 @@ void resume(const Context& ctx, const Manifest& m) {
       const git_index_entry *a = nullptr, *o = nullptr, *t = nullptr;
       while (git_index_conflict_next(&a, &o, &t, it) == 0) files.push_back(o ? o->path : t ? t->path : a->path);
       git_index_conflict_iterator_free(it);
-      throw Error(ExitCode::failed, fmt::format("{}: {} still has conflicts in {}; edit them, git add them, then run patchmgr rebase "
-                                                "--continue {} again",
-                                                m.name, display_path(m.checkout, ctx.root), fmt::join(files, ", "), m.name));
+      throw Error(ExitCode::failed,
+                  fmt::format("{}: {} still has conflicts in {}; edit them, git add them, then run patchmgr rebase "
+                              "--continue {} again",
+                              m.name, display_path(m.checkout, ctx.root), fmt::join(files, ", "), m.name));
     }
     std::vector<std::string> unstaged;
     for (const auto& e : git::local_edits(repo))
@@ -274,9 +290,10 @@ void resume(const Context& ctx, const Manifest& m) {
     git_oid tree{};
     bool on_base = head.oid && git_oid_equal(&*head.oid, &base);
     if (!on_base && !(head.oid && git::is_ancestor(repo, base, *head.oid)))
-      throw Error(ExitCode::refused, fmt::format("{}: HEAD is no longer on the rebase's commit {}; check it out again (git checkout "
-                                                 "{}), resolve, then patchmgr rebase --continue {}; or patchmgr rebase --abort {}",
-                                                 m.name, state.base.substr(0, 12), state.base.substr(0, 12), m.name, m.name));
+      throw Error(ExitCode::refused,
+                  fmt::format("{}: HEAD is no longer on the rebase's commit {}; check it out again (git checkout "
+                              "{}), resolve, then patchmgr rebase --continue {}; or patchmgr rebase --abort {}",
+                              m.name, state.base.substr(0, 12), state.base.substr(0, 12), m.name, m.name));
     if (on_base) {
       // Staged: every change must be in the index, none left only in the working tree.
       git_status_options so = GIT_STATUS_OPTIONS_INIT;
@@ -291,15 +308,17 @@ void resume(const Context& ctx, const Manifest& m) {
           left.push_back(e->index_to_workdir->new_file.path);
       }
       if (!left.empty())
-        throw Error(ExitCode::failed, fmt::format("{}: changes in {} are not staged; git add them (or git checkout -- them), then "
-                                                  "run patchmgr rebase --continue {} again",
-                                                  m.name, fmt::join(left, ", "), m.name));
+        throw Error(ExitCode::failed,
+                    fmt::format("{}: changes in {} are not staged; git add them (or git checkout -- them), then "
+                                "run patchmgr rebase --continue {} again",
+                                m.name, fmt::join(left, ", "), m.name));
       git::check(git_index_write_tree(&tree, raw_index), "cannot write the resolved tree");
     } else {
       if (!unstaged.empty())
-        throw Error(ExitCode::failed, fmt::format("{}: uncommitted changes in {} on top of your resolution commit; commit them (git "
-                                                  "commit --amend) or drop them, then run patchmgr rebase --continue {} again",
-                                                  m.name, fmt::join(unstaged, ", "), m.name));
+        throw Error(ExitCode::failed,
+                    fmt::format("{}: uncommitted changes in {} on top of your resolution commit; commit them (git "
+                                "commit --amend) or drop them, then run patchmgr rebase --continue {} again",
+                                m.name, fmt::join(unstaged, ", "), m.name));
       git::Commit c = git::lookup_commit(repo, *head.oid);
       tree = *git_commit_tree_id(c.get());
     }
@@ -307,7 +326,9 @@ void resume(const Context& ctx, const Manifest& m) {
     git::Commit base_commit = git::lookup_commit(repo, base);
     if (git_oid_equal(&tree, git_commit_tree_id(base_commit.get()))) {
       state.upstreamed[p.id] = state.onto;
-      out << fmt::format("{}: the resolution of patch {} changes nothing: upstream has it; it leaves the series as upstreamed\n", m.name, p.id);
+      out << fmt::format(
+          "{}: the resolution of patch {} changes nothing: upstream has it; it leaves the series as upstreamed\n",
+          m.name, p.id);
     } else {
       state.base = git::to_hex(commit_patch(repo, base, tree, p));
       out << fmt::format("{}: patch {} resolved\n", m.name, p.id);
@@ -340,13 +361,16 @@ void abort_stopped(const Context& ctx, const Manifest& m) {
   git_oid orig = git::from_hex(state->orig_head);
   reset_detached(repo, orig, m);
   std::optional<git_oid> branch_at = state->orig_branch ? git::resolve_ref(repo, *state->orig_branch) : std::nullopt;
-  if (branch_at && git_oid_equal(&*branch_at, &orig)) git::check(git_repository_set_head(repo, state->orig_branch->c_str()), fmt::format("{}: cannot check out {}", m.name, *state->orig_branch));
+  if (branch_at && git_oid_equal(&*branch_at, &orig))
+    git::check(git_repository_set_head(repo, state->orig_branch->c_str()),
+               fmt::format("{}: cannot check out {}", m.name, *state->orig_branch));
   git_repository_state_cleanup(repo);
   remove_stopped_rebase(repo);
   git_reference_remove(repo, old_series_ref(m).c_str());
-  out << fmt::format("{}: rebase onto {} aborted: the checkout is back at {}{}; the manifest and the patch files were not changed\n",
-                     m.name, state->onto.substr(0, 12), state->orig_head.substr(0, 12),
-                     state->orig_branch ? " on " + state->orig_branch->substr(11) : std::string(" (detached)"));
+  out << fmt::format(
+      "{}: rebase onto {} aborted: the checkout is back at {}{}; the manifest and the patch files were not changed\n",
+      m.name, state->onto.substr(0, 12), state->orig_head.substr(0, 12),
+      state->orig_branch ? " on " + state->orig_branch->substr(11) : std::string(" (detached)"));
 }
 
 }  // namespace
@@ -354,10 +378,14 @@ void abort_stopped(const Context& ctx, const Manifest& m) {
 void rebase(const Context& ctx, const Manifest& m, const RebaseOptions& options) {
   int asked = int(!options.onto.empty()) + int(options.resume) + int(options.abort);
   if (asked != 1)
-    throw Error(ExitCode::usage, "rebase: give one of --onto latest|SHA (start), --continue (after resolving a conflict) or --abort");
-  if (options.resume) resume(ctx, m);
-  else if (options.abort) abort_stopped(ctx, m);
-  else start(ctx, m, options);
+    throw Error(ExitCode::usage,
+                "rebase: give one of --onto latest|SHA (start), --continue (after resolving a conflict) or --abort");
+  if (options.resume)
+    resume(ctx, m);
+  else if (options.abort)
+    abort_stopped(ctx, m);
+  else
+    start(ctx, m, options);
 }
 
 }  // namespace patchmgr

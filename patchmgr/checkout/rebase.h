@@ -20,9 +20,9 @@
 namespace patchmgr {
 
 struct RebaseOptions {
-  std::string onto;         // "latest" or a full commit SHA (starts a rebase)
-  bool resume = false;      // --continue: go on after a resolved conflict
-  bool abort = false;       // --abort: back to where the stopped rebase started
+  std::string onto;     // "latest" or a full commit SHA (starts a rebase)
+  bool resume = false;  // --continue: go on after a resolved conflict
+  bool abort = false;   // --abort: back to where the stopped rebase started
 };
 
 void rebase(const Context& ctx, const Manifest& manifest, const RebaseOptions& options);

@@ -36,17 +36,24 @@ std::optional<StoppedRebase> read_stopped_rebase(git_repository* repo) {
     s.upstreamed = j.at("upstreamed").get<std::map<std::string, std::string>>();
     return s;
   } catch (const nlohmann::json::exception& e) {
-    throw Error(ExitCode::failed, fmt::format("{} is damaged ({}); remove it and check out the commit you want by hand", path.string(), e.what()));
+    throw Error(ExitCode::failed, fmt::format("{} is damaged ({}); remove it and check out the commit you want by hand",
+                                              path.string(), e.what()));
   }
 }
 
 void write_stopped_rebase(git_repository* repo, const StoppedRebase& s) {
-  nlohmann::json j = {{"component", s.component},   {"onto", s.onto},
-                      {"old_pin", s.old_pin},       {"manifest_sha256", s.manifest_sha256},
-                      {"orig_head", s.orig_head},   {"orig_branch", s.orig_branch ? nlohmann::json(*s.orig_branch) : nlohmann::json(nullptr)},
-                      {"was_patched", s.was_patched}, {"series", s.series},
-                      {"old_commits", s.old_commits}, {"stopped_at", s.stopped_at},
-                      {"base", s.base},             {"upstreamed", s.upstreamed}};
+  nlohmann::json j = {{"component", s.component},
+                      {"onto", s.onto},
+                      {"old_pin", s.old_pin},
+                      {"manifest_sha256", s.manifest_sha256},
+                      {"orig_head", s.orig_head},
+                      {"orig_branch", s.orig_branch ? nlohmann::json(*s.orig_branch) : nlohmann::json(nullptr)},
+                      {"was_patched", s.was_patched},
+                      {"series", s.series},
+                      {"old_commits", s.old_commits},
+                      {"stopped_at", s.stopped_at},
+                      {"base", s.base},
+                      {"upstreamed", s.upstreamed}};
   auto path = state_path(repo);
   std::filesystem::create_directories(path.parent_path());
   write_file_atomic(path, j.dump(2) + "\n");
@@ -60,10 +67,12 @@ void remove_stopped_rebase(git_repository* repo) {
 void refuse_while_rebase_stopped(git_repository* repo, const Manifest& m, const std::string& command) {
   auto s = read_stopped_rebase(repo);
   if (!s) return;
-  throw Error(ExitCode::refused,
-              fmt::format("{}: refusing to {}: a rebase onto {} stopped at patch {} with a conflict; resolve it in {} and run "
-                          "patchmgr rebase --continue {}, or run patchmgr rebase --abort {} to go back",
-                          m.name, command, s->onto.substr(0, 12), s->series.at(s->stopped_at), m.checkout.string(), m.name, m.name));
+  throw Error(
+      ExitCode::refused,
+      fmt::format("{}: refusing to {}: a rebase onto {} stopped at patch {} with a conflict; resolve it in {} and run "
+                  "patchmgr rebase --continue {}, or run patchmgr rebase --abort {} to go back",
+                  m.name, command, s->onto.substr(0, 12), s->series.at(s->stopped_at), m.checkout.string(), m.name,
+                  m.name));
 }
 
 }  // namespace patchmgr

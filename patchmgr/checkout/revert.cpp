@@ -20,8 +20,7 @@ void revert(const Context& ctx, const Manifest& m, const RevertOptions& options)
 
   Inspection in = inspect(repo, m, false);
   git_oid pin = git::from_hex(m.commit);
-  if (!in.pin_present)
-    throw Error(ExitCode::failed, fmt::format("{}: {}", m.name, in.detail));
+  if (!in.pin_present) throw Error(ExitCode::failed, fmt::format("{}: {}", m.name, in.detail));
 
   // What reverting would lose: tracked edits, and commits that are not recorded patches.
   std::vector<std::string> edited;
@@ -51,8 +50,10 @@ void revert(const Context& ctx, const Manifest& m, const RevertOptions& options)
     std::string msg = fmt::format("{}: refusing to revert, it would lose work in {}:", m.name, m.checkout.string());
     if (!edited.empty()) msg += fmt::format("\n  uncommitted edits: {}", fmt::join(edited, ", "));
     if (!work.empty()) msg += fmt::format("\n  commits that are not recorded patches: {}", fmt::join(work_lines, "; "));
-    msg += fmt::format("\ncommit or move that work elsewhere, or run patchmgr revert --discard {} to set it aside "
-                       "(edits go to git stash, commits to refs/patchmgr/discarded/)", m.name);
+    msg += fmt::format(
+        "\ncommit or move that work elsewhere, or run patchmgr revert --discard {} to set it aside "
+        "(edits go to git stash, commits to refs/patchmgr/discarded/)",
+        m.name);
     throw Error(ExitCode::refused, msg);
   }
 
@@ -63,8 +64,8 @@ void revert(const Context& ctx, const Manifest& m, const RevertOptions& options)
       git::check(git_signature_now(&sig, "patchmgr", "patchmgr@localhost"), "cannot make a signature");
     git::Signature holder(sig);
     git_oid stash = stash_edits(repo, sig, fmt::format("patchmgr revert --discard {}", m.name));
-    *ctx.err << fmt::format("{}: local edits saved as stash {} (git stash list; git stash pop to get them back)\n", m.name,
-                            git::short_hex(stash));
+    *ctx.err << fmt::format("{}: local edits saved as stash {} (git stash list; git stash pop to get them back)\n",
+                            m.name, git::short_hex(stash));
   }
   if (!work.empty()) {
     std::string ref = fmt::format("refs/patchmgr/discarded/{}/{}", m.name, static_cast<long long>(now));

@@ -29,7 +29,8 @@ namespace patchmgr {
 
 void test_fail_point(const std::string& point) {
   const char* at = std::getenv("PATCHMGR_TEST_FAIL_AT");
-  if (at && point == at) throw Error(ExitCode::failed, fmt::format("injected failure at {} (PATCHMGR_TEST_FAIL_AT)", point));
+  if (at && point == at)
+    throw Error(ExitCode::failed, fmt::format("injected failure at {} (PATCHMGR_TEST_FAIL_AT)", point));
 }
 
 namespace {
@@ -145,9 +146,12 @@ std::string new_entry(const NewPatch& n, const std::string& dash_pad, const std:
   e += fmt::format("{}file: {}\n", key_pad, n.file_name);
   e += fmt::format("{}sha256: {}\n", key_pad, sha256_hex(n.text));
   e += fmt::format("{}title: {}\n", key_pad, yaml_scalar(n.title));
-  e += fmt::format("{}purpose: \"{}: why this patch exists: what it fixes or speeds up, and where\"\n", key_pad, kPlaceholder);
+  e += fmt::format("{}purpose: \"{}: why this patch exists: what it fixes or speeds up, and where\"\n", key_pad,
+                   kPlaceholder);
   e += fmt::format("{}status: implemented\n", key_pad);
-  e += fmt::format("{}upstream_status: {}   # pending, submitted, accepted, backport, denied or inappropriate (docs/manifest.md)\n", key_pad, kPlaceholder);
+  e += fmt::format(
+      "{}upstream_status: {}   # pending, submitted, accepted, backport, denied or inappropriate (docs/manifest.md)\n",
+      key_pad, kPlaceholder);
   e += fmt::format("{}since: {}\n", key_pad, n.since);
   e += fmt::format("{}files: {}\n", key_pad, flow_list(n.files));
   return e;
@@ -181,7 +185,9 @@ void add_entries(ManifestLines& lines, const Manifest& m, const std::vector<NewP
         break;
       }
     }
-    if (!after) throw Error(ExitCode::failed, fmt::format("{}: cannot find the patches: list to add to", m.path.filename().string()));
+    if (!after)
+      throw Error(ExitCode::failed,
+                  fmt::format("{}: cannot find the patches: list to add to", m.path.filename().string()));
   }
   std::string text;
   for (const auto& n : added) text += new_entry(n, dash_pad, key_pad);
@@ -197,8 +203,10 @@ void mark_upstreamed(ManifestLines& lines, const UpstreamedPatch& u) {
   if (status_line == p.line) pad = std::string(lines.at(status_line).find("status"), ' ');
   std::string inserted;
   auto set_or_add = [&](const char* key, const std::string& value) {
-    if (auto k = p.key_lines.find(key); k != p.key_lines.end()) lines.set_value(k->second, key, value);
-    else inserted += fmt::format("{}{}: {}\n", pad, key, value);
+    if (auto k = p.key_lines.find(key); k != p.key_lines.end())
+      lines.set_value(k->second, key, value);
+    else
+      inserted += fmt::format("{}{}: {}\n", pad, key, value);
   };
   set_or_add("upstream_status", "accepted");
   set_or_add("upstream_commit", u.commit);
@@ -210,7 +218,9 @@ class Stage {
  public:
   Stage() {
     std::string tmpl = (std::filesystem::temp_directory_path() / "patchmgr-stage-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw Error(ExitCode::failed, fmt::format("cannot make a staging directory in {}", std::filesystem::temp_directory_path().string()));
+    if (!::mkdtemp(tmpl.data()))
+      throw Error(ExitCode::failed, fmt::format("cannot make a staging directory in {}",
+                                                std::filesystem::temp_directory_path().string()));
     dir_ = tmpl;
   }
   ~Stage() {
@@ -245,25 +255,29 @@ SeriesWrite write_series_files(const Context& ctx, const Manifest& m, const Seri
       set_files(lines, *u.patch, parsed.touched_files);
       report.push_back(fmt::format("  {:<28} files: now {}", u.patch->id, flow_list(parsed.touched_files)));
     }
-    if (std::string now = read_file(u.patch->file); u.text == now || git::same_patch(parsed, git::parse_patch_file(now))) {
+    if (std::string now = read_file(u.patch->file);
+        u.text == now || git::same_patch(parsed, git::parse_patch_file(now))) {
       report.push_back(fmt::format("  {:<28} unchanged", u.patch->id));
       continue;
     }
     std::string sha = sha256_hex(u.text);
     lines.replace_first(u.patch->sha256_line, std::regex("[0-9a-f]{64}"), sha);
     writes.emplace_back(u.patch->file, u.text);
-    report.push_back(fmt::format("  {:<28} written to patches/{}/{} (sha256 {})", u.patch->id, m.name, u.patch->file_field, sha.substr(0, 16)));
+    report.push_back(fmt::format("  {:<28} written to patches/{}/{} (sha256 {})", u.patch->id, m.name,
+                                 u.patch->file_field, sha.substr(0, 16)));
   }
   std::filesystem::path patch_dir = ctx.root / "patches" / m.name;
   for (const auto& n : edit.added) {
     writes.emplace_back(patch_dir / n.file_name, n.text);
-    report.push_back(fmt::format("  {:<28} new: patches/{}/{} (sha256 {}); write its purpose and upstream_status in {}", n.id, m.name,
-                                 n.file_name, sha256_hex(n.text).substr(0, 16), display_path(m.path, ctx.root)));
+    report.push_back(fmt::format("  {:<28} new: patches/{}/{} (sha256 {}); write its purpose and upstream_status in {}",
+                                 n.id, m.name, n.file_name, sha256_hex(n.text).substr(0, 16),
+                                 display_path(m.path, ctx.root)));
   }
   add_entries(lines, m, edit.added);
   for (const auto& u : edit.upstreamed) {
     mark_upstreamed(lines, u);
-    report.push_back(fmt::format("  {:<28} upstream has it ({}): status set to upstreamed", u.patch->id, u.commit.substr(0, 12)));
+    report.push_back(
+        fmt::format("  {:<28} upstream has it ({}): status set to upstreamed", u.patch->id, u.commit.substr(0, 12)));
   }
   if (edit.new_pin) lines.replace_first(m.commit_line, std::regex("[0-9a-f]{40}"), *edit.new_pin);
 
@@ -297,9 +311,10 @@ SeriesWrite write_series_files(const Context& ctx, const Manifest& m, const Seri
         d.file = d.file == staged_manifest ? m.path : patch_dir / d.file.filename();
         text += "\n" + d.to_string(ctx.root);
       }
-      throw Error(ExitCode::failed, fmt::format("{}: the rewritten series would not load:{}\n{}: nothing was written: the manifest "
-                                                "and the patch files are as they were",
-                                                m.name, text, m.name));
+      throw Error(ExitCode::failed,
+                  fmt::format("{}: the rewritten series would not load:{}\n{}: nothing was written: the manifest "
+                              "and the patch files are as they were",
+                              m.name, text, m.name));
     }
     if (edit.verify) edit.verify(staged.manifests[0]);
   }
@@ -334,17 +349,22 @@ SeriesWrite write_series_files(const Context& ctx, const Manifest& m, const Seri
     }
     LoadResult final_load = load_manifest(m.path, ctx.root);
     if (!final_load.diagnostics.empty())
-      throw Error(ExitCode::failed, fmt::format("{}: the rewritten manifest does not load: {}", m.name, final_load.diagnostics[0].to_string(ctx.root)));
+      throw Error(ExitCode::failed, fmt::format("{}: the rewritten manifest does not load: {}", m.name,
+                                                final_load.diagnostics[0].to_string(ctx.root)));
     result.manifest = std::move(final_load.manifests[0]);
   } catch (const std::exception& e) {
     std::error_code ec;
     for (size_t i = 0; i < renamed; ++i) {
-      if (existed[i]) std::filesystem::rename(backups[i], writes[i].first, ec);
-      else std::filesystem::remove(writes[i].first, ec);
+      if (existed[i])
+        std::filesystem::rename(backups[i], writes[i].first, ec);
+      else
+        std::filesystem::remove(writes[i].first, ec);
     }
     for (size_t i = renamed; i < backups.size(); ++i) std::filesystem::remove(backups[i], ec);
     clean();
-    throw Error(ExitCode::failed, fmt::format("{}\n{}: nothing was written: the manifest and the patch files are as they were", e.what(), m.name));
+    throw Error(ExitCode::failed,
+                fmt::format("{}\n{}: nothing was written: the manifest and the patch files are as they were", e.what(),
+                            m.name));
   }
   std::error_code ec;
   for (size_t i = 0; i < backups.size(); ++i)
@@ -374,9 +394,12 @@ std::vector<std::string> recover_series_writes(const std::filesystem::path& root
       if (!std::regex_match(name, m, kSide)) continue;
       Write& w = writes[std::stol(m[3])];
       std::filesystem::path original = dir / m[1].str();
-      if (m[2] == "new") w.news.push_back(e.path());
-      else if (dir == root / "manifests") w.manifest_copy = e.path(), w.manifest = original;
-      else w.olds.emplace_back(e.path(), original);
+      if (m[2] == "new")
+        w.news.push_back(e.path());
+      else if (dir == root / "manifests")
+        w.manifest_copy = e.path(), w.manifest = original;
+      else
+        w.olds.emplace_back(e.path(), original);
     }
   }
   std::vector<std::string> notes;
@@ -384,20 +407,27 @@ std::vector<std::string> recover_series_writes(const std::filesystem::path& root
     if (pid == ::getpid() || ::kill(pid_t(pid), 0) == 0) continue;  // still writing
     for (const auto& n : w.news) std::filesystem::remove(n, ec);
     if (w.manifest_copy.empty()) continue;  // killed before it kept copies: nothing was replaced
-    struct stat a {}, b {};
-    bool replaced = ::stat(w.manifest_copy.c_str(), &a) != 0 || ::stat(w.manifest.c_str(), &b) != 0 || a.st_ino != b.st_ino;
+    struct stat a {
+    }, b{};
+    bool replaced =
+        ::stat(w.manifest_copy.c_str(), &a) != 0 || ::stat(w.manifest.c_str(), &b) != 0 || a.st_ino != b.st_ino;
     for (const auto& [copy, original] : w.olds) {
-      struct stat c {}, o {};
+      struct stat c {
+      }, o{};
       bool same = ::stat(copy.c_str(), &c) == 0 && ::stat(original.c_str(), &o) == 0 && c.st_ino == o.st_ino;
-      if (replaced || same) std::filesystem::remove(copy, ec);
-      else std::filesystem::rename(copy, original, ec);
+      if (replaced || same)
+        std::filesystem::remove(copy, ec);
+      else
+        std::filesystem::rename(copy, original, ec);
     }
     std::filesystem::remove(w.manifest_copy, ec);
-    notes.push_back(replaced ? fmt::format("{}: patchmgr (pid {}) was killed after writing the series; removed its copies of the old files",
-                                           w.manifest.stem().string(), pid)
-                             : fmt::format("{}: patchmgr (pid {}) was killed while writing the series; the manifest and the patch "
-                                           "files are back as they were before it",
-                                           w.manifest.stem().string(), pid));
+    notes.push_back(
+        replaced ? fmt::format(
+                       "{}: patchmgr (pid {}) was killed after writing the series; removed its copies of the old files",
+                       w.manifest.stem().string(), pid)
+                 : fmt::format("{}: patchmgr (pid {}) was killed while writing the series; the manifest and the patch "
+                               "files are back as they were before it",
+                               w.manifest.stem().string(), pid));
   }
   return notes;
 }

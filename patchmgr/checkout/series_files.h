@@ -32,7 +32,7 @@ struct NewPatch {
   std::string file_name;  // NNNN-slug.patch
   std::string text;       // the patch file
   std::string title;
-  std::string since;      // YYYY-MM-DD
+  std::string since;  // YYYY-MM-DD
   std::vector<std::string> files;
 };
 

@@ -18,8 +18,9 @@ namespace {
 
 std::string head_text(const Inspection& in) {
   if (!in.head.oid) return "(no commit)";
-  std::string where = in.head.branch ? "on " + in.head.branch->substr(in.head.branch->rfind("refs/heads/", 0) == 0 ? 11 : 0)
-                                     : std::string("detached");
+  std::string where = in.head.branch
+                          ? "on " + in.head.branch->substr(in.head.branch->rfind("refs/heads/", 0) == 0 ? 11 : 0)
+                          : std::string("detached");
   return fmt::format("{} {}", git::short_hex(*in.head.oid), where);
 }
 
@@ -49,24 +50,29 @@ void print_status(const Context& ctx, const Manifest& m, const Inspection& in) {
   out << fmt::format("  checkout  {}\n", display_path(m.checkout, ctx.root));
   if (in.state != CheckoutState::missing) out << fmt::format("  HEAD      {}\n", head_text(in));
   if (in.interrupted)
-    out << fmt::format("  interrupted: patchmgr {} (pid {}, started {}) did not finish; the next sync, apply or revert "
-                       "undoes it\n",
-                       in.interrupted->transition.command, in.interrupted->pid, in.interrupted->started);
+    out << fmt::format(
+        "  interrupted: patchmgr {} (pid {}, started {}) did not finish; the next sync, apply or revert "
+        "undoes it\n",
+        in.interrupted->transition.command, in.interrupted->pid, in.interrupted->started);
   if (const auto& r = in.stopped_rebase)
-    out << fmt::format("  rebase    onto {} stopped at patch {} (conflict); resolve it, then patchmgr rebase --continue {}, or "
-                       "patchmgr rebase --abort {}\n",
-                       r->onto.substr(0, 12), r->series.at(r->stopped_at), m.name, m.name);
+    out << fmt::format(
+        "  rebase    onto {} stopped at patch {} (conflict); resolve it, then patchmgr rebase --continue {}, or "
+        "patchmgr rebase --abort {}\n",
+        r->onto.substr(0, 12), r->series.at(r->stopped_at), m.name, m.name);
   if (!in.patches.empty()) out << "  patches\n";
   for (const auto& r : in.patches) {
     std::string line = fmt::format("    {:<4} {:<28} {}", patch_label(*r.patch), r.patch->id, to_string(r.state));
-    if (r.state == PatchState::runtime) line += " (applied by the runtime at load time)";
-    else if (r.state == PatchState::disabled) line += fmt::format(" ({}; apply --with {} to apply it)", to_string(r.patch->status), r.patch->id);
+    if (r.state == PatchState::runtime)
+      line += " (applied by the runtime at load time)";
+    else if (r.state == PatchState::disabled)
+      line += fmt::format(" ({}; apply --with {} to apply it)", to_string(r.patch->status), r.patch->id);
     if (!r.detail.empty()) line += ": " + r.detail;
     out << line << "\n";
   }
   for (const auto& c : in.chain)
     if (c.kind == CommitKind::foreign || (c.kind != CommitKind::patch && !c.patch))
-      out << fmt::format("    {:<4} {:<28} {}\n", "+", git::short_hex(c.oid), "commit that is not a patch: " + c.subject);
+      out << fmt::format("    {:<4} {:<28} {}\n", "+", git::short_hex(c.oid),
+                         "commit that is not a patch: " + c.subject);
   if (!in.edits.empty()) {
     out << "  local edits\n";
     for (const auto& e : in.edits) out << fmt::format("    {} {}\n", e.code, e.path);
@@ -90,10 +96,13 @@ nlohmann::json status_json(const Context& ctx, const Manifest& m, const Inspecti
   json edits = json::array();
   for (const auto& e : in.edits) edits.push_back({{"path", e.path}, {"code", std::string(1, e.code)}});
   json unrecorded = json::array();
-  for (const auto* c : in.unrecorded_commits()) unrecorded.push_back({{"commit", git::to_hex(c->oid)}, {"subject", c->subject}});
+  for (const auto* c : in.unrecorded_commits())
+    unrecorded.push_back({{"commit", git::to_hex(c->oid)}, {"subject", c->subject}});
   json interrupted = nullptr;
   if (in.interrupted)
-    interrupted = {{"command", in.interrupted->transition.command}, {"pid", in.interrupted->pid}, {"started", in.interrupted->started}};
+    interrupted = {{"command", in.interrupted->transition.command},
+                   {"pid", in.interrupted->pid},
+                   {"started", in.interrupted->started}};
   return {
       {"name", m.name},
       {"manifest", display_path(m.path, ctx.root)},
@@ -107,7 +116,8 @@ nlohmann::json status_json(const Context& ctx, const Manifest& m, const Inspecti
       {"unrecorded_commits", unrecorded},
       {"local_edits", edits},
       {"interrupted", interrupted},
-      {"rebase", in.stopped_rebase ? json{{"onto", in.stopped_rebase->onto}, {"stopped_at", in.stopped_rebase->series.at(in.stopped_rebase->stopped_at)}}
+      {"rebase", in.stopped_rebase ? json{{"onto", in.stopped_rebase->onto},
+                                          {"stopped_at", in.stopped_rebase->series.at(in.stopped_rebase->stopped_at)}}
                                    : json(nullptr)},
   };
 }

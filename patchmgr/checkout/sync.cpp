@@ -40,8 +40,8 @@ void sync(const Context& ctx, const Manifest& m, const SyncOptions& options) {
     std::string prefix = fmt::format(".{}.patchmgr-clone-", m.checkout.filename().string());
     auto tmp = m.checkout.parent_path() / fmt::format("{}{}", prefix, ::getpid());
     // Those of killed clones: stale, since we hold the lock.
-    for (auto it = std::filesystem::directory_iterator(m.checkout.parent_path(), ec); !ec && it != std::filesystem::directory_iterator();
-         it.increment(ec))
+    for (auto it = std::filesystem::directory_iterator(m.checkout.parent_path(), ec);
+         !ec && it != std::filesystem::directory_iterator(); it.increment(ec))
       if (it->path().filename().string().rfind(prefix, 0) == 0) std::filesystem::remove_all(it->path(), ec);
     ec.clear();
     out << fmt::format("{}: cloning {}\n", m.name, url);
@@ -65,7 +65,8 @@ void sync(const Context& ctx, const Manifest& m, const SyncOptions& options) {
     }
     std::filesystem::remove(m.checkout, ec);  // an empty directory left by the user
     std::filesystem::rename(tmp, m.checkout);
-    out << fmt::format("{}: cloned into {}, HEAD at the pin {} (detached)\n", m.name, m.checkout.string(), m.commit.substr(0, 12));
+    out << fmt::format("{}: cloned into {}, HEAD at the pin {} (detached)\n", m.name, m.checkout.string(),
+                       m.commit.substr(0, 12));
     return;
   }
 
@@ -92,17 +93,19 @@ void sync(const Context& ctx, const Manifest& m, const SyncOptions& options) {
   }
   // HEAD is elsewhere (a fresh clone on a branch, an older pin): move it, unless that loses work.
   if (in.has_tracked_edits())
-    throw Error(ExitCode::refused, fmt::format("{}: refusing to move {} to the pin: it has uncommitted edits; commit or "
-                                               "stash them, or run patchmgr revert --discard {}",
-                                               m.name, m.checkout.string(), m.name));
+    throw Error(ExitCode::refused,
+                fmt::format("{}: refusing to move {} to the pin: it has uncommitted edits; commit or "
+                            "stash them, or run patchmgr revert --discard {}",
+                            m.name, m.checkout.string(), m.name));
   std::vector<std::string> work;
   if (!in.head.branch) {
     for (const auto& oid : orphaned_work(repo.get(), *in.head.oid, "")) work.push_back(git::short_hex(oid));
   }
   if (!work.empty())
-    throw Error(ExitCode::refused, fmt::format("{}: refusing to move HEAD to the pin: it holds commits found on no branch "
-                                               "({}); create a branch for them (git branch <name>) and sync again",
-                                               m.name, fmt::join(work, ", ")));
+    throw Error(ExitCode::refused,
+                fmt::format("{}: refusing to move HEAD to the pin: it holds commits found on no branch "
+                            "({}); create a branch for them (git branch <name>) and sync again",
+                            m.name, fmt::join(work, ", ")));
   detach_head(repo.get(), "sync", in.head, pin);
   out << fmt::format("{}: HEAD moved to the pin {} (detached)\n", m.name, m.commit.substr(0, 12));
 }

@@ -19,7 +19,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-fs::path full_path(git_repository* repo, const std::string& path) { return fs::path(git_repository_workdir(repo)) / path; }
+fs::path full_path(git_repository* repo, const std::string& path) {
+  return fs::path(git_repository_workdir(repo)) / path;
+}
 
 fs::path temp_for(const fs::path& file) {
   return file.parent_path() / ("." + file.filename().string() + kPartialWriteSuffix);
@@ -35,7 +37,8 @@ std::optional<TreeBlob> tree_blob(git_tree* tree, const std::string& path) {
   if (git_tree_entry_bypath(&e, tree, path.c_str()) < 0) return std::nullopt;
   TreeBlob b{*git_tree_entry_id(e), git_tree_entry_filemode(e)};
   git_tree_entry_free(e);
-  if (b.mode != GIT_FILEMODE_BLOB && b.mode != GIT_FILEMODE_BLOB_EXECUTABLE && b.mode != GIT_FILEMODE_LINK) return std::nullopt;
+  if (b.mode != GIT_FILEMODE_BLOB && b.mode != GIT_FILEMODE_BLOB_EXECUTABLE && b.mode != GIT_FILEMODE_LINK)
+    return std::nullopt;
   return b;
 }
 
@@ -65,7 +68,8 @@ void make_parents(const fs::path& root, const fs::path& file) {
     if (::mkdir(it->c_str(), 0777) == 0) continue;
     int e = errno;
     if (e == EEXIST && ::lstat(it->c_str(), &st) == 0 && S_ISDIR(st.st_mode)) continue;
-    fail("create the directory", *it, e == EEXIST ? ENOTDIR : e, "a file is in the way; move it elsewhere and " + std::string(kRerun));
+    fail("create the directory", *it, e == EEXIST ? ENOTDIR : e,
+         "a file is in the way; move it elsewhere and " + std::string(kRerun));
   }
 }
 
@@ -99,7 +103,8 @@ void write_blob(git_repository* repo, const std::string& path, const TreeBlob& b
   make_parents(root, file);
   struct stat st;
   if (::lstat(file.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && ::rmdir(file.c_str()) != 0)
-    fail("replace the directory", file, errno, "it holds files that are not in git; move them elsewhere and " + std::string(kRerun));
+    fail("replace the directory", file, errno,
+         "it holds files that are not in git; move them elsewhere and " + std::string(kRerun));
 
   git_blob* raw = nullptr;
   git::check(git_blob_lookup(&raw, repo, &blob.oid), fmt::format("cannot read {} from the object database", path));
@@ -116,7 +121,8 @@ void write_blob(git_repository* repo, const std::string& path, const TreeBlob& b
     git_blob_filter_options opts = GIT_BLOB_FILTER_OPTIONS_INIT;
     opts.flags &= ~GIT_BLOB_FILTER_CHECK_FOR_BINARY;
     git::check(git_blob_filter(&buf, raw, path.c_str(), &opts), fmt::format("cannot filter {}", path));
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, blob.mode == GIT_FILEMODE_BLOB_EXECUTABLE ? 0777 : 0666);
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                    blob.mode == GIT_FILEMODE_BLOB_EXECUTABLE ? 0777 : 0666);
     if (fd < 0) {
       int e = errno;
       git_buf_dispose(&buf);
@@ -172,7 +178,7 @@ WorktreeFile look_at(git_repository* repo, const std::string& path) {
   if (!S_ISREG(st.st_mode)) return {PathState::other, {}};
   // Hashed through the repository's filters, as `git add` would, so it compares with the tree's blob.
   f.state = git_repository_hashfile(&f.oid, repo, file.c_str(), GIT_OBJECT_BLOB, path.c_str()) == 0 ? PathState::blob
-                                                                                                      : PathState::other;
+                                                                                                    : PathState::other;
   return f;
 }
 
@@ -196,14 +202,16 @@ std::vector<std::string> move_conflicts(git_repository* repo, git_tree* from, gi
     // A directory where the new file goes must hold only files the move deletes.
     if (f.state == PathState::directory) {
       std::error_code ec;
-      for (auto it = fs::recursive_directory_iterator(root / p, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
+      for (auto it = fs::recursive_directory_iterator(root / p, ec); !ec && it != fs::recursive_directory_iterator();
+           it.increment(ec))
         if (!it->is_directory() && !removed.count(it->path().lexically_relative(root).string()))
           conflicts.insert(it->path().lexically_relative(root).string());
     }
     // A file where one of its directories goes must be one the move deletes.
     for (fs::path d = fs::path(p).parent_path(); !d.empty(); d = d.parent_path()) {
       struct stat st;
-      if (::lstat((root / d).c_str(), &st) == 0 && !S_ISDIR(st.st_mode) && !removed.count(d.string())) conflicts.insert(d.string());
+      if (::lstat((root / d).c_str(), &st) == 0 && !S_ISDIR(st.st_mode) && !removed.count(d.string()))
+        conflicts.insert(d.string());
     }
   }
   return {conflicts.begin(), conflicts.end()};
@@ -221,7 +229,8 @@ void write_worktree(git_repository* repo, git_tree* target, const std::vector<st
     struct stat st;
     if (::lstat(file.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) {
       git_tree_entry* e = nullptr;  // a submodule's directory is not ours to remove
-      bool gitlink = git_tree_entry_bypath(&e, target, p.c_str()) == 0 && git_tree_entry_filemode(e) == GIT_FILEMODE_COMMIT;
+      bool gitlink =
+          git_tree_entry_bypath(&e, target, p.c_str()) == 0 && git_tree_entry_filemode(e) == GIT_FILEMODE_COMMIT;
       git_tree_entry_free(e);
       if (!gitlink && ::unlink(file.c_str()) != 0 && errno != ENOENT) fail("remove", file, errno, kRerun);
       if (after_each) after_each(++done);

@@ -46,7 +46,7 @@ namespace {
 // (the components, --build-dir, the runtime build's options).
 struct Args {
   std::string root;
-  std::vector<std::string> overrides;   // --upstream NAME=URL
+  std::vector<std::string> overrides;  // --upstream NAME=URL
   std::vector<std::string> components;
   const char* argv0 = "";
 
@@ -76,11 +76,13 @@ struct Args {
 fs::path find_root(const std::string& option) {
   if (!option.empty()) return fs::absolute(option);
   if (const char* env = std::getenv("PATCHMGR_ROOT"); env && *env) return fs::absolute(env);
-  for (fs::path dir = fs::current_path(); ; dir = dir.parent_path()) {
+  for (fs::path dir = fs::current_path();; dir = dir.parent_path()) {
     if (fs::is_directory(dir / "manifests")) return dir;
     if (dir == dir.root_path()) break;
   }
-  throw Error(ExitCode::usage, "no manifests/ directory here or in any parent directory; run patchmgr inside the project or pass --root DIR");
+  throw Error(
+      ExitCode::usage,
+      "no manifests/ directory here or in any parent directory; run patchmgr inside the project or pass --root DIR");
 }
 
 patchmgr::LoadResult load_result(const fs::path& root, const std::vector<std::string>& components) {
@@ -131,19 +133,22 @@ void print_error(const Error& e) { std::cerr << "patchmgr: " << e.what() << "\n"
 std::vector<patchmgr::Manifest> chosen_components(const Context& ctx, const Args& a) {
   auto manifests = load(ctx.root, a.components);
   if (manifests.empty()) {
-    std::cerr << fmt::format("patchmgr: no components: {} has no *.yaml manifests (docs/manifest.md tells how to write one)\n",
-                             (ctx.root / "manifests").string());
+    std::cerr << fmt::format(
+        "patchmgr: no components: {} has no *.yaml manifests (docs/manifest.md tells how to write one)\n",
+        (ctx.root / "manifests").string());
     return manifests;
   }
   for (const auto& [name, url] : ctx.url_overrides)
-    if (std::none_of(manifests.begin(), manifests.end(), [&](const auto& m) { return m.name == name; }) && a.components.empty())
+    if (std::none_of(manifests.begin(), manifests.end(), [&](const auto& m) { return m.name == name; }) &&
+        a.components.empty())
       throw Error(ExitCode::usage, fmt::format("--upstream {}=...: no manifest named {}", name, name));
   return manifests;
 }
 
 // Runs `one` on each manifest on its own: one component's failure does not
 // stop the others, and the exit code is the most severe.
-int each_component(const std::vector<patchmgr::Manifest>& manifests, const std::function<void(const patchmgr::Manifest&)>& one) {
+int each_component(const std::vector<patchmgr::Manifest>& manifests,
+                   const std::function<void(const patchmgr::Manifest&)>& one) {
   ExitCode code = ExitCode::ok;
   for (const auto& m : manifests) {
     try {
@@ -163,12 +168,18 @@ void components_option(CLI::App& cmd, Args& a) {
 
 void runtime_options(CLI::App& cmd, Args& a) {
   if (const char* py = std::getenv("STEMKIT_PYTHON"); py && *py) a.runtime.python = py;
-  cmd.add_option("--flavor", a.runtime.flavor, "cpu, cuda or rocm: take a libtorch of that flavor (default: the first found); default build dir build-<flavor>")
+  cmd.add_option("--flavor", a.runtime.flavor,
+                 "cpu, cuda or rocm: take a libtorch of that flavor (default: the first found); default build dir "
+                 "build-<flavor>")
       ->check(CLI::IsMember({"cpu", "cuda", "rocm"}));
-  cmd.add_option("--libtorch", a.runtime.libtorch, "The libtorch to build against: an unzipped libtorch, a CMake prefix or a Torch_DIR (default: $STEMKIT_LIBTORCH, $LIBTORCH, python3's torch, Debian's)")
+  cmd.add_option("--libtorch", a.runtime.libtorch,
+                 "The libtorch to build against: an unzipped libtorch, a CMake prefix or a Torch_DIR (default: "
+                 "$STEMKIT_LIBTORCH, $LIBTORCH, python3's torch, Debian's)")
       ->type_name("PREFIX");
-  cmd.add_option("--build-dir", a.build_dir, "CMake build directory (default build/, or build-<flavor> with --flavor)")->type_name("DIR");
-  cmd.add_flag("--allow-mismatch", a.runtime.allow_mismatch, "Build even when the checkouts are not the manifests' patch set (--version says so)");
+  cmd.add_option("--build-dir", a.build_dir, "CMake build directory (default build/, or build-<flavor> with --flavor)")
+      ->type_name("DIR");
+  cmd.add_flag("--allow-mismatch", a.runtime.allow_mismatch,
+               "Build even when the checkouts are not the manifests' patch set (--version says so)");
   cmd.add_option("-j,--jobs", a.runtime.jobs, "Parallel compile jobs (default: the number of CPUs)");
 }
 
@@ -195,7 +206,9 @@ int cmd_apply(Args& a, const Context& ctx) {
 }
 
 void revert_options(CLI::App& cmd, Args& a) {
-  cmd.add_flag("--discard", a.revert.discard, "Set local edits and unrecorded commits aside (git stash, refs/patchmgr/discarded/) instead of refusing");
+  cmd.add_flag(
+      "--discard", a.revert.discard,
+      "Set local edits and unrecorded commits aside (git stash, refs/patchmgr/discarded/) instead of refusing");
   components_option(cmd, a);
 }
 
@@ -214,8 +227,10 @@ int cmd_status(Args& a, const Context& ctx) {
   nlohmann::json all = nlohmann::json::array();
   for (const auto& m : manifests) {
     auto in = patchmgr::inspect_checkout(m);
-    if (a.status_json) all.push_back(patchmgr::status_json(ctx, m, in));
-    else patchmgr::print_status(ctx, m, in);
+    if (a.status_json)
+      all.push_back(patchmgr::status_json(ctx, m, in));
+    else
+      patchmgr::print_status(ctx, m, in);
   }
   if (a.status_json) std::cout << nlohmann::json{{"components", all}}.dump(2) << "\n";
   return 0;
@@ -227,8 +242,10 @@ int cmd_export(Args& a, const Context& ctx) {
 
 void rebase_options(CLI::App& cmd, Args& a) {
   cmd.add_option("--onto", a.rebase.onto, "latest (the tip of upstream.track) or a full commit SHA");
-  cmd.add_flag("--continue", a.rebase.resume, "Go on after resolving the conflict a rebase stopped at (staged or committed)");
-  cmd.add_flag("--abort", a.rebase.abort, "Put the checkout back where the stopped rebase started; the manifest and patch files were not changed");
+  cmd.add_flag("--continue", a.rebase.resume,
+               "Go on after resolving the conflict a rebase stopped at (staged or committed)");
+  cmd.add_flag("--abort", a.rebase.abort,
+               "Put the checkout back where the stopped rebase started; the manifest and patch files were not changed");
   components_option(cmd, a);
 }
 
@@ -238,11 +255,14 @@ int cmd_rebase(Args& a, const Context& ctx) {
 
 void check_options(CLI::App& cmd, Args& a) {
   cmd.add_option("--against", a.check.against, "pin (default), latest (fetches upstream.track), or a full commit SHA");
-  cmd.add_option("--format", a.check_format, "text (default), json or junit")->check(CLI::IsMember({"text", "json", "junit"}));
+  cmd.add_option("--format", a.check_format, "text (default), json or junit")
+      ->check(CLI::IsMember({"text", "json", "junit"}));
   cmd.add_option("--output", a.check_output, "Write the report to FILE (atomically) and print the text summary");
-  cmd.add_option("--fail-on", a.check_fail_on, "Exit 1 when a patch's class is this or worse: offset, fuzz, 3-way, upstream or conflict (default)")
+  cmd.add_option("--fail-on", a.check_fail_on,
+                 "Exit 1 when a patch's class is this or worse: offset, fuzz, 3-way, upstream or conflict (default)")
       ->check(CLI::IsMember({"offset", "fuzz", "3-way", "upstream", "conflict"}));
-  cmd.add_flag("--bisect", a.check.bisect, "For each patch worse than at the pin, name the upstream commit that changed its class");
+  cmd.add_flag("--bisect", a.check.bisect,
+               "For each patch worse than at the pin, name the upstream commit that changed its class");
   components_option(cmd, a);
 }
 
@@ -253,10 +273,13 @@ int cmd_check(Args& a, const Context& ctx) {
   std::vector<patchmgr::CheckReport> reports;
   for (const auto& m : loaded.manifests) reports.push_back(patchmgr::check(ctx, m, a.check));
   std::map<std::string, std::vector<patchmgr::Diagnostic>> broken;
-  for (const auto& d : loaded.diagnostics) broken[d.file.string().find("/manifests/") != std::string::npos ? d.file.stem().string() : d.file.parent_path().filename().string()].push_back(d);
+  for (const auto& d : loaded.diagnostics)
+    broken[d.file.string().find("/manifests/") != std::string::npos ? d.file.stem().string()
+                                                                    : d.file.parent_path().filename().string()]
+        .push_back(d);
   for (const auto& [name, diags] : broken)
     reports.push_back(patchmgr::manifest_failure(name, a.check.against, diagnostics_text(ctx.root, diags)));
-  std::string report = a.check_format == "json" ? patchmgr::check_json(reports)
+  std::string report = a.check_format == "json"    ? patchmgr::check_json(reports)
                        : a.check_format == "junit" ? patchmgr::check_junit(reports)
                                                    : patchmgr::check_text(reports);
   if (!a.check_output.empty()) {
@@ -281,7 +304,8 @@ int cmd_docs(Args& a, const Context& ctx) {
 }
 
 void fingerprint_options(CLI::App& cmd, Args& a) {
-  cmd.add_option("--header", a.header_output, "Write it as a C++ header to FILE instead (rewritten only when it changes)");
+  cmd.add_option("--header", a.header_output,
+                 "Write it as a C++ header to FILE instead (rewritten only when it changes)");
 }
 
 int cmd_fingerprint(Args& a, const Context& ctx) {
@@ -294,8 +318,11 @@ int cmd_fingerprint(Args& a, const Context& ctx) {
 }
 
 void build_options(CLI::App& cmd, Args& a) {
-  cmd.add_flag("--allow-mismatch", a.build.allow_mismatch, "Run the steps even when the checkout is not the manifest's patch set");
-  cmd.add_option("--log-dir", a.log_dir, "Where the step logs go (default build/logs), one file per step: <component>/NN-<step>.log")->type_name("DIR");
+  cmd.add_flag("--allow-mismatch", a.build.allow_mismatch,
+               "Run the steps even when the checkout is not the manifest's patch set");
+  cmd.add_option("--log-dir", a.log_dir,
+                 "Where the step logs go (default build/logs), one file per step: <component>/NN-<step>.log")
+      ->type_name("DIR");
   components_option(cmd, a);
 }
 
@@ -307,7 +334,8 @@ int cmd_build(Args& a, const Context& ctx) {
 
 void build_runtime_options(CLI::App& cmd, Args& a) {
   runtime_options(cmd, a);
-  cmd.add_option("--target", a.runtime.targets, "Build only these CMake targets (repeatable; default: all)")->allow_extra_args(false);
+  cmd.add_option("--target", a.runtime.targets, "Build only these CMake targets (repeatable; default: all)")
+      ->allow_extra_args(false);
 }
 
 int cmd_build_runtime(Args& a, const Context& ctx) {
@@ -317,7 +345,9 @@ int cmd_build_runtime(Args& a, const Context& ctx) {
 }
 
 void verify_options(CLI::App& cmd, Args& a) {
-  cmd.add_flag("--regenerate", a.verify.regenerate, "Remake the reference data first with the component's verify.regenerate command (needs the patched checkout and its Python)");
+  cmd.add_flag("--regenerate", a.verify.regenerate,
+               "Remake the reference data first with the component's verify.regenerate command (needs the patched "
+               "checkout and its Python)");
   cmd.add_option("--build-dir", a.build_dir, "The runtime build whose tests run (default build/)")->type_name("DIR");
   cmd.add_option("--timeout", a.verify.timeout, "Seconds allowed for one component's tests (default 1800)");
   components_option(cmd, a);
@@ -338,9 +368,11 @@ int cmd_verify(Args& a, const Context& ctx) {
 
 void pipeline_options(CLI::App& cmd, Args& a) {
   runtime_options(cmd, a);
-  cmd.add_option("--against", a.pipeline.against, "What the last stage checks the series against: latest (default), pin or a commit SHA");
+  cmd.add_option("--against", a.pipeline.against,
+                 "What the last stage checks the series against: latest (default), pin or a commit SHA");
   cmd.add_option("--junit", a.pipeline_junit, "Write a JUnit XML report of every stage to FILE")->type_name("FILE");
-  cmd.add_flag("--regenerate", a.pipeline.verify.regenerate, "verify --regenerate: remake the reference data before the parity tests");
+  cmd.add_flag("--regenerate", a.pipeline.verify.regenerate,
+               "verify --regenerate: remake the reference data before the parity tests");
 }
 
 int cmd_pipeline(Args& a, const Context& ctx) {
@@ -354,21 +386,33 @@ int cmd_pipeline(Args& a, const Context& ctx) {
 void bench_options(CLI::App& cmd, Args& a) {
   auto& o = a.bench;
   if (const char* py = std::getenv("STEMKIT_PYTHON"); py && *py) o.python = py;  // --python wins
-  cmd.add_flag("--against-upstream", o.against_upstream, "Also run the component's upstream reference script, on the same track and weights, in the same run");
-  cmd.add_option("--separate", o.separate, "The separate binary (default: $STEMKIT_SEPARATE, else the build directory of this patchmgr, else the newest build*/)")->type_name("PATH");
+  cmd.add_flag("--against-upstream", o.against_upstream,
+               "Also run the component's upstream reference script, on the same track and weights, in the same run");
+  cmd.add_option("--separate", o.separate,
+                 "The separate binary (default: $STEMKIT_SEPARATE, else the build directory of this patchmgr, else the "
+                 "newest build*/)")
+      ->type_name("PATH");
   cmd.add_option("--model", o.model, "The model file or MSST config (default bench.model)")->type_name("PATH");
-  cmd.add_option("--checkpoint", o.checkpoint, "The weights of an MSST config (default bench.checkpoint)")->type_name("PATH");
-  cmd.add_option("--track", o.track, "A WAV file to separate (default bench.track, else a synthetic track)")->type_name("WAV");
+  cmd.add_option("--checkpoint", o.checkpoint, "The weights of an MSST config (default bench.checkpoint)")
+      ->type_name("PATH");
+  cmd.add_option("--track", o.track, "A WAV file to separate (default bench.track, else a synthetic track)")
+      ->type_name("WAV");
   cmd.add_option("--seconds", a.bench_seconds, "Length of the synthetic track (default bench.seconds)");
-  cmd.add_option("--repeats", a.bench_repeats, "Timed runs per configuration, each side; the median is kept (default bench.repeats, 1)");
+  cmd.add_option("--repeats", a.bench_repeats,
+                 "Timed runs per configuration, each side; the median is kept (default bench.repeats, 1)");
   cmd.add_option("--precisions", o.precisions, "Comma-separated, e.g. fp16,bf16 (default bench.precisions)");
   cmd.add_option("--batch-sizes", o.batch_sizes, "Comma-separated (default bench.batch_sizes)");
   cmd.add_option("--graphs", o.graphs, "on, off or on,off (default bench.graphs)");
   cmd.add_option("--python", o.python, "The Python for {python} (default $STEMKIT_PYTHON, else bench.python)");
-  cmd.add_option("--var", o.vars, "Set a {placeholder} of the bench section (repeatable)")->type_name("NAME=VALUE")->allow_extra_args(false);
-  cmd.add_option("--work", o.work, "Scratch directory for weights, track and raw outputs (default .bench/<component>)")->type_name("DIR");
-  cmd.add_option("--machine", o.machine, "Name of the machine on the page and in the file name (default: the GPU's name)");
-  cmd.add_option("--note", o.notes, "A note stored with the result and shown under its table (repeatable)")->allow_extra_args(false);
+  cmd.add_option("--var", o.vars, "Set a {placeholder} of the bench section (repeatable)")
+      ->type_name("NAME=VALUE")
+      ->allow_extra_args(false);
+  cmd.add_option("--work", o.work, "Scratch directory for weights, track and raw outputs (default .bench/<component>)")
+      ->type_name("DIR");
+  cmd.add_option("--machine", o.machine,
+                 "Name of the machine on the page and in the file name (default: the GPU's name)");
+  cmd.add_option("--note", o.notes, "A note stored with the result and shown under its table (repeatable)")
+      ->allow_extra_args(false);
   components_option(cmd, a);
 }
 
@@ -379,7 +423,8 @@ int cmd_bench(Args& a, const Context& ctx) {
   if (a.components.empty()) {
     for (const auto& m : all)
       if (m.bench.present) chosen.push_back(m);
-    if (chosen.empty()) throw Error(ExitCode::usage, "no manifest has a bench: section (docs/manifest.md, \"Benchmarks\")");
+    if (chosen.empty())
+      throw Error(ExitCode::usage, "no manifest has a bench: section (docs/manifest.md, \"Benchmarks\")");
   } else {
     chosen = load(ctx.root, a.components);
   }
@@ -397,7 +442,8 @@ int cmd_lint(Args& a, const Context& ctx) {
   // Placeholders export left: the manifests load, but a person must write them.
   if (auto again = load_result(ctx.root, a.components); !again.unfinished.empty()) {
     std::cerr << diagnostics_text(ctx.root, again.unfinished)
-              << fmt::format("{} placeholder{} to write in the manifests\n", again.unfinished.size(), again.unfinished.size() == 1 ? "" : "s");
+              << fmt::format("{} placeholder{} to write in the manifests\n", again.unfinished.size(),
+                             again.unfinished.size() == 1 ? "" : "s");
     return int(ExitCode::usage);
   }
   for (const auto& m : manifests)
@@ -418,16 +464,31 @@ const Command kCommands[] = {
     {"apply", cmd_apply, "Apply the enabled patches on top of the pin, one commit each, all or nothing", apply_options},
     {"revert", cmd_revert, "Return each checkout to the pristine pin; refuses to lose work", revert_options},
     {"status", cmd_status, "Show each checkout's state and each patch's state", status_options},
-    {"export", cmd_export, "Write the patch commits in the checkout back to patches/ and update their sha256", components_option},
-    {"rebase", cmd_rebase, "Carry the series onto a new upstream commit (three-way merge), move the pin, rewrite the patch files", rebase_options},
-    {"check", cmd_check, "Apply the series in memory on the pin, upstream's latest commit or any commit, and report per patch", check_options},
+    {"export", cmd_export, "Write the patch commits in the checkout back to patches/ and update their sha256",
+     components_option},
+    {"rebase", cmd_rebase,
+     "Carry the series onto a new upstream commit (three-way merge), move the pin, rewrite the patch files",
+     rebase_options},
+    {"check", cmd_check,
+     "Apply the series in memory on the pin, upstream's latest commit or any commit, and report per patch",
+     check_options},
     {"docs", cmd_docs, "Render PATCHES.md from the manifests", docs_options},
-    {"fingerprint", cmd_fingerprint, "Print the patch-set fingerprint (pins and patch hashes of every manifest)", fingerprint_options},
-    {"build", cmd_build, "Run each component's build steps in its checkout; `build runtime` builds the C++ runtime", build_options},
-    {"build runtime", cmd_build_runtime, "Configure (once) and build runtime/ and separate against a libtorch, stamped with the checkouts' patch set", build_runtime_options},
-    {"verify", cmd_verify, "Run the runtime's parity tests against reference data made from the current patch set; stale data is reported as stale", verify_options},
-    {"pipeline", cmd_pipeline, "sync, apply, build, build runtime, verify and check --against latest, with one JUnit report", pipeline_options},
-    {"bench", cmd_bench, "Run separate's benchmark (and the upstream reference) and store a dated result under docs/benchmarks/", bench_options},
+    {"fingerprint", cmd_fingerprint, "Print the patch-set fingerprint (pins and patch hashes of every manifest)",
+     fingerprint_options},
+    {"build", cmd_build, "Run each component's build steps in its checkout; `build runtime` builds the C++ runtime",
+     build_options},
+    {"build runtime", cmd_build_runtime,
+     "Configure (once) and build runtime/ and separate against a libtorch, stamped with the checkouts' patch set",
+     build_runtime_options},
+    {"verify", cmd_verify,
+     "Run the runtime's parity tests against reference data made from the current patch set; stale data is reported as "
+     "stale",
+     verify_options},
+    {"pipeline", cmd_pipeline,
+     "sync, apply, build, build runtime, verify and check --against latest, with one JUnit report", pipeline_options},
+    {"bench", cmd_bench,
+     "Run separate's benchmark (and the upstream reference) and store a dated result under docs/benchmarks/",
+     bench_options},
     {"lint", cmd_lint, "Validate the manifests and patch files, and print every problem", components_option},
 };
 
@@ -440,8 +501,12 @@ int main(int argc, char** argv) {
   CLI::App app{"patchmgr: keeps a series of patches on pinned upstream checkouts"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("patchmgr ") + PATCHMGR_VERSION);
-  app.add_option("--root", args.root, "Project root holding manifests/ and patches/ (default: $PATCHMGR_ROOT, else the nearest parent with manifests/)");
-  app.add_option("--upstream", args.overrides, "Fetch NAME from URL or a local path instead of upstream.url (repeatable; also PATCHMGR_UPSTREAM_<NAME>)")
+  app.add_option("--root", args.root,
+                 "Project root holding manifests/ and patches/ (default: $PATCHMGR_ROOT, else the nearest parent with "
+                 "manifests/)");
+  app.add_option(
+         "--upstream", args.overrides,
+         "Fetch NAME from URL or a local path instead of upstream.url (repeatable; also PATCHMGR_UPSTREAM_<NAME>)")
       ->type_name("NAME=URL")
       ->allow_extra_args(false);  // one value per --upstream, so it never swallows the command
 
@@ -472,7 +537,8 @@ int main(int argc, char** argv) {
     for (const auto& o : args.overrides) {
       auto eq = o.find('=');
       if (eq == std::string::npos || eq == 0 || eq + 1 == o.size())
-        throw Error(ExitCode::usage, fmt::format("--upstream {}: expected NAME=URL, like --upstream demucs=/srv/mirrors/demucs.git", o));
+        throw Error(ExitCode::usage,
+                    fmt::format("--upstream {}: expected NAME=URL, like --upstream demucs=/srv/mirrors/demucs.git", o));
       ctx.url_overrides[o.substr(0, eq)] = o.substr(eq + 1);
     }
     // The last parsed entry: `build runtime` parses build too, and comes after it.

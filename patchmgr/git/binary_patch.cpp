@@ -9,8 +9,7 @@
 namespace patchmgr::git {
 namespace {
 
-const char kBase85[] =
-    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz!#$%&()*+-;<=>?@^_`{|}~";
+const char kBase85[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz!#$%&()*+-;<=>?@^_`{|}~";
 
 std::string inflate_all(const char* data, size_t size, size_t inflated_size) {
   std::string out(inflated_size, '\0');

@@ -69,10 +69,11 @@ class Checker {
       if (pos >= text.size() || text[pos] != '"') continue;
       size_t start = pos;
       if (!unquote_path(text, pos)) {
-        problem(i, fmt::format("malformed quoted path {}: git writes a path with special characters in double quotes with C "
-                               "escapes (\"a/na\\303\\257ve.txt\"), closed, with only \\t \\n \\\" \\\\ and octal escapes; "
-                               "fix the quoting or write the patch with git format-patch",
-                               text.substr(start)));
+        problem(i, fmt::format(
+                       "malformed quoted path {}: git writes a path with special characters in double quotes with C "
+                       "escapes (\"a/na\\303\\257ve.txt\"), closed, with only \\t \\n \\\" \\\\ and octal escapes; "
+                       "fix the quoting or write the patch with git format-patch",
+                       text.substr(start)));
         return false;
       }
       if (!two && pos != text.size() && text.substr(pos) != "\t") {
@@ -99,9 +100,10 @@ class Checker {
       }
       if (l == "GIT binary patch") return binary(i + 1);
       if (starts_with(l, "Binary files ")) {
-        problem(i, fmt::format("{}: the binary change has no data (\"{}\"); write the patch with git format-patch --binary "
-                               "(patchmgr export does), or the change would be lost",
-                               file_, l));
+        problem(
+            i, fmt::format("{}: the binary change has no data (\"{}\"); write the patch with git format-patch --binary "
+                           "(patchmgr export does), or the change would be lost",
+                           file_, l));
         return i;
       }
       if (!is_extended_header(l)) break;
@@ -117,9 +119,10 @@ class Checker {
       seen.push_back(key);
       auto mode_at = l.rfind(' ');
       if (l.substr(mode_at + 1) == "160000") {
-        problem(i, fmt::format("{}: a submodule pointer change (mode 160000): patchmgr does not apply submodule changes; "
-                               "drop it from the patch and pin the submodule in its own manifest",
-                               file_));
+        problem(i,
+                fmt::format("{}: a submodule pointer change (mode 160000): patchmgr does not apply submodule changes; "
+                            "drop it from the patch and pin the submodule in its own manifest",
+                            file_));
         return i;
       }
     }
@@ -131,7 +134,8 @@ class Checker {
     long a = 0, c = 0;
     old_count = new_count = 1;
     int used = 0;
-    if (std::sscanf(l.c_str(), "@@ -%ld,%ld +%ld,%ld @@%n", &a, &old_count, &c, &new_count, &used) == 4 && used) return true;
+    if (std::sscanf(l.c_str(), "@@ -%ld,%ld +%ld,%ld @@%n", &a, &old_count, &c, &new_count, &used) == 4 && used)
+      return true;
     old_count = 1, used = 0;
     if (std::sscanf(l.c_str(), "@@ -%ld +%ld,%ld @@%n", &a, &c, &new_count, &used) == 3 && used) return true;
     new_count = 1, used = 0;
@@ -142,7 +146,8 @@ class Checker {
 
   size_t hunks(size_t i) {
     if (i >= lines_.size() || !starts_with(lines_[i], "@@ ")) {
-      problem(i < lines_.size() ? i : lines_.size() - 1, fmt::format("{}: expected a hunk (\"@@ -a,b +c,d @@\") after the \"+++ \" line", file_));
+      problem(i < lines_.size() ? i : lines_.size() - 1,
+              fmt::format("{}: expected a hunk (\"@@ -a,b +c,d @@\") after the \"+++ \" line", file_));
       return i;
     }
     while (i < lines_.size() && starts_with(lines_[i], "@@ ")) {
@@ -154,25 +159,30 @@ class Checker {
       }
       for (++i; old_left > 0 || new_left > 0; ++i) {
         if (i >= lines_.size()) {
-          problem(lines_.size() - 1, fmt::format("{}: the hunk at line {} ends early: {} old and {} new lines are missing "
-                                                 "(the patch is truncated, or the counts in \"{}\" are wrong)",
-                                                 file_, header + 1, old_left, new_left, lines_[header]));
+          problem(lines_.size() - 1,
+                  fmt::format("{}: the hunk at line {} ends early: {} old and {} new lines are missing "
+                              "(the patch is truncated, or the counts in \"{}\" are wrong)",
+                              file_, header + 1, old_left, new_left, lines_[header]));
           return i;
         }
         const std::string& l = lines_[i];
         char c = l.empty() ? ' ' : l[0];  // git apply reads an empty line as an empty context line
-        if (c == ' ') --old_left, --new_left;
-        else if (c == '-') --old_left;
-        else if (c == '+') --new_left;
+        if (c == ' ')
+          --old_left, --new_left;
+        else if (c == '-')
+          --old_left;
+        else if (c == '+')
+          --new_left;
         else if (c != '\\') {
-          problem(i, fmt::format("{}: the hunk at line {} ends early: expected {} more old and {} more new lines, found "
-                                 "\"{}\" (fix the counts in \"{}\")",
-                                 file_, header + 1, old_left, new_left, l, lines_[header]));
+          problem(i,
+                  fmt::format("{}: the hunk at line {} ends early: expected {} more old and {} more new lines, found "
+                              "\"{}\" (fix the counts in \"{}\")",
+                              file_, header + 1, old_left, new_left, l, lines_[header]));
           return i;
         }
         if (old_left < 0 || new_left < 0) {
-          problem(i, fmt::format("{}: the hunk at line {} has more lines than its header \"{}\" counts", file_, header + 1,
-                                 lines_[header]));
+          problem(i, fmt::format("{}: the hunk at line {} has more lines than its header \"{}\" counts", file_,
+                                 header + 1, lines_[header]));
           return i;
         }
       }
@@ -185,8 +195,10 @@ class Checker {
     for (int block = 0; block < 2; ++block) {
       if (i >= lines_.size() || (!starts_with(lines_[i], "literal ") && !starts_with(lines_[i], "delta "))) {
         if (block == 1) return i;  // the reverse block is optional
-        problem(std::min(i, lines_.size() - 1), fmt::format("{}: the binary patch is truncated: expected \"literal N\" or "
-                                                            "\"delta N\" after \"GIT binary patch\"", file_));
+        problem(std::min(i, lines_.size() - 1),
+                fmt::format("{}: the binary patch is truncated: expected \"literal N\" or "
+                            "\"delta N\" after \"GIT binary patch\"",
+                            file_));
         return i;
       }
       size_t head = i;
@@ -202,16 +214,18 @@ class Checker {
       for (++i; i < lines_.size() && !lines_[i].empty(); ++i) {
         std::string error;
         if (!decode_base85_line(lines_[i], data, error)) {
-          problem(i, fmt::format("{}: corrupt binary patch data: {}; the file was damaged (re-export the patch or write "
-                                 "it again with git format-patch --binary)",
-                                 file_, error));
+          problem(i,
+                  fmt::format("{}: corrupt binary patch data: {}; the file was damaged (re-export the patch or write "
+                              "it again with git format-patch --binary)",
+                              file_, error));
           return i;
         }
       }
       if (i >= lines_.size()) {
-        problem(lines_.size() - 1, fmt::format("{}: the binary patch is truncated: the data that starts at line {} does not "
-                                               "end with an empty line",
-                                               file_, head + 2));
+        problem(lines_.size() - 1,
+                fmt::format("{}: the binary patch is truncated: the data that starts at line {} does not "
+                            "end with an empty line",
+                            file_, head + 2));
         return i;
       }
       // The data must inflate to exactly the size the block states.
@@ -221,9 +235,10 @@ class Checker {
       int rc = uncompress(reinterpret_cast<Bytef*>(size ? inflated.data() : &dummy), &out_len,
                           reinterpret_cast<const Bytef*>(data.data()), uLong(data.size()));
       if (rc != Z_OK || out_len != size) {
-        problem(head, fmt::format("{}: the binary patch data after \"{}\" does not inflate to {} bytes (zlib: {}); the patch "
-                                  "is truncated or corrupt (re-export it, or write it again with git format-patch --binary)",
-                                  file_, l, size, rc == Z_OK ? "size mismatch" : zError(rc)));
+        problem(head,
+                fmt::format("{}: the binary patch data after \"{}\" does not inflate to {} bytes (zlib: {}); the patch "
+                            "is truncated or corrupt (re-export it, or write it again with git format-patch --binary)",
+                            file_, l, size, rc == Z_OK ? "size mismatch" : zError(rc)));
         return i;
       }
       ++i;  // the empty line
@@ -286,10 +301,11 @@ DiffCheck check_diff(const std::vector<std::string>& lines, size_t first) {
   for (size_t j = i; j < lines.size(); ++j)
     if (!lines[j].empty()) rest_blank = false;
   if (i < lines.size() && !rest_blank && lines[i] != "-- " && lines[i] != "--")
-    out.problems.push_back({i, fmt::format("unexpected text after the diff: \"{}\" (the line counts of the hunk before it do not "
-                                           "match its lines, or text was added; fix the counts, or end the diff with a \"-- \" "
-                                           "signature line)",
-                                           lines[i])});
+    out.problems.push_back(
+        {i, fmt::format("unexpected text after the diff: \"{}\" (the line counts of the hunk before it do not "
+                        "match its lines, or text was added; fix the counts, or end the diff with a \"-- \" "
+                        "signature line)",
+                        lines[i])});
   return out;
 }
 

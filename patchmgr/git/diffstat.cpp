@@ -190,8 +190,8 @@ std::string format_diffstat(const std::vector<StatEntry>& entries) {
       case GIT_DELTA_ADDED: out += fmt::format(" create mode {:06o} {}\n", e.new_mode, quote_path(e.new_path)); break;
       case GIT_DELTA_RENAMED:
       case GIT_DELTA_COPIED:
-        out += fmt::format(" {} {} ({}%)\n", e.status == GIT_DELTA_RENAMED ? "rename" : "copy", rename_name(e.old_path, e.new_path),
-                           e.similarity);
+        out += fmt::format(" {} {} ({}%)\n", e.status == GIT_DELTA_RENAMED ? "rename" : "copy",
+                           rename_name(e.old_path, e.new_path), e.similarity);
         out += mode_change(e, false);
         break;
       default: out += mode_change(e, true);

@@ -14,10 +14,10 @@ struct StatEntry {
   std::string old_path, new_path;
   git_delta_t status = GIT_DELTA_MODIFIED;  // ADDED, DELETED, MODIFIED, RENAMED or COPIED
   uint32_t old_mode = 0, new_mode = 0;
-  int similarity = 0;     // renames and copies, 0-100, as git computes it (similarity.h)
+  int similarity = 0;  // renames and copies, 0-100, as git computes it (similarity.h)
   bool binary = false;
-  size_t added = 0;       // lines; for a binary file, the new size in bytes
-  size_t deleted = 0;     // lines; for a binary file, the old size in bytes
+  size_t added = 0;    // lines; for a binary file, the new size in bytes
+  size_t deleted = 0;  // lines; for a binary file, the old size in bytes
 };
 
 // The entries of `diff`, one per file pair as git counts them: a type change

@@ -108,7 +108,9 @@ std::vector<git_oid> first_parent_chain(git_repository* repo, const git_oid& bas
   return {chain.rbegin(), chain.rend()};
 }
 
-Diff diff_trees(git_repository* repo, git_tree* old_tree, git_tree* new_tree) { return diff_trees(repo, old_tree, new_tree, 0); }
+Diff diff_trees(git_repository* repo, git_tree* old_tree, git_tree* new_tree) {
+  return diff_trees(repo, old_tree, new_tree, 0);
+}
 
 Diff diff_trees(git_repository* repo, git_tree* old_tree, git_tree* new_tree, uint32_t extra_flags) {
   git_diff_options opts = GIT_DIFF_OPTIONS_INIT;
@@ -147,19 +149,27 @@ std::vector<LocalEdit> local_edits(git_repository* repo) {
     const char* path = d->new_file.path ? d->new_file.path : d->old_file.path;
     unsigned s = e->status;
     char code = 'M';
-    if (s == GIT_STATUS_WT_NEW) code = '?';
-    else if (s & (GIT_STATUS_INDEX_NEW)) code = 'A';
-    else if (s & (GIT_STATUS_INDEX_DELETED | GIT_STATUS_WT_DELETED)) code = 'D';
-    else if (s & (GIT_STATUS_INDEX_RENAMED | GIT_STATUS_WT_RENAMED)) code = 'R';
-    else if (s & (GIT_STATUS_INDEX_TYPECHANGE | GIT_STATUS_WT_TYPECHANGE)) code = 'T';
-    else if (s & GIT_STATUS_IGNORED) continue;
-    else if (s & GIT_STATUS_CONFLICTED) code = 'U';
+    if (s == GIT_STATUS_WT_NEW)
+      code = '?';
+    else if (s & (GIT_STATUS_INDEX_NEW))
+      code = 'A';
+    else if (s & (GIT_STATUS_INDEX_DELETED | GIT_STATUS_WT_DELETED))
+      code = 'D';
+    else if (s & (GIT_STATUS_INDEX_RENAMED | GIT_STATUS_WT_RENAMED))
+      code = 'R';
+    else if (s & (GIT_STATUS_INDEX_TYPECHANGE | GIT_STATUS_WT_TYPECHANGE))
+      code = 'T';
+    else if (s & GIT_STATUS_IGNORED)
+      continue;
+    else if (s & GIT_STATUS_CONFLICTED)
+      code = 'U';
     edits.push_back({path, code});
   }
   return edits;
 }
 
-void fetch(git_repository* repo, const std::string& url, const std::vector<std::string>& refspecs, const std::string& what) {
+void fetch(git_repository* repo, const std::string& url, const std::vector<std::string>& refspecs,
+           const std::string& what) {
   git_remote* r = nullptr;
   check(git_remote_create_anonymous(&r, repo, url.c_str()), fmt::format("{}: bad upstream URL {}", what, url));
   Remote remote(r);

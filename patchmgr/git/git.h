@@ -61,8 +61,8 @@ Tree lookup_tree(git_repository* repo, const git_oid& oid);
 
 // HEAD as the branch it points to ("refs/heads/x") or nothing when detached.
 struct Head {
-  std::optional<git_oid> oid;          // unset on an unborn branch
-  std::optional<std::string> branch;   // full ref name when HEAD is symbolic
+  std::optional<git_oid> oid;         // unset on an unborn branch
+  std::optional<std::string> branch;  // full ref name when HEAD is symbolic
 };
 Head read_head(git_repository* repo);
 
@@ -92,7 +92,8 @@ std::vector<LocalEdit> local_edits(git_repository* repo);
 // Fetches `refspecs` from `url` through an anonymous remote, so a mirror
 // given with --upstream fills the same refs without rewriting the clone's
 // configuration. `what` names the component in errors.
-void fetch(git_repository* repo, const std::string& url, const std::vector<std::string>& refspecs, const std::string& what);
+void fetch(git_repository* repo, const std::string& url, const std::vector<std::string>& refspecs,
+           const std::string& what);
 
 // Content hash of a working-tree file as a blob (nullopt when it does not exist).
 std::optional<git_oid> hash_workdir_file(git_repository* repo, const std::string& path);

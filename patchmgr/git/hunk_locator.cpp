@@ -23,7 +23,7 @@ namespace {
 using Lines = std::vector<std::string>;
 
 struct Shape {
-  Lines pre, post;          // preimage (context and '-'), postimage (context and '+')
+  Lines pre, post;                // preimage (context and '-'), postimage (context and '+')
   int leading = 0, trailing = 0;  // context lines before the first and after the last change
 };
 
@@ -34,7 +34,8 @@ Shape shape_of(const Hunk& h) {
     if (l.origin != '-') s.post.push_back(l.text);
   }
   while (s.leading < static_cast<int>(h.lines.size()) && h.lines[s.leading].origin == ' ') ++s.leading;
-  while (s.trailing < static_cast<int>(h.lines.size()) && h.lines[h.lines.size() - 1 - s.trailing].origin == ' ') ++s.trailing;
+  while (s.trailing < static_cast<int>(h.lines.size()) && h.lines[h.lines.size() - 1 - s.trailing].origin == ' ')
+    ++s.trailing;
   if (s.leading == static_cast<int>(h.lines.size())) s.trailing = 0;  // context only: no change to anchor
   return s;
 }
@@ -90,8 +91,9 @@ FileLocation locate_hunks(const std::string& text, const std::vector<Hunk>& hunk
     } else {
       // Already there: the postimage at its place (or near it).
       const int post_size = static_cast<int>(s.post.size());
-      int up = post_size == 0 ? (n == 0 ? 0 : -1)
-                              : search(expected, min_pos, n - post_size, [&](int p) { return matches(file, s.post, p, 0, 0); });
+      int up = post_size == 0
+                   ? (n == 0 ? 0 : -1)
+                   : search(expected, min_pos, n - post_size, [&](int p) { return matches(file, s.post, p, 0, 0); });
       if (up >= 0) {
         at.how = HunkPlacement::How::upstream;
         at.offset = up - recorded;
@@ -134,7 +136,8 @@ FileLocation locate_hunks(const std::string& text, const std::vector<Hunk>& hunk
     starts.push_back(pos);
   }
 
-  if (std::any_of(out.hunks.begin(), out.hunks.end(), [](const auto& p) { return p.how == HunkPlacement::How::missing; }))
+  if (std::any_of(out.hunks.begin(), out.hunks.end(),
+                  [](const auto& p) { return p.how == HunkPlacement::How::missing; }))
     return out;
   // Apply at the found places. Context lines keep the file's text: a fuzzed
   // context line may differ, and patch keeps the file's version.
@@ -143,9 +146,12 @@ FileLocation locate_hunks(const std::string& text, const std::vector<Hunk>& hunk
     if (starts[k] < 0) continue;  // already upstream
     for (; cursor < starts[k]; ++cursor) out.result += file[cursor];
     for (const auto& l : hunks[k].lines) {
-      if (l.origin == '+') out.result += l.text;
-      else if (l.origin == ' ') out.result += file[cursor++];
-      else ++cursor;
+      if (l.origin == '+')
+        out.result += l.text;
+      else if (l.origin == ' ')
+        out.result += file[cursor++];
+      else
+        ++cursor;
     }
   }
   for (; cursor < n; ++cursor) out.result += file[cursor];

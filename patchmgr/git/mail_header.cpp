@@ -199,8 +199,9 @@ bool decode_word(const std::string& charset, char encoding, const std::string& t
       }
     }
   } else {
-    error = fmt::format("unsupported charset \"{}\" in an encoded-word (write the patch with git format-patch, which uses UTF-8)",
-                        charset);
+    error = fmt::format(
+        "unsupported charset \"{}\" in an encoded-word (write the patch with git format-patch, which uses UTF-8)",
+        charset);
     return false;
   }
   return true;

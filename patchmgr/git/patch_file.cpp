@@ -64,7 +64,8 @@ bool parse_rfc2822_date(const std::string& text, git_time& out) {
   int offset = std::stoi(zone.substr(1, 2)) * 60 + std::stoi(zone.substr(3, 2));
   if (zone[0] == '-') offset = -offset;
   // Every field in range, also below: "-99:00:00" would overflow the seconds below (found by fuzz_patch_file).
-  if (day < 1 || day > 31 || year < 0 || year > 9999 || hh < 0 || hh > 23 || mm < 0 || mm > 59 || ss < 0 || ss > 60) return false;
+  if (day < 1 || day > 31 || year < 0 || year > 9999 || hh < 0 || hh > 23 || mm < 0 || mm > 59 || ss < 0 || ss > 60)
+    return false;
   // Days from civil (Howard Hinnant's algorithm), so no dependence on the local time zone.
   int y = year - (month <= 2);
   int era = (y >= 0 ? y : y - 399) / 400;
@@ -153,10 +154,14 @@ std::string diff_text_for_libgit2(const std::string& text) {
     bool added = false, deleted = false, has_names = false;
     for (size_t j = i + 1; j < end; ++j) {
       const std::string& h = lines[j];
-      if (starts_with(h, "rename from ") || starts_with(h, "copy from ")) old_path = header_path(h.substr(h.find(" from ") + 6));
-      else if (starts_with(h, "rename to ") || starts_with(h, "copy to ")) new_path = header_path(h.substr(h.find(" to ") + 4));
-      else if (starts_with(h, "new file mode ")) added = true;
-      else if (starts_with(h, "deleted file mode ")) deleted = true;
+      if (starts_with(h, "rename from ") || starts_with(h, "copy from "))
+        old_path = header_path(h.substr(h.find(" from ") + 6));
+      else if (starts_with(h, "rename to ") || starts_with(h, "copy to "))
+        new_path = header_path(h.substr(h.find(" to ") + 4));
+      else if (starts_with(h, "new file mode "))
+        added = true;
+      else if (starts_with(h, "deleted file mode "))
+        deleted = true;
       else if (starts_with(h, "--- ") || starts_with(h, "+++ ")) {
         has_names = true;
         auto path = header_path(h.substr(4));
@@ -175,16 +180,19 @@ std::string diff_text_for_libgit2(const std::string& text) {
     }
     if (!old_path) old_path = new_path;
     if (!new_path) new_path = old_path;
-    bool spaced = (old_path && old_path->find(' ') != std::string::npos) || (new_path && new_path->find(' ') != std::string::npos);
-    out += spaced && old_path ? "diff --git " + libgit2_path("a/" + *old_path) + " " + libgit2_path("b/" + *new_path) + "\n"
-                              : lines[i] + "\n";
+    bool spaced = (old_path && old_path->find(' ') != std::string::npos) ||
+                  (new_path && new_path->find(' ') != std::string::npos);
+    out += spaced && old_path
+               ? "diff --git " + libgit2_path("a/" + *old_path) + " " + libgit2_path("b/" + *new_path) + "\n"
+               : lines[i] + "\n";
     for (size_t j = i + 1; j < end; ++j) {
       const std::string& h = lines[j];
       std::string key;
       for (const char* k : {"rename from ", "rename to ", "copy from ", "copy to ", "--- ", "+++ "})
         if (starts_with(h, k)) key = k;
       auto path = key.empty() ? std::nullopt : header_path(h.substr(key.size()));
-      out += path && (path->find(' ') != std::string::npos || h.back() == '\t') ? key + libgit2_path(*path) + "\n" : h + "\n";
+      out += path && (path->find(' ') != std::string::npos || h.back() == '\t') ? key + libgit2_path(*path) + "\n"
+                                                                                : h + "\n";
     }
     bool no_content = end == lines.size() || starts_with(lines[end], "diff --git ");
     if (!has_names && no_content && old_path && (added || deleted))
@@ -251,18 +259,22 @@ PatchFile parse_patch_file(const std::string& text) {
       have_date = true;
       if (!parse_rfc2822_date(h.value, p.date))
         p.problems.push_back(
-            {h.line, fmt::format("Date: expected an RFC 2822 date like \"Sat, 25 Jan 2026 10:00:00 +0100\", found \"{}\"", h.value)});
+            {h.line,
+             fmt::format("Date: expected an RFC 2822 date like \"Sat, 25 Jan 2026 10:00:00 +0100\", found \"{}\"",
+                         h.value)});
     } else if (h.name == "Subject") {
       have_subject = true;
       subject_line = h.line;
       p.subject = value;
     } else if (h.name == "Content-Transfer-Encoding" && h.value != "8bit" && h.value != "7bit") {
-      p.problems.push_back({h.line, fmt::format("Content-Transfer-Encoding: \"{}\" is not supported, only 8bit and 7bit (write "
-                                                "the patch with git format-patch, not a mail client)",
-                                                h.value)});
+      p.problems.push_back(
+          {h.line, fmt::format("Content-Transfer-Encoding: \"{}\" is not supported, only 8bit and 7bit (write "
+                               "the patch with git format-patch, not a mail client)",
+                               h.value)});
     }
   }
-  if (!have_from) p.problems.push_back({1, "missing the \"From: Name <email>\" header (write patches with git format-patch)"});
+  if (!have_from)
+    p.problems.push_back({1, "missing the \"From: Name <email>\" header (write patches with git format-patch)"});
   if (!have_date) p.problems.push_back({1, "missing the \"Date:\" header (write patches with git format-patch)"});
   p.subject = strip_subject_prefix(p.subject);
   if (!have_subject || p.subject.empty())
@@ -277,8 +289,8 @@ PatchFile parse_patch_file(const std::string& text) {
   }
   p.description = trim(description);
   if (p.description.empty())
-    p.problems.push_back({int(body_start + 1),
-                          "missing a description: say below the Subject what the patch changes and why"});
+    p.problems.push_back(
+        {int(body_start + 1), "missing a description: say below the Subject what the patch changes and why"});
   // Skip the diffstat up to the diff.
   while (i < lines.size() && !starts_with(lines[i], "diff --git ")) ++i;
   if (i == lines.size()) {
@@ -297,7 +309,8 @@ PatchFile parse_patch_file(const std::string& text) {
   std::string for_libgit2 = diff_text_for_libgit2(p.diff_text);
   if (git_diff_from_buffer(&d, for_libgit2.data(), for_libgit2.size()) < 0) {
     const git_error* e = git_error_last();
-    p.problems.push_back({p.diff_line, fmt::format("the diff does not parse: {}", e && e->message ? e->message : "unknown error")});
+    p.problems.push_back(
+        {p.diff_line, fmt::format("the diff does not parse: {}", e && e->message ? e->message : "unknown error")});
     return p;
   }
   Diff diff(d);
@@ -341,8 +354,8 @@ std::string rfc2822_date(const git_time& when) {
   if (m <= 2) ++y;
   int off = when.offset < 0 ? -when.offset : when.offset;
   char sign = when.offset < 0 ? '-' : '+';
-  return fmt::format("{}, {} {} {} {:02}:{:02}:{:02} {}{:02}{:02}", days[((days_since % 7) + 7) % 7], d, months[m - 1], y,
-                     secs / 3600, secs / 60 % 60, secs % 60, sign, off / 60, off % 60);
+  return fmt::format("{}, {} {} {} {:02}:{:02}:{:02} {}{:02}{:02}", days[((days_since % 7) + 7) % 7], d, months[m - 1],
+                     y, secs / 3600, secs / 60 % 60, secs % 60, sign, off / 60, off % 60);
 }
 
 std::string abbrev(const git_oid& oid, bool full) { return full ? to_hex(oid) : to_hex(oid).substr(0, 7); }
@@ -361,7 +374,8 @@ std::string diff_header(git_repository* repo, const git_diff_delta& d, bool bina
   }
   if (d.status == GIT_DELTA_RENAMED || d.status == GIT_DELTA_COPIED) {
     const char* what = d.status == GIT_DELTA_RENAMED ? "rename" : "copy";
-    out += fmt::format("similarity index {}%\n{} from {}\n{} to {}\n", similarity_index(repo, d), what, quote_path(a), what, quote_path(b));
+    out += fmt::format("similarity index {}%\n{} from {}\n{} to {}\n", similarity_index(repo, d), what, quote_path(a),
+                       what, quote_path(b));
   }
   if (!git_oid_equal(&d.old_file.id, &d.new_file.id)) {
     out += fmt::format("index {}..{}", abbrev(d.old_file.id, binary), abbrev(d.new_file.id, binary));
@@ -370,8 +384,10 @@ std::string diff_header(git_repository* repo, const git_diff_delta& d, bool bina
   }
   if (has_hunks) {
     // git ends a name that holds a space with a tab, so that a reader can tell where it ends.
-    out += fmt::format("--- {}{}\n", added ? "/dev/null" : quote_path("a/" + a), !added && a.find(' ') != std::string::npos ? "\t" : "");
-    out += fmt::format("+++ {}{}\n", deleted ? "/dev/null" : quote_path("b/" + b), !deleted && b.find(' ') != std::string::npos ? "\t" : "");
+    out += fmt::format("--- {}{}\n", added ? "/dev/null" : quote_path("a/" + a),
+                       !added && a.find(' ') != std::string::npos ? "\t" : "");
+    out += fmt::format("+++ {}{}\n", deleted ? "/dev/null" : quote_path("b/" + b),
+                       !deleted && b.find(' ') != std::string::npos ? "\t" : "");
   }
   return out;
 }
@@ -397,7 +413,8 @@ int on_binary(const git_diff_delta*, const git_diff_binary* binary, void* payloa
 // because libgit2 1.5 writes them differently from git (see docs/cli.md, export).
 std::string format_diff(git_repository* repo, git_diff* diff) {
   BinaryCollector binaries;
-  check(git_diff_foreach(diff, on_file, on_binary, nullptr, nullptr, &binaries), "cannot read the binary changes of the diff");
+  check(git_diff_foreach(diff, on_file, on_binary, nullptr, nullptr, &binaries),
+        "cannot read the binary changes of the diff");
   std::string out;
   for (size_t i = 0; i < git_diff_num_deltas(diff); ++i) {
     git_patch* p = nullptr;
@@ -405,9 +422,10 @@ std::string format_diff(git_repository* repo, git_diff* diff) {
     std::unique_ptr<git_patch, decltype(&git_patch_free)> patch(p, git_patch_free);
     const git_diff_delta* d = git_patch_get_delta(p);
     if (d->old_file.mode == GIT_FILEMODE_COMMIT || d->new_file.mode == GIT_FILEMODE_COMMIT)
-      throw Error(ExitCode::failed, fmt::format("{}: a submodule pointer change cannot be written as a patch file (patchmgr does "
-                                                "not apply submodule changes); drop it from the commit",
-                                                d->new_file.path));
+      throw Error(ExitCode::failed,
+                  fmt::format("{}: a submodule pointer change cannot be written as a patch file (patchmgr does "
+                              "not apply submodule changes); drop it from the commit",
+                              d->new_file.path));
     bool binary = (d->flags & GIT_DIFF_FLAG_BINARY) != 0;
     std::string hunks;
     if (!binary && git_patch_num_hunks(p) > 0) {
@@ -416,7 +434,8 @@ std::string format_diff(git_repository* repo, git_diff* diff) {
       std::string text(buf.ptr, buf.size);
       git_buf_dispose(&buf);
       size_t at = text.find("\n@@ -", text.find("\n+++ "));
-      if (at == std::string::npos) throw Error(ExitCode::failed, fmt::format("{}: libgit2 wrote a diff without hunks", d->new_file.path));
+      if (at == std::string::npos)
+        throw Error(ExitCode::failed, fmt::format("{}: libgit2 wrote a diff without hunks", d->new_file.path));
       hunks = text.substr(at + 1);
     }
     out += diff_header(repo, *d, binary, !hunks.empty());

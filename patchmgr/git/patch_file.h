@@ -19,11 +19,11 @@ struct PatchProblem {
 struct PatchFile {
   std::string author_name;
   std::string author_email;
-  git_time date{};            // author date with its UTC offset
-  std::string subject;        // unfolded, RFC 2047-decoded (UTF-8), without the "[PATCH n/m]" prefix
-  std::string description;    // the message body before "---", trimmed
-  std::string diff_text;      // the file's lines from the first "diff --git" to the end of the last hunk or binary patch
-  int diff_line = 0;          // line where diff_text starts
+  git_time date{};          // author date with its UTC offset
+  std::string subject;      // unfolded, RFC 2047-decoded (UTF-8), without the "[PATCH n/m]" prefix
+  std::string description;  // the message body before "---", trimmed
+  std::string diff_text;    // the file's lines from the first "diff --git" to the end of the last hunk or binary patch
+  int diff_line = 0;        // line where diff_text starts
   std::vector<std::string> touched_files;  // every old and new path in the diff, sorted, unique
   std::vector<PatchProblem> problems;      // empty when the file is a usable patch
 

@@ -10,7 +10,7 @@
 namespace patchmgr::git {
 namespace {
 
-constexpr double kMaxScore = 60000.0;  // git's MAX_SCORE
+constexpr double kMaxScore = 60000.0;   // git's MAX_SCORE
 constexpr unsigned kHashBase = 107927;  // git's HASHBASE
 
 // git's buffer_is_binary(): a NUL byte in the first 8000 bytes.

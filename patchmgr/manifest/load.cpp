@@ -171,7 +171,10 @@ void load_upstream_status(Checker& c, const YAML::Node& node, const std::string&
   if (auto reason = c.string(node, "upstream_reason", where, false)) p.upstream_reason = *reason;
   if (auto commit = c.string(node, "upstream_commit", where, false)) {
     if (!std::regex_match(*commit, kSha1))
-      c.error(node["upstream_commit"].Mark(), fmt::format("{}.upstream_commit: found \"{}\", expected the full 40-hex SHA of the upstream commit that has the change (git rev-parse in the upstream prints it)", where, *commit));
+      c.error(node["upstream_commit"].Mark(),
+              fmt::format("{}.upstream_commit: found \"{}\", expected the full 40-hex SHA of the upstream commit that "
+                          "has the change (git rev-parse in the upstream prints it)",
+                          where, *commit));
     else
       p.upstream_commit = *commit;
   }
@@ -179,14 +182,18 @@ void load_upstream_status(Checker& c, const YAML::Node& node, const std::string&
   if (!s) return;
   auto value = c.string(node, "upstream_status", where, false);
   if (!value) return;
-  static const char* kChoices = "pending (not offered yet), submitted (with upstream_url), accepted or backport (with upstream_commit), denied or inappropriate (with upstream_reason)";
+  static const char* kChoices =
+      "pending (not offered yet), submitted (with upstream_url), accepted or backport (with upstream_commit), denied "
+      "or inappropriate (with upstream_reason)";
   if (is_placeholder(*value)) {
-    c.unfinished(s.Mark(), fmt::format("{}.upstream_status: a placeholder left by patchmgr export; write one of {}", where, kChoices));
+    c.unfinished(s.Mark(), fmt::format("{}.upstream_status: a placeholder left by patchmgr export; write one of {}",
+                                       where, kChoices));
     return;
   }
   static const std::map<std::string, UpstreamStatus> names = {
-      {"pending", UpstreamStatus::pending},   {"submitted", UpstreamStatus::submitted}, {"accepted", UpstreamStatus::accepted},
-      {"backport", UpstreamStatus::backport}, {"denied", UpstreamStatus::denied},       {"inappropriate", UpstreamStatus::inappropriate}};
+      {"pending", UpstreamStatus::pending},   {"submitted", UpstreamStatus::submitted},
+      {"accepted", UpstreamStatus::accepted}, {"backport", UpstreamStatus::backport},
+      {"denied", UpstreamStatus::denied},     {"inappropriate", UpstreamStatus::inappropriate}};
   auto it = names.find(*value);
   if (it == names.end()) {
     c.error(s.Mark(), fmt::format("{}.upstream_status: found \"{}\", expected one of {}", where, *value, kChoices));
@@ -196,18 +203,27 @@ void load_upstream_status(Checker& c, const YAML::Node& node, const std::string&
   switch (p.upstream_status) {
     case UpstreamStatus::submitted:
       if (p.upstream_url.empty())
-        c.error(s.Mark(), fmt::format("{}.upstream_status: submitted needs upstream_url: the pull request or the mail it was sent in (like https://github.com/owner/repo/pull/12)", where));
+        c.error(s.Mark(), fmt::format("{}.upstream_status: submitted needs upstream_url: the pull request or the mail "
+                                      "it was sent in (like https://github.com/owner/repo/pull/12)",
+                                      where));
       break;
     case UpstreamStatus::accepted:
     case UpstreamStatus::backport:
       if (p.upstream_commit.empty() && !node["upstream_commit"])
-        c.error(s.Mark(), fmt::format("{}.upstream_status: {} needs upstream_commit: the full SHA of the upstream commit that has the change", where, *value));
+        c.error(
+            s.Mark(),
+            fmt::format(
+                "{}.upstream_status: {} needs upstream_commit: the full SHA of the upstream commit that has the change",
+                where, *value));
       break;
     case UpstreamStatus::denied:
     case UpstreamStatus::inappropriate:
       if (p.upstream_reason.empty())
-        c.error(s.Mark(), fmt::format("{}.upstream_status: {} needs upstream_reason: why upstream {} (like \"tunes kernels for our GPUs only\")", where, *value,
-                                      p.upstream_status == UpstreamStatus::denied ? "said no" : "is not the place for it"));
+        c.error(s.Mark(),
+                fmt::format("{}.upstream_status: {} needs upstream_reason: why upstream {} (like \"tunes kernels for "
+                            "our GPUs only\")",
+                            where, *value,
+                            p.upstream_status == UpstreamStatus::denied ? "said no" : "is not the place for it"));
       break;
     default: break;
   }
@@ -216,41 +232,59 @@ void load_upstream_status(Checker& c, const YAML::Node& node, const std::string&
 void load_patch(Checker& c, const YAML::Node& node, size_t index, Manifest& m, const std::filesystem::path& root,
                 std::map<std::string, YAML::Mark>& ids, std::vector<Diagnostic>& diags) {
   std::string where = fmt::format("patches[{}]", index);
-  if (node.IsMap() && node["id"] && node["id"].IsScalar()) where = fmt::format("patches[{}] ({})", index, node["id"].Scalar());
-  static const std::vector<std::string> allowed = {"id",    "kind",  "file",    "sha256", "title",
-                                                   "purpose", "status", "enabled", "since",  "files",
-                                                   "notes", "findings", "upstream_status", "upstream_url",
-                                                   "upstream_commit", "upstream_reason"};
+  if (node.IsMap() && node["id"] && node["id"].IsScalar())
+    where = fmt::format("patches[{}] ({})", index, node["id"].Scalar());
+  static const std::vector<std::string> allowed = {
+      "id",    "kind",  "file",  "sha256",   "title",           "purpose",      "status",          "enabled",
+      "since", "files", "notes", "findings", "upstream_status", "upstream_url", "upstream_commit", "upstream_reason"};
   if (!c.map(node, where, allowed, {"id", "title", "purpose", "status", "since"})) return;
   Patch p;
   p.line = node.Mark().line + 1;
-  for (auto it = node.begin(); it != node.end(); ++it) p.key_lines.emplace(it->first.Scalar(), it->first.Mark().line + 1);
+  for (auto it = node.begin(); it != node.end(); ++it)
+    p.key_lines.emplace(it->first.Scalar(), it->first.Mark().line + 1);
   if (auto id = c.string(node, "id", where)) {
     p.id = *id;
     if (!std::regex_match(p.id, kSlug))
-      c.error(node["id"].Mark(), fmt::format("{}.id: found \"{}\", expected lower-case letters, digits and '-' (like \"sdpa-attention\")", where, p.id));
+      c.error(node["id"].Mark(),
+              fmt::format("{}.id: found \"{}\", expected lower-case letters, digits and '-' (like \"sdpa-attention\")",
+                          where, p.id));
     if (auto it = ids.find(p.id); it != ids.end())
-      c.error(node["id"].Mark(), fmt::format("{}.id: duplicate id \"{}\", first used at line {}; ids must be unique", where, p.id, it->second.line + 1));
+      c.error(node["id"].Mark(), fmt::format("{}.id: duplicate id \"{}\", first used at line {}; ids must be unique",
+                                             where, p.id, it->second.line + 1));
     else
       ids.emplace(p.id, node["id"].Mark());
   }
   if (auto kind = c.string(node, "kind", where, false)) {
-    if (*kind == "source") p.kind = PatchKind::source;
-    else if (*kind == "runtime") p.kind = PatchKind::runtime;
-    else c.error(node["kind"].Mark(), fmt::format("{}.kind: found \"{}\", expected \"source\" (a diff in patches/) or \"runtime\" (applied by the runtime at load time)", where, *kind));
+    if (*kind == "source")
+      p.kind = PatchKind::source;
+    else if (*kind == "runtime")
+      p.kind = PatchKind::runtime;
+    else
+      c.error(node["kind"].Mark(), fmt::format("{}.kind: found \"{}\", expected \"source\" (a diff in patches/) or "
+                                               "\"runtime\" (applied by the runtime at load time)",
+                                               where, *kind));
   }
   if (auto title = c.string(node, "title", where)) p.title = *title;
   if (auto purpose = c.string(node, "purpose", where)) {
     p.purpose = *purpose;
     if (is_placeholder(p.purpose))
-      c.unfinished(node["purpose"].Mark(), fmt::format("{}.purpose: a placeholder left by patchmgr export; say why the patch exists: what it fixes or speeds up, and where", where));
+      c.unfinished(node["purpose"].Mark(), fmt::format("{}.purpose: a placeholder left by patchmgr export; say why the "
+                                                       "patch exists: what it fixes or speeds up, and where",
+                                                       where));
   }
   if (auto status = c.string(node, "status", where)) {
-    if (*status == "implemented") p.status = PatchStatus::implemented;
-    else if (*status == "experimental") p.status = PatchStatus::experimental;
-    else if (*status == "disabled") p.status = PatchStatus::disabled;
-    else if (*status == "upstreamed") p.status = PatchStatus::upstreamed;
-    else c.error(node["status"].Mark(), fmt::format("{}.status: found \"{}\", expected one of implemented, experimental, disabled, upstreamed", where, *status));
+    if (*status == "implemented")
+      p.status = PatchStatus::implemented;
+    else if (*status == "experimental")
+      p.status = PatchStatus::experimental;
+    else if (*status == "disabled")
+      p.status = PatchStatus::disabled;
+    else if (*status == "upstreamed")
+      p.status = PatchStatus::upstreamed;
+    else
+      c.error(node["status"].Mark(),
+              fmt::format("{}.status: found \"{}\", expected one of implemented, experimental, disabled, upstreamed",
+                          where, *status));
   }
   p.enabled = p.status == PatchStatus::implemented || p.status == PatchStatus::experimental;
   if (YAML::Node e = node["enabled"]) {
@@ -258,22 +292,29 @@ void load_patch(Checker& c, const YAML::Node& node, size_t index, Manifest& m, c
     if (!e.IsScalar() || !YAML::convert<bool>::decode(e, v)) {
       c.error(e.Mark(), fmt::format("{}.enabled: found {}, expected true or false", where, Checker::kind(e)));
     } else if (v && !p.enabled) {
-      c.error(e.Mark(), fmt::format("{}.enabled: a patch with status {} cannot be enabled; set status to implemented or experimental", where, to_string(p.status)));
+      c.error(
+          e.Mark(),
+          fmt::format("{}.enabled: a patch with status {} cannot be enabled; set status to implemented or experimental",
+                      where, to_string(p.status)));
     } else {
       p.enabled = v;
     }
   }
   if (auto since = c.string(node, "since", where)) {
     p.since = *since;
-    if (!valid_date(p.since)) c.error(node["since"].Mark(), fmt::format("{}.since: found \"{}\", expected a date YYYY-MM-DD", where, p.since));
+    if (!valid_date(p.since))
+      c.error(node["since"].Mark(), fmt::format("{}.since: found \"{}\", expected a date YYYY-MM-DD", where, p.since));
   }
   if (YAML::Node f = node["files"]) {
     if (!f.IsSequence()) {
-      c.error(f.Mark(), fmt::format("{}.files: found {}, expected a list of paths in the upstream repository", where, Checker::kind(f)));
+      c.error(f.Mark(), fmt::format("{}.files: found {}, expected a list of paths in the upstream repository", where,
+                                    Checker::kind(f)));
     } else {
       for (const auto& item : f) {
-        if (!item.IsScalar() || item.Scalar().empty()) c.error(item.Mark(), fmt::format("{}.files: found {}, expected a path", where, Checker::kind(item)));
-        else p.files.push_back(item.Scalar());
+        if (!item.IsScalar() || item.Scalar().empty())
+          c.error(item.Mark(), fmt::format("{}.files: found {}, expected a path", where, Checker::kind(item)));
+        else
+          p.files.push_back(item.Scalar());
       }
     }
   }
@@ -281,10 +322,13 @@ void load_patch(Checker& c, const YAML::Node& node, size_t index, Manifest& m, c
   load_upstream_status(c, node, where, p);
   if (p.status == PatchStatus::upstreamed && p.upstream_status != UpstreamStatus::unset &&
       p.upstream_status != UpstreamStatus::accepted && p.upstream_status != UpstreamStatus::backport)
-    c.error(node["upstream_status"].Mark(), fmt::format("{}.upstream_status: found {}, but status is upstreamed; set upstream_status: accepted with upstream_commit", where, to_string(p.upstream_status)));
+    c.error(node["upstream_status"].Mark(), fmt::format("{}.upstream_status: found {}, but status is upstreamed; set "
+                                                        "upstream_status: accepted with upstream_commit",
+                                                        where, to_string(p.upstream_status)));
   if (YAML::Node fs = node["findings"]) {
     if (!fs.IsSequence()) {
-      c.error(fs.Mark(), fmt::format("{}.findings: found {}, expected a list of {{date, text}} entries or strings", where, Checker::kind(fs)));
+      c.error(fs.Mark(), fmt::format("{}.findings: found {}, expected a list of {{date, text}} entries or strings",
+                                     where, Checker::kind(fs)));
     } else {
       size_t k = 0;
       for (const auto& item : fs) {
@@ -296,7 +340,9 @@ void load_patch(Checker& c, const YAML::Node& node, size_t index, Manifest& m, c
           if (auto t = c.string(item, "text", fw)) fd.text = *t;
           if (auto d = c.string(item, "date", fw, false)) {
             fd.date = *d;
-            if (!valid_date(fd.date)) c.error(item["date"].Mark(), fmt::format("{}.date: found \"{}\", expected a date YYYY-MM-DD", fw, fd.date));
+            if (!valid_date(fd.date))
+              c.error(item["date"].Mark(),
+                      fmt::format("{}.date: found \"{}\", expected a date YYYY-MM-DD", fw, fd.date));
           }
           p.findings.push_back(fd);
         }
@@ -307,39 +353,57 @@ void load_patch(Checker& c, const YAML::Node& node, size_t index, Manifest& m, c
   YAML::Node file = node["file"];
   YAML::Node sha = node["sha256"];
   if (p.kind == PatchKind::runtime) {
-    if (file) c.error(file.Mark(), fmt::format("{}.file: a runtime patch has no patch file; remove \"file\" or set kind: source", where));
+    if (file)
+      c.error(file.Mark(),
+              fmt::format("{}.file: a runtime patch has no patch file; remove \"file\" or set kind: source", where));
     if (sha) c.error(sha.Mark(), fmt::format("{}.sha256: a runtime patch has no patch file; remove \"sha256\"", where));
     m.patches.push_back(std::move(p));
     return;
   }
-  if (!file) c.error(node.Mark(), fmt::format("{}: missing required key \"file\" (a source patch needs its patch file under patches/{}/)", where, m.name));
-  if (!sha) c.error(node.Mark(), fmt::format("{}: missing required key \"sha256\" (run sha256sum on the patch file)", where));
-  if (p.files.empty() && !node["files"]) c.error(node.Mark(), fmt::format("{}: missing required key \"files\" (the upstream files the patch touches)", where));
+  if (!file)
+    c.error(node.Mark(),
+            fmt::format("{}: missing required key \"file\" (a source patch needs its patch file under patches/{}/)",
+                        where, m.name));
+  if (!sha)
+    c.error(node.Mark(), fmt::format("{}: missing required key \"sha256\" (run sha256sum on the patch file)", where));
+  if (p.files.empty() && !node["files"])
+    c.error(node.Mark(),
+            fmt::format("{}: missing required key \"files\" (the upstream files the patch touches)", where));
   std::optional<std::string> file_value = file ? c.string(node, "file", where) : std::nullopt;
   std::optional<std::string> sha_value = sha ? c.string(node, "sha256", where) : std::nullopt;
   if (sha) p.sha256_line = sha.Mark().line + 1;
   if (sha_value && !std::regex_match(*sha_value, kSha256)) {
-    c.error(sha.Mark(), fmt::format("{}.sha256: found \"{}\", expected 64 lower-case hex digits (sha256sum of the patch file)", where, *sha_value));
+    c.error(sha.Mark(),
+            fmt::format("{}.sha256: found \"{}\", expected 64 lower-case hex digits (sha256sum of the patch file)",
+                        where, *sha_value));
     sha_value.reset();
   }
   if (file_value) {
     p.file_field = *file_value;
     std::filesystem::path rel(*file_value);
-    bool escapes = rel.is_absolute() || std::any_of(rel.begin(), rel.end(), [](const auto& part) { return part == ".."; });
+    bool escapes =
+        rel.is_absolute() || std::any_of(rel.begin(), rel.end(), [](const auto& part) { return part == ".."; });
     if (escapes) {
-      c.error(file.Mark(), fmt::format("{}.file: \"{}\" leaves patches/{}/; give the file name relative to that directory, like \"0001-{}.patch\"", where, *file_value, m.name, p.id.empty() ? "slug" : p.id));
+      c.error(file.Mark(), fmt::format("{}.file: \"{}\" leaves patches/{}/; give the file name relative to that "
+                                       "directory, like \"0001-{}.patch\"",
+                                       where, *file_value, m.name, p.id.empty() ? "slug" : p.id));
     } else if (rel.has_parent_path() || !std::regex_match(rel.filename().string(), kPatchName)) {
-      c.error(file.Mark(), fmt::format("{}.file: found \"{}\", expected a file name NNNN-slug.patch directly under patches/{}/ (like \"0001-{}.patch\")", where, *file_value, m.name, p.id.empty() ? "slug" : p.id));
+      c.error(file.Mark(), fmt::format("{}.file: found \"{}\", expected a file name NNNN-slug.patch directly under "
+                                       "patches/{}/ (like \"0001-{}.patch\")",
+                                       where, *file_value, m.name, p.id.empty() ? "slug" : p.id));
     } else {
       p.file = root / "patches" / m.name / rel;
       std::error_code ec;
       if (!std::filesystem::is_regular_file(p.file, ec)) {
-        c.error(file.Mark(), fmt::format("{}.file: patches/{}/{} does not exist; add the patch file or fix the name", where, m.name, *file_value));
+        c.error(file.Mark(), fmt::format("{}.file: patches/{}/{} does not exist; add the patch file or fix the name",
+                                         where, m.name, *file_value));
       } else {
         std::string content = read_file(p.file);
         std::string actual = sha256_hex(content);
         if (sha_value && actual != *sha_value)
-          c.error(sha.Mark(), fmt::format("{}.sha256: patches/{}/{} has sha256 {}, the manifest expects {}; the patch file was edited (if on purpose, set sha256 to the new value)", where, m.name, *file_value, actual, *sha_value));
+          c.error(sha.Mark(), fmt::format("{}.sha256: patches/{}/{} has sha256 {}, the manifest expects {}; the patch "
+                                          "file was edited (if on purpose, set sha256 to the new value)",
+                                          where, m.name, *file_value, actual, *sha_value));
         p.sha256 = actual;
         p.parsed = git::parse_patch_file(content);
         for (const auto& prob : p.parsed.problems) diags.push_back({p.file, prob.line, 1, prob.message});
@@ -347,7 +411,9 @@ void load_patch(Checker& c, const YAML::Node& node, size_t index, Manifest& m, c
           std::set<std::string> listed(p.files.begin(), p.files.end());
           std::set<std::string> touched(p.parsed.touched_files.begin(), p.parsed.touched_files.end());
           if (listed != touched)
-            c.error(node["files"].Mark(), fmt::format("{}.files: lists [{}], but {} touches [{}]; make the list match the patch", where, fmt::join(p.files, ", "), *file_value, fmt::join(p.parsed.touched_files, ", ")));
+            c.error(node["files"].Mark(),
+                    fmt::format("{}.files: lists [{}], but {} touches [{}]; make the list match the patch", where,
+                                fmt::join(p.files, ", "), *file_value, fmt::join(p.parsed.touched_files, ", ")));
         }
       }
     }
@@ -369,13 +435,16 @@ int parse_timeout(const std::string& s) {
   std::smatch m;
   if (!std::regex_match(s, m, kDuration)) return 0;
   long v = std::stol(m[1]);
-  if (m[2] == "m") v *= 60;
-  else if (m[2] == "h") v *= 3600;
+  if (m[2] == "m")
+    v *= 60;
+  else if (m[2] == "h")
+    v *= 3600;
   return v > 0 && v <= 7 * 86400 ? int(v) : 0;
 }
 
 // One build step, or verify's regenerate (`named` = false: it has no name key).
-std::optional<Step> load_step(Checker& c, const YAML::Node& node, const std::string& where, bool named, const char* cwd_base) {
+std::optional<Step> load_step(Checker& c, const YAML::Node& node, const std::string& where, bool named,
+                              const char* cwd_base) {
   std::vector<std::string> allowed = {"run", "when", "env", "cwd", "timeout"};
   std::vector<std::string> required = {"run"};
   if (named) allowed.insert(allowed.begin(), "name"), required.insert(required.begin(), "name");
@@ -386,7 +455,9 @@ std::optional<Step> load_step(Checker& c, const YAML::Node& node, const std::str
     if (auto name = c.string(node, "name", where)) {
       s.name = *name;
       if (!std::regex_match(s.name, kSlug))
-        c.error(node["name"].Mark(), fmt::format("{}.name: found \"{}\", expected lower-case letters, digits and '-' (like \"editable-install\"); it names the step's log file", where, s.name));
+        c.error(node["name"].Mark(), fmt::format("{}.name: found \"{}\", expected lower-case letters, digits and '-' "
+                                                 "(like \"editable-install\"); it names the step's log file",
+                                                 where, s.name));
     }
   } else {
     s.name = "regenerate";
@@ -395,27 +466,39 @@ std::optional<Step> load_step(Checker& c, const YAML::Node& node, const std::str
   if (auto when = c.string(node, "when", where, false)) s.when = *when;
   if (auto cwd = c.string(node, "cwd", where, false)) {
     if (!stays_below(*cwd))
-      c.error(node["cwd"].Mark(), fmt::format("{}.cwd: \"{}\" leaves {}; give a directory relative to it (\".\" for {} itself)", where, *cwd, cwd_base, cwd_base));
+      c.error(node["cwd"].Mark(),
+              fmt::format("{}.cwd: \"{}\" leaves {}; give a directory relative to it (\".\" for {} itself)", where,
+                          *cwd, cwd_base, cwd_base));
     else
       s.cwd = *cwd;
   }
   if (YAML::Node t = node["timeout"]) {
     int v = t.IsScalar() ? parse_timeout(t.Scalar()) : 0;
     if (v == 0)
-      c.error(t.Mark(), fmt::format("{}.timeout: found {}, expected a time limit in seconds (600) or with a unit (90s, 15m, 2h), at most 7 days", where, Checker::kind(t)));
+      c.error(t.Mark(), fmt::format("{}.timeout: found {}, expected a time limit in seconds (600) or with a unit (90s, "
+                                    "15m, 2h), at most 7 days",
+                                    where, Checker::kind(t)));
     else
       s.timeout = v;
   }
   if (YAML::Node env = node["env"]) {
     if (!env.IsMap()) {
-      c.error(env.Mark(), fmt::format("{}.env: found {}, expected a mapping of variable names to values (like {{PIP_NO_INDEX: \"1\"}})", where, Checker::kind(env)));
+      c.error(
+          env.Mark(),
+          fmt::format("{}.env: found {}, expected a mapping of variable names to values (like {{PIP_NO_INDEX: \"1\"}})",
+                      where, Checker::kind(env)));
     } else {
       for (auto it = env.begin(); it != env.end(); ++it) {
         std::string key = it->first.Scalar();
         if (!std::regex_match(key, kEnvName))
-          c.error(it->first.Mark(), fmt::format("{}.env: \"{}\" is not a variable name; use letters, digits and '_', not starting with a digit", where, key));
+          c.error(it->first.Mark(),
+                  fmt::format(
+                      "{}.env: \"{}\" is not a variable name; use letters, digits and '_', not starting with a digit",
+                      where, key));
         else if (!it->second.IsScalar())
-          c.error(it->second.Mark(), fmt::format("{}.env.{}: found {}, expected a string (quote numbers and booleans: \"1\")", where, key, Checker::kind(it->second)));
+          c.error(it->second.Mark(),
+                  fmt::format("{}.env.{}: found {}, expected a string (quote numbers and booleans: \"1\")", where, key,
+                              Checker::kind(it->second)));
         else
           s.env[key] = it->second.Scalar();
       }
@@ -427,19 +510,25 @@ std::optional<Step> load_step(Checker& c, const YAML::Node& node, const std::str
 void load_build(Checker& c, const YAML::Node& node, Manifest& m) {
   if (node.IsNull()) return;
   if (!node.IsSequence()) {
-    c.error(node.Mark(), fmt::format("build: found {}, expected a list of steps, each with a name and a run command (or [] for none)", Checker::kind(node)));
+    c.error(
+        node.Mark(),
+        fmt::format("build: found {}, expected a list of steps, each with a name and a run command (or [] for none)",
+                    Checker::kind(node)));
     return;
   }
   std::map<std::string, int> names;
   size_t i = 0;
   for (const auto& item : node) {
     std::string where = fmt::format("build[{}]", i++);
-    if (item.IsMap() && item["name"] && item["name"].IsScalar()) where = fmt::format("build[{}] ({})", i - 1, item["name"].Scalar());
+    if (item.IsMap() && item["name"] && item["name"].IsScalar())
+      where = fmt::format("build[{}] ({})", i - 1, item["name"].Scalar());
     auto step = load_step(c, item, where, true, "the checkout");
     if (!step) continue;
     if (!step->name.empty()) {
       if (auto it = names.find(step->name); it != names.end()) {
-        c.error(item["name"].Mark(), fmt::format("{}.name: duplicate step name \"{}\", first used at line {}; step names must be unique (they name the log files)", where, step->name, it->second));
+        c.error(item["name"].Mark(), fmt::format("{}.name: duplicate step name \"{}\", first used at line {}; step "
+                                                 "names must be unique (they name the log files)",
+                                                 where, step->name, it->second));
         continue;
       }
       names.emplace(step->name, step->line);
@@ -455,12 +544,16 @@ void load_verify(Checker& c, const YAML::Node& node, Manifest& m) {
   if (auto tests = c.string(node, "tests", "verify")) {
     m.verify.tests = *tests;
     if (tests->find_first_of(" \t\n") != std::string::npos)
-      c.error(node["tests"].Mark(), fmt::format("verify.tests: found \"{}\", expected a GoogleTest filter without spaces (patterns joined by ':', like \"HTDemucsParity*:DemucsBag*\")", *tests));
+      c.error(node["tests"].Mark(), fmt::format("verify.tests: found \"{}\", expected a GoogleTest filter without "
+                                                "spaces (patterns joined by ':', like \"HTDemucsParity*:DemucsBag*\")",
+                                                *tests));
   }
   // One directory, or a list of them (a component whose parity tests have several sets of reference data).
   auto add_fixtures = [&](const YAML::Node& item, const std::string& dir) {
     if (!stays_below(dir))
-      c.error(item.Mark(), fmt::format("verify.fixtures: \"{}\" leaves the project root; give the reference data directory relative to it (like tests/fixtures/htdemucs)", dir));
+      c.error(item.Mark(), fmt::format("verify.fixtures: \"{}\" leaves the project root; give the reference data "
+                                       "directory relative to it (like tests/fixtures/htdemucs)",
+                                       dir));
     else
       m.verify.fixtures.push_back(dir);
   };
@@ -475,7 +568,8 @@ void load_verify(Checker& c, const YAML::Node& node, Manifest& m) {
   } else if (auto fixtures = c.string(node, "fixtures", "verify")) {
     add_fixtures(node["fixtures"], *fixtures);
   }
-  if (YAML::Node r = node["regenerate"]) m.verify.regenerate = load_step(c, r, "verify.regenerate", false, "the project root");
+  if (YAML::Node r = node["regenerate"])
+    m.verify.regenerate = load_step(c, r, "verify.regenerate", false, "the project root");
 }
 
 }  // namespace
@@ -490,8 +584,10 @@ std::vector<std::string> string_list(Checker& c, const YAML::Node& node, const s
     return out;
   }
   for (const auto& item : node) {
-    if (!item.IsScalar() || item.Scalar().empty()) c.error(item.Mark(), fmt::format("{}: found {}, expected {}", where, Checker::kind(item), what));
-    else out.push_back(item.Scalar());
+    if (!item.IsScalar() || item.Scalar().empty())
+      c.error(item.Mark(), fmt::format("{}: found {}, expected {}", where, Checker::kind(item), what));
+    else
+      out.push_back(item.Scalar());
   }
   return out;
 }
@@ -500,7 +596,8 @@ std::vector<std::string> string_list(Checker& c, const YAML::Node& node, const s
 std::vector<std::string> placeholders_in(const std::string& value) {
   static const std::regex kPlaceholder("\\{([A-Za-z0-9_-]*)\\}");
   std::vector<std::string> names;
-  for (std::sregex_iterator it(value.begin(), value.end(), kPlaceholder), end; it != end; ++it) names.push_back((*it)[1]);
+  for (std::sregex_iterator it(value.begin(), value.end(), kPlaceholder), end; it != end; ++it)
+    names.push_back((*it)[1]);
   return names;
 }
 
@@ -529,9 +626,9 @@ void check_var_placeholders(Checker& c, const YAML::Node& node, const std::strin
 }
 
 void load_bench(Checker& c, const YAML::Node& node, Manifest& m) {
-  static const std::vector<std::string> allowed = {"model",   "checkpoint", "track",   "seconds",     "precisions",
-                                                   "batch_sizes", "graphs",  "separate_args", "prepare", "upstream",
-                                                   "write_track", "python", "vars",    "env",  "repeats"};
+  static const std::vector<std::string> allowed = {
+      "model",   "checkpoint", "track",       "seconds", "precisions", "batch_sizes", "graphs", "separate_args",
+      "prepare", "upstream",   "write_track", "python",  "vars",       "env",         "repeats"};
   if (!c.map(node, "bench", allowed, {"model"})) return;
   BenchSpec& b = m.bench;
   b.present = true;
@@ -539,17 +636,25 @@ void load_bench(Checker& c, const YAML::Node& node, Manifest& m) {
   static const std::regex kVar("^[a-z_][a-z0-9_]*$");
   if (YAML::Node vars = node["vars"]) {
     if (!vars.IsMap()) {
-      c.error(vars.Mark(), fmt::format("bench.vars: found {}, expected a mapping of placeholder names to values (like {{deps: .deps/py}})", Checker::kind(vars)));
+      c.error(vars.Mark(),
+              fmt::format(
+                  "bench.vars: found {}, expected a mapping of placeholder names to values (like {{deps: .deps/py}})",
+                  Checker::kind(vars)));
     } else {
       for (auto it = vars.begin(); it != vars.end(); ++it) {
         std::string key = it->first.Scalar();
         const auto& builtin = bench_placeholders();
         if (!std::regex_match(key, kVar))
-          c.error(it->first.Mark(), fmt::format("bench.vars: \"{}\" is not a placeholder name; use lower-case letters, digits and '_'", key));
+          c.error(
+              it->first.Mark(),
+              fmt::format("bench.vars: \"{}\" is not a placeholder name; use lower-case letters, digits and '_'", key));
         else if (std::find(builtin.begin(), builtin.end(), key) != builtin.end())
-          c.error(it->first.Mark(), fmt::format("bench.vars: \"{}\" is a placeholder patchmgr fills in itself; choose another name", key));
+          c.error(
+              it->first.Mark(),
+              fmt::format("bench.vars: \"{}\" is a placeholder patchmgr fills in itself; choose another name", key));
         else if (!it->second.IsScalar())
-          c.error(it->second.Mark(), fmt::format("bench.vars.{}: found {}, expected a string", key, Checker::kind(it->second)));
+          c.error(it->second.Mark(),
+                  fmt::format("bench.vars.{}: found {}, expected a string", key, Checker::kind(it->second)));
         else {
           b.vars[key] = it->second.Scalar();
           check_var_placeholders(c, it->second, b.vars[key], key);
@@ -570,7 +675,9 @@ void load_bench(Checker& c, const YAML::Node& node, Manifest& m) {
   if (YAML::Node s = node["seconds"]) {
     double v = 0;
     if (!s.IsScalar() || !YAML::convert<double>::decode(s, v) || !(v > 0) || v > 86400)
-      c.error(s.Mark(), fmt::format("bench.seconds: found {}, expected the synthetic track's length in seconds (like 180)", Checker::kind(s)));
+      c.error(s.Mark(),
+              fmt::format("bench.seconds: found {}, expected the synthetic track's length in seconds (like 180)",
+                          Checker::kind(s)));
     else
       b.seconds = v;
   }
@@ -591,9 +698,11 @@ void load_bench(Checker& c, const YAML::Node& node, Manifest& m) {
   auto choices = [&](const char* key, std::vector<std::string>& into, const std::vector<std::string>& allowed_values) {
     YAML::Node n = node[key];
     if (!n) return;
-    for (const auto& v : string_list(c, n, fmt::format("bench.{}", key), fmt::format("values among {}", fmt::join(allowed_values, ", ")).c_str())) {
+    for (const auto& v : string_list(c, n, fmt::format("bench.{}", key),
+                                     fmt::format("values among {}", fmt::join(allowed_values, ", ")).c_str())) {
       if (std::find(allowed_values.begin(), allowed_values.end(), v) == allowed_values.end())
-        c.error(n.Mark(), fmt::format("bench.{}: found \"{}\", expected one of {}", key, v, fmt::join(allowed_values, ", ")));
+        c.error(n.Mark(),
+                fmt::format("bench.{}: found \"{}\", expected one of {}", key, v, fmt::join(allowed_values, ", ")));
       else if (std::find(into.begin(), into.end(), v) != into.end())
         c.error(n.Mark(), fmt::format("bench.{}: \"{}\" twice", key, v));
       else
@@ -606,18 +715,23 @@ void load_bench(Checker& c, const YAML::Node& node, Manifest& m) {
   if (YAML::Node r = node["repeats"]) {
     int v = 0;
     if (!r.IsScalar() || !YAML::convert<int>::decode(r, v) || v < 1 || v > 100)
-      c.error(r.Mark(), fmt::format("bench.repeats: found {}, expected the number of timed runs per configuration, 1 to 100 (like 3)", Checker::kind(r)));
+      c.error(
+          r.Mark(),
+          fmt::format("bench.repeats: found {}, expected the number of timed runs per configuration, 1 to 100 (like 3)",
+                      Checker::kind(r)));
     else
       b.repeats = v;
   }
   if (YAML::Node n = node["batch_sizes"]) {
     if (!n.IsSequence()) {
-      c.error(n.Mark(), fmt::format("bench.batch_sizes: found {}, expected a list of batch sizes (like [1, 4, 8])", Checker::kind(n)));
+      c.error(n.Mark(), fmt::format("bench.batch_sizes: found {}, expected a list of batch sizes (like [1, 4, 8])",
+                                    Checker::kind(n)));
     } else {
       for (const auto& item : n) {
         int v = 0;
         if (!item.IsScalar() || !YAML::convert<int>::decode(item, v) || v < 1 || v > 4096)
-          c.error(item.Mark(), fmt::format("bench.batch_sizes: found {}, expected a batch size from 1 to 4096", Checker::kind(item)));
+          c.error(item.Mark(), fmt::format("bench.batch_sizes: found {}, expected a batch size from 1 to 4096",
+                                           Checker::kind(item)));
         else
           b.batch_sizes.push_back(v);
       }
@@ -625,15 +739,24 @@ void load_bench(Checker& c, const YAML::Node& node, Manifest& m) {
   }
   if (YAML::Node env = node["env"]) {
     if (!env.IsMap()) {
-      c.error(env.Mark(), fmt::format("bench.env: found {}, expected a mapping of variable names to values (like {{PYTHONUNBUFFERED: \"1\"}})", Checker::kind(env)));
+      c.error(
+          env.Mark(),
+          fmt::format(
+              "bench.env: found {}, expected a mapping of variable names to values (like {{PYTHONUNBUFFERED: \"1\"}})",
+              Checker::kind(env)));
     } else {
       static const std::regex kName("^[A-Za-z_][A-Za-z0-9_]*$");
       for (auto it = env.begin(); it != env.end(); ++it) {
         std::string key = it->first.Scalar();
         if (!std::regex_match(key, kName))
-          c.error(it->first.Mark(), fmt::format("bench.env: \"{}\" is not a variable name; use letters, digits and '_', not starting with a digit", key));
+          c.error(
+              it->first.Mark(),
+              fmt::format(
+                  "bench.env: \"{}\" is not a variable name; use letters, digits and '_', not starting with a digit",
+                  key));
         else if (!it->second.IsScalar())
-          c.error(it->second.Mark(), fmt::format("bench.env.{}: found {}, expected a string (quote numbers: \"1\")", key, Checker::kind(it->second)));
+          c.error(it->second.Mark(), fmt::format("bench.env.{}: found {}, expected a string (quote numbers: \"1\")",
+                                                 key, Checker::kind(it->second)));
         else
           b.env[key] = it->second.Scalar();
       }
@@ -659,21 +782,26 @@ LoadResult load_manifest(const std::filesystem::path& file, const std::filesyste
   }
   Manifest m;
   m.path = file;
-  if (!c.map(doc, "manifest", {"schema", "name", "upstream", "checkout", "patches", "build", "verify", "bench"}, {"schema", "name", "upstream", "patches"}))
+  if (!c.map(doc, "manifest", {"schema", "name", "upstream", "checkout", "patches", "build", "verify", "bench"},
+             {"schema", "name", "upstream", "patches"}))
     return result;
 
   if (YAML::Node s = doc["schema"]) {
     int v = 0;
     if (!s.IsScalar() || !YAML::convert<int>::decode(s, v) || v != kManifestSchema)
-      c.error(s.Mark(), fmt::format("schema: found {}, expected {} (the only schema version this patchmgr reads)", Checker::kind(s), kManifestSchema));
+      c.error(s.Mark(), fmt::format("schema: found {}, expected {} (the only schema version this patchmgr reads)",
+                                    Checker::kind(s), kManifestSchema));
   }
   std::string stem = file.stem().string();
   if (auto name = c.string(doc, "name", "manifest")) {
     m.name = *name;
     if (!std::regex_match(m.name, kSlug))
-      c.error(doc["name"].Mark(), fmt::format("name: found \"{}\", expected lower-case letters, digits and '-'", m.name));
+      c.error(doc["name"].Mark(),
+              fmt::format("name: found \"{}\", expected lower-case letters, digits and '-'", m.name));
     else if (m.name != stem)
-      c.error(doc["name"].Mark(), fmt::format("name: found \"{}\", but the file is {}; name the file {}.yaml or set name: {}", m.name, file.filename().string(), m.name, stem));
+      c.error(doc["name"].Mark(),
+              fmt::format("name: found \"{}\", but the file is {}; name the file {}.yaml or set name: {}", m.name,
+                          file.filename().string(), m.name, stem));
   }
   if (m.name.empty()) m.name = stem;
 
@@ -683,7 +811,9 @@ LoadResult load_manifest(const std::filesystem::path& file, const std::filesyste
     if (auto track = c.string(up, "track", "upstream")) m.track = *track;
     if (auto commit = c.string(up, "commit", "upstream")) {
       if (!std::regex_match(*commit, kSha1))
-        c.error(up["commit"].Mark(), fmt::format("upstream.commit: found \"{}\", expected the full 40-hex commit SHA (git rev-parse {} in the upstream prints it)", *commit, *commit));
+        c.error(up["commit"].Mark(), fmt::format("upstream.commit: found \"{}\", expected the full 40-hex commit SHA "
+                                                 "(git rev-parse {} in the upstream prints it)",
+                                                 *commit, *commit));
       else
         m.commit = *commit, m.commit_line = up["commit"].Mark().line + 1;
     }
@@ -693,12 +823,15 @@ LoadResult load_manifest(const std::filesystem::path& file, const std::filesyste
   if (auto co = c.string(doc, "checkout", "manifest", false)) m.checkout_field = *co;
   m.checkout = std::filesystem::weakly_canonical(root / m.checkout_field);
   if (m.checkout == std::filesystem::weakly_canonical(root))
-    c.error(doc["checkout"].Mark(), "checkout: the checkout cannot be the project root itself; use a directory such as upstream/<name>");
+    c.error(doc["checkout"].Mark(),
+            "checkout: the checkout cannot be the project root itself; use a directory such as upstream/<name>");
 
   YAML::Node patches = doc["patches"];
   if (patches) {
     if (!patches.IsSequence()) {
-      if (!patches.IsNull()) c.error(patches.Mark(), fmt::format("patches: found {}, expected a list of patches (or [] for none)", Checker::kind(patches)));
+      if (!patches.IsNull())
+        c.error(patches.Mark(),
+                fmt::format("patches: found {}, expected a list of patches (or [] for none)", Checker::kind(patches)));
     } else {
       std::map<std::string, YAML::Mark> ids;
       size_t i = 0;
@@ -708,7 +841,10 @@ LoadResult load_manifest(const std::filesystem::path& file, const std::filesyste
       for (const auto& p : m.patches) {
         if (p.kind != PatchKind::source || p.file_field.empty()) continue;
         if (!last.empty() && p.file_field <= last)
-          diags.push_back({file, p.line, 1, fmt::format("patches ({}): file {} comes after {} in the series but sorts before it; renumber the files to follow the series order", p.id, p.file_field, last)});
+          diags.push_back({file, p.line, 1,
+                           fmt::format("patches ({}): file {} comes after {} in the series but sorts before it; "
+                                       "renumber the files to follow the series order",
+                                       p.id, p.file_field, last)});
         last = p.file_field;
       }
     }
@@ -725,12 +861,16 @@ LoadResult load_all_manifests(const std::filesystem::path& root) {
   auto dir = root / "manifests";
   std::error_code ec;
   if (!std::filesystem::is_directory(dir, ec)) {
-    all.diagnostics.push_back({dir, 1, 1, fmt::format("no manifests/ directory in {}; run patchmgr from the project root or pass --root", root.string())});
+    all.diagnostics.push_back(
+        {dir, 1, 1,
+         fmt::format("no manifests/ directory in {}; run patchmgr from the project root or pass --root",
+                     root.string())});
     return all;
   }
   std::vector<std::filesystem::path> files;
   for (const auto& e : std::filesystem::directory_iterator(dir))
-    if (e.is_regular_file() && (e.path().extension() == ".yaml" || e.path().extension() == ".yml")) files.push_back(e.path());
+    if (e.is_regular_file() && (e.path().extension() == ".yaml" || e.path().extension() == ".yml"))
+      files.push_back(e.path());
   std::sort(files.begin(), files.end());
   for (const auto& f : files) {
     LoadResult one = load_manifest(f, root);

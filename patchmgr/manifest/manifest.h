@@ -38,48 +38,48 @@ struct Finding {
 struct Patch {
   std::string id;
   PatchKind kind = PatchKind::source;
-  std::filesystem::path file;          // absolute path of the patch file (source patches)
-  std::string file_field;              // the `file` value as written in the manifest
+  std::filesystem::path file;  // absolute path of the patch file (source patches)
+  std::string file_field;      // the `file` value as written in the manifest
   std::string sha256;
   std::string title;
   std::string purpose;
   PatchStatus status = PatchStatus::implemented;
-  bool enabled = true;                 // applied by `apply` unless asked otherwise
-  std::string since;                   // YYYY-MM-DD
-  std::vector<std::string> files;      // files the patch touches (or stands in for, runtime patches)
+  bool enabled = true;             // applied by `apply` unless asked otherwise
+  std::string since;               // YYYY-MM-DD
+  std::vector<std::string> files;  // files the patch touches (or stands in for, runtime patches)
   std::string notes;
   std::vector<Finding> findings;
   UpstreamStatus upstream_status = UpstreamStatus::unset;
-  std::string upstream_url;            // the pull request or mail (required for submitted)
-  std::string upstream_commit;         // the upstream commit, 40 hex (required for accepted and backport)
-  std::string upstream_reason;         // why it is not or cannot be upstream (required for denied and inappropriate)
-  int line = 0;                        // manifest line of this entry, for messages
-  int sha256_line = 0;                 // manifest line of the sha256 value (export rewrites it)
+  std::string upstream_url;              // the pull request or mail (required for submitted)
+  std::string upstream_commit;           // the upstream commit, 40 hex (required for accepted and backport)
+  std::string upstream_reason;           // why it is not or cannot be upstream (required for denied and inappropriate)
+  int line = 0;                          // manifest line of this entry, for messages
+  int sha256_line = 0;                   // manifest line of the sha256 value (export rewrites it)
   std::map<std::string, int> key_lines;  // manifest line of each key of this entry (the writers edit values in place)
 
-  git::PatchFile parsed;               // the parsed patch file (source patches)
+  git::PatchFile parsed;  // the parsed patch file (source patches)
 };
 
 // A shell command run for a component: a `build` step, or verify's
 // `regenerate` (docs/manifest.md, "Build steps").
 struct Step {
-  std::string name;                          // lower-case slug, unique in the component's build list
-  std::string run;                           // run with /bin/sh -c
-  std::string when;                          // optional shell condition: the step runs only when it exits 0
-  std::map<std::string, std::string> env;    // added to the environment
-  std::string cwd;                           // relative to the checkout (build) or the project root (regenerate); "" = that directory
-  int timeout = 600;                         // seconds
-  int line = 0;                              // manifest line, for messages
+  std::string name;                        // lower-case slug, unique in the component's build list
+  std::string run;                         // run with /bin/sh -c
+  std::string when;                        // optional shell condition: the step runs only when it exits 0
+  std::map<std::string, std::string> env;  // added to the environment
+  std::string cwd;    // relative to the checkout (build) or the project root (regenerate); "" = that directory
+  int timeout = 600;  // seconds
+  int line = 0;       // manifest line, for messages
 };
 
 // How `patchmgr verify` checks the runtime against this component's reference data.
 struct VerifySpec {
   bool present = false;
-  std::string tests;                         // GoogleTest filter for the runtime's parity tests (runtime_tests)
+  std::string tests;  // GoogleTest filter for the runtime's parity tests (runtime_tests)
   // Reference data directories, relative to the project root (a string or a list
   // in YAML); the first is $PATCHMGR_FIXTURES for the regenerate step.
   std::vector<std::string> fixtures;
-  std::optional<Step> regenerate;            // remakes the reference data (verify --regenerate)
+  std::optional<Step> regenerate;  // remakes the reference data (verify --regenerate)
   int line = 0;
 };
 
@@ -88,28 +88,29 @@ struct VerifySpec {
 // "Benchmarks"). Every string may hold {placeholders}.
 struct BenchSpec {
   bool present = false;
-  std::string model;                         // separate --model: a model file or an MSST config
-  std::string checkpoint;                    // separate --checkpoint (MSST configs); optional
-  std::string track;                         // a WAV file; empty: a synthetic track of `seconds`
+  std::string model;       // separate --model: a model file or an MSST config
+  std::string checkpoint;  // separate --checkpoint (MSST configs); optional
+  std::string track;       // a WAV file; empty: a synthetic track of `seconds`
   double seconds = 180;
-  int repeats = 1;                           // timed runs per configuration, each side; the median is kept
-  std::vector<std::string> precisions;       // fp32, fp16, bf16
+  int repeats = 1;                      // timed runs per configuration, each side; the median is kept
+  std::vector<std::string> precisions;  // fp32, fp16, bf16
   std::vector<int> batch_sizes;
-  std::vector<std::string> graphs;           // on, off
-  std::vector<std::string> separate_args;    // more arguments for separate
-  std::vector<std::string> prepare;          // argv run (in the project root) when the model or checkpoint is missing
-  std::vector<std::string> upstream;         // argv of the upstream reference benchmark; empty: none
-  std::vector<std::string> write_track;      // appended to `upstream` when it must write the synthetic track
-  std::string python = "python3";            // {python}
-  std::map<std::string, std::string> vars;   // more {placeholders}
-  std::map<std::string, std::string> env;    // added to the environment of every command
+  std::vector<std::string> graphs;          // on, off
+  std::vector<std::string> separate_args;   // more arguments for separate
+  std::vector<std::string> prepare;         // argv run (in the project root) when the model or checkpoint is missing
+  std::vector<std::string> upstream;        // argv of the upstream reference benchmark; empty: none
+  std::vector<std::string> write_track;     // appended to `upstream` when it must write the synthetic track
+  std::string python = "python3";           // {python}
+  std::map<std::string, std::string> vars;  // more {placeholders}
+  std::map<std::string, std::string> env;   // added to the environment of every command
   int line = 0;
 };
 
 // The placeholders `patchmgr bench` fills in, besides the section's `vars`.
 inline const std::vector<std::string>& bench_placeholders() {
-  static const std::vector<std::string> names = {"root",       "work",  "checkout", "python", "patchmgr", "component", "model",
-                                                 "checkpoint", "track", "seconds",  "out",    "precisions", "batch_sizes", "repeats"};
+  static const std::vector<std::string> names = {"root",      "work",       "checkout",    "python", "patchmgr",
+                                                 "component", "model",      "checkpoint",  "track",  "seconds",
+                                                 "out",       "precisions", "batch_sizes", "repeats"};
   return names;
 }
 
@@ -121,19 +122,19 @@ inline const std::vector<std::string>& bench_var_placeholders() {
 }
 
 struct Manifest {
-  std::filesystem::path path;          // the manifest file
+  std::filesystem::path path;  // the manifest file
   int schema = kManifestSchema;
   std::string name;
-  std::string url;                     // upstream.url as written
-  std::string commit;                  // upstream.commit, 40 lower-case hex
-  int commit_line = 0;                 // its line in the manifest (rebase rewrites it)
-  std::string track;                   // upstream.track
-  std::filesystem::path checkout;      // absolute path of the working clone
-  std::string checkout_field;          // as written (relative to the project root by default)
-  std::vector<Patch> patches;          // in series order
-  std::vector<Step> build;             // `build` steps, in order, run in the checkout by `patchmgr build`
-  VerifySpec verify;                   // `verify` section
-  BenchSpec bench;                     // `bench` section
+  std::string url;                 // upstream.url as written
+  std::string commit;              // upstream.commit, 40 lower-case hex
+  int commit_line = 0;             // its line in the manifest (rebase rewrites it)
+  std::string track;               // upstream.track
+  std::filesystem::path checkout;  // absolute path of the working clone
+  std::string checkout_field;      // as written (relative to the project root by default)
+  std::vector<Patch> patches;      // in series order
+  std::vector<Step> build;         // `build` steps, in order, run in the checkout by `patchmgr build`
+  VerifySpec verify;               // `verify` section
+  BenchSpec bench;                 // `bench` section
 
   const Patch* find(const std::string& id) const;
   std::vector<const Patch*> source_patches() const;

@@ -68,21 +68,30 @@ PipelineReport run_pipeline(const Context& ctx, const std::vector<Manifest>& man
   PipelineReport report;
   std::ostream& out = *ctx.out;
   std::map<std::string, std::string> broken;  // component -> the stage that failed
-  auto heading = [&](const std::string& s) { out << fmt::format("\n== {} ==\n", s); out.flush(); };
+  auto heading = [&](const std::string& s) {
+    out << fmt::format("\n== {} ==\n", s);
+    out.flush();
+  };
   auto add = [&](StageResult r) {
     if (r.result == StageResult::Result::failed && !broken.count(r.component)) broken[r.component] = r.stage;
     report.stages.push_back(std::move(r));
   };
-  auto blocked = [&](const std::string& c) { return broken.count(c) ? fmt::format("{} failed for {}", broken.at(c), c) : std::string(); };
+  auto blocked = [&](const std::string& c) {
+    return broken.count(c) ? fmt::format("{} failed for {}", broken.at(c), c) : std::string();
+  };
 
   heading("sync");
-  for (const auto& m : manifests) add(stage(ctx, "sync", m.name, [&](StageResult& r) {
-    sync(ctx, m, {});
-    r.message = fmt::format("at the pin {}", m.commit.substr(0, 12));
-  }));
+  for (const auto& m : manifests)
+    add(stage(ctx, "sync", m.name, [&](StageResult& r) {
+      sync(ctx, m, {});
+      r.message = fmt::format("at the pin {}", m.commit.substr(0, 12));
+    }));
   heading("apply");
   for (const auto& m : manifests) {
-    if (auto b = blocked(m.name); !b.empty()) { add(skipped("apply", m.name, b)); continue; }
+    if (auto b = blocked(m.name); !b.empty()) {
+      add(skipped("apply", m.name, b));
+      continue;
+    }
     add(stage(ctx, "apply", m.name, [&](StageResult& r) {
       apply(ctx, m, {});
       r.message = "the enabled patches are applied";
@@ -93,7 +102,10 @@ PipelineReport run_pipeline(const Context& ctx, const std::vector<Manifest>& man
   steps.allow_mismatch = o.runtime.allow_mismatch;
   steps.log_dir = o.verify.log_dir;
   for (const auto& m : manifests) {
-    if (auto b = blocked(m.name); !b.empty()) { add(skipped("build", m.name, b)); continue; }
+    if (auto b = blocked(m.name); !b.empty()) {
+      add(skipped("build", m.name, b));
+      continue;
+    }
     if (m.build.empty()) {
       add(skipped("build", m.name, fmt::format("{} has no build steps", display_path(m.path, ctx.root))));
       out << m.name << ": build skipped: " << report.stages.back().message << "\n";
@@ -103,14 +115,16 @@ PipelineReport run_pipeline(const Context& ctx, const std::vector<Manifest>& man
       auto outcomes = run_build_steps(ctx, m, steps);
       size_t ran = 0;
       for (const auto& s : outcomes) ran += s.result == StepOutcome::Result::ok;
-      r.message = fmt::format("{} of {} steps ran, {} skipped by their condition", ran, outcomes.size(), outcomes.size() - ran);
+      r.message =
+          fmt::format("{} of {} steps ran, {} skipped by their condition", ran, outcomes.size(), outcomes.size() - ran);
     }));
   }
 
   heading("build runtime");
   bool runtime_ok = false;
   std::string runtime_why;
-  std::filesystem::path build_dir = o.runtime.build_dir.empty() ? default_build_dir(ctx.root, o.runtime.flavor) : o.runtime.build_dir;
+  std::filesystem::path build_dir =
+      o.runtime.build_dir.empty() ? default_build_dir(ctx.root, o.runtime.flavor) : o.runtime.build_dir;
   if (!has_runtime_sources(ctx.root)) {
     runtime_why = fmt::format("{} has no runtime/ to build", ctx.root.string());
     add(skipped("runtime", "runtime", runtime_why));
@@ -144,7 +158,11 @@ PipelineReport run_pipeline(const Context& ctx, const std::vector<Manifest>& man
       out << m.name << ": verify skipped: " << report.stages.back().message << "\n";
       continue;
     }
-    if (!runtime_ok) { add(skipped("verify", m.name, runtime_why)); out << m.name << ": verify skipped: " << runtime_why << "\n"; continue; }
+    if (!runtime_ok) {
+      add(skipped("verify", m.name, runtime_why));
+      out << m.name << ": verify skipped: " << runtime_why << "\n";
+      continue;
+    }
     add(stage(ctx, "verify", m.name, [&](StageResult& r) {
       VerifyReport v = verify(ctx, manifests, m, vo);
       out << verify_text(v);
@@ -157,7 +175,10 @@ PipelineReport run_pipeline(const Context& ctx, const std::vector<Manifest>& man
 
   heading(fmt::format("check against {}", o.against));
   for (const auto& m : manifests) {
-    if (broken.count(m.name) && broken.at(m.name) == "sync") { add(skipped("check", m.name, blocked(m.name))); continue; }
+    if (broken.count(m.name) && broken.at(m.name) == "sync") {
+      add(skipped("check", m.name, blocked(m.name)));
+      continue;
+    }
     add(stage(ctx, "check", m.name, [&](StageResult& r) {
       CheckOptions co;
       co.against = o.against;
@@ -170,12 +191,14 @@ PipelineReport run_pipeline(const Context& ctx, const std::vector<Manifest>& man
       if (!c.ok()) {
         r.result = StageResult::Result::failed;
         r.code = ExitCode::failed;
-        r.message = !c.error.empty() ? first_line(c.error) : fmt::format("{} patch{} no longer appl{} against {}", fails, fails == 1 ? "" : "es", fails == 1 ? "ies" : "y", o.against);
+        r.message = !c.error.empty() ? first_line(c.error)
+                                     : fmt::format("{} patch{} no longer appl{} against {}", fails,
+                                                   fails == 1 ? "" : "es", fails == 1 ? "ies" : "y", o.against);
       } else {
         size_t drifted = 0;  // offset, fuzz, 3-way, already upstream: green, but not exact
         for (const auto& p : c.patches) drifted += p.drift && p.drift->drift != Drift::applies;
-        r.message = drifted ? fmt::format("no patch fails against {} ({}); {} only with drift (see the check output)", o.against,
-                                          c.target.substr(0, 12), drifted)
+        r.message = drifted ? fmt::format("no patch fails against {} ({}); {} only with drift (see the check output)",
+                                          o.against, c.target.substr(0, 12), drifted)
                             : fmt::format("every patch applies against {} ({})", o.against, c.target.substr(0, 12));
       }
     }));
@@ -192,7 +215,9 @@ std::string pipeline_summary(const PipelineReport& r) {
   std::string s = "pipeline summary\n";
   size_t failed = 0;
   for (const auto& st : r.stages) {
-    const char* res = st.result == StageResult::Result::ok ? "ok" : st.result == StageResult::Result::failed ? "FAILED" : "skipped";
+    const char* res = st.result == StageResult::Result::ok       ? "ok"
+                      : st.result == StageResult::Result::failed ? "FAILED"
+                                                                 : "skipped";
     failed += st.result == StageResult::Result::failed;
     s += fmt::format("  {:<8} {:<14} {:<8} {:>7.1f} s  {}\n", st.stage, st.component, res, st.seconds, st.message);
   }
@@ -212,8 +237,9 @@ std::string pipeline_junit(const PipelineReport& r) {
     c.classname = "patchmgr.pipeline." + st.stage;
     c.name = st.component;
     c.seconds = st.seconds;
-    c.result = st.result == StageResult::Result::ok ? JUnitCase::Result::passed
-               : st.result == StageResult::Result::failed ? JUnitCase::Result::failed : JUnitCase::Result::skipped;
+    c.result = st.result == StageResult::Result::ok       ? JUnitCase::Result::passed
+               : st.result == StageResult::Result::failed ? JUnitCase::Result::failed
+                                                          : JUnitCase::Result::skipped;
     c.message = st.message;
     c.text = st.detail;
     if (st.result == StageResult::Result::ok) c.output = st.detail.empty() ? st.message : st.detail;

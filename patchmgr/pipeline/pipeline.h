@@ -18,25 +18,25 @@
 namespace patchmgr {
 
 struct PipelineOptions {
-  std::string against = "latest";      // check --against
-  RuntimeBuildOptions runtime;         // build runtime (its allow_mismatch also lets the build steps run)
-  VerifyOptions verify;                // build_dir is taken from the runtime build
-  std::filesystem::path junit;         // write the JUnit report here (atomically)
+  std::string against = "latest";  // check --against
+  RuntimeBuildOptions runtime;     // build runtime (its allow_mismatch also lets the build steps run)
+  VerifyOptions verify;            // build_dir is taken from the runtime build
+  std::filesystem::path junit;     // write the JUnit report here (atomically)
 };
 
 struct StageResult {
-  std::string stage;                   // "sync", "apply", "build", "runtime", "verify", "check"
-  std::string component;               // "runtime" for the runtime build
+  std::string stage;      // "sync", "apply", "build", "runtime", "verify", "check"
+  std::string component;  // "runtime" for the runtime build
   enum class Result { ok, failed, skipped } result = Result::ok;
-  std::string message;                 // one line
-  std::string detail;                  // the full text (errors with log tails)
+  std::string message;  // one line
+  std::string detail;   // the full text (errors with log tails)
   double seconds = 0;
   ExitCode code = ExitCode::ok;
 };
 
 struct PipelineReport {
   std::vector<StageResult> stages;
-  ExitCode code() const;               // the worst stage
+  ExitCode code() const;  // the worst stage
 };
 
 // Runs every stage over `manifests` (all of them: the runtime build needs every checkout).

@@ -51,7 +51,8 @@ std::string attention_summary(const std::string& text) {
     size_t colon = d.find(": ", keys == std::string::npos ? 0 : keys);
     if (colon == std::string::npos) continue;
     std::string backend = d.substr(colon + 2, d.find(" (", colon) - colon - 2);
-    parts.push_back(keys == std::string::npos ? backend : fmt::format("{} ({})", backend, d.substr(keys + 2, colon - keys - 2)));
+    parts.push_back(keys == std::string::npos ? backend
+                                              : fmt::format("{} ({})", backend, d.substr(keys + 2, colon - keys - 2)));
   }
   if (parts.empty()) return {};
   if (parts.size() == 1) return "attention " + parts[0].substr(0, parts[0].find(" ("));
@@ -70,7 +71,8 @@ std::string memory(const Row& r, bool gpu) {
 const Row* fastest(const std::vector<Row>& rows, const std::string& precision = "") {
   const Row* best = nullptr;
   for (const auto& r : rows)
-    if (r.realtime && (precision.empty() || r.precision == precision) && (!best || *r.realtime > *best->realtime)) best = &r;
+    if (r.realtime && (precision.empty() || r.precision == precision) && (!best || *r.realtime > *best->realtime))
+      best = &r;
   return best;
 }
 
@@ -78,7 +80,8 @@ const Row* fastest(const std::vector<Row>& rows, const std::string& precision = 
 const Row* fastest_within(const std::vector<Row>& rows, int64_t bytes) {
   const Row* best = nullptr;
   for (const auto& r : rows)
-    if (r.realtime && r.peak_reserved && *r.peak_reserved > 0 && *r.peak_reserved <= bytes && (!best || *r.realtime > *best->realtime))
+    if (r.realtime && r.peak_reserved && *r.peak_reserved > 0 && *r.peak_reserved <= bytes &&
+        (!best || *r.realtime > *best->realtime))
       best = &r;
   return best;
 }
@@ -106,7 +109,8 @@ constexpr size_t kUnfoldedRows = 8;
 const Row* least_memory(const std::vector<Row>& rows) {
   const Row* best = nullptr;
   for (const auto& r : rows)
-    if (r.realtime && r.peak_reserved && *r.peak_reserved > 0 && (!best || *r.peak_reserved < *best->peak_reserved)) best = &r;
+    if (r.realtime && r.peak_reserved && *r.peak_reserved > 0 && (!best || *r.peak_reserved < *best->peak_reserved))
+      best = &r;
   return best;
 }
 
@@ -135,27 +139,34 @@ std::string at_a_glance(const Result& r, bool gpu) {
   std::vector<std::string> precisions;
   for (const auto* side : {&r.runtime, &r.upstream})
     for (const auto& row : *side)
-      if (std::find(precisions.begin(), precisions.end(), row.precision) == precisions.end()) precisions.push_back(row.precision);
+      if (std::find(precisions.begin(), precisions.end(), row.precision) == precisions.end())
+        precisions.push_back(row.precision);
   std::string out = "| | upstream | stemkit | stemkit / upstream |\n|---|---|---|---|\n";
   for (const auto& p : precisions) {
     const Row* s = fastest(r.runtime, p);
     const Row* u = fastest(r.upstream, p);
     std::string ratio = s && u ? fmt::format("{:.2f}x", *s->realtime / *u->realtime) : "";
-    out += fmt::format("| fastest {} | {} | {} | {} |\n", p, u ? side_cell(u, upstream_config(*u)) : r.has_upstream ? failure_cell(r.upstream, p) : "",
+    out += fmt::format("| fastest {} | {} | {} | {} |\n", p,
+                       u                ? side_cell(u, upstream_config(*u))
+                       : r.has_upstream ? failure_cell(r.upstream, p)
+                                        : "",
                        s ? side_cell(s, stemkit_config(*s)) : failure_cell(r.runtime, p), ratio);
   }
   if (gpu) {
     // The comparison our users' table is about: stemkit's fastest configuration,
     // of any precision, that reserves no more GPU memory than upstream's fastest.
     const Row* u = fastest(r.upstream);
-    const Row* s = u && u->peak_reserved && *u->peak_reserved > 0 ? fastest_within(r.runtime, *u->peak_reserved) : nullptr;
+    const Row* s =
+        u && u->peak_reserved && *u->peak_reserved > 0 ? fastest_within(r.runtime, *u->peak_reserved) : nullptr;
     if (s)
-      out += fmt::format("| fastest within upstream's memory | {} | {} | {:.2f}x |\n", side_cell(u, upstream_config(*u)),
-                         side_cell(s, stemkit_config(*s)), *s->realtime / *u->realtime);
+      out +=
+          fmt::format("| fastest within upstream's memory | {} | {} | {:.2f}x |\n", side_cell(u, upstream_config(*u)),
+                      side_cell(s, stemkit_config(*s)), *s->realtime / *u->realtime);
     const Row* s_least = least_memory(r.runtime);
     const Row* u_least = least_memory(r.upstream);
     if (s_least || u_least)
-      out += fmt::format("| least GPU memory | {} | {} | |\n", u_least ? side_cell(u_least, upstream_config(*u_least)) : "",
+      out += fmt::format("| least GPU memory | {} | {} | |\n",
+                         u_least ? side_cell(u_least, upstream_config(*u_least)) : "",
                          s_least ? side_cell(s_least, stemkit_config(*s_least)) : "");
   }
   return out + "\n";
@@ -163,10 +174,14 @@ std::string at_a_glance(const Result& r, bool gpu) {
 
 }  // namespace
 
-std::string render_benchmarks(const Manifest& m, const std::vector<const Result*>& results, const std::filesystem::path& root) {
+std::string render_benchmarks(const Manifest& m, const std::vector<const Result*>& results,
+                              const std::filesystem::path& root) {
   std::string out = "### Benchmarks\n\n";
   if (results.empty()) {
-    out += fmt::format("No benchmark results recorded yet: `patchmgr bench {} --against-upstream` measures the runtime and the upstream on one track.\n\n", m.name);
+    out += fmt::format(
+        "No benchmark results recorded yet: `patchmgr bench {} --against-upstream` measures the runtime and the "
+        "upstream on one track.\n\n",
+        m.name);
     return out;
   }
   const Result& r = *results.back();
@@ -181,10 +196,13 @@ std::string render_benchmarks(const Manifest& m, const std::vector<const Result*
   if (!r.model.empty()) out += fmt::format(", model `{}`", r.model);
   if (r.repeats > 1) out += fmt::format(", the median of {} timed runs per row", r.repeats);
   if (stale)
-    out += fmt::format("; patch set `{}`. **Stale**: the {} pin or patches have changed since; run `patchmgr bench {} --against-upstream` again.\n\n",
-                       r.fingerprint_id, m.name, m.name);
+    out += fmt::format(
+        "; patch set `{}`. **Stale**: the {} pin or patches have changed since; run `patchmgr bench {} "
+        "--against-upstream` again.\n\n",
+        r.fingerprint_id, m.name, m.name);
   else
-    out += fmt::format("; patch set `{}`, the {} patches of the manifest as they are now.\n\n", r.fingerprint_id, m.name);
+    out +=
+        fmt::format("; patch set `{}`, the {} patches of the manifest as they are now.\n\n", r.fingerprint_id, m.name);
 
   const Row* best_stemkit = fastest(r.runtime);
   const Row* best_upstream = fastest(r.upstream);
@@ -207,7 +225,8 @@ std::string render_benchmarks(const Manifest& m, const std::vector<const Result*
     if (!row.error.empty()) notes.push_back("failed: " + row.error.substr(0, 160));
     std::string s = row.realtime ? speed(*row.realtime) : "failed";
     if (&row == best_stemkit) s = "**" + s + "**";
-    out += fmt::format("| stemkit {} | {} | {} | {} |\n", stemkit_config(row), s, row.realtime ? memory(row, gpu) : "", cell(fmt::format("{}", fmt::join(notes, "; "))));
+    out += fmt::format("| stemkit {} | {} | {} | {} |\n", stemkit_config(row), s, row.realtime ? memory(row, gpu) : "",
+                       cell(fmt::format("{}", fmt::join(notes, "; "))));
   }
   for (const auto& row : r.upstream) {
     std::vector<std::string> notes;
@@ -215,14 +234,16 @@ std::string render_benchmarks(const Manifest& m, const std::vector<const Result*
     if (!row.error.empty()) notes.push_back("failed: " + row.error.substr(0, 160));
     std::string s = row.realtime ? speed(*row.realtime) : "failed";
     if (&row == best_upstream) s = "**" + s + "**";
-    out += fmt::format("| upstream {} | {} | {} | {} |\n", upstream_config(row), s, row.realtime ? memory(row, gpu) : "", cell(fmt::format("{}", fmt::join(notes, "; "))));
+    out += fmt::format("| upstream {} | {} | {} | {} |\n", upstream_config(row), s,
+                       row.realtime ? memory(row, gpu) : "", cell(fmt::format("{}", fmt::join(notes, "; "))));
   }
   out += "\n";
   if (folded) out += "</details>\n\n";
   if (best_stemkit && best_upstream)
-    out += fmt::format("Fastest: stemkit {} at {}, {:.2f} times upstream's fastest ({}, {}).\n\n", stemkit_config(*best_stemkit),
-                       speed(*best_stemkit->realtime), *best_stemkit->realtime / *best_upstream->realtime,
-                       upstream_config(*best_upstream), speed(*best_upstream->realtime));
+    out += fmt::format("Fastest: stemkit {} at {}, {:.2f} times upstream's fastest ({}, {}).\n\n",
+                       stemkit_config(*best_stemkit), speed(*best_stemkit->realtime),
+                       *best_stemkit->realtime / *best_upstream->realtime, upstream_config(*best_upstream),
+                       speed(*best_upstream->realtime));
   else if (!r.has_upstream)
     out += fmt::format("No upstream rows in this run (`patchmgr bench {} --against-upstream` adds them).\n\n", m.name);
   if (!r.imported.empty()) out += fmt::format("Imported: {}\n\n", r.imported);
@@ -235,7 +256,8 @@ std::string render_benchmarks(const Manifest& m, const std::vector<const Result*
       std::string line = fmt::format("- {}, {}: ", h.date, h.machine.label);
       const Row* bs = fastest(h.runtime);
       const Row* bu = fastest(h.upstream);
-      line += bs ? fmt::format("stemkit {} ({})", speed(*bs->realtime), stemkit_config(*bs)) : "stemkit: no successful row";
+      line +=
+          bs ? fmt::format("stemkit {} ({})", speed(*bs->realtime), stemkit_config(*bs)) : "stemkit: no successful row";
       if (bu) line += fmt::format(", upstream {} ({})", speed(*bu->realtime), upstream_config(*bu));
       line += fmt::format("; {:g} s track; {}", h.seconds, link(h, root));
       if (!h.imported.empty()) line += " (imported)";

@@ -12,9 +12,9 @@
 namespace patchmgr {
 
 struct Fingerprint {
-  std::string id;           // 16 hex digits: the start of the SHA-256 of `text`
-  std::string text;         // canonical: per component its pin, per patch kind, id, enabled, sha256
-  std::string summary;      // "bs-roformer@c05f497215b4+2 demucs@b9ab48cad459+2"
+  std::string id;       // 16 hex digits: the start of the SHA-256 of `text`
+  std::string text;     // canonical: per component its pin, per patch kind, id, enabled, sha256
+  std::string summary;  // "bs-roformer@c05f497215b4+2 demucs@b9ab48cad459+2"
 };
 
 Fingerprint fingerprint(const std::vector<Manifest>& manifests);

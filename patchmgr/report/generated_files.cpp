@@ -34,8 +34,9 @@ void write_patches_md(const Context& ctx, const std::vector<Manifest>& manifests
     return;
   }
   if (options.check)
-    throw Error(ExitCode::failed, fmt::format("{} is stale (first difference at line {}); run patchmgr docs and commit the result",
-                                              shown, first_difference_line(current, page)));
+    throw Error(ExitCode::failed,
+                fmt::format("{} is stale (first difference at line {}); run patchmgr docs and commit the result", shown,
+                            first_difference_line(current, page)));
   write_file_atomic(target, page);
   *ctx.out << fmt::format("wrote {} ({} component{})\n", shown, manifests.size(), manifests.size() == 1 ? "" : "s");
 }

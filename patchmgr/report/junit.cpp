@@ -15,8 +15,10 @@ std::string xml_escape(const std::string& s) {
       case '\'': out += "&apos;"; break;
       default:
         // XML 1.0 forbids most control characters, even escaped.
-        if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t' && c != '\r') out += '?';
-        else out += c;
+        if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t' && c != '\r')
+          out += '?';
+        else
+          out += c;
     }
   }
   return out;
@@ -32,11 +34,13 @@ std::string junit_xml(const std::string& name, const std::vector<JUnitSuite>& su
     std::string cases;
     for (const auto& c : s.cases) {
       t += c.seconds;
-      cases += fmt::format("    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3f}\"", xml_escape(c.classname), xml_escape(c.name), c.seconds);
+      cases += fmt::format("    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3f}\"", xml_escape(c.classname),
+                           xml_escape(c.name), c.seconds);
       std::string inner;
       if (c.result == JUnitCase::Result::failed) {
         ++f;
-        inner += fmt::format("      <failure message=\"{}\">{}</failure>\n", xml_escape(c.message), xml_escape(c.text.empty() ? c.message : c.text));
+        inner += fmt::format("      <failure message=\"{}\">{}</failure>\n", xml_escape(c.message),
+                             xml_escape(c.text.empty() ? c.message : c.text));
       } else if (c.result == JUnitCase::Result::skipped) {
         ++k;
         inner += fmt::format("      <skipped message=\"{}\"/>\n", xml_escape(c.message));
@@ -45,11 +49,15 @@ std::string junit_xml(const std::string& name, const std::vector<JUnitSuite>& su
       cases += inner.empty() ? "/>\n" : ">\n" + inner + "    </testcase>\n";
     }
     tests += s.cases.size(), failures += f, skipped += k, total += t;
-    body += fmt::format("  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" time=\"{:.3f}\">\n{}  </testsuite>\n",
-                        xml_escape(s.name), s.cases.size(), f, k, t, cases);
+    body += fmt::format(
+        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" time=\"{:.3f}\">\n{}  "
+        "</testsuite>\n",
+        xml_escape(s.name), s.cases.size(), f, k, t, cases);
   }
-  return fmt::format("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" time=\"{:.3f}\">\n{}</testsuites>\n",
-                     xml_escape(name), tests, failures, skipped, total, body);
+  return fmt::format(
+      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" "
+      "skipped=\"{}\" time=\"{:.3f}\">\n{}</testsuites>\n",
+      xml_escape(name), tests, failures, skipped, total, body);
 }
 
 }  // namespace patchmgr

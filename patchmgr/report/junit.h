@@ -14,9 +14,9 @@ struct JUnitCase {
   std::string name;
   double seconds = 0;
   enum class Result { passed, failed, skipped } result = Result::passed;
-  std::string message;     // failure or skip message (one line)
-  std::string text;        // failure body
-  std::string output;      // <system-out>
+  std::string message;  // failure or skip message (one line)
+  std::string text;     // failure body
+  std::string output;   // <system-out>
 };
 
 struct JUnitSuite {

@@ -9,9 +9,9 @@ namespace patchmgr {
 
 enum class ExitCode : int {
   ok = 0,
-  failed = 1,     // the operation failed: conflict, a check that did not pass, a fetch error
-  usage = 2,      // bad command line or invalid manifest
-  refused = 3,    // refused to protect the user's work, or another patchmgr holds the lock
+  failed = 1,   // the operation failed: conflict, a check that did not pass, a fetch error
+  usage = 2,    // bad command line or invalid manifest
+  refused = 3,  // refused to protect the user's work, or another patchmgr holds the lock
 };
 
 // A failure to report to the user. `what()` is the full, user-facing text:

@@ -58,7 +58,9 @@ ProcessResult run_process(const Process& p) {
     std::filesystem::create_directories(p.log.parent_path(), ec);
     log_fd = open(p.log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (log_fd < 0)
-      throw Error(ExitCode::failed, fmt::format("cannot write the log file {}: {}; check the directory's permissions and free space", p.log.string(), strerror(errno)));
+      throw Error(ExitCode::failed,
+                  fmt::format("cannot write the log file {}: {}; check the directory's permissions and free space",
+                              p.log.string(), strerror(errno)));
   }
   int pipe_fd[2] = {-1, -1};
   if (p.capture && pipe2(pipe_fd, O_CLOEXEC) != 0) {
@@ -110,7 +112,8 @@ ProcessResult run_process(const Process& p) {
     out_fd = pipe_fd[0];
     fcntl(out_fd, F_SETFL, fcntl(out_fd, F_GETFL) | O_NONBLOCK);
   }
-  struct sigaction forward {}, old_int {}, old_term {}, old_hup {};
+  struct sigaction forward {
+  }, old_int{}, old_term{}, old_hup{};
   forward.sa_handler = remember_signal;
   sigemptyset(&forward.sa_mask);
   g_signal = 0;
@@ -191,7 +194,9 @@ std::string shell_join(const std::vector<std::string>& argv) {
   std::string out;
   for (const auto& a : argv) {
     if (!out.empty()) out += ' ';
-    bool plain = !a.empty() && a.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-+=/.,:@%") == std::string::npos;
+    bool plain =
+        !a.empty() && a.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-+=/.,:@%") ==
+                          std::string::npos;
     if (plain) {
       out += a;
     } else {

@@ -19,22 +19,22 @@
 namespace patchmgr {
 
 struct Process {
-  std::vector<std::string> argv;                 // argv[0] is looked up in PATH when it has no '/'
-  std::filesystem::path cwd;                     // empty: the current directory
-  std::map<std::string, std::string> env;        // set on top of the inherited environment
-  std::filesystem::path log;                     // stdout and stderr appended here (created with its directory); empty: ours
-  bool capture = false;                          // stdout into ProcessResult::out instead (a probe's answer)
-  bool quiet = false;                            // stderr to /dev/null (a probe that complains where it finds nothing)
-  int timeout = 0;                               // seconds, 0 for none; then SIGTERM to the group, SIGKILL 5 s later
+  std::vector<std::string> argv;           // argv[0] is looked up in PATH when it has no '/'
+  std::filesystem::path cwd;               // empty: the current directory
+  std::map<std::string, std::string> env;  // set on top of the inherited environment
+  std::filesystem::path log;               // stdout and stderr appended here (created with its directory); empty: ours
+  bool capture = false;                    // stdout into ProcessResult::out instead (a probe's answer)
+  bool quiet = false;                      // stderr to /dev/null (a probe that complains where it finds nothing)
+  int timeout = 0;                         // seconds, 0 for none; then SIGTERM to the group, SIGKILL 5 s later
 };
 
 struct ProcessResult {
   bool started = false;
   bool timed_out = false;
-  int exit_code = -1;        // when it exited; 127 when argv[0] could not be run, 126 when cwd could not be entered
-  int signal = 0;            // when a signal ended it
+  int exit_code = -1;  // when it exited; 127 when argv[0] could not be run, 126 when cwd could not be entered
+  int signal = 0;      // when a signal ended it
   double seconds = 0;
-  std::string out;           // stdout, with Process::capture
+  std::string out;  // stdout, with Process::capture
   bool ok() const { return started && !timed_out && signal == 0 && exit_code == 0; }
   std::string describe() const;  // "exit code 2", "killed by signal 9 (Killed)", "timed out after 10 s and was killed"
 };

@@ -18,9 +18,12 @@ std::string component_block(const std::string& text, const std::string& name) {
   std::istringstream in(text);
   std::string line;
   while (std::getline(in, line)) {
-    if (!block.empty() && line.rfind("  ", 0) == 0) block += line + "\n";
-    else if (!block.empty()) break;
-    else if (line.rfind(name + " ", 0) == 0) block = line + "\n";
+    if (!block.empty() && line.rfind("  ", 0) == 0)
+      block += line + "\n";
+    else if (!block.empty())
+      break;
+    else if (line.rfind(name + " ", 0) == 0)
+      block = line + "\n";
   }
   return block;
 }
@@ -60,8 +63,14 @@ std::vector<std::string> block_differences(const std::string& recorded, const st
       lb[w[1]] = w;
     }
   for (const auto& id : order) {
-    if (!lb.count(id)) { out.push_back(fmt::format("patch {}: no longer in the manifest", id)); continue; }
-    if (!la.count(id)) { out.push_back(fmt::format("patch {}: new", id)); continue; }
+    if (!lb.count(id)) {
+      out.push_back(fmt::format("patch {}: no longer in the manifest", id));
+      continue;
+    }
+    if (!la.count(id)) {
+      out.push_back(fmt::format("patch {}: new", id));
+      continue;
+    }
     const auto &x = la[id], &y = lb[id];
     if (x == y) continue;
     std::vector<std::string> what;
@@ -72,7 +81,8 @@ std::vector<std::string> block_differences(const std::string& recorded, const st
     if (hx != hy) what.push_back(fmt::format("patch file sha256 {} -> {}", short_hash(hx), short_hash(hy)));
     out.push_back(fmt::format("patch {}: {}", id, fmt::join(what, ", ")));
   }
-  if (out.empty() && recorded != current) out.push_back("the recorded block differs in form (made by another patchmgr?)");
+  if (out.empty() && recorded != current)
+    out.push_back("the recorded block differs in form (made by another patchmgr?)");
   return out;
 }
 
@@ -95,15 +105,18 @@ FixtureCheck check_fixtures(const fs::path& dir, const std::string& component, c
     } catch (const std::exception&) {
       continue;
     }
-    if (!j.is_object() || !j.contains("fingerprint") || !j["fingerprint"].is_object() || !j["fingerprint"].contains(component) ||
-        !j["fingerprint"][component].is_string())
+    if (!j.is_object() || !j.contains("fingerprint") || !j["fingerprint"].is_object() ||
+        !j["fingerprint"].contains(component) || !j["fingerprint"][component].is_string())
       continue;
     c.files.push_back(f.filename().string());
     std::string recorded = j["fingerprint"][component].get<std::string>();
     if (recorded != current) stale[recorded].push_back(f.filename().string());
   }
   if (c.files.empty()) {
-    c.detail = fmt::format("no *.json in {} records a fingerprint for {} (fingerprint.{}); make the reference data with the project's script", dir.string(), component, component);
+    c.detail = fmt::format(
+        "no *.json in {} records a fingerprint for {} (fingerprint.{}); make the reference data with the project's "
+        "script",
+        dir.string(), component, component);
     return c;
   }
   if (stale.empty()) {
@@ -113,7 +126,8 @@ FixtureCheck check_fixtures(const fs::path& dir, const std::string& component, c
   c.state = FixtureCheck::State::stale;
   std::vector<std::string> parts;
   for (const auto& [recorded, names] : stale)
-    parts.push_back(fmt::format("{} made from another {} patch set ({})", fmt::join(names, ", "), component, fmt::join(block_differences(recorded, current), "; ")));
+    parts.push_back(fmt::format("{} made from another {} patch set ({})", fmt::join(names, ", "), component,
+                                fmt::join(block_differences(recorded, current), "; ")));
   c.detail = fmt::format("{}", fmt::join(parts, "; "));
   return c;
 }

@@ -21,10 +21,11 @@ std::vector<std::string> block_differences(const std::string& recorded, const st
 
 struct FixtureCheck {
   enum class State { current, stale, missing } state = State::missing;
-  std::vector<std::string> files;   // the JSON files that record a fingerprint for the component
-  std::string detail;               // stale: which files and what differs; missing: why
+  std::vector<std::string> files;  // the JSON files that record a fingerprint for the component
+  std::string detail;              // stale: which files and what differs; missing: why
 };
 
-FixtureCheck check_fixtures(const std::filesystem::path& dir, const std::string& component, const std::string& current_block);
+FixtureCheck check_fixtures(const std::filesystem::path& dir, const std::string& component,
+                            const std::string& current_block);
 
 }  // namespace patchmgr

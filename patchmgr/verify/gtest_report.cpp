@@ -15,7 +15,8 @@ size_t GTestRun::failed() const {
   return std::count_if(cases.begin(), cases.end(), [](const auto& c) { return c.result == GTestCase::Result::failed; });
 }
 size_t GTestRun::skipped() const {
-  return std::count_if(cases.begin(), cases.end(), [](const auto& c) { return c.result == GTestCase::Result::skipped; });
+  return std::count_if(cases.begin(), cases.end(),
+                       [](const auto& c) { return c.result == GTestCase::Result::skipped; });
 }
 
 GTestRun read_gtest_json(const std::filesystem::path& file) {
@@ -27,7 +28,8 @@ GTestRun read_gtest_json(const std::filesystem::path& file) {
     throw Error(ExitCode::failed, fmt::format("{} is not a GoogleTest JSON report: {}", file.string(), e.what()));
   }
   if (!j.is_object() || !j.contains("testsuites") || !j["testsuites"].is_array())
-    throw Error(ExitCode::failed, fmt::format("{} is not a GoogleTest JSON report (no \"testsuites\" list)", file.string()));
+    throw Error(ExitCode::failed,
+                fmt::format("{} is not a GoogleTest JSON report (no \"testsuites\" list)", file.string()));
   for (const auto& suite : j["testsuites"]) {
     std::string suite_name = suite.value("name", "?");
     if (!suite.contains("testsuite") || !suite["testsuite"].is_array()) continue;
@@ -46,7 +48,8 @@ GTestRun read_gtest_json(const std::filesystem::path& file) {
         }
       } else if (result == "SKIPPED") {
         c.result = GTestCase::Result::skipped;
-        if (t.contains("skipped") && t["skipped"].is_array() && !t["skipped"].empty()) c.message = t["skipped"][0].value("message", "");
+        if (t.contains("skipped") && t["skipped"].is_array() && !t["skipped"].empty())
+          c.message = t["skipped"][0].value("message", "");
       }
       run.cases.push_back(std::move(c));
     }

@@ -9,9 +9,9 @@
 namespace patchmgr {
 
 struct GTestCase {
-  std::string name;        // "HTDemucsParity/ForwardMatchesUpstream/small"
+  std::string name;  // "HTDemucsParity/ForwardMatchesUpstream/small"
   enum class Result { passed, failed, skipped } result = Result::passed;
-  std::string message;     // failures joined (failed), or the skip message
+  std::string message;  // failures joined (failed), or the skip message
   double seconds = 0;
 };
 

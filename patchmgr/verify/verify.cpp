@@ -47,7 +47,8 @@ std::string built_patch_set(const fs::path& build_dir) {
 
 }  // namespace
 
-VerifyReport verify(const Context& ctx, const std::vector<Manifest>& manifests, const Manifest& m, const VerifyOptions& o) {
+VerifyReport verify(const Context& ctx, const std::vector<Manifest>& manifests, const Manifest& m,
+                    const VerifyOptions& o) {
   VerifyReport r;
   r.component = m.name;
   const std::string manifest_file = display_path(m.path, ctx.root);
@@ -67,12 +68,16 @@ VerifyReport verify(const Context& ctx, const std::vector<Manifest>& manifests, 
   if (o.regenerate) {
     if (!m.verify.regenerate) {
       r.result = VerifyReport::Result::fail;
-      r.detail = fmt::format("--regenerate: {} has no verify.regenerate command; add one (docs/manifest.md) or remake {} by hand", manifest_file, fixtures_text);
+      r.detail = fmt::format(
+          "--regenerate: {} has no verify.regenerate command; add one (docs/manifest.md) or remake {} by hand",
+          manifest_file, fixtures_text);
       return r;
     }
     if (auto why = checkout_mismatch(m)) {
       r.result = VerifyReport::Result::fail;
-      r.detail = fmt::format("--regenerate: refused: reference data made from this checkout would not be the patch set of {}: {}", manifest_file, *why);
+      r.detail = fmt::format(
+          "--regenerate: refused: reference data made from this checkout would not be the patch set of {}: {}",
+          manifest_file, *why);
       r.fix = fmt::format("patchmgr sync {0} && patchmgr apply {0}", m.name);
       return r;
     }
@@ -84,12 +89,15 @@ VerifyReport verify(const Context& ctx, const std::vector<Manifest>& manifests, 
     r.seconds += s.seconds;
     if (s.result == StepOutcome::Result::failed) {
       r.result = VerifyReport::Result::fail;
-      r.detail = fmt::format("regenerating the reference data ({}:{}) failed: {}; log {}, last lines:\n{}", manifest_file, m.verify.regenerate->line, s.detail,
-                             display_path(log, ctx.root), log_tail(log));
+      r.detail =
+          fmt::format("regenerating the reference data ({}:{}) failed: {}; log {}, last lines:\n{}", manifest_file,
+                      m.verify.regenerate->line, s.detail, display_path(log, ctx.root), log_tail(log));
       return r;
     }
-    r.regenerated = s.result == StepOutcome::Result::skipped ? fmt::format("regenerate skipped ({})", s.detail)
-                                                             : fmt::format("reference data regenerated in {:.1f} s (log {})", s.seconds, display_path(log, ctx.root));
+    r.regenerated =
+        s.result == StepOutcome::Result::skipped
+            ? fmt::format("regenerate skipped ({})", s.detail)
+            : fmt::format("reference data regenerated in {:.1f} s (log {})", s.seconds, display_path(log, ctx.root));
     *ctx.out << m.name << ": " << r.regenerated << "\n";
   }
 
@@ -104,9 +112,10 @@ VerifyReport verify(const Context& ctx, const std::vector<Manifest>& manifests, 
     if (fc.state == FixtureCheck::State::stale) {
       r.result = VerifyReport::Result::stale;
       r.detail = fmt::format("{} is stale: {}", dir, fc.detail);
-      r.fix = m.verify.regenerate ? fmt::format("{} (runs: {}{})", regenerate_cmd, m.verify.regenerate->run,
-                                                m.verify.regenerate->when.empty() ? "" : "; needs: " + m.verify.regenerate->when)
-                                  : fmt::format("remake {} from the patched upstream", dir);
+      r.fix = m.verify.regenerate
+                  ? fmt::format("{} (runs: {}{})", regenerate_cmd, m.verify.regenerate->run,
+                                m.verify.regenerate->when.empty() ? "" : "; needs: " + m.verify.regenerate->when)
+                  : fmt::format("remake {} from the patched upstream", dir);
       return r;
     }
   }
@@ -115,15 +124,18 @@ VerifyReport verify(const Context& ctx, const std::vector<Manifest>& manifests, 
   std::error_code ec;
   if (!fs::exists(binary, ec)) {
     r.result = VerifyReport::Result::fail;
-    r.detail = fmt::format("no runtime parity tests in {} ({} is not built)", display_path(build_dir, ctx.root), display_path(binary, ctx.root));
+    r.detail = fmt::format("no runtime parity tests in {} ({} is not built)", display_path(build_dir, ctx.root),
+                           display_path(binary, ctx.root));
     r.fix = fmt::format("patchmgr build runtime --build-dir {}", display_path(build_dir, ctx.root));
     return r;
   }
   std::string built = built_patch_set(build_dir);
   if (built != fp.id) {
     r.result = VerifyReport::Result::fail;
-    r.detail = built.empty() ? fmt::format("cannot tell which patch set the runtime in {} was built for", display_path(build_dir, ctx.root))
-                             : fmt::format("the runtime in {} was built for patch set {}, the manifests now give {}", display_path(build_dir, ctx.root), built, fp.id);
+    r.detail = built.empty() ? fmt::format("cannot tell which patch set the runtime in {} was built for",
+                                           display_path(build_dir, ctx.root))
+                             : fmt::format("the runtime in {} was built for patch set {}, the manifests now give {}",
+                                           display_path(build_dir, ctx.root), built, fp.id);
     r.fix = fmt::format("patchmgr build runtime --build-dir {}", display_path(build_dir, ctx.root));
     return r;
   }
@@ -134,7 +146,8 @@ VerifyReport verify(const Context& ctx, const std::vector<Manifest>& manifests, 
   fs::remove(report, ec);
   fs::remove(log, ec);
   Process p;
-  p.argv = {binary.string(), "--gtest_filter=" + m.verify.tests, "--gtest_output=json:" + report.string(), "--gtest_color=no"};
+  p.argv = {binary.string(), "--gtest_filter=" + m.verify.tests, "--gtest_output=json:" + report.string(),
+            "--gtest_color=no"};
   p.cwd = build_dir;
   p.log = log;
   p.timeout = o.timeout;
@@ -142,16 +155,18 @@ VerifyReport verify(const Context& ctx, const std::vector<Manifest>& manifests, 
   r.seconds += pr.seconds;
   if (!fs::exists(report, ec)) {
     r.result = VerifyReport::Result::fail;
-    r.detail = fmt::format("{} --gtest_filter={} {} without a report; log {}, last lines:\n{}", display_path(binary, ctx.root), m.verify.tests, pr.describe(),
-                           display_path(log, ctx.root), log_tail(log));
+    r.detail =
+        fmt::format("{} --gtest_filter={} {} without a report; log {}, last lines:\n{}", display_path(binary, ctx.root),
+                    m.verify.tests, pr.describe(), display_path(log, ctx.root), log_tail(log));
     return r;
   }
   r.tests = read_gtest_json(report);
   size_t ran = r.tests.cases.size() - r.tests.skipped();
   if (r.tests.cases.empty()) {
     r.result = VerifyReport::Result::fail;
-    r.detail = fmt::format("verify.tests \"{}\" ({}:{}) matches no test in {}; fix the filter (list them with {} --gtest_list_tests)", m.verify.tests, manifest_file,
-                           m.verify.line, display_path(binary, ctx.root), display_path(binary, ctx.root));
+    r.detail = fmt::format(
+        "verify.tests \"{}\" ({}:{}) matches no test in {}; fix the filter (list them with {} --gtest_list_tests)",
+        m.verify.tests, manifest_file, m.verify.line, display_path(binary, ctx.root), display_path(binary, ctx.root));
     return r;
   }
   if (r.tests.failed() > 0 || !pr.ok()) {
@@ -162,18 +177,23 @@ VerifyReport verify(const Context& ctx, const std::vector<Manifest>& manifests, 
         std::string first = c.message.substr(0, c.message.find('\n', c.message.find('\n') + 1));
         list += fmt::format("  {}: {}\n", c.name, first);
       }
-    r.detail = fmt::format("{} of {} parity tests failed against {} ({}{}); log {}:\n{}", r.tests.failed(), ran, fixtures_text, display_path(binary, ctx.root),
-                           pr.ok() ? "" : ", " + pr.describe(), display_path(log, ctx.root), list);
+    r.detail = fmt::format("{} of {} parity tests failed against {} ({}{}); log {}:\n{}", r.tests.failed(), ran,
+                           fixtures_text, display_path(binary, ctx.root), pr.ok() ? "" : ", " + pr.describe(),
+                           display_path(log, ctx.root), list);
     return r;
   }
   r.result = VerifyReport::Result::pass;
   r.detail = fmt::format("{} parity test{} passed{} against {} (patch set {}, {:.1f} s)", ran, ran == 1 ? "" : "s",
-                         r.tests.skipped() ? fmt::format(", {} skipped", r.tests.skipped()) : "", fixtures_text, fp.id, pr.seconds);
+                         r.tests.skipped() ? fmt::format(", {} skipped", r.tests.skipped()) : "", fixtures_text, fp.id,
+                         pr.seconds);
   return r;
 }
 
 std::string verify_text(const VerifyReport& r) {
-  std::string head = r.result == VerifyReport::Result::pass ? "pass" : r.result == VerifyReport::Result::skipped ? "skipped" : r.result == VerifyReport::Result::stale ? "STALE" : "FAIL";
+  std::string head = r.result == VerifyReport::Result::pass      ? "pass"
+                     : r.result == VerifyReport::Result::skipped ? "skipped"
+                     : r.result == VerifyReport::Result::stale   ? "STALE"
+                                                                 : "FAIL";
   std::string text = fmt::format("{}: {}: {}", r.component, head, r.detail);
   if (!text.empty() && text.back() != '\n') text += "\n";
   if (!r.fix.empty()) text += fmt::format("{}: fix: {}\n", r.component, r.fix);

@@ -15,19 +15,19 @@
 namespace patchmgr {
 
 struct VerifyOptions {
-  std::filesystem::path build_dir;     // the runtime build (default <root>/build): tests/runtime/runtime_tests
-  bool regenerate = false;             // run verify.regenerate first
-  int timeout = 1800;                  // seconds for the test run
-  std::filesystem::path log_dir;       // default <root>/build/logs
+  std::filesystem::path build_dir;  // the runtime build (default <root>/build): tests/runtime/runtime_tests
+  bool regenerate = false;          // run verify.regenerate first
+  int timeout = 1800;               // seconds for the test run
+  std::filesystem::path log_dir;    // default <root>/build/logs
 };
 
 struct VerifyReport {
   std::string component;
   enum class Result { pass, fail, stale, skipped } result = Result::skipped;
-  std::string detail;                  // one paragraph: why (fail, stale, skipped) or what passed
-  std::string fix;                     // the command to run next, when there is one
-  std::string regenerated;             // what --regenerate did ("", "regenerated in 12.0 s", "skipped: ...")
-  GTestRun tests;                      // the parity tests that ran
+  std::string detail;       // one paragraph: why (fail, stale, skipped) or what passed
+  std::string fix;          // the command to run next, when there is one
+  std::string regenerated;  // what --regenerate did ("", "regenerated in 12.0 s", "skipped: ...")
+  GTestRun tests;           // the parity tests that ran
   double seconds = 0;
   bool ok() const { return result == Result::pass || result == Result::skipped; }
 };
@@ -35,7 +35,8 @@ const char* to_string(VerifyReport::Result r);  // "pass", "fail", "stale", "ski
 
 // Verifies one component. `manifests` is every manifest (the fingerprint covers them all).
 // Never throws for a result; throws Error only for problems outside the component.
-VerifyReport verify(const Context& ctx, const std::vector<Manifest>& manifests, const Manifest& m, const VerifyOptions& options);
+VerifyReport verify(const Context& ctx, const std::vector<Manifest>& manifests, const Manifest& m,
+                    const VerifyOptions& options);
 
 // The text printed per component ("demucs: pass: 9 parity tests ...").
 std::string verify_text(const VerifyReport& r);

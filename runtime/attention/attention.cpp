@@ -73,7 +73,8 @@ Choice choose(const DeviceInfo& device, c10::ScalarType dtype, int64_t key_lengt
               std::optional<Backend> forced) {
   if (forced) return {*forced, "forced by --attention"};
   if (device.kind == DeviceInfo::Kind::cpu)
-    return {Backend::automatic, STEMKIT_HAS_SDPA ? "CPU: libtorch's own kernel choice" : "CPU, libtorch 1.x: exact math"};
+    return {Backend::automatic,
+            STEMKIT_HAS_SDPA ? "CPU: libtorch's own kernel choice" : "CPU, libtorch 1.x: exact math"};
   Choice c = preferred(device, dtype, key_length);
   if (takes(c.backend, dtype, head_dim)) return c;
   for (Backend next : fallbacks(c.backend))
@@ -182,8 +183,10 @@ at::Tensor sdpa(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, s
 
 bool available(Backend backend) {
   switch (backend) {
-    case Backend::math: case Backend::automatic: return true;
-    case Backend::flash: case Backend::efficient: return STEMKIT_HAS_SDPA;
+    case Backend::math:
+    case Backend::automatic: return true;
+    case Backend::flash:
+    case Backend::efficient: return STEMKIT_HAS_SDPA;
     case Backend::cudnn: return STEMKIT_HAS_SDPA_CUDNN;
   }
   return false;
@@ -197,7 +200,8 @@ at::Tensor attend_math(const at::Tensor& q, const at::Tensor& k, const at::Tenso
   return at::matmul(weights, v);
 }
 
-at::Tensor attend_with(Backend backend, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, std::optional<double> scale) {
+at::Tensor attend_with(Backend backend, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                       std::optional<double> scale) {
   check_shapes(q, k, v);
   if (!available(backend))
     throw Error("attention backend {} needs a newer libtorch than {}", name(backend), compat::torch_version());
@@ -213,8 +217,8 @@ at::Tensor attend_with(Backend backend, const at::Tensor& q, const at::Tensor& k
 namespace {
 
 std::string shape_key(const DeviceInfo& device, c10::ScalarType dtype, int64_t keys, int64_t head_dim) {
-  return device.describe() + ", " + c10::toString(dtype) +
-         (keys < kLongSequence ? ", keys < 512" : ", keys >= 512") + ", head " + std::to_string(head_dim);
+  return device.describe() + ", " + c10::toString(dtype) + (keys < kLongSequence ? ", keys < 512" : ", keys >= 512") +
+         ", head " + std::to_string(head_dim);
 }
 
 }  // namespace
@@ -244,7 +248,8 @@ at::Tensor attend(const Policy& policy, const at::Tensor& q, const at::Tensor& k
     why = why.substr(0, std::min(why.find('\n'), size_t{100}));
     for (Backend next : fallbacks(backend)) {
       if (!available(next) || !takes(next, q.scalar_type(), head_dim)) continue;
-      policy.log->replace({key, name(next), std::string(name(backend)) + " refused these inputs (" + why + "): " + name(next)});
+      policy.log->replace(
+          {key, name(next), std::string(name(backend)) + " refused these inputs (" + why + "): " + name(next)});
       try {
         return attend_with(next, q, k, v, scale);
       } catch (const c10::Error&) {

@@ -41,7 +41,7 @@
 namespace stemkit::attention {
 
 enum class Backend { automatic, flash, efficient, cudnn, math };
-const char* name(Backend backend);                          // "auto", "flash", "efficient", "cudnn", "math"
+const char* name(Backend backend);                            // "auto", "flash", "efficient", "cudnn", "math"
 std::optional<Backend> parse_backend(std::string_view text);  // the inverse; nullopt for anything else
 
 struct Choice {
@@ -99,7 +99,8 @@ at::Tensor attend_with(Backend backend, const at::Tensor& q, const at::Tensor& k
                        std::optional<double> scale = std::nullopt);
 
 // Exact math path in the input dtype, used where libtorch has no SDPA (1.13).
-at::Tensor attend_math(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, std::optional<double> scale = std::nullopt);
+at::Tensor attend_math(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                       std::optional<double> scale = std::nullopt);
 
 // Records, as attend() records its choices, attention computed outside
 // attend() on tensors like `like` over `keys` keys: the fused kernels.

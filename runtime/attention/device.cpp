@@ -9,7 +9,8 @@ std::string DeviceInfo::describe() const {
     case Kind::cpu: return "CPU";
     case Kind::rocm: return (name.empty() ? std::string("AMD GPU") : name) + " (ROCm)";
     case Kind::cuda:
-      return (name.empty() ? std::string("NVIDIA GPU") : name) + " (SM " + std::to_string(major) + "." + std::to_string(minor) + ")";
+      return (name.empty() ? std::string("NVIDIA GPU") : name) + " (SM " + std::to_string(major) + "." +
+             std::to_string(minor) + ")";
   }
   return "?";
 }

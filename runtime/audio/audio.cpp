@@ -87,9 +87,10 @@ Audio read_audio(const std::string& path) {
   if (!f) {
     std::error_code ec;
     if (!std::filesystem::exists(path, ec)) throw Error("{}: no such file", path);
-    throw Error("{}: cannot read it as audio ({}); "
-                "supported: WAV, FLAC, OGG/Vorbis, MP3 and the other formats libsndfile reads",
-                path, sf_strerror(nullptr));
+    throw Error(
+        "{}: cannot read it as audio ({}); "
+        "supported: WAV, FLAC, OGG/Vorbis, MP3 and the other formats libsndfile reads",
+        path, sf_strerror(nullptr));
   }
   // A truncated WAV/AIFF: libsndfile shortens the stream to what is there and
   // only says so in its log ("data : 88200 (should be 44078)").
@@ -172,8 +173,8 @@ Audio resample(Audio in, int samplerate) {
   soxr_quality_spec_t quality = soxr_quality_spec(SOXR_HQ, 0);
   for (int c = 0; c < in.channels; ++c) {
     size_t done = 0;
-    soxr_error_t e = soxr_oneshot(in.samplerate, samplerate, 1, in.channel(c), in.frames, nullptr, out.channel(c), out.frames,
-                                  &done, nullptr, &quality, nullptr);
+    soxr_error_t e = soxr_oneshot(in.samplerate, samplerate, 1, in.channel(c), in.frames, nullptr, out.channel(c),
+                                  out.frames, &done, nullptr, &quality, nullptr);
     if (e) throw Error("resampling failed: {}", e);
   }
   return out;
@@ -239,11 +240,17 @@ void write_audio(const std::string& path, const AudioView& a, Encoding encoding,
   SF_INFO info{};
   info.samplerate = a.samplerate;
   info.channels = a.channels;
-  int sub = encoding == Encoding::pcm16 ? SF_FORMAT_PCM_16 : encoding == Encoding::pcm24 ? SF_FORMAT_PCM_24 : SF_FORMAT_FLOAT;
-  if (ext == ".wav") info.format = SF_FORMAT_WAV | sub;
-  else if (ext == ".flac" && encoding != Encoding::float32) info.format = SF_FORMAT_FLAC | sub;
-  else if (ext == ".flac") throw Error("{}: FLAC stores integers; use 16 or 24 bits, or a .wav file for float", path);
-  else throw Error("{}: unsupported output extension \"{}\"; use .wav or .flac", path, ext);
+  int sub = encoding == Encoding::pcm16   ? SF_FORMAT_PCM_16
+            : encoding == Encoding::pcm24 ? SF_FORMAT_PCM_24
+                                          : SF_FORMAT_FLOAT;
+  if (ext == ".wav")
+    info.format = SF_FORMAT_WAV | sub;
+  else if (ext == ".flac" && encoding != Encoding::float32)
+    info.format = SF_FORMAT_FLAC | sub;
+  else if (ext == ".flac")
+    throw Error("{}: FLAC stores integers; use 16 or 24 bits, or a .wav file for float", path);
+  else
+    throw Error("{}: unsupported output extension \"{}\"; use .wav or .flac", path, ext);
   if (!sf_format_check(&info)) throw Error("{}: libsndfile cannot write this format with these settings", path);
   // Write beside the target, then rename: readers never see a partial stem.
   std::string tmp = path + ".tmp-" + std::to_string(::getpid());

@@ -13,10 +13,10 @@ struct GpuMemory {
   int64_t peak_reserved = 0;   // bytes
 };
 
-bool gpu_memory_supported();   // a CUDA (or ROCm) build
+bool gpu_memory_supported();  // a CUDA (or ROCm) build
 void reset_gpu_peak(int device);
 GpuMemory gpu_peak(int device);
 void gpu_synchronize(int device);
-void release_gpu_cache();     // hands cached blocks back to the driver (after running out of memory)
+void release_gpu_cache();  // hands cached blocks back to the driver (after running out of memory)
 
 }  // namespace stemkit::bench

@@ -24,9 +24,7 @@ namespace fs = std::filesystem;
 using separate::LoadedModel;
 using separate::RunnerOptions;
 
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 std::string gb(int64_t bytes) {
   char b[32];
@@ -103,7 +101,9 @@ nlohmann::json run_bench(LoadedModel& loaded, const RunnerOptions& options, cons
       if (setting.low_memory) separate::apply_low_memory(sep);
       const int64_t batch = sep.batch_size;
       const bool graphs = sep.graphs;
-      nlohmann::json row = {{"precision", precision_text}, {"batch_size", batch}, {"graphs", graphs},
+      nlohmann::json row = {{"precision", precision_text},
+                            {"batch_size", batch},
+                            {"graphs", graphs},
                             {"window_seconds", sep.window_seconds}};
       if (setting.low_memory) row["mode"] = "low-memory";
       // Each row from a clean slate: no graphs or cached blocks of the rows before.
@@ -146,29 +146,37 @@ nlohmann::json run_bench(LoadedModel& loaded, const RunnerOptions& options, cons
         std::vector<std::future<void>> writes;
         for (int64_t s = 0; s < est.size(0); ++s)
           writes.push_back(std::async(std::launch::async, [&, s] {
-            separate::write_stem((scratch / ("stem" + std::to_string(s) + ".wav")).string(), est[s], sr, sr, audio::Clip::rescale,
-                       audio::Encoding::pcm16);
+            separate::write_stem((scratch / ("stem" + std::to_string(s) + ".wav")).string(), est[s], sr, sr,
+                                 audio::Clip::rescale, audio::Encoding::pcm16);
           }));
         for (auto& w : writes) w.get();
         const double encode_s = now_s() - t0;
         std::string attention;  // this precision's model's own decisions
         for (const auto& d : m.plan.kernels.attention.log->entries())
           attention += (attention.empty() ? "" : "; ") + d.shape + ": " + d.backend + " (" + d.reason + ")";
-        row.update({{"seconds", seconds}, {"wall_s", wall}, {"realtime", seconds / wall}, {"decode_s", decode_s},
-                    {"warmup_s", warmup_s}, {"warmup_seconds", static_cast<double>(warm) / sr},
-                    {"encode_s", encode_s}, {"realtime_with_io", seconds / (decode_s + wall + encode_s)},
-                    {"peak_allocated_bytes", mem.peak_allocated}, {"peak_reserved_bytes", mem.peak_reserved},
-                    {"graphs_status", report.graphs}, {"attention", attention}, {"forward_calls", report.forward_calls},
+        row.update({{"seconds", seconds},
+                    {"wall_s", wall},
+                    {"realtime", seconds / wall},
+                    {"decode_s", decode_s},
+                    {"warmup_s", warmup_s},
+                    {"warmup_seconds", static_cast<double>(warm) / sr},
+                    {"encode_s", encode_s},
+                    {"realtime_with_io", seconds / (decode_s + wall + encode_s)},
+                    {"peak_allocated_bytes", mem.peak_allocated},
+                    {"peak_reserved_bytes", mem.peak_reserved},
+                    {"graphs_status", report.graphs},
+                    {"attention", attention},
+                    {"forward_calls", report.forward_calls},
                     {"walls_s", walls}});
-        std::string attention_short = attention.substr(attention.find(": ") == std::string::npos ? 0 : attention.find(": ") + 2, 34);
+        std::string attention_short =
+            attention.substr(attention.find(": ") == std::string::npos ? 0 : attention.find(": ") + 2, 34);
         std::printf("%-9s %5lld %6s %-34s %10.1f %10.1f %10s %10s\n", precision_text, static_cast<long long>(batch),
-                    setting.low_memory ? "lowmem"
-                    : !graphs          ? "off"
+                    setting.low_memory                         ? "lowmem"
+                    : !graphs                                  ? "off"
                     : report.graphs.rfind("replaying", 0) == 0 ? "on"
-                                                                : "eager",
-                    attention_short.c_str(),
-                    seconds / wall, seconds / (decode_s + wall + encode_s), gb(mem.peak_allocated).c_str(),
-                    gb(mem.peak_reserved).c_str());
+                                                               : "eager",
+                    attention_short.c_str(), seconds / wall, seconds / (decode_s + wall + encode_s),
+                    gb(mem.peak_allocated).c_str(), gb(mem.peak_reserved).c_str());
       } catch (const std::exception& e) {
         row["error"] = separate::error_text(e);
         std::printf("%-9s %5lld %6s failed: %s\n", precision_text, static_cast<long long>(batch), graphs ? "on" : "off",

@@ -23,11 +23,11 @@ struct BenchOptions {
   std::optional<std::filesystem::path> input;  // a song; else synthetic audio of `seconds`
   double seconds = 180;
   std::vector<int64_t> batch_sizes = {1};
-  std::vector<at::ScalarType> precisions;      // empty: the loaded model's (--precision, auto resolved)
+  std::vector<at::ScalarType> precisions;  // empty: the loaded model's (--precision, auto resolved)
   std::vector<bool> graphs = {true};
-  int repeats = 1;                             // timed runs per row (median)
-  std::string trace;                           // a Chrome trace of each row's last timed run: TRACE-<row>.json
-  bool low_memory = false;                     // also a row per precision as --low-memory runs (apply_low_memory)
+  int repeats = 1;          // timed runs per row (median)
+  std::string trace;        // a Chrome trace of each row's last timed run: TRACE-<row>.json
+  bool low_memory = false;  // also a row per precision as --low-memory runs (apply_low_memory)
 };
 
 // The table (printed to stdout) and its rows as JSON. Frees loaded.model: each

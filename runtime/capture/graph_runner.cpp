@@ -37,7 +37,7 @@ struct GraphRunner::Graphs {
 #if defined(STEMKIT_GRAPHS)
   struct Captured {
     at::cuda::CUDAGraph graph;
-    at::Tensor input;   // static buffers the graph reads and writes
+    at::Tensor input;  // static buffers the graph reads and writes
     at::Tensor output;
   };
   std::map<std::vector<int64_t>, std::unique_ptr<Captured>> by_shape;
@@ -54,8 +54,9 @@ bool capture_supported() {
 
 GraphRunner::GraphRunner(segment::Forward forward, bool enabled)
     : forward_(std::move(forward)), requested_(enabled), enabled_(enabled), graphs_(std::make_unique<Graphs>()) {
-  status_ = !enabled_ ? "eager: graph capture switched off" : capture_supported() ? "eager: nothing captured yet"
-                                                                                  : "eager: this build has no CUDA/HIP graph support";
+  status_ = !enabled_             ? "eager: graph capture switched off"
+            : capture_supported() ? "eager: nothing captured yet"
+                                  : "eager: this build has no CUDA/HIP graph support";
 }
 
 GraphRunner::~GraphRunner() = default;
@@ -90,7 +91,8 @@ at::Tensor GraphRunner::operator()(const at::Tensor& input) {
         // attributes, the attention policy's fallbacks. More bought nothing and
         // cost a first song one batch's forward each (PyTorch's examples use 3;
         // docs/benchmarks.md).
-        c10::Stream stream = c10::impl::getDeviceGuardImpl(input.device().type())->getStreamFromGlobalPool(input.device());
+        c10::Stream stream =
+            c10::impl::getDeviceGuardImpl(input.device().type())->getStreamFromGlobalPool(input.device());
         stream.synchronize();
         {
           c10::StreamGuard guard(stream);

@@ -30,8 +30,8 @@ class GraphRunner {
   // Same contract as the forward; the result is the caller's (a copy of the graph's output).
   at::Tensor operator()(const at::Tensor& input);
 
-  bool capturing() const;        // graphs are in use (at least one captured)
-  bool requested() const { return requested_; }  // capture was asked for (it may have failed since)
+  bool capturing() const;                                // graphs are in use (at least one captured)
+  bool requested() const { return requested_; }          // capture was asked for (it may have failed since)
   const std::string& status() const { return status_; }  // "replaying 1 graph" / "eager: <why>"
 
  private:

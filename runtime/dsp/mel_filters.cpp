@@ -93,7 +93,8 @@ MelBands mel_bands(double sample_rate, int64_t n_fft, int64_t num_bands) {
   for (int64_t b = 0; b < num_bands; ++b)
     if (m.num_freqs_per_band[static_cast<size_t>(b)] == 0)
       throw std::invalid_argument("mel bands: band " + std::to_string(b) + " of " + std::to_string(num_bands) +
-                                  " covers no STFT bin (n_fft " + std::to_string(n_fft) + " is too small for that many bands)");
+                                  " covers no STFT bin (n_fft " + std::to_string(n_fft) +
+                                  " is too small for that many bands)");
   return m;
 }
 

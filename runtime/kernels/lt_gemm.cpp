@@ -29,13 +29,11 @@ namespace stemkit::kernels {
 namespace {
 
 // The same through ATen: where cuBLASLt offers nothing, and the reference the GPU test compares with.
-void aten_linear(const at::Tensor& a, const at::Tensor& w, const at::Tensor& bias, const at::Tensor& out, Epilogue epilogue,
-                 bool accumulate) {
+void aten_linear(const at::Tensor& a, const at::Tensor& w, const at::Tensor& bias, const at::Tensor& out,
+                 Epilogue epilogue, bool accumulate) {
   at::Tensor o = out;
   switch (epilogue) {
-    case Epilogue::gelu_bias:
-      o.copy_(at::_addmm_activation(bias, a, w.t(), 1, 1, /*use_gelu=*/true));
-      break;
+    case Epilogue::gelu_bias: o.copy_(at::_addmm_activation(bias, a, w.t(), 1, 1, /*use_gelu=*/true)); break;
     case Epilogue::bias:
       if (accumulate)
         o.addmm_(a, w.t()).add_(bias);
@@ -100,8 +98,9 @@ bool capturing(cudaStream_t stream) {
 
 // Times each candidate (a warm-up and 5 runs on the stream, writing into scratch)
 // and returns the fastest; only outside graph capture.
-cublasLtMatmulAlgo_t fastest(const Plan& p, const std::vector<cublasLtMatmulHeuristicResult_t>& cands, const at::Tensor& a,
-                             const at::Tensor& w, const at::Tensor& out, float beta, void* ws, cudaStream_t stream) {
+cublasLtMatmulAlgo_t fastest(const Plan& p, const std::vector<cublasLtMatmulHeuristicResult_t>& cands,
+                             const at::Tensor& a, const at::Tensor& w, const at::Tensor& out, float beta, void* ws,
+                             cudaStream_t stream) {
   at::Tensor scratch = at::empty_like(out);  // never write the caller's out while trying
   const float alpha = 1.f;
   cudaEvent_t start, stop;
@@ -111,8 +110,8 @@ cublasLtMatmulAlgo_t fastest(const Plan& p, const std::vector<cublasLtMatmulHeur
   cublasLtMatmulAlgo_t choice = cands.front().algo;
   for (const auto& c : cands) {
     auto run = [&] {
-      return cublasLtMatmul(handle(), p.desc, &alpha, w.data_ptr(), p.wl, a.data_ptr(), p.al, &beta, scratch.data_ptr(), p.ol,
-                            scratch.data_ptr(), p.ol, &c.algo, ws, kWorkspace, stream);
+      return cublasLtMatmul(handle(), p.desc, &alpha, w.data_ptr(), p.wl, a.data_ptr(), p.al, &beta, scratch.data_ptr(),
+                            p.ol, scratch.data_ptr(), p.ol, &c.algo, ws, kWorkspace, stream);
     };
     if (run() != CUBLAS_STATUS_SUCCESS) continue;
     cudaEventRecord(start, stream);
@@ -151,8 +150,8 @@ const char* lt_describe() {
 #endif
 }
 
-void lt_linear(const at::Tensor& a, const at::Tensor& w, const at::Tensor& bias, const at::Tensor& out, Epilogue epilogue,
-               bool accumulate) {
+void lt_linear(const at::Tensor& a, const at::Tensor& w, const at::Tensor& bias, const at::Tensor& out,
+               Epilogue epilogue, bool accumulate) {
   TORCH_CHECK(a.dim() == 2 && w.dim() == 2 && out.dim() == 2 && a.size(1) == w.size(1) && out.size(0) == a.size(0) &&
                   out.size(1) == w.size(0),
               "lt_linear: shapes must be a (M, K), w (N, K), out (M, N)");
@@ -169,8 +168,17 @@ void lt_linear(const at::Tensor& a, const at::Tensor& w, const at::Tensor& bias,
   cudaStream_t stream = c10::cuda::getCurrentCUDAStream(a.device().index()).stream();
   uint32_t align = std::min({alignment(a.data_ptr()), alignment(w.data_ptr()), alignment(out.data_ptr())});
   if (epilogue != Epilogue::none) align = std::min(align, alignment(bias.data_ptr()));
-  const Key key{M, N, K, a.stride(0), w.stride(0), out.stride(0), static_cast<int>(dt), static_cast<int>(epilogue), accumulate,
-                align, a.device().index()};
+  const Key key{M,
+                N,
+                K,
+                a.stride(0),
+                w.stride(0),
+                out.stride(0),
+                static_cast<int>(dt),
+                static_cast<int>(epilogue),
+                accumulate,
+                align,
+                a.device().index()};
   const float alpha = 1.f, beta = accumulate ? 1.f : 0.f;
   at::Tensor ws = at::empty({static_cast<int64_t>(kWorkspace)}, a.options().dtype(at::kByte));
 
@@ -198,7 +206,8 @@ void lt_linear(const at::Tensor& a, const at::Tensor& w, const at::Tensor& bias,
     cublasLtMatmulPreference_t pref = nullptr;
     check(cublasLtMatmulPreferenceCreate(&pref), "cublasLtMatmulPreferenceCreate");
     const uint64_t ws_bytes = kWorkspace;
-    check(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws_bytes, sizeof(ws_bytes)),
+    check(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws_bytes,
+                                               sizeof(ws_bytes)),
           "set MAX_WORKSPACE_BYTES");
     for (auto attr : {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
                       CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})

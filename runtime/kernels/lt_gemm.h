@@ -28,8 +28,8 @@ bool lt_usable_for(const at::Tensor& x);
 // Rows of a, w and out contiguous in their last dimension, row strides multiples
 // of 8, 16-byte aligned. accumulate: out += ... (not with gelu_bias). Computes
 // the same through ATen where cuBLASLt offers no algorithm.
-void lt_linear(const at::Tensor& a, const at::Tensor& w, const at::Tensor& bias, const at::Tensor& out, Epilogue epilogue,
-               bool accumulate);
+void lt_linear(const at::Tensor& a, const at::Tensor& w, const at::Tensor& bias, const at::Tensor& out,
+               Epilogue epilogue, bool accumulate);
 
 // "cuBLASLt, fastest algorithm per shape", or why not: for --version and benchmark notes.
 const char* lt_describe();

@@ -66,7 +66,8 @@ bool usable_for(const at::Tensor& x) {
 
 const char* describe() {
 #ifdef STEMKIT_TORCH_FLAVOR
-  if (!compiled() && std::string(STEMKIT_TORCH_FLAVOR) == "cpu") return "ATen (CPU build; the fused kernels are for CUDA and ROCm builds)";
+  if (!compiled() && std::string(STEMKIT_TORCH_FLAVOR) == "cpu")
+    return "ATen (CPU build; the fused kernels are for CUDA and ROCm builds)";
 #endif
   if (!compiled()) return "ATen (fused kernels not built: CMake found no CUDA or HIP compiler)";
 #if defined(STEMKIT_ROCM)
@@ -82,8 +83,8 @@ at::Tensor unit_rows_add_bias(const at::Tensor& x, const at::Tensor& bias, doubl
   TORCH_CHECK(x.dim() == 2 && x.is_contiguous() && x.size(1) % 8 == 0 && aligned8(x),
               "unit_rows_add_bias: x must be (rows, dim) contiguous with dim a multiple of 8");
   TORCH_CHECK(x.size(0) < (int64_t{1} << 26), "unit_rows_add_bias: too many rows");
-  TORCH_CHECK(!bias.defined() || (bias.is_contiguous() && bias.numel() == x.size(1) && bias.scalar_type() == x.scalar_type() &&
-                                  aligned8(bias)),
+  TORCH_CHECK(!bias.defined() || (bias.is_contiguous() && bias.numel() == x.size(1) &&
+                                  bias.scalar_type() == x.scalar_type() && aligned8(bias)),
               "unit_rows_add_bias: bias must be (dim) contiguous, in x's dtype");
   at::Tensor u = at::empty_like(x);
   launch::unit_rows_add_bias(dtype_of(x), x.data_ptr(), bias.defined() ? bias.data_ptr() : nullptr, u.data_ptr(),
@@ -144,14 +145,15 @@ at::Tensor gate_to_rows(const at::Tensor& o, const at::Tensor& logits, const Axi
   } else {
     gated = at::empty({layout.rows(), hd}, o.options().memory_format(at::MemoryFormat::Contiguous));
   }
-  launch::gate_to_rows(dtype_of(o), o.data_ptr(), o.stride(0), o.stride(1), o.stride(2), logits.data_ptr(), logits.stride(0),
-                       gated.data_ptr(), to_launch(layout), heads, dim_head, current_stream(o));
+  launch::gate_to_rows(dtype_of(o), o.data_ptr(), o.stride(0), o.stride(1), o.stride(2), logits.data_ptr(),
+                       logits.stride(0), gated.data_ptr(), to_launch(layout), heads, dim_head, current_stream(o));
   check_launch("gate_to_rows");
   return gated;
 }
 
-at::Tensor fused_attention(const at::Tensor& qkv, const at::Tensor& table, const at::Tensor& logits, const Axial& layout,
-                           int64_t heads, int64_t dim_head, bool long_sequences, const char** which) {
+at::Tensor fused_attention(const at::Tensor& qkv, const at::Tensor& table, const at::Tensor& logits,
+                           const Axial& layout, int64_t heads, int64_t dim_head, bool long_sequences,
+                           const char** which) {
   const int64_t hd = heads * dim_head, n = layout.length();
   if (qkv.scalar_type() == at::kFloat) return {};
   TORCH_CHECK(qkv.dim() == 2 && qkv.size(0) == layout.rows() && qkv.size(1) >= 3 * hd && qkv.stride(1) == 1 &&
@@ -160,8 +162,8 @@ at::Tensor fused_attention(const at::Tensor& qkv, const at::Tensor& table, const
   TORCH_CHECK(table.scalar_type() == at::kComplexFloat && table.is_contiguous() && table.size(0) == n &&
                   table.size(1) == dim_head / 2,
               "fused_attention: table must be complex64 (n, d/2)");
-  TORCH_CHECK(logits.dim() == 2 && logits.size(0) == layout.rows() && logits.size(1) >= heads && logits.stride(1) == 1 &&
-                  logits.scalar_type() == qkv.scalar_type(),
+  TORCH_CHECK(logits.dim() == 2 && logits.size(0) == layout.rows() && logits.size(1) >= heads &&
+                  logits.stride(1) == 1 && logits.scalar_type() == qkv.scalar_type(),
               "fused_attention: logits must be (rows, >= heads)");
   if (layout.rows() >= (int64_t{1} << 31) || layout.sequences() >= (int64_t{1} << 31) || heads > 65535) return {};
   at::Tensor gated = at::empty({layout.rows(), hd}, qkv.options().memory_format(at::MemoryFormat::Contiguous));
@@ -169,8 +171,8 @@ at::Tensor fused_attention(const at::Tensor& qkv, const at::Tensor& table, const
   const float* cs = reinterpret_cast<const float*>(table.data_ptr());
   void* stream = current_stream(qkv);
   const char* kernel = nullptr;
-  if (launch::band_attention(dtype, qkv.data_ptr(), qkv.stride(0), cs, logits.data_ptr(), logits.stride(0), gated.data_ptr(),
-                             to_launch(layout), heads, dim_head, n, stream))
+  if (launch::band_attention(dtype, qkv.data_ptr(), qkv.stride(0), cs, logits.data_ptr(), logits.stride(0),
+                             gated.data_ptr(), to_launch(layout), heads, dim_head, n, stream))
     kernel = "stemkit band kernel (rotary, attention, gate in one pass)";
   else if (long_sequences &&
            launch::seq_attention(dtype, qkv.data_ptr(), qkv.stride(0), cs, logits.data_ptr(), logits.stride(0),
@@ -191,8 +193,8 @@ at::Tensor unit_rows_add_bias(const at::Tensor&, const at::Tensor&, double) {
 std::array<at::Tensor, 3> rotary_split(const at::Tensor&, const at::Tensor&, const Axial&, int64_t, int64_t, bool) {
   TORCH_CHECK(false, "stemkit kernels: not built (", describe(), ")");
 }
-at::Tensor fused_attention(const at::Tensor&, const at::Tensor&, const at::Tensor&, const Axial&, int64_t, int64_t, bool,
-                           const char**) {
+at::Tensor fused_attention(const at::Tensor&, const at::Tensor&, const at::Tensor&, const Axial&, int64_t, int64_t,
+                           bool, const char**) {
   return {};
 }
 at::Tensor v_along_t(const at::Tensor&, const Axial&, int64_t, int64_t, int64_t) {

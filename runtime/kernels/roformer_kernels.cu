@@ -52,11 +52,17 @@ __device__ __forceinline__ float to_f(bf16_t x) { return __bfloat162float(x); }
 template <typename T>
 __device__ __forceinline__ T from_f(float x);
 template <>
-__device__ __forceinline__ float from_f<float>(float x) { return x; }
+__device__ __forceinline__ float from_f<float>(float x) {
+  return x;
+}
 template <>
-__device__ __forceinline__ half_t from_f<half_t>(float x) { return __float2half_rn(x); }  // round to nearest even
+__device__ __forceinline__ half_t from_f<half_t>(float x) {
+  return __float2half_rn(x);
+}  // round to nearest even
 template <>
-__device__ __forceinline__ bf16_t from_f<bf16_t>(float x) { return __float2bfloat16(x); }  // round to nearest even
+__device__ __forceinline__ bf16_t from_f<bf16_t>(float x) {
+  return __float2bfloat16(x);
+}  // round to nearest even
 
 // Eight elements, moved as one (half, bf16: 16 bytes) or two (float) vector loads.
 template <typename T>
@@ -64,9 +70,13 @@ struct alignas(8 * sizeof(T)) Pack8 {
   T v[8];
 };
 template <typename T>
-__device__ __forceinline__ Pack8<T> load8(const T* p) { return *reinterpret_cast<const Pack8<T>*>(p); }
+__device__ __forceinline__ Pack8<T> load8(const T* p) {
+  return *reinterpret_cast<const Pack8<T>*>(p);
+}
 template <typename T>
-__device__ __forceinline__ void store8(T* p, const Pack8<T>& x) { *reinterpret_cast<Pack8<T>*>(p) = x; }
+__device__ __forceinline__ void store8(T* p, const Pack8<T>& x) {
+  *reinterpret_cast<Pack8<T>*>(p) = x;
+}
 
 // Token r = (b, t, f) of the (B, T, F) layout as (sequence, position) along the axis.
 struct SeqPos {
@@ -149,9 +159,9 @@ __global__ void rotary_split_kernel(const T* __restrict__ qkv, int64_t ld, const
 
 // One thread per 8 columns of a token's gated row.
 template <typename T>
-__global__ void gate_to_rows_kernel(const T* __restrict__ o, int64_t ss, int64_t sh, int64_t sp_, const T* __restrict__ logits,
-                                    int64_t ld, T* __restrict__ gated, uint32_t total, uint32_t packs_per_row,
-                                    uint32_t T_, uint32_t F_, int axis, uint32_t d) {
+__global__ void gate_to_rows_kernel(const T* __restrict__ o, int64_t ss, int64_t sh, int64_t sp_,
+                                    const T* __restrict__ logits, int64_t ld, T* __restrict__ gated, uint32_t total,
+                                    uint32_t packs_per_row, uint32_t T_, uint32_t F_, int axis, uint32_t d) {
   const uint32_t idx = blockIdx.x * kThreads + threadIdx.x;
   if (idx >= total) return;
   const uint32_t r = idx / packs_per_row, col = (idx - r * packs_per_row) * 8, head = col / d, e = col - head * d;
@@ -177,8 +187,8 @@ __global__ void gate_to_rows_kernel(const T* __restrict__ o, int64_t ss, int64_t
 // gate_to_rows), into the token rows. Replaces rotary_split + SDPA +
 // gate_to_rows along the bands, which move q, k, v and o through memory twice.
 constexpr int kBandN = 64, kBandD = 64, kBandWarps = 4;
-[[maybe_unused]] constexpr int kLdT = kBandD + 8;  // T elements per shared-memory row: 144 bytes, so the 8 rows an mma operand
-                                  // load touches fall on distinct banks
+[[maybe_unused]] constexpr int kLdT = kBandD + 8;  // T elements per shared-memory row: 144 bytes, so the 8 rows an mma
+                                                   // operand load touches fall on distinct banks
 
 template <typename T>
 __device__ __forceinline__ uint32_t pack2(float lo, float hi);
@@ -197,18 +207,22 @@ template <>
 template <typename T>
 __device__ __forceinline__ void mma16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
   if constexpr (std::is_same<T, half_t>::value) {
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
   } else {
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
   }
 }
 
 template <typename T>
-__device__ __forceinline__ uint32_t lds32(const T* p) { return *reinterpret_cast<const uint32_t*>(p); }
+__device__ __forceinline__ uint32_t lds32(const T* p) {
+  return *reinterpret_cast<const uint32_t*>(p);
+}
 
 #ifndef SK_BAND_MIN_BLOCKS
 #define SK_BAND_MIN_BLOCKS 6  // 80 registers: 6 blocks (24 warps) per SM (faster than 4: docs/benchmarks.md)
@@ -218,9 +232,9 @@ __device__ __forceinline__ uint32_t lds32(const T* p) { return *reinterpret_cast
 #endif
 template <typename T>
 __global__ void __launch_bounds__(kBandWarps * 32, SK_BAND_MIN_BLOCKS)
-band_attention_kernel(const T* __restrict__ qkv, int64_t ld, const float2* __restrict__ table, const T* __restrict__ logits,
-                      int64_t logits_ld, T* __restrict__ gated, uint32_t T_, uint32_t F_, int axis, uint32_t heads,
-                      uint32_t n, float scale) {
+    band_attention_kernel(const T* __restrict__ qkv, int64_t ld, const float2* __restrict__ table,
+                          const T* __restrict__ logits, int64_t logits_ld, T* __restrict__ gated, uint32_t T_,
+                          uint32_t F_, int axis, uint32_t heads, uint32_t n, float scale) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
   __trap();  // mma.sync m16n8k16 needs SM 8.0 (the launcher checks)
 #else
@@ -258,45 +272,45 @@ band_attention_kernel(const T* __restrict__ qkv, int64_t ld, const float2* __res
   static_assert(kPacks % (kBandWarps * 32 * SK_BAND_LOAD_ROUNDS) == 0, "whole packs per thread");
 #pragma unroll 1
   for (int round = 0; round < SK_BAND_LOAD_ROUNDS; ++round) {
-  Pack8<T> buf[kPerThread];
+    Pack8<T> buf[kPerThread];
 #pragma unroll
-  for (int it = 0; it < kPerThread; ++it) {
-    const uint32_t i = threadIdx.x + (round * kPerThread + it) * (kBandWarps * 32);
-    const uint32_t which = i / (kBandN * (kBandD / 8)), rem = i % (kBandN * (kBandD / 8));
-    const uint32_t p = rem / (kBandD / 8), e = (rem % (kBandD / 8)) * 8;
-    if (p < n) buf[it] = load8(qkv + static_cast<int64_t>(row_of(p)) * ld + which * hd + head * kBandD + e);
-  }
+    for (int it = 0; it < kPerThread; ++it) {
+      const uint32_t i = threadIdx.x + (round * kPerThread + it) * (kBandWarps * 32);
+      const uint32_t which = i / (kBandN * (kBandD / 8)), rem = i % (kBandN * (kBandD / 8));
+      const uint32_t p = rem / (kBandD / 8), e = (rem % (kBandD / 8)) * 8;
+      if (p < n) buf[it] = load8(qkv + static_cast<int64_t>(row_of(p)) * ld + which * hd + head * kBandD + e);
+    }
 #pragma unroll
-  for (int it = 0; it < kPerThread; ++it) {
-    const uint32_t i = threadIdx.x + (round * kPerThread + it) * (kBandWarps * 32);
-    const uint32_t which = i / (kBandN * (kBandD / 8)), rem = i % (kBandN * (kBandD / 8));
-    const uint32_t p = rem / (kBandD / 8), e = (rem % (kBandD / 8)) * 8;
-    Pack8<T> o;
-    if (p >= n) {
+    for (int it = 0; it < kPerThread; ++it) {
+      const uint32_t i = threadIdx.x + (round * kPerThread + it) * (kBandWarps * 32);
+      const uint32_t which = i / (kBandN * (kBandD / 8)), rem = i % (kBandN * (kBandD / 8));
+      const uint32_t p = rem / (kBandD / 8), e = (rem % (kBandD / 8)) * 8;
+      Pack8<T> o;
+      if (p >= n) {
 #pragma unroll
-      for (int j = 0; j < 8; ++j) o.v[j] = from_f<T>(0.f);
-    } else if (which == 2) {
-      o = buf[it];
-    } else {
-      const float4* cs = reinterpret_cast<const float4*>(table + static_cast<int64_t>(p) * (kBandD / 2) + e / 2);
+        for (int j = 0; j < 8; ++j) o.v[j] = from_f<T>(0.f);
+      } else if (which == 2) {
+        o = buf[it];
+      } else {
+        const float4* cs = reinterpret_cast<const float4*>(table + static_cast<int64_t>(p) * (kBandD / 2) + e / 2);
 #pragma unroll
-      for (int j = 0; j < 2; ++j) {
-        const float4 w = cs[j];  // (cos, sin) of two pairs
-        float x0 = to_f(buf[it].v[4 * j]), x1 = to_f(buf[it].v[4 * j + 1]);
-        o.v[4 * j] = from_f<T>(x0 * w.x - x1 * w.y);
-        o.v[4 * j + 1] = from_f<T>(x0 * w.y + x1 * w.x);
-        x0 = to_f(buf[it].v[4 * j + 2]), x1 = to_f(buf[it].v[4 * j + 3]);
-        o.v[4 * j + 2] = from_f<T>(x0 * w.z - x1 * w.w);
-        o.v[4 * j + 3] = from_f<T>(x0 * w.w + x1 * w.z);
+        for (int j = 0; j < 2; ++j) {
+          const float4 w = cs[j];  // (cos, sin) of two pairs
+          float x0 = to_f(buf[it].v[4 * j]), x1 = to_f(buf[it].v[4 * j + 1]);
+          o.v[4 * j] = from_f<T>(x0 * w.x - x1 * w.y);
+          o.v[4 * j + 1] = from_f<T>(x0 * w.y + x1 * w.x);
+          x0 = to_f(buf[it].v[4 * j + 2]), x1 = to_f(buf[it].v[4 * j + 3]);
+          o.v[4 * j + 2] = from_f<T>(x0 * w.z - x1 * w.w);
+          o.v[4 * j + 3] = from_f<T>(x0 * w.w + x1 * w.z);
+        }
+      }
+      if (which == 2) {
+#pragma unroll
+        for (int j = 0; j < 8; ++j) vt[(e + j) * kLdT + p] = o.v[j];
+      } else {
+        store8((which == 0 ? qs : ks) + p * kLdT + e, o);
       }
     }
-    if (which == 2) {
-#pragma unroll
-      for (int j = 0; j < 8; ++j) vt[(e + j) * kLdT + p] = o.v[j];
-    } else {
-      store8((which == 0 ? qs : ks) + p * kLdT + e, o);
-    }
-  }
   }
   __syncthreads();
 
@@ -372,8 +386,7 @@ band_attention_kernel(const T* __restrict__ qkv, int64_t ld, const float2* __res
 #pragma unroll
   for (int it = 0; it < 16 * (kBandD / 8) / 32; ++it) {
     const uint32_t i = lane + 32 * it, r = r0 + i / (kBandD / 8), e = (i % (kBandD / 8)) * 8;
-    if (r < n)
-      store8(gated + static_cast<int64_t>(row_of(r)) * hd + head * kBandD + e, load8(qs + r * kLdT + e));
+    if (r < n) store8(gated + static_cast<int64_t>(row_of(r)) * hd + head * kBandD + e, load8(qs + r * kLdT + e));
   }
 #endif
 }
@@ -400,7 +413,9 @@ band_attention_kernel(const T* __restrict__ qkv, int64_t ld, const float2* __res
 // Element offset of (row, 8-element chunk) in a tile of 64-element rows, the
 // chunks XOR-swizzled by row so that the 8 rows of one ldmatrix (or 8 lanes'
 // 16-byte stores) fall on distinct banks.
-[[maybe_unused]] __device__ __forceinline__ uint32_t swz(uint32_t row, uint32_t chunk) { return row * 64 + ((chunk ^ (row & 7)) << 3); }
+[[maybe_unused]] __device__ __forceinline__ uint32_t swz(uint32_t row, uint32_t chunk) {
+  return row * 64 + ((chunk ^ (row & 7)) << 3);
+}
 
 [[maybe_unused]] __device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], uint32_t addr) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
@@ -444,7 +459,8 @@ band_attention_kernel(const T* __restrict__ qkv, int64_t ld, const float2* __res
 // 8 elements (4 interleaved pairs) of a row at position p, columns 8c..8c+7, rotated
 // in float32 and rounded to T: rotary_split's arithmetic.
 template <typename T>
-[[maybe_unused]] __device__ __forceinline__ Pack8<T> rotate8(const Pack8<T>& a, const float2* __restrict__ table, uint32_t p, uint32_t c) {
+[[maybe_unused]] __device__ __forceinline__ Pack8<T> rotate8(const Pack8<T>& a, const float2* __restrict__ table,
+                                                             uint32_t p, uint32_t c) {
   const float4* cs = reinterpret_cast<const float4*>(table + static_cast<int64_t>(p) * (kSeqD / 2) + 4 * c);
   Pack8<T> o;
 #pragma unroll
@@ -463,8 +479,8 @@ template <typename T>
 // k rotated in place in the qkv rows, once, before seq_attention reads every
 // key tile from every query block: one thread per 8 columns of a token's k.
 template <typename T>
-__global__ void rotate_k_inplace_kernel(T* __restrict__ qkv, int64_t ld, const float2* __restrict__ table, uint32_t total,
-                                        uint32_t T_, uint32_t F_, int axis, uint32_t heads) {
+__global__ void rotate_k_inplace_kernel(T* __restrict__ qkv, int64_t ld, const float2* __restrict__ table,
+                                        uint32_t total, uint32_t T_, uint32_t F_, int axis, uint32_t heads) {
   const uint32_t idx = blockIdx.x * kThreads + threadIdx.x;
   if (idx >= total) return;
   const uint32_t packs = heads * kSeqD / 8, r = idx / packs, c = idx - r * packs;
@@ -476,17 +492,17 @@ __global__ void rotate_k_inplace_kernel(T* __restrict__ qkv, int64_t ld, const f
 // kMinBlocks: blocks per SM the registers must allow.
 template <typename T, int kMT, int kMinBlocks>
 __global__ void __launch_bounds__(kSeqWarps * 32, kMinBlocks)
-seq_attention_kernel(const T* __restrict__ qkv, int64_t ld, const float2* __restrict__ table, const T* __restrict__ logits,
-                     int64_t logits_ld, T* __restrict__ gated, uint32_t T_, uint32_t F_, int axis, uint32_t heads,
-                     uint32_t n, float scale_log2) {
+    seq_attention_kernel(const T* __restrict__ qkv, int64_t ld, const float2* __restrict__ table,
+                         const T* __restrict__ logits, int64_t logits_ld, T* __restrict__ gated, uint32_t T_,
+                         uint32_t F_, int axis, uint32_t heads, uint32_t n, float scale_log2) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
   __trap();  // ldmatrix, cp.async and mma.sync m16n8k16: SM 8.0 (the launcher checks)
 #else
-  constexpr int kRows = kSeqWarps * 16 * kMT;          // query rows per block
+  constexpr int kRows = kSeqWarps * 16 * kMT;  // query rows per block
   constexpr int kThreadsHere = kSeqWarps * 32;
-  __shared__ alignas(128) T sq[kRows * kSeqD];         // q rows, then the output rows
-  __shared__ alignas(128) T sk[2][kSeqKeys * kSeqD];   // k tiles (rotated already), double-buffered
-  __shared__ alignas(128) T sv[2][kSeqKeys * kSeqD];   // v tiles
+  __shared__ alignas(128) T sq[kRows * kSeqD];        // q rows, then the output rows
+  __shared__ alignas(128) T sk[2][kSeqKeys * kSeqD];  // k tiles (rotated already), double-buffered
+  __shared__ alignas(128) T sv[2][kSeqKeys * kSeqD];  // v tiles
   // Query tiles vary fastest across blocks: the blocks that read one (sequence,
   // head)'s keys run together and find them in L2.
   const uint32_t seq = blockIdx.y / heads, head = blockIdx.y - seq * heads, hd = heads * kSeqD;
@@ -512,7 +528,8 @@ seq_attention_kernel(const T* __restrict__ qkv, int64_t ld, const float2* __rest
       const uint32_t p = q0 + warp * 16 * kMT + mt * 16 + g + 8 * i;
       gate[mt][i] = 0.f;
       if (p < n) {
-        const float logit = to_f(logits[(static_cast<int64_t>(rbase) + static_cast<int64_t>(p) * pstep) * logits_ld + head]);
+        const float logit =
+            to_f(logits[(static_cast<int64_t>(rbase) + static_cast<int64_t>(p) * pstep) * logits_ld + head]);
         gate[mt][i] = to_f(from_f<T>(1.f / (1.f + expf(-logit))));  // ATen's sigmoid, rounded to T
       }
     }
@@ -767,9 +784,10 @@ bool band_attention(DType dtype, const void* qkv, int64_t ld, const float* table
     using T = typename decltype(tag)::type;
     if constexpr (!std::is_same<T, float>::value)
       band_attention_kernel<T><<<static_cast<uint32_t>(N * heads), kBandWarps * 32, 0, static_cast<stream_t>(stream)>>>(
-          static_cast<const T*>(qkv), ld, reinterpret_cast<const float2*>(table), static_cast<const T*>(logits), logits_ld,
-          static_cast<T*>(gated), static_cast<uint32_t>(layout.T), static_cast<uint32_t>(layout.F), layout.axis,
-          static_cast<uint32_t>(heads), static_cast<uint32_t>(n), 1.f / sqrtf(static_cast<float>(dim_head)));
+          static_cast<const T*>(qkv), ld, reinterpret_cast<const float2*>(table), static_cast<const T*>(logits),
+          logits_ld, static_cast<T*>(gated), static_cast<uint32_t>(layout.T), static_cast<uint32_t>(layout.F),
+          layout.axis, static_cast<uint32_t>(heads), static_cast<uint32_t>(n),
+          1.f / sqrtf(static_cast<float>(dim_head)));
   });
   return true;
 #else
@@ -792,7 +810,8 @@ bool seq_attention(DType dtype, void* qkv, int64_t ld, const float* table, const
         cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess || major < 8)
       return false;
   }
-  const float scale_log2 = 1.4426950408889634f / sqrtf(static_cast<float>(dim_head));  // log2(e) / sqrt(d): softmax by exp2
+  const float scale_log2 =
+      1.4426950408889634f / sqrtf(static_cast<float>(dim_head));  // log2(e) / sqrt(d): softmax by exp2
   constexpr int64_t rows_per_block = 64;
   const dim3 grid(static_cast<uint32_t>((n + rows_per_block - 1) / rows_per_block), static_cast<uint32_t>(N * heads));
   with_type(dtype, [&](auto tag) {
@@ -800,14 +819,15 @@ bool seq_attention(DType dtype, void* qkv, int64_t ld, const float* table, const
     if constexpr (!std::is_same<T, float>::value) {
       auto args = [&](auto kernel) {
         kernel<<<grid, kSeqWarps * 32, 0, static_cast<stream_t>(stream)>>>(
-            static_cast<const T*>(qkv), ld, reinterpret_cast<const float2*>(table), static_cast<const T*>(logits), logits_ld,
-            static_cast<T*>(gated), static_cast<uint32_t>(layout.T), static_cast<uint32_t>(layout.F), layout.axis,
-            static_cast<uint32_t>(heads), static_cast<uint32_t>(n), scale_log2);
+            static_cast<const T*>(qkv), ld, reinterpret_cast<const float2*>(table), static_cast<const T*>(logits),
+            logits_ld, static_cast<T*>(gated), static_cast<uint32_t>(layout.T), static_cast<uint32_t>(layout.F),
+            layout.axis, static_cast<uint32_t>(heads), static_cast<uint32_t>(n), scale_log2);
       };
-      const auto rows = static_cast<uint32_t>(layout.B * layout.T * layout.F), total = rows * static_cast<uint32_t>(heads * kSeqD / 8);
+      const auto rows = static_cast<uint32_t>(layout.B * layout.T * layout.F),
+                 total = rows * static_cast<uint32_t>(heads * kSeqD / 8);
       rotate_k_inplace_kernel<T><<<blocks_for(total), kThreads, 0, static_cast<stream_t>(stream)>>>(
-          static_cast<T*>(qkv), ld, reinterpret_cast<const float2*>(table), total,
-          static_cast<uint32_t>(layout.T), static_cast<uint32_t>(layout.F), layout.axis, static_cast<uint32_t>(heads));
+          static_cast<T*>(qkv), ld, reinterpret_cast<const float2*>(table), total, static_cast<uint32_t>(layout.T),
+          static_cast<uint32_t>(layout.F), layout.axis, static_cast<uint32_t>(heads));
       // 64 query rows per block, 4 blocks per SM (docs/benchmarks.md: 128-row
       // blocks tied, capping registers for 5 blocks spilled).
       args(seq_attention_kernel<T, 1, 4>);

@@ -72,7 +72,8 @@ at::Tensor gate_to_rows(const at::Tensor& o, const at::Tensor& logits, const Axi
 // token rows, whose k columns the long-sequence kernel rotates in place (so qkv
 // is spent once this returns a result); logits: (rows, >= h). long_sequences:
 // whether seq_attention takes the sequences longer than 64 (plan::KernelPlan::seq_kernel).
-at::Tensor fused_attention(const at::Tensor& qkv, const at::Tensor& table, const at::Tensor& logits, const Axial& layout,
-                           int64_t heads, int64_t dim_head, bool long_sequences, const char** which = nullptr);
+at::Tensor fused_attention(const at::Tensor& qkv, const at::Tensor& table, const at::Tensor& logits,
+                           const Axial& layout, int64_t heads, int64_t dim_head, bool long_sequences,
+                           const char** which = nullptr);
 
 }  // namespace stemkit::kernels

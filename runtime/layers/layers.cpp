@@ -19,7 +19,8 @@ ConvImpl::ConvImpl(ConvOptions o) : options(std::move(o)) {
   if (dims != 1 && dims != 2) throw std::invalid_argument("layers::Conv: 1 or 2 kernel dimensions");
   auto fill = [&](std::vector<int64_t>& v, int64_t value) {
     if (v.empty()) v.assign(dims, value);
-    if (v.size() != dims) throw std::invalid_argument("layers::Conv: stride, padding and dilation need one value per kernel dimension");
+    if (v.size() != dims)
+      throw std::invalid_argument("layers::Conv: stride, padding and dilation need one value per kernel dimension");
   };
   fill(options.stride, 1), fill(options.padding, 0), fill(options.dilation, 1);
   std::vector<int64_t> shape = options.transposed ? std::vector<int64_t>{options.in, options.out}
@@ -32,9 +33,11 @@ ConvImpl::ConvImpl(ConvOptions o) : options(std::move(o)) {
 at::Tensor ConvImpl::forward(const at::Tensor& x) {
   const auto& o = options;
   if (o.kernel.size() == 1)
-    return o.transposed ? at::conv_transpose1d(x, weight, bias, o.stride, o.padding, /*output_padding=*/0, /*groups=*/1, o.dilation)
+    return o.transposed ? at::conv_transpose1d(x, weight, bias, o.stride, o.padding, /*output_padding=*/0, /*groups=*/1,
+                                               o.dilation)
                         : at::conv1d(x, weight, bias, o.stride, o.padding, o.dilation);
-  return o.transposed ? at::conv_transpose2d(x, weight, bias, o.stride, o.padding, /*output_padding=*/0, /*groups=*/1, o.dilation)
+  return o.transposed ? at::conv_transpose2d(x, weight, bias, o.stride, o.padding, /*output_padding=*/0, /*groups=*/1,
+                                             o.dilation)
                       : at::conv2d(x, weight, bias, o.stride, o.padding, o.dilation);
 }
 

@@ -30,8 +30,9 @@ at::ScalarType scalar_type(weights::DType d) {
 
 // torch's Python names ("float32"), as the checkpoint side prints them.
 std::string dtype_name(at::ScalarType t) {
-  for (auto d : {weights::DType::f64, weights::DType::f32, weights::DType::f16, weights::DType::bf16, weights::DType::i64,
-                 weights::DType::i32, weights::DType::i16, weights::DType::i8, weights::DType::u8, weights::DType::boolean})
+  for (auto d :
+       {weights::DType::f64, weights::DType::f32, weights::DType::f16, weights::DType::bf16, weights::DType::i64,
+        weights::DType::i32, weights::DType::i16, weights::DType::i8, weights::DType::u8, weights::DType::boolean})
     if (scalar_type(d) == t) return weights::name(d);
   return c10::toString(t);
 }
@@ -51,7 +52,8 @@ at::Tensor mapped_view(const weights::Tensor& t) {
   auto dtype = scalar_type(t.dtype);
   if (t.numel() == 0) return at::empty(t.shape, at::TensorOptions().dtype(dtype));
   void* base = const_cast<uint8_t*>(t.storage->data);
-  at::Tensor storage_view = at::from_blob(base, {static_cast<int64_t>(t.storage->numel())}, at::TensorOptions().dtype(dtype));
+  at::Tensor storage_view =
+      at::from_blob(base, {static_cast<int64_t>(t.storage->numel())}, at::TensorOptions().dtype(dtype));
   return storage_view.as_strided(t.shape, t.stride, t.offset);
 }
 
@@ -83,10 +85,11 @@ LoadReport load_state_dict(torch::nn::Module& module, const weights::TensorMap& 
     const weights::Tensor& t = it->second;
     auto from = scalar_type(t.dtype);
     bool same_shape = at::IntArrayRef(t.shape) == target.sizes();
-    bool castable = from == target.scalar_type() || (at::isFloatingType(from) && at::isFloatingType(target.scalar_type()));
+    bool castable =
+        from == target.scalar_type() || (at::isFloatingType(from) && at::isFloatingType(target.scalar_type()));
     if (!same_shape || !castable) {
-      report.mismatched.push_back(name + ": checkpoint " + shape_text(t.shape) + " " + weights::name(t.dtype) + ", model " +
-                                  shape_text(target.sizes()) + " " + dtype_name(target.scalar_type()));
+      report.mismatched.push_back(name + ": checkpoint " + shape_text(t.shape) + " " + weights::name(t.dtype) +
+                                  ", model " + shape_text(target.sizes()) + " " + dtype_name(target.scalar_type()));
     } else if (from != target.scalar_type()) {
       report.converted.push_back(name + ": " + weights::name(t.dtype) + " -> " + dtype_name(target.scalar_type()));
     }

@@ -35,9 +35,9 @@ using roformer::MaskEstimator;
 using roformer::RMSNorm;
 using roformer::Transformer;
 
-const std::vector<int64_t> kDefaultFreqsPerBands = {2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,
-                                                    2,  2,  2,  2,  2,  2,  2,  2,  4,  4,  4,  4,  4,  4,  4,  4,
-                                                    4,  4,  4,  4,  12, 12, 12, 12, 12, 12, 12, 12, 24, 24, 24, 24,
+const std::vector<int64_t> kDefaultFreqsPerBands = {2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,   2,  2,  2,
+                                                    2,  2,  2,  2,  2,  2,  2,  2,  4,  4,  4,  4,  4,   4,  4,  4,
+                                                    4,  4,  4,  4,  12, 12, 12, 12, 12, 12, 12, 12, 24,  24, 24, 24,
                                                     24, 24, 24, 24, 48, 48, 48, 48, 48, 48, 48, 48, 128, 129};
 
 }  // namespace
@@ -52,11 +52,12 @@ struct BSRoformer::Impl : nn::Module {
   at::ScalarType dtype = at::kFloat;
   at::Device device = at::kCPU;
   plan::KernelPlan kernels;  // which implementation each layer runs (to())
-  dsp::InverseStft istft;  // capture-safe (ATen's checks its envelope with a device-to-host copy)
-  at::Tensor window;       // hann(win_length) on the device
+  dsp::InverseStft istft;    // capture-safe (ATen's checks its envelope with a device-to-host copy)
+  at::Tensor window;         // hann(win_length) on the device
 
   explicit Impl(BSRoformerConfig config) : c(std::move(config)) {
-    if (c.freqs_per_bands.empty()) c.freqs_per_bands = kDefaultFreqsPerBands;  // the header's promise, for configs built in code
+    if (c.freqs_per_bands.empty())
+      c.freqs_per_bands = kDefaultFreqsPerBands;  // the header's promise, for configs built in code
     auto list = register_module("layers", nn::ModuleList());
     for (int64_t i = 0; i < c.depth; ++i) {
       // norm_output=False inside BSRoformer: one final_norm after all layers.
@@ -67,11 +68,12 @@ struct BSRoformer::Impl : nn::Module {
       int index = 0;
       if (c.msst.linear_transformer_depth > 0)
         layer.linear = step->register_module(
-            std::to_string(index++), Transformer(c.msst.linear_transformer_depth, c.dim, c.heads, c.dim_head, false, true));
-      layer.time = step->register_module(std::to_string(index++),
-                                         Transformer(c.time_transformer_depth, c.dim, c.heads, c.dim_head, false, false));
-      layer.freq = step->register_module(std::to_string(index++),
-                                         Transformer(c.freq_transformer_depth, c.dim, c.heads, c.dim_head, false, false));
+            std::to_string(index++),
+            Transformer(c.msst.linear_transformer_depth, c.dim, c.heads, c.dim_head, false, true));
+      layer.time = step->register_module(
+          std::to_string(index++), Transformer(c.time_transformer_depth, c.dim, c.heads, c.dim_head, false, false));
+      layer.freq = step->register_module(
+          std::to_string(index++), Transformer(c.freq_transformer_depth, c.dim, c.heads, c.dim_head, false, false));
       layers.push_back(layer);
       list->push_back(step);
     }
@@ -92,24 +94,29 @@ struct BSRoformer::Impl : nn::Module {
     at::Tensor mix = mix_in.to(device, at::kFloat);
     if (!window.defined() || window.device() != device)
       window = at::hann_window(c.stft_win_length, at::TensorOptions().device(device));
-    at::Tensor spec = at::stft(mix.reshape({B * C, L}), c.stft_n_fft, c.stft_hop_length, c.stft_win_length, window,
-                               /*center=*/true, "reflect", c.stft_normalized, /*onesided=*/true, /*return_complex=*/true);
+    at::Tensor spec =
+        at::stft(mix.reshape({B * C, L}), c.stft_n_fft, c.stft_hop_length, c.stft_win_length, window,
+                 /*center=*/true, "reflect", c.stft_normalized, /*onesided=*/true, /*return_complex=*/true);
     const int64_t F = spec.size(1), T = spec.size(2);
     // 'b s f t c -> b (f s) t c': stereo folded into frequency, frequency leading.
-    at::Tensor stft_repr = at::view_as_real(spec).view({B, C, F, T, 2}).permute({0, 2, 1, 3, 4}).reshape({B, F * C, T, 2});
+    at::Tensor stft_repr =
+        at::view_as_real(spec).view({B, C, F, T, 2}).permute({0, 2, 1, 3, 4}).reshape({B, F * C, T, 2});
     at::Tensor x = stft_repr.permute({0, 2, 1, 3}).reshape({B, T, F * C * 2}).to(dtype);  // 'b f t c -> b t (f c)'
 
     x = band_split(x, kernels);  // (B, T, nb, d)
 
-    x = roformer::run_axial_layers(layers, std::move(x), c.msst.skip_connection, kernels);  // over frames, then bands, per layer
+    x = roformer::run_axial_layers(layers, std::move(x), c.msst.skip_connection,
+                                   kernels);  // over frames, then bands, per layer
     x = final_norm(x, kernels);
 
     std::vector<at::Tensor> stems;
     for (auto& estimator : masks) stems.push_back(estimator(x, kernels));  // (B, T, F*C*2)
     const int64_t N = static_cast<int64_t>(stems.size());
     // 'b n t (f c) -> b n f t c', complex, times the mixture's spectrogram.
-    at::Tensor mask = at::stack(stems, 1).to(at::kFloat).view({B, N, T, F * C, 2}).permute({0, 1, 3, 2, 4}).contiguous();
-    at::Tensor out = at::view_as_complex(stft_repr.unsqueeze(1).contiguous()) * at::view_as_complex(mask);  // (B, N, F*C, T)
+    at::Tensor mask =
+        at::stack(stems, 1).to(at::kFloat).view({B, N, T, F * C, 2}).permute({0, 1, 3, 2, 4}).contiguous();
+    at::Tensor out =
+        at::view_as_complex(stft_repr.unsqueeze(1).contiguous()) * at::view_as_complex(mask);  // (B, N, F*C, T)
     // 'b n (f s) t -> (b n s) f t'
     out = out.view({B, N, F, C, T}).permute({0, 1, 3, 2, 4}).reshape({B * N * C, F, T});
     if (c.msst.zero_dc) out = out.index_fill(1, at::zeros({1}, out.options().dtype(at::kLong)), 0);  // MSST's DC filter

@@ -45,8 +45,8 @@ DemucsBag load_demucs_bag(const std::string& name, const std::vector<std::string
   return bag;
 }
 
-at::Tensor separate(const DemucsBag& bag, const at::Tensor& wav_in, const SeparationOptions& o, const ProgressFn& progress,
-                    SeparationReport* report) {
+at::Tensor separate(const DemucsBag& bag, const at::Tensor& wav_in, const SeparationOptions& o,
+                    const ProgressFn& progress, SeparationReport* report) {
   if (wav_in.dim() != 2 || wav_in.size(0) != bag.audio_channels())
     throw std::invalid_argument("separate: expected (" + std::to_string(bag.audio_channels()) + " channels, samples)");
   const int64_t length = wav_in.size(1), S = static_cast<int64_t>(bag.sources().size());
@@ -95,8 +95,8 @@ at::Tensor separate(const DemucsBag& bag, const at::Tensor& wav_in, const Separa
 
     // One shape per call: (batch_size, channels, training length), in the network's dtype.
     if (bag.runners.size() != bag.models.size()) bag.runners.assign(bag.models.size(), nullptr);
-    auto& runner = capture::reuse_or_make(bag.runners[m], [&net](const at::Tensor& x) { return net.forward(x); },
-                                          o.graphs && device.is_cuda());
+    auto& runner = capture::reuse_or_make(
+        bag.runners[m], [&net](const at::Tensor& x) { return net.forward(x); }, o.graphs && device.is_cuda());
     int64_t calls = 0;
     segment::Forward forward = [&](const at::Tensor& x) {
       if (report) std::copy(x.sizes().begin(), x.sizes().end(), report->forward_shape);

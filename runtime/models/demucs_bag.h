@@ -55,17 +55,17 @@ DemucsBag load_demucs_bag(const std::string& name, const std::vector<std::string
 struct SeparationOptions {
   std::optional<double> segment;  // seconds per chunk, at most the networks' training segment (demucs --segment)
   double overlap = 0.25;
-  int shifts = 1;                 // random shifts averaged (demucs' default is 1)
-  uint64_t seed = 0;              // for the shift offsets
-  int64_t batch_size = 1;         // chunks per forward
-  bool graphs = true;             // capture the static-shape forward as a CUDA graph where possible
-  double window_seconds = 600;    // results come back to the CPU window by window: device memory bounded by this
-                                  // (the overlap-add carries over between windows: every chunk runs once)
-  bool tta = false;               // MSST's --use_tta (RoFormers only): also the channels swapped and the polarity
-                                  // inverted, each separated and undone, the three averaged
-  bool device_assembly = true;    // the track in one window: the stems kept on the model's device until final,
-                                  // then one copy to the CPU (segment::assemble_on_device); false: window by window
-                                  // to the CPU, finished there
+  int shifts = 1;               // random shifts averaged (demucs' default is 1)
+  uint64_t seed = 0;            // for the shift offsets
+  int64_t batch_size = 1;       // chunks per forward
+  bool graphs = true;           // capture the static-shape forward as a CUDA graph where possible
+  double window_seconds = 600;  // results come back to the CPU window by window: device memory bounded by this
+                                // (the overlap-add carries over between windows: every chunk runs once)
+  bool tta = false;             // MSST's --use_tta (RoFormers only): also the channels swapped and the polarity
+                                // inverted, each separated and undone, the three averaged
+  bool device_assembly = true;  // the track in one window: the stems kept on the model's device until final,
+                                // then one copy to the CPU (segment::assemble_on_device); false: window by window
+                                // to the CPU, finished there
 
   // window_seconds in samples at `samplerate`, at least one.
   int64_t window_samples(int64_t samplerate) const {
@@ -75,7 +75,7 @@ struct SeparationOptions {
 
 // What a separation did: for benchmarks and --json.
 struct SeparationReport {
-  std::string graphs;            // GraphRunner::status() of the last network
+  std::string graphs;  // GraphRunner::status() of the last network
   int64_t forward_calls = 0;
   int64_t forward_shape[3] = {0, 0, 0};
 };

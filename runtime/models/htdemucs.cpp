@@ -53,15 +53,15 @@ LayerScaleImpl::LayerScaleImpl(int64_t channels, bool channel_last) : channel_la
 // transformer.py:252-256 (LayerScale.forward)
 at::Tensor LayerScaleImpl::forward(const at::Tensor& x) {
   if (channel_last)
-    return scale * x;                   // return self.scale * x
+    return scale * x;  // return self.scale * x
   else
-    return scale.unsqueeze(1) * x;      // return self.scale[:, None] * x
+    return scale.unsqueeze(1) * x;  // return self.scale[:, None] * x
 }
 
 // transformer.py:263-269 (MyGroupNorm.forward)
 at::Tensor MyGroupNormImpl::forward(const at::Tensor& input) {
-  at::Tensor x = input.transpose(1, 2);                 // x = x.transpose(1, 2)
-  return GroupNormImpl::forward(x).transpose(1, 2);     // return super().forward(x).transpose(1, 2)
+  at::Tensor x = input.transpose(1, 2);              // x = x.transpose(1, 2)
+  return GroupNormImpl::forward(x).transpose(1, 2);  // return super().forward(x).transpose(1, 2)
 }
 
 // demucs.py:113-149 (DConv.__init__) with HTDemucs' dconv_kw (htdemucs.py:283-288:
@@ -70,22 +70,24 @@ at::Tensor MyGroupNormImpl::forward(const at::Tensor& input) {
 // which the checkpoint overwrites.
 DConvImpl::DConvImpl(int64_t channels, double compress, int64_t depth) {
   const int64_t kernel = 3;
-  const bool dilate = depth > 0;                                          // dilate = depth > 0
-  depth = std::abs(depth);                                                // self.depth = abs(depth)
-  const int64_t hidden = static_cast<int64_t>(static_cast<double>(channels) / compress);  // hidden = int(channels / compress)
-  auto list = register_module("layers", nn::ModuleList());               // self.layers = nn.ModuleList([])
-  for (int64_t d = 0; d < depth; ++d) {                                   // for d in range(self.depth):
-    const int64_t dilation = dilate ? (int64_t{1} << d) : 1;              //   dilation = 2 ** d if dilate else 1
-    const int64_t padding = dilation * (kernel / 2);                      //   padding = dilation * (kernel // 2)
-    auto seq = std::make_shared<nn::Module>();                            //   mods = [...]; nn.Sequential(*mods)
+  const bool dilate = depth > 0;  // dilate = depth > 0
+  depth = std::abs(depth);        // self.depth = abs(depth)
+  const int64_t hidden =
+      static_cast<int64_t>(static_cast<double>(channels) / compress);  // hidden = int(channels / compress)
+  auto list = register_module("layers", nn::ModuleList());             // self.layers = nn.ModuleList([])
+  for (int64_t d = 0; d < depth; ++d) {                                // for d in range(self.depth):
+    const int64_t dilation = dilate ? (int64_t{1} << d) : 1;           //   dilation = 2 ** d if dilate else 1
+    const int64_t padding = dilation * (kernel / 2);                   //   padding = dilation * (kernel // 2)
+    auto seq = std::make_shared<nn::Module>();                         //   mods = [...]; nn.Sequential(*mods)
     Branch b;
     b.dilation = dilation;
-    b.conv_in = seq->register_module("0", layers::Conv(layers::ConvOptions{channels, hidden, {kernel}, {1}, {padding}, {dilation}}));
-    b.norm_in = seq->register_module("1", nn::GroupNorm(nn::GroupNormOptions(1, hidden)));   // norm_fn(hidden); 2: act()
+    b.conv_in = seq->register_module(
+        "0", layers::Conv(layers::ConvOptions{channels, hidden, {kernel}, {1}, {padding}, {dilation}}));
+    b.norm_in = seq->register_module("1", nn::GroupNorm(nn::GroupNormOptions(1, hidden)));  // norm_fn(hidden); 2: act()
     b.conv_out = seq->register_module("3", layers::Conv(layers::ConvOptions{hidden, 2 * channels, {1}}));
     b.norm_out = seq->register_module("4", nn::GroupNorm(nn::GroupNormOptions(1, 2 * channels)));  // 5: nn.GLU(1)
-    b.scale = seq->register_module("6", LayerScale(channels, false));   // LayerScale(channels, init)
-    list->push_back(seq);                                                 //   self.layers.append(layer)
+    b.scale = seq->register_module("6", LayerScale(channels, false));  // LayerScale(channels, init)
+    list->push_back(seq);                                              //   self.layers.append(layer)
     branches.push_back(b);
   }
 }
@@ -125,7 +127,7 @@ at::Tensor gelu_exact(const at::Tensor& x) { return at::gelu(x); }
 // (k, k) rewrite kernel. layers::Conv: no random initial values (the checkpoint
 // sets them).
 layers::Conv make_conv(nn::Module& m, const std::string& name, bool freq, int64_t in, int64_t out, int64_t kernel,
-                      int64_t stride, int64_t padding, int64_t kernel_time = 1, int64_t padding_time = 0) {
+                       int64_t stride, int64_t padding, int64_t kernel_time = 1, int64_t padding_time = 0) {
   layers::ConvOptions o;
   o.in = in, o.out = out;
   if (freq)
@@ -150,13 +152,13 @@ at::Tensor norm(nn::GroupNorm gn, const at::Tensor& x, const plan::KernelPlan& p
 at::Tensor run_dconv(DConv& dconv, at::Tensor y, bool freq, const plan::KernelPlan& plan) {
   if (!plan.reference_forward) return htdemucs::fast::dconv(*dconv, y);
   int64_t B = 0, C = 0, Fr = 0, T = 0;
-  if (freq) {                                                    // if self.freq:
+  if (freq) {                                                     // if self.freq:
     B = y.size(0), C = y.size(1), Fr = y.size(2), T = y.size(3);  //     B, C, Fr, T = y.shape
-    y = y.permute({0, 2, 1, 3}).reshape({-1, C, T});            //     y = y.permute(0, 2, 1, 3).reshape(-1, C, T)
+    y = y.permute({0, 2, 1, 3}).reshape({-1, C, T});              //     y = y.permute(0, 2, 1, 3).reshape(-1, C, T)
   }
-  y = dconv(y);                                                  // y = self.dconv(y)
-  if (freq)                                                      // if self.freq:
-    y = y.view({B, Fr, C, T}).permute({0, 2, 1, 3});            //     y = y.view(B, Fr, C, T).permute(0, 2, 1, 3)
+  y = dconv(y);                                       // y = self.dconv(y)
+  if (freq)                                           // if self.freq:
+    y = y.view({B, Fr, C, T}).permute({0, 2, 1, 3});  //     y = y.view(B, Fr, C, T).permute(0, 2, 1, 3)
   return y;
 }
 
@@ -185,8 +187,8 @@ struct HEncLayerImpl : nn::Module {
     if (o.rewrite) {
       has_rewrite = true;
       // A square kernel over frequency and time in the frequency layers, as upstream's Conv2d(k).
-      rewrite = make_conv(*this, "rewrite", freq, chout, 2 * chout, 1 + 2 * context, 1, context, freq ? 1 + 2 * context : 1,
-                          freq ? context : 0);
+      rewrite = make_conv(*this, "rewrite", freq, chout, 2 * chout, 1 + 2 * context, 1, context,
+                          freq ? 1 + 2 * context : 1, freq ? context : 0);
       if (o.norm) norm2 = register_module("norm2", nn::GroupNorm(nn::GroupNormOptions(o.norm_groups, 2 * chout)));
     }
     if (use_dconv) dconv = register_module("dconv", DConv(chout, o.dconv_comp, o.dconv_depth));
@@ -197,20 +199,20 @@ struct HEncLayerImpl : nn::Module {
   // frequency layer, (B, C, T) or (B, C, Fr, T).
   at::Tensor forward(at::Tensor x, const at::Tensor& inject, const plan::KernelPlan& plan) {
     if (!freq && x.dim() == 4) x = x.view({x.size(0), -1, x.size(3)});  // 128-130: x = x.view(B, -1, T)
-    if (!freq && x.size(-1) % stride != 0)                                // 132-135
+    if (!freq && x.size(-1) % stride != 0)                              // 132-135
       x = at::constant_pad_nd(x, {0, stride - x.size(-1) % stride});
-    at::Tensor y = conv(x);                                               // y = self.conv(x)
+    at::Tensor y = conv(x);  // y = self.conv(x)
     if (empty) return y;
-    if (inject.defined()) {                                               // 139-143
+    if (inject.defined()) {  // 139-143
       if (inject.size(-1) != y.size(-1))
         throw std::logic_error("HTDemucs: the time branch does not line up with the frequency branch");
       y = y + (inject.dim() == 3 && y.dim() == 4 ? inject.unsqueeze(2) : inject);
     }
-    y = gelu_exact(norm(norm1, y, plan));                                 // y = F.gelu(self.norm1(y))
-    if (dconv) y = run_dconv(dconv, y, freq, plan);                       // 145-151
-    if (!has_rewrite) return y;                                           // else: z = y
-    at::Tensor z = norm(norm2, rewrite(y), plan);                         // z = self.norm2(self.rewrite(y))
-    return at::glu(z, 1);                                                 // z = F.glu(z, dim=1)
+    y = gelu_exact(norm(norm1, y, plan));            // y = F.gelu(self.norm1(y))
+    if (dconv) y = run_dconv(dconv, y, freq, plan);  // 145-151
+    if (!has_rewrite) return y;                      // else: z = y
+    at::Tensor z = norm(norm2, rewrite(y), plan);    // z = self.norm2(self.rewrite(y))
+    return at::glu(z, 1);                            // z = F.glu(z, dim=1)
   }
 };
 TORCH_MODULE(HEncLayer);
@@ -224,7 +226,8 @@ struct HDecLayerImpl : nn::Module {
   DConv dconv{nullptr};
   bool has_rewrite = false;
 
-  HDecLayerImpl(int64_t chin, int64_t chout, const LayerOptions& o, bool use_dconv, int64_t context, bool empty, bool last)
+  HDecLayerImpl(int64_t chin, int64_t chout, const LayerOptions& o, bool use_dconv, int64_t context, bool empty,
+                bool last)
       : freq(o.freq), empty(empty), last(last), chin(chin), pad(o.pad ? o.kernel_size / 4 : 0) {
     layers::ConvOptions tr;
     tr.in = chin, tr.out = chout, tr.transposed = true;
@@ -238,7 +241,8 @@ struct HDecLayerImpl : nn::Module {
     if (o.rewrite) {
       has_rewrite = true;
       // context_freq: the frequency layers' rewrite looks at neighbouring bins too.
-      rewrite = freq ? make_conv(*this, "rewrite", true, chin, 2 * chin, 1 + 2 * context, 1, context, 1 + 2 * context, context)
+      rewrite = freq ? make_conv(*this, "rewrite", true, chin, 2 * chin, 1 + 2 * context, 1, context, 1 + 2 * context,
+                                 context)
                      : make_conv(*this, "rewrite", false, chin, 2 * chin, 1 + 2 * context, 1, context);
       if (o.norm) norm1 = register_module("norm1", nn::GroupNorm(nn::GroupNormOptions(o.norm_groups, 2 * chin)));
     }
@@ -250,23 +254,23 @@ struct HDecLayerImpl : nn::Module {
   std::pair<at::Tensor, at::Tensor> forward(at::Tensor x, const at::Tensor& skip, int64_t length,
                                             const plan::KernelPlan& plan) {
     if (freq && x.dim() == 3) x = x.view({x.size(0), chin, -1, x.size(2)});  // 305-307: x = x.view(B, self.chin, -1, T)
-    at::Tensor y = x;                                                       // else: y = x
+    at::Tensor y = x;                                                        // else: y = x
     if (!empty) {
-      x = x + skip;                                                         // x = x + skip
+      x = x + skip;  // x = x + skip
       if (has_rewrite)
-        y = at::glu(norm(norm1, rewrite(x), plan), 1);                      // y = F.glu(self.norm1(self.rewrite(x)), dim=1)
+        y = at::glu(norm(norm1, rewrite(x), plan), 1);  // y = F.glu(self.norm1(self.rewrite(x)), dim=1)
       else
-        y = x;                                                              // y = x
-      if (dconv) y = run_dconv(dconv, y, freq, plan);                       // 316-322
+        y = x;                                         // y = x
+      if (dconv) y = run_dconv(dconv, y, freq, plan);  // 316-322
     }
-    at::Tensor z = norm(norm2, conv_tr(y), plan);                           // z = self.norm2(self.conv_tr(y))
+    at::Tensor z = norm(norm2, conv_tr(y), plan);  // z = self.norm2(self.conv_tr(y))
     if (freq) {
-      if (pad) z = z.slice(2, pad, z.size(2) - pad);                        // z = z[..., self.pad:-self.pad, :]
+      if (pad) z = z.slice(2, pad, z.size(2) - pad);  // z = z[..., self.pad:-self.pad, :]
     } else {
-      z = z.slice(-1, pad, pad + length);                                   // z = z[..., self.pad:self.pad + length]
+      z = z.slice(-1, pad, pad + length);  // z = z[..., self.pad:self.pad + length]
       if (z.size(-1) != length) throw std::logic_error("HTDemucs: a time decoder produced the wrong length");
     }
-    if (!last) z = gelu_exact(z);                                           // z = F.gelu(z)
+    if (!last) z = gelu_exact(z);  // z = F.gelu(z)
     return {z, y};
   }
 };
@@ -353,8 +357,9 @@ struct TransformerLayerImpl : nn::Module {
       at::Tensor nq = norm1(q);
       x = q + g1(cross ? attn(nq, norm2(other), false) : attn(nq, nq, true));
       x = x + g2(ff(cross ? norm3(x) : norm2(x)));
-      if (norm_out)                                                             // if self.norm_out:
-        x = !plan.reference_forward ? htdemucs::fast::my_group_norm(*norm_out, x) : norm_out(x);  //     x = self.norm_out(x)
+      if (norm_out)  // if self.norm_out:
+        x = !plan.reference_forward ? htdemucs::fast::my_group_norm(*norm_out, x)
+                                    : norm_out(x);  //     x = self.norm_out(x)
     } else {
       x = norm1(q + g1(cross ? attn(q, other, false) : attn(q, q, true)));
       x = norm2(x + g2(ff(x)));
@@ -403,8 +408,13 @@ struct CrossTransformerImpl : nn::Module {
       norm_in = register_module("norm_in", nn::LayerNorm(nn::LayerNormOptions({dim})));
       norm_in_t = register_module("norm_in_t", nn::LayerNorm(nn::LayerNormOptions({dim})));
     }
-    TransformerOptions o{dim, c.t_heads, static_cast<int64_t>(static_cast<double>(dim) * c.t_hidden_scale),
-                         c.t_norm_first, c.t_norm_out, c.t_layer_scale, c.t_gelu};
+    TransformerOptions o{dim,
+                         c.t_heads,
+                         static_cast<int64_t>(static_cast<double>(dim) * c.t_hidden_scale),
+                         c.t_norm_first,
+                         c.t_norm_out,
+                         c.t_layer_scale,
+                         c.t_gelu};
     auto list = register_module("layers", nn::ModuleList());
     auto list_t = register_module("layers_t", nn::ModuleList());
     for (int64_t i = 0; i < c.t_layers; ++i) {
@@ -419,7 +429,8 @@ struct CrossTransformerImpl : nn::Module {
   // x: (B, C, Fr, T1), xt: (B, C, T2) -> the same shapes.
   std::pair<at::Tensor, at::Tensor> forward(at::Tensor x, at::Tensor xt, const plan::KernelPlan& plan) {
     const int64_t B = x.size(0), C = x.size(1), Fr = x.size(2), T1 = x.size(3), T2 = xt.size(2);
-    auto key = std::make_tuple(Fr, T1, T2, static_cast<int64_t>(x.device().index()), static_cast<int>(x.scalar_type()) * 16 + static_cast<int>(x.device().type()));
+    auto key = std::make_tuple(Fr, T1, T2, static_cast<int64_t>(x.device().index()),
+                               static_cast<int>(x.scalar_type()) * 16 + static_cast<int>(x.device().type()));
     auto it = pos_cache.find(key);
     if (it == pos_cache.end()) {
       // "b c fr t1 -> b (t1 fr) c" and "t2 b c -> b t2 c", scaled, in the network's dtype.
@@ -486,7 +497,7 @@ struct HTDemucs::Impl : nn::Module {
   at::Device device = at::kCPU;
   plan::KernelPlan plan;  // HTDemucs::to's; a default one (the fast paths) until then
   mutable std::map<std::pair<int, int>, at::Tensor> windows;  // hann window per (device, index)
-  dsp::InverseStft istft;  // capture-safe, envelopes made once per shape
+  dsp::InverseStft istft;                                     // capture-safe, envelopes made once per shape
 
   explicit Impl(HTDemucsConfig config) : c(std::move(config)) {
     // The constructor of demucs.htdemucs.HTDemucs, layer for layer.
@@ -538,8 +549,8 @@ struct HTDemucs::Impl : nn::Module {
       chout_z = static_cast<int64_t>(c.growth * static_cast<double>(chout_z));
       if (freq) freqs = freqs <= c.kernel_size ? 1 : freqs / c.stride;
       if (index == 0 && c.freq_emb != 0)
-        freq_emb = register_module("freq_emb", std::make_shared<nn::Module>())->register_module(
-            "embedding", nn::Embedding(freqs, chin_z));
+        freq_emb = register_module("freq_emb", std::make_shared<nn::Module>())
+                       ->register_module("embedding", nn::Embedding(freqs, chin_z));
     }
     auto dec_list = register_module("decoder", nn::ModuleList());
     auto tdec_list = register_module("tdecoder", nn::ModuleList());
@@ -566,7 +577,8 @@ struct HTDemucs::Impl : nn::Module {
   at::Tensor window() {
     auto key = std::make_pair(static_cast<int>(device.type()), static_cast<int>(device.index()));
     auto it = windows.find(key);
-    if (it == windows.end()) it = windows.emplace(key, at::hann_window(c.nfft, at::TensorOptions().device(device))).first;
+    if (it == windows.end())
+      it = windows.emplace(key, at::hann_window(c.nfft, at::TensorOptions().device(device))).first;
     return it->second;
   }
 
@@ -604,8 +616,9 @@ struct HTDemucs::Impl : nn::Module {
   at::Tensor forward(at::Tensor mix) {
     const int64_t length = mix.size(-1), T_train = c.training_length;
     if (length > T_train)
-      throw std::invalid_argument("HTDemucs: input of " + std::to_string(length) + " samples, longer than the training length " +
-                                  std::to_string(T_train) + "; split the track (segment::apply_demucs does)");
+      throw std::invalid_argument("HTDemucs: input of " + std::to_string(length) +
+                                  " samples, longer than the training length " + std::to_string(T_train) +
+                                  "; split the track (segment::apply_demucs does)");
     mix = mix.to(device, at::kFloat);
     if (length < T_train) mix = at::constant_pad_nd(mix, {0, T_train - length});
     at::Tensor z = spec(mix);  // (B, C, Fq, T) complex
@@ -626,8 +639,10 @@ struct HTDemucs::Impl : nn::Module {
       if (idx < tencoder.size()) {
         lengths_t.push_back(xt.size(-1));
         xt = tencoder[idx]->forward(xt, {}, plan);
-        if (!tencoder[idx]->empty) saved_t.push_back(xt);
-        else inject = xt;  // the time branch joins the frequency branch here
+        if (!tencoder[idx]->empty)
+          saved_t.push_back(xt);
+        else
+          inject = xt;  // the time branch joins the frequency branch here
       }
       x = encoder[idx]->forward(x, inject, plan);
       if (idx == 0 && freq_emb) {
@@ -699,17 +714,26 @@ struct Kwargs {
     if (!has(key)) return;
     const auto& v = j.at(key);
     if constexpr (std::is_same_v<T, bool>) {
-      if (v.is_boolean()) out = v.get<bool>();
-      else if (v.is_number_integer()) out = v.get<int64_t>() != 0;
-      else bad(key, "expected true or false");
+      if (v.is_boolean())
+        out = v.get<bool>();
+      else if (v.is_number_integer())
+        out = v.get<int64_t>() != 0;
+      else
+        bad(key, "expected true or false");
     } else if constexpr (std::is_integral_v<T>) {
-      if (v.is_boolean()) out = v.get<bool>();
-      else if (v.is_number_integer()) out = v.get<int64_t>();
-      else if (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>()) out = static_cast<T>(v.get<double>());
-      else bad(key, "expected an integer");
+      if (v.is_boolean())
+        out = v.get<bool>();
+      else if (v.is_number_integer())
+        out = v.get<int64_t>();
+      else if (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>())
+        out = static_cast<T>(v.get<double>());
+      else
+        bad(key, "expected an integer");
     } else {
-      if (v.is_number()) out = v.get<double>();
-      else bad(key, "expected a number");
+      if (v.is_number())
+        out = v.get<double>();
+      else
+        bad(key, "expected a number");
     }
   }
   // An argument this runtime does not implement: fine at `expected` (or unset).
@@ -811,10 +835,26 @@ HTDemucsConfig HTDemucsConfig::from_json(const nlohmann::json& kwargs, const std
   }
 
   // Training and initialisation only: no effect on inference.
-  for (const char* key : {"wiener_iters", "end_iters", "wiener_residual", "multi_freqs_depth", "emb_smooth", "dconv_init",
-                          "rescale", "t_dropout", "t_max_positions", "t_weight_decay", "t_lr", "t_cape_mean_normalize",
-                          "t_cape_augment", "t_cape_glob_loc_scale", "t_mask_type", "t_mask_random_seed",
-                          "t_sparse_attn_window", "t_global_window", "t_sparsity", "t_auto_sparsity"})
+  for (const char* key : {"wiener_iters",
+                          "end_iters",
+                          "wiener_residual",
+                          "multi_freqs_depth",
+                          "emb_smooth",
+                          "dconv_init",
+                          "rescale",
+                          "t_dropout",
+                          "t_max_positions",
+                          "t_weight_decay",
+                          "t_lr",
+                          "t_cape_mean_normalize",
+                          "t_cape_augment",
+                          "t_cape_glob_loc_scale",
+                          "t_mask_type",
+                          "t_mask_random_seed",
+                          "t_sparse_attn_window",
+                          "t_global_window",
+                          "t_sparsity",
+                          "t_auto_sparsity"})
     k.used.insert(key);
   for (const auto& [key, value] : kwargs.items())
     if (!k.used.count(key)) c.ignored.push_back(key);
@@ -831,7 +871,8 @@ HTDemucsConfig HTDemucsConfig::from_json(const nlohmann::json& kwargs, const std
   positive("samplerate", c.samplerate);
   positive("training length", c.training_length);
   if (c.nfft % 4) throw Error("{}: HTDemucs argument nfft must be a multiple of 4", where);
-  const int64_t dim = c.bottom_channels ? c.bottom_channels : c.channels * static_cast<int64_t>(std::pow(c.growth, c.depth - 1));
+  const int64_t dim =
+      c.bottom_channels ? c.bottom_channels : c.channels * static_cast<int64_t>(std::pow(c.growth, c.depth - 1));
   if (c.t_layers > 0 && (c.t_heads <= 0 || dim % c.t_heads))
     throw Error("{}: HTDemucs transformer width {} is not divisible by t_heads={}", where, dim, c.t_heads);
   return c;
@@ -864,14 +905,15 @@ nlohmann::json package_kwargs(const weights::Checkpoint& package) {
         }
         return o;
       }
-      default:
-        throw Error("{}: {} holds {}, which is not a plain value", package.path, at, v->describe());
+      default: throw Error("{}: {} holds {}, which is not a plain value", package.path, at, v->describe());
     }
   };
   const auto& root = package.root;
   if (!root || root->kind != Value::Kind::dict || !root->get("kwargs") || !root->get("state"))
-    throw Error("{}: not a demucs model package (a dict with klass, args, kwargs and state); "
-                "give the .th file of a demucs model", package.path);
+    throw Error(
+        "{}: not a demucs model package (a dict with klass, args, kwargs and state); "
+        "give the .th file of a demucs model",
+        package.path);
   nlohmann::json kwargs = to_json(root->get("kwargs"), "kwargs");
   if (auto args = root->get("args"); args && !args->items.empty()) {
     // HTDemucs(sources, ...): only the first positional argument is ever used.
@@ -927,7 +969,8 @@ std::vector<std::string> HTDemucs::parameter_names() const {
 
 HTDemucs load_htdemucs(const std::string& path) {
   weights::Checkpoint package = weights::load_torch_checkpoint(path);
-  if (auto klass = package.root && package.root->kind == weights::Value::Kind::dict ? package.root->get("klass") : nullptr;
+  if (auto klass =
+          package.root && package.root->kind == weights::Value::Kind::dict ? package.root->get("klass") : nullptr;
       klass && klass->text != "demucs.htdemucs.HTDemucs")
     throw Error("{}: a {} model; this runtime runs HTDemucs (demucs v4: htdemucs, htdemucs_ft, htdemucs_6s)", path,
                 klass->text);

@@ -69,7 +69,7 @@ struct HTDemucsConfig {
   double t_max_period = 10000.0;
   double t_weight_pos_embed = 1.0;
   int64_t samplerate = 44100;
-  std::string segment = "10";      // seconds, as upstream gives it ("39/5" for a Fraction)
+  std::string segment = "10";        // seconds, as upstream gives it ("39/5" for a Fraction)
   int64_t training_length = 441000;  // int(segment * samplerate): the one input length
   bool use_train_segment = true;
   std::vector<std::string> ignored;  // arguments accepted without effect at inference

@@ -40,7 +40,7 @@ struct MelBandRoformer::Impl : nn::Module {
   std::vector<AxialLayer> layers;
   std::vector<int64_t> band_dims;  // 2 * C * freqs per band
   BandSplit band_split{nullptr};
-  std::vector<MaskEstimator> masks;  // per stem
+  std::vector<MaskEstimator> masks;        // per stem
   std::vector<int64_t> freq_index_values;  // (K): bin * C + channel, band after band (upstream's freq_indices)
   std::vector<float> denom_values;         // (F * C): the bands covering each (bin, channel)
   at::Tensor freq_indices, denom;          // the same on the device
@@ -60,8 +60,10 @@ struct MelBandRoformer::Impl : nn::Module {
       if (c.msst.linear_transformer_depth > 0)
         layer.linear = triple->register_module(
             "0", Transformer(c.msst.linear_transformer_depth, c.dim, c.heads, c.dim_head, true, /*linear_attn=*/true));
-      layer.time = triple->register_module("1", Transformer(c.time_transformer_depth, c.dim, c.heads, c.dim_head, true, false));
-      layer.freq = triple->register_module("2", Transformer(c.freq_transformer_depth, c.dim, c.heads, c.dim_head, true, false));
+      layer.time =
+          triple->register_module("1", Transformer(c.time_transformer_depth, c.dim, c.heads, c.dim_head, true, false));
+      layer.freq =
+          triple->register_module("2", Transformer(c.freq_transformer_depth, c.dim, c.heads, c.dim_head, true, false));
       layers.push_back(layer);
       list->push_back(triple);
     }
@@ -92,17 +94,20 @@ struct MelBandRoformer::Impl : nn::Module {
     const int64_t B = mix_in.size(0), C = mix_in.size(1), L = mix_in.size(2);
     if (!window.defined() || window.device() != device) place();
     at::Tensor mix = mix_in.to(device, at::kFloat);
-    at::Tensor spec = at::stft(mix.reshape({B * C, L}), c.stft_n_fft, c.stft_hop_length, c.stft_win_length, window,
-                               /*center=*/true, "reflect", c.stft_normalized, /*onesided=*/true, /*return_complex=*/true);
+    at::Tensor spec =
+        at::stft(mix.reshape({B * C, L}), c.stft_n_fft, c.stft_hop_length, c.stft_win_length, window,
+                 /*center=*/true, "reflect", c.stft_normalized, /*onesided=*/true, /*return_complex=*/true);
     const int64_t F = spec.size(1), T = spec.size(2);
     // 'b s f t c -> b (f s) t c': stereo folded into frequency, frequency leading.
-    at::Tensor stft_repr = at::view_as_real(spec).view({B, C, F, T, 2}).permute({0, 2, 1, 3, 4}).reshape({B, F * C, T, 2});
+    at::Tensor stft_repr =
+        at::view_as_real(spec).view({B, C, F, T, 2}).permute({0, 2, 1, 3, 4}).reshape({B, F * C, T, 2});
     const int64_t K = freq_indices.size(0);
     // stft_repr[:, freq_indices] then 'b f t c -> b t (f c)'
     at::Tensor x = stft_repr.index_select(1, freq_indices).permute({0, 2, 1, 3}).reshape({B, T, K * 2}).to(dtype);
 
     x = band_split(x, kernels);  // (B, T, nb, d)
-    x = roformer::run_axial_layers(layers, std::move(x), c.msst.skip_connection, kernels);  // [all tokens,] frames, bands, per layer
+    x = roformer::run_axial_layers(layers, std::move(x), c.msst.skip_connection,
+                                   kernels);  // [all tokens,] frames, bands, per layer
 
     std::vector<at::Tensor> stems;
     for (auto& estimator : masks) stems.push_back(estimator(x, kernels));  // (B, T, K*2)
@@ -114,7 +119,8 @@ struct MelBandRoformer::Impl : nn::Module {
     at::Tensor index = freq_indices.view({1, 1, K, 1, 1}).expand({B, N, K, T, 2});
     at::Tensor summed = at::zeros({B, N, F * C, T, 2}, mask.options()).scatter_add_(2, index, mask);
     at::Tensor averaged = (summed / denom.view({1, 1, F * C, 1, 1})).contiguous();
-    at::Tensor out = at::view_as_complex(stft_repr.unsqueeze(1).contiguous()) * at::view_as_complex(averaged);  // (B, N, F*C, T)
+    at::Tensor out =
+        at::view_as_complex(stft_repr.unsqueeze(1).contiguous()) * at::view_as_complex(averaged);  // (B, N, F*C, T)
     // 'b n (f s) t -> (b n s) f t'
     out = out.view({B, N, F, C, T}).permute({0, 1, 3, 2, 4}).reshape({B * N * C, F, T});
     if (c.msst.zero_dc) out = out.index_fill(1, at::zeros({1}, out.options().dtype(at::kLong)), 0);  // MSST's DC filter

@@ -76,7 +76,7 @@ at::Tensor rotate_queries_or_keys(const at::Tensor& freqs_param, const at::Tenso
   std::vector<int64_t> pairs = t.sizes().vec();
   pairs.back() = d / 2;
   pairs.push_back(2);
-  at::Tensor x = t.reshape(pairs);                                                     // '... (d r) -> ... d r'
+  at::Tensor x = t.reshape(pairs);                                                      // '... (d r) -> ... d r'
   at::Tensor rotated = at::stack({-x.select(-1, 1), x.select(-1, 0)}, -1).flatten(-2);  // stack((-x2, x1)), '... (d r)'
   return (t * freqs.cos() + rotated * freqs.sin()).to(t_in.scalar_type());
 }
@@ -109,7 +109,8 @@ at::Tensor AttentionImpl::forward(const at::Tensor& input, const plan::KernelPla
   return to_out(out);
 }
 
-LinearAttentionImpl::LinearAttentionImpl(int64_t dim, int64_t heads, int64_t dim_head) : heads(heads), dim_head(dim_head) {
+LinearAttentionImpl::LinearAttentionImpl(int64_t dim, int64_t heads, int64_t dim_head)
+    : heads(heads), dim_head(dim_head) {
   norm = register_module("norm", RMSNorm(dim));
   auto qkv = register_module("to_qkv", std::make_shared<nn::Module>());  // Sequential(Linear, Rearrange)
   to_qkv = qkv->register_module("0", Linear(dim, 3 * heads * dim_head, /*with_bias=*/false));
@@ -156,7 +157,7 @@ at::Tensor FeedForwardImpl::forward(const at::Tensor& x, const plan::KernelPlan&
   h = in(h);                     // net.1: Linear
   h = at::gelu(h);               // net.2: GELU, the exact (erf) form
   // net.3, net.5: Dropout, the identity at inference
-  return out(h);                 // net.4: Linear
+  return out(h);  // net.4: Linear
 }
 
 TransformerImpl::TransformerImpl(int64_t depth, int64_t dim, int64_t heads, int64_t dim_head, bool norm_output,
@@ -200,12 +201,13 @@ at::Tensor TransformerImpl::forward(at::Tensor x, const plan::KernelPlan& plan) 
 //     x = freq_transformer(x)
 //     x, = unpack(x, ps, '* f d')
 at::Tensor TransformerImpl::forward_axial(at::Tensor x, int axis, const plan::KernelPlan& plan) {
-  TORCH_CHECK(x.dim() == 4 && (axis == 1 || axis == 2), "Transformer::forward_axial: x must be (B, T, F, dim), axis 1 or 2");
+  TORCH_CHECK(x.dim() == 4 && (axis == 1 || axis == 2),
+              "Transformer::forward_axial: x must be (B, T, F, dim), axis 1 or 2");
   if (!plan.reference_forward) return fast::transformer_axial(*this, std::move(x), axis, plan);
   const int64_t B = x.size(0), T = x.size(1), F = x.size(2), d = x.size(3);
   if (axis == 1) {
-    x = x.permute({0, 2, 1, 3});                    // 'b t f d -> b f t d'
-    x = forward(x.reshape({B * F, T, d}), plan);    // pack '* t d', time_transformer
+    x = x.permute({0, 2, 1, 3});                        // 'b t f d -> b f t d'
+    x = forward(x.reshape({B * F, T, d}), plan);        // pack '* t d', time_transformer
     return x.view({B, F, T, d}).permute({0, 2, 1, 3});  // unpack, 'b f t d -> b t f d'
   }
   return forward(x.reshape({B * T, F, d}), plan).view({B, T, F, d});  // pack '* f d', freq_transformer, unpack
@@ -294,7 +296,7 @@ at::Tensor MaskEstimatorImpl::forward(const at::Tensor& x, const plan::KernelPla
   for (size_t b = 0; b < bands.size(); ++b) {
     at::Tensor h = bands[b];
     for (size_t l = 0; l < mlps[b].size(); ++l) {
-      h = mlps[b][l](h);                          // nn.Linear
+      h = mlps[b][l](h);                            // nn.Linear
       if (l + 1 < mlps[b].size()) h = at::tanh(h);  // activation(), not after the last
     }
     outs.push_back(at::glu(h, -1));  // nn.GLU(dim = -1)

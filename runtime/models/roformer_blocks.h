@@ -104,7 +104,7 @@ struct FeedForwardImpl : torch::nn::Module {
 TORCH_MODULE(FeedForward);
 
 struct TransformerImpl : torch::nn::Module {
-  std::vector<Attention> attention;              // or, with linear attention,
+  std::vector<Attention> attention;  // or, with linear attention,
   std::vector<LinearAttention> linear_attention;
   std::vector<FeedForward> feed_forward;
   RMSNorm norm{nullptr};  // none when !norm_output

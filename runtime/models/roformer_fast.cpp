@@ -44,7 +44,7 @@ struct RotaryTable {
 
 // What the fast paths derive from an Attention's parameters.
 struct AttentionWeights {
-  std::shared_ptr<FoldedLinear> qkv_gates;  // [to_qkv; to_gates] with norm.gamma folded in
+  std::shared_ptr<FoldedLinear> qkv_gates;   // [to_qkv; to_gates] with norm.gamma folded in
   std::shared_ptr<FoldedLinear> qkv, gates;  // the same, apart (the fused kernels' path)
   RotaryTable rotary;
 };
@@ -127,7 +127,8 @@ void fold_norm(std::shared_ptr<FoldedLinear>& slot, const RMSNormImpl& norm, std
   folded->weight = at::cat(ws, 0).to(dtype).contiguous();
   if (std::any_of(biases.begin(), biases.end(), [](const at::Tensor& b) { return b.defined(); })) {
     for (size_t i = 0; i < weights.size(); ++i)
-      bs.push_back(biases[i].defined() ? biases[i].to(at::kFloat) : at::zeros({weights[i].size(0)}, ws.front().options()));
+      bs.push_back(biases[i].defined() ? biases[i].to(at::kFloat)
+                                       : at::zeros({weights[i].size(0)}, ws.front().options()));
     if (pad) bs.push_back(at::zeros({pad}, ws.front().options()));
     folded->bias = at::cat(bs, 0).to(dtype);
   }
@@ -240,7 +241,8 @@ void add_attention(AttentionImpl& attn, at::Tensor& x, const plan::KernelPlan& p
   x.view({N * n, dim}).addmm_(gated.view({N * n, hd}), attn.to_out->weight.t());
 }
 
-void add_attention_rows(AttentionImpl& attn, at::Tensor& rows, const kernels::Axial& layout, const plan::KernelPlan& plan) {
+void add_attention_rows(AttentionImpl& attn, at::Tensor& rows, const kernels::Axial& layout,
+                        const plan::KernelPlan& plan) {
   const int64_t heads = attn.heads, dim_head = attn.dim_head;
   const double eps = rms_eps(rows.size(1));
   // The norm folded into to_qkv and to_gates apart: qkv's GEMM is then exactly
@@ -249,7 +251,7 @@ void add_attention_rows(AttentionImpl& attn, at::Tensor& rows, const kernels::Ax
   prepare_attention_rows(attn);  // built at load (to_device); rebuilt here only if a weight changed since
   const AttentionWeights& w = *attn.fast_weights;
   const at::Tensor& table = rotary_table(attn, layout.length(), rows.device());
-  at::Tensor u = kernels::unit_rows_add_bias(rows, at::Tensor(), eps);  // sqrt(dim) x / |x|
+  at::Tensor u = kernels::unit_rows_add_bias(rows, at::Tensor(), eps);   // sqrt(dim) x / |x|
   at::Tensor logits = at::addmm(w.gates->bias, u, w.gates->weight.t());  // (rows, h, padded to 8)
   const bool lt = uses_lt(rows, plan);
   at::Tensor qkv;  // (rows, 3hd)
@@ -282,7 +284,7 @@ void add_attention_rows(AttentionImpl& attn, at::Tensor& rows, const kernels::Ax
   // SDPA call each; as fast as gathering v into one tensor, with less memory:
   // docs/benchmarks.md).
   auto [q, k, v] = kernels::rotary_split(qkv, table, layout, heads, dim_head, /*copy_v=*/false);  // (N, h, n, d)
-  at::Tensor gated;                                                                                 // (rows, hd)
+  at::Tensor gated;                                                                               // (rows, hd)
   if (v.defined()) {
     gated = kernels::gate_to_rows(attention::attend(plan.attention, q, k, v), logits, layout, heads, dim_head);
   } else {
@@ -290,8 +292,9 @@ void add_attention_rows(AttentionImpl& attn, at::Tensor& rows, const kernels::Ax
     const kernels::Axial one{1, layout.T, layout.F, layout.axis};
     gated = at::empty({layout.rows(), heads * dim_head}, qkv.options());
     for (int64_t b = 0; b < layout.B; ++b) {
-      at::Tensor out = attention::attend(plan.attention, q.narrow(0, b * layout.F, layout.F), k.narrow(0, b * layout.F, layout.F),
-                                         kernels::v_along_t(qkv, layout, heads, dim_head, b));  // (F, h, T, d)
+      at::Tensor out =
+          attention::attend(plan.attention, q.narrow(0, b * layout.F, layout.F), k.narrow(0, b * layout.F, layout.F),
+                            kernels::v_along_t(qkv, layout, heads, dim_head, b));  // (F, h, T, d)
       kernels::gate_to_rows(out, logits.narrow(0, b * per, per), one, heads, dim_head, gated.narrow(0, b * per, per));
     }
   }
@@ -320,9 +323,9 @@ void add_feed_forward(FeedForwardImpl& ff, at::Tensor& x, const plan::KernelPlan
   FeedForwardWeights& w = weights_of(ff);
   fold_norm(w.in, *ff.norm, {ff.in->weight}, {ff.in->bias}, fused_rms(x));
   at::Tensor u = unit_rows(x);
-  at::Tensor h = fused_gelu(x, plan)
-                     ? at::_addmm_activation(w.in->bias, u.view({-1, u.size(-1)}), w.in->weight.t(), 1, 1, /*use_gelu=*/true)
-                     : at::gelu(at::linear(u, w.in->weight, w.in->bias));  // (..., 4 dim)
+  at::Tensor h = fused_gelu(x, plan) ? at::_addmm_activation(w.in->bias, u.view({-1, u.size(-1)}), w.in->weight.t(), 1,
+                                                             1, /*use_gelu=*/true)
+                                     : at::gelu(at::linear(u, w.in->weight, w.in->bias));  // (..., 4 dim)
   at::Tensor rows = x.view({-1, x.size(-1)});
   rows.addmm_(h.view({rows.size(0), -1}), ff.out->weight.t()).add_(ff.out->bias);  // x += net.4(h)
 }
@@ -349,7 +352,8 @@ void add_feed_forward_rows(FeedForwardImpl& ff, at::Tensor& rows, const plan::Ke
 namespace {
 // In place only on a tensor nobody else sees: one reference to it and to its storage.
 void make_own(at::Tensor& x) {
-  if (!x.is_contiguous() || x.use_count() != 1 || x.storage().use_count() != 1) x = x.clone(at::MemoryFormat::Contiguous);
+  if (!x.is_contiguous() || x.use_count() != 1 || x.storage().use_count() != 1)
+    x = x.clone(at::MemoryFormat::Contiguous);
 }
 }  // namespace
 
@@ -473,7 +477,8 @@ void stack_parameters(BandSplitImpl& split, bool copy_values) {
       std::vector<at::Tensor> g, w, b;
       for (int64_t i = r.first; i < r.first + r.count; ++i)
         g.push_back(split.norms[i]->gamma), w.push_back(split.linears[i]->weight), b.push_back(split.linears[i]->bias);
-      run.gamma = stack_in_place(g), run.weight = stack_in_place(w, copy_values), run.bias = stack_in_place(b, copy_values);
+      run.gamma = stack_in_place(g), run.weight = stack_in_place(w, copy_values),
+      run.bias = stack_in_place(b, copy_values);
     }
     stacks->runs.push_back(run);
   }
@@ -505,7 +510,8 @@ at::Tensor band_split(BandSplitImpl& split, const at::Tensor& x) {
       at::Tensor u = unit_rows(part);
       if (!fused_rms(part)) u = u * split.norms[first]->scale;  // the fused norm includes sqrt(w)
       u = u * run.gamma;
-      at::Tensor y = at::baddbmm(run.bias.unsqueeze(1), u.transpose(0, 1), run.weight.transpose(1, 2));  // (k, B*T, dim)
+      at::Tensor y =
+          at::baddbmm(run.bias.unsqueeze(1), u.transpose(0, 1), run.weight.transpose(1, 2));  // (k, B*T, dim)
       out.narrow(2, first, k).copy_(y.view({k, B, T, dim}).permute({1, 2, 0, 3}));
       continue;
     }
@@ -534,7 +540,8 @@ void stack_parameters(MaskEstimatorImpl& masks, bool copy_values) {
   for (const auto& mlp : mlps) widths.push_back(mlp.back()->weight.size(0) / 2);
   for (const BandRun& r : band_runs(widths)) {
     std::vector<at::Tensor> w, b;
-    for (int64_t i = r.first; i < r.first + r.count; ++i) w.push_back(mlps[i].back()->weight), b.push_back(mlps[i].back()->bias);
+    for (int64_t i = r.first; i < r.first + r.count; ++i)
+      w.push_back(mlps[i].back()->weight), b.push_back(mlps[i].back()->bias);
     stacks->runs.push_back({r, stack_in_place(w, copy_values), stack_in_place(b, copy_values)});
   }
   masks.fast_runs = std::move(stacks);
@@ -574,7 +581,8 @@ at::Tensor mask_estimator(MaskEstimatorImpl& masks, const at::Tensor& x) {
     }
     for (const auto& run : s.runs) {
       const BandRun& r = run.bands;
-      at::Tensor y = at::baddbmm(run.bias.unsqueeze(1), h.narrow(0, r.first, r.count), run.weight.transpose(1, 2));  // (k, B*T, 2w)
+      at::Tensor y = at::baddbmm(run.bias.unsqueeze(1), h.narrow(0, r.first, r.count),
+                                 run.weight.transpose(1, 2));  // (k, B*T, 2w)
       at::Tensor dst = out.narrow(-1, r.offset, r.count * r.width).view({B * T, r.count, r.width}).transpose(0, 1);
       at::glu_out(dst, y, -1);  // written in place into the concatenated output
     }

@@ -93,6 +93,6 @@ bool stacked(const BandSplitImpl& split);
 // in BandSplit).
 at::Tensor mask_estimator(MaskEstimatorImpl& masks, const at::Tensor& x);
 void stack_parameters(MaskEstimatorImpl& masks, bool copy_values = true);  // as BandSplit's
-bool stacked(const MaskEstimatorImpl& masks);                               // whether mask_estimator runs batched GEMMs
+bool stacked(const MaskEstimatorImpl& masks);                              // whether mask_estimator runs batched GEMMs
 
 }  // namespace stemkit::models::roformer::fast

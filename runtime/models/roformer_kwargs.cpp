@@ -53,10 +53,10 @@ void Kwargs::msst_options(MsstOptions& o) {
   // pick attention kernels (the attention policy decides here, and attention is
   // exact), use_torch_checkpoint saves training memory, dim_freqs_in is unused
   // upstream, the rest is training.
-  for (const char* key : {"attn_dropout", "ff_dropout", "flash_attn", "linear_flash_attn", "sage_attention",
-                          "use_torch_checkpoint", "dim_freqs_in", "multi_stft_resolution_loss_weight",
-                          "multi_stft_resolutions_window_sizes", "multi_stft_hop_size", "multi_stft_normalized",
-                          "multi_stft_window_fn"})
+  for (const char* key :
+       {"attn_dropout", "ff_dropout", "flash_attn", "linear_flash_attn", "sage_attention", "use_torch_checkpoint",
+        "dim_freqs_in", "multi_stft_resolution_loss_weight", "multi_stft_resolutions_window_sizes",
+        "multi_stft_hop_size", "multi_stft_normalized", "multi_stft_window_fn"})
     used_.insert(key);
 }
 

@@ -28,8 +28,9 @@ class DemucsSeparator : public Separator {
   at::Tensor separate(const at::Tensor& wav, const SeparationOptions& o, const ProgressFn& progress,
                       SeparationReport* report) const override {
     if (o.tta)
-      throw Error("test-time augmentation (--tta) is MSST's, for RoFormer configurations; "
-                  "demucs averages random shifts instead (--shifts N)");
+      throw Error(
+          "test-time augmentation (--tta) is MSST's, for RoFormer configurations; "
+          "demucs averages random shifts instead (--shifts N)");
     return models::separate(bag_, wav, o, progress, report);
   }
 
@@ -52,10 +53,11 @@ class RoformerSeparator : public Separator {
       throw Error("{}: audio.num_channels is {} but model.stereo says {}", config_.path, config_.num_channels,
                   model_.config().audio_channels());
     if (config_.chunk_size % model_.config().stft_hop_length && !model_.config().match_input_audio_length)
-      throw Error("{}: audio.chunk_size {} is not a multiple of model.stft_hop_length {}: "
-                  "the model's output would be shorter than a chunk (MSST fails there too); "
-                  "set model.match_input_audio_length: true, or a chunk_size that is a multiple of the hop",
-                  config_.path, config_.chunk_size, model_.config().stft_hop_length);
+      throw Error(
+          "{}: audio.chunk_size {} is not a multiple of model.stft_hop_length {}: "
+          "the model's output would be shorter than a chunk (MSST fails there too); "
+          "set model.match_input_audio_length: true, or a chunk_size that is a multiple of the hop",
+          config_.path, config_.chunk_size, model_.config().stft_hop_length);
   }
   const std::vector<std::string>& stems() const override { return stems_; }
   int64_t samplerate() const override { return config_.sample_rate; }
@@ -127,8 +129,8 @@ class RoformerSeparator : public Separator {
   // on the device when on_device (then one window covers the track), else on the CPU.
   at::Tensor demix(const at::Tensor& mix, const SeparationOptions& o, const ProgressFn& progress,
                    SeparationReport* report, bool on_device) const {
-    auto& runner = capture::reuse_or_make(runner_, [this](const at::Tensor& x) { return model_.forward(x); },
-                                          o.graphs && device_.is_cuda());
+    auto& runner = capture::reuse_or_make(
+        runner_, [this](const at::Tensor& x) { return model_.forward(x); }, o.graphs && device_.is_cuda());
     segment::MsstChunking chunking;
     chunking.chunk_size = config_.chunk_size;
     chunking.num_overlap = config_.num_overlap;
@@ -151,15 +153,16 @@ class RoformerSeparator : public Separator {
     };
     at::Tensor out;
     if (!on_device) out = at::zeros({stems, mix.size(0), length}, at::kFloat);
-    segment::apply_msst_streaming(forward, mix, chunking, o.window_samples(samplerate()), [&](int64_t start, const at::Tensor& block) {
-      if (!on_device) {
-        out.slice(-1, start, start + block.size(-1)).copy_(segment::to_host(block));
-      } else if (start == 0 && block.size(-1) == length) {
-        out = block;  // the one window: the track's stems, on the model's device
-      } else {
-        throw std::logic_error("demix: a window short of the track while assembling on the device");
-      }
-    });
+    segment::apply_msst_streaming(
+        forward, mix, chunking, o.window_samples(samplerate()), [&](int64_t start, const at::Tensor& block) {
+          if (!on_device) {
+            out.slice(-1, start, start + block.size(-1)).copy_(segment::to_host(block));
+          } else if (start == 0 && block.size(-1) == length) {
+            out = block;  // the one window: the track's stems, on the model's device
+          } else {
+            throw std::logic_error("demix: a window short of the track while assembling on the device");
+          }
+        });
     if (!out.defined()) out = at::zeros({stems, mix.size(0), length}, mix.options());  // an empty track
     return out;
   }
@@ -184,10 +187,11 @@ std::string msst_model_type(const MsstConfig& config) {
   }
   const bool bands = config.model.contains("freqs_per_bands"), mel = config.model.contains("num_bands");
   if (bands && mel)
-    throw Error("{}: the model section has both freqs_per_bands (BS-RoFormer) and num_bands "
-                "(Mel-Band RoFormer); say which with a top-level `model_type: bs_roformer` or "
-                "`model_type: mel_band_roformer`",
-                config.path);
+    throw Error(
+        "{}: the model section has both freqs_per_bands (BS-RoFormer) and num_bands "
+        "(Mel-Band RoFormer); say which with a top-level `model_type: bs_roformer` or "
+        "`model_type: mel_band_roformer`",
+        config.path);
   // sample_rate in the model section is Mel-Band RoFormer's (its mel filter bank).
   if (mel || (!bands && config.model.contains("sample_rate"))) return "mel_band_roformer";
   return "bs_roformer";
@@ -196,7 +200,8 @@ std::string msst_model_type(const MsstConfig& config) {
 namespace {
 
 weights::TensorMap read_state(const std::string& checkpoint, std::unique_ptr<weights::Checkpoint>& keep) {
-  const bool safetensors = checkpoint.size() > 12 && checkpoint.compare(checkpoint.size() - 12, 12, ".safetensors") == 0;
+  const bool safetensors =
+      checkpoint.size() > 12 && checkpoint.compare(checkpoint.size() - 12, 12, ".safetensors") == 0;
   if (safetensors) return weights::load_safetensors(checkpoint).tensors;
   keep = std::make_unique<weights::Checkpoint>(weights::load_torch_checkpoint(checkpoint));
   return weights::state_dict(*keep);

@@ -30,9 +30,10 @@ KernelPlan decide_kernels(const at::Device& device, at::ScalarType dtype, const 
   k.reference_forward = o.reference_forward;
   const char* reference = "--reference-forward: the blocks' reference forwards use none";
   say("blocks", k.reference_forward ? "reference" : "fast",
-      k.reference_forward ? "--reference-forward: the blocks as upstream writes them, line for line"
-                          : "the RoFormer blocks and HTDemucs' DConv, GroupNorms and LayerScale through their fast paths, "
-                            "the same math in fewer passes (--reference-forward: upstream's forwards)");
+      k.reference_forward
+          ? "--reference-forward: the blocks as upstream writes them, line for line"
+          : "the RoFormer blocks and HTDemucs' DConv, GroupNorms and LayerScale through their fast paths, "
+            "the same math in fewer passes (--reference-forward: upstream's forwards)");
 
   k.attention.forced = o.attention;
   say("attention", o.attention ? attention::name(*o.attention) : "auto",
@@ -46,7 +47,8 @@ KernelPlan decide_kernels(const at::Device& device, at::ScalarType dtype, const 
   else if (!kernels::usable_for(like))
     say("fused kernels", "off", device.is_cuda() ? kernels::describe() : "the CPU runs ATen's kernels");
   else
-    say("fused kernels", "on", std::string(kernels::describe()) + ": RMS norm, rotary, gates; attention for short axes");
+    say("fused kernels", "on",
+        std::string(kernels::describe()) + ": RMS norm, rotary, gates; attention for short axes");
 
   k.seq_kernel = k.fused_kernels && o.seq_kernel;
   say("seq kernel", k.seq_kernel ? "on" : "off",
@@ -67,8 +69,9 @@ KernelPlan decide_kernels(const at::Device& device, at::ScalarType dtype, const 
   say("gelu", name(k.gelu),
       k.reference_forward ? reference
       : o.exact_gelu      ? "--exact-gelu"
-      : tanh              ? "fp16/bf16 on a GPU: tanh GELU in the GEMM's epilogue, within 4.7e-4 of erf (below the format's resolution)"
-                          : "erf GELU, as upstream");
+      : tanh
+          ? "fp16/bf16 on a GPU: tanh GELU in the GEMM's epilogue, within 4.7e-4 of erf (below the format's resolution)"
+          : "erf GELU, as upstream");
   return k;
 }
 

@@ -7,7 +7,6 @@
 
 #include <ATen/ATen.h>
 
-
 namespace stemkit::segment {
 
 // An uninitialised float32 tensor in page-locked CPU memory. Called for a

@@ -48,8 +48,8 @@ at::Tensor center_trim(const at::Tensor& t, int64_t length) {
 // so that no chunk runs twice and memory is bounded by the window.
 class SplitPass {
  public:
-  SplitPass(const Forward& model, Chunk whole, const DemucsSplit& o, const at::Tensor& weight, int64_t begin, int64_t end,
-            int64_t cap)
+  SplitPass(const Forward& model, Chunk whole, const DemucsSplit& o, const at::Tensor& weight, int64_t begin,
+            int64_t end, int64_t cap)
       : model_(model), whole_(whole), o_(o), weight_(weight), begin_(begin), end_(end), cap_(cap), base_(begin) {
     model_length_ = o.model_length ? o.model_length : o.segment;
     stride_ = static_cast<int64_t>((1 - o.overlap) * static_cast<double>(o.segment));
@@ -58,7 +58,8 @@ class SplitPass {
   // Runs chunks until every sample of `whole` before `until` is final (no chunk still to run reaches it).
   void advance(int64_t until) {
     while (next_ < whole_.length && (next_ < until || !pending_.empty())) {
-      if (next_ + o_.segment > begin_) pending_.push_back(whole_.sub(next_, o_.segment));  // else it ends before the track
+      if (next_ + o_.segment > begin_)
+        pending_.push_back(whole_.sub(next_, o_.segment));  // else it ends before the track
       next_ += stride_;
       if (static_cast<int64_t>(pending_.size()) == o_.batch_size) flush();
     }
@@ -119,12 +120,14 @@ class SplitPass {
 at::Tensor run_static(const Forward& model, const at::Tensor& input, int64_t segment) {
   int64_t length = input.size(-1);
   if (length > segment)
-    throw std::invalid_argument("run_static: " + std::to_string(length) + " samples do not fit the segment of " + std::to_string(segment));
+    throw std::invalid_argument("run_static: " + std::to_string(length) + " samples do not fit the segment of " +
+                                std::to_string(segment));
   at::Tensor padded = length < segment ? at::constant_pad_nd(input, {0, segment - length}) : input;
   return model(padded).slice(-1, 0, length);
 }
 
-void apply_demucs_streaming(const Forward& model, const at::Tensor& mix, const DemucsSplit& o, int64_t window, const Sink& sink) {
+void apply_demucs_streaming(const Forward& model, const at::Tensor& mix, const DemucsSplit& o, int64_t window,
+                            const Sink& sink) {
   if (mix.dim() != 2) throw std::invalid_argument("apply_demucs: mix must be (channels, length)");
   if (o.segment <= 0 || o.batch_size <= 0 || window <= 0)
     throw std::invalid_argument("apply_demucs: segment, batch_size and window must be positive");
@@ -182,11 +185,13 @@ void apply_demucs_streaming(const Forward& model, const at::Tensor& mix, const D
 
 at::Tensor apply_demucs(const Forward& model, const at::Tensor& mix, const DemucsSplit& o) {
   at::Tensor out;
-  apply_demucs_streaming(model, mix, o, std::max<int64_t>(mix.size(-1), 1), [&](int64_t, const at::Tensor& block) { out = block; });
+  apply_demucs_streaming(model, mix, o, std::max<int64_t>(mix.size(-1), 1),
+                         [&](int64_t, const at::Tensor& block) { out = block; });
   return out;
 }
 
-void apply_msst_streaming(const Forward& model, const at::Tensor& mix_in, const MsstChunking& o, int64_t window, const Sink& sink) {
+void apply_msst_streaming(const Forward& model, const at::Tensor& mix_in, const MsstChunking& o, int64_t window,
+                          const Sink& sink) {
   if (mix_in.dim() != 2) throw std::invalid_argument("apply_msst: mix must be (channels, length)");
   if (o.chunk_size <= 0 || o.num_overlap <= 0 || o.batch_size <= 0 || window <= 0)
     throw std::invalid_argument("apply_msst: chunk_size, num_overlap, batch_size and window must be positive");
@@ -294,7 +299,8 @@ void apply_msst_streaming(const Forward& model, const at::Tensor& mix_in, const 
 
 at::Tensor apply_msst(const Forward& model, const at::Tensor& mix, const MsstChunking& o) {
   at::Tensor out;
-  apply_msst_streaming(model, mix, o, std::max<int64_t>(mix.size(-1), 1), [&](int64_t, const at::Tensor& block) { out = block; });
+  apply_msst_streaming(model, mix, o, std::max<int64_t>(mix.size(-1), 1),
+                       [&](int64_t, const at::Tensor& block) { out = block; });
   return out;
 }
 

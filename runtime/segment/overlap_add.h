@@ -23,16 +23,16 @@ namespace stemkit::segment {
 using Forward = std::function<at::Tensor(const at::Tensor&)>;
 
 struct DemucsSplit {
-  int64_t segment = 0;              // samples per chunk (int(segment_seconds * samplerate))
-  int64_t model_length = 0;         // samples per model call, >= segment (the model's valid_length); 0: segment.
-                                    // Chunks are padded to it with the neighbouring audio, as demucs does
-                                    // when --segment is shorter than the training length
+  int64_t segment = 0;       // samples per chunk (int(segment_seconds * samplerate))
+  int64_t model_length = 0;  // samples per model call, >= segment (the model's valid_length); 0: segment.
+                             // Chunks are padded to it with the neighbouring audio, as demucs does
+                             // when --segment is shorter than the training length
   double overlap = 0.25;
   double transition_power = 1.0;
-  int shifts = 0;                   // random shifts averaged (demucs --shifts)
-  int64_t max_shift = 0;            // samples; demucs uses int(0.5 * samplerate)
-  int64_t batch_size = 1;           // chunks per model call
-  uint64_t seed = 0;                // for the shift offsets
+  int shifts = 0;                      // random shifts averaged (demucs --shifts)
+  int64_t max_shift = 0;               // samples; demucs uses int(0.5 * samplerate)
+  int64_t batch_size = 1;              // chunks per model call
+  uint64_t seed = 0;                   // for the shift offsets
   std::vector<int64_t> shift_offsets;  // explicit offsets (tests, reproducing a Python run); overrides seed
 };
 

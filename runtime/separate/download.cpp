@@ -42,7 +42,8 @@ constexpr std::string_view kNoDownloadSupport =
 [[maybe_unused]] void remove_stale_parts(const fs::path& dest) {
   std::string prefix = dest.filename().string() + ".part-";
   std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(dest.parent_path().empty() ? fs::path(".") : dest.parent_path(), ec)) {
+  for (const auto& entry :
+       fs::directory_iterator(dest.parent_path().empty() ? fs::path(".") : dest.parent_path(), ec)) {
     std::string name = entry.path().filename().string();
     if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) continue;
     std::string pid_text = name.substr(prefix.size());
@@ -151,11 +152,9 @@ std::string transfer_failure(CURLcode code, const char* detail, long http_status
     case CURLE_OPERATION_TIMEDOUT:
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_PEER_FAILED_VERIFICATION:
-      return fmt::format(
-          "downloading {} failed: {}; check the network connection and proxy settings (https_proxy), {}", url, what,
-          by_hand(url, dest));
-    default:
-      break;
+      return fmt::format("downloading {} failed: {}; check the network connection and proxy settings (https_proxy), {}",
+                         url, what, by_hand(url, dest));
+    default: break;
   }
   return fmt::format("downloading {} failed: {}; nothing was saved; run again to retry, {}", url, what,
                      by_hand(url, dest));
@@ -188,9 +187,10 @@ void download_file(const std::string& url, const fs::path& dest, const DownloadO
     std::error_code ec;
     fs::create_directories(dir, ec);
     if (ec)
-      throw Error("cannot download {}: cannot create the directory {}: {}; choose another with "
-                  "--model-dir or STEMKIT_MODEL_DIR",
-                  url, dir.string(), ec.message());
+      throw Error(
+          "cannot download {}: cannot create the directory {}: {}; choose another with "
+          "--model-dir or STEMKIT_MODEL_DIR",
+          url, dir.string(), ec.message());
   }
   remove_stale_parts(dest);
 
@@ -200,9 +200,10 @@ void download_file(const std::string& url, const fs::path& dest, const DownloadO
   if (part.fd < 0) {
     int e = errno;
     part.committed = true;  // nothing of ours to remove
-    throw Error("cannot download {}: cannot create {}: {}; choose a writable directory with "
-                "--model-dir or STEMKIT_MODEL_DIR",
-                url, part.path, std::strerror(e));
+    throw Error(
+        "cannot download {}: cannot create {}: {}; choose a writable directory with "
+        "--model-dir or STEMKIT_MODEL_DIR",
+        url, part.path, std::strerror(e));
   }
 
   Transfer t;
@@ -250,16 +251,18 @@ void download_file(const std::string& url, const fs::path& dest, const DownloadO
   if (!options.sha256_prefix.empty()) {
     std::string actual = file_sha256_hex(part.path).substr(0, options.sha256_prefix.size());
     if (actual != options.sha256_prefix)
-      throw Error("downloading {} failed: the {} bytes received have a sha256 starting with {}, expected {} (a damaged "
-                  "transfer, or a proxy's page instead of the file); nothing was saved; run again to retry, {}",
-                  url, t.written, actual, options.sha256_prefix, by_hand(url, dest));
+      throw Error(
+          "downloading {} failed: the {} bytes received have a sha256 starting with {}, expected {} (a damaged "
+          "transfer, or a proxy's page instead of the file); nothing was saved; run again to retry, {}",
+          url, t.written, actual, options.sha256_prefix, by_hand(url, dest));
   }
   if (::fsync(part.fd) != 0 || ::close(part.fd) != 0) {
     int e = errno;
     part.fd = -1;
-    throw Error("downloading {} failed: writing {} failed: {}; free some space or choose "
-                "another directory with --model-dir, then run again",
-                url, part.path, std::strerror(e));
+    throw Error(
+        "downloading {} failed: writing {} failed: {}; free some space or choose "
+        "another directory with --model-dir, then run again",
+        url, part.path, std::strerror(e));
   }
   part.fd = -1;
   if (::rename(part.path.c_str(), dest.c_str()) != 0) {
@@ -287,9 +290,10 @@ std::vector<fs::path> ensure_model_files(const CatalogModel& model, const ModelC
       throw Error("model {} is not in the model cache {}: missing {}; {}, or put the files there by hand (from {})",
                   model.name, where, fmt::join(absent, ", "), kNoDownloadSupport,
                   model.members.front().url.substr(0, model.members.front().url.rfind('/') + 1));
-    throw Error("model {} is not in the model cache {}: missing {}; run with --download to fetch {}, or put the "
-                "files there by hand",
-                model.name, where, fmt::join(absent, ", "), absent.size() == 1 ? "it" : "them");
+    throw Error(
+        "model {} is not in the model cache {}: missing {}; run with --download to fetch {}, or put the "
+        "files there by hand",
+        model.name, where, fmt::join(absent, ", "), absent.size() == 1 ? "it" : "them");
   }
   std::vector<fs::path> paths;
   for (size_t i = 0; i < model.members.size(); ++i) {

@@ -64,9 +64,10 @@ void check_json_writable(const std::optional<std::string>& path) {
   {
     std::ofstream probe(tmp);
     if (!probe)
-      throw stemkit::Error("--json {}: cannot write there ({}); "
-                           "give a file in a directory that exists and is writable, or '-' for stdout",
-                           *path, std::strerror(errno));
+      throw stemkit::Error(
+          "--json {}: cannot write there ({}); "
+          "give a file in a directory that exists and is writable, or '-' for stdout",
+          *path, std::strerror(errno));
   }
   fs::remove(tmp);
 }
@@ -112,8 +113,9 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (!o.quiet)
-      std::fprintf(stderr, "separate: %s on %s in %s%s, loaded in %.1f s\n", model.name.c_str(), model.device.str().c_str(),
-                   precision_name(model.dtype), o.precision ? "" : " (--precision auto)", model.load_s);
+      std::fprintf(stderr, "separate: %s on %s in %s%s, loaded in %.1f s\n", model.name.c_str(),
+                   model.device.str().c_str(), precision_name(model.dtype), o.precision ? "" : " (--precision auto)",
+                   model.load_s);
     int failed = 0;
     nlohmann::json summary = {{"model", model.name},
                               {"load_s", model.load_s},

@@ -60,7 +60,8 @@ std::string file_sha256_hex(const fs::path& file) {
   ::close(fd);
   if (p == MAP_FAILED) throw Error("cannot read {}: {}", file.string(), std::strerror(e));
   ::madvise(p, static_cast<size_t>(st.st_size), MADV_SEQUENTIAL);
-  std::string hex = patchmgr::sha256_hex(std::string_view(static_cast<const char*>(p), static_cast<size_t>(st.st_size)));
+  std::string hex =
+      patchmgr::sha256_hex(std::string_view(static_cast<const char*>(p), static_cast<size_t>(st.st_size)));
   ::munmap(p, static_cast<size_t>(st.st_size));
   return hex;
 }
@@ -83,9 +84,10 @@ std::optional<fs::path> ModelCache::resolve(const CatalogMember& member) const {
     throw Error("{} is in the model cache but is not a file; remove it and run with --download", file.string());
   std::string actual = file_sha256_hex(file).substr(0, member.sha256_prefix.size());
   if (actual != member.sha256_prefix)
-    throw Error("{} is damaged: its sha256 starts with {}, expected {} (an interrupted or altered copy); "
-                "delete it and run with --download to fetch it again from {}",
-                file.string(), actual, member.sha256_prefix, member.url);
+    throw Error(
+        "{} is damaged: its sha256 starts with {}, expected {} (an interrupted or altered copy); "
+        "delete it and run with --download to fetch it again from {}",
+        file.string(), actual, member.sha256_prefix, member.url);
   return file;
 }
 

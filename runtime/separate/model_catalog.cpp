@@ -54,8 +54,8 @@ std::vector<CatalogModel> build_named() {
     CatalogModel m;
     m.name = "htdemucs_ft";
     m.description = "fine-tuned htdemucs, one model per source: 4x slower, a bit better";
-    m.members = {member("f7e0c4bc-ba3fe64a.th"), member("d12395a8-e57c48e6.th"),
-                 member("92cfc3b6-ef3bcb9c.th"), member("04573f0d-f3cf25b2.th")};
+    m.members = {member("f7e0c4bc-ba3fe64a.th"), member("d12395a8-e57c48e6.th"), member("92cfc3b6-ef3bcb9c.th"),
+                 member("04573f0d-f3cf25b2.th")};
     m.weights = {{1., 0., 0., 0.}, {0., 1., 0., 0.}, {0., 0., 1., 0.}, {0., 0., 0., 1.}};
     models.push_back(std::move(m));
   }
@@ -105,7 +105,8 @@ size_t edit_distance(std::string_view a, std::string_view b) {
   for (size_t i = 1; i <= a.size(); ++i)
     for (size_t j = 1; j <= b.size(); ++j) {
       d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
     }
   return d[a.size()][b.size()];
 }
@@ -154,7 +155,8 @@ std::string unknown_model_message(std::string_view name) {
   for (auto unsupported : kUnsupportedDemucsModels)
     if (name == unsupported)
       return fmt::format(
-          "model '{}' is a demucs v3 model (mdx_final/) that stemkit does not run. Known: {}; or give a path to a .th file",
+          "model '{}' is a demucs v3 model (mdx_final/) that stemkit does not run. Known: {}; or give a path to a .th "
+          "file",
           name, known);
   if (auto suggestion = suggest_model(name))
     return fmt::format("unknown model '{}': did you mean '{}'? Known: {}; or give a path to a .th file", name,
@@ -168,8 +170,8 @@ const CatalogModel& require_model(std::string_view name) {
 }
 
 bool looks_like_model_path(std::string_view s) {
-  return s.find('/') != std::string_view::npos || ends_with(s, ".th") || ends_with(s, ".pt") ||
-         ends_with(s, ".ckpt") || ends_with(s, ".safetensors");
+  return s.find('/') != std::string_view::npos || ends_with(s, ".th") || ends_with(s, ".pt") || ends_with(s, ".ckpt") ||
+         ends_with(s, ".safetensors");
 }
 
 }  // namespace stemkit::separate

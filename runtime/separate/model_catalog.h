@@ -59,7 +59,8 @@ std::vector<std::string> model_names();
 std::optional<std::string> suggest_model(std::string_view name);
 
 // The error text for an unknown name, e.g.
-//   unknown model 'htdemcs': did you mean 'htdemucs'? Known: hdemucs_mmi, htdemucs, htdemucs_6s, htdemucs_ft; or give a path to a .th file
+//   unknown model 'htdemcs': did you mean 'htdemucs'? Known: hdemucs_mmi, htdemucs, htdemucs_6s, htdemucs_ft; or give a
+//   path to a .th file
 // Names of demucs models stemkit does not run (mdx, mdx_extra_q, ...) say so.
 std::string unknown_model_message(std::string_view name);
 

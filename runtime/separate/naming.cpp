@@ -59,9 +59,7 @@ TrackName split_track_name(const fs::path& input) {
 }
 
 FilenameTemplate::FilenameTemplate(std::string_view text) : text_(text) {
-  auto fail = [&](const std::string& why) {
-    throw Error("--filename '{}': {}", text_, why);
-  };
+  auto fail = [&](const std::string& why) { throw Error("--filename '{}': {}", text_, why); };
   if (text.empty()) fail(fmt::format("empty; the default is '{}'", kDefaultFilenameTemplate));
   std::string literal;
   auto flush = [&] {

@@ -19,8 +19,7 @@ inline constexpr std::string_view kDefaultFilenameTemplate = "{track}/{stem}.{ex
 inline constexpr std::string_view kDefaultOutputDir = "separated";
 
 // `out_option` (-o; "separated" when absent) / `model_name`, as demucs does.
-std::filesystem::path output_root(const std::optional<std::filesystem::path>& out_option,
-                                  std::string_view model_name);
+std::filesystem::path output_root(const std::optional<std::filesystem::path>& out_option, std::string_view model_name);
 
 // The model name used for the output root: a catalog name as it is, a model
 // given as a file by the file's name without its extension

@@ -46,8 +46,10 @@ std::vector<T> split_list(const std::string& text, const char* what) {
 
 const std::map<std::string, OtherMethod> kOtherMethods{
     {"add", OtherMethod::add}, {"minus", OtherMethod::minus}, {"none", OtherMethod::none}};
-const std::map<std::string, audio::Clip> kClipModes{
-    {"rescale", audio::Clip::rescale}, {"clamp", audio::Clip::clamp}, {"tanh", audio::Clip::tanh}, {"none", audio::Clip::none}};
+const std::map<std::string, audio::Clip> kClipModes{{"rescale", audio::Clip::rescale},
+                                                    {"clamp", audio::Clip::clamp},
+                                                    {"tanh", audio::Clip::tanh},
+                                                    {"none", audio::Clip::none}};
 
 // What the table's options write before they become a CommandLine.
 struct Raw {
@@ -69,10 +71,13 @@ void add_options(CLI::App& app, CommandLine& c, Raw& r) {
   const char* model = "Model";
   app.add_option("-n,--name,--model", o.model,
                  "htdemucs, htdemucs_ft, htdemucs_6s, a member signature, a .th file, or an MSST .yaml (BS-RoFormer)")
-      ->capture_default_str()->group(model);
-  app.add_option("--checkpoint", o.checkpoint, "The weights (.ckpt, .pt, .safetensors) of an MSST config given with -n config.yaml")
+      ->capture_default_str()
       ->group(model);
-  app.add_option("--model-dir", r.model_dir, "Model cache (default $STEMKIT_MODEL_DIR, else $XDG_CACHE_HOME/stemkit/models)")
+  app.add_option("--checkpoint", o.checkpoint,
+                 "The weights (.ckpt, .pt, .safetensors) of an MSST config given with -n config.yaml")
+      ->group(model);
+  app.add_option("--model-dir", r.model_dir,
+                 "Model cache (default $STEMKIT_MODEL_DIR, else $XDG_CACHE_HOME/stemkit/models)")
       ->group(model);
   app.add_flag("--download", o.download, "Fetch missing model files (checked against their sha256)")->group(model);
   app.add_flag("--list-models", c.list_models, "List the models this runner knows and exit")->group(model);
@@ -82,61 +87,85 @@ void add_options(CLI::App& app, CommandLine& c, Raw& r) {
   app.add_option("--precision", r.precision,
                  "fp32, fp16 (GPU), bf16, or auto: fp16 on a GPU for an MSST config with training.use_amp (MSST's "
                  "autocast), else fp32")
-      ->capture_default_str()->group(run);  // parse_precision says what it expects
+      ->capture_default_str()
+      ->group(run);  // parse_precision says what it expects
   app.add_option("-b,--batch-size", o.separation.batch_size,
                  "Segments per forward (default 1; an MSST config's inference.batch_size)")
-      ->check(CLI::PositiveNumber)->group(run);
+      ->check(CLI::PositiveNumber)
+      ->group(run);
   app.add_option("--segment", r.segment, "Seconds per segment (at most the model's; default the model's)")
-      ->check(CLI::PositiveNumber)->group(run);
-  app.add_option("--overlap", o.separation.overlap, "Overlap between segments")->capture_default_str()
-      ->check(CLI::Range(0.0, 0.99))->group(run);
-  app.add_option("--shifts", o.separation.shifts, "Random shifts averaged (demucs' default 1)")->capture_default_str()
-      ->check(CLI::NonNegativeNumber)->group(run);
+      ->check(CLI::PositiveNumber)
+      ->group(run);
+  app.add_option("--overlap", o.separation.overlap, "Overlap between segments")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 0.99))
+      ->group(run);
+  app.add_option("--shifts", o.separation.shifts, "Random shifts averaged (demucs' default 1)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber)
+      ->group(run);
   app.add_option("--seed", o.separation.seed, "Seed of the shift offsets")->capture_default_str()->group(run);
-  app.add_flag("--tta", o.separation.tta,
-               "MSST configs: test-time augmentation as MSST's --use_tta (channels swapped, polarity inverted; 3x the time)")
+  app.add_flag(
+         "--tta", o.separation.tta,
+         "MSST configs: test-time augmentation as MSST's --use_tta (channels swapped, polarity inverted; 3x the time)")
       ->group(run);
   app.add_flag("--no-graphs", r.no_graphs, "Run eagerly: no CUDA/HIP graph capture")->group(run);
   app.add_flag("--low-memory", o.low_memory,
                "Least GPU memory: batch 1, no graph capture (its memory pool), 60 s streaming windows")
       ->group(run);
-  app.add_flag("--cudnn-benchmark", o.cudnn_benchmark,
-               "Let cuDNN time its algorithms for the static shape (seconds at the first file; no gain measured on the H100)")
+  app.add_flag(
+         "--cudnn-benchmark", o.cudnn_benchmark,
+         "Let cuDNN time its algorithms for the static shape (seconds at the first file; no gain measured on the H100)")
       ->group(run);
   app.add_option("-j,--jobs", o.jobs, "CPU threads (default: libtorch's)")->check(CLI::NonNegativeNumber)->group(run);
 
   const char* exec = "Execution (what --explain shows; docs/benchmarks.md measures each choice)";
   app.add_flag("--explain", c.explain, "Print the execution plan (with --json FILE: as JSON) and exit")->group(exec);
   app.add_option("--attention", r.attention, "Force an attention backend: auto, flash, efficient, cudnn, math")
-      ->envname("STEMKIT_ATTENTION")->check(CLI::IsMember({"auto", "flash", "efficient", "cudnn", "math"}))->group(exec);
+      ->envname("STEMKIT_ATTENTION")
+      ->check(CLI::IsMember({"auto", "flash", "efficient", "cudnn", "math"}))
+      ->group(exec);
   app.add_option("--fused-kernels", r.fused_kernels, "on: stemkit's RoFormer kernels where they run; off: ATen's")
-      ->capture_default_str()->check(CLI::IsMember({"on", "off"}))->group(exec);
+      ->capture_default_str()
+      ->check(CLI::IsMember({"on", "off"}))
+      ->group(exec);
   app.add_flag("--seq-kernel", o.kernels.seq_kernel,
                "The fused attention kernel for long axes too (RoFormer time axis: less memory, same speed on the H100)")
       ->group(exec);
   app.add_option("--gemm", r.gemm, "auto: cuBLASLt where it runs (CUDA fp16/bf16); aten: ATen's GEMMs")
-      ->capture_default_str()->check(CLI::IsMember({"auto", "aten"}))->group(exec);
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "aten"}))
+      ->group(exec);
   app.add_flag("--exact-gelu", o.kernels.exact_gelu,
                "erf GELU in fp16/bf16 on a GPU too (default there: tanh GELU in the GEMM, within 4.7e-4)")
       ->group(exec);
   app.add_flag("--reference-forward", o.kernels.reference_forward,
-               "Every block's forward as upstream writes it (RoFormer blocks; HTDemucs' DConv, norms, LayerScale), none of the fast paths (slower; for checking them)")
+               "Every block's forward as upstream writes it (RoFormer blocks; HTDemucs' DConv, norms, LayerScale), "
+               "none of the fast paths (slower; for checking them)")
       ->group(exec);
 
   const char* out = "Output";
   app.add_option("-o,--out", r.out, "Output root; stems go to OUT/<model>/ (default separated)")->group(out);
-  app.add_option("--filename", o.filename, "Stem path template: {track} {trackext} {stem} {ext}")->capture_default_str()
+  app.add_option("--filename", o.filename, "Stem path template: {track} {trackext} {stem} {ext}")
+      ->capture_default_str()
       ->group(out);
   app.add_option("--two-stems", o.two_stems, "Only STEM and the rest (no_STEM)")->group(out);
-  app.add_option("--other-method", o.other_method, "With --two-stems: add (sum of the others), minus (mix - STEM), none")
-      ->transform(CLI::CheckedTransformer(kOtherMethods))->default_str("add")->group(out);
-  app.add_option("--format", o.format, "wav or flac")->capture_default_str()->check(CLI::IsMember({"wav", "flac"}))
+  app.add_option("--other-method", o.other_method,
+                 "With --two-stems: add (sum of the others), minus (mix - STEM), none")
+      ->transform(CLI::CheckedTransformer(kOtherMethods))
+      ->default_str("add")
+      ->group(out);
+  app.add_option("--format", o.format, "wav or flac")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"wav", "flac"}))
       ->group(out);
   app.add_flag("--flac", r.flac, "Same as --format flac")->group(out);
   app.add_flag("--int24", r.int24, "24-bit samples")->group(out);
   app.add_flag("--float32", r.float32, "32-bit float samples (WAV)")->group(out);
   app.add_option("--clip-mode", o.clip, "rescale, clamp, tanh or none")
-      ->transform(CLI::CheckedTransformer(kClipModes))->default_str("rescale")->group(out);
+      ->transform(CLI::CheckedTransformer(kClipModes))
+      ->default_str("rescale")
+      ->group(out);
   app.add_flag("--keep-samplerate", o.keep_samplerate, "Write stems at the input's sample rate, not the model's")
       ->group(out);
   app.add_flag("--skip-existing", o.skip_existing, "Skip inputs whose stems all exist (resume a batch)")->group(out);
@@ -147,11 +176,16 @@ void add_options(CLI::App& app, CommandLine& c, Raw& r) {
   const char* b = "Benchmark";
   app.add_flag("--bench", c.bench_mode, "Measure speed and GPU memory instead of writing stems")->group(b);
   app.add_option("--bench-seconds", bench.seconds, "Length of the synthetic track (no FILE given)")
-      ->capture_default_str()->group(b);
-  app.add_option("--bench-batch-sizes", r.bench_batches, "Comma-separated batch sizes")->capture_default_str()->group(b);
-  app.add_option("--bench-precisions", r.bench_precisions, "Comma-separated precisions (default --precision)")->group(b);
+      ->capture_default_str()
+      ->group(b);
+  app.add_option("--bench-batch-sizes", r.bench_batches, "Comma-separated batch sizes")
+      ->capture_default_str()
+      ->group(b);
+  app.add_option("--bench-precisions", r.bench_precisions, "Comma-separated precisions (default --precision)")
+      ->group(b);
   app.add_option("--bench-graphs", r.bench_graphs, "on, off or on,off")->capture_default_str()->group(b);
-  app.add_option("--bench-repeats", bench.repeats, "Timed runs per row (the median is shown)")->capture_default_str()
+  app.add_option("--bench-repeats", bench.repeats, "Timed runs per row (the median is shown)")
+      ->capture_default_str()
       ->group(b);
   app.add_flag("--bench-low-memory", bench.low_memory,
                "Also a row per precision as --low-memory runs (batch 1, no graphs, stems back every 60 s)")
@@ -159,7 +193,8 @@ void add_options(CLI::App& app, CommandLine& c, Raw& r) {
   app.add_option("--bench-trace", bench.trace,
                  "Also trace each row's GPU kernels (CUDA/ROCm builds) into PREFIX-<row>.json; "
                  "tools/bench/trace_summary.py sums them up")
-      ->type_name("PREFIX")->group(b);
+      ->type_name("PREFIX")
+      ->group(b);
 }
 
 // What the options mean together; throws stemkit::Error for a usage error.
@@ -196,13 +231,15 @@ void finish(const CLI::App& app, CommandLine& c, Raw& r) {
     if (c.inputs.size() > 1) throw Error("--bench takes at most one FILE");
     if (!c.inputs.empty()) bench.input = c.inputs.front();
     if (!bench.trace.empty() && !bench::kernel_trace_supported())
-      throw Error("--bench-trace: this build of separate has no GPU support (build it against a CUDA or ROCm libtorch)");
+      throw Error(
+          "--bench-trace: this build of separate has no GPU support (build it against a CUDA or ROCm libtorch)");
     bench.batch_sizes = split_list<int64_t>(r.bench_batches, "--bench-batch-sizes");
     // Every precision this device cannot run is a usage error before any row is measured.
     bench.precisions.clear();
     if (!r.bench_precisions.empty()) {
       for (const auto& p : split_list<std::string>(r.bench_precisions, "--bench-precisions")) {
-        if (p == "auto") throw Error("--bench-precisions: name the precisions (fp32, fp16, bf16); auto is --precision's");
+        if (p == "auto")
+          throw Error("--bench-precisions: name the precisions (fp32, fp16, bf16); auto is --precision's");
         if (p != "fp32" && p != "fp16" && p != "bf16")
           throw Error("--bench-precisions: {}: expected fp32, fp16 or bf16", p);
         const at::ScalarType dtype = parse_precision(p, o.device);

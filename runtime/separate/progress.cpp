@@ -20,7 +20,9 @@ int terminal_columns(FILE* stream) {
   return 80;
 }
 
-std::string amount(double v, const ProgressUnit& unit) { return fmt::format("{:.{}f}", v / unit.divisor, unit.decimals); }
+std::string amount(double v, const ProgressUnit& unit) {
+  return fmt::format("{:.{}f}", v / unit.divisor, unit.decimals);
+}
 
 }  // namespace
 
@@ -38,9 +40,9 @@ std::string render_progress_line(const std::string& label, double done, double t
   if (total > 0) {
     double fraction = std::clamp(done / total, 0.0, 1.0);
     int filled = static_cast<int>(std::floor(fraction * width));
-    line += fmt::format(" [{}{}] {}% {}/{}{}", std::string(filled, '#'), std::string(width - filled, '.'),
-                        static_cast<int>(std::floor(fraction * 100)), amount(done, unit), amount(total, unit),
-                        unit.suffix);
+    line +=
+        fmt::format(" [{}{}] {}% {}/{}{}", std::string(filled, '#'), std::string(width - filled, '.'),
+                    static_cast<int>(std::floor(fraction * 100)), amount(done, unit), amount(total, unit), unit.suffix);
   } else {
     line += fmt::format(" {}{}", amount(done, unit), unit.suffix);
   }

@@ -37,9 +37,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 bool is_out_of_memory(const std::exception& e) {
   std::string m = e.what();
@@ -68,8 +66,10 @@ at::Tensor separate_with_retry(LoadedModel& model, const at::Tensor& wav, models
       model.model->release_graphs();
       bench::release_gpu_cache();
       if (o.batch_size <= 1)
-        throw Error("out of GPU memory at --batch-size 1: try --precision fp16 or bf16, a shorter "
-                    "--segment, or --device cpu ({})", std::string(e.what()).substr(0, 200));
+        throw Error(
+            "out of GPU memory at --batch-size 1: try --precision fp16 or bf16, a shorter "
+            "--segment, or --device cpu ({})",
+            std::string(e.what()).substr(0, 200));
       const int64_t smaller = o.batch_size / 2;
       if (!quiet)
         std::fprintf(stderr, "separate: out of GPU memory at --batch-size %lld; retrying with %lld\n",
@@ -116,9 +116,10 @@ at::Device parse_device(const std::string& text) {
     throw Error("--device {}: expected cpu, cuda, cuda:N or auto", text);
   }
   if (device.is_cuda() && !at::hasCUDA())
-    throw Error("--device {}: this libtorch ({}) sees no CUDA or ROCm GPU; "
-                "use --device cpu, or build against a GPU libtorch (docs/runtime.md)",
-                text, version_text().substr(0, version_text().find('\n')));
+    throw Error(
+        "--device {}: this libtorch ({}) sees no CUDA or ROCm GPU; "
+        "use --device cpu, or build against a GPU libtorch (docs/runtime.md)",
+        text, version_text().substr(0, version_text().find('\n')));
   if (!device.is_cpu() && !device.is_cuda()) throw Error("--device {}: expected cpu, cuda, cuda:N or auto", text);
   if (device.is_cuda() && !device.has_index()) device = at::Device(at::kCUDA, 0);
   if (device.is_cuda()) {
@@ -135,8 +136,9 @@ at::ScalarType parse_precision(const std::string& text, const at::Device& device
   if (text == "bf16") {
 #if !STEMKIT_TORCH_AT_LEAST(2, 0)
     if (device.is_cpu())
-      throw Error("--precision bf16 on the CPU needs libtorch 2.x (1.13's oneDNN transposed convolutions reject "
-                  "bf16); use fp32");
+      throw Error(
+          "--precision bf16 on the CPU needs libtorch 2.x (1.13's oneDNN transposed convolutions reject "
+          "bf16); use fp32");
 #endif
     return at::kBFloat16;
   }
@@ -149,8 +151,9 @@ at::ScalarType parse_precision(const std::string& text, const at::Device& device
 
 at::Tensor to_tensor(audio::Audio&& a) {  // the samples become the storage: no copy of a whole track
   auto* samples = new std::vector<float>(std::move(a.data));
-  return at::from_blob(samples->data(), {a.channels, a.frames}, [samples](void*) { delete samples; },
-                       at::TensorOptions().dtype(at::kFloat));
+  return at::from_blob(
+      samples->data(), {a.channels, a.frames}, [samples](void*) { delete samples; },
+      at::TensorOptions().dtype(at::kFloat));
 }
 
 // At the model's rate it is written straight from the tensor's memory (a
@@ -192,7 +195,8 @@ void probe_call_shapes(LoadedModel& model, const RunnerOptions& o) {
   models::SeparationOptions sep = separation_options(model, o);
   sep.graphs = false;  // the same kernels, without a capture's memory pool
   sep.shifts = 1;
-  const at::Tensor silence = at::zeros({model.model->audio_channels(), model.model->segment_samples() * sep.batch_size});
+  const at::Tensor silence =
+      at::zeros({model.model->audio_channels(), model.model->segment_samples() * sep.batch_size});
   model.model->separate(silence, sep);
 }
 
@@ -232,16 +236,19 @@ LoadedModel load_model(const RunnerOptions& o) {
     // MSST's demix: fp16 autocast on a GPU when the config's training.use_amp is set (its default).
     if (!precision) {
       precision = m.device.is_cuda() && config.use_amp ? at::kHalf : at::kFloat;
-      precision_reason = m.device.is_cuda() ? config.use_amp ? "auto: the config's training.use_amp, MSST's fp16 autocast"
-                                                             : "auto: the config has training.use_amp off"
+      precision_reason = m.device.is_cuda() ? config.use_amp
+                                                  ? "auto: the config's training.use_amp, MSST's fp16 autocast"
+                                                  : "auto: the config has training.use_amp off"
                                             : "auto: fp32 on the CPU";
     }
   } else if (o.separation.tta) {
-    throw Error("--tta is MSST's test-time augmentation, for RoFormer configurations (-n config.yaml); "
-                "demucs models average random shifts instead: --shifts N");
+    throw Error(
+        "--tta is MSST's test-time augmentation, for RoFormer configurations (-n config.yaml); "
+        "demucs models average random shifts instead: --shifts N");
   } else if (o.checkpoint) {
-    throw Error("--checkpoint goes with an MSST .yaml configuration (-n config.yaml); demucs models carry "
-                "their configuration in the .th file");
+    throw Error(
+        "--checkpoint goes with an MSST .yaml configuration (-n config.yaml); demucs models carry "
+        "their configuration in the .th file");
   } else if (looks_like_model_path(o.model)) {
     if (!fs::exists(o.model)) throw Error("{}: no such model file", o.model);
     paths = {o.model};
@@ -249,9 +256,10 @@ LoadedModel load_model(const RunnerOptions& o) {
   } else {
     const CatalogModel& cm = require_model(o.model);
     if (cm.architecture != Architecture::htdemucs)
-      throw Error("model {} is an HDemucs (demucs v3) model; "
-                  "this runner runs HTDemucs: htdemucs, htdemucs_ft, htdemucs_6s",
-                  cm.name);
+      throw Error(
+          "model {} is an HDemucs (demucs v3) model; "
+          "this runner runs HTDemucs: htdemucs, htdemucs_ft, htdemucs_6s",
+          cm.name);
     ModelCache cache = ModelCache::from_option(o.model_dir, o.env);
     std::unique_ptr<ProgressBar> bar;
     auto progress = [&](const CatalogMember& member, int64_t done, int64_t total) {
@@ -278,11 +286,11 @@ LoadedModel load_model(const RunnerOptions& o) {
   p.device = m.device;
   p.device_name = m.device.is_cuda() ?
 #if defined(STEMKIT_ROCM)
-      attention::query_gpu(m.device.index(), true).describe()
+                                     attention::query_gpu(m.device.index(), true).describe()
 #else
-      attention::query_gpu(m.device.index(), false).describe()
+                                     attention::query_gpu(m.device.index(), false).describe()
 #endif
-      : "CPU";
+                                     : "CPU";
   p.dtype = m.dtype;
   p.precision_reason = precision_reason;
   p.kernels = plan::decide_kernels(m.device, m.dtype, o.kernels, &p.kernel_reasons);
@@ -297,11 +305,11 @@ LoadedModel load_model(const RunnerOptions& o) {
     p.batch_reason = "the MSST config's inference.batch_size, as MSST runs it (-b says otherwise)";
   }
   p.graphs = o.separation.graphs && m.device.is_cuda() && capture::capture_supported();
-  p.graphs_reason = !m.device.is_cuda()                 ? "the CPU runs eagerly"
-                    : !capture::capture_supported()     ? "this build has no CUDA/HIP graph support"
-                    : o.low_memory                      ? "--low-memory: a captured graph keeps its own memory pool"
-                    : !o.separation.graphs              ? "--no-graphs"
-                                                        : "one capture per call shape, replayed; eager if a capture fails";
+  p.graphs_reason = !m.device.is_cuda()             ? "the CPU runs eagerly"
+                    : !capture::capture_supported() ? "this build has no CUDA/HIP graph support"
+                    : o.low_memory                  ? "--low-memory: a captured graph keeps its own memory pool"
+                    : !o.separation.graphs          ? "--no-graphs"
+                                                    : "one capture per call shape, replayed; eager if a capture fails";
   p.window_seconds = o.separation.window_seconds;
   p.window_reason = o.low_memory ? "--low-memory: stems back to the CPU every 60 s of audio"
                                  : "device memory for stems bounded by this much audio";
@@ -330,8 +338,8 @@ ReadAhead read_ahead(const fs::path& input) {
   return r;
 }
 
-nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& inputs, const RunnerOptions& o, int& failed,
-                              ReadAhead* first) {
+nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& inputs, const RunnerOptions& o,
+                              int& failed, ReadAhead* first) {
   failed = 0;
   const auto& sources = model.model->stems();
   const int sr = static_cast<int>(model.model->samplerate());
@@ -349,7 +357,8 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
     throw Error("FLAC holds 16- or 24-bit samples: drop --float32, or write --format wav");
   const audio::Clip clip = o.clip;
   // Every output path is known, and checked for collisions, before any work.
-  const auto plan = plan_outputs(inputs, stem_names, FilenameTemplate(o.filename), output_root(o.out, model.name), o.format);
+  const auto plan =
+      plan_outputs(inputs, stem_names, FilenameTemplate(o.filename), output_root(o.out, model.name), o.format);
   // ...and the directories they go to found writable before the first
   // separation, without making them: a file that fails leaves no empty folder.
   std::set<fs::path> dirs;
@@ -377,9 +386,11 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
       if (p.input == inputs[k]) outs[k].push_back(&p);
     entries[k] = {{"input", inputs[k].string()}};
     for (const auto* p : outs[k]) entries[k]["outputs"][p->stem] = p->path.string();
-    if (o.skip_existing && std::all_of(outs[k].begin(), outs[k].end(), [](const PlannedOutput* p) { return fs::exists(p->path); })) {
+    if (o.skip_existing &&
+        std::all_of(outs[k].begin(), outs[k].end(), [](const PlannedOutput* p) { return fs::exists(p->path); })) {
       entries[k]["status"] = "skipped";
-      if (!o.quiet) std::fprintf(stderr, "separate: %s: every stem exists, skipped (--skip-existing)\n", inputs[k].c_str());
+      if (!o.quiet)
+        std::fprintf(stderr, "separate: %s: every stem exists, skipped (--skip-existing)\n", inputs[k].c_str());
     } else {
       work.push_back(k);
     }
@@ -464,18 +475,24 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
       at::Tensor est;
       {
         ProgressBar bar(bar_options(split_track_name(inputs[k]).track, ProgressUnit::audio_seconds(), o.quiet));
-        est = separate_with_retry(model, d.wav, sep, [&](double f) { bar.update(f * seconds, seconds); }, &report, o.quiet);
+        est = separate_with_retry(
+            model, d.wav, sep, [&](double f) { bar.update(f * seconds, seconds); }, &report, o.quiet);
       }
       const double separate_s = now_s() - t0;
-      entries[k].update({{"seconds", seconds}, {"decode_s", d.decode_s}, {"separate_s", separate_s},
-                         {"realtime", seconds / separate_s}, {"batch_size", sep.batch_size}, {"graphs", report.graphs}});
+      entries[k].update({{"seconds", seconds},
+                         {"decode_s", d.decode_s},
+                         {"separate_s", separate_s},
+                         {"realtime", seconds / separate_s},
+                         {"batch_size", sep.batch_size},
+                         {"graphs", report.graphs}});
       run_seconds += seconds;
       // The stems as tensors on the CPU (views of est, or made from it here); the
       // encoder's threads clip, convert and write them (resampled when asked),
       // so that the next file's separation need not wait for that.
       std::vector<std::pair<const PlannedOutput*, at::Tensor>> stems;
       for (const auto& [stem, tensor] : stems_of(est, d.wav, sources, o)) {
-        const auto* p = *std::find_if(outs[k].begin(), outs[k].end(), [&](const PlannedOutput* q) { return q->stem == stem; });
+        const auto* p =
+            *std::find_if(outs[k].begin(), outs[k].end(), [&](const PlannedOutput* q) { return q->stem == stem; });
         stems.emplace_back(p, tensor);
       }
       join_encoding();  // the previous file's stems are on disk before this file's start

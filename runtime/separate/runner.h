@@ -25,29 +25,29 @@ namespace stemkit::separate {
 
 struct RunnerOptions {
   // Model
-  std::string model = "htdemucs";  // catalog name, member signature, a .th path, or an MSST .yaml config
+  std::string model = "htdemucs";         // catalog name, member signature, a .th path, or an MSST .yaml config
   std::optional<std::string> checkpoint;  // the weights of an MSST config (.ckpt, .pt, .safetensors)
   std::optional<std::filesystem::path> model_dir;
-  Environment env;                  // the variables read once (options.cpp); the cache's default place
+  Environment env;  // the variables read once (options.cpp); the cache's default place
   bool download = false;
   // Where and how
-  at::Device device = at::kCPU;     // --device, auto resolved when parsed (parse_device)
+  at::Device device = at::kCPU;             // --device, auto resolved when parsed (parse_device)
   std::optional<at::ScalarType> precision;  // --precision: float32, float16, bfloat16; none: auto (load_model decides)
   models::SeparationOptions separation;
-  bool batch_size_given = false;    // -b was given (else an MSST config's inference.batch_size applies)
-  bool low_memory = false;          // --low-memory (apply_low_memory has been applied to `separation`)
-  plan::KernelOptions kernels;      // --attention, --fused-kernels, --seq-kernel, --gemm, --exact-gelu, --reference-forward
-  int jobs = 0;                     // CPU threads (0: libtorch's default)
-  bool cudnn_benchmark = false;     // let cuDNN time its algorithms once per shape (--cudnn-benchmark)
+  bool batch_size_given = false;  // -b was given (else an MSST config's inference.batch_size applies)
+  bool low_memory = false;        // --low-memory (apply_low_memory has been applied to `separation`)
+  plan::KernelOptions kernels;  // --attention, --fused-kernels, --seq-kernel, --gemm, --exact-gelu, --reference-forward
+  int jobs = 0;                 // CPU threads (0: libtorch's default)
+  bool cudnn_benchmark = false;  // let cuDNN time its algorithms once per shape (--cudnn-benchmark)
   // Output
   std::optional<std::filesystem::path> out;
   std::string filename = "{track}/{stem}.{ext}";
   std::optional<std::string> two_stems;
   OtherMethod other_method = OtherMethod::add;
-  std::string format = "wav";       // wav, flac (the stems' file extension)
+  std::string format = "wav";  // wav, flac (the stems' file extension)
   audio::Encoding encoding = audio::Encoding::pcm16;
   audio::Clip clip = audio::Clip::rescale;
-  bool keep_samplerate = false;     // write at the input's rate instead of the model's
+  bool keep_samplerate = false;  // write at the input's rate instead of the model's
   bool skip_existing = false;
   bool quiet = false;
 };
@@ -68,13 +68,13 @@ at::ScalarType parse_precision(const std::string& text, const at::Device& device
 // the plan it runs by.
 struct LoadedModel {
   std::unique_ptr<models::Separator> model;
-  std::string name;          // for output paths and messages
+  std::string name;  // for output paths and messages
   at::Device device = at::kCPU;
   at::ScalarType dtype = at::kFloat;
-  plan::ExecutionPlan plan;  // decided here, once; the model holds its KernelPlan
+  plan::ExecutionPlan plan;           // decided here, once; the model holds its KernelPlan
   std::vector<std::string> warnings;  // said once before the first file (--quiet too)
-  double load_s = 0;              // reading the weights and moving them to the device (downloads not counted)
-  double to_device_s = 0;         // of load_s, moving them (waiting for the GPU to start, if it was still starting)
+  double load_s = 0;                  // reading the weights and moving them to the device (downloads not counted)
+  double to_device_s = 0;             // of load_s, moving them (waiting for the GPU to start, if it was still starting)
 };
 LoadedModel load_model(const RunnerOptions& options);
 

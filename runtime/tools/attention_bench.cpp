@@ -38,13 +38,14 @@ int main(int argc, char** argv) {
   bool gpu = at::hasCUDA();
   at::Device device = gpu ? at::Device(at::kCUDA, 0) : at::Device(at::kCPU);
   std::printf("libtorch %s, device %s, q/k/v (%lld, %lld, %lld, %lld)\n", stemkit::compat::torch_version(),
-              gpu ? query_gpu(0, false).describe().c_str() : "CPU", (long long)b, (long long)h, (long long)n, (long long)d);
+              gpu ? query_gpu(0, false).describe().c_str() : "CPU", (long long)b, (long long)h, (long long)n,
+              (long long)d);
   at::manual_seed(0);
   auto opts = at::TensorOptions().dtype(at::kDouble).device(device);
   at::Tensor q = at::randn({b, h, n, d}, opts), k = at::randn({b, h, n, d}, opts), v = at::randn({b, h, n, d}, opts);
   at::Tensor reference = attend_math(q, k, v);
-  std::vector<at::ScalarType> dtypes = gpu ? std::vector<at::ScalarType>{at::kHalf, at::kBFloat16, at::kFloat}
-                                           : std::vector<at::ScalarType>{at::kFloat};
+  std::vector<at::ScalarType> dtypes =
+      gpu ? std::vector<at::ScalarType>{at::kHalf, at::kBFloat16, at::kFloat} : std::vector<at::ScalarType>{at::kFloat};
   std::printf("%-9s %-10s %-9s %10s %10s  %s\n", "dtype", "backend", "policy", "ms/call", "rel_l2", "note");
   for (auto dtype : dtypes) {
     at::Tensor qx = q.to(dtype), kx = k.to(dtype), vx = v.to(dtype);
@@ -62,7 +63,8 @@ int main(int argc, char** argv) {
         for (int i = 0; i < iters; ++i) last = attend_with(backend, qx, kx, vx);
         last.sum().item<double>();
         double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count() / iters;
-        std::printf("%-9s %-10s %-9s %10.4f %10.2e\n", c10::toString(dtype), name(backend), picked, ms, rel_l2(out, reference));
+        std::printf("%-9s %-10s %-9s %10.4f %10.2e\n", c10::toString(dtype), name(backend), picked, ms,
+                    rel_l2(out, reference));
       } catch (const std::exception& e) {
         std::string why = e.what();
         std::printf("%-9s %-10s %-9s %10s %10s  %s\n", c10::toString(dtype), name(backend), picked, "-", "-",

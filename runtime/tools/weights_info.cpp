@@ -49,10 +49,12 @@ int main(int argc, char** argv) {
     Checkpoint ck = load_torch_checkpoint(path);
     if (ck.root->kind == Value::Kind::dict) {
       std::printf("top level:\n");
-      for (const auto& [k, v] : ck.root->entries) std::printf("  %s: %s\n", k->describe().c_str(), v->describe().c_str());
+      for (const auto& [k, v] : ck.root->entries)
+        std::printf("  %s: %s\n", k->describe().c_str(), v->describe().c_str());
       if (auto kwargs = ck.root->get("kwargs"); kwargs && kwargs->kind == Value::Kind::dict) {
         std::printf("kwargs:\n");
-        for (const auto& [k, v] : kwargs->entries) std::printf("  %s = %s\n", k->describe().c_str(), v->describe().c_str());
+        for (const auto& [k, v] : kwargs->entries)
+          std::printf("  %s = %s\n", k->describe().c_str(), v->describe().c_str());
       }
     }
     std::printf("state dict:\n");

@@ -15,9 +15,9 @@ namespace {
 // torch.save names a storage by its legacy typed class.
 bool storage_dtype(const std::string& type, DType& out) {
   static const std::unordered_map<std::string, DType> types = {
-      {"torch.FloatStorage", DType::f32}, {"torch.DoubleStorage", DType::f64}, {"torch.HalfStorage", DType::f16},
-      {"torch.BFloat16Storage", DType::bf16}, {"torch.LongStorage", DType::i64}, {"torch.IntStorage", DType::i32},
-      {"torch.ShortStorage", DType::i16}, {"torch.CharStorage", DType::i8}, {"torch.ByteStorage", DType::u8},
+      {"torch.FloatStorage", DType::f32},     {"torch.DoubleStorage", DType::f64}, {"torch.HalfStorage", DType::f16},
+      {"torch.BFloat16Storage", DType::bf16}, {"torch.LongStorage", DType::i64},   {"torch.IntStorage", DType::i32},
+      {"torch.ShortStorage", DType::i16},     {"torch.CharStorage", DType::i8},    {"torch.ByteStorage", DType::u8},
       {"torch.BoolStorage", DType::boolean}};
   auto it = types.find(type);
   if (it == types.end()) return false;
@@ -33,8 +33,10 @@ void collect(const ValuePtr& v, const std::string& prefix, TensorMap& out, int d
     case Value::Kind::dict:
       for (const auto& [k, val] : v->entries) {
         if (!k) continue;
-        if (k->kind == Value::Kind::string) collect(val, join(k->text), out, depth + 1);
-        else if (k->kind == Value::Kind::integer) collect(val, join(std::to_string(k->integer)), out, depth + 1);
+        if (k->kind == Value::Kind::string)
+          collect(val, join(k->text), out, depth + 1);
+        else if (k->kind == Value::Kind::integer)
+          collect(val, join(std::to_string(k->integer)), out, depth + 1);
       }
       break;
     case Value::Kind::list:
@@ -161,7 +163,7 @@ SafetensorsFile load_safetensors(const std::string& path) {
   uint64_t data_size = file->size() - 8 - header_len;
   static const std::map<std::string, DType> dtypes = {
       {"F64", DType::f64}, {"F32", DType::f32}, {"F16", DType::f16}, {"BF16", DType::bf16}, {"I64", DType::i64},
-      {"I32", DType::i32}, {"I16", DType::i16}, {"I8", DType::i8}, {"U8", DType::u8}, {"BOOL", DType::boolean}};
+      {"I32", DType::i32}, {"I16", DType::i16}, {"I8", DType::i8},   {"U8", DType::u8},     {"BOOL", DType::boolean}};
   std::vector<std::pair<uint64_t, uint64_t>> ranges;
   for (const auto& [name, info] : header.items()) {
     std::string where = path + ": tensor \"" + name + "\"";
@@ -178,7 +180,8 @@ SafetensorsFile load_safetensors(const std::string& path) {
     DType dtype = dtypes.at(info["dtype"].get<std::string>());
     const auto& shape = info["shape"];
     const auto& offsets = info["data_offsets"];
-    if (!shape.is_array() || !offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() || !offsets[1].is_number_unsigned())
+    if (!shape.is_array() || !offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() ||
+        !offsets[1].is_number_unsigned())
       throw Error("{}: shape must be a list and data_offsets two non-negative integers", where);
     Tensor t;
     t.dtype = dtype;

@@ -60,28 +60,36 @@ namespace {
 
 class Unpickler {
  public:
-  Unpickler(const uint8_t* data, size_t size, const PersistentLoader& persistent, const std::string& where, const PickleLimits& limits)
+  Unpickler(const uint8_t* data, size_t size, const PersistentLoader& persistent, const std::string& where,
+            const PickleLimits& limits)
       : p_(data), end_(data + size), begin_(data), persistent_(persistent), where_(where), limits_(limits) {}
 
   ValuePtr run() {
     while (true) {
       uint8_t op = byte();
       switch (op) {
-        case 0x80: byte(); break;                               // PROTO
-        case 0x95: skip(8); break;                              // FRAME
-        case '.': {                                             // STOP
-          if (stack_.size() != 1 || !marks_.empty()) fail("STOP with " + std::to_string(stack_.size()) + " values on the stack");
+        case 0x80: byte(); break;   // PROTO
+        case 0x95: skip(8); break;  // FRAME
+        case '.': {                 // STOP
+          if (stack_.size() != 1 || !marks_.empty())
+            fail("STOP with " + std::to_string(stack_.size()) + " values on the stack");
           return stack_.back();
         }
-        case '(': mark(); break;                                // MARK
+        case '(': mark(); break;  // MARK
         case 'N': push(make(Value::Kind::none)); break;
-        case 0x88: case 0x89: { auto v = make(Value::Kind::boolean); v->boolean = op == 0x88; push(v); break; }
-        case 'J': push_int(static_cast<int32_t>(le(4))); break;       // BININT
-        case 'K': push_int(le(1)); break;                             // BININT1
-        case 'M': push_int(le(2)); break;                             // BININT2
-        case 0x8a: push_long(le(1)); break;                           // LONG1
-        case 0x8b: push_long(le(4)); break;                           // LONG4
-        case 'G': {                                                   // BINFLOAT, big-endian
+        case 0x88:
+        case 0x89: {
+          auto v = make(Value::Kind::boolean);
+          v->boolean = op == 0x88;
+          push(v);
+          break;
+        }
+        case 'J': push_int(static_cast<int32_t>(le(4))); break;  // BININT
+        case 'K': push_int(le(1)); break;                        // BININT1
+        case 'M': push_int(le(2)); break;                        // BININT2
+        case 0x8a: push_long(le(1)); break;                      // LONG1
+        case 0x8b: push_long(le(4)); break;                      // LONG4
+        case 'G': {                                              // BINFLOAT, big-endian
           uint64_t bits = 0;
           for (int i = 0; i < 8; ++i) bits = (bits << 8) | byte();
           auto v = make(Value::Kind::floating);
@@ -89,18 +97,20 @@ class Unpickler {
           push(v);
           break;
         }
-        case 'X': push_text(Value::Kind::string, le(4)); break;       // BINUNICODE
-        case 0x8c: push_text(Value::Kind::string, le(1)); break;      // SHORT_BINUNICODE
-        case 0x8d: push_text(Value::Kind::string, le(8)); break;      // BINUNICODE8
-        case 'T': push_text(Value::Kind::string, le(4)); break;       // BINSTRING
-        case 'U': push_text(Value::Kind::string, le(1)); break;       // SHORT_BINSTRING
-        case 'B': push_text(Value::Kind::bytes, le(4)); break;        // BINBYTES
-        case 'C': push_text(Value::Kind::bytes, le(1)); break;        // SHORT_BINBYTES
-        case 0x8e: push_text(Value::Kind::bytes, le(8)); break;       // BINBYTES8
-        case 0x96: push_text(Value::Kind::bytes, le(8)); break;       // BYTEARRAY8
-        case ')': push(make(Value::Kind::tuple)); break;              // EMPTY_TUPLE
+        case 'X': push_text(Value::Kind::string, le(4)); break;   // BINUNICODE
+        case 0x8c: push_text(Value::Kind::string, le(1)); break;  // SHORT_BINUNICODE
+        case 0x8d: push_text(Value::Kind::string, le(8)); break;  // BINUNICODE8
+        case 'T': push_text(Value::Kind::string, le(4)); break;   // BINSTRING
+        case 'U': push_text(Value::Kind::string, le(1)); break;   // SHORT_BINSTRING
+        case 'B': push_text(Value::Kind::bytes, le(4)); break;    // BINBYTES
+        case 'C': push_text(Value::Kind::bytes, le(1)); break;    // SHORT_BINBYTES
+        case 0x8e: push_text(Value::Kind::bytes, le(8)); break;   // BINBYTES8
+        case 0x96: push_text(Value::Kind::bytes, le(8)); break;   // BYTEARRAY8
+        case ')': push(make(Value::Kind::tuple)); break;          // EMPTY_TUPLE
         case 't': push(container(Value::Kind::tuple, pop_mark())); break;
-        case 0x85: case 0x86: case 0x87: {                            // TUPLE1..3
+        case 0x85:
+        case 0x86:
+        case 0x87: {  // TUPLE1..3
           size_t n = op - 0x84;
           auto v = make(Value::Kind::tuple);
           v->items = pop_n(n);
@@ -108,51 +118,94 @@ class Unpickler {
           push(v);
           break;
         }
-        case ']': push(make(Value::Kind::list)); break;               // EMPTY_LIST
+        case ']': push(make(Value::Kind::list)); break;  // EMPTY_LIST
         case 'l': push(container(Value::Kind::list, pop_mark())); break;
-        case 'a': { auto item = pop(); append(top(), {item}); break; }   // APPEND
-        case 'e': { auto items = pop_mark(); append(top(), items); break; }  // APPENDS
-        case '}': push(make(Value::Kind::dict)); break;               // EMPTY_DICT
-        case 'd': { auto d = make(Value::Kind::dict); set_items(d, pop_mark()); push(d); break; }
-        case 's': { auto v = pop(); auto k = pop(); set_items(top(), {k, v}); break; }  // SETITEM
-        case 'u': { auto kv = pop_mark(); set_items(top(), kv); break; }             // SETITEMS
-        case 0x8f: push(make(Value::Kind::set)); break;               // EMPTY_SET
-        case 0x90: { auto items = pop_mark(); append(top(), items); break; }  // ADDITEMS
-        case 0x91: push(container(Value::Kind::set, pop_mark())); break;      // FROZENSET
-        case 'c': {                                                   // GLOBAL "module\nname\n"
+        case 'a': {
+          auto item = pop();
+          append(top(), {item});
+          break;
+        }  // APPEND
+        case 'e': {
+          auto items = pop_mark();
+          append(top(), items);
+          break;
+        }                                                // APPENDS
+        case '}': push(make(Value::Kind::dict)); break;  // EMPTY_DICT
+        case 'd': {
+          auto d = make(Value::Kind::dict);
+          set_items(d, pop_mark());
+          push(d);
+          break;
+        }
+        case 's': {
+          auto v = pop();
+          auto k = pop();
+          set_items(top(), {k, v});
+          break;
+        }  // SETITEM
+        case 'u': {
+          auto kv = pop_mark();
+          set_items(top(), kv);
+          break;
+        }                                                // SETITEMS
+        case 0x8f: push(make(Value::Kind::set)); break;  // EMPTY_SET
+        case 0x90: {
+          auto items = pop_mark();
+          append(top(), items);
+          break;
+        }                                                                 // ADDITEMS
+        case 0x91: push(container(Value::Kind::set, pop_mark())); break;  // FROZENSET
+        case 'c': {                                                       // GLOBAL "module\nname\n"
           std::string module = line(), name = line();
           push(global(module, name));
           break;
         }
-        case 0x93: {                                                  // STACK_GLOBAL
+        case 0x93: {  // STACK_GLOBAL
           auto name = pop(), module = pop();
-          if (module->kind != Value::Kind::string || name->kind != Value::Kind::string) fail("STACK_GLOBAL needs two strings");
+          if (module->kind != Value::Kind::string || name->kind != Value::Kind::string)
+            fail("STACK_GLOBAL needs two strings");
           push(global(module->text, name->text));
           break;
         }
-        case 'R': { auto args = pop(); auto callable = pop(); push(reduce(callable, args)); break; }  // REDUCE
-        case 0x81: { auto args = pop(); auto cls = pop(); push(reduce(cls, args)); break; }          // NEWOBJ
-        case 0x92: { pop(); auto args = pop(); auto cls = pop(); push(reduce(cls, args)); break; }   // NEWOBJ_EX
-        case 'b': {                                                   // BUILD
+        case 'R': {
+          auto args = pop();
+          auto callable = pop();
+          push(reduce(callable, args));
+          break;
+        }  // REDUCE
+        case 0x81: {
+          auto args = pop();
+          auto cls = pop();
+          push(reduce(cls, args));
+          break;
+        }  // NEWOBJ
+        case 0x92: {
+          pop();
+          auto args = pop();
+          auto cls = pop();
+          push(reduce(cls, args));
+          break;
+        }            // NEWOBJ_EX
+        case 'b': {  // BUILD
           auto state = pop();
           auto& target = top();
           if (target->kind == Value::Kind::object) target->state = state;
           break;  // BUILD on anything else (a tensor's empty state) changes nothing we keep
         }
-        case 'q': memo_put(le(1)); break;                             // BINPUT
-        case 'r': memo_put(le(4)); break;                             // LONG_BINPUT
-        case 0x94: memo_put(memo_.size()); break;                     // MEMOIZE
-        case 'h': push(memo_get(le(1))); break;                       // BINGET
-        case 'j': push(memo_get(le(4))); break;                       // LONG_BINGET
-        case 'Q': {                                                   // BINPERSID
+        case 'q': memo_put(le(1)); break;          // BINPUT
+        case 'r': memo_put(le(4)); break;          // LONG_BINPUT
+        case 0x94: memo_put(memo_.size()); break;  // MEMOIZE
+        case 'h': push(memo_get(le(1))); break;    // BINGET
+        case 'j': push(memo_get(le(4))); break;    // LONG_BINGET
+        case 'Q': {                                // BINPERSID
           auto pid = pop();
           if (!persistent_) fail("a persistent id, but no storages to resolve it");
           push(persistent_(pid));
           break;
         }
-        case '0': pop(); break;                                       // POP
-        case '1': pop_mark(); break;                                  // POP_MARK
-        case '2': push(top()); break;                                 // DUP
+        case '0': pop(); break;        // POP
+        case '1': pop_mark(); break;   // POP_MARK
+        case '2': push(top()); break;  // DUP
         default: {
           char buf[8];
           std::snprintf(buf, sizeof buf, "0x%02x", op);
@@ -171,9 +224,7 @@ class Unpickler {
     v->kind = kind;
     return v;
   }
-  [[noreturn]] void fail(const std::string& what) const {
-    throw Error("{}: byte {}: {}", where_, p_ - begin_, what);
-  }
+  [[noreturn]] void fail(const std::string& what) const { throw Error("{}: byte {}: {}", where_, p_ - begin_, what); }
   uint8_t byte() {
     if (p_ >= end_) fail("unexpected end of the pickle (truncated file?)");
     return *p_++;
@@ -246,7 +297,8 @@ class Unpickler {
     target->items.insert(target->items.end(), items.begin(), items.end());
   }
   void set_items(const ValuePtr& target, const std::vector<ValuePtr>& kv) {
-    if (target->kind != Value::Kind::dict && target->kind != Value::Kind::object) fail("SETITEM on " + target->describe());
+    if (target->kind != Value::Kind::dict && target->kind != Value::Kind::object)
+      fail("SETITEM on " + target->describe());
     if (kv.size() % 2) fail("SETITEMS with an odd number of values");
     count(kv.size());
     for (size_t i = 0; i < kv.size(); i += 2) target->entries.emplace_back(kv[i], kv[i + 1]);
@@ -266,7 +318,8 @@ class Unpickler {
     push_int(static_cast<int64_t>(v));
   }
   void push_text(Value::Kind kind, uint64_t n) {
-    if (n > uint64_t(end_ - p_)) fail("a string of " + std::to_string(n) + " bytes, longer than what is left of the pickle");
+    if (n > uint64_t(end_ - p_))
+      fail("a string of " + std::to_string(n) + " bytes, longer than what is left of the pickle");
     auto v = make(kind);
     v->text.assign(reinterpret_cast<const char*>(p_), n);
     p_ += n;
@@ -288,11 +341,13 @@ class Unpickler {
   }
 
   static int64_t as_int(const ValuePtr& v, const Unpickler& self, const char* what) {
-    if (!v || v->kind != Value::Kind::integer) self.fail(std::string(what) + ": expected an integer, found " + (v ? v->describe() : "nothing"));
+    if (!v || v->kind != Value::Kind::integer)
+      self.fail(std::string(what) + ": expected an integer, found " + (v ? v->describe() : "nothing"));
     return v->integer;
   }
   std::vector<int64_t> int_tuple(const ValuePtr& v, const char* what) const {
-    if (!v || (v->kind != Value::Kind::tuple && v->kind != Value::Kind::list)) fail(std::string(what) + ": expected a tuple");
+    if (!v || (v->kind != Value::Kind::tuple && v->kind != Value::Kind::list))
+      fail(std::string(what) + ": expected a tuple");
     std::vector<int64_t> out;
     for (const auto& item : v->items) out.push_back(as_int(item, *this, what));
     return out;
@@ -308,13 +363,16 @@ class Unpickler {
       auto d = make(Value::Kind::dict);
       if (!a.empty() && a[0]->kind == Value::Kind::list)  // OrderedDict([(k, v), ...])
         for (const auto& pair : a[0]->items)
-          if (pair->kind == Value::Kind::tuple && pair->items.size() == 2) d->entries.emplace_back(pair->items[0], pair->items[1]);
+          if (pair->kind == Value::Kind::tuple && pair->items.size() == 2)
+            d->entries.emplace_back(pair->items[0], pair->items[1]);
       return d;
     }
-    if (f == "builtins.set" || f == "builtins.frozenset") return container(Value::Kind::set, a.empty() ? std::vector<ValuePtr>{} : a[0]->items);
+    if (f == "builtins.set" || f == "builtins.frozenset")
+      return container(Value::Kind::set, a.empty() ? std::vector<ValuePtr>{} : a[0]->items);
     if (f == "fractions.Fraction") return fraction(a);
     if (f == "_codecs.encode") return latin1_bytes(a);  // how protocol 2 writes bytes objects
-    if ((f == "builtins.bytes" || f == "__builtin__.bytes" || f == "builtins.bytearray") && a.empty()) return make(Value::Kind::bytes);
+    if ((f == "builtins.bytes" || f == "__builtin__.bytes" || f == "builtins.bytearray") && a.empty())
+      return make(Value::Kind::bytes);
     if (f == "torch._utils._rebuild_tensor_v2" || f == "torch._utils._rebuild_tensor") return rebuild_tensor(a);
     if (f == "torch._utils._rebuild_parameter" || f == "torch._utils._rebuild_parameter_with_state") {
       if (a.empty() || a[0]->kind != Value::Kind::tensor) fail(f + " without a tensor");

@@ -20,18 +20,34 @@ struct Value;
 using ValuePtr = std::shared_ptr<Value>;
 
 struct Value {
-  enum class Kind { none, boolean, integer, floating, string, bytes, tuple, list, dict, set, global, object, fraction, storage, tensor };
+  enum class Kind {
+    none,
+    boolean,
+    integer,
+    floating,
+    string,
+    bytes,
+    tuple,
+    list,
+    dict,
+    set,
+    global,
+    object,
+    fraction,
+    storage,
+    tensor
+  };
   Kind kind = Kind::none;
   bool boolean = false;
-  int64_t integer = 0;              // integer; fraction numerator
-  int64_t denominator = 1;          // fraction
+  int64_t integer = 0;      // integer; fraction numerator
+  int64_t denominator = 1;  // fraction
   double floating = 0;
-  std::string text;                 // string, bytes; "module.name" for global and object
-  std::vector<ValuePtr> items;      // tuple, list, set; object: constructor arguments
+  std::string text;                                    // string, bytes; "module.name" for global and object
+  std::vector<ValuePtr> items;                         // tuple, list, set; object: constructor arguments
   std::vector<std::pair<ValuePtr, ValuePtr>> entries;  // dict; object: dict items (SETITEM on it)
-  ValuePtr state;                   // object: what BUILD gave it (its __dict__)
+  ValuePtr state;                                      // object: what BUILD gave it (its __dict__)
   std::shared_ptr<const Storage> storage;              // storage
-  Tensor tensor;                    // tensor
+  Tensor tensor;                                       // tensor
 
   Value() = default;
   ~Value();
@@ -40,17 +56,17 @@ struct Value {
 
   // dict (or object state dict) lookup by string key; null when absent.
   ValuePtr get(const std::string& key) const;
-  std::string describe() const;     // short human-readable form, for messages
+  std::string describe() const;  // short human-readable form, for messages
 };
 
 // Resolves a persistent id (torch's ('storage', type, key, location, numel)) to a value.
 using PersistentLoader = std::function<ValuePtr(const ValuePtr& pid)>;
 
 struct PickleLimits {
-  size_t max_depth = 512;           // nesting of MARKs and containers
+  size_t max_depth = 512;  // nesting of MARKs and containers
   size_t max_memo = 1 << 22;
-  size_t max_items = 1 << 24;       // all container items together
-  size_t max_values = 1 << 21;      // values of any kind (each is a small allocation)
+  size_t max_items = 1 << 24;   // all container items together
+  size_t max_values = 1 << 21;  // values of any kind (each is a small allocation)
 };
 
 // `where` names the source in errors ("model.th:archive/data.pkl").

@@ -31,10 +31,16 @@ const char* name(DType dtype) {
 
 size_t element_size(DType dtype) {
   switch (dtype) {
-    case DType::f64: case DType::i64: return 8;
-    case DType::f32: case DType::i32: return 4;
-    case DType::f16: case DType::bf16: case DType::i16: return 2;
-    case DType::i8: case DType::u8: case DType::boolean: return 1;
+    case DType::f64:
+    case DType::i64: return 8;
+    case DType::f32:
+    case DType::i32: return 4;
+    case DType::f16:
+    case DType::bf16:
+    case DType::i16: return 2;
+    case DType::i8:
+    case DType::u8:
+    case DType::boolean: return 1;
   }
   return 1;
 }
@@ -83,9 +89,12 @@ namespace {
 double half_to_double(uint16_t h) {
   int sign = (h >> 15) & 1, exp = (h >> 10) & 0x1f, man = h & 0x3ff;
   double v;
-  if (exp == 0) v = std::ldexp(man, -24);
-  else if (exp == 31) v = man ? NAN : INFINITY;
-  else v = std::ldexp(man + 1024, exp - 25);
+  if (exp == 0)
+    v = std::ldexp(man, -24);
+  else if (exp == 31)
+    v = man ? NAN : INFINITY;
+  else
+    v = std::ldexp(man + 1024, exp - 25);
   return sign ? -v : v;
 }
 }  // namespace
@@ -98,13 +107,44 @@ double Tensor::at(int64_t index) const {
   }
   const uint8_t* p = storage->data + element * element_size(dtype);
   switch (dtype) {
-    case DType::f64: { double v; std::memcpy(&v, p, 8); return v; }
-    case DType::f32: { float v; std::memcpy(&v, p, 4); return v; }
-    case DType::f16: { uint16_t v; std::memcpy(&v, p, 2); return half_to_double(v); }
-    case DType::bf16: { uint16_t v; std::memcpy(&v, p, 2); uint32_t bits = uint32_t(v) << 16; float f; std::memcpy(&f, &bits, 4); return f; }
-    case DType::i64: { int64_t v; std::memcpy(&v, p, 8); return double(v); }
-    case DType::i32: { int32_t v; std::memcpy(&v, p, 4); return v; }
-    case DType::i16: { int16_t v; std::memcpy(&v, p, 2); return v; }
+    case DType::f64: {
+      double v;
+      std::memcpy(&v, p, 8);
+      return v;
+    }
+    case DType::f32: {
+      float v;
+      std::memcpy(&v, p, 4);
+      return v;
+    }
+    case DType::f16: {
+      uint16_t v;
+      std::memcpy(&v, p, 2);
+      return half_to_double(v);
+    }
+    case DType::bf16: {
+      uint16_t v;
+      std::memcpy(&v, p, 2);
+      uint32_t bits = uint32_t(v) << 16;
+      float f;
+      std::memcpy(&f, &bits, 4);
+      return f;
+    }
+    case DType::i64: {
+      int64_t v;
+      std::memcpy(&v, p, 8);
+      return double(v);
+    }
+    case DType::i32: {
+      int32_t v;
+      std::memcpy(&v, p, 4);
+      return v;
+    }
+    case DType::i16: {
+      int16_t v;
+      std::memcpy(&v, p, 2);
+      return v;
+    }
     case DType::i8: return double(static_cast<int8_t>(*p));
     case DType::u8: return double(*p);
     case DType::boolean: return *p ? 1.0 : 0.0;
@@ -121,8 +161,10 @@ void validate_view(const Tensor& t, const std::string& where) {
   bool empty = false;
   for (size_t i = 0; i < t.shape.size(); ++i) {
     if (t.shape[i] < 0 || t.stride[i] < 0) throw Error("{}: negative size or stride", where);
-    if (t.shape[i] == 0) empty = true;
-    else last += static_cast<__int128>(t.shape[i] - 1) * t.stride[i];
+    if (t.shape[i] == 0)
+      empty = true;
+    else
+      last += static_cast<__int128>(t.shape[i] - 1) * t.stride[i];
     if (last > (__int128(1) << 62)) throw Error("{}: the view claims more than 2^62 elements", where);
   }
   if (empty) return;

@@ -14,7 +14,7 @@
 namespace stemkit::weights {
 
 enum class DType { f64, f32, f16, bf16, i64, i32, i16, i8, u8, boolean };
-const char* name(DType dtype);       // "float32", "bfloat16", ... (torch's names)
+const char* name(DType dtype);  // "float32", "bfloat16", ... (torch's names)
 size_t element_size(DType dtype);
 
 // A read-only file mapped into memory; storages keep it alive.
@@ -39,7 +39,7 @@ struct Storage {
   const uint8_t* data = nullptr;  // inside file
   size_t bytes = 0;
   DType dtype = DType::f32;
-  std::string key;                // the archive entry or tensor name it came from
+  std::string key;  // the archive entry or tensor name it came from
   size_t numel() const { return bytes / element_size(dtype); }
 };
 
@@ -47,8 +47,8 @@ struct Tensor {
   std::shared_ptr<const Storage> storage;
   DType dtype = DType::f32;
   std::vector<int64_t> shape;
-  std::vector<int64_t> stride;   // in elements
-  int64_t offset = 0;            // in elements
+  std::vector<int64_t> stride;  // in elements
+  int64_t offset = 0;           // in elements
   int64_t numel() const;
   bool contiguous() const;
   // Element `index` of the row-major flattening, converted to double (tests, debugging).

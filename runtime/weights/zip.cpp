@@ -20,9 +20,10 @@ class Reader {
   Reader(const MappedFile& f) : f_(f) {}
   void need(uint64_t offset, uint64_t bytes, const char* what) const {
     if (offset > f_.size() || bytes > f_.size() - offset)
-      throw Error("{}: {} at byte {} runs past the end of the file ({} bytes); "
-                  "the file is truncated or not a PyTorch checkpoint",
-                  f_.path(), what, offset, f_.size());
+      throw Error(
+          "{}: {} at byte {} runs past the end of the file ({} bytes); "
+          "the file is truncated or not a PyTorch checkpoint",
+          f_.path(), what, offset, f_.size());
   }
   uint64_t le(uint64_t offset, int bytes, const char* what) const {
     need(offset, bytes, what);
@@ -101,9 +102,10 @@ ZipArchive::ZipArchive(std::shared_ptr<const MappedFile> file) : file_(std::move
       extra += 4 + len;
     }
     if (method != 0)
-      throw Error("{}: entry {} is compressed (method {}); "
-                  "PyTorch checkpoints store entries uncompressed: re-save it with torch.save",
-                  f.path(), name, method);
+      throw Error(
+          "{}: entry {} is compressed (method {}); "
+          "PyTorch checkpoints store entries uncompressed: re-save it with torch.save",
+          f.path(), name, method);
     if (csize != usize) throw Error("{}: entry {} has inconsistent sizes", f.path(), name);
     if (r.le(local, 4, "local header") != kLocalHeader)
       throw Error("{}: entry {} points at a damaged local header", f.path(), name);

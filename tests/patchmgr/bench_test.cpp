@@ -157,8 +157,12 @@ TEST_F(BenchTest, AgainstUpstreamRunsBothOnOneTrackAndStoresADatedResult) {
   std::string name = date + "-fake-box-1-demo.json";
   ASSERT_EQ(result_files(), std::vector<fs::path>{name}) << r.all();
   EXPECT_NE(r.out.find("demo: preparing the model: sh fake/prepare.sh "), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("demo: wrote docs/benchmarks/" + name + " (3 stemkit rows, 2 upstream rows); `patchmgr docs` renders it into PATCHES.md"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("precision batch graphs ..."), std::string::npos) << "separate's table reaches the user: " << r.out;
+  EXPECT_NE(r.out.find("demo: wrote docs/benchmarks/" + name +
+                       " (3 stemkit rows, 2 upstream rows); `patchmgr docs` renders it into PATCHES.md"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("precision batch graphs ..."), std::string::npos)
+      << "separate's table reaches the user: " << r.out;
 
   // The upstream wrote the synthetic track, and separate read that same file.
   fs::path work = project.root() / ".bench/demo";
@@ -168,7 +172,10 @@ TEST_F(BenchTest, AgainstUpstreamRunsBothOnOneTrackAndStoresADatedResult) {
   EXPECT_NE(up.find("--write-track\n"), std::string::npos) << up;
   std::string sep = read(fake / "separate.args");
   EXPECT_EQ(sep.rfind("--bench\n" + track.string() + "\n--model\n" + (work / "full.th").string() + "\n", 0), 0u) << sep;
-  EXPECT_NE(sep.find("--bench-precisions\nfp16,bf16\n--bench-batch-sizes\n1,8,64\n--bench-graphs\non,off\n--device\ncuda\n--json\n"), std::string::npos) << sep;
+  EXPECT_NE(sep.find("--bench-precisions\nfp16,bf16\n--bench-batch-sizes\n1,8,64\n--bench-graphs\non,off\n--"
+                     "device\ncuda\n--json\n"),
+            std::string::npos)
+      << sep;
   EXPECT_EQ(sep.find("--bench-seconds"), std::string::npos) << sep;
 
   json j = json::parse(read(results() / name));
@@ -182,12 +189,16 @@ TEST_F(BenchTest, AgainstUpstreamRunsBothOnOneTrackAndStoresADatedResult) {
   EXPECT_EQ(j["libtorch"], "2.11.0 (cuda)");
   EXPECT_EQ(j["fingerprint"]["id"], patch_set);
   EXPECT_EQ(j["runtime_patch_set"], patch_set);
-  EXPECT_EQ(j["fingerprint"]["component"].get<std::string>().rfind("demo " + to_hex(project.pin()) + "\n", 0), 0u) << j.dump(1);
+  EXPECT_EQ(j["fingerprint"]["component"].get<std::string>().rfind("demo " + to_hex(project.pin()) + "\n", 0), 0u)
+      << j.dump(1);
   EXPECT_EQ(j["track"]["seconds"], 180.0);
   EXPECT_EQ(j["track"]["synthetic"], true);
   ASSERT_EQ(j["commands"].size(), 2u);
-  EXPECT_EQ(j["commands"][0].get<std::string>().rfind("sh fake/upstream.sh --model " + (work / "full.th").string(), 0), 0u) << j["commands"];
-  EXPECT_NE(j["commands"][1].get<std::string>().find("--bench-graphs on,off --device cuda --json "), std::string::npos) << j["commands"];
+  EXPECT_EQ(j["commands"][0].get<std::string>().rfind("sh fake/upstream.sh --model " + (work / "full.th").string(), 0),
+            0u)
+      << j["commands"];
+  EXPECT_NE(j["commands"][1].get<std::string>().find("--bench-graphs on,off --device cuda --json "), std::string::npos)
+      << j["commands"];
   EXPECT_EQ(j["runtime"]["rows"].size(), 3u);
   EXPECT_EQ(j["upstream"]["torch"], "2.11.0+cu130");
   EXPECT_FALSE(j.contains("notes")) << j.dump(1);
@@ -200,18 +211,25 @@ TEST_F(BenchTest, AgainstUpstreamRunsBothOnOneTrackAndStoresADatedResult) {
   std::string page = read(project.root() / "PATCHES.md");
   EXPECT_NE(page.find("### Benchmarks\n\nNewest result, [`" + name + "`](docs/benchmarks/" + name + "): " + date +
                       ", on Fake Box 1 (driver 999.12, 81559 MiB"),
-            std::string::npos) << page;
-  EXPECT_NE(page.find("; stemkit on libtorch 2.11.0 (cuda), upstream on PyTorch 2.11.0+cu130; a 180 s track (synthetic), model `full`; patch set `" +
+            std::string::npos)
+      << page;
+  EXPECT_NE(page.find("; stemkit on libtorch 2.11.0 (cuda), upstream on PyTorch 2.11.0+cu130; a 180 s track "
+                      "(synthetic), model `full`; patch set `" +
                       patch_set + "`, the demo patches of the manifest as they are now.\n"),
-            std::string::npos) << page;
+            std::string::npos)
+      << page;
   EXPECT_NE(page.find("| Mode | Speed (x realtime) | Peak GPU memory | Notes |\n|---|---|---|---|\n"
-                      "| stemkit fp16, batch 1, graphs on | 277.1x | 3.20 GB (1.16 allocated) | 140.6x with decoding and encoding; attention efficient (keys < 512), cudnn (keys >= 512) |\n"
-                      "| stemkit fp16, batch 8, graphs off | **381.7x** | 6.00 GB (3.28 allocated) | 166.8x with decoding and encoding |\n"
+                      "| stemkit fp16, batch 1, graphs on | 277.1x | 3.20 GB (1.16 allocated) | 140.6x with decoding "
+                      "and encoding; attention efficient (keys < 512), cudnn (keys >= 512) |\n"
+                      "| stemkit fp16, batch 8, graphs off | **381.7x** | 6.00 GB (3.28 allocated) | 166.8x with "
+                      "decoding and encoding |\n"
                       "| stemkit bf16, batch 64, graphs on | failed |  | failed: CUDA out of memory |\n"
                       "| upstream fp32, batch 1 | **74.8x** | 1.57 GB (1.02 allocated) |  |\n"
                       "| upstream fp16 autocast, batch 1 | 62.8x | 1.59 GB (1.08 allocated) |  |\n\n"
-                      "Fastest: stemkit fp16, batch 8, graphs off at 381.7x, 5.10 times upstream's fastest (fp32, batch 1, 74.8x).\n"),
-            std::string::npos) << page;
+                      "Fastest: stemkit fp16, batch 8, graphs off at 381.7x, 5.10 times upstream's fastest (fp32, "
+                      "batch 1, 74.8x).\n"),
+            std::string::npos)
+      << page;
   EXPECT_EQ(page.find("History"), std::string::npos) << page;
   EXPECT_EQ(run({"docs", "--check"}).code, 0);
 }
@@ -238,10 +256,16 @@ TEST_F(BenchTest, ASecondRunTheSameDayGetsItsOwnFileAndTheFirstBecomesHistory) {
   ASSERT_EQ(run({"docs"}).code, 0);
   std::string page = read(project.root() / "PATCHES.md");
   EXPECT_NE(page.find("Newest result, [`" + today() + "-box-demo-2.json`]"), std::string::npos) << page;
-  EXPECT_NE(page.find("No upstream rows in this run (`patchmgr bench demo --against-upstream` adds them).\n\nNote: second run\n"), std::string::npos) << page;
-  EXPECT_NE(page.find("History, newest first:\n\n- " + today() + ", box: stemkit 381.7x (fp16, batch 8, graphs off); 180 s track; [`" + today() +
+  EXPECT_NE(
+      page.find(
+          "No upstream rows in this run (`patchmgr bench demo --against-upstream` adds them).\n\nNote: second run\n"),
+      std::string::npos)
+      << page;
+  EXPECT_NE(page.find("History, newest first:\n\n- " + today() +
+                      ", box: stemkit 381.7x (fp16, batch 8, graphs off); 180 s track; [`" + today() +
                       "-box-demo.json`](docs/benchmarks/" + today() + "-box-demo.json)\n"),
-            std::string::npos) << page;
+            std::string::npos)
+      << page;
 }
 
 TEST_F(BenchTest, AResultOfAnotherPatchSetIsMarkedStale) {
@@ -256,7 +280,11 @@ TEST_F(BenchTest, AResultOfAnotherPatchSetIsMarkedStale) {
   EXPECT_EQ(run({"docs", "--check"}).code, 1);
   ASSERT_EQ(run({"docs"}).code, 0);
   std::string page = read(project.root() / "PATCHES.md");
-  EXPECT_NE(page.find("**Stale**: the demo pin or patches have changed since; run `patchmgr bench demo --against-upstream` again."), std::string::npos) << page;
+  EXPECT_NE(
+      page.find(
+          "**Stale**: the demo pin or patches have changed since; run `patchmgr bench demo --against-upstream` again."),
+      std::string::npos)
+      << page;
   // ... and in the history too, once a newer result exists.
   ASSERT_EQ(bench({"--machine", "box"}).code, 0);
   ASSERT_EQ(run({"docs"}).code, 0);
@@ -269,7 +297,9 @@ TEST_F(BenchTest, ASeparateBuiltForOtherPatchesIsRecordedAsSuch) {
   write_script(fake / "separate", fake_separate(fake / "separate.args", "0123456789abcdef"));
   CliRun r = bench({"--machine", "box"});
   ASSERT_EQ(r.code, 0) << r.all();
-  EXPECT_NE(r.err.find("warning: separate was built for patch set 0123456789abcdef, the manifests give " + patch_set), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("warning: separate was built for patch set 0123456789abcdef, the manifests give " + patch_set),
+            std::string::npos)
+      << r.err;
   json j = json::parse(read(results() / result_files()[0]));
   EXPECT_EQ(j["runtime_patch_set"], "0123456789abcdef");
   ASSERT_EQ(j["notes"].size(), 1u);
@@ -279,7 +309,9 @@ TEST_F(BenchTest, FailuresRecordNothing) {
   set_separate(1);
   CliRun r = bench({"--against-upstream"});
   EXPECT_EQ(r.code, 1) << r.all();
-  EXPECT_NE(r.err.find("patchmgr: demo: stemkit failed (exit 1); its output is above; nothing was recorded"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("patchmgr: demo: stemkit failed (exit 1); its output is above; nothing was recorded"),
+            std::string::npos)
+      << r.err;
   EXPECT_TRUE(result_files().empty());
 
   set_separate(0);
@@ -295,7 +327,8 @@ TEST_F(BenchTest, FailuresRecordNothing) {
 
   r = run({"bench", "--separate", (fake / "nothing").string()});
   EXPECT_EQ(r.code, 2) << r.all();
-  EXPECT_NE(r.err.find("--separate " + (fake / "nothing").string() + ": no executable file there"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--separate " + (fake / "nothing").string() + ": no executable file there"), std::string::npos)
+      << r.err;
 
   r = bench({"--model", "none.th"});
   EXPECT_EQ(r.code, 1) << r.all();
@@ -305,7 +338,8 @@ TEST_F(BenchTest, FailuresRecordNothing) {
 
 TEST_F(BenchTest, AGivenTrackIsUsedByBothSides) {
   write(project.root() / "song.wav", "RIFF");
-  CliRun r = bench({"--against-upstream", "--track", "song.wav", "--precisions", "fp32", "--var", "device=cpu", "--machine", "m"});
+  CliRun r = bench(
+      {"--against-upstream", "--track", "song.wav", "--precisions", "fp32", "--var", "device=cpu", "--machine", "m"});
   ASSERT_EQ(r.code, 0) << r.all();
   std::string up = read(fake / "upstream.args");
   EXPECT_NE(up.find("--track\nsong.wav\n"), std::string::npos) << up;
@@ -332,13 +366,16 @@ TEST_F(BenchTest, VarsMayNameTheCheckoutAndPythonFollowsStemkitPython) {
   write_track: [--write-track]
   vars: {pkg: "{checkout}/src"}
 )Y");
-  std::map<std::string, std::string> env = {{"PATH", fake.string() + ":" + std::getenv("PATH")}, {"STEMKIT_PYTHON", "/opt/venv/bin/python"}};
+  std::map<std::string, std::string> env = {{"PATH", fake.string() + ":" + std::getenv("PATH")},
+                                            {"STEMKIT_PYTHON", "/opt/venv/bin/python"}};
   CliRun r = project.run({"bench", "--separate", (fake / "separate").string(), "--against-upstream"}, env);
   ASSERT_EQ(r.code, 0) << r.all();
   std::string up = read(fake / "upstream.args");
   EXPECT_NE(up.find("--pkg\n" + (project.root() / "upstream/demo").string() + "/src\n"), std::string::npos) << up;
   EXPECT_NE(up.find("--py\n/opt/venv/bin/python\n"), std::string::npos) << up;
-  r = project.run({"bench", "--separate", (fake / "separate").string(), "--against-upstream", "--python", "py3", "--var", "pkg=/srv/pkg"}, env);
+  r = project.run({"bench", "--separate", (fake / "separate").string(), "--against-upstream", "--python", "py3",
+                   "--var", "pkg=/srv/pkg"},
+                  env);
   ASSERT_EQ(r.code, 0) << r.all();
   up = read(fake / "upstream.args");
   EXPECT_NE(up.find("--pkg\n/srv/pkg\n--py\npy3\n"), std::string::npos) << up;
@@ -350,8 +387,10 @@ TEST_F(BenchTest, VarsMayNameTheCheckoutAndPythonFollowsStemkitPython) {
 )Y");
   r = run({"lint"});
   EXPECT_EQ(r.code, 2) << r.all();
-  EXPECT_NE(r.err.find("error: bench.vars.b: {a} cannot be used in a var; a var may use root, work, checkout, python, patchmgr, component"),
-            std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("error: bench.vars.b: {a} cannot be used in a var; a var may use root, work, checkout, python, "
+                       "patchmgr, component"),
+            std::string::npos)
+      << r.err;
   EXPECT_NE(r.err.find("error: bench.vars.c: {track} cannot be used in a var"), std::string::npos) << r.err;
 }
 
@@ -386,15 +425,22 @@ TEST_F(BenchTest, RepeatsReachBothSidesAndTheResult) {
   add_bench_section("bench:\n  model: x.th\n  repeats: many\n");
   r = run({"lint"});
   EXPECT_EQ(r.code, 2) << r.all();
-  EXPECT_NE(r.err.find("bench.repeats: found \"many\", expected the number of timed runs per configuration, 1 to 100 (like 3)"),
-            std::string::npos) << r.err;
+  EXPECT_NE(
+      r.err.find(
+          "bench.repeats: found \"many\", expected the number of timed runs per configuration, 1 to 100 (like 3)"),
+      std::string::npos)
+      << r.err;
 }
 
 TEST_F(BenchTest, ComponentsWithoutABenchSectionAreRefused) {
   project.write_manifest({}, "other");
   CliRun r = bench({"other"});
   EXPECT_EQ(r.code, 2) << r.all();
-  EXPECT_NE(r.err.find("patchmgr: other: manifests/other.yaml has no bench: section; add one (docs/manifest.md, \"Benchmarks\")"), std::string::npos) << r.err;
+  EXPECT_NE(
+      r.err.find(
+          "patchmgr: other: manifests/other.yaml has no bench: section; add one (docs/manifest.md, \"Benchmarks\")"),
+      std::string::npos)
+      << r.err;
 }
 
 TEST_F(BenchTest, MalformedResultFilesNameTheFileAndTheKey) {
@@ -405,7 +451,10 @@ TEST_F(BenchTest, MalformedResultFilesNameTheFileAndTheKey) {
   write(results() / "2026-01-01-box-demo.json", j.dump());
   CliRun r = run({"docs"});
   EXPECT_EQ(r.code, 2) << r.all();
-  EXPECT_NE(r.err.find("patchmgr: docs/benchmarks/2026-01-01-box-demo.json: runtime.rows[1].realtime: found a string, expected a number"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("patchmgr: docs/benchmarks/2026-01-01-box-demo.json: runtime.rows[1].realtime: found a string, "
+                       "expected a number"),
+            std::string::npos)
+      << r.err;
   EXPECT_FALSE(fs::exists(project.root() / "PATCHES.md"));
 
   write(results() / "2026-01-01-box-demo.json", "{\"stemkit_bench\": 1,");
@@ -425,7 +474,9 @@ TEST_F(BenchTest, MalformedResultFilesNameTheFileAndTheKey) {
   write(results() / "2026-01-01-box-demo.json", j.dump());
   r = run({"docs"});
   EXPECT_EQ(r.code, 2) << r.all();
-  EXPECT_NE(r.err.find("docs/benchmarks/2026-01-01-box-demo.json: component: \"gone\" has no manifest in manifests/"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("docs/benchmarks/2026-01-01-box-demo.json: component: \"gone\" has no manifest in manifests/"),
+            std::string::npos)
+      << r.err;
 }
 
 TEST_F(BenchTest, TheBenchSectionIsValidatedLikeTheRest) {
@@ -443,7 +494,8 @@ TEST_F(BenchTest, TheBenchSectionIsValidatedLikeTheRest) {
   EXPECT_EQ(r.code, 2) << r.all();
   for (const char* expected : {
            "manifests/demo.yaml:17:3: error: bench: unknown key \"tracks\"; did you mean \"track\"?",
-           "manifests/demo.yaml:16:10: error: bench.vars: \"root\" is a placeholder patchmgr fills in itself; choose another name",
+           "manifests/demo.yaml:16:10: error: bench.vars: \"root\" is a placeholder patchmgr fills in itself; choose "
+           "another name",
            "manifests/demo.yaml:11:10: error: bench.model: unknown placeholder {wrk}; known: root, work,",
            "manifests/demo.yaml:12:15: error: bench.precisions: found \"fp8\", expected one of fp32, fp16, bf16",
            "manifests/demo.yaml:13:17: error: bench.batch_sizes: found \"0\", expected a batch size from 1 to 4096",
@@ -506,12 +558,21 @@ TEST(BenchResult, RendersCpuRowsImportsAndFailedUpstreamRows) {
   m.commit = std::string(40, '0');
   auto r = patchmgr::bench::parse_result(cpu_result(), "/root/docs/benchmarks/a.json", "/root");
   std::string md = patchmgr::render_benchmarks(m, {&r}, "/root");
-  EXPECT_NE(md.find("Newest result, [`a.json`](docs/benchmarks/a.json): 2026-11-25, on Debian 12, 2 cores; stemkit on libtorch 1.13.1 (cpu), upstream on PyTorch 1.13.0a0; a 60 s track (synthetic); patch set `8056e58f60434274`, the demo patches of the manifest as they are now.\n"), std::string::npos) << md;
-  EXPECT_NE(md.find("| stemkit fp32, batch 1, graphs off | **1.00x** | n/a (CPU) |  |\n"
-                    "| upstream fp32, batch 1 | **0.98x** | n/a (CPU) |  |\n"
-                    "| upstream MSST demix, bf16 autocast, batch 1 | failed |  | failed: RuntimeError: view_as_complex |\n"),
-            std::string::npos) << md;
-  EXPECT_NE(md.find("Fastest: stemkit fp32, batch 1, graphs off at 1.00x, 1.02 times upstream's fastest (fp32, batch 1, 0.98x).\n\nImported: from docs/benchmarks/x/ by hand\n"), std::string::npos) << md;
+  EXPECT_NE(md.find("Newest result, [`a.json`](docs/benchmarks/a.json): 2026-11-25, on Debian 12, 2 cores; stemkit on "
+                    "libtorch 1.13.1 (cpu), upstream on PyTorch 1.13.0a0; a 60 s track (synthetic); patch set "
+                    "`8056e58f60434274`, the demo patches of the manifest as they are now.\n"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(
+      md.find("| stemkit fp32, batch 1, graphs off | **1.00x** | n/a (CPU) |  |\n"
+              "| upstream fp32, batch 1 | **0.98x** | n/a (CPU) |  |\n"
+              "| upstream MSST demix, bf16 autocast, batch 1 | failed |  | failed: RuntimeError: view_as_complex |\n"),
+      std::string::npos)
+      << md;
+  EXPECT_NE(md.find("Fastest: stemkit fp32, batch 1, graphs off at 1.00x, 1.02 times upstream's fastest (fp32, batch "
+                    "1, 0.98x).\n\nImported: from docs/benchmarks/x/ by hand\n"),
+            std::string::npos)
+      << md;
 }
 
 // More than eight rows: a summary first (each side's fastest per precision,
@@ -521,36 +582,69 @@ TEST(BenchResult, ManyRowsGetASummaryAndAFoldedTable) {
   json rows = json::array();
   for (int b : {1, 2, 4, 8})
     for (bool g : {true, false})
-      rows.push_back({{"precision", "fp16"}, {"batch_size", b}, {"graphs", g}, {"realtime", 100.0 + b + (g ? 0.5 : 0.0)},
-                      {"peak_allocated_bytes", int64_t(b) * 500000000}, {"peak_reserved_bytes", int64_t(b) * 1000000000 + (g ? 500000000 : 0)}});
-  rows.push_back({{"precision", "bf16"}, {"batch_size", 1}, {"graphs", true}, {"realtime", 90.0}, {"peak_reserved_bytes", 3000000000}});
+      rows.push_back({{"precision", "fp16"},
+                      {"batch_size", b},
+                      {"graphs", g},
+                      {"realtime", 100.0 + b + (g ? 0.5 : 0.0)},
+                      {"peak_allocated_bytes", int64_t(b) * 500000000},
+                      {"peak_reserved_bytes", int64_t(b) * 1000000000 + (g ? 500000000 : 0)}});
+  rows.push_back({{"precision", "bf16"},
+                  {"batch_size", 1},
+                  {"graphs", true},
+                  {"realtime", 90.0},
+                  {"peak_reserved_bytes", 3000000000}});
   // separate --bench-low-memory's row: its mode is shown with its configuration.
-  rows.push_back({{"precision", "fp16"}, {"batch_size", 1}, {"graphs", false}, {"mode", "low-memory"}, {"realtime", 99.0},
+  rows.push_back({{"precision", "fp16"},
+                  {"batch_size", 1},
+                  {"graphs", false},
+                  {"mode", "low-memory"},
+                  {"realtime", 99.0},
                   {"peak_reserved_bytes", 800000000}});
-  json j = json::parse(R"JSON({"stemkit_bench": 1, "component": "demo", "date": "2026-11-25", "time": "2026-11-25T20:00:00Z",
+  json j =
+      json::parse(R"JSON({"stemkit_bench": 1, "component": "demo", "date": "2026-11-25", "time": "2026-11-25T20:00:00Z",
  "machine": {"label": "Fake GPU", "gpu": "Fake GPU", "driver": "1", "gpu_memory": "80 GiB", "cpu": "", "cores": 16, "os": ""},
  "libtorch": "2.11.0 (cuda)", "runtime_patch_set": "8056e58f60434274",
  "fingerprint": {"id": "8056e58f60434274", "component": "demo 0000000000000000000000000000000000000000\n"},
  "track": {"path": "t.wav", "seconds": 180.0, "synthetic": true}, "commands": []})JSON");
   j["runtime"] = {{"rows", rows}};
-  j["upstream"] = {{"torch", "2.11.0"}, {"rows", json::array({
-      {{"precision", "fp16"}, {"batch_size", 4}, {"mode", "MSST demix, fp16 autocast, batch 4"}, {"realtime", 40.0}, {"peak_reserved_bytes", 5580000000}},
-      {{"precision", "bf16"}, {"batch_size", 1}, {"mode", "MSST demix, bf16 autocast, batch 1"},
-       {"error", "RuntimeError: view_as_complex is only supported for half, float and double tensors, but got a tensor of scalar type: BFloat16"}}})}};
+  j["upstream"] = {{"torch", "2.11.0"},
+                   {"rows", json::array({{{"precision", "fp16"},
+                                          {"batch_size", 4},
+                                          {"mode", "MSST demix, fp16 autocast, batch 4"},
+                                          {"realtime", 40.0},
+                                          {"peak_reserved_bytes", 5580000000}},
+                                         {{"precision", "bf16"},
+                                          {"batch_size", 1},
+                                          {"mode", "MSST demix, bf16 autocast, batch 1"},
+                                          {"error",
+                                           "RuntimeError: view_as_complex is only supported for half, float and double "
+                                           "tensors, but got a tensor of scalar type: BFloat16"}}})}};
   patchmgr::Manifest m;
   m.name = "demo";
   m.commit = std::string(40, '0');
   auto r = patchmgr::bench::parse_result(j, "/root/docs/benchmarks/a.json", "/root");
   std::string md = patchmgr::render_benchmarks(m, {&r}, "/root");
   EXPECT_NE(md.find("| | upstream | stemkit | stemkit / upstream |\n|---|---|---|---|\n"
-                    "| fastest fp16 | 40.0x at 5.58 GB (MSST demix, fp16 autocast, batch 4) | 108.5x at 8.50 GB (fp16, batch 8, graphs on) | 2.71x |\n"
-                    "| fastest bf16 | failed: RuntimeError: view_as_complex is only supported for half, float and double tensors, but got a tensor ... | 90.0x at 3.00 GB (bf16, batch 1, graphs on) |  |\n"
-                    "| fastest within upstream's memory | 40.0x at 5.58 GB (MSST demix, fp16 autocast, batch 4) | 104.5x at 4.50 GB (fp16, batch 4, graphs on) | 2.61x |\n"
-                    "| least GPU memory | 40.0x at 5.58 GB (MSST demix, fp16 autocast, batch 4) | 99.0x at 0.80 GB (fp16, batch 1, graphs off, low-memory) | |\n\n"
-                    "<details><summary>All 12 configurations</summary>\n\n| Mode | Speed (x realtime) | Peak GPU memory | Notes |\n"),
-            std::string::npos) << md;
-  EXPECT_NE(md.find("| upstream MSST demix, bf16 autocast, batch 1 | failed |  | failed: RuntimeError: view_as_complex"), std::string::npos) << md;
-  EXPECT_NE(md.find(" |\n\n</details>\n\nFastest: stemkit fp16, batch 8, graphs on at 108.5x, 2.71 times upstream's fastest"), std::string::npos) << md;
+                    "| fastest fp16 | 40.0x at 5.58 GB (MSST demix, fp16 autocast, batch 4) | 108.5x at 8.50 GB (fp16, "
+                    "batch 8, graphs on) | 2.71x |\n"
+                    "| fastest bf16 | failed: RuntimeError: view_as_complex is only supported for half, float and "
+                    "double tensors, but got a tensor ... | 90.0x at 3.00 GB (bf16, batch 1, graphs on) |  |\n"
+                    "| fastest within upstream's memory | 40.0x at 5.58 GB (MSST demix, fp16 autocast, batch 4) | "
+                    "104.5x at 4.50 GB (fp16, batch 4, graphs on) | 2.61x |\n"
+                    "| least GPU memory | 40.0x at 5.58 GB (MSST demix, fp16 autocast, batch 4) | 99.0x at 0.80 GB "
+                    "(fp16, batch 1, graphs off, low-memory) | |\n\n"
+                    "<details><summary>All 12 configurations</summary>\n\n| Mode | Speed (x realtime) | Peak GPU "
+                    "memory | Notes |\n"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(
+      md.find("| upstream MSST demix, bf16 autocast, batch 1 | failed |  | failed: RuntimeError: view_as_complex"),
+      std::string::npos)
+      << md;
+  EXPECT_NE(
+      md.find(" |\n\n</details>\n\nFastest: stemkit fp16, batch 8, graphs on at 108.5x, 2.71 times upstream's fastest"),
+      std::string::npos)
+      << md;
 }
 
 TEST(BenchResult, ValidationNamesTheKey) {

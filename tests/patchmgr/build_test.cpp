@@ -124,7 +124,8 @@ TEST_F(BuildTest, ManifestProblemsAreNamedWithTheirPlace) {
            "demo.yaml:40:5: error: build[0] (install): unknown key \"rn\"; did you mean \"run\"?",
            "build[0] (install): missing required key \"run\"",
            "build[1] (Bad Name).name: found \"Bad Name\", expected lower-case letters, digits and '-'",
-           "build[1] (Bad Name).timeout: found \"soon\", expected a time limit in seconds (600) or with a unit (90s, 15m, 2h)",
+           "build[1] (Bad Name).timeout: found \"soon\", expected a time limit in seconds (600) or with a unit (90s, "
+           "15m, 2h)",
            "build[1] (Bad Name).cwd: \"../elsewhere\" leaves the checkout",
            "build[1] (Bad Name).env: found a list, expected a mapping of variable names to values",
            "build[2] (install).name: duplicate step name \"install\", first used at line 39",
@@ -148,13 +149,19 @@ TEST_F(BuildTest, StepsRunInOrderInThePatchedCheckout) {
                   "    timeout: 1m\n");
   CliRun refused = project.run({"build"});
   EXPECT_EQ(refused.code, 3) << refused.all();
-  EXPECT_NE(refused.err.find("demo: not building: the checkout is not the patch set of manifests/demo.yaml: no checkout at upstream/demo"), std::string::npos) << refused.err;
+  EXPECT_NE(
+      refused.err.find(
+          "demo: not building: the checkout is not the patch set of manifests/demo.yaml: no checkout at upstream/demo"),
+      std::string::npos)
+      << refused.err;
   sync_and_apply();
   CliRun r = project.run({"build"});
   ASSERT_EQ(r.code, 0) << r.all();
   EXPECT_NE(r.out.find("demo: step first ok"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("log build/logs/demo/01-first.log"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("demo: step only-with-pip skipped (condition false: test \"$STEMKIT_INSTALL\" = pip)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("demo: step only-with-pip skipped (condition false: test \"$STEMKIT_INSTALL\" = pip)"),
+            std::string::npos)
+      << r.out;
   EXPECT_NE(r.out.find("demo: step second ok"), std::string::npos) << r.out;
   EXPECT_EQ(file("built.txt"), "demo 42\n" + fs::weakly_canonical(co()).string() + "\nsecond\n");
   EXPECT_FALSE(fs::exists(co() / "pip-ran"));
@@ -177,7 +184,10 @@ TEST_F(BuildTest, AFailingStepStopsTheComponentAndShowsItsLog) {
   sync_and_apply();
   CliRun r = project.run({"build"});
   EXPECT_EQ(r.code, 1) << r.all();
-  EXPECT_NE(r.err.find("patchmgr: demo: step editable-install (manifests/demo.yaml:39) failed: exit code 1; log build/logs/demo/01-editable-install.log, last lines:"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("patchmgr: demo: step editable-install (manifests/demo.yaml:39) failed: exit code 1; log "
+                       "build/logs/demo/01-editable-install.log, last lines:"),
+            std::string::npos)
+      << r.err;
   EXPECT_NE(r.err.find("    ERROR: Could not find a version that satisfies setuptools\n"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("demo: the steps after it were not run"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(co() / "after-ran"));
@@ -188,11 +198,15 @@ TEST_F(BuildTest, AMismatchedCheckoutIsRefusedUnlessAllowed) {
   ASSERT_EQ(project.run({"sync"}).code, 0);
   CliRun r = project.run({"build"});
   EXPECT_EQ(r.code, 3) << r.all();
-  EXPECT_NE(r.err.find("pristine, none of its 2 patches applied (run patchmgr apply demo); or pass --allow-mismatch"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("pristine, none of its 2 patches applied (run patchmgr apply demo); or pass --allow-mismatch"),
+            std::string::npos)
+      << r.err;
   EXPECT_FALSE(fs::exists(co() / "marked"));
   CliRun allowed = project.run({"build", "--allow-mismatch"});
   EXPECT_EQ(allowed.code, 0) << allowed.all();
-  EXPECT_NE(allowed.out.find("building a checkout that differs from its manifest (--allow-mismatch)"), std::string::npos) << allowed.out;
+  EXPECT_NE(allowed.out.find("building a checkout that differs from its manifest (--allow-mismatch)"),
+            std::string::npos)
+      << allowed.out;
   EXPECT_TRUE(fs::exists(co() / "marked"));
   // An opt-in patch on top differs from the patch set too.
   ASSERT_EQ(project.run({"apply", "--with", "compile"}).code, 0);
@@ -214,7 +228,8 @@ TEST_F(BuildTest, StepsHoldTheLockAndAnInterruptStopsThem) {
     execl(PATCHMGR_BIN, PATCHMGR_BIN, "build", static_cast<char*>(nullptr));
     _exit(127);
   }
-  for (int i = 0; i < 100 && !fs::exists(co() / "started"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  for (int i = 0; i < 100 && !fs::exists(co() / "started"); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   ASSERT_TRUE(fs::exists(co() / "started"));
   // While the step runs, the checkout is locked: apply cannot move it.
   CliRun apply = project.run({"apply"});

@@ -24,11 +24,12 @@ TEST_F(CheckTest, EverySeriesPatchAppliesOnThePin) {
   CliRun r = project.run({"check"});
   ASSERT_EQ(r.code, 0) << r.all();
   std::string pin = to_hex(project.pin()).substr(0, 12);
-  EXPECT_EQ(r.out, "demo: check against pin (" + pin + ")\n"
-                   "  0001 flash-attention              applies\n"
-                   "  0002 sdpa                         applies\n"
-                   "  0003 compile                      applies\n"
-                   "demo: all 3 patches apply against pin\n");
+  EXPECT_EQ(r.out, "demo: check against pin (" + pin +
+                       ")\n"
+                       "  0001 flash-attention              applies\n"
+                       "  0002 sdpa                         applies\n"
+                       "  0003 compile                      applies\n"
+                       "demo: all 3 patches apply against pin\n");
 }
 
 TEST_F(CheckTest, LatestIsFetchedAndAFailureNamesTheHunk) {
@@ -37,13 +38,24 @@ TEST_F(CheckTest, LatestIsFetchedAndAFailureNamesTheHunk) {
   std::string before = snapshot();
   CliRun r = project.run({"check", "--against", "latest"});
   EXPECT_EQ(r.code, 1) << r.all();
-  EXPECT_NE(r.out.find("demo: check against latest (" + to_hex(latest).substr(0, 12) + ")"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("demo: check against latest (" + to_hex(latest).substr(0, 12) + ")"), std::string::npos)
+      << r.out;
   // Upstream rewrote the very line the patch changes: no offset, fuzz or merge can place it.
-  EXPECT_NE(r.out.find("  0001 flash-attention              CONFLICT: model/attend.py, hunk 1 (@@ -6,7 +6,7 @@"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("not found; the three-way merge with the pin conflicts in model/attend.py (upstream line 9): `if (major, minor) == (8, 0):`"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("  0001 flash-attention              CONFLICT: model/attend.py, hunk 1 (@@ -6,7 +6,7 @@"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("not found; the three-way merge with the pin conflicts in model/attend.py (upstream line 9): "
+                       "`if (major, minor) == (8, 0):`"),
+            std::string::npos)
+      << r.out;
   // The next patch is checked without it, and says so.
-  EXPECT_NE(r.out.find("  0002 sdpa                         applies (checked without flash-attention, which conflicts)"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("demo: 1 of 3 patches fail against latest (--fail-on conflict): 2 applies, 1 conflict"), std::string::npos) << r.out;
+  EXPECT_NE(
+      r.out.find("  0002 sdpa                         applies (checked without flash-attention, which conflicts)"),
+      std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("demo: 1 of 3 patches fail against latest (--fail-on conflict): 2 applies, 1 conflict"),
+            std::string::npos)
+      << r.out;
   // The checkout is untouched; only refs/remotes/origin/main moved.
   std::string after = snapshot();
   EXPECT_EQ(after.substr(after.find("HEAD ->")), before.substr(before.find("HEAD ->")));
@@ -63,7 +75,8 @@ TEST_F(CheckTest, AnyCommitByShaIsFetchedWhenMissing) {
   EXPECT_EQ(j["patches"][1]["class"], "applies");
   CliRun bad = project.run({"check", "--against", "v1.0"});
   EXPECT_EQ(bad.code, 2) << bad.all();
-  EXPECT_NE(bad.err.find("--against v1.0: expected pin, latest or a full 40-hex commit SHA"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("--against v1.0: expected pin, latest or a full 40-hex commit SHA"), std::string::npos)
+      << bad.err;
 }
 
 TEST_F(CheckTest, JUnitReportHasOneTestCasePerPatch) {
@@ -71,17 +84,30 @@ TEST_F(CheckTest, JUnitReportHasOneTestCasePerPatch) {
   git_oid latest = upstream_breaks_patch_one();
   CliRun r = project.run({"check", "--against", "latest", "--format", "junit", "--output", "report.xml"});
   EXPECT_EQ(r.code, 1) << r.all();
-  EXPECT_NE(r.out.find("demo: 1 of 3 patches fail against latest (--fail-on conflict)"), std::string::npos) << r.out;  // the text summary
+  EXPECT_NE(r.out.find("demo: 1 of 3 patches fail against latest (--fail-on conflict)"), std::string::npos)
+      << r.out;  // the text summary
   std::string xml = read(project.root() / "report.xml");
-  EXPECT_EQ(xml.rfind("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"patchmgr check\" tests=\"3\" failures=\"1\" errors=\"0\" skipped=\"0\" time=\"0\">\n", 0), 0u) << xml;
-  EXPECT_NE(xml.find("<testsuite name=\"demo against latest (" + to_hex(latest).substr(0, 12) + ")\" tests=\"3\" failures=\"1\""), std::string::npos) << xml;
+  EXPECT_EQ(xml.rfind("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"patchmgr check\" tests=\"3\" "
+                      "failures=\"1\" errors=\"0\" skipped=\"0\" time=\"0\">\n",
+                      0),
+            0u)
+      << xml;
+  EXPECT_NE(xml.find("<testsuite name=\"demo against latest (" + to_hex(latest).substr(0, 12) +
+                     ")\" tests=\"3\" failures=\"1\""),
+            std::string::npos)
+      << xml;
   EXPECT_NE(xml.find("<testcase classname=\"patchmgr.check.demo\" name=\"0001-flash-attention\" time=\"0\">\n"
                      "      <properties><property name=\"class\" value=\"conflict\"/></properties>\n"
-                     "      <failure message=\"flash-attention: conflict\">model/attend.py, hunk 1 (@@ -6,7 +6,7 @@"), std::string::npos) << xml;
+                     "      <failure message=\"flash-attention: conflict\">model/attend.py, hunk 1 (@@ -6,7 +6,7 @@"),
+            std::string::npos)
+      << xml;
   // compile applies as it is, but without patch 1 under it: the report says so.
   EXPECT_NE(xml.find("<testcase classname=\"patchmgr.check.demo\" name=\"0003-compile\" time=\"0\">\n"
                      "      <properties><property name=\"class\" value=\"applies\"/></properties>\n"
-                     "      <system-out>0003 compile                      applies (checked without flash-attention, which conflicts)</system-out>"), std::string::npos) << xml;
+                     "      <system-out>0003 compile                      applies (checked without flash-attention, "
+                     "which conflicts)</system-out>"),
+            std::string::npos)
+      << xml;
   EXPECT_EQ(xml.substr(xml.size() - 14), "</testsuites>\n") << xml;
   // The elements nest: every opened testcase with a body is closed.
   size_t open = 0, close = 0;
@@ -100,7 +126,9 @@ TEST_F(CheckTest, LinesAddedAboveTheHunksAreAnOffsetAndStayGreen) {
   EXPECT_NE(r.out.find("  0001 flash-attention              offset: model/attend.py hunk 1 +1\n"
                        "  0002 sdpa                         offset: model/attend.py hunk 1 +1\n"
                        "  0003 compile                      applies\n"
-                       "demo: no patch fails against latest (--fail-on conflict): 1 applies, 2 offset\n"), std::string::npos) << r.out;
+                       "demo: no patch fails against latest (--fail-on conflict): 1 applies, 2 offset\n"),
+            std::string::npos)
+      << r.out;
   // git apply agrees: it applies both at one line's offset.
   Repo(co(), Repo::Existing{}).checkout(latest);
   ToolVerdict v = ask_tools(co(), project.root() / "patches/demo/0001-flash-attention.patch");
@@ -109,8 +137,11 @@ TEST_F(CheckTest, LinesAddedAboveTheHunksAreAnOffsetAndStayGreen) {
 
   CliRun strict = project.run({"check", "--against", "latest", "--fail-on", "offset"});
   EXPECT_EQ(strict.code, 1) << strict.all();
-  EXPECT_NE(strict.out.find("  0001 flash-attention              OFFSET: model/attend.py hunk 1 +1"), std::string::npos) << strict.out;
-  EXPECT_NE(strict.out.find("demo: 2 of 3 patches fail against latest (--fail-on offset): 1 applies, 2 offset"), std::string::npos) << strict.out;
+  EXPECT_NE(strict.out.find("  0001 flash-attention              OFFSET: model/attend.py hunk 1 +1"), std::string::npos)
+      << strict.out;
+  EXPECT_NE(strict.out.find("demo: 2 of 3 patches fail against latest (--fail-on offset): 1 applies, 2 offset"),
+            std::string::npos)
+      << strict.out;
 
   CliRun json = project.run({"check", "--against", "latest", "--format", "json"});
   ASSERT_EQ(json.code, 0) << json.all();
@@ -129,10 +160,13 @@ TEST_F(CheckTest, LinesAddedAboveTheHunksAreAnOffsetAndStayGreen) {
   CliRun junit = project.run({"check", "--against", "latest", "--format", "junit"});
   EXPECT_EQ(junit.code, 0) << junit.all();
   EXPECT_NE(junit.out.find("tests=\"3\" failures=\"0\""), std::string::npos) << junit.out;
-  EXPECT_NE(junit.out.find("<testcase classname=\"patchmgr.check.demo\" name=\"0001-flash-attention\" time=\"0\">\n"
-                           "      <properties><property name=\"class\" value=\"offset\"/></properties>\n"
-                           "      <system-out>0001 flash-attention              offset: model/attend.py hunk 1 +1</system-out>\n"
-                           "    </testcase>"), std::string::npos) << junit.out;
+  EXPECT_NE(junit.out.find(
+                "<testcase classname=\"patchmgr.check.demo\" name=\"0001-flash-attention\" time=\"0\">\n"
+                "      <properties><property name=\"class\" value=\"offset\"/></properties>\n"
+                "      <system-out>0001 flash-attention              offset: model/attend.py hunk 1 +1</system-out>\n"
+                "    </testcase>"),
+            std::string::npos)
+      << junit.out;
 }
 
 TEST_F(CheckTest, FailOnSetsTheClassThatTurnsTheCheckRed) {
@@ -143,7 +177,9 @@ TEST_F(CheckTest, FailOnSetsTheClassThatTurnsTheCheckRed) {
   project.upstream().commit({{"model/attend.py", attend}}, "Coerce flash\n", {}, 1767500000);
   CliRun r = project.run({"check", "--against", "latest"});
   EXPECT_EQ(r.code, 0) << r.all();
-  EXPECT_NE(r.out.find("  0001 flash-attention              fuzz: model/attend.py hunk 1 fuzz 1 at +0"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("  0001 flash-attention              fuzz: model/attend.py hunk 1 fuzz 1 at +0"),
+            std::string::npos)
+      << r.out;
   EXPECT_EQ(project.run({"check", "--against", "latest", "--fail-on", "3-way"}).code, 0);
   EXPECT_EQ(project.run({"check", "--against", "latest", "--fail-on", "fuzz"}).code, 1);
   EXPECT_EQ(project.run({"check", "--against", "latest", "--fail-on", "offset"}).code, 1);
@@ -157,7 +193,10 @@ TEST_F(CheckTest, FailOnSetsTheClassThatTurnsTheCheckRed) {
   project.upstream().commit({{"model/attend.py", taken}}, "Flash on every Ampere and later\n", {}, 1767600000);
   r = project.run({"check", "--against", "latest"});
   EXPECT_EQ(r.code, 0) << r.all();
-  EXPECT_NE(r.out.find("  0001 flash-attention              already upstream: drop it (patchmgr rebase marks it upstreamed), or set its status to upstreamed"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("  0001 flash-attention              already upstream: drop it (patchmgr rebase marks it "
+                       "upstreamed), or set its status to upstreamed"),
+            std::string::npos)
+      << r.out;
   EXPECT_EQ(project.run({"check", "--against", "latest", "--fail-on", "upstream"}).code, 1);
   EXPECT_EQ(project.run({"check", "--against", "latest", "--fail-on", "conflict"}).code, 0);
 
@@ -175,8 +214,10 @@ TEST_F(CheckTest, FailOnSetsTheClassThatTurnsTheCheckRed) {
   EXPECT_EQ(j["class"], "already upstream") << r.out;
   EXPECT_EQ(j["upstream_commit"], to_hex(took)) << r.out;
   r = project.run({"check", "--against", "latest"});
-  EXPECT_NE(r.out.find("  0001 flash-attention              already upstream: accepted upstream in " + to_hex(took).substr(0, 12) +
-                       ": drop it (patchmgr rebase marks it upstreamed)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("  0001 flash-attention              already upstream: accepted upstream in " +
+                       to_hex(took).substr(0, 12) + ": drop it (patchmgr rebase marks it upstreamed)"),
+            std::string::npos)
+      << r.out;
 }
 
 TEST_F(CheckTest, BisectNamesTheUpstreamCommitThatBrokeAPatch) {
@@ -186,12 +227,15 @@ TEST_F(CheckTest, BisectNamesTheUpstreamCommitThatBrokeAPatch) {
   project.upstream().commit({{"model/attend.py", attend}}, "Import math\n", {}, 1767500000);
   project.upstream().commit({{"NEWS.md", "more news\n"}}, "More news\n", {}, 1767600000);
   attend.replace(attend.find("if major == 8 and minor == 0:"), 29, "if (major, minor) == (8, 0):");
-  git_oid breaking = project.upstream().commit({{"model/attend.py", attend}}, "Refactor the capability test\n", {}, 1767700000);
+  git_oid breaking =
+      project.upstream().commit({{"model/attend.py", attend}}, "Refactor the capability test\n", {}, 1767700000);
   project.upstream().commit({{"NEWS.md", "even more news\n"}}, "Even more news\n", {}, 1767800000);
   CliRun r = project.run({"check", "--against", "latest", "--bisect"});
   EXPECT_EQ(r.code, 1) << r.all();
   EXPECT_NE(r.out.find("bisect: conflict since " + to_hex(breaking).substr(0, 12) +
-                       " (2026-01-06, Upstream Author: Refactor the capability test); offset before (6 commits, "), std::string::npos) << r.out;
+                       " (2026-01-06, Upstream Author: Refactor the capability test); offset before (6 commits, "),
+            std::string::npos)
+      << r.out;
   CliRun json = project.run({"check", "--against", "latest", "--bisect", "--format", "json"});
   auto j = nlohmann::json::parse(json.out)["components"][0]["patches"];
   EXPECT_EQ(j[0]["bisect"]["commit"], to_hex(breaking));
@@ -211,14 +255,16 @@ TEST_F(CheckTest, ABrokenManifestIsAFailingTestCase) {
   write(project.root() / "manifests/demo.yaml", manifest);
   CliRun r = project.run({"check", "--format", "junit"});
   EXPECT_EQ(r.code, 2) << r.all();
-  EXPECT_NE(r.out.find("<testcase classname=\"patchmgr.check.demo\" name=\"check\" time=\"0\">"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("<testcase classname=\"patchmgr.check.demo\" name=\"check\" time=\"0\">"), std::string::npos)
+      << r.out;
   EXPECT_NE(r.out.find("unknown key &quot;titel&quot;"), std::string::npos) << r.out;
 }
 
 TEST_F(CheckTest, NoCloneIsReportedNotCrashed) {
   CliRun r = project.run({"check"});
   EXPECT_EQ(r.code, 1) << r.all();
-  EXPECT_NE(r.out.find("  ERROR no clone at " + co().string() + "; run patchmgr sync demo first"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("  ERROR no clone at " + co().string() + "; run patchmgr sync demo first"), std::string::npos)
+      << r.out;
 }
 
 }  // namespace

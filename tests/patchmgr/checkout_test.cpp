@@ -17,7 +17,10 @@ TEST_F(CheckoutTest, SyncClonesAndChecksOutThePin) {
   CliRun r = project.run({"sync"});
   ASSERT_EQ(r.code, 0) << r.all();
   EXPECT_NE(r.out.find("demo: cloning "), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("demo: cloned into " + co().string() + ", HEAD at the pin " + to_hex(project.pin()).substr(0, 12) + " (detached)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("demo: cloned into " + co().string() + ", HEAD at the pin " +
+                       to_hex(project.pin()).substr(0, 12) + " (detached)"),
+            std::string::npos)
+      << r.out;
   EXPECT_EQ(head(), to_hex(project.pin()));
   EXPECT_EQ(file("model/attend.py"), kBaseFiles.at("model/attend.py"));
   EXPECT_FALSE(fs::exists(co() / "CHANGELOG.md"));  // upstream's newer commit is not checked out
@@ -56,9 +59,10 @@ TEST_F(CheckoutTest, SyncReportsAPinThatUpstreamDoesNotHave) {
 
 TEST_F(CheckoutTest, UpstreamOptionOverridesTheEnvironmentAndTheManifest) {
   CliRun r = run_patchmgr(project.root(), {"--upstream", "demo=" + project.upstream().dir().string(), "sync", "demo"},
-                       {{"PATCHMGR_UPSTREAM_DEMO", "/nonexistent/mirror"}});
+                          {{"PATCHMGR_UPSTREAM_DEMO", "/nonexistent/mirror"}});
   ASSERT_EQ(r.code, 0) << r.all();
-  CliRun bad = run_patchmgr(project.root(), {"sync"}, {{"PATCHMGR_UPSTREAM_DEMO", "/nonexistent/mirror"}, {"HOME", "/nonexistent"}});
+  CliRun bad = run_patchmgr(project.root(), {"sync"},
+                            {{"PATCHMGR_UPSTREAM_DEMO", "/nonexistent/mirror"}, {"HOME", "/nonexistent"}});
   // The clone exists and has the pin: nothing to fetch, so the bad mirror does not matter.
   EXPECT_EQ(bad.code, 0) << bad.all();
   CliRun fetch = run_patchmgr(project.root(), {"sync", "--fetch"}, {{"PATCHMGR_UPSTREAM_DEMO", "/nonexistent/mirror"}});
@@ -70,7 +74,10 @@ TEST_F(CheckoutTest, ApplyCommitsEachPatchOnTheSeriesBranch) {
   ASSERT_EQ(project.run({"sync"}).code, 0);
   CliRun r = project.run({"apply"});
   ASSERT_EQ(r.code, 0) << r.all();
-  EXPECT_NE(r.out.find("demo: applied 2 patches on " + to_hex(project.pin()).substr(0, 12) + " -> branch patchmgr/demo at "), std::string::npos) << r.out;
+  EXPECT_NE(
+      r.out.find("demo: applied 2 patches on " + to_hex(project.pin()).substr(0, 12) + " -> branch patchmgr/demo at "),
+      std::string::npos)
+      << r.out;
   EXPECT_EQ(file("model/attend.py"), kAttendPatched2);
   EXPECT_EQ(file("model/static.py"), kStatic);
   EXPECT_EQ(file("model/transformer.py"), kBaseFiles.at("model/transformer.py"));  // disabled patch left out
@@ -102,7 +109,8 @@ TEST_F(CheckoutTest, ApplyIsIdempotentAndReproducible) {
   std::string before = snapshot();
   CliRun again = project.run({"apply"});
   ASSERT_EQ(again.code, 0) << again.all();
-  EXPECT_EQ(again.out, "demo: already applied (2 patches on " + to_hex(project.pin()).substr(0, 12) + "), nothing to do\n");
+  EXPECT_EQ(again.out,
+            "demo: already applied (2 patches on " + to_hex(project.pin()).substr(0, 12) + "), nothing to do\n");
   EXPECT_EQ(snapshot(), before);
   // The same pin and patch files give the same commits.
   ASSERT_EQ(project.run({"revert"}).code, 0);
@@ -113,7 +121,8 @@ TEST_F(CheckoutTest, ApplyIsIdempotentAndReproducible) {
 TEST_F(CheckoutTest, ConflictRollsBackEverythingAndNamesTheHunk) {
   // The second patch was written against the pristine pin and clashes with the first.
   std::vector<std::string> entries;
-  entries.push_back(project.make_patch({.id = "flash-attention", .files = {{"model/attend.py", kAttendPatched1}}}, 1, project.pin()));
+  entries.push_back(
+      project.make_patch({.id = "flash-attention", .files = {{"model/attend.py", kAttendPatched1}}}, 1, project.pin()));
   std::string clashing = kBaseFiles.at("model/attend.py");
   clashing.replace(clashing.find("major == 8 and minor == 0"), 25, "major == 9");
   entries.push_back(project.make_patch({.id = "hopper", .files = {{"model/attend.py", clashing}}}, 2, project.pin()));
@@ -122,8 +131,12 @@ TEST_F(CheckoutTest, ConflictRollsBackEverythingAndNamesTheHunk) {
   std::string before = snapshot();
   CliRun r = project.run({"apply"});
   EXPECT_EQ(r.code, 1) << r.all();
-  EXPECT_NE(r.err.find("demo: patch 0002-hopper.patch (hopper) does not apply: model/attend.py, hunk 1 (@@ -6,7 +6,7 @@"), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("nothing was changed; the checkout is as it was before this command"), std::string::npos) << r.err;
+  EXPECT_NE(
+      r.err.find("demo: patch 0002-hopper.patch (hopper) does not apply: model/attend.py, hunk 1 (@@ -6,7 +6,7 @@"),
+      std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("nothing was changed; the checkout is as it was before this command"), std::string::npos)
+      << r.err;
   EXPECT_EQ(snapshot(), before);
   auto st = status();
   EXPECT_EQ(st["state"], "pristine");
@@ -137,14 +150,18 @@ TEST_F(CheckoutTest, ApplyRefusesLocalEditsAndUntrackedCollisions) {
   std::string before = snapshot();
   CliRun r = project.run({"apply"});
   EXPECT_EQ(r.code, 3) << r.all();
-  EXPECT_NE(r.err.find("refusing to apply over local edits in " + co().string() + ": M model/transformer.py"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("refusing to apply over local edits in " + co().string() + ": M model/transformer.py"),
+            std::string::npos)
+      << r.err;
   EXPECT_EQ(snapshot(), before);
   write(co() / "model/transformer.py", kBaseFiles.at("model/transformer.py"));
   write(co() / "model/static.py", "my own file\n");
   before = snapshot();
   CliRun collide = project.run({"apply"});
   EXPECT_EQ(collide.code, 3) << collide.all();
-  EXPECT_NE(collide.err.find("would overwrite files that are not committed in the checkout: model/static.py"), std::string::npos) << collide.err;
+  EXPECT_NE(collide.err.find("would overwrite files that are not committed in the checkout: model/static.py"),
+            std::string::npos)
+      << collide.err;
   EXPECT_EQ(snapshot(), before);
   EXPECT_EQ(file("model/static.py"), "my own file\n");
 }
@@ -153,7 +170,8 @@ TEST_F(CheckoutTest, RevertReturnsToThePristinePin) {
   sync_and_apply();
   CliRun r = project.run({"revert"});
   ASSERT_EQ(r.code, 0) << r.all();
-  EXPECT_NE(r.out.find("demo: reverted to the pristine pin " + to_hex(project.pin()).substr(0, 12)), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("demo: reverted to the pristine pin " + to_hex(project.pin()).substr(0, 12)), std::string::npos)
+      << r.out;
   EXPECT_EQ(head(), to_hex(project.pin()));
   EXPECT_EQ(file("model/attend.py"), kBaseFiles.at("model/attend.py"));
   EXPECT_FALSE(fs::exists(co() / "model/static.py"));
@@ -203,7 +221,9 @@ TEST_F(CheckoutTest, RevertRefusesCommitsThatAreNotPatches) {
   EXPECT_EQ(st["unrecorded_commits"][0]["subject"], "My experiment");
   CliRun r = project.run({"revert"});
   EXPECT_EQ(r.code, 3) << r.all();
-  EXPECT_NE(r.err.find("commits that are not recorded patches: " + to_hex(mine).substr(0, 12) + " My experiment"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("commits that are not recorded patches: " + to_hex(mine).substr(0, 12) + " My experiment"),
+            std::string::npos)
+      << r.err;
   CliRun a = project.run({"apply"});
   EXPECT_EQ(a.code, 3) << a.all();
   CliRun d = project.run({"revert", "--discard"});
@@ -219,15 +239,17 @@ TEST_F(CheckoutTest, DetectsAPatchCommitChangedInTheCheckout) {
   repo.checkout(project.pin());
   std::string changed = kAttendPatched1;
   changed.replace(changed.find("major >= 8"), 10, "major >= 7");
-  auto msg = std::string("Add flash-attention\n\nThis patch adds flash-attention so the tests can check the series.\n"
-                         "\nPatchmgr-Patch: flash-attention\nPatchmgr-Patch-Id: 0000000000000000000000000000000000000000\n");
+  auto msg = std::string(
+      "Add flash-attention\n\nThis patch adds flash-attention so the tests can check the series.\n"
+      "\nPatchmgr-Patch: flash-attention\nPatchmgr-Patch-Id: 0000000000000000000000000000000000000000\n");
   repo.commit({{"model/attend.py", changed}}, msg);
   auto st = status();
   EXPECT_EQ(st["state"], "diverged");
   EXPECT_EQ(st["patches"][0]["state"], "applied-but-modified");
   EXPECT_NE(st["patches"][0]["detail"].get<std::string>().find("was changed in the checkout"), std::string::npos);
   CliRun text = project.run({"status"});
-  EXPECT_NE(text.out.find("0001 flash-attention              applied-but-modified: commit"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("0001 flash-attention              applied-but-modified: commit"), std::string::npos)
+      << text.out;
   // It is user work: apply and revert protect it.
   EXPECT_EQ(project.run({"apply"}).code, 3);
   EXPECT_EQ(project.run({"revert"}).code, 3);
@@ -239,11 +261,13 @@ TEST_F(CheckoutTest, DetectsAnOlderPatchVersionAndApplyUpdatesIt) {
   std::string revised = kAttendPatched1;
   revised.replace(revised.find("return 'math'"), 13, "return 'mem_efficient'");
   std::vector<std::string> entries;
-  entries.push_back(project.make_patch({.id = "flash-attention", .files = {{"model/attend.py", revised}}}, 1, project.pin()));
+  entries.push_back(
+      project.make_patch({.id = "flash-attention", .files = {{"model/attend.py", revised}}}, 1, project.pin()));
   project.write_manifest(entries);
   auto st = status();
   EXPECT_EQ(st["patches"][0]["state"], "applied-but-modified");
-  EXPECT_NE(st["patches"][0]["detail"].get<std::string>().find("older version of 0001-flash-attention.patch"), std::string::npos);
+  EXPECT_NE(st["patches"][0]["detail"].get<std::string>().find("older version of 0001-flash-attention.patch"),
+            std::string::npos);
   // Made by patchmgr and untouched: apply may replace it.
   CliRun a = project.run({"apply"});
   ASSERT_EQ(a.code, 0) << a.all();
@@ -297,7 +321,10 @@ TEST_F(CheckoutTest, StatusTellsTheTruthInText) {
   EXPECT_NE(r.out.find("  checkout  upstream/demo\n"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find(" on patchmgr/demo\n"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("    0001 flash-attention              applied\n"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("    0003 compile                      disabled (experimental; apply --with compile to apply it)\n"), std::string::npos) << r.out;
+  EXPECT_NE(
+      r.out.find("    0003 compile                      disabled (experimental; apply --with compile to apply it)\n"),
+      std::string::npos)
+      << r.out;
   EXPECT_NE(r.out.find("  local edits\n    M README.md\n    ? scratch.txt\n"), std::string::npos) << r.out;
 }
 
@@ -308,7 +335,9 @@ TEST_F(CheckoutTest, LockHeldByAnotherProcessRefuses) {
     patchmgr::CheckoutLock held(co(), "apply");
     CliRun r = project.run({"apply"});
     EXPECT_EQ(r.code, 3) << r.all();
-    EXPECT_NE(r.err.find(co().string() + " is in use by patchmgr apply (pid " + std::to_string(getpid())), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(co().string() + " is in use by patchmgr apply (pid " + std::to_string(getpid())),
+              std::string::npos)
+        << r.err;
     EXPECT_EQ(snapshot(), before);
   }
   CliRun r = project.run({"apply"});
@@ -395,7 +424,8 @@ TEST_F(CheckoutTest, UsageErrorsExitWith2) {
 TEST_F(CheckoutTest, ApplyBeforeSyncSaysWhatToDo) {
   CliRun r = project.run({"apply"});
   EXPECT_EQ(r.code, 1);
-  EXPECT_NE(r.err.find("demo: no clone at " + co().string() + "; run patchmgr sync demo first"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("demo: no clone at " + co().string() + "; run patchmgr sync demo first"), std::string::npos)
+      << r.err;
 }
 
 }  // namespace

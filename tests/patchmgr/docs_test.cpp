@@ -13,11 +13,21 @@ TEST_F(CheckoutTest, DocsRendersEveryPatchAndCheckTellsStaleness) {
   EXPECT_EQ(r.out, "wrote PATCHES.md (1 component)\n");
   std::string page = read(project.root() / "PATCHES.md");
   EXPECT_EQ(page.rfind("# Patches\n", 0), 0u);
-  EXPECT_NE(page.find("| [demo](#demo) | https://example.invalid/demo.git | `" + to_hex(project.pin()).substr(0, 12) + "` | 3 source, 0 runtime |"), std::string::npos) << page;
+  EXPECT_NE(page.find("| [demo](#demo) | https://example.invalid/demo.git | `" + to_hex(project.pin()).substr(0, 12) +
+                      "` | 3 source, 0 runtime |"),
+            std::string::npos)
+      << page;
   EXPECT_NE(page.find("| Checkout | `upstream/demo` |"), std::string::npos) << page;
-  EXPECT_NE(page.find("| 3 | [The compile patch](#demo-compile) | source | experimental, opt-in |  | 2026-01-25 | `model/transformer.py` |"), std::string::npos) << page;
-  EXPECT_NE(page.find("- **Status**: experimental since 2026-01-25; opt-in: `patchmgr apply --with compile`"), std::string::npos) << page;
-  EXPECT_NE(page.find("- **Changes**: Add sdpa\n\n  > This patch adds sdpa so the tests can check the series.\n"), std::string::npos) << page;
+  EXPECT_NE(page.find("| 3 | [The compile patch](#demo-compile) | source | experimental, opt-in |  | 2026-01-25 | "
+                      "`model/transformer.py` |"),
+            std::string::npos)
+      << page;
+  EXPECT_NE(page.find("- **Status**: experimental since 2026-01-25; opt-in: `patchmgr apply --with compile`"),
+            std::string::npos)
+      << page;
+  EXPECT_NE(page.find("- **Changes**: Add sdpa\n\n  > This patch adds sdpa so the tests can check the series.\n"),
+            std::string::npos)
+      << page;
   EXPECT_NE(page.find("patchmgr apply demo     # the enabled patches"), std::string::npos) << page;
 
   CliRun check = project.run({"docs", "--check"});
@@ -33,7 +43,8 @@ TEST_F(CheckoutTest, DocsRendersEveryPatchAndCheckTellsStaleness) {
   EXPECT_NE(stale.err.find("PATCHES.md is stale (first difference at line "), std::string::npos) << stale.err;
   EXPECT_EQ(read(project.root() / "PATCHES.md"), page);  // --check never writes
   ASSERT_EQ(project.run({"docs"}).code, 0);
-  EXPECT_NE(read(project.root() / "PATCHES.md").find("  - 2026-11-24: default mode compiles in 40 s on an H100.\n"), std::string::npos);
+  EXPECT_NE(read(project.root() / "PATCHES.md").find("  - 2026-11-24: default mode compiles in 40 s on an H100.\n"),
+            std::string::npos);
   EXPECT_EQ(project.run({"docs", "--check"}).code, 0);
 }
 
@@ -63,7 +74,8 @@ TEST_F(CheckoutTest, FingerprintFollowsPinsAndPatchFiles) {
   // A revised patch file is another patch set.
   std::string revised = kAttendPatched1;
   revised.replace(revised.find("return 'math'"), 13, "return 'mem_efficient'");
-  project.write_manifest({project.make_patch({.id = "flash-attention", .files = {{"model/attend.py", revised}}}, 1, project.pin())});
+  project.write_manifest(
+      {project.make_patch({.id = "flash-attention", .files = {{"model/attend.py", revised}}}, 1, project.pin())});
   CliRun b = project.run({"fingerprint"});
   EXPECT_NE(b.out.substr(0, 26), a.out.substr(0, 26));
 }
@@ -71,16 +83,26 @@ TEST_F(CheckoutTest, FingerprintFollowsPinsAndPatchFiles) {
 TEST_F(CheckoutTest, DocsShowsWhereEachPatchStandsUpstream) {
   std::string manifest = read(project.root() / "manifests/demo.yaml");
   manifest.replace(manifest.find("    status: implemented\n"), 24,
-                   "    status: implemented\n    upstream_status: submitted\n    upstream_url: https://example.invalid/demo/pull/4\n");
+                   "    status: implemented\n    upstream_status: submitted\n    upstream_url: "
+                   "https://example.invalid/demo/pull/4\n");
   manifest += "    upstream_status: inappropriate\n    upstream_reason: tunes the model for our GPUs only\n";
   write(project.root() / "manifests/demo.yaml", manifest);
   CliRun r = project.run({"docs"});
   ASSERT_EQ(r.code, 0) << r.all();
   std::string page = read(project.root() / "PATCHES.md");
   EXPECT_NE(page.find("| # | Patch | Kind | Status | Upstream | Since | Files |\n"), std::string::npos) << page;
-  EXPECT_NE(page.find("| 1 | [The flash-attention patch](#demo-flash-attention) | source | implemented | [submitted](https://example.invalid/demo/pull/4) | 2026-01-25 |"), std::string::npos) << page;
-  EXPECT_NE(page.find("| 3 | [The compile patch](#demo-compile) | source | experimental, opt-in | inappropriate | 2026-01-25 |"), std::string::npos) << page;
-  EXPECT_NE(page.find("- **Upstream**: inappropriate for upstream: tunes the model for our GPUs only\n"), std::string::npos) << page;
+  EXPECT_NE(page.find("| 1 | [The flash-attention patch](#demo-flash-attention) | source | implemented | "
+                      "[submitted](https://example.invalid/demo/pull/4) | 2026-01-25 |"),
+            std::string::npos)
+      << page;
+  EXPECT_NE(
+      page.find(
+          "| 3 | [The compile patch](#demo-compile) | source | experimental, opt-in | inappropriate | 2026-01-25 |"),
+      std::string::npos)
+      << page;
+  EXPECT_NE(page.find("- **Upstream**: inappropriate for upstream: tunes the model for our GPUs only\n"),
+            std::string::npos)
+      << page;
   EXPECT_NE(page.find("- **Upstream**: submitted: https://example.invalid/demo/pull/4\n"), std::string::npos) << page;
 }
 

@@ -24,8 +24,10 @@ std::string model(const std::map<int, std::string>& edits = {}, const std::map<i
   std::string s;
   for (int i = 1; i <= 40; ++i) {
     if (before.count(i)) s += before.at(i);
-    if (!edits.count(i)) s += fmt::format("x{} = {}\n", i, i);
-    else if (!edits.at(i).empty()) s += edits.at(i) + "\n";
+    if (!edits.count(i))
+      s += fmt::format("x{} = {}\n", i, i);
+    else if (!edits.at(i).empty())
+      s += edits.at(i) + "\n";
   }
   return s;
 }
@@ -43,7 +45,8 @@ class DriftTest : public ::testing::Test {
   std::vector<std::unique_ptr<patchmgr::Patch>> series;
 
   // An upstream commit on top of the last one (branch main).
-  git_oid upstream(const std::map<std::string, std::string>& files, const std::string& subject, const std::vector<std::string>& remove = {}) {
+  git_oid upstream(const std::map<std::string, std::string>& files, const std::string& subject,
+                   const std::vector<std::string>& remove = {}) {
     repo.checkout(tip);
     tip = repo.commit(files, subject + "\n", remove, clock += 86400);
     repo.branch("main", tip);
@@ -51,10 +54,12 @@ class DriftTest : public ::testing::Test {
   }
   // A patch file made from a commit on top of `base` (the pin, or the previous patch).
   const patchmgr::Patch* patch(const std::string& id, const std::map<std::string, std::string>& files,
-                               std::optional<git_oid> base = std::nullopt, const std::vector<std::string>& remove = {}) {
+                               std::optional<git_oid> base = std::nullopt,
+                               const std::vector<std::string>& remove = {}) {
     git_oid on = base ? *base : series.empty() ? pin : series_tip;
     repo.checkout(on);
-    series_tip = repo.commit(files, "Add " + id + "\n\nThe patch under test.\n", remove, 1769000000 + series.size() * 3600);
+    series_tip =
+        repo.commit(files, "Add " + id + "\n\nThe patch under test.\n", remove, 1769000000 + series.size() * 3600);
     repo.branch("series-" + id, series_tip);
     patchmgr::git::Commit c = patchmgr::git::lookup_commit(repo.get(), series_tip);
     auto p = std::make_unique<patchmgr::Patch>();
@@ -73,13 +78,19 @@ class DriftTest : public ::testing::Test {
     for (const auto& p : series) v.push_back(p.get());
     return v;
   }
-  std::vector<patchmgr::PatchDrift> classify(const git_oid& target) { return patchmgr::classify_series(repo.get(), pin, target, all()); }
+  std::vector<patchmgr::PatchDrift> classify(const git_oid& target) {
+    return patchmgr::classify_series(repo.get(), pin, target, all());
+  }
   // patchmgr next to the tools, in a clone (the tools write into their working tree).
   std::vector<Agreement> agree(const git_oid& target) {
     if (!fs::exists(tools.path() / "repo"))
-      EXPECT_EQ(sh(fmt::format("git clone -q --no-checkout {} {}", shell_quote(dir.path().string()), shell_quote((tools.path() / "repo").string()))).code, 0);
+      EXPECT_EQ(sh(fmt::format("git clone -q --no-checkout {} {}", shell_quote(dir.path().string()),
+                               shell_quote((tools.path() / "repo").string())))
+                    .code,
+                0);
     else
-      sh(fmt::format("git -C {} fetch -q origin '+refs/heads/*:refs/remotes/origin/*'", shell_quote((tools.path() / "repo").string())));
+      sh(fmt::format("git -C {} fetch -q origin '+refs/heads/*:refs/remotes/origin/*'",
+                     shell_quote((tools.path() / "repo").string())));
     auto rows = compare_with_tools(repo.get(), tools.path() / "repo", pin, target, all());
     for (const auto& r : rows) EXPECT_EQ(r.mismatch, "") << r.id;
     return rows;
@@ -157,7 +168,9 @@ TEST_F(DriftTest, TheSameLineChangedIsAConflictNamingTheUpstreamLines) {
   EXPECT_EQ(d[0].drift, Drift::conflict);
   EXPECT_FALSE(d[0].tree);
   EXPECT_NE(d[0].detail.find("model.py, hunk 1 (@@ -7,11 +7,11 @@"), std::string::npos) << d[0].detail;
-  EXPECT_NE(d[0].detail.find("the three-way merge with the pin conflicts in model.py (upstream line 15): `x14 = 14.0`"), std::string::npos) << d[0].detail;
+  EXPECT_NE(d[0].detail.find("the three-way merge with the pin conflicts in model.py (upstream line 15): `x14 = 14.0`"),
+            std::string::npos)
+      << d[0].detail;
   EXPECT_EQ(agree(target)[0].tools, "conflict");
 }
 
@@ -287,12 +300,13 @@ TEST_F(DriftTest, BisectNamesTheCommitThatBrokeThePatch) {
   patch("values", {{"model.py", model(kPatchEdits)}});
   std::vector<git_oid> history;
   history.push_back(upstream({{"README.md", "readme\n"}}, "Add a readme"));
-  history.push_back(upstream({{"model.py", model({}, {{1, "import os\n"}})}}, "Import os"));          // offset from here
+  history.push_back(upstream({{"model.py", model({}, {{1, "import os\n"}})}}, "Import os"));  // offset from here
   history.push_back(upstream({{"LICENSE", "MIT\n"}}, "Add a license"));
   history.push_back(upstream({{"docs.md", "docs\n"}}, "Add docs"));
   history.push_back(upstream({{"model.py", model({{12, "x12 = 12.0"}}, {{1, "import os\n"}})}}, "Float x12"));  // 3-way
   history.push_back(upstream({{"docs.md", "more docs\n"}}, "More docs"));
-  history.push_back(upstream({{"model.py", model({{10, "x10 = 10.0"}, {12, "x12 = 12.0"}}, {{1, "import os\n"}})}}, "Float x10"));  // conflict
+  history.push_back(upstream({{"model.py", model({{10, "x10 = 10.0"}, {12, "x12 = 12.0"}}, {{1, "import os\n"}})}},
+                             "Float x10"));  // conflict
   history.push_back(upstream({{"CHANGELOG.md", "1.0\n"}}, "Changelog"));
   history.push_back(upstream({{"setup.py", "setup()\n"}}, "Packaging"));
   history.push_back(upstream({{"CHANGELOG.md", "1.1\n"}}, "Changelog 1.1"));

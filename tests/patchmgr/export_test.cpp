@@ -16,8 +16,9 @@ TEST_F(CheckoutTest, ApplyThenExportIsByteIdentical) {
   std::string manifest = read(project.root() / "manifests/demo.yaml");
   CliRun r = project.run({"export"});
   ASSERT_EQ(r.code, 0) << r.all();
-  EXPECT_EQ(r.out, "  flash-attention              unchanged\n  sdpa                         unchanged\n"
-                   "demo: exported 2 patches, 0 changed\n");
+  EXPECT_EQ(r.out,
+            "  flash-attention              unchanged\n  sdpa                         unchanged\n"
+            "demo: exported 2 patches, 0 changed\n");
   EXPECT_EQ(read(project.root() / "patches/demo/0001-flash-attention.patch"), p1);
   EXPECT_EQ(read(project.root() / "patches/demo/0002-sdpa.patch"), p2);
   EXPECT_EQ(read(project.root() / "manifests/demo.yaml"), manifest);
@@ -75,9 +76,14 @@ TEST_F(CheckoutTest, AnAmendedPatchCommitIsWrittenBackWithItsHash) {
   CliRun r = project.run({"export"});
   ASSERT_EQ(r.code, 0) << r.all();
   std::string p2 = read(project.root() / "patches/demo/0002-sdpa.patch");
-  EXPECT_NE(r.out.find("  sdpa                         written to patches/demo/0002-sdpa.patch (sha256 " + patchmgr::sha256_hex(p2).substr(0, 16) + ")"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("  sdpa                         written to patches/demo/0002-sdpa.patch (sha256 " +
+                       patchmgr::sha256_hex(p2).substr(0, 16) + ")"),
+            std::string::npos)
+      << r.out;
   EXPECT_NE(r.out.find("demo: exported 2 patches, 1 changed; manifests/demo.yaml updated"), std::string::npos) << r.out;
-  EXPECT_NE(p2.find("+        return torch.nn.functional.scaled_dot_product_attention(q, k, v, scale=None)"), std::string::npos) << p2;
+  EXPECT_NE(p2.find("+        return torch.nn.functional.scaled_dot_product_attention(q, k, v, scale=None)"),
+            std::string::npos)
+      << p2;
   EXPECT_EQ(p2.find("Patchmgr-Patch"), std::string::npos) << p2;  // trailers stay in the checkout
   EXPECT_NE(p2.find("Subject: [PATCH] Add sdpa\n"), std::string::npos) << p2;
   // Only the sha256 of that patch changed in the manifest.
@@ -102,15 +108,20 @@ TEST_F(CheckoutTest, ExportRefusesWhatItCannotPlace) {
   EXPECT_EQ(dirty.code, 3) << dirty.all();
   EXPECT_NE(dirty.err.find("the checkout has uncommitted edits"), std::string::npos) << dirty.err;
   // A commit below a patch commit has no place in the series.
-  ShellRun moved = sh(co(), "git checkout -q -- README.md && sdpa=$(git rev-parse HEAD) && git reset -q --hard HEAD~1 && "
-                            "echo edited >> README.md && git commit -q -a -m 'Tweak the readme' -m 'Say more.' && "
-                            "git rev-parse HEAD && git cherry-pick $sdpa >/dev/null");
+  ShellRun moved = sh(co(),
+                      "git checkout -q -- README.md && sdpa=$(git rev-parse HEAD) && git reset -q --hard HEAD~1 && "
+                      "echo edited >> README.md && git commit -q -a -m 'Tweak the readme' -m 'Say more.' && "
+                      "git rev-parse HEAD && git cherry-pick $sdpa >/dev/null");
   ASSERT_EQ(moved.code, 0) << moved.out;
   std::string mine = moved.out.substr(0, 40);
   std::string before = read(project.root() / "manifests/demo.yaml");
   CliRun foreign = project.run({"export"});
   EXPECT_EQ(foreign.code, 1) << foreign.all();
-  EXPECT_NE(foreign.err.find("commit " + mine.substr(0, 12) + " \"Tweak the readme\" is not one of the series' patches and sits below patch sdpa; a new patch goes on top of the series"), std::string::npos) << foreign.err;
+  EXPECT_NE(foreign.err.find("commit " + mine.substr(0, 12) +
+                             " \"Tweak the readme\" is not one of the series' patches and sits below patch sdpa; a new "
+                             "patch goes on top of the series"),
+            std::string::npos)
+      << foreign.err;
   EXPECT_EQ(read(project.root() / "manifests/demo.yaml"), before);
 }
 
@@ -159,20 +170,31 @@ TEST_F(CheckoutTest, ANewCommitOnThePatchBranchBecomesANewPatch) {
   std::string readme = file("README.md") + "\nRuns on ROCm too.\n";
   write(co() / "README.md", readme);
   write(co() / "model/rocm.py", "ROCM = True\n");
-  ShellRun c = sh(co(), "git add -A && git commit -q -m 'Add a ROCm note: it works' -m 'Say that the model runs on ROCm.' && git rev-parse HEAD^{tree}");
+  ShellRun c = sh(co(),
+                  "git add -A && git commit -q -m 'Add a ROCm note: it works' -m 'Say that the model runs on ROCm.' && "
+                  "git rev-parse HEAD^{tree}");
   ASSERT_EQ(c.code, 0) << c.out;
   std::string tree = c.out.substr(c.out.size() - 41, 40);
 
   CliRun e = project.run({"export"});
   ASSERT_EQ(e.code, 0) << e.all();
-  EXPECT_NE(e.out.find("  add-a-rocm-note-it-works     new: patches/demo/0004-add-a-rocm-note-it-works.patch"), std::string::npos) << e.out;
-  EXPECT_NE(e.out.find("demo: exported 3 patches (1 new), 1 changed; manifests/demo.yaml updated"), std::string::npos) << e.out;
-  EXPECT_NE(e.out.find("demo: now write the purpose and upstream_status of add-a-rocm-note-it-works in manifests/demo.yaml"), std::string::npos) << e.out;
+  EXPECT_NE(e.out.find("  add-a-rocm-note-it-works     new: patches/demo/0004-add-a-rocm-note-it-works.patch"),
+            std::string::npos)
+      << e.out;
+  EXPECT_NE(e.out.find("demo: exported 3 patches (1 new), 1 changed; manifests/demo.yaml updated"), std::string::npos)
+      << e.out;
+  EXPECT_NE(
+      e.out.find("demo: now write the purpose and upstream_status of add-a-rocm-note-it-works in manifests/demo.yaml"),
+      std::string::npos)
+      << e.out;
   std::string text = read(project.root() / "patches/demo/0004-add-a-rocm-note-it-works.patch");
   EXPECT_NE(text.find("Subject: [PATCH] Add a ROCm note: it works\n"), std::string::npos) << text;
   std::string manifest = read(project.root() / "manifests/demo.yaml");
-  EXPECT_NE(manifest.find("  - id: add-a-rocm-note-it-works\n    file: 0004-add-a-rocm-note-it-works.patch\n    sha256: " +
-                          patchmgr::sha256_hex(text) + "\n    title: \"Add a ROCm note: it works\"\n"), std::string::npos) << manifest;
+  EXPECT_NE(
+      manifest.find("  - id: add-a-rocm-note-it-works\n    file: 0004-add-a-rocm-note-it-works.patch\n    sha256: " +
+                    patchmgr::sha256_hex(text) + "\n    title: \"Add a ROCm note: it works\"\n"),
+      std::string::npos)
+      << manifest;
   EXPECT_NE(manifest.find("    files: [README.md, model/rocm.py]\n"), std::string::npos) << manifest;
   // Every other command runs: the manifest loads; status says patched, on the branch.
   auto st = status();
@@ -183,19 +205,31 @@ TEST_F(CheckoutTest, ANewCommitOnThePatchBranchBecomesANewPatch) {
   EXPECT_EQ(lint.code, 2) << lint.all();
   int purpose_line = 0, upstream_line = 0, n = 1;
   for (size_t pos = 0; pos < manifest.size(); pos = manifest.find('\n', pos) + 1, ++n) {
-    if (manifest.compare(pos, 13, "    purpose: ") == 0 && manifest.compare(pos + 13, 5, "\"TODO") == 0) purpose_line = n;
+    if (manifest.compare(pos, 13, "    purpose: ") == 0 && manifest.compare(pos + 13, 5, "\"TODO") == 0)
+      purpose_line = n;
     if (manifest.compare(pos, 21, "    upstream_status: ") == 0) upstream_line = n;
     if (manifest.find('\n', pos) == std::string::npos) break;
   }
-  EXPECT_NE(lint.err.find(fmt::format("manifests/demo.yaml:{}:14: error: patches[3] (add-a-rocm-note-it-works).purpose: a placeholder left by patchmgr export; say why the patch exists", purpose_line)), std::string::npos) << lint.err;
-  EXPECT_NE(lint.err.find(fmt::format("manifests/demo.yaml:{}:22: error: patches[3] (add-a-rocm-note-it-works).upstream_status: a placeholder left by patchmgr export; write one of pending", upstream_line)), std::string::npos) << lint.err;
+  EXPECT_NE(
+      lint.err.find(fmt::format("manifests/demo.yaml:{}:14: error: patches[3] (add-a-rocm-note-it-works).purpose: a "
+                                "placeholder left by patchmgr export; say why the patch exists",
+                                purpose_line)),
+      std::string::npos)
+      << lint.err;
+  EXPECT_NE(lint.err.find(
+                fmt::format("manifests/demo.yaml:{}:22: error: patches[3] (add-a-rocm-note-it-works).upstream_status: "
+                            "a placeholder left by patchmgr export; write one of pending",
+                            upstream_line)),
+            std::string::npos)
+      << lint.err;
   EXPECT_NE(lint.err.find("2 placeholders to write in the manifests"), std::string::npos) << lint.err;
 
   // The user writes them, as the messages say.
   size_t p = manifest.find("\"TODO: why this patch exists");
   manifest.replace(p, manifest.find('\n', p) - p, "Tell ROCm users that the model runs for them.");
   p = manifest.find("upstream_status: TODO");
-  manifest.replace(p, manifest.find('\n', p) - p, "upstream_status: submitted\n    upstream_url: https://example.invalid/demo/pull/7");
+  manifest.replace(p, manifest.find('\n', p) - p,
+                   "upstream_status: submitted\n    upstream_url: https://example.invalid/demo/pull/7");
   write(project.root() / "manifests/demo.yaml", manifest);
   CliRun fixed = project.run({"lint"});
   EXPECT_EQ(fixed.code, 0) << fixed.all();
@@ -218,7 +252,11 @@ TEST_F(CheckoutTest, ANewCommitMustSitOnTheWholeSeries) {
   std::string before = read(project.root() / "manifests/demo.yaml");
   CliRun e = project.run({"export"});
   EXPECT_EQ(e.code, 1) << e.all();
-  EXPECT_NE(e.err.find("would become a new patch at the end of the series, but the checkout lacks the enabled patch sdpa before it"), std::string::npos) << e.err;
+  EXPECT_NE(
+      e.err.find(
+          "would become a new patch at the end of the series, but the checkout lacks the enabled patch sdpa before it"),
+      std::string::npos)
+      << e.err;
   EXPECT_EQ(read(project.root() / "manifests/demo.yaml"), before);
 }
 
@@ -226,21 +264,29 @@ TEST_F(CheckoutTest, ANewCommitMustSitOnTheWholeSeries) {
 // must move and how; doing that works.
 TEST_F(CheckoutTest, ExportOnANewerUpstreamSaysToMoveThePin) {
   sync_and_apply();
-  ShellRun moved = sh(co(), "flash=$(git rev-parse HEAD~1) && sdpa=$(git rev-parse HEAD) && git checkout -q origin/main && "
-                            "git cherry-pick $flash $sdpa >/dev/null && git rev-parse origin/main");
+  ShellRun moved = sh(co(),
+                      "flash=$(git rev-parse HEAD~1) && sdpa=$(git rev-parse HEAD) && git checkout -q origin/main && "
+                      "git cherry-pick $flash $sdpa >/dev/null && git rev-parse origin/main");
   ASSERT_EQ(moved.code, 0) << moved.out;
   std::string newer = moved.out.substr(0, 40);
   std::string before = read(project.root() / "manifests/demo.yaml");
   CliRun e = project.run({"export"});
   EXPECT_EQ(e.code, 1) << e.all();
-  EXPECT_NE(e.err.find("demo: commit " + newer.substr(0, 12) + " \"Start a changelog\" is upstream's (origin/main has it), not a patch: "
-                       "the series sits on a newer upstream commit than the pin " + to_hex(project.pin()).substr(0, 12) +
-                       ". Move the pin there with patchmgr rebase --onto " + newer + " demo"), std::string::npos) << e.err;
+  EXPECT_NE(e.err.find("demo: commit " + newer.substr(0, 12) +
+                       " \"Start a changelog\" is upstream's (origin/main has it), not a patch: "
+                       "the series sits on a newer upstream commit than the pin " +
+                       to_hex(project.pin()).substr(0, 12) + ". Move the pin there with patchmgr rebase --onto " +
+                       newer + " demo"),
+            std::string::npos)
+      << e.err;
   EXPECT_EQ(read(project.root() / "manifests/demo.yaml"), before);
   CliRun r = project.run({"rebase", "--onto", newer, "demo"});
   ASSERT_EQ(r.code, 0) << r.all();
   EXPECT_NE(r.out.find("demo: pin moved to " + newer.substr(0, 12)), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("demo: the checkout has local work, so it stays where it is; run patchmgr sync demo and patchmgr apply demo when ready"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("demo: the checkout has local work, so it stays where it is; run patchmgr sync demo and "
+                       "patchmgr apply demo when ready"),
+            std::string::npos)
+      << r.out;
   EXPECT_EQ(project.run({"lint"}).code, 0);
   EXPECT_EQ(project.run({"sync", "demo"}).code, 0);
   CliRun a = project.run({"apply", "demo"});

@@ -76,10 +76,10 @@ git_oid Repo::commit(const std::map<std::string, std::string>& files, const std:
   // The variadic form: the array form's parameter type changed in libgit2 1.8.
   if (git_reference_name_to_id(&parent_id, get(), "HEAD") == 0) {
     patchmgr::git::Commit parent = patchmgr::git::lookup_commit(get(), parent_id);
-    check(git_commit_create_v(&oid, get(), "HEAD", sig, sig, "UTF-8", message.c_str(), tree.get(), 1, parent.get()), "commit");
-  } else {
-    check(git_commit_create_v(&oid, get(), "HEAD", sig, sig, "UTF-8", message.c_str(), tree.get(), 0),
+    check(git_commit_create_v(&oid, get(), "HEAD", sig, sig, "UTF-8", message.c_str(), tree.get(), 1, parent.get()),
           "commit");
+  } else {
+    check(git_commit_create_v(&oid, get(), "HEAD", sig, sig, "UTF-8", message.c_str(), tree.get(), 0), "commit");
   }
   return oid;
 }
@@ -128,7 +128,8 @@ Project::Project() {
 
 std::string Project::make_patch(const PatchSpec& spec, int number, const git_oid& base) {
   scratch_->checkout(base);
-  std::string message = fmt::format("Add {}\n\nThis patch adds {} so the tests can check the series.\n", spec.id, spec.id);
+  std::string message =
+      fmt::format("Add {}\n\nThis patch adds {} so the tests can check the series.\n", spec.id, spec.id);
   git_oid oid = scratch_->commit(spec.files, message, spec.remove, 1769000000 + number * 3600);
   patchmgr::git::Commit c = patchmgr::git::lookup_commit(scratch_->get(), oid);
   std::string text = patchmgr::git::format_patch(c.get());
@@ -173,7 +174,8 @@ CliRun Project::run(const std::vector<std::string>& args, const std::map<std::st
   return run_patchmgr(root(), args, full);
 }
 
-CliRun run_patchmgr(const fs::path& cwd, const std::vector<std::string>& args, const std::map<std::string, std::string>& env) {
+CliRun run_patchmgr(const fs::path& cwd, const std::vector<std::string>& args,
+                    const std::map<std::string, std::string>& env) {
   TempDir io;
   fs::path out = io.path() / "out", err = io.path() / "err";
   pid_t pid = fork();

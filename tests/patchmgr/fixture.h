@@ -105,6 +105,6 @@ extern const std::map<std::string, std::string> kBaseFiles;
 
 // Runs the patchmgr binary with `args` in `cwd`.
 CliRun run_patchmgr(const fs::path& cwd, const std::vector<std::string>& args,
-                 const std::map<std::string, std::string>& env = {});
+                    const std::map<std::string, std::string>& env = {});
 
 }  // namespace testutil

@@ -16,10 +16,12 @@ struct ShellRun {
 };
 
 inline ShellRun sh(const std::filesystem::path& dir, const std::string& command) {
-  std::string full = "cd '" + dir.string() + "' && export GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1 "
+  std::string full = "cd '" + dir.string() +
+                     "' && export GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1 "
                      "GIT_AUTHOR_NAME='Test User' GIT_AUTHOR_EMAIL=user@example.org GIT_COMMITTER_NAME='Test User' "
                      "GIT_COMMITTER_EMAIL=user@example.org GIT_AUTHOR_DATE='2026-02-01T10:00:00Z' "
-                     "GIT_COMMITTER_DATE='2026-02-01T10:00:00Z' && (\n" + command + "\n) 2>&1";
+                     "GIT_COMMITTER_DATE='2026-02-01T10:00:00Z' && (\n" +
+                     command + "\n) 2>&1";
   ShellRun r;
   FILE* p = ::popen(full.c_str(), "r");
   if (!p) return r;

@@ -36,8 +36,10 @@ class EnvGuard {
   }
   ~EnvGuard() {
     for (const auto& [k, v] : saved_) {
-      if (v) setenv(k.c_str(), v->c_str(), 1);
-      else unsetenv(k.c_str());
+      if (v)
+        setenv(k.c_str(), v->c_str(), 1);
+      else
+        unsetenv(k.c_str());
     }
   }
 
@@ -61,7 +63,8 @@ fs::path fake_python(const fs::path& dir, const std::string& prefix) {
 
 TEST(Libtorch, UnzippedCudaLibtorchWithItsBuildVersion) {
   TempDir d;
-  fs::path p = fake_libtorch(d.path() / "libtorch", "2.5.1", {"libtorch.so", "libtorch_cpu.so", "libtorch_cuda.so", "libc10_cuda.so"});
+  fs::path p = fake_libtorch(d.path() / "libtorch", "2.5.1",
+                             {"libtorch.so", "libtorch_cpu.so", "libtorch_cuda.so", "libc10_cuda.so"});
   write(p / "build-version", "2.5.1+cu124\n");
   auto t = patchmgr::inspect_libtorch(p, "--libtorch");
   EXPECT_EQ(t.flavor, patchmgr::TorchFlavor::cuda);
@@ -74,8 +77,11 @@ TEST(Libtorch, UnzippedCudaLibtorchWithItsBuildVersion) {
 
 TEST(Libtorch, PipRocmTorchGivenByItsCMakePrefix) {
   TempDir d;
-  fs::path torch = fake_libtorch(d.path() / "site-packages/torch", "2.6.0", {"libtorch.so", "libtorch_cpu.so", "libtorch_hip.so", "libc10_hip.so"});
-  write(torch / "version.py", "from typing import Optional\n__version__ = '2.6.0+rocm6.2.4'\ndebug = False\ncuda: Optional[str] = None\nhip: Optional[str] = '6.2.41134-65d174c3e'\n");
+  fs::path torch = fake_libtorch(d.path() / "site-packages/torch", "2.6.0",
+                                 {"libtorch.so", "libtorch_cpu.so", "libtorch_hip.so", "libc10_hip.so"});
+  write(torch / "version.py",
+        "from typing import Optional\n__version__ = '2.6.0+rocm6.2.4'\ndebug = False\ncuda: Optional[str] = None\nhip: "
+        "Optional[str] = '6.2.41134-65d174c3e'\n");
   auto t = patchmgr::inspect_libtorch(torch / "share/cmake", "python3's torch");  // torch.utils.cmake_prefix_path
   EXPECT_EQ(t.flavor, patchmgr::TorchFlavor::rocm);
   EXPECT_EQ(t.accelerator_version, "6.2");
@@ -85,8 +91,10 @@ TEST(Libtorch, PipRocmTorchGivenByItsCMakePrefix) {
 
 TEST(Libtorch, PipCudaVersionFromVersionPyAndHashedLibraryNames) {
   TempDir d;
-  fs::path torch = fake_libtorch(d.path() / "torch", "2.11.0", {"libtorch.so", "libtorch_cpu.so", "libc10_cuda.so", "libtorch_cuda.so"});
-  write(torch / "version.py", "__version__ = '2.11.0+cu130'\ncuda: Optional[str] = '13.0'\nhip: Optional[str] = None\n");
+  fs::path torch = fake_libtorch(d.path() / "torch", "2.11.0",
+                                 {"libtorch.so", "libtorch_cpu.so", "libc10_cuda.so", "libtorch_cuda.so"});
+  write(torch / "version.py",
+        "__version__ = '2.11.0+cu130'\ncuda: Optional[str] = '13.0'\nhip: Optional[str] = None\n");
   auto t = patchmgr::inspect_libtorch(torch, "x");
   EXPECT_EQ(t.flavor, patchmgr::TorchFlavor::cuda);
   EXPECT_EQ(t.accelerator_version, "13.0");

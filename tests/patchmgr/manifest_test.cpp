@@ -60,13 +60,18 @@ TEST_F(ManifestTest, ValidManifestLoads) {
 TEST_F(ManifestTest, UnknownKeySuggestsTheRightOne) {
   auto r = load_with("    title:", "    titel:");
   auto text = all(r, project.root());
-  EXPECT_NE(text.find("manifests/demo.yaml:12:5: error: patches[0] (flash-attention): unknown key \"titel\"; did you mean \"title\"?"), std::string::npos) << text;
+  EXPECT_NE(text.find("manifests/demo.yaml:12:5: error: patches[0] (flash-attention): unknown key \"titel\"; did you "
+                      "mean \"title\"?"),
+            std::string::npos)
+      << text;
   EXPECT_NE(text.find("missing required key \"title\""), std::string::npos) << text;
 }
 
 TEST_F(ManifestTest, UnknownTopLevelKey) {
   auto r = load_with("checkout:", "chekout:");
-  EXPECT_NE(all(r, project.root()).find("manifests/demo.yaml:7:1: error: manifest: unknown key \"chekout\"; did you mean \"checkout\"?"), std::string::npos)
+  EXPECT_NE(all(r, project.root())
+                .find("manifests/demo.yaml:7:1: error: manifest: unknown key \"chekout\"; did you mean \"checkout\"?"),
+            std::string::npos)
       << all(r, project.root());
 }
 
@@ -74,7 +79,11 @@ TEST_F(ManifestTest, AbbreviatedCommitIsRejected) {
   std::string pin = patchmgr::git::to_hex(project.pin());
   auto r = load_with(pin, pin.substr(0, 7));
   auto text = all(r, project.root());
-  EXPECT_NE(text.find(fmt::format("manifests/demo.yaml:5:11: error: upstream.commit: found \"{}\", expected the full 40-hex commit SHA", pin.substr(0, 7))), std::string::npos) << text;
+  EXPECT_NE(text.find(fmt::format(
+                "manifests/demo.yaml:5:11: error: upstream.commit: found \"{}\", expected the full 40-hex commit SHA",
+                pin.substr(0, 7))),
+            std::string::npos)
+      << text;
 }
 
 TEST_F(ManifestTest, BranchNameAsCommitIsRejected) {
@@ -86,7 +95,10 @@ TEST_F(ManifestTest, BranchNameAsCommitIsRejected) {
 TEST_F(ManifestTest, MissingPatchFile) {
   auto r = load_with("file: 0001-flash-attention.patch", "file: 0001-flash-attn.patch");
   auto text = all(r, project.root());
-  EXPECT_NE(text.find("manifests/demo.yaml:10:11: error: patches[0] (flash-attention).file: patches/demo/0001-flash-attn.patch does not exist"), std::string::npos) << text;
+  EXPECT_NE(text.find("manifests/demo.yaml:10:11: error: patches[0] (flash-attention).file: "
+                      "patches/demo/0001-flash-attn.patch does not exist"),
+            std::string::npos)
+      << text;
 }
 
 TEST_F(ManifestTest, EditedPatchFileFailsItsSha256) {
@@ -96,13 +108,18 @@ TEST_F(ManifestTest, EditedPatchFileFailsItsSha256) {
   write(patch, text);
   auto r = patchmgr::load_manifest(manifest_path(), project.root());
   auto out = all(r, project.root());
-  EXPECT_NE(out.find(fmt::format("manifests/demo.yaml:11:13: error: patches[0] (flash-attention).sha256: patches/demo/0001-flash-attention.patch has sha256 {}", patchmgr::sha256_hex(text))), std::string::npos) << out;
+  EXPECT_NE(out.find(fmt::format("manifests/demo.yaml:11:13: error: patches[0] (flash-attention).sha256: "
+                                 "patches/demo/0001-flash-attention.patch has sha256 {}",
+                                 patchmgr::sha256_hex(text))),
+            std::string::npos)
+      << out;
   EXPECT_NE(out.find("the patch file was edited"), std::string::npos);
 }
 
 TEST_F(ManifestTest, MalformedSha256) {
   auto r = load_with("sha256: ", "sha256: abc");
-  EXPECT_NE(all(r, project.root()).find("expected 64 lower-case hex digits"), std::string::npos) << all(r, project.root());
+  EXPECT_NE(all(r, project.root()).find("expected 64 lower-case hex digits"), std::string::npos)
+      << all(r, project.root());
 }
 
 TEST_F(ManifestTest, DuplicateIds) {
@@ -134,13 +151,17 @@ TEST_F(ManifestTest, BadStatusAndDate) {
   write(manifest_path(), text);
   auto r = patchmgr::load_manifest(manifest_path(), project.root());
   auto out = all(r, project.root());
-  EXPECT_NE(out.find("status: found \"done\", expected one of implemented, experimental, disabled, upstreamed"), std::string::npos) << out;
+  EXPECT_NE(out.find("status: found \"done\", expected one of implemented, experimental, disabled, upstreamed"),
+            std::string::npos)
+      << out;
   EXPECT_NE(out.find("since: found \"2026-02-30\", expected a date YYYY-MM-DD"), std::string::npos) << out;
 }
 
 TEST_F(ManifestTest, FilesMustMatchThePatch) {
   auto r = load_with("      - model/attend.py", "      - model/other.py");
-  EXPECT_NE(all(r, project.root()).find("lists [model/other.py], but 0001-flash-attention.patch touches [model/attend.py]"), std::string::npos)
+  EXPECT_NE(
+      all(r, project.root()).find("lists [model/other.py], but 0001-flash-attention.patch touches [model/attend.py]"),
+      std::string::npos)
       << all(r, project.root());
 }
 
@@ -150,7 +171,8 @@ TEST_F(ManifestTest, RuntimePatchHasNoFile) {
       "    status: implemented\n    since: 2026-01-25\n    files: [model/attend.py]\n";
   write(manifest_path(), good + runtime);
   auto r = patchmgr::load_manifest(manifest_path(), project.root());
-  EXPECT_NE(all(r, project.root()).find("a runtime patch has no patch file"), std::string::npos) << all(r, project.root());
+  EXPECT_NE(all(r, project.root()).find("a runtime patch has no patch file"), std::string::npos)
+      << all(r, project.root());
   write(manifest_path(), good + std::regex_replace(runtime, std::regex("    file: 0002-x.patch\n"), ""));
   auto ok = patchmgr::load_manifest(manifest_path(), project.root());
   ASSERT_TRUE(ok.diagnostics.empty()) << all(ok, project.root());
@@ -176,10 +198,12 @@ TEST_F(ManifestTest, PatchWithoutDescriptionIsRejected) {
   auto start = text.find("This patch adds");
   text.erase(start, text.find("\n---\n") - start);
   write(patch, text);
-  std::string edited = std::regex_replace(good, std::regex("sha256: [0-9a-f]+"), "sha256: " + patchmgr::sha256_hex(text));
+  std::string edited =
+      std::regex_replace(good, std::regex("sha256: [0-9a-f]+"), "sha256: " + patchmgr::sha256_hex(text));
   write(manifest_path(), edited);
   auto r = patchmgr::load_manifest(manifest_path(), project.root());
-  EXPECT_NE(all(r, project.root()).find("patches/demo/0001-flash-attention.patch:"), std::string::npos) << all(r, project.root());
+  EXPECT_NE(all(r, project.root()).find("patches/demo/0001-flash-attention.patch:"), std::string::npos)
+      << all(r, project.root());
   EXPECT_NE(all(r, project.root()).find("missing a description"), std::string::npos) << all(r, project.root());
 }
 
@@ -213,14 +237,30 @@ TEST_F(ManifestTest, UpstreamStatusNeedsWhatItsValueSays) {
       {"    upstream_status: submitted\n    upstream_url: https://github.com/o/r/pull/3\n", ""},
       {"    upstream_status: accepted\n    upstream_commit: " + std::string(40, 'a') + "\n", ""},
       {"    upstream_status: inappropriate\n    upstream_reason: tunes kernels for our GPUs only\n", ""},
-      {"    upstream_status: submitted\n", "manifests/demo.yaml:15:22: error: patches[0] (flash-attention).upstream_status: submitted needs upstream_url: the pull request or the mail"},
-      {"    upstream_status: accepted\n", "manifests/demo.yaml:15:22: error: patches[0] (flash-attention).upstream_status: accepted needs upstream_commit: the full SHA"},
-      {"    upstream_status: backport\n", "manifests/demo.yaml:15:22: error: patches[0] (flash-attention).upstream_status: backport needs upstream_commit"},
-      {"    upstream_status: denied\n", "manifests/demo.yaml:15:22: error: patches[0] (flash-attention).upstream_status: denied needs upstream_reason: why upstream said no"},
-      {"    upstream_status: inappropriate\n", "manifests/demo.yaml:15:22: error: patches[0] (flash-attention).upstream_status: inappropriate needs upstream_reason: why upstream is not the place for it"},
-      {"    upstream_status: merged\n", "manifests/demo.yaml:15:22: error: patches[0] (flash-attention).upstream_status: found \"merged\", expected one of pending (not offered yet), submitted (with upstream_url)"},
-      {"    upstream_status: accepted\n    upstream_commit: abc123\n", "manifests/demo.yaml:16:22: error: patches[0] (flash-attention).upstream_commit: found \"abc123\", expected the full 40-hex SHA"},
-      {"    upstream_stat: pending\n", "manifests/demo.yaml:15:5: error: patches[0] (flash-attention): unknown key \"upstream_stat\"; did you mean \"upstream_status\"?"},
+      {"    upstream_status: submitted\n",
+       "manifests/demo.yaml:15:22: error: patches[0] (flash-attention).upstream_status: submitted needs upstream_url: "
+       "the pull request or the mail"},
+      {"    upstream_status: accepted\n",
+       "manifests/demo.yaml:15:22: error: patches[0] (flash-attention).upstream_status: accepted needs "
+       "upstream_commit: the full SHA"},
+      {"    upstream_status: backport\n",
+       "manifests/demo.yaml:15:22: error: patches[0] (flash-attention).upstream_status: backport needs "
+       "upstream_commit"},
+      {"    upstream_status: denied\n",
+       "manifests/demo.yaml:15:22: error: patches[0] (flash-attention).upstream_status: denied needs upstream_reason: "
+       "why upstream said no"},
+      {"    upstream_status: inappropriate\n",
+       "manifests/demo.yaml:15:22: error: patches[0] (flash-attention).upstream_status: inappropriate needs "
+       "upstream_reason: why upstream is not the place for it"},
+      {"    upstream_status: merged\n",
+       "manifests/demo.yaml:15:22: error: patches[0] (flash-attention).upstream_status: found \"merged\", expected one "
+       "of pending (not offered yet), submitted (with upstream_url)"},
+      {"    upstream_status: accepted\n    upstream_commit: abc123\n",
+       "manifests/demo.yaml:16:22: error: patches[0] (flash-attention).upstream_commit: found \"abc123\", expected the "
+       "full 40-hex SHA"},
+      {"    upstream_stat: pending\n",
+       "manifests/demo.yaml:15:5: error: patches[0] (flash-attention): unknown key \"upstream_stat\"; did you mean "
+       "\"upstream_status\"?"},
   };
   for (const auto& c : cases) {
     auto r = load_with("    status: implemented\n", "    status: implemented\n" + c.keys);
@@ -232,26 +272,39 @@ TEST_F(ManifestTest, UpstreamStatusNeedsWhatItsValueSays) {
       EXPECT_NE(text.find(c.expected), std::string::npos) << c.keys << text;
     }
   }
-  auto r = load_with("    status: implemented\n", "    status: implemented\n    upstream_status: submitted\n    upstream_url: https://x.invalid/pr/1\n");
+  auto r =
+      load_with("    status: implemented\n",
+                "    status: implemented\n    upstream_status: submitted\n    upstream_url: https://x.invalid/pr/1\n");
   ASSERT_EQ(r.manifests.size(), 1u);
   EXPECT_EQ(r.manifests[0].patches[0].upstream_status, patchmgr::UpstreamStatus::submitted);
   EXPECT_EQ(r.manifests[0].patches[0].upstream_url, "https://x.invalid/pr/1");
   auto up = load_with("    status: implemented\n", "    status: upstreamed\n    upstream_status: pending\n");
-  EXPECT_NE(all(up, project.root()).find("upstream_status: found pending, but status is upstreamed; set upstream_status: accepted with upstream_commit"), std::string::npos) << all(up, project.root());
+  EXPECT_NE(all(up, project.root())
+                .find("upstream_status: found pending, but status is upstreamed; set upstream_status: accepted with "
+                      "upstream_commit"),
+            std::string::npos)
+      << all(up, project.root());
 }
 
 // Placeholders load (every command runs) but lint rejects them.
 TEST_F(ManifestTest, PlaceholdersLoadButLintRejectsThem) {
-  auto r = load_with("    purpose: Exercise patchmgr with flash-attention.\n    status: implemented\n",
-                     "    purpose: \"TODO: why this patch exists\"\n    status: implemented\n    upstream_status: TODO\n");
+  auto r =
+      load_with("    purpose: Exercise patchmgr with flash-attention.\n    status: implemented\n",
+                "    purpose: \"TODO: why this patch exists\"\n    status: implemented\n    upstream_status: TODO\n");
   EXPECT_TRUE(r.diagnostics.empty()) << all(r, project.root());
   ASSERT_EQ(r.manifests.size(), 1u);
   ASSERT_EQ(r.unfinished.size(), 2u);
   EXPECT_EQ(r.unfinished[0].to_string(project.root()).substr(0, 30), "manifests/demo.yaml:13:14: err");
   CliRun lint = project.run({"lint"});
   EXPECT_EQ(lint.code, 2) << lint.all();
-  EXPECT_NE(lint.err.find("manifests/demo.yaml:13:14: error: patches[0] (flash-attention).purpose: a placeholder left by patchmgr export; say why the patch exists"), std::string::npos) << lint.err;
-  EXPECT_NE(lint.err.find("manifests/demo.yaml:15:22: error: patches[0] (flash-attention).upstream_status: a placeholder left by patchmgr export; write one of pending"), std::string::npos) << lint.err;
+  EXPECT_NE(lint.err.find("manifests/demo.yaml:13:14: error: patches[0] (flash-attention).purpose: a placeholder left "
+                          "by patchmgr export; say why the patch exists"),
+            std::string::npos)
+      << lint.err;
+  EXPECT_NE(lint.err.find("manifests/demo.yaml:15:22: error: patches[0] (flash-attention).upstream_status: a "
+                          "placeholder left by patchmgr export; write one of pending"),
+            std::string::npos)
+      << lint.err;
   EXPECT_EQ(project.run({"status"}).code, 0);
 }
 

@@ -15,8 +15,10 @@ TEST(Sha256, KnownVectors) {
   EXPECT_EQ(patchmgr::sha256_hex(std::string(1000000, 'a')),
             "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
   // 55 and 56 bytes straddle the one-block/two-block padding boundary.
-  EXPECT_EQ(patchmgr::sha256_hex(std::string(55, 'a')), "9f4390f8d30c2dd92ec9f095b65e2b9ae9b0a925a5258e241c9f1e910f734318");
-  EXPECT_EQ(patchmgr::sha256_hex(std::string(56, 'a')), "b35439a4ac6f0948b6d6f9e3c6af0f5f590ce20f1bde7090ef7970686ec6738a");
+  EXPECT_EQ(patchmgr::sha256_hex(std::string(55, 'a')),
+            "9f4390f8d30c2dd92ec9f095b65e2b9ae9b0a925a5258e241c9f1e910f734318");
+  EXPECT_EQ(patchmgr::sha256_hex(std::string(56, 'a')),
+            "b35439a4ac6f0948b6d6f9e3c6af0f5f590ce20f1bde7090ef7970686ec6738a");
 }
 
 const char* kPatch =
@@ -67,7 +69,8 @@ TEST(PatchFile, ReportsMissingPieces) {
   auto p = patchmgr::git::parse_patch_file(text);
   ASSERT_FALSE(p.ok());
   EXPECT_NE(p.problems[0].message.find("missing a Subject"), std::string::npos);
-  auto bad_date = patchmgr::git::parse_patch_file(std::string(kPatch).replace(std::string(kPatch).find("Sun, 25 Jan"), 11, "yesterday"));
+  auto bad_date = patchmgr::git::parse_patch_file(
+      std::string(kPatch).replace(std::string(kPatch).find("Sun, 25 Jan"), 11, "yesterday"));
   ASSERT_FALSE(bad_date.ok());
   EXPECT_EQ(bad_date.problems[0].line, 3);
   // Fields out of range below as well as above (fuzz_patch_file found "-1530494976:00:00" overflowing the seconds).
@@ -76,7 +79,8 @@ TEST(PatchFile, ReportsMissingPieces) {
     auto p = patchmgr::git::parse_patch_file(text);
     ASSERT_FALSE(p.ok()) << time;
     EXPECT_EQ(p.problems[0].line, 3) << time;
-    EXPECT_NE(p.problems[0].message.find("Date: expected an RFC 2822 date"), std::string::npos) << p.problems[0].message;
+    EXPECT_NE(p.problems[0].message.find("Date: expected an RFC 2822 date"), std::string::npos)
+        << p.problems[0].message;
   }
   auto no_diff = patchmgr::git::parse_patch_file(std::string(kPatch).substr(0, std::string(kPatch).find("diff --git")));
   ASSERT_FALSE(no_diff.ok());
@@ -87,7 +91,8 @@ TEST(PatchFile, FormatPatchRoundTrips) {
   testutil::TempDir dir;
   testutil::Repo repo(dir.path());
   repo.commit({{"a.txt", "one\ntwo\n"}}, "Base\n");
-  git_oid oid = repo.commit({{"a.txt", "one\n2\n"}, {"b.txt", "new\n"}}, "Change things\n\nBecause the tests say so.\n");
+  git_oid oid =
+      repo.commit({{"a.txt", "one\n2\n"}, {"b.txt", "new\n"}}, "Change things\n\nBecause the tests say so.\n");
   auto c = patchmgr::git::lookup_commit(repo.get(), oid);
   auto p = patchmgr::git::parse_patch_file(patchmgr::git::format_patch(c.get()));
   ASSERT_TRUE(p.ok()) << p.problems[0].message;

@@ -107,36 +107,41 @@ TEST_F(PatchKinds, TheCorpusHoldsEveryKind) {
 // (a) parse, (b) apply == git am, (c) commit and export == git format-patch, byte for byte.
 TEST_F(PatchKinds, EachKindParsesAppliesAsGitAmAndExportsAsGitFormatPatch) {
   Repo repo(corpus() / "repo", Repo::Existing{});
-  for (size_t k = 0; k < kKinds.size(); ++k) [&] {
-    SCOPED_TRACE(kKinds[k]);
-    fs::path file = corpus() / kKinds[k];
-    std::string text = read(file);
-    patchmgr::Patch patch;
-    patch.id = kKinds[k].substr(5, kKinds[k].size() - 11);
-    patch.parsed = pg::parse_patch_file(text);
-    ASSERT_TRUE(patch.parsed.ok()) << "line " << patch.parsed.problems[0].line << ": " << patch.parsed.problems[0].message;
+  for (size_t k = 0; k < kKinds.size(); ++k)
+    [&] {
+      SCOPED_TRACE(kKinds[k]);
+      fs::path file = corpus() / kKinds[k];
+      std::string text = read(file);
+      patchmgr::Patch patch;
+      patch.id = kKinds[k].substr(5, kKinds[k].size() - 11);
+      patch.parsed = pg::parse_patch_file(text);
+      ASSERT_TRUE(patch.parsed.ok()) << "line " << patch.parsed.problems[0].line << ": "
+                                     << patch.parsed.problems[0].message;
 
-    git_oid parent = pg::from_hex(commits[k]);
-    auto base = pg::commit_tree(pg::lookup_commit(repo.get(), parent).get());
-    patchmgr::TreeApply applied = patchmgr::apply_patch_to_tree(repo.get(), base.get(), patch);
-    ASSERT_TRUE(applied.tree) << applied.describe();
+      git_oid parent = pg::from_hex(commits[k]);
+      auto base = pg::commit_tree(pg::lookup_commit(repo.get(), parent).get());
+      patchmgr::TreeApply applied = patchmgr::apply_patch_to_tree(repo.get(), base.get(), patch);
+      ASSERT_TRUE(applied.tree) << applied.describe();
 
-    fs::path am = dir->path() / ("am-" + std::to_string(k));
-    ToolRun git_am = sh(fmt::format("{0} git clone -q {1} {2} && cd {2} && git checkout -q --detach {3} && "
-                                  "git am --keep-cr -q {4} && git rev-parse 'HEAD^{{tree}}' && git log -1 --format=%an%n%ae%n%B",
-                                  git_env(corpus()), quoted(corpus() / "repo"), quoted(am), commits[k], quoted(file)));
-    ASSERT_EQ(git_am.code, 0) << git_am.out;
-    // git am's tree, author and message (decoded from RFC 2047, unfolded) are patchmgr's. Except one
-    // author: git 2.39's am reads the From header it folded itself with the email as the name;
-    // patchmgr unfolds it (RFC 2822) and keeps the name, which export folds back the same way.
-    std::string name = kKinds[k] == "0030-A-long-author-name.patch" ? patch.parsed.author_email : patch.parsed.author_name;
-    EXPECT_EQ(pg::to_hex(*applied.tree) + "\n" + name + "\n" + patch.parsed.author_email + "\n" + patch.parsed.message() + "\n",
-              git_am.out);
+      fs::path am = dir->path() / ("am-" + std::to_string(k));
+      ToolRun git_am =
+          sh(fmt::format("{0} git clone -q {1} {2} && cd {2} && git checkout -q --detach {3} && "
+                         "git am --keep-cr -q {4} && git rev-parse 'HEAD^{{tree}}' && git log -1 --format=%an%n%ae%n%B",
+                         git_env(corpus()), quoted(corpus() / "repo"), quoted(am), commits[k], quoted(file)));
+      ASSERT_EQ(git_am.code, 0) << git_am.out;
+      // git am's tree, author and message (decoded from RFC 2047, unfolded) are patchmgr's. Except one
+      // author: git 2.39's am reads the From header it folded itself with the email as the name;
+      // patchmgr unfolds it (RFC 2822) and keeps the name, which export folds back the same way.
+      std::string name =
+          kKinds[k] == "0030-A-long-author-name.patch" ? patch.parsed.author_email : patch.parsed.author_name;
+      EXPECT_EQ(pg::to_hex(*applied.tree) + "\n" + name + "\n" + patch.parsed.author_email + "\n" +
+                    patch.parsed.message() + "\n",
+                git_am.out);
 
-    git_oid made = patchmgr::commit_patch(repo.get(), parent, *applied.tree, patch);
-    std::string exported = pg::format_patch(pg::lookup_commit(repo.get(), made).get());
-    EXPECT_EQ(exported, text);
-  }();
+      git_oid made = patchmgr::commit_patch(repo.get(), parent, *applied.tree, patch);
+      std::string exported = pg::format_patch(pg::lookup_commit(repo.get(), made).get());
+      EXPECT_EQ(exported, text);
+    }();
 }
 
 }  // namespace
@@ -162,12 +167,14 @@ struct CorpusProject {
   TempDir root;
   fs::path upstream;
 
-  CorpusProject(const fs::path& corpus, const std::string& base, const std::vector<std::string>& kinds) : upstream(corpus / "repo") {
+  CorpusProject(const fs::path& corpus, const std::string& base, const std::vector<std::string>& kinds)
+      : upstream(corpus / "repo") {
     fs::create_directories(root.path() / "manifests");
     fs::create_directories(root.path() / "patches" / "corpus");
-    std::string yaml = fmt::format("schema: 1\nname: corpus\nupstream:\n  url: https://example.invalid/corpus.git\n  commit: {}\n"
-                                   "  track: main\ncheckout: upstream/corpus\npatches:\n",
-                                   base);
+    std::string yaml = fmt::format(
+        "schema: 1\nname: corpus\nupstream:\n  url: https://example.invalid/corpus.git\n  commit: {}\n"
+        "  track: main\ncheckout: upstream/corpus\npatches:\n",
+        base);
     for (const auto& kind : kinds) {
       std::string text = read(corpus / kind);
       std::string name;
@@ -177,9 +184,10 @@ struct CorpusProject {
       auto parsed = pg::parse_patch_file(text);
       std::string files;
       for (const auto& f : parsed.touched_files) files += "      - " + yaml_string(f) + "\n";
-      yaml += fmt::format("  - id: {}\n    file: {}\n    sha256: {}\n    title: {}\n    purpose: One kind of change git writes.\n"
-                          "    status: implemented\n    since: 2026-01-25\n    files:\n{}",
-                          id, name, patchmgr::sha256_hex(text), id, files);
+      yaml += fmt::format(
+          "  - id: {}\n    file: {}\n    sha256: {}\n    title: {}\n    purpose: One kind of change git writes.\n"
+          "    status: implemented\n    since: 2026-01-25\n    files:\n{}",
+          id, name, patchmgr::sha256_hex(text), id, files);
     }
     write(root.path() / "manifests" / "corpus.yaml", yaml);
   }
@@ -188,7 +196,8 @@ struct CorpusProject {
   }
   std::string patches() const {
     std::string all;
-    for (const auto& e : fs::directory_iterator(root.path() / "patches" / "corpus")) all += e.path().filename().string() + "\n" + read(e.path());
+    for (const auto& e : fs::directory_iterator(root.path() / "patches" / "corpus"))
+      all += e.path().filename().string() + "\n" + read(e.path());
     return all;
   }
 };
@@ -211,7 +220,8 @@ TEST_F(PatchKinds, TheCliAppliesExportsAndRevertsEveryKindAsOneSeries) {
   EXPECT_EQ(pg::to_hex(*git_commit_tree_id(tip.get())) + "\n", git_tree.out);
   CliRun exported = project.run({"export"});
   ASSERT_EQ(exported.code, 0) << exported.all();
-  EXPECT_NE(exported.out.find(fmt::format("corpus: exported {} patches, 0 changed", kKinds.size())), std::string::npos) << exported.all();
+  EXPECT_NE(exported.out.find(fmt::format("corpus: exported {} patches, 0 changed", kKinds.size())), std::string::npos)
+      << exported.all();
   EXPECT_EQ(project.patches(), before);
   EXPECT_EQ(read(project.root.path() / "manifests/corpus.yaml"), manifest);
   CliRun revert = project.run({"revert"});
@@ -224,8 +234,8 @@ TEST_F(PatchKinds, TheCliAppliesExportsAndRevertsEveryKindAsOneSeries) {
 struct Bad {
   std::string what;
   std::string text;
-  int line;                // where the problem is reported
-  std::string message;     // part of the message
+  int line;             // where the problem is reported
+  std::string message;  // part of the message
 };
 
 std::string replace_line(const std::string& text, int line, const std::string& with) {
@@ -266,11 +276,13 @@ std::vector<Bad> bad_inputs(const fs::path& corpus) {
     bad.push_back({"corrupt base85", text, literal + 1, "'\"' is not a base85 character"});
   }
   std::string submodule = read(corpus / "bad/0001-Add-a-submodule.patch");
-  bad.push_back({"submodule", submodule, line_of(submodule, "new file mode 160000"), "sub: a submodule pointer change"});
+  bad.push_back(
+      {"submodule", submodule, line_of(submodule, "new file mode 160000"), "sub: a submodule pointer change"});
   std::string quoted = read(corpus / "0018-Quoted-paths.patch");
   {
     int l = line_of(quoted, "+++ \"b/na\\303\\257ve.txt\"");
-    bad.push_back({"malformed quoted path", replace_line(quoted, l, "+++ \"b/na\\303\\257ve.txt"), l, "malformed quoted path"});
+    bad.push_back(
+        {"malformed quoted path", replace_line(quoted, l, "+++ \"b/na\\303\\257ve.txt"), l, "malformed quoted path"});
   }
   {
     int l = line_of(quoted, "diff --git \"a/tab\\there.txt\"");
@@ -281,7 +293,8 @@ std::vector<Bad> bad_inputs(const fs::path& corpus) {
     // Found by the fuzzer: two headers merged into one (libgit2 1.5 keeps one "rename to" and leaks the other).
     std::string rename = read(corpus / "0008-Pure-rename.patch");
     std::string text = rename + "similarity index 100%\nrename to moved.txt\n";
-    bad.push_back({"a header line twice", text, line_of(rename, "diff --git") + 4, "a second \"similarity index\" line"});
+    bad.push_back(
+        {"a header line twice", text, line_of(rename, "diff --git") + 4, "a second \"similarity index\" line"});
   }
   std::string text = read(corpus / "0001-Text-change-with-LF.patch");
   bad.push_back({"binary without data",
@@ -315,7 +328,8 @@ TEST_F(PatchKinds, LintRejectsDamagedAndRefusedKinds) {
     write(project.root.path() / "manifests/corpus.yaml", manifest.replace(sha, 64, patchmgr::sha256_hex(b.text)));
     CliRun lint = project.run({"lint"});
     EXPECT_NE(lint.code, 0) << lint.all();
-    EXPECT_NE(lint.all().find(fmt::format("patches/corpus/0001-text-change-with-lf.patch:{}:", b.line)), std::string::npos)
+    EXPECT_NE(lint.all().find(fmt::format("patches/corpus/0001-text-change-with-lf.patch:{}:", b.line)),
+              std::string::npos)
         << lint.all();
     EXPECT_NE(lint.all().find(b.message), std::string::npos) << lint.all();
   }
@@ -334,7 +348,8 @@ TEST_F(PatchKinds, ExportRefusesASubmoduleChange) {
     pg::format_patch(commit.get());
     ADD_FAILURE() << "format_patch wrote a submodule change";
   } catch (const patchmgr::Error& e) {
-    EXPECT_NE(std::string(e.what()).find("sub: a submodule pointer change cannot be written as a patch file"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("sub: a submodule pointer change cannot be written as a patch file"),
+              std::string::npos)
         << e.what();
   }
 }

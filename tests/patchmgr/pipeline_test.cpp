@@ -22,18 +22,20 @@ TEST_F(PipelineTest, EveryStageRunsAndTheJUnitReportHasThemAll) {
   add_build("  - name: install\n    run: echo installed > installed.txt\n");
   CliRun r = project.run({"pipeline", "--junit", "report.xml"});
   EXPECT_EQ(r.code, 0) << r.all();
-  for (const char* want : {"== sync ==", "== apply ==", "== build ==", "== build runtime ==", "== verify ==", "== check against latest ==",
-                           "demo: step install ok", "pipeline summary", "pipeline: ok"})
+  for (const char* want : {"== sync ==", "== apply ==", "== build ==", "== build runtime ==", "== verify ==",
+                           "== check against latest ==", "demo: step install ok", "pipeline summary", "pipeline: ok"})
     EXPECT_NE(r.out.find(want), std::string::npos) << want << "\n" << r.out;
   EXPECT_NE(r.out.find("runtime  runtime        skipped"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("has no runtime/ to build"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("verify   demo           skipped"), std::string::npos) << r.out;
   EXPECT_TRUE(fs::exists(co() / "installed.txt"));
   std::string xml = read(project.root() / "report.xml");
-  for (const char* want : {"<testsuites name=\"patchmgr pipeline\" tests=\"6\" failures=\"0\" errors=\"0\" skipped=\"2\"",
-                           "<testsuite name=\"pipeline sync\"", "<testcase classname=\"patchmgr.pipeline.apply\" name=\"demo\"",
-                           "<testcase classname=\"patchmgr.pipeline.build\" name=\"demo\"", "<testcase classname=\"patchmgr.pipeline.runtime\" name=\"runtime\"",
-                           "<testcase classname=\"patchmgr.pipeline.check\" name=\"demo\""})
+  for (const char* want :
+       {"<testsuites name=\"patchmgr pipeline\" tests=\"6\" failures=\"0\" errors=\"0\" skipped=\"2\"",
+        "<testsuite name=\"pipeline sync\"", "<testcase classname=\"patchmgr.pipeline.apply\" name=\"demo\"",
+        "<testcase classname=\"patchmgr.pipeline.build\" name=\"demo\"",
+        "<testcase classname=\"patchmgr.pipeline.runtime\" name=\"runtime\"",
+        "<testcase classname=\"patchmgr.pipeline.check\" name=\"demo\""})
     EXPECT_NE(xml.find(want), std::string::npos) << want << "\n" << xml;
   // Again: everything is already in place, and it still passes.
   CliRun again = project.run({"pipeline"});
@@ -68,7 +70,8 @@ TEST_F(PipelineTest, UpstreamBreakingAPatchFailsTheCheckStage) {
 TEST_F(PipelineTest, BuildRuntimeRefusesBeforeRunningCMake) {
   CliRun none = project.run({"build", "runtime"});
   EXPECT_EQ(none.code, 2) << none.all();
-  EXPECT_NE(none.err.find("has no runtime to build (no CMakeLists.txt and runtime/CMakeLists.txt)"), std::string::npos) << none.err;
+  EXPECT_NE(none.err.find("has no runtime to build (no CMakeLists.txt and runtime/CMakeLists.txt)"), std::string::npos)
+      << none.err;
   // A tree with runtime sources, and a checkout that is not the patch set.
   write(project.root() / "CMakeLists.txt", "this is never configured\n");
   write(project.root() / "runtime/CMakeLists.txt", "\n");
@@ -76,7 +79,8 @@ TEST_F(PipelineTest, BuildRuntimeRefusesBeforeRunningCMake) {
   CliRun r = project.run({"build", "runtime"});
   EXPECT_EQ(r.code, 3) << r.all();
   EXPECT_NE(r.err.find("runtime: not building: the checkouts are not the patch set"), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("  demo: pristine, none of its 2 patches applied (run patchmgr apply demo)"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("  demo: pristine, none of its 2 patches applied (run patchmgr apply demo)"), std::string::npos)
+      << r.err;
   EXPECT_NE(r.err.find("or build anyway with --allow-mismatch"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(project.root() / "build"));
   // With the checkout patched, a libtorch that is not there is named before cmake runs.

@@ -44,7 +44,8 @@ TEST_P(RealUpstream, SeriesAppliesOnThePinAndIsCheckedAgainstLatest) {
   const std::string name = GetParam();
   const std::string var = patchmgr::upstream_env_var(name);
   const char* mirror = std::getenv(var.c_str());
-  if (!mirror || !*mirror) GTEST_SKIP() << "skipped: set " << var << " to a local clone or mirror of " << name << "'s upstream to run it";
+  if (!mirror || !*mirror)
+    GTEST_SKIP() << "skipped: set " << var << " to a local clone or mirror of " << name << "'s upstream to run it";
   // A private copy of the project, so the test's checkout never lands in the source tree.
   TempDir root;
   fs::create_directories(root.path() / "manifests");
@@ -82,7 +83,8 @@ TEST_P(RealUpstream, SeriesAppliesOnThePinAndIsCheckedAgainstLatest) {
 TEST(RealHistory, BsRoformerEveryCommitWithAttendAgreesWithTheTools) {
   const std::string var = patchmgr::upstream_env_var("bs-roformer");
   const char* mirror = std::getenv(var.c_str());
-  if (!mirror || !*mirror) GTEST_SKIP() << "skipped: set " << var << " to a local clone or mirror of bs-roformer's upstream to run it";
+  if (!mirror || !*mirror)
+    GTEST_SKIP() << "skipped: set " << var << " to a local clone or mirror of bs-roformer's upstream to run it";
   auto loaded = patchmgr::load_manifest(kSource / "manifests/bs-roformer.yaml", kSource);
   ASSERT_EQ(loaded.manifests.size(), 1u);
   const patchmgr::Manifest& m = loaded.manifests[0];
@@ -98,7 +100,8 @@ TEST(RealHistory, BsRoformerEveryCommitWithAttendAgreesWithTheTools) {
   // git apply -3 finds the base of patch k by the blob in its index line: the pin's
   // file with the earlier patches applied. Put those blobs in the clone.
   ASSERT_EQ(sh("git -C " + w + " checkout -q --detach " + m.commit).code, 0);
-  for (const auto* p : series) ASSERT_EQ(sh("git -C " + w + " apply --index " + shell_quote(p->file.string())).code, 0) << p->id;
+  for (const auto* p : series)
+    ASSERT_EQ(sh("git -C " + w + " apply --index " + shell_quote(p->file.string())).code, 0) << p->id;
   ASSERT_EQ(sh("git -C " + w + " write-tree").code, 0);
   ToolRun tip = sh("git -C " + w + " rev-parse origin/" + m.track);
   ASSERT_EQ(tip.code, 0) << tip.out;
@@ -106,7 +109,7 @@ TEST(RealHistory, BsRoformerEveryCommitWithAttendAgreesWithTheTools) {
   Repo repo(work, Repo::Existing{});
   git_oid pin = patchmgr::git::from_hex(m.commit);
 
-  std::string table = "| commit | date | " ;
+  std::string table = "| commit | date | ";
   for (const auto* p : series) table += p->id + " | ";
   table += "git apply | patch -F2 | git apply -3 |\n|---|---|";
   for (size_t i = 0; i < series.size() + 3; ++i) table += "---|";
@@ -126,8 +129,10 @@ TEST(RealHistory, BsRoformerEveryCommitWithAttendAgreesWithTheTools) {
     if (git_tree_entry_bypath(&e, tree.get(), "bs_roformer/attend.py") != 0) continue;
     git_tree_entry_free(e);
     ++commits;
-    if (hex == m.commit) seen_pin = true;
-    else if (!seen_pin) ++before_pin;
+    if (hex == m.commit)
+      seen_pin = true;
+    else if (!seen_pin)
+      ++before_pin;
     auto rows = compare_with_tools(repo.get(), work, pin, oid, series);
     walked.push_back(hex);
     for (const auto& r : rows) classes[hex].push_back(r.ours);
@@ -141,8 +146,10 @@ TEST(RealHistory, BsRoformerEveryCommitWithAttendAgreesWithTheTools) {
       table += r.ours + (r.hunks.empty() ? "" : " (" + r.hunks + ")") + " | ";
       auto word = [](bool ok) { return ok ? "ok" : "fails"; };
       std::string offsets;
-      for (const auto& [h, o] : r.verdict.git_offsets) offsets += fmt::format("{}hunk {} {:+}", offsets.empty() ? " at " : ", ", h, o);
-      git_apply += fmt::format("{}{}{}", git_apply.empty() ? "" : "; ", word(r.verdict.git_apply), r.verdict.git_apply ? offsets : "");
+      for (const auto& [h, o] : r.verdict.git_offsets)
+        offsets += fmt::format("{}hunk {} {:+}", offsets.empty() ? " at " : ", ", h, o);
+      git_apply += fmt::format("{}{}{}", git_apply.empty() ? "" : "; ", word(r.verdict.git_apply),
+                               r.verdict.git_apply ? offsets : "");
       patch_f2 += fmt::format("{}{}", patch_f2.empty() ? "" : "; ", word(r.verdict.patch_f2));
       three += fmt::format("{}{}", three.empty() ? "" : "; ", word(r.verdict.git_3way));
       if (!r.mismatch.empty()) {
@@ -162,7 +169,8 @@ TEST(RealHistory, BsRoformerEveryCommitWithAttendAgreesWithTheTools) {
     const std::string& oldest = walked.front();
     auto severity_of = [&](const std::string& hex) {
       for (int d = 0; d <= static_cast<int>(patchmgr::Drift::conflict); ++d)
-        if (classes[hex][k] == patchmgr::to_string(static_cast<patchmgr::Drift>(d))) return patchmgr::severity(static_cast<patchmgr::Drift>(d));
+        if (classes[hex][k] == patchmgr::to_string(static_cast<patchmgr::Drift>(d)))
+          return patchmgr::severity(static_cast<patchmgr::Drift>(d));
       return -1;
     };
     if (severity_of(oldest) <= severity_of(m.commit)) continue;
@@ -173,29 +181,32 @@ TEST(RealHistory, BsRoformerEveryCommitWithAttendAgreesWithTheTools) {
         break;
       }
     auto at_oldest = patchmgr::classify_series(repo.get(), pin, patchmgr::git::from_hex(oldest), series)[k].drift;
-    patchmgr::DriftChange b = patchmgr::bisect_drift(repo.get(), pin, patchmgr::git::from_hex(oldest), series, k, at_oldest);
+    patchmgr::DriftChange b =
+        patchmgr::bisect_drift(repo.get(), pin, patchmgr::git::from_hex(oldest), series, k, at_oldest);
     EXPECT_EQ(b.error, "");
     EXPECT_TRUE(b.backwards);
     EXPECT_EQ(b.commit, needed) << series[k]->id;
-    std::cout << fmt::format("bisect {} back to {}: needs {} ({}: {}), {} with it, {} without; {} of {} commits classified\n",
-                             series[k]->id, oldest.substr(0, 7), b.commit.substr(0, 7), b.date, b.subject,
-                             patchmgr::to_string(b.after), patchmgr::to_string(b.before), b.classifications, b.commits);
+    std::cout << fmt::format(
+        "bisect {} back to {}: needs {} ({}: {}), {} with it, {} without; {} of {} commits classified\n", series[k]->id,
+        oldest.substr(0, 7), b.commit.substr(0, 7), b.date, b.subject, patchmgr::to_string(b.after),
+        patchmgr::to_string(b.before), b.classifications, b.commits);
   }
-  std::string summary = fmt::format("{} commits with bs_roformer/attend.py on the first-parent line of {} ({} before the pin); "
-                                    "patchmgr and the tools disagree on {} patch checks.\n\n",
-                                    commits, m.track, before_pin, mismatches);
+  std::string summary = fmt::format(
+      "{} commits with bs_roformer/attend.py on the first-parent line of {} ({} before the pin); "
+      "patchmgr and the tools disagree on {} patch checks.\n\n",
+      commits, m.track, before_pin, mismatches);
   for (const auto& [k, n] : counts) summary += fmt::format("- {}: {} commits\n", k, n);
   std::string out = summary + "\n" + table;
   std::ofstream("bs-roformer-history.md") << out;
   std::cout << out;
 }
 
-INSTANTIATE_TEST_SUITE_P(Manifests, RealUpstream, ::testing::ValuesIn(real_components()),
-                         [](const auto& info) {
-                           std::string n = info.param;
-                           for (auto& c : n) if (c == '-') c = '_';
-                           return n;
-                         });
+INSTANTIATE_TEST_SUITE_P(Manifests, RealUpstream, ::testing::ValuesIn(real_components()), [](const auto& info) {
+  std::string n = info.param;
+  for (auto& c : n)
+    if (c == '-') c = '_';
+  return n;
+});
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(RealUpstream);
 
 }  // namespace

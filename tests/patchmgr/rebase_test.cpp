@@ -28,13 +28,20 @@ TEST_F(CheckoutTest, RebaseMergesWhereAPlainApplyFails) {
 
   CliRun r = project.run({"rebase", "--onto", "latest"});
   ASSERT_EQ(r.code, 0) << r.all();
-  EXPECT_NE(r.out.find("demo: rebased 3 patches from " + to_hex(project.pin()).substr(0, 12) + " onto " + to_hex(latest).substr(0, 12)), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("  flash-attention              written to patches/demo/0001-flash-attention.patch"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("demo: rebased 3 patches from " + to_hex(project.pin()).substr(0, 12) + " onto " +
+                       to_hex(latest).substr(0, 12)),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("  flash-attention              written to patches/demo/0001-flash-attention.patch"),
+            std::string::npos)
+      << r.out;
   EXPECT_NE(r.out.find("  compile                      unchanged"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("demo: pin moved to " + to_hex(latest).substr(0, 12) + " in demo.yaml"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("demo: pin moved to " + to_hex(latest).substr(0, 12) + " in demo.yaml"), std::string::npos)
+      << r.out;
   EXPECT_EQ(pin_of(project.root() / "manifests/demo.yaml"), to_hex(latest));
   EXPECT_EQ(read(project.root() / "patches/demo/0003-compile.patch"), old_p3);
-  EXPECT_NE(read(project.root() / "patches/demo/0001-flash-attention.patch").find(" self.flash = bool(flash)"), std::string::npos);
+  EXPECT_NE(read(project.root() / "patches/demo/0001-flash-attention.patch").find(" self.flash = bool(flash)"),
+            std::string::npos);
   EXPECT_EQ(project.run({"lint"}).code, 0);
   EXPECT_EQ(project.run({"check"}).code, 0);
   // The checkout came along: patched on the new pin, with upstream's change and the patches.
@@ -75,8 +82,15 @@ TEST_F(CheckoutTest, RebaseConflictWithLocalWorkChangesNothing) {
   std::string before = snapshot();
   CliRun r = project.run({"rebase", "--onto", to_hex(latest)});
   EXPECT_EQ(r.code, 1) << r.all();
-  EXPECT_NE(r.err.find("demo: rebase onto " + to_hex(latest).substr(0, 12) + " stopped: patch 0001-flash-attention.patch (flash-attention) conflicts with upstream in model/attend.py (upstream line 9)"), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("nothing was changed: the manifest, the patch files and the checkout are as they were. The checkout holds local work"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("demo: rebase onto " + to_hex(latest).substr(0, 12) +
+                       " stopped: patch 0001-flash-attention.patch (flash-attention) conflicts with upstream in "
+                       "model/attend.py (upstream line 9)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("nothing was changed: the manifest, the patch files and the checkout are as they were. The "
+                       "checkout holds local work"),
+            std::string::npos)
+      << r.err;
   EXPECT_EQ(read(project.root() / "manifests/demo.yaml"), manifest);
   EXPECT_EQ(read(project.root() / "patches/demo/0001-flash-attention.patch"), p1);
   EXPECT_EQ(local_state(snapshot()), local_state(before));
@@ -89,24 +103,42 @@ TEST_F(CheckoutTest, RebaseStopsAtAConflictAndContinuesAfterTheResolution) {
   std::string manifest = read(project.root() / "manifests/demo.yaml");
   CliRun r = project.run({"rebase", "--onto", to_hex(latest)});
   EXPECT_EQ(r.code, 1) << r.all();
-  EXPECT_NE(r.err.find("demo: rebase onto " + to_hex(latest).substr(0, 12) + " stopped: patch 0001-flash-attention.patch (flash-attention) conflicts with upstream in model/attend.py (upstream line 9)"), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("demo: upstream/demo is now at " + to_hex(latest).substr(0, 12) + " with no patch of the series applied yet, and conflict markers in the files above."), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("  to resolve: edit the files there, git add them (or git commit), then run patchmgr rebase --continue demo"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("demo: rebase onto " + to_hex(latest).substr(0, 12) +
+                       " stopped: patch 0001-flash-attention.patch (flash-attention) conflicts with upstream in "
+                       "model/attend.py (upstream line 9)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("demo: upstream/demo is now at " + to_hex(latest).substr(0, 12) +
+                       " with no patch of the series applied yet, and conflict markers in the files above."),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(
+      r.err.find(
+          "  to resolve: edit the files there, git add them (or git commit), then run patchmgr rebase --continue demo"),
+      std::string::npos)
+      << r.err;
   // Where it says: the new base, the markers; nothing written yet; other commands refuse.
   EXPECT_EQ(head(), to_hex(latest));
   EXPECT_NE(file("model/attend.py").find("<<<<<<< "), std::string::npos) << file("model/attend.py");
   EXPECT_EQ(read(project.root() / "manifests/demo.yaml"), manifest);
   EXPECT_EQ(status()["rebase"]["stopped_at"], "flash-attention");
   CliRun text = project.run({"status"});
-  EXPECT_NE(text.out.find("  rebase    onto " + to_hex(latest).substr(0, 12) + " stopped at patch flash-attention (conflict)"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("  rebase    onto " + to_hex(latest).substr(0, 12) +
+                          " stopped at patch flash-attention (conflict)"),
+            std::string::npos)
+      << text.out;
   for (const char* cmd : {"apply", "revert", "export", "sync"}) {
     CliRun refused = project.run({cmd});
     EXPECT_EQ(refused.code, 3) << cmd << refused.all();
-    EXPECT_NE(refused.err.find("a rebase onto " + to_hex(latest).substr(0, 12) + " stopped at patch flash-attention with a conflict; resolve it in"), std::string::npos) << cmd << refused.err;
+    EXPECT_NE(refused.err.find("a rebase onto " + to_hex(latest).substr(0, 12) +
+                               " stopped at patch flash-attention with a conflict; resolve it in"),
+              std::string::npos)
+        << cmd << refused.err;
   }
   CliRun early = project.run({"rebase", "--continue"});
   EXPECT_EQ(early.code, 1) << early.all();
-  EXPECT_NE(early.err.find("still has conflicts in model/attend.py; edit them, git add them"), std::string::npos) << early.err;
+  EXPECT_NE(early.err.find("still has conflicts in model/attend.py; edit them, git add them"), std::string::npos)
+      << early.err;
 
   // The resolution: the patch's flash condition on upstream's new file, staged.
   std::string resolved = kBaseFiles.at("model/attend.py");
@@ -116,12 +148,18 @@ TEST_F(CheckoutTest, RebaseStopsAtAConflictAndContinuesAfterTheResolution) {
   write(co() / "model/attend.py", resolved);  // the real one, not staged yet
   CliRun unstaged = project.run({"rebase", "--continue"});
   EXPECT_EQ(unstaged.code, 1) << unstaged.all();
-  EXPECT_NE(unstaged.err.find("demo: changes in model/attend.py are not staged; git add them (or git checkout -- them), then run patchmgr rebase --continue demo again"), std::string::npos) << unstaged.err;
+  EXPECT_NE(unstaged.err.find("demo: changes in model/attend.py are not staged; git add them (or git checkout -- "
+                              "them), then run patchmgr rebase --continue demo again"),
+            std::string::npos)
+      << unstaged.err;
   ASSERT_EQ(sh(co(), "git add model/attend.py").code, 0);
   CliRun c = project.run({"rebase", "--continue"});
   ASSERT_EQ(c.code, 0) << c.all();
   EXPECT_NE(c.out.find("demo: patch flash-attention resolved"), std::string::npos) << c.out;
-  EXPECT_NE(c.out.find("demo: rebased 3 patches from " + to_hex(project.pin()).substr(0, 12) + " onto " + to_hex(latest).substr(0, 12)), std::string::npos) << c.out;
+  EXPECT_NE(c.out.find("demo: rebased 3 patches from " + to_hex(project.pin()).substr(0, 12) + " onto " +
+                       to_hex(latest).substr(0, 12)),
+            std::string::npos)
+      << c.out;
   EXPECT_EQ(pin_of(project.root() / "manifests/demo.yaml"), to_hex(latest));
   std::string p1 = read(project.root() / "patches/demo/0001-flash-attention.patch");
   EXPECT_NE(p1.find("-        if major == 9:\n+        if major >= 9:\n"), std::string::npos) << p1;
@@ -151,7 +189,9 @@ TEST_F(CheckoutTest, RebaseContinueStopsAgainAtTheNextConflict) {
   CliRun second = project.run({"rebase", "--continue"});
   EXPECT_EQ(second.code, 1) << second.all();
   EXPECT_NE(second.out.find("demo: patch flash-attention resolved"), std::string::npos) << second.out;
-  EXPECT_NE(second.err.find("stopped: patch 0002-sdpa.patch (sdpa) conflicts with upstream in model/attend.py"), std::string::npos) << second.err;
+  EXPECT_NE(second.err.find("stopped: patch 0002-sdpa.patch (sdpa) conflicts with upstream in model/attend.py"),
+            std::string::npos)
+      << second.err;
   EXPECT_NE(second.err.find("with the 1 patch before it applied"), std::string::npos) << second.err;
   EXPECT_EQ(status()["rebase"]["stopped_at"], "sdpa");
   EXPECT_EQ(file("model/static.py"), kStatic);  // the part of the patch that merged is there
@@ -195,7 +235,9 @@ TEST_F(CheckoutTest, RebaseAbortPutsEverythingBack) {
   write(co() / "model/attend.py", "half a resolution\n");
   CliRun a = project.run({"rebase", "--abort"});
   ASSERT_EQ(a.code, 0) << a.all();
-  EXPECT_NE(a.out.find("demo: rebase onto " + to_hex(latest).substr(0, 12) + " aborted: the checkout is back at"), std::string::npos) << a.out;
+  EXPECT_NE(a.out.find("demo: rebase onto " + to_hex(latest).substr(0, 12) + " aborted: the checkout is back at"),
+            std::string::npos)
+      << a.out;
   EXPECT_EQ(local_state(snapshot()), local_state(before));
   EXPECT_EQ(read(project.root() / "manifests/demo.yaml"), manifest);
   EXPECT_EQ(read(project.root() / "patches/demo/0001-flash-attention.patch"), p1);
@@ -219,7 +261,8 @@ class UpstreamedTest : public CheckoutTest {
     std::string attend = kBaseFiles.at("model/attend.py");
     attend.replace(attend.find("        scale = q.shape"), std::string::npos,
                    "        return torch.nn.functional.scaled_dot_product_attention(q, k, v)\n");
-    sdpa_upstream = project.upstream().commit({{"model/attend.py", attend}, {"model/static.py", kStatic}}, "Use SDPA\n", {}, 1767500000);
+    sdpa_upstream = project.upstream().commit({{"model/attend.py", attend}, {"model/static.py", kStatic}}, "Use SDPA\n",
+                                              {}, 1767500000);
     latest = project.upstream().commit({{"NEWS.md", "sdpa\n"}}, "News\n", {}, 1767600000);
   }
   void expect_healthy_after() {
@@ -233,7 +276,8 @@ class UpstreamedTest : public CheckoutTest {
     EXPECT_EQ(st["patches"][1]["status"], "upstreamed");
     EXPECT_EQ(st["patches"][1]["state"], "disabled");
     EXPECT_EQ(st["patches"][2]["state"], "applied");
-    EXPECT_NE(file("model/attend.py").find("scaled_dot_product_attention(q, k, v, scale=None)"), std::string::npos) << file("model/attend.py");
+    EXPECT_NE(file("model/attend.py").find("scaled_dot_product_attention(q, k, v, scale=None)"), std::string::npos)
+        << file("model/attend.py");
     EXPECT_NE(file("model/attend.py").find("if major >= 8:"), std::string::npos);
     ASSERT_EQ(project.run({"revert"}).code, 0);
     CliRun apply = project.run({"apply"});
@@ -247,10 +291,18 @@ TEST_F(UpstreamedTest, RebaseDropsAPatchUpstreamHasAndGoesOn) {
   CliRun r = project.run({"rebase", "--onto", "latest"});
   ASSERT_EQ(r.code, 0) << r.all();
   EXPECT_NE(r.out.find("demo: patch sdpa changes nothing on " + to_hex(latest).substr(0, 12) + ": upstream has it (" +
-                       to_hex(sdpa_upstream).substr(0, 12) + "); it leaves the series as upstreamed"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("demo: rebased 2 patches from " + to_hex(project.pin()).substr(0, 12) + " onto " + to_hex(latest).substr(0, 12) + " (1 found upstream)"), std::string::npos) << r.out;
+                       to_hex(sdpa_upstream).substr(0, 12) + "); it leaves the series as upstreamed"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("demo: rebased 2 patches from " + to_hex(project.pin()).substr(0, 12) + " onto " +
+                       to_hex(latest).substr(0, 12) + " (1 found upstream)"),
+            std::string::npos)
+      << r.out;
   std::string manifest = read(project.root() / "manifests/demo.yaml");
-  EXPECT_NE(manifest.find("    status: upstreamed\n    upstream_status: accepted\n    upstream_commit: " + to_hex(sdpa_upstream) + "\n"), std::string::npos) << manifest;
+  EXPECT_NE(manifest.find("    status: upstreamed\n    upstream_status: accepted\n    upstream_commit: " +
+                          to_hex(sdpa_upstream) + "\n"),
+            std::string::npos)
+      << manifest;
   expect_healthy_after();
 }
 

@@ -43,13 +43,15 @@ CliRun git(const fs::path& dir, const std::string& args) {
 std::vector<Project::PatchSpec> series_touching(int n) {
   Project::PatchSpec add{.id = "add-modules"};
   for (int i = 0; i < n; ++i)
-    add.files[fmt::format("pkg/group{}/deep{}/mod{}.py", i % 3, i % 2, i)] = fmt::format("# module {}\nvalue = {}\n", i, i * i);
+    add.files[fmt::format("pkg/group{}/deep{}/mod{}.py", i % 3, i % 2, i)] =
+        fmt::format("# module {}\nvalue = {}\n", i, i * i);
   Project::PatchSpec rework{.id = "rework"};
   rework.files["model/attend.py"] = kBaseFiles.at("model/attend.py") + "\n\ndef fast():\n    return True\n";
   rework.files["model/layers/transformer.py"] = kBaseFiles.at("model/transformer.py");
   rework.remove.push_back("model/transformer.py");
   for (int i = 0; i < n; i += 3)
-    rework.files[fmt::format("pkg/group{}/deep{}/mod{}.py", i % 3, i % 2, i)] = fmt::format("# module {}, reworked\nvalue = -{}\n", i, i);
+    rework.files[fmt::format("pkg/group{}/deep{}/mod{}.py", i % 3, i % 2, i)] =
+        fmt::format("# module {}, reworked\nvalue = -{}\n", i, i);
   rework.remove.push_back(fmt::format("pkg/group{}/deep{}/mod{}.py", 1, 1, 1));
   rework.remove.push_back(fmt::format("pkg/group{}/deep{}/mod{}.py", (n - 1) % 3, (n - 1) % 2, n - 1));
   return {add, rework};
@@ -69,7 +71,8 @@ class RecoveryTest : public ::testing::Test {
     CliRun a = project.run({"apply"});
     ASSERT_EQ(a.code, 0) << a.all();
     patched_tree = git(co(), "rev-parse HEAD^{tree}").out;
-    ASSERT_EQ(git(co(), "diff --no-renames --name-only " + pristine_tree + " " + patched_tree + " | wc -l").out, std::to_string(files + 1));
+    ASSERT_EQ(git(co(), "diff --no-renames --name-only " + pristine_tree + " " + patched_tree + " | wc -l").out,
+              std::to_string(files + 1));
     ASSERT_EQ(project.run({"revert"}).code, 0);
   }
 
@@ -95,9 +98,11 @@ class RecoveryTest : public ::testing::Test {
   // `sound`: git fsck too (the slowest check).
   void expect_exactly(const std::string& tree, const std::string& where, bool sound = true) {
     SCOPED_TRACE(where);
-    EXPECT_EQ(git(co(), "rev-parse HEAD^{tree}").out, tree) << (tree == patched_tree ? "expected patched" : "expected pristine");
+    EXPECT_EQ(git(co(), "rev-parse HEAD^{tree}").out, tree)
+        << (tree == patched_tree ? "expected patched" : "expected pristine");
     // Before `git status`, which would refresh the index.
-    EXPECT_EQ(git(co(), "ls-files --stage --debug | grep -c 'ctime: 0:0' || true").out, "0") << "index entries without stat data";
+    EXPECT_EQ(git(co(), "ls-files --stage --debug | grep -c 'ctime: 0:0' || true").out, "0")
+        << "index entries without stat data";
     EXPECT_EQ(git(co(), "status --porcelain --untracked-files=all --ignored").out, "");
     if (sound) {
       CliRun fsck = git(co(), "fsck --no-dangling --no-progress");
@@ -128,8 +133,10 @@ class RecoveryTest : public ::testing::Test {
     for (long k = 1; k <= n + 1 && !HasFailure(); ++k) {
       SCOPED_TRACE(fmt::format("{} killed before its file-system change {} of {}", command, k, n));
       CliRun r = run_killed_at(command, k);
-      if (r.code == 128 + SIGKILL) ++killed;
-      else EXPECT_EQ(r.code, 0) << r.all();  // k past the end (objects written by an earlier run are not written again)
+      if (r.code == 128 + SIGKILL)
+        ++killed;
+      else
+        EXPECT_EQ(r.code, 0) << r.all();  // k past the end (objects written by an earlier run are not written again)
       CliRun st = project.run({"status", "--json"});
       EXPECT_EQ(st.code, 0) << st.all();
       // Odd k: the same command again, which recovers then does its work;
@@ -182,7 +189,8 @@ TEST_F(RecoveryTest, EveryKillPointOfApplyAndRevert) {
 
 // 37 changed paths; a few minutes: PATCHMGR_RECOVERY_FULL=1 ctest -L recovery-full.
 TEST_F(RecoveryTest, EveryKillPointOfALargeSeries) {
-  if (!std::getenv("PATCHMGR_RECOVERY_FULL")) GTEST_SKIP() << "set PATCHMGR_RECOVERY_FULL=1 to run it (PATCHMGR_RECOVERY_FULL=1 ctest -L recovery-full)";
+  if (!std::getenv("PATCHMGR_RECOVERY_FULL"))
+    GTEST_SKIP() << "set PATCHMGR_RECOVERY_FULL=1 to run it (PATCHMGR_RECOVERY_FULL=1 ctest -L recovery-full)";
   make_series(36);
   long applies = kill_at_every_op("apply");
   long reverts = kill_at_every_op("revert");
@@ -240,10 +248,13 @@ TEST_F(RecoveryTest, AUserEditToAFileTheMoveTouchedIsRescued) {
   fs::remove(co() / "model/layers/transformer.py");  // written by the move, deleted by the user: nothing to rescue
   write(co() / "pkg/group0/deep0/mod0.py", "the user's own module\n");
   auto edits = nlohmann::json::parse(project.run({"status", "--json"}).out)["components"][0]["local_edits"];
-  EXPECT_EQ(edits, nlohmann::json::parse(R"([{"path": "model/attend.py", "code": "M"}, {"path": "pkg/group0/deep0/mod0.py", "code": "?"}])"));
+  EXPECT_EQ(edits,
+            nlohmann::json::parse(
+                R"([{"path": "model/attend.py", "code": "M"}, {"path": "pkg/group0/deep0/mod0.py", "code": "?"}])"));
   CliRun a = project.run({"apply"});
   EXPECT_EQ(a.code, 3) << a.all();
-  EXPECT_NE(a.err.find("these files were edited since: model/attend.py, pkg/group0/deep0/mod0.py; "), std::string::npos) << a.err;
+  EXPECT_NE(a.err.find("these files were edited since: model/attend.py, pkg/group0/deep0/mod0.py; "), std::string::npos)
+      << a.err;
   EXPECT_EQ(read(co() / "model/attend.py"), "the user's own attend\n");
 
   CliRun d = project.run({"revert", "--discard"});
@@ -255,7 +266,8 @@ TEST_F(RecoveryTest, AUserEditToAFileTheMoveTouchedIsRescued) {
   dir = dir.substr(0, dir.find_first_of(";\n"));
   EXPECT_EQ(read(fs::path(dir) / "model/attend.py"), "the user's own attend\n");
   EXPECT_EQ(read(fs::path(dir) / "pkg/group0/deep0/mod0.py"), "the user's own module\n");
-  fs::remove_all(dir);  // inside .git, where `git status` does not look; removed so expect_exactly's walk is only about the move
+  fs::remove_all(
+      dir);  // inside .git, where `git status` does not look; removed so expect_exactly's walk is only about the move
   expect_exactly(pristine_tree, "after revert --discard");
   ASSERT_EQ(project.run({"apply"}).code, 0);
   expect_exactly(patched_tree, "after apply");
@@ -338,8 +350,9 @@ TEST_F(RecoveryTest, EveryKillPointOfRevertDiscardWithLocalEdits) {
   EXPECT_GT(killed, 20);
   EXPECT_GT(saved_by_the_killed_run, 3) << "no kill landed after the stash was saved";
   EXPECT_GT(killed - saved_by_the_killed_run, 3) << "no kill landed before the stash was saved";
-  std::cerr << fmt::format("[ recovery ] revert --discard killed at {} of its {} points, {} after the stash was saved\n",
-                           killed, n, saved_by_the_killed_run);
+  std::cerr << fmt::format(
+      "[ recovery ] revert --discard killed at {} of its {} points, {} after the stash was saved\n", killed, n,
+      saved_by_the_killed_run);
 }
 
 // A stash that landed before the kill, then the user moved HEAD with git
@@ -356,8 +369,10 @@ TEST_F(RecoveryTest, AnInterruptedStashLeavesFilesAloneWhenHeadMovedSince) {
     ASSERT_EQ(project.run({"apply"}).code, 0);
     make_local_edits(co());
     ASSERT_EQ(run_args_killed_at({"revert", "--discard"}, k).code, 128 + SIGKILL);
-    if (fs::exists(co() / ".git/patchmgr/stash.json") && git(co(), "rev-parse -q --verify refs/stash").code == 0) landed = k;
-    else ASSERT_EQ(project.run({"revert", "--discard"}).code, 0);
+    if (fs::exists(co() / ".git/patchmgr/stash.json") && git(co(), "rev-parse -q --verify refs/stash").code == 0)
+      landed = k;
+    else
+      ASSERT_EQ(project.run({"revert", "--discard"}).code, 0);
   }
   ASSERT_GT(landed, 0) << "no kill left a stash saved and its record";
   fs::remove(co() / ".git/index.lock");
@@ -377,8 +392,9 @@ TEST_F(RecoveryTest, AnInterruptedStashLeavesFilesAloneWhenHeadMovedSince) {
 TEST_F(RecoveryTest, EveryKillPointOfSyncFetch) {
   make_series(3);
   auto new_upstream_work = [&](long i) {
-    git_oid oid = project.upstream().commit({{fmt::format("upstream/file{}.txt", i), fmt::format("upstream work {}\n", i)}},
-                                            fmt::format("upstream work {}", i), {}, 1767225600 + i);
+    git_oid oid =
+        project.upstream().commit({{fmt::format("upstream/file{}.txt", i), fmt::format("upstream work {}\n", i)}},
+                                  fmt::format("upstream work {}", i), {}, 1767225600 + i);
     project.upstream().branch(fmt::format("work{}", i), oid);
     return to_hex(oid);
   };
@@ -390,8 +406,10 @@ TEST_F(RecoveryTest, EveryKillPointOfSyncFetch) {
     SCOPED_TRACE(fmt::format("sync --fetch killed before its file-system change {} of {}", k, n));
     std::string tip = new_upstream_work(k);
     CliRun r = run_args_killed_at({"sync", "--fetch"}, k);
-    if (r.code == 128 + SIGKILL) ++killed;
-    else EXPECT_EQ(r.code, 0) << r.all();
+    if (r.code == 128 + SIGKILL)
+      ++killed;
+    else
+      EXPECT_EQ(r.code, 0) << r.all();
     // Odd k: a plain sync first (it recovers, fetches nothing); then a fetch, which a stale lock would fail.
     if (k % 2) {
       CliRun s = project.run({"sync"});

@@ -43,13 +43,14 @@ inline std::string shell_quote(const std::string& s) {
 inline void stage_all(const std::filesystem::path& dir) { sh("git -C " + shell_quote(dir.string()) + " add -A"); }
 
 struct ToolVerdict {
-  bool git_apply = false;        // git apply --check
+  bool git_apply = false;          // git apply --check
   std::map<int, int> git_offsets;  // hunk number (per file, as git prints it) -> offset, for hunks git moved
-  bool reverse = false;          // git apply -R --check: the patch is already applied
-  bool patch_f0 = false;         // patch --dry-run --forward -F0
-  bool patch_f2 = false;         // patch --dry-run --forward -F2
-  std::map<int, std::pair<int, int>> patch_hunks;  // -F2: hunk number -> (fuzz, offset), for hunks patch moved or fuzzed
-  bool git_3way = false;         // git apply -3 --check
+  bool reverse = false;            // git apply -R --check: the patch is already applied
+  bool patch_f0 = false;           // patch --dry-run --forward -F0
+  bool patch_f2 = false;           // patch --dry-run --forward -F2
+  std::map<int, std::pair<int, int>>
+      patch_hunks;        // -F2: hunk number -> (fuzz, offset), for hunks patch moved or fuzzed
+  bool git_3way = false;  // git apply -3 --check
   std::string log;
 
   // The class the tools agree on, in patchmgr's words.
@@ -75,9 +76,11 @@ inline ToolVerdict ask_tools(const std::filesystem::path& dir, const std::filesy
   v.patch_f0 = sh("patch -d " + d + " -p1 --dry-run --forward --batch -F0 -i " + p).code == 0;
   ToolRun f2 = sh("patch -d " + d + " -p1 --dry-run --forward --batch -F2 -i " + p);
   v.patch_f2 = f2.code == 0;
-  static const std::regex patch_hunk(R"(Hunk #(\d+) succeeded at \d+(?: with fuzz (\d+))?(?: \(offset (-?\d+) lines?\))?\.)");
+  static const std::regex patch_hunk(
+      R"(Hunk #(\d+) succeeded at \d+(?: with fuzz (\d+))?(?: \(offset (-?\d+) lines?\))?\.)");
   for (auto it = std::sregex_iterator(f2.out.begin(), f2.out.end(), patch_hunk); it != std::sregex_iterator(); ++it)
-    v.patch_hunks[std::stoi((*it)[1])] = {(*it)[2].matched ? std::stoi((*it)[2]) : 0, (*it)[3].matched ? std::stoi((*it)[3]) : 0};
+    v.patch_hunks[std::stoi((*it)[1])] = {(*it)[2].matched ? std::stoi((*it)[2]) : 0,
+                                          (*it)[3].matched ? std::stoi((*it)[3]) : 0};
   ToolRun three = sh("git -C " + d + " apply -3 --check " + p);
   // With --check, git apply -3 exits 0 even when the merge conflicts; it says so.
   v.git_3way = three.code == 0 && three.out.find("with conflicts") == std::string::npos;

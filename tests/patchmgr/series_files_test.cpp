@@ -16,7 +16,8 @@ class SeriesFilesTest : public CheckoutTest {
     std::string s;
     for (const char* dir : {"manifests", "patches"})
       for (const auto& e : fs::recursive_directory_iterator(project.root() / dir))
-        if (e.is_regular_file()) s += e.path().lexically_relative(project.root()).string() + ":" + read(e.path()) + "\n";
+        if (e.is_regular_file())
+          s += e.path().lexically_relative(project.root()).string() + ":" + read(e.path()) + "\n";
     return s;
   }
   // The user amends patch 2 with the real git: a better sdpa call.
@@ -38,7 +39,9 @@ TEST_F(SeriesFilesTest, AFailureBetweenRenamesPutsEveryFileBack) {
     CliRun r = project.run({"export"}, {{"PATCHMGR_TEST_FAIL_AT", point}});
     EXPECT_EQ(r.code, 1) << point << "\n" << r.all();
     EXPECT_NE(r.err.find(std::string("injected failure at ") + point), std::string::npos) << r.err;
-    EXPECT_NE(r.err.find("demo: nothing was written: the manifest and the patch files are as they were"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("demo: nothing was written: the manifest and the patch files are as they were"),
+              std::string::npos)
+        << r.err;
     EXPECT_EQ(project_files(), before) << point;  // no new file, no temporary left behind, no old one replaced
     EXPECT_EQ(snapshot(), checkout_before) << point;
     EXPECT_EQ(project.run({"lint"}).code, 0) << point;
@@ -65,7 +68,9 @@ TEST_F(SeriesFilesTest, ContentThatDoesNotLoadIsNeverWritten) {
   EXPECT_EQ(project_files(), before);
   EXPECT_EQ(project.run({"lint"}).code, 0);
   // The fix the message points at: a description, then export.
-  ShellRun fix = sh(co(), "git commit -q --amend -F- <<EOF\nAdd sdpa\n\nSDPA picks the fastest kernel.\n\n$(git log -1 --format='%(trailers)')\nEOF");
+  ShellRun fix = sh(co(),
+                    "git commit -q --amend -F- <<EOF\nAdd sdpa\n\nSDPA picks the fastest kernel.\n\n$(git log -1 "
+                    "--format='%(trailers)')\nEOF");
   ASSERT_EQ(fix.code, 0) << fix.out;
   CliRun ok = project.run({"export"});
   ASSERT_EQ(ok.code, 0) << ok.all();
@@ -99,7 +104,11 @@ TEST_F(SeriesFilesTest, AKilledWriteIsRepairedByTheNextCommand) {
   CliRun lint = project.run({"lint"});
   EXPECT_EQ(lint.code, 0) << lint.all();
   EXPECT_NE(lint.err.find("demo: patchmgr (pid "), std::string::npos) << lint.err;
-  EXPECT_NE(lint.err.find("was killed while writing the series; the manifest and the patch files are back as they were before it"), std::string::npos) << lint.err;
+  EXPECT_NE(
+      lint.err.find(
+          "was killed while writing the series; the manifest and the patch files are back as they were before it"),
+      std::string::npos)
+      << lint.err;
   EXPECT_EQ(project_files(), before);
 
   // Killed after the manifest went in: the new series stays, the copies go.
@@ -107,7 +116,9 @@ TEST_F(SeriesFilesTest, AKilledWriteIsRepairedByTheNextCommand) {
   EXPECT_EQ(late.code, 128 + 9) << late.all();
   CliRun after = project.run({"lint"});
   EXPECT_EQ(after.code, 0) << after.all();
-  EXPECT_NE(after.err.find("was killed after writing the series; removed its copies of the old files"), std::string::npos) << after.err;
+  EXPECT_NE(after.err.find("was killed after writing the series; removed its copies of the old files"),
+            std::string::npos)
+      << after.err;
   EXPECT_NE(project_files(), before);
   EXPECT_EQ(project_files().find(".patchmgr-"), std::string::npos) << project_files();
   EXPECT_EQ(project.run({"export"}).code, 0);

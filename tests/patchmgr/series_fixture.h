@@ -36,7 +36,9 @@ class CheckoutTest : public ::testing::Test {
     project.set_series({
         {.id = "flash-attention", .files = {{"model/attend.py", kAttendPatched1}}},
         {.id = "sdpa", .files = {{"model/attend.py", kAttendPatched2}, {"model/static.py", kStatic}}},
-        {.id = "compile", .files = {{"model/transformer.py", kTransformerCompiled}}, .status = "experimental",
+        {.id = "compile",
+         .files = {{"model/transformer.py", kTransformerCompiled}},
+         .status = "experimental",
          .extra = "    enabled: false\n"},
     });
   }
@@ -74,7 +76,8 @@ class CheckoutTest : public ::testing::Test {
     git_reference_iterator_free(it);
     git_reference* h = nullptr;
     git_reference_lookup(&h, r.get(), "HEAD");
-    s += std::string("HEAD -> ") + (git_reference_type(h) == GIT_REFERENCE_SYMBOLIC ? git_reference_symbolic_target(h) : "detached") + "\n";
+    s += std::string("HEAD -> ") +
+         (git_reference_type(h) == GIT_REFERENCE_SYMBOLIC ? git_reference_symbolic_target(h) : "detached") + "\n";
     git_reference_free(h);
     for (const auto& e : fs::recursive_directory_iterator(co())) {
       if (e.path().string().find("/.git") != std::string::npos || !e.is_regular_file()) continue;

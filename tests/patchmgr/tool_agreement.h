@@ -20,9 +20,9 @@ namespace testutil {
 
 struct Agreement {
   std::string id;
-  std::string ours;      // patchmgr's class
-  std::string tools;     // ToolVerdict::expected_class()
-  std::string hunks;     // patchmgr's per-hunk summary
+  std::string ours;   // patchmgr's class
+  std::string tools;  // ToolVerdict::expected_class()
+  std::string hunks;  // patchmgr's per-hunk summary
   ToolVerdict verdict;
   std::string mismatch;  // empty when patchmgr and the tools agree
 };
@@ -41,13 +41,15 @@ inline std::string blob_text(git_repository* repo, const git_oid& tree_id, const
 }
 
 // `workdir` is a working tree of `repo` (it is reset to `target`).
-inline std::vector<Agreement> compare_with_tools(git_repository* repo, const std::filesystem::path& workdir, const git_oid& pin,
-                                                 const git_oid& target, const std::vector<const patchmgr::Patch*>& series) {
+inline std::vector<Agreement> compare_with_tools(git_repository* repo, const std::filesystem::path& workdir,
+                                                 const git_oid& pin, const git_oid& target,
+                                                 const std::vector<const patchmgr::Patch*>& series) {
   using patchmgr::Drift;
   using How = patchmgr::git::HunkPlacement::How;
   std::vector<patchmgr::PatchDrift> drifts = patchmgr::classify_series(repo, pin, target, series);
   std::string wd = shell_quote(workdir.string());
-  sh(fmt::format("git -C {} checkout -q -f --detach {} && git -C {} clean -qfdx", wd, patchmgr::git::to_hex(target), wd));
+  sh(fmt::format("git -C {} checkout -q -f --detach {} && git -C {} clean -qfdx", wd, patchmgr::git::to_hex(target),
+                 wd));
   std::vector<Agreement> out;
   for (size_t k = 0; k < series.size(); ++k) {
     const patchmgr::Patch& p = *series[k];
@@ -68,29 +70,36 @@ inline std::vector<Agreement> compare_with_tools(git_repository* repo, const std
     else if (d.drift == Drift::offset && one_file) {
       for (const auto& h : d.hunks) {
         int git = a.verdict.git_offsets.count(h.number) ? a.verdict.git_offsets.at(h.number) : 0;
-        if (git != h.placement.offset) wrong.push_back(fmt::format("hunk {} at {:+}, git apply: {:+}", h.number, h.placement.offset, git));
+        if (git != h.placement.offset)
+          wrong.push_back(fmt::format("hunk {} at {:+}, git apply: {:+}", h.number, h.placement.offset, git));
       }
     } else if (d.drift == Drift::fuzz && one_file) {
       for (const auto& h : d.hunks) {
-        auto tool = a.verdict.patch_hunks.count(h.number) ? a.verdict.patch_hunks.at(h.number) : std::pair<int, int>{0, 0};
+        auto tool =
+            a.verdict.patch_hunks.count(h.number) ? a.verdict.patch_hunks.at(h.number) : std::pair<int, int>{0, 0};
         int fuzz = h.placement.how == How::fuzz ? h.placement.fuzz : 0;
         if (tool != std::pair<int, int>{fuzz, h.placement.offset})
-          wrong.push_back(fmt::format("hunk {} fuzz {} at {:+}, patch: fuzz {} at {:+}", h.number, fuzz, h.placement.offset,
-                                      tool.first, tool.second));
+          wrong.push_back(fmt::format("hunk {} fuzz {} at {:+}, patch: fuzz {} at {:+}", h.number, fuzz,
+                                      h.placement.offset, tool.first, tool.second));
       }
     }
     // Bring the working tree to where patchmgr's next patch is checked.
     std::string pf = shell_quote(p.file.string());
     ToolRun applied{0, ""};
-    if (d.drift == Drift::applies || d.drift == Drift::offset) applied = sh(fmt::format("git -C {} apply {}", wd, pf));
-    else if (d.drift == Drift::fuzz) applied = sh(fmt::format("patch -d {} -p1 --forward --batch -F2 -s -i {}", wd, pf));
-    else if (d.drift == Drift::three_way) applied = sh(fmt::format("git -C {} apply -3 {}", wd, pf));
+    if (d.drift == Drift::applies || d.drift == Drift::offset)
+      applied = sh(fmt::format("git -C {} apply {}", wd, pf));
+    else if (d.drift == Drift::fuzz)
+      applied = sh(fmt::format("patch -d {} -p1 --forward --batch -F2 -s -i {}", wd, pf));
+    else if (d.drift == Drift::three_way)
+      applied = sh(fmt::format("git -C {} apply -3 {}", wd, pf));
     else if (d.drift == Drift::partly_upstream)
       for (const auto& path : p.parsed.touched_files) {
         bool exists = false;
         std::string text = blob_text(repo, *d.tree, path, &exists);
-        if (exists) write(workdir / path, text);
-        else std::filesystem::remove(workdir / path);
+        if (exists)
+          write(workdir / path, text);
+        else
+          std::filesystem::remove(workdir / path);
       }
     if (applied.code != 0) wrong.push_back("the tool did not apply it: " + applied.out);
     if (d.tree && d.drift != Drift::partly_upstream)

@@ -16,7 +16,8 @@ TEST(AttentionGpu, PolicyBackendRunsAndIsAccurate) {
   Policy policy;
   at::manual_seed(0);
   auto opts = at::TensorOptions().dtype(at::kDouble).device(at::kCUDA);
-  at::Tensor q = at::randn({2, 8, 256, 64}, opts), k = at::randn({2, 8, 256, 64}, opts), v = at::randn({2, 8, 256, 64}, opts);
+  at::Tensor q = at::randn({2, 8, 256, 64}, opts), k = at::randn({2, 8, 256, 64}, opts),
+             v = at::randn({2, 8, 256, 64}, opts);
   at::Tensor reference = attend_math(q, k, v);
   for (auto [dtype, tolerance] : {std::pair{at::kHalf, 2e-3}, {at::kBFloat16, 1e-2}, {at::kFloat, 1e-5}}) {
     at::Tensor out = attend(policy, q.to(dtype), k.to(dtype), v.to(dtype));  // throws if the chosen backend cannot run

@@ -32,16 +32,16 @@ TEST(AttentionPolicy, RulesPerDeviceAndDtype) {
   } cases[] = {
       {DeviceInfo{}, at::kFloat, 801, Backend::automatic},  // CPU: libtorch decides
       {DeviceInfo{}, at::kBFloat16, 62, Backend::automatic},
-      {rocm, at::kHalf, 801, Backend::flash},               // ROCm -> flash
+      {rocm, at::kHalf, 801, Backend::flash},  // ROCm -> flash
       {rocm, at::kBFloat16, 62, Backend::flash},
-      {rocm, at::kFloat, 801, Backend::efficient},          // fp32 never flash
+      {rocm, at::kFloat, 801, Backend::efficient},                                               // fp32 never flash
       {nvidia(9, 0), at::kHalf, 801, STEMKIT_HAS_SDPA_CUDNN ? Backend::cudnn : Backend::flash},  // H100, time axis
-      {nvidia(9, 0), at::kBFloat16, 62, Backend::efficient},  // H100, band axis
+      {nvidia(9, 0), at::kBFloat16, 62, Backend::efficient},                                     // H100, band axis
       {nvidia(9, 0), at::kFloat, 801, Backend::efficient},
-      {nvidia(8, 9), at::kBFloat16, 801, Backend::flash},   // Ada
-      {nvidia(8, 0), at::kHalf, 62, Backend::flash},        // A100
+      {nvidia(8, 9), at::kBFloat16, 801, Backend::flash},  // Ada
+      {nvidia(8, 0), at::kHalf, 62, Backend::flash},       // A100
       {nvidia(8, 6), at::kFloat, 801, Backend::efficient},
-      {nvidia(7, 5), at::kHalf, 801, Backend::efficient},   // Turing: no flash
+      {nvidia(7, 5), at::kHalf, 801, Backend::efficient},                                          // Turing: no flash
       {nvidia(12, 0), at::kHalf, 4096, STEMKIT_HAS_SDPA_CUDNN ? Backend::cudnn : Backend::flash},  // Blackwell
   };
   for (const auto& c : cases) {
@@ -78,7 +78,8 @@ TEST(AttentionPolicy, HeadSizesABackendRefusesFallBack) {
   EXPECT_EQ(big.backend, available(Backend::efficient) ? Backend::efficient : Backend::math) << big.reason;
   EXPECT_NE(big.reason.find("flash takes no head size 512"), std::string::npos) << big.reason;
   if (STEMKIT_HAS_SDPA_CUDNN) {
-    Choice cudnn = choose(nvidia(9, 0), at::kBFloat16, 801, 40, std::nullopt);  // cuDNN and flash: 40 is a multiple of 8
+    Choice cudnn =
+        choose(nvidia(9, 0), at::kBFloat16, 801, 40, std::nullopt);  // cuDNN and flash: 40 is a multiple of 8
     EXPECT_EQ(cudnn.backend, Backend::cudnn) << cudnn.reason;
   }
   EXPECT_TRUE(takes(Backend::math, at::kFloat, 6));

@@ -30,8 +30,7 @@ Audio sine(int rate, int channels, double seconds, double freq, float amplitude 
   a.frames = static_cast<int64_t>(rate * seconds);
   a.data.resize(static_cast<size_t>(channels) * a.frames);
   for (int c = 0; c < channels; ++c)
-    for (int64_t i = 0; i < a.frames; ++i)
-      a.channel(c)[i] = amplitude * std::sin(2 * M_PI * freq * i / rate + c);
+    for (int64_t i = 0; i < a.frames; ++i) a.channel(c)[i] = amplitude * std::sin(2 * M_PI * freq * i / rate + c);
   return a;
 }
 
@@ -44,10 +43,15 @@ float max_diff(const Audio& a, const Audio& b) {
 TEST(Audio, RoundTripsEveryOutputFormat) {
   Tmp tmp;
   Audio a = sine(44100, 2, 0.5, 440);
-  struct Case { const char* name; Encoding enc; float tolerance; } cases[] = {
-      {"a.wav", Encoding::pcm16, 1.0f / 32768 + 1e-6f}, {"b.wav", Encoding::pcm24, 1.0f / 8388608 + 1e-7f},
-      {"c.wav", Encoding::float32, 0.0f}, {"d.flac", Encoding::pcm16, 1.0f / 32768 + 1e-6f},
-      {"e.flac", Encoding::pcm24, 1.0f / 8388608 + 1e-7f}};
+  struct Case {
+    const char* name;
+    Encoding enc;
+    float tolerance;
+  } cases[] = {{"a.wav", Encoding::pcm16, 1.0f / 32768 + 1e-6f},
+               {"b.wav", Encoding::pcm24, 1.0f / 8388608 + 1e-7f},
+               {"c.wav", Encoding::float32, 0.0f},
+               {"d.flac", Encoding::pcm16, 1.0f / 32768 + 1e-6f},
+               {"e.flac", Encoding::pcm24, 1.0f / 8388608 + 1e-7f}};
   for (const auto& c : cases) {
     write_audio(tmp(c.name), a, c.enc);
     Audio b = read_audio(tmp(c.name));
@@ -66,8 +70,9 @@ TEST(Audio, Pcm16RoundsToNearestAndSaturates) {
   Audio a;
   a.samplerate = 44100;
   a.channels = 2;
-  const std::vector<float> left = {0.25f / 32768, 0.75f / 32768, 0.5f / 32768, 1.5f / 32768, -2.5f / 32768,
-                                   -0.6f / 32768, 1.0f, 2.0f, -1.0f, -3.0f, std::nanf(""), 0.123456f};
+  const std::vector<float> left = {0.25f / 32768, 0.75f / 32768, 0.5f / 32768,  1.5f / 32768,
+                                   -2.5f / 32768, -0.6f / 32768, 1.0f,          2.0f,
+                                   -1.0f,         -3.0f,         std::nanf(""), 0.123456f};
   a.frames = static_cast<int64_t>(left.size());
   a.data = left;
   for (float v : left) a.data.push_back(-v);  // the right channel: the left negated
@@ -89,7 +94,8 @@ TEST(Audio, Pcm16RoundsToNearestAndSaturates) {
 TEST(Audio, Pcm16ReadsAsLibsndfilesFloats) {
   Tmp tmp;
   std::vector<short> ints;
-  for (int v = -32768; v <= 32767; ++v) ints.push_back(static_cast<short>(v)), ints.push_back(static_cast<short>(-1 - v));
+  for (int v = -32768; v <= 32767; ++v)
+    ints.push_back(static_cast<short>(v)), ints.push_back(static_cast<short>(-1 - v));
   SF_INFO info{};
   info.samplerate = 44100;
   info.channels = 2;
@@ -170,10 +176,14 @@ TEST(Audio, ClippingWhileWritingGivesTheSameFile) {
   auto bytes = [](const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     std::string b(std::istreambuf_iterator<char>(in), {});
-    if (const size_t peak = b.find("PEAK"); peak != std::string::npos && peak + 16 <= b.size()) b.replace(peak + 12, 4, 4, '\0');
+    if (const size_t peak = b.find("PEAK"); peak != std::string::npos && peak + 16 <= b.size())
+      b.replace(peak + 12, 4, 4, '\0');
     return b;
   };
-  struct Case { const char* ext; Encoding enc; } cases[] = {
+  struct Case {
+    const char* ext;
+    Encoding enc;
+  } cases[] = {
       {".wav", Encoding::pcm16}, {".wav", Encoding::pcm24}, {".wav", Encoding::float32}, {".flac", Encoding::pcm16}};
   for (const auto& c : cases)
     for (Clip clip : {Clip::none, Clip::rescale, Clip::clamp, Clip::tanh}) {
@@ -262,7 +272,8 @@ TEST(Audio, WritesAreAtomicAndRefuseWhatTheyCannotDo) {
 TEST(Audio, ReadsOggAndMp3WhenLibsndfileCanMakeThem) {
   Tmp tmp;
   Audio a = sine(44100, 2, 0.5, 440);
-  for (auto [name, format] : {std::pair{"x.ogg", SF_FORMAT_OGG | SF_FORMAT_VORBIS}, {"x.mp3", SF_FORMAT_MPEG | SF_FORMAT_MPEG_LAYER_III}}) {
+  for (auto [name, format] :
+       {std::pair{"x.ogg", SF_FORMAT_OGG | SF_FORMAT_VORBIS}, {"x.mp3", SF_FORMAT_MPEG | SF_FORMAT_MPEG_LAYER_III}}) {
     SF_INFO info{};
     info.samplerate = 44100;
     info.channels = 2;

@@ -29,7 +29,6 @@ namespace {
 using namespace stemkit;
 const std::string kDir = std::string(STEMKIT_FIXTURES) + "/bs_roformer/";
 
-
 class BSRoformerParity : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(BSRoformerParity, ForwardMatchesUpstream) {
@@ -57,8 +56,8 @@ TEST_P(BSRoformerParity, ForwardMatchesUpstream) {
 
   // The comparison is sensitive: 1% more on the rotary frequencies, the last
   // norm or one band's mask weights moves the output far past the tolerance.
-  for (const std::string name : {"layers.0.1.layers.0.0.rotary_embed.freqs", "final_norm.gamma",
-                                 "mask_estimators.0.to_freqs.1.0.0.weight"}) {
+  for (const std::string name :
+       {"layers.0.1.layers.0.0.rotary_embed.freqs", "final_norm.gamma", "mask_estimators.0.to_freqs.1.0.0.weight"}) {
     auto state = weights::state_dict(checkpoint);
     std::vector<float> keep;
     state[name] = test::changed(state.at(name), 1.01, 0, keep);
@@ -98,8 +97,8 @@ TEST(BSRoformerMsst, EveryOptionMatters) {
     EXPECT_GT(moved, 1e-4) << option;
   }
   // Layers whose weights the checkpoint has (or lacks) are named when it does not fit.
-  for (const auto& [option, value] : std::vector<std::pair<std::string, int>>{{"linear_transformer_depth", 0},
-                                                                              {"mlp_expansion_factor", 4}}) {
+  for (const auto& [option, value] :
+       std::vector<std::pair<std::string, int>>{{"linear_transformer_depth", 0}, {"mlp_expansion_factor", 4}}) {
     nlohmann::json kwargs = meta["kwargs"];
     kwargs[option] = value;
     models::BSRoformer other(models::BSRoformerConfig::from_json(kwargs, "msst.json"));
@@ -192,22 +191,31 @@ TEST(BSRoformerConfig, ProblemsAreNamed) {
     return std::string("no error");
   };
   EXPECT_NE(message({{"depth", 2}}).find("needs `dim`"), std::string::npos);
-  EXPECT_NE(message({{"dim", 8}, {"depth", 1}, {"stft_n_fft", 512}}).find("add up to 1025 bins; stft_n_fft 512 gives 257"),
+  EXPECT_NE(
+      message({{"dim", 8}, {"depth", 1}, {"stft_n_fft", 512}}).find("add up to 1025 bins; stft_n_fft 512 gives 257"),
+      std::string::npos);
+  EXPECT_NE(message({{"dim", 8}, {"depth", "two"}}).find("depth=\"two\": expected a positive integer"),
             std::string::npos);
-  EXPECT_NE(message({{"dim", 8}, {"depth", "two"}}).find("depth=\"two\": expected a positive integer"), std::string::npos);
   EXPECT_NE(message({{"dim", 8}, {"depth", 1}, {"linear_transformer_depth", -1}})
                 .find("linear_transformer_depth=-1: expected a non-negative integer"),
             std::string::npos);
   EXPECT_NE(message({{"dim", 8}, {"depth", 1}, {"mlp_expansion_factor", 0}})
                 .find("mlp_expansion_factor=0: expected a positive integer"),
             std::string::npos);
-  EXPECT_NE(message({{"dim", 8}, {"depth", 1}, {"use_pope", true}}).find("use_pope=true: MSST's PoPE"), std::string::npos);
-  EXPECT_NE(message({{"dim", 8}, {"depth", 1}, {"skip_connection", "yes"}}).find("skip_connection=\"yes\": expected true or false"),
+  EXPECT_NE(message({{"dim", 8}, {"depth", 1}, {"use_pope", true}}).find("use_pope=true: MSST's PoPE"),
+            std::string::npos);
+  EXPECT_NE(message({{"dim", 8}, {"depth", 1}, {"skip_connection", "yes"}})
+                .find("skip_connection=\"yes\": expected true or false"),
             std::string::npos);
   // viperx's 12.97 config: its MSST-only and training-only arguments are understood.
-  auto c = models::BSRoformerConfig::from_json({{"dim", 512}, {"depth", 12}, {"stereo", true}, {"flash_attn", true},
-                                                {"linear_transformer_depth", 0}, {"use_torch_checkpoint", false},
-                                                {"sage_attention", true}, {"some_new_option", 1}},
+  auto c = models::BSRoformerConfig::from_json({{"dim", 512},
+                                                {"depth", 12},
+                                                {"stereo", true},
+                                                {"flash_attn", true},
+                                                {"linear_transformer_depth", 0},
+                                                {"use_torch_checkpoint", false},
+                                                {"sage_attention", true},
+                                                {"some_new_option", 1}},
                                                "viperx.yaml");
   EXPECT_EQ(c.freqs_per_bands.size(), 62u);  // upstream's default bands for n_fft 2048
   EXPECT_EQ(c.msst.linear_transformer_depth, 0);

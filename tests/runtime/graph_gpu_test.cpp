@@ -30,7 +30,8 @@ double ms_per_call(const std::function<at::Tensor()>& f, int iters = 200) {
 
 TEST(GraphRunnerGpu, ReplaysAndMatchesEager) {
   if (!at::hasCUDA()) GTEST_SKIP() << "skipped: no CUDA GPU visible to this libtorch";
-  if (!capture::capture_supported()) GTEST_SKIP() << "skipped: this build has no CUDA graph support (not a CUDA libtorch)";
+  if (!capture::capture_supported())
+    GTEST_SKIP() << "skipped: this build has no CUDA graph support (not a CUDA libtorch)";
   capture::GraphRunner run(small_ops);
   auto opts = at::TensorOptions().device(at::kCUDA);
   at::Tensor a = at::randn({4, 2, 4096}, opts), b = at::randn({4, 2, 4096}, opts);

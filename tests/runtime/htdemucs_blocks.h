@@ -25,9 +25,10 @@
 namespace stemkit::test {
 
 struct BlockComparison {
-  std::string block;    // what ran, with its shape
-  double rel_l2 = -1;   // the fast path's output against the reference's
-  std::string skipped;  // why the reference could not run here (an op the device lacks for the dtype); empty when it ran
+  std::string block;   // what ran, with its shape
+  double rel_l2 = -1;  // the fast path's output against the reference's
+  std::string
+      skipped;  // why the reference could not run here (an op the device lacks for the dtype); empty when it ran
 };
 
 // Random parameters: GroupNorm weights around 1 and biases around 0,
@@ -77,7 +78,9 @@ inline std::vector<BlockComparison> compare_blocks(const at::Device& device, at:
   c10::InferenceMode guard;
   at::manual_seed(0);
   auto on = [&](const at::Tensor& t) { return t.to(device, dtype); };
-  auto input = [&](at::IntArrayRef shape) { return on(2 * at::randn(shape) + 0.5); };  // an offset for the means to remove
+  auto input = [&](at::IntArrayRef shape) {
+    return on(2 * at::randn(shape) + 0.5);
+  };  // an offset for the means to remove
   std::vector<BlockComparison> out;
 
   // HEncLayer and HDecLayer's norm1/norm2: nn.GroupNorm(norm_groups, C).
@@ -86,14 +89,16 @@ inline std::vector<BlockComparison> compare_blocks(const at::Device& device, at:
     int64_t groups, channels;
     std::vector<int64_t> shape;
   };
-  for (const auto& c : {GroupNormCase{"GroupNorm(4, 48), frequency layer (2, 48, 8, 37)", 4, 48, {2, 48, 8, 37}},
-                        GroupNormCase{"GroupNorm(4, 48), time layer (2, 48, 300)", 4, 48, {2, 48, 300}},
-                        GroupNormCase{"GroupNorm(4, 16), many rows for ATen's kernel (160, 16, 40)", 4, 16, {160, 16, 40}}}) {
+  for (const auto& c :
+       {GroupNormCase{"GroupNorm(4, 48), frequency layer (2, 48, 8, 37)", 4, 48, {2, 48, 8, 37}},
+        GroupNormCase{"GroupNorm(4, 48), time layer (2, 48, 300)", 4, 48, {2, 48, 300}},
+        GroupNormCase{"GroupNorm(4, 16), many rows for ATen's kernel (160, 16, 40)", 4, 16, {160, 16, 40}}}) {
     nn::GroupNorm gn(nn::GroupNormOptions(c.groups, c.channels));
     randomise(*gn);
     gn->to(device, dtype);
     const at::Tensor x = input(c.shape);
-    out.push_back(compare(c.block, [&] { return gn(x); }, [&] { return hd::fast::group_norm(*gn, x); }));
+    out.push_back(compare(
+        c.block, [&] { return gn(x); }, [&] { return hd::fast::group_norm(*gn, x); }));
   }
 
   {  // The transformer layers' norm_out: MyGroupNorm(1, C) over tokens.
@@ -101,8 +106,9 @@ inline std::vector<BlockComparison> compare_blocks(const at::Device& device, at:
     randomise(*gn);
     gn->to(device, dtype);
     const at::Tensor x = input({2, 75, 64});
-    out.push_back(compare("MyGroupNorm(1, 64), tokens (2, 75, 64)", [&] { return gn(x); },
-                          [&] { return hd::fast::my_group_norm(*gn, x); }));
+    out.push_back(compare(
+        "MyGroupNorm(1, 64), tokens (2, 75, 64)", [&] { return gn(x); },
+        [&] { return hd::fast::my_group_norm(*gn, x); }));
   }
 
   {  // A DConv branch's GroupNorm(1) after a convolution run without its bias.
@@ -110,16 +116,20 @@ inline std::vector<BlockComparison> compare_blocks(const at::Device& device, at:
     randomise(*gn);
     gn->to(device, dtype);
     const at::Tensor bias = on(at::randn({24})), y = input({2, 24, 300}), y4 = input({2, 24, 8, 37});
-    out.push_back(compare("DConv GroupNorm(1, 24) with the bias folded, (2, 24, 300)",
-                          [&] { return gn(y + bias.view({1, -1, 1})); },
-                          [&] { return hd::fast::dconv_norm(*gn, y, bias); }));
+    out.push_back(compare(
+        "DConv GroupNorm(1, 24) with the bias folded, (2, 24, 300)",
+        [&] {
+          return gn(y + bias.view({1, -1, 1}));
+        },
+        [&] { return hd::fast::dconv_norm(*gn, y, bias); }));
     // In a frequency layer, upstream normalises each bin of the (B * Fr, C, T) copy.
-    out.push_back(compare("DConv GroupNorm(1, 24) with the bias folded, per bin of (2, 24, 8, 37)",
-                          [&] {
-                            at::Tensor per_bin = (y4 + bias.view({1, -1, 1, 1})).permute({0, 2, 1, 3}).reshape({-1, 24, 37});
-                            return gn(per_bin).view({2, 8, 24, 37}).permute({0, 2, 1, 3});
-                          },
-                          [&] { return hd::fast::dconv_norm(*gn, y4, bias); }));
+    out.push_back(compare(
+        "DConv GroupNorm(1, 24) with the bias folded, per bin of (2, 24, 8, 37)",
+        [&] {
+          at::Tensor per_bin = (y4 + bias.view({1, -1, 1, 1})).permute({0, 2, 1, 3}).reshape({-1, 24, 37});
+          return gn(per_bin).view({2, 8, 24, 37}).permute({0, 2, 1, 3});
+        },
+        [&] { return hd::fast::dconv_norm(*gn, y4, bias); }));
   }
 
   {  // x + LayerScale(y): DConv's residual (channel first) and the transformer's (channel last).
@@ -129,11 +139,13 @@ inline std::vector<BlockComparison> compare_blocks(const at::Device& device, at:
     first->to(device, dtype);
     last->to(device, dtype);
     const at::Tensor x = input({2, 48, 300}), y = input({2, 48, 300});
-    out.push_back(compare("x + LayerScale(48)(y), channel first (2, 48, 300)", [&] { return x + first(y); },
-                          [&] { return hd::fast::add_layer_scale(x, *first, y); }));
+    out.push_back(compare(
+        "x + LayerScale(48)(y), channel first (2, 48, 300)", [&] { return x + first(y); },
+        [&] { return hd::fast::add_layer_scale(x, *first, y); }));
     const at::Tensor xt = input({2, 75, 64}), yt = input({2, 75, 64});
-    out.push_back(compare("x + LayerScale(64, channel_last)(y), tokens (2, 75, 64)", [&] { return xt + last(yt); },
-                          [&] { return hd::fast::add_layer_scale(xt, *last, yt); }));
+    out.push_back(compare(
+        "x + LayerScale(64, channel_last)(y), tokens (2, 75, 64)", [&] { return xt + last(yt); },
+        [&] { return hd::fast::add_layer_scale(xt, *last, yt); }));
   }
 
   {  // DConv(48, compress 4, depth 2) over time, and over frequency as HEncLayer/HDecLayer run it.
@@ -141,14 +153,16 @@ inline std::vector<BlockComparison> compare_blocks(const at::Device& device, at:
     randomise(*dconv);
     dconv->to(device, dtype);
     const at::Tensor x = input({2, 48, 300}), x4 = input({2, 48, 8, 40});
-    out.push_back(compare("DConv(48, 4, 2), time layer (2, 48, 300)", [&] { return dconv(x); },
-                          [&] { return hd::fast::dconv(*dconv, x); }));
-    out.push_back(compare("DConv(48, 4, 2), frequency layer (2, 48, 8, 40)",
-                          [&] {  // hdemucs.py:146-151
-                            at::Tensor y = x4.permute({0, 2, 1, 3}).reshape({-1, 48, 40});
-                            return dconv(y).view({2, 8, 48, 40}).permute({0, 2, 1, 3});
-                          },
-                          [&] { return hd::fast::dconv(*dconv, x4); }));
+    out.push_back(compare(
+        "DConv(48, 4, 2), time layer (2, 48, 300)", [&] { return dconv(x); },
+        [&] { return hd::fast::dconv(*dconv, x); }));
+    out.push_back(compare(
+        "DConv(48, 4, 2), frequency layer (2, 48, 8, 40)",
+        [&] {  // hdemucs.py:146-151
+          at::Tensor y = x4.permute({0, 2, 1, 3}).reshape({-1, 48, 40});
+          return dconv(y).view({2, 8, 48, 40}).permute({0, 2, 1, 3});
+        },
+        [&] { return hd::fast::dconv(*dconv, x4); }));
   }
   return out;
 }

@@ -35,7 +35,9 @@ using test::rel_l2;
 TEST(HTDemucsGpu, FullConfigurationMatchesUpstream) {
   if (!at::hasCUDA()) GTEST_SKIP() << "skipped: no CUDA or ROCm GPU";
   const char* dir = std::getenv("STEMKIT_HTDEMUCS_FULL");
-  if (!dir) GTEST_SKIP() << "skipped: STEMKIT_HTDEMUCS_FULL is not set (make the data with make_htdemucs_fixtures.py --config full)";
+  if (!dir)
+    GTEST_SKIP()
+        << "skipped: STEMKIT_HTDEMUCS_FULL is not set (make the data with make_htdemucs_fixtures.py --config full)";
   const std::string base = std::string(dir) + "/full";
   std::ifstream meta_in(base + ".json");
   ASSERT_TRUE(meta_in) << base << ".json is missing";
@@ -76,8 +78,8 @@ TEST(HTDemucsGpu, FullConfigurationMatchesUpstream) {
     const double ours = rel_l2(model.forward(in.to(cuda)), want);
     const std::string key = std::string("forward_out_") + tag;
     const double theirs = data.tensors.count(key) ? rel_l2(get(key.c_str()), want) : -1;
-    std::printf("htdemucs full, %s forward: rel. L2 %.3g against upstream fp32 (upstream %s autocast: %.3g)\n", tag, ours,
-                tag, theirs);
+    std::printf("htdemucs full, %s forward: rel. L2 %.3g against upstream fp32 (upstream %s autocast: %.3g)\n", tag,
+                ours, tag, theirs);
     EXPECT_LT(ours, 2e-2) << tag;
   }
   at::globalContext().setAllowTF32CuDNN(true);
@@ -127,8 +129,9 @@ TEST(HTDemucsGpu, FastPathsMatchTheReferenceForwards) {
     const at::Tensor ref = model.forward(in);
     model.to(cuda, dtype, fast);
     const at::Tensor got = model.forward(in);
-    std::printf("small %s: fast paths rel. L2 %.3g against the reference forwards; reference %.3g against upstream fp32\n",
-                tag, rel_l2(got, ref), rel_l2(ref, want));
+    std::printf(
+        "small %s: fast paths rel. L2 %.3g against the reference forwards; reference %.3g against upstream fp32\n", tag,
+        rel_l2(got, ref), rel_l2(ref, want));
     EXPECT_LT(rel_l2(got, ref), tolerance) << tag;
     if (dtype == at::kFloat) EXPECT_LT(rel_l2(ref, want), 1e-5);
   }

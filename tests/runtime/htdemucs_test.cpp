@@ -139,7 +139,8 @@ TEST_P(HTDemucsParity, WholeTrackMatchesApplyModel) {
     };
     at::Tensor got = segment::apply_demucs(forward, f.get("track_in"), split);
     ASSERT_EQ(got.sizes(), want.sizes());
-    std::printf("%s: apply_model batch %d rel. L2 %.3g\n", GetParam().c_str(), static_cast<int>(batch), rel_l2(got, want));
+    std::printf("%s: apply_model batch %d rel. L2 %.3g\n", GetParam().c_str(), static_cast<int>(batch),
+                rel_l2(got, want));
     EXPECT_LT(rel_l2(got, want), 1e-5) << "batch " << batch;
     for (const auto& s : shapes) EXPECT_EQ(s, shapes.front()) << "every call has one shape";
   }
@@ -155,7 +156,8 @@ TEST(DemucsBag, SeparateMatchesDemucsApi) {
   o.window_seconds = 0.07;  // output in windows of 3087 samples: four windows, chunks straddling them
   std::vector<double> fractions;
   models::SeparationReport report;
-  at::Tensor got = models::separate(bag, f.get("track_in"), o, [&](double x) { fractions.push_back(x); }, &report);
+  at::Tensor got = models::separate(
+      bag, f.get("track_in"), o, [&](double x) { fractions.push_back(x); }, &report);
   at::Tensor want = f.get("separate_out");
   ASSERT_EQ(got.sizes(), want.sizes());
   std::printf("small: separate rel. L2 %.3g\n", rel_l2(got, want));
@@ -166,7 +168,8 @@ TEST(DemucsBag, SeparateMatchesDemucsApi) {
   EXPECT_EQ(fractions.back(), 1.0);
 
   // Two identical members weighted per source give the same stems; mismatched weights are refused.
-  models::DemucsBag two = models::load_demucs_bag("two", {kDir + "small.th", kDir + "small.th"}, {{1, 0, 0.5, 1}, {0, 1, 0.5, 1}});
+  models::DemucsBag two =
+      models::load_demucs_bag("two", {kDir + "small.th", kDir + "small.th"}, {{1, 0, 0.5, 1}, {0, 1, 0.5, 1}});
   EXPECT_LT(rel_l2(models::separate(two, f.get("track_in"), o), want), 1e-5);
   EXPECT_THROW(models::load_demucs_bag("bad", {kDir + "small.th"}, {{1, 1}}), stemkit::Error);
   EXPECT_THROW(models::load_demucs_bag("mixed", {kDir + "small.th", kDir + "merge.th"}), stemkit::Error);
@@ -195,9 +198,11 @@ TEST(HTDemucsSegment, ShorterSegmentMatchesApplyModel) {
 INSTANTIATE_TEST_SUITE_P(Configs, HTDemucsParity, ::testing::Values("small", "merge"));
 
 TEST(HTDemucsConfig, OfficialDefaultsAndFraction) {
-  auto c = models::HTDemucsConfig::from_json(
-      {{"sources", {"drums", "bass", "other", "vocals"}}, {"segment", "39/5"}, {"bottom_channels", 512}, {"dconv_mode", 3}},
-      "htdemucs.th");
+  auto c = models::HTDemucsConfig::from_json({{"sources", {"drums", "bass", "other", "vocals"}},
+                                              {"segment", "39/5"},
+                                              {"bottom_channels", 512},
+                                              {"dconv_mode", 3}},
+                                             "htdemucs.th");
   EXPECT_EQ(c.training_length, 343980);  // int(Fraction(39, 5) * 44100)
   EXPECT_EQ(c.segment, "39/5");
   models::HTDemucs model(c);

@@ -62,9 +62,10 @@ TEST(MelFilters, MatchLibrosa) {
       EXPECT_LT(std::max(got[last].item<double>(), want[last].item<double>()), 1e-12) << name;
       got[last] = want[last];
     }
-    EXPECT_TRUE(at::equal(got > 0, want > 0)) << name << ": " << (got > 0).ne(want > 0).sum().item<int64_t>()
-                                              << " entries differ in being zero";
-    const double max_rel = ((got - want).abs() / want.abs().clamp_min(1e-30)).masked_select(want > 0).max().item<double>();
+    EXPECT_TRUE(at::equal(got > 0, want > 0))
+        << name << ": " << (got > 0).ne(want > 0).sum().item<int64_t>() << " entries differ in being zero";
+    const double max_rel =
+        ((got - want).abs() / want.abs().clamp_min(1e-30)).masked_select(want > 0).max().item<double>();
     std::printf("mel %s: %ld non-zero weights, max relative difference to librosa %.3g\n", name.c_str(),
                 static_cast<long>(nonzero.numel()), max_rel);
     EXPECT_LT(max_rel, 1e-6) << name;
@@ -95,7 +96,6 @@ TEST(MelFilters, BandMappingMatchesUpstream) {
   EXPECT_EQ(kim.covers.back(), 1);
   EXPECT_THROW(dsp::mel_bands(44100, 64, 60), std::invalid_argument);  // more bands than bins: a band is empty
 }
-
 
 class MelBandRoformerParity : public ::testing::TestWithParam<std::string> {};
 
@@ -158,8 +158,9 @@ TEST(MelBandRoformer, LoadsMsstLayout) {
   models::MelBandRoformer model(config);
   model.load_state_dict(msst, "msst.ckpt");
   auto data = weights::load_safetensors(kDir + "mono.safetensors");
-  EXPECT_LT(test::rel_l2(model.forward(layers::to_torch(data.tensors.at("mix"))), layers::to_torch(data.tensors.at("out"))),
-            1e-5);
+  EXPECT_LT(
+      test::rel_l2(model.forward(layers::to_torch(data.tensors.at("mix"))), layers::to_torch(data.tensors.at("out"))),
+      1e-5);
   // Strict: a missing tensor is named.
   msst.erase("layers.0.1.norm.gamma");
   try {
@@ -189,14 +190,15 @@ TEST(MelBandRoformer, InputLengthAndZeroDc) {
   ASSERT_EQ(full.size(-1), mix.size(-1));
   EXPECT_LT(test::rel_l2(full.slice(-1, 0, plain.size(-1)), plain), 1e-6);
   auto spectrum = [](const at::Tensor& y) {
-    return at::stft(y.reshape({-1, y.size(-1)}), 256, 64, 256, at::hann_window(256), true, "reflect", false, true, true).abs();
+    return at::stft(y.reshape({-1, y.size(-1)}), 256, 64, 256, at::hann_window(256), true, "reflect", false, true, true)
+        .abs();
   };
   // What zero_dc removed is the iSTFT of the DC bins alone: a signal that moves
   // at the frame rate, whose own spectrum sits in bins 0 and 1 (Hann leakage).
   at::Tensor removed = spectrum(plain - no_dc);
   const double low = removed.slice(1, 0, 2).norm().item<double>(), high = removed.slice(1, 2).norm().item<double>();
-  std::printf("zero_dc: removed %.3g of the output, spectrum bins 0-1 %.3g, bins >= 2 %.3g\n", test::rel_l2(no_dc, plain),
-              low, high);
+  std::printf("zero_dc: removed %.3g of the output, spectrum bins 0-1 %.3g, bins >= 2 %.3g\n",
+              test::rel_l2(no_dc, plain), low, high);
   EXPECT_GT(test::rel_l2(no_dc, plain), 1e-4);
   EXPECT_LT(high * high, 0.05 * (low * low + high * high));  // 95% of its energy (1.4% measured above bin 1)
 }
@@ -284,24 +286,46 @@ TEST(MelBandRoformerConfig, ProblemsAreNamed) {
     return std::string("no error");
   };
   EXPECT_NE(message({{"depth", 2}}).find("model.yaml: MelBandRoformer needs `dim`"), std::string::npos);
-  EXPECT_NE(message({{"dim", 8}, {"depth", 1}, {"skip_connection", 1}}).find("skip_connection=1: expected true or false"),
-            std::string::npos);
-  EXPECT_NE(message({{"dim", 8}, {"depth", 1}, {"mlp_expansion_factor", 0}}).find("mlp_expansion_factor=0: expected a positive"),
+  EXPECT_NE(
+      message({{"dim", 8}, {"depth", 1}, {"skip_connection", 1}}).find("skip_connection=1: expected true or false"),
+      std::string::npos);
+  EXPECT_NE(message({{"dim", 8}, {"depth", 1}, {"mlp_expansion_factor", 0}})
+                .find("mlp_expansion_factor=0: expected a positive"),
             std::string::npos);
   EXPECT_NE(message({{"dim", 8}, {"depth", 1}, {"use_pope", true}}).find("use_pope=true"), std::string::npos);
-  EXPECT_NE(message({{"dim", 8}, {"depth", 1}, {"num_bands", 60}, {"stft_n_fft", 64}, {"stft_win_length", 64}}).find("num_bands 60"),
+  EXPECT_NE(message({{"dim", 8}, {"depth", 1}, {"num_bands", 60}, {"stft_n_fft", 64}, {"stft_win_length", 64}})
+                .find("num_bands 60"),
             std::string::npos);
-  EXPECT_NE(message({{"dim", 8}, {"depth", 1}, {"stft_win_length", 1024}}).find("stft_win_length 1024"), std::string::npos);
+  EXPECT_NE(message({{"dim", 8}, {"depth", 1}, {"stft_win_length", 1024}}).find("stft_win_length 1024"),
+            std::string::npos);
   EXPECT_EQ(message({{"dim", 8}, {"depth", 1}, {"mlp_expansion_factor", 2}, {"skip_connection", true}}), "no error");
   // Kim's vocal model section: everything known, MSST's default of no linear attention.
-  auto kim = models::MelBandRoformerConfig::from_json(
-      {{"dim", 384}, {"depth", 6}, {"stereo", true}, {"num_stems", 1}, {"time_transformer_depth", 1},
-       {"freq_transformer_depth", 1}, {"num_bands", 60}, {"dim_head", 64}, {"heads", 8}, {"attn_dropout", 0},
-       {"ff_dropout", 0}, {"flash_attn", true}, {"dim_freqs_in", 1025}, {"sample_rate", 44100}, {"stft_n_fft", 2048},
-       {"stft_hop_length", 441}, {"stft_win_length", 2048}, {"stft_normalized", false}, {"mask_estimator_depth", 2},
-       {"multi_stft_resolution_loss_weight", 1.0}, {"multi_stft_resolutions_window_sizes", {4096, 2048, 1024, 512, 256}},
-       {"multi_stft_hop_size", 147}, {"multi_stft_normalized", false}, {"some_new_option", 1}},
-      "kim.yaml");
+  auto kim =
+      models::MelBandRoformerConfig::from_json({{"dim", 384},
+                                                {"depth", 6},
+                                                {"stereo", true},
+                                                {"num_stems", 1},
+                                                {"time_transformer_depth", 1},
+                                                {"freq_transformer_depth", 1},
+                                                {"num_bands", 60},
+                                                {"dim_head", 64},
+                                                {"heads", 8},
+                                                {"attn_dropout", 0},
+                                                {"ff_dropout", 0},
+                                                {"flash_attn", true},
+                                                {"dim_freqs_in", 1025},
+                                                {"sample_rate", 44100},
+                                                {"stft_n_fft", 2048},
+                                                {"stft_hop_length", 441},
+                                                {"stft_win_length", 2048},
+                                                {"stft_normalized", false},
+                                                {"mask_estimator_depth", 2},
+                                                {"multi_stft_resolution_loss_weight", 1.0},
+                                                {"multi_stft_resolutions_window_sizes", {4096, 2048, 1024, 512, 256}},
+                                                {"multi_stft_hop_size", 147},
+                                                {"multi_stft_normalized", false},
+                                                {"some_new_option", 1}},
+                                               "kim.yaml");
   EXPECT_EQ(kim.msst.linear_transformer_depth, 0);
   EXPECT_EQ(kim.ignored, std::vector<std::string>{"some_new_option"});
 }

@@ -17,8 +17,9 @@ namespace {
 using namespace stemkit;
 
 std::string write_temp(const std::string& text) {
-  std::string path = (std::filesystem::temp_directory_path() / ("msst-" + std::to_string(::getpid()) + "-" +
-                                                                 std::to_string(std::rand()) + ".yaml")).string();
+  std::string path = (std::filesystem::temp_directory_path() /
+                      ("msst-" + std::to_string(::getpid()) + "-" + std::to_string(std::rand()) + ".yaml"))
+                         .string();
   std::ofstream(path) << text;
   return path;
 }
@@ -149,7 +150,8 @@ TEST(MsstConfig, ReadsAViperxStyleConfig) {
 }
 
 TEST(MsstConfig, ReadsUseAmp) {
-  const std::string path = write_temp("audio: {chunk_size: 10}\nmodel: {dim: 8}\ntraining:\n  instruments: [a]\n  use_amp: false\n");
+  const std::string path =
+      write_temp("audio: {chunk_size: 10}\nmodel: {dim: 8}\ntraining:\n  instruments: [a]\n  use_amp: false\n");
   EXPECT_FALSE(models::load_msst_config(path).use_amp);
   std::filesystem::remove(path);
 }
@@ -167,27 +169,35 @@ TEST(MsstConfig, ProblemsNameTheFileAndTheKey) {
     return m;
   };
   EXPECT_NE(message("audio: {chunk_size: 10}\n").find("no `model:` section"), std::string::npos);
-  EXPECT_NE(message("model: {dim: 8}\ntraining: {instruments: [a]}\n").find("`audio.chunk_size` is missing"), std::string::npos);
-  EXPECT_NE(message("audio:\n  chunk_size: lots\nmodel: {dim: 8}\ntraining: {instruments: [a]}\n").find(":2: `audio.chunk_size` must be a positive integer, not lots"),
+  EXPECT_NE(message("model: {dim: 8}\ntraining: {instruments: [a]}\n").find("`audio.chunk_size` is missing"),
+            std::string::npos);
+  EXPECT_NE(message("audio:\n  chunk_size: lots\nmodel: {dim: 8}\ntraining: {instruments: [a]}\n")
+                .find(":2: `audio.chunk_size` must be a positive integer, not lots"),
             std::string::npos);
   EXPECT_NE(message("model: [unclosed\n").find("not valid YAML"), std::string::npos);
-  EXPECT_NE(message("audio: {chunk_size: 10}\nmodel: {dim: 8}\ntraining: {instruments: [a]}\ninference:\n  normalize: maybe\n")
-                .find(":5: `inference.normalize` must be true or false, not \"maybe\""),
-            std::string::npos);
-  EXPECT_EQ(message("audio: {chunk_size: 10}\nmodel: {dim: 8}\ntraining: {instruments: [a]}\ninference: {normalize: True}\n"),
-            "no error");
+  EXPECT_NE(
+      message(
+          "audio: {chunk_size: 10}\nmodel: {dim: 8}\ntraining: {instruments: [a]}\ninference:\n  normalize: maybe\n")
+          .find(":5: `inference.normalize` must be true or false, not \"maybe\""),
+      std::string::npos);
+  EXPECT_EQ(
+      message("audio: {chunk_size: 10}\nmodel: {dim: 8}\ntraining: {instruments: [a]}\ninference: {normalize: True}\n"),
+      "no error");
   EXPECT_NE(message("audio: {chunk_size: 10}\nmodel: {dim: 8}\ntraining:\n  instruments: [a]\n  use_amp: 1\n")
                 .find(":5: `training.use_amp` must be true or false, not 1"),
             std::string::npos);
   EXPECT_NE(message("audio: {chunk_size: 10}\nmodel: {dim: 8}\n").find("names no stems"), std::string::npos);
-  EXPECT_NE([] {
-    try {
-      models::load_msst_config("/nonexistent/config.yaml");
-    } catch (const stemkit::Error& e) {
-      return std::string(e.what());
-    }
-    return std::string();
-  }().find("/nonexistent/config.yaml: cannot read"), std::string::npos);
+  EXPECT_NE(
+      [] {
+        try {
+          models::load_msst_config("/nonexistent/config.yaml");
+        } catch (const stemkit::Error& e) {
+          return std::string(e.what());
+        }
+        return std::string();
+      }()
+          .find("/nonexistent/config.yaml: cannot read"),
+      std::string::npos);
 }
 
 }  // namespace

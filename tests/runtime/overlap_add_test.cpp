@@ -59,7 +59,8 @@ TEST_P(ApplyModelParity, MatchesDemucs) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Demucs, ApplyModelParity, ::testing::Values("overlap25", "overlap50_power2", "shifts2", "short"));
+INSTANTIATE_TEST_SUITE_P(Demucs, ApplyModelParity,
+                         ::testing::Values("overlap25", "overlap50_power2", "shifts2", "short"));
 
 TEST(StaticSegments, PadsRunsAndTrims) {
   at::Tensor x = at::randn({2, 2, 60}, at::kDouble);

@@ -23,8 +23,8 @@ void expect_reference_forward_meets(Model& model, const at::Tensor& mix, const a
   model.to(at::kCPU, at::kFloat, reference);
   at::Tensor plain = model.forward(mix);
   const double plain_err = rel_l2(plain, want), fast_err = rel_l2(fast, plain);
-  std::printf("%s: reference forward rel. L2 %.3g against upstream; fast path %.3g against it\n", tag.c_str(), plain_err,
-              fast_err);
+  std::printf("%s: reference forward rel. L2 %.3g against upstream; fast path %.3g against it\n", tag.c_str(),
+              plain_err, fast_err);
   EXPECT_LT(plain_err, tolerance);
   EXPECT_LT(fast_err, tolerance);
 }

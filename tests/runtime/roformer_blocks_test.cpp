@@ -157,7 +157,8 @@ TEST(RoformerBlocks, BandModulesFastMatchReference) {
     EXPECT_EQ(want.sizes(), (std::vector<int64_t>{2, 5, 38}));
     ASSERT_TRUE(roformer::fast::stacked(*masks));
     const double err = rel_l2(masks(bands, fast), want);
-    std::printf("mask estimator, %ld Linear layers: fast (stacked) against reference rel. L2 %.3g\n", long(linear_layers), err);
+    std::printf("mask estimator, %ld Linear layers: fast (stacked) against reference rel. L2 %.3g\n",
+                long(linear_layers), err);
     EXPECT_LT(err, kTolerance) << linear_layers << " layers";
     {
       at::NoGradGuard no_grad;

@@ -43,7 +43,8 @@ void full_configuration_matches_upstream(const char* env, const char* label, con
   std::ifstream meta_in(base + ".json");
   ASSERT_TRUE(meta_in) << base << ".json is missing";
   auto meta = nlohmann::json::parse(meta_in);
-  EXPECT_EQ(meta["fingerprint"]["bs-roformer"].get<std::string>(), component_patchset("bs-roformer")) << "stale reference data";
+  EXPECT_EQ(meta["fingerprint"]["bs-roformer"].get<std::string>(), component_patchset("bs-roformer"))
+      << "stale reference data";
   auto data = weights::load_safetensors(base + ".safetensors");
   auto get = [&](const std::string& name) { return layers::to_torch(data.tensors.at(name)); };
 
@@ -75,8 +76,8 @@ void full_configuration_matches_upstream(const char* env, const char* label, con
     const double ours = rel_l2(fast, want);
     const std::string key = std::string("out_") + tag;
     const double theirs = data.tensors.count(key) ? rel_l2(get(key), want) : -1;
-    std::printf("%s full, %s forward: rel. L2 %.3g against upstream fp32 (upstream %s autocast: %s)\n", label, tag, ours, tag,
-                theirs < 0 ? "failed" : std::to_string(theirs).c_str());
+    std::printf("%s full, %s forward: rel. L2 %.3g against upstream fp32 (upstream %s autocast: %s)\n", label, tag,
+                ours, tag, theirs < 0 ? "failed" : std::to_string(theirs).c_str());
     EXPECT_LT(ours, 2e-2) << tag;
     model.to(cuda, dtype, plan::decide_kernels(cuda, dtype, reference_options));
     const at::Tensor reference = model.forward(mix);

@@ -39,14 +39,16 @@ void randomise(torch::nn::Module& m) {
   for (auto& item : m.named_parameters()) {
     const std::string& name = item.key();
     const std::string rotary = "rotary_embed.freqs";  // not the mask estimator's "to_freqs"
-    if (name.size() >= rotary.size() && name.compare(name.size() - rotary.size(), rotary.size(), rotary) == 0)  // 1 / 10000^(2i/d)
+    if (name.size() >= rotary.size() &&
+        name.compare(name.size() - rotary.size(), rotary.size(), rotary) == 0)  // 1 / 10000^(2i/d)
       item.value().copy_(1.0 / at::pow(10000.0, at::arange(0, 64, 2, at::kFloat) / 64.0));
     else if (name.find("gamma") != std::string::npos)
       item.value().copy_(1.0 + 0.2 * at::randn_like(item.value()));
     else if (name.find("temperature") != std::string::npos)
       item.value().copy_(0.3 * at::randn_like(item.value()));
     else
-      item.value().uniform_(-1.0, 1.0).div_(std::sqrt(static_cast<double>(item.value().dim() == 2 ? item.value().size(1) : 64)));
+      item.value().uniform_(-1.0, 1.0).div_(
+          std::sqrt(static_cast<double>(item.value().dim() == 2 ? item.value().size(1) : 64)));
   }
   for (auto& p : m.parameters()) p.set_requires_grad(false);  // as the models do
 }
@@ -87,7 +89,7 @@ TEST(RoformerKernelsGpu, TransformerMatchesAtenPath) {
   // in part-filled key tiles (and query blocks), 128 fills them. Forced, or in
   // fp32, they take rotary_split, SDPA and gate_to_rows, which along T with
   // F > 1 reads v per batch element, and along F, or with F = 1, as one view.
-  const std::vector<Shape> shapes = {{2, 7, 5}, {1, 9, 1}, {3, 4, 6}, {1, 70, 3}, {2, 3, 64},
+  const std::vector<Shape> shapes = {{2, 7, 5},   {1, 9, 1},   {3, 4, 6},   {1, 70, 3}, {2, 3, 64},
                                      {2, 130, 3}, {1, 128, 2}, {1, 200, 1}, {1, 2, 100}};
   for (bool norm_output : {false, true}) {
     roformer::Transformer t = small_transformer(norm_output);
@@ -115,7 +117,10 @@ TEST(RoformerKernelsGpu, TransformerMatchesAtenPath) {
             const bool fused = !forced && dtype != at::kFloat;
             std::printf("kernels vs ATen, %s, (%ld, %ld, %ld) along axis %d%s, %s: rel. L2 %.3g\n", tag, long(s.B),
                         long(s.T), long(s.F), axis, norm_output ? ", output norm" : "",
-                        !fused ? "rotary_split + SDPA + gate_to_rows" : n <= 64 ? "band kernel" : "sequence kernel", err);
+                        !fused    ? "rotary_split + SDPA + gate_to_rows"
+                        : n <= 64 ? "band kernel"
+                                  : "sequence kernel",
+                        err);
             EXPECT_LT(err, tol) << tag << " axis " << axis;
           }
       }
@@ -147,8 +152,8 @@ TEST(RoformerBlocksGpu, FastMatchesReference) {
     options.seq_kernel = true;
     const plan::KernelPlan fast = plan::decide_kernels(cuda, dtype, options);
     const auto o = at::TensorOptions().device(cuda).dtype(dtype);
-    std::printf("%s: fused kernels %s, gemm %s, gelu %s\n", tag, fast.fused_kernels ? "on" : "off", plan::name(fast.gemm),
-                plan::name(fast.gelu));
+    std::printf("%s: fused kernels %s, gemm %s, gelu %s\n", tag, fast.fused_kernels ? "on" : "off",
+                plan::name(fast.gemm), plan::name(fast.gelu));
     for (bool norm_output : {false, true}) {
       roformer::Transformer t = small_transformer(norm_output);
       roformer::to_device(*t, cuda, dtype, fast);
@@ -160,8 +165,8 @@ TEST(RoformerBlocksGpu, FastMatchesReference) {
           at::Tensor got = t->forward_axial(x, axis, fast);
           EXPECT_TRUE(at::equal(x, before)) << "a forward wrote into a tensor the caller kept";
           const double err = rel_l2(got, want);
-          std::printf("fast vs reference, %s, transformer (%ld, %ld, %ld) along axis %d%s: rel. L2 %.3g\n", tag, long(s.B),
-                      long(s.T), long(s.F), axis, norm_output ? ", output norm" : "", err);
+          std::printf("fast vs reference, %s, transformer (%ld, %ld, %ld) along axis %d%s: rel. L2 %.3g\n", tag,
+                      long(s.B), long(s.T), long(s.F), axis, norm_output ? ", output norm" : "", err);
           EXPECT_LT(err, tol) << tag << " axis " << axis;
         }
     }
@@ -188,8 +193,8 @@ TEST(RoformerBlocksGpu, FastMatchesReference) {
     randomise(*norm);
     roformer::to_device(*norm, cuda, dtype, fast);
     const double norm_err = rel_l2(norm(bands, fast), norm(bands, reference));
-    std::printf("fast vs reference, %s: band split %.3g, mask estimator %.3g, RMS norm %.3g\n", tag, split_err, masks_err,
-                norm_err);
+    std::printf("fast vs reference, %s: band split %.3g, mask estimator %.3g, RMS norm %.3g\n", tag, split_err,
+                masks_err, norm_err);
     EXPECT_LT(split_err, tol) << tag;
     EXPECT_LT(masks_err, tol) << tag;
     EXPECT_LT(norm_err, tol) << tag;
@@ -211,9 +216,10 @@ TEST(LtGemmGpu, MatchesAtenGemms) {
       at::Tensor a = at::randn({M, K}, o), w = at::randn({N, K}, o) / 8, bias = at::randn({N}, o);
       at::Tensor base = at::randn({M, N + 16}, o).narrow(1, 8, N);  // row stride N + 16
       using kernels::Epilogue;
-      for (auto [name, ep, acc] : {std::tuple{"none", Epilogue::none, false}, std::tuple{"none, +=", Epilogue::none, true},
-                                   std::tuple{"bias", Epilogue::bias, false}, std::tuple{"bias, +=", Epilogue::bias, true},
-                                   std::tuple{"gelu_bias", Epilogue::gelu_bias, false}}) {
+      for (auto [name, ep, acc] :
+           {std::tuple{"none", Epilogue::none, false}, std::tuple{"none, +=", Epilogue::none, true},
+            std::tuple{"bias", Epilogue::bias, false}, std::tuple{"bias, +=", Epilogue::bias, true},
+            std::tuple{"gelu_bias", Epilogue::gelu_bias, false}}) {
         at::Tensor want = base.to(at::kFloat);
         at::Tensor y = at::matmul(a.to(at::kFloat), w.to(at::kFloat).t());
         if (ep != Epilogue::none) y = y + bias.to(at::kFloat);

@@ -77,7 +77,8 @@ TEST(ASSEMBLY_SUITE, DemucsStemsFinishedOnTheDeviceMatch) {
   NEEDS_DEVICE();
   const std::string dir = std::string(STEMKIT_FIXTURES) + "/htdemucs/";
   // Two members with per-source weights: the weighted sum over members too.
-  models::DemucsBag bag = models::load_demucs_bag("two", {dir + "small.th", dir + "small.th"}, {{1, 0, 0.5, 1}, {0, 1, 0.5, 1}});
+  models::DemucsBag bag =
+      models::load_demucs_bag("two", {dir + "small.th", dir + "small.th"}, {{1, 0, 0.5, 1}, {0, 1, 0.5, 1}});
   bag.to(device(), at::kFloat);
   at::manual_seed(8);
   at::Tensor wav = 0.2 * at::randn({bag.audio_channels(), 30000}, at::TensorOptions().dtype(at::kFloat)) + 0.01;

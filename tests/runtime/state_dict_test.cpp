@@ -30,7 +30,8 @@ TEST(StateDict, ToTorchKeepsValuesDtypesAndViews) {
 }
 
 struct Net : torch::nn::Module {
-  explicit Net(int64_t kernel) : conv(register_module("conv", torch::nn::Conv1d(torch::nn::Conv1dOptions(2, 4, kernel)))) {}
+  explicit Net(int64_t kernel)
+      : conv(register_module("conv", torch::nn::Conv1d(torch::nn::Conv1dOptions(2, 4, kernel)))) {}
   torch::nn::Conv1d conv;
 };
 
@@ -53,7 +54,9 @@ TEST(StateDict, EveryMismatchIsReportedAndNothingIsLoaded) {
     FAIL() << "loaded a mismatched state dict";
   } catch (const stemkit::Error& e) {
     std::string what = e.what();
-    EXPECT_NE(what.find("state_dict.pt: mismatch: conv.weight: checkpoint [4, 2, 3] float32, model [4, 2, 5] float32"), std::string::npos) << what;
+    EXPECT_NE(what.find("state_dict.pt: mismatch: conv.weight: checkpoint [4, 2, 3] float32, model [4, 2, 5] float32"),
+              std::string::npos)
+        << what;
     EXPECT_NE(what.find("state_dict.pt: not in the model: view.slice"), std::string::npos) << what;
     EXPECT_NE(what.find("state_dict.pt: not in the model: bf16"), std::string::npos) << what;
     EXPECT_NE(what.find("nothing changed"), std::string::npos) << what;
@@ -69,7 +72,10 @@ TEST(StateDict, Fp16CheckpointsLoadIntoFp32Models) {
     torch::nn::Conv1d conv;
   };
   struct Top : torch::nn::Module {
-    Top() { encoder = register_module("encoder", std::make_shared<torch::nn::Module>()); encoder->register_module("0", std::make_shared<Enc>()); }
+    Top() {
+      encoder = register_module("encoder", std::make_shared<torch::nn::Module>());
+      encoder->register_module("0", std::make_shared<Enc>());
+    }
     std::shared_ptr<torch::nn::Module> encoder;
   };
   Top top;

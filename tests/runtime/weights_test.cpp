@@ -109,7 +109,8 @@ TEST(TorchCheckpoint, LightningCheckpointStateDictIsFound) {
 
 // runtime/error.h: arguments are formatted; a lone string is the message as it is.
 TEST(Error, FormatsArgumentsAndKeepsAPlainMessage) {
-  EXPECT_STREQ(stemkit::Error("{}: storage {} holds {} bytes", "a.pt", "0", 12).what(), "a.pt: storage 0 holds 12 bytes");
+  EXPECT_STREQ(stemkit::Error("{}: storage {} holds {} bytes", "a.pt", "0", 12).what(),
+               "a.pt: storage 0 holds 12 bytes");
   EXPECT_STREQ(stemkit::Error("{{track}} is {}", "song").what(), "{track} is song");
   EXPECT_STREQ(stemkit::Error("--filename '{track}/{stem}': no {x}").what(), "--filename '{track}/{stem}': no {x}");
   const std::string message = "{} and {:d} stay";
@@ -160,8 +161,10 @@ TEST_P(DamagedFiles, GiveErrorsOnly) {
   auto attempt = [&](const std::string& bytes) {
     { std::ofstream(tmp, std::ios::binary) << bytes; }
     try {
-      if (safetensors) load_safetensors(tmp.string());
-      else state_dict(load_torch_checkpoint(tmp.string()));
+      if (safetensors)
+        load_safetensors(tmp.string());
+      else
+        state_dict(load_torch_checkpoint(tmp.string()));
     } catch (const stemkit::Error&) {
     }
   };
@@ -180,10 +183,12 @@ TEST_P(DamagedFiles, GiveErrorsOnly) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, DamagedFiles,
-                         ::testing::Values("state_dict.pt", "demucs_package.th", "lightning.ckpt", "weights.safetensors"),
+                         ::testing::Values("state_dict.pt", "demucs_package.th", "lightning.ckpt",
+                                           "weights.safetensors"),
                          [](const auto& info) {
                            std::string n = info.param;
-                           for (auto& c : n) if (!isalnum(static_cast<unsigned char>(c))) c = '_';
+                           for (auto& c : n)
+                             if (!isalnum(static_cast<unsigned char>(c))) c = '_';
                            return n;
                          });
 
@@ -200,12 +205,19 @@ TEST(Pickle, HostileInputsAreBounded) {
   EXPECT_EQ(v->kind, Value::Kind::list);
   v.reset();  // must not overflow the stack
   small.max_values = 1000;
-  EXPECT_THROW(unpickle(reinterpret_cast<const uint8_t*>(deep.data()), deep.size(), none, "deep", small), stemkit::Error);
+  EXPECT_THROW(unpickle(reinterpret_cast<const uint8_t*>(deep.data()), deep.size(), none, "deep", small),
+               stemkit::Error);
   // A string that claims 4 GB.
   std::string huge = "\x80\x02X\xff\xff\xff\xff";
   EXPECT_THROW(unpickle(reinterpret_cast<const uint8_t*>(huge.data()), huge.size(), none, "huge"), stemkit::Error);
   // Code execution opcodes do not exist here: REDUCE of os.system gives an inert object.
-  const char evil_bytes[] = "\x80\x02" "cos\nsystem\n" "X\x04\x00\x00\x00" "echo" "\x85" "R.";
+  const char evil_bytes[] =
+      "\x80\x02"
+      "cos\nsystem\n"
+      "X\x04\x00\x00\x00"
+      "echo"
+      "\x85"
+      "R.";
   std::string evil(evil_bytes, sizeof evil_bytes - 1);
   ValuePtr obj = unpickle(reinterpret_cast<const uint8_t*>(evil.data()), evil.size(), none, "evil");
   EXPECT_EQ(obj->kind, Value::Kind::object);

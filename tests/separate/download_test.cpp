@@ -97,9 +97,10 @@ class TestHttpServer {
     }
     auto it = routes_.find(path);
     Route route = it != routes_.end() ? it->second : Route{404, "not found\n", -1};
-    std::string head = "HTTP/1.1 " + std::to_string(route.status) + (route.status < 400 ? " OK" : " Not Found") +
-                       "\r\nContent-Type: application/octet-stream\r\nContent-Length: " +
-                       std::to_string(route.body.size()) + "\r\nConnection: close\r\n\r\n";
+    std::string head =
+        "HTTP/1.1 " + std::to_string(route.status) + (route.status < 400 ? " OK" : " Not Found") +
+        "\r\nContent-Type: application/octet-stream\r\nContent-Length: " + std::to_string(route.body.size()) +
+        "\r\nConnection: close\r\n\r\n";
     std::string out = head + (route.send_only < 0 ? route.body : route.body.substr(0, route.send_only));
     size_t off = 0;
     while (off < out.size()) {
@@ -265,11 +266,9 @@ TEST_F(Download, EnsureModelFilesFetchesOnlyWhatIsMissing) {
   ModelCache cache(dir_.path() / "cache");
   write_file(cache.path_for(model.members[1]), second);
   std::vector<std::string> progressed;
-  auto paths = ensure_model_files(model, cache, /*allow_download=*/true,
-                                  [&](const CatalogMember& m, int64_t, int64_t) {
-                                    if (progressed.empty() || progressed.back() != m.signature)
-                                      progressed.push_back(m.signature);
-                                  });
+  auto paths = ensure_model_files(model, cache, /*allow_download=*/true, [&](const CatalogMember& m, int64_t, int64_t) {
+    if (progressed.empty() || progressed.back() != m.signature) progressed.push_back(m.signature);
+  });
   EXPECT_EQ(paths, (std::vector<fs::path>{cache.path_for(model.members[0]), cache.path_for(model.members[1])}));
   EXPECT_EQ(read_file(paths[0]), body_);
   EXPECT_EQ(progressed, std::vector<std::string>{"aaaaaaaa"});
@@ -285,9 +284,9 @@ TEST(DownloadWithoutCurl, SaysHowToGetSupport) {
     download_file("https://example.invalid/x.th", "/tmp/never-written.th", {});
     FAIL() << "no throw";
   } catch (const stemkit::Error& e) {
-    EXPECT_NE(std::string(e.what()).find(
-                  "this build has no download support (install libcurl4-openssl-dev and rebuild)"),
-              std::string::npos);
+    EXPECT_NE(
+        std::string(e.what()).find("this build has no download support (install libcurl4-openssl-dev and rebuild)"),
+        std::string::npos);
   }
 }
 

@@ -108,8 +108,8 @@ TEST(Naming, TwoStems) {
 
 TEST(Naming, PlanListsEveryOutputAndRefusesCollisions) {
   std::vector<fs::path> inputs = {"a/one.wav", "b/two.mp3"};
-  auto plan = plan_outputs(inputs, two_stem_names("vocals", OtherMethod::add), FilenameTemplate(),
-                           "separated/htdemucs", "flac");
+  auto plan = plan_outputs(inputs, two_stem_names("vocals", OtherMethod::add), FilenameTemplate(), "separated/htdemucs",
+                           "flac");
   ASSERT_EQ(plan.size(), 4u);
   EXPECT_EQ(plan[0].path, fs::path("separated/htdemucs/one/vocals.flac"));
   EXPECT_EQ(plan[1].path, fs::path("separated/htdemucs/one/no_vocals.flac"));
@@ -142,8 +142,8 @@ TEST(Naming, InputListReadsPathsRelativeToTheList) {
              "  ../music/b c.flac  \n" +
                  (dir / "abs.mp3").string() + "\n");
   auto inputs = read_input_list(dir / "lists" / "inputs.txt");
-  EXPECT_EQ(inputs, (std::vector<fs::path>{dir / "lists" / "a.wav", dir / "lists" / "../music/b c.flac",
-                                           dir / "abs.mp3"}));
+  EXPECT_EQ(inputs,
+            (std::vector<fs::path>{dir / "lists" / "a.wav", dir / "lists" / "../music/b c.flac", dir / "abs.mp3"}));
 }
 
 TEST(Naming, InputListReportsEveryMissingFileWithItsLine) {

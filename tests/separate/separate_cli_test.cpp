@@ -146,8 +146,9 @@ TEST(SeparateCli, BSRoformerFromAnMsstConfig) {
   { std::ofstream(dir / "config.yaml") << yaml; }
   const std::string ckpt = std::string(STEMKIT_FIXTURES) + "/bs_roformer/stereo.ckpt";
   write_song(dir / "song.wav", 1.0);
-  Result r = run("-n " + (dir / "config.yaml").string() + " --checkpoint " + ckpt + " -b 2 --float32 --clip-mode none -q -o " +
-                 (dir / "out").string() + " " + (dir / "song.wav").string());
+  Result r =
+      run("-n " + (dir / "config.yaml").string() + " --checkpoint " + ckpt + " -b 2 --float32 --clip-mode none -q -o " +
+          (dir / "out").string() + " " + (dir / "song.wav").string());
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("config.yaml: model arguments that BSRoformer does not know, ignored: brand_new_option\n"),
             std::string::npos)
@@ -169,8 +170,9 @@ TEST(SeparateCli, BSRoformerFromAnMsstConfig) {
   // Without -b the config's inference.batch_size, as MSST; --tta as MSST's --use_tta.
   yaml += "  batch_size: 3\n";
   { std::ofstream(dir / "batch3.yaml") << yaml; }
-  r = run("-n " + (dir / "batch3.yaml").string() + " --checkpoint " + ckpt + " --tta --float32 --clip-mode none -q -o " +
-          (dir / "tta").string() + " --json " + (dir / "tta.json").string() + " " + (dir / "song.wav").string());
+  r = run("-n " + (dir / "batch3.yaml").string() + " --checkpoint " + ckpt +
+          " --tta --float32 --clip-mode none -q -o " + (dir / "tta").string() + " --json " +
+          (dir / "tta.json").string() + " " + (dir / "song.wav").string());
   ASSERT_EQ(r.code, 0) << r.output;
   std::ifstream summary_in(dir / "tta.json");
   EXPECT_EQ(nlohmann::json::parse(summary_in)["files"][0]["batch_size"], 3);
@@ -186,12 +188,14 @@ TEST(SeparateCli, BSRoformerFromAnMsstConfig) {
       << r.output;
 
   // --low-memory (batch 1, eager, short windows) gives the same stems.
-  r = run("-n " + (dir / "config.yaml").string() + " --checkpoint " + ckpt + " --low-memory --float32 --clip-mode none -q -o " +
-          (dir / "low").string() + " " + (dir / "song.wav").string());
+  r = run("-n " + (dir / "config.yaml").string() + " --checkpoint " + ckpt +
+          " --low-memory --float32 --clip-mode none -q -o " + (dir / "low").string() + " " +
+          (dir / "song.wav").string());
   ASSERT_EQ(r.code, 0) << r.output;
   at::Tensor low = read(dir / "low" / "stereo" / "song" / "vocals.wav");
   EXPECT_LT((low - want[0]).norm().item<double>() / want[0].norm().item<double>(), 1e-6);
-  r = run("-n " + (dir / "config.yaml").string() + " --checkpoint " + ckpt + " --low-memory -b 2 " + (dir / "song.wav").string());
+  r = run("-n " + (dir / "config.yaml").string() + " --checkpoint " + ckpt + " --low-memory -b 2 " +
+          (dir / "song.wav").string());
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.output.find("--low-memory runs batch 1"), std::string::npos) << r.output;
 }
@@ -203,14 +207,17 @@ TEST(SeparateCli, MelBandRoformerFromAnMsstConfig) {
   const std::string fixtures = std::string(STEMKIT_FIXTURES) + "/mel_band_roformer/";
   const std::string config = fixtures + "stereo.yaml", ckpt = fixtures + "stereo.ckpt";
   write_song(dir / "song.wav", 0.5);
-  Result r = run("-n " + config + " --checkpoint " + ckpt + " -b 2 --float32 --clip-mode none -o " + (dir / "out").string() +
-                 " " + (dir / "song.wav").string() + " --json " + (dir / "summary.json").string());
+  Result r =
+      run("-n " + config + " --checkpoint " + ckpt + " -b 2 --float32 --clip-mode none -o " + (dir / "out").string() +
+          " " + (dir / "song.wav").string() + " --json " + (dir / "summary.json").string());
   ASSERT_EQ(r.code, 0) << r.output;
-  EXPECT_NE(r.output.find("separate: stereo on cpu in fp32 (--precision auto), loaded in "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("separate: stereo on cpu in fp32 (--precision auto), loaded in "), std::string::npos)
+      << r.output;
   // --precision auto (the default): MSST's autocast is for GPUs, so fp32 here.
   EXPECT_EQ(nlohmann::json::parse(std::ifstream(dir / "summary.json"))["precision"], "fp32");
   // The bench's rows are of that precision too, named as it resolved.
-  r = run("-n " + config + " --checkpoint " + ckpt + " --bench --bench-seconds 1 --json " + (dir / "bench.json").string());
+  r = run("-n " + config + " --checkpoint " + ckpt + " --bench --bench-seconds 1 --json " +
+          (dir / "bench.json").string());
   ASSERT_EQ(r.code, 0) << r.output;
   const auto bench = nlohmann::json::parse(std::ifstream(dir / "bench.json"));
   ASSERT_EQ(bench["rows"].size(), 1u);
@@ -292,7 +299,8 @@ TEST(SeparateCli, UsageErrorsSayWhatToDo) {
     EXPECT_EQ(r.code, 2) << r.output;
     EXPECT_FALSE(fs::exists(dir / "out")) << "nothing separated before the --json path was checked";
   }
-  r = run("-n " + kModel + " --json " + (dir / "no" / "such" / "dir" / "s.json").string() + " " + (dir / "a.wav").string());
+  r = run("-n " + kModel + " --json " + (dir / "no" / "such" / "dir" / "s.json").string() + " " +
+          (dir / "a.wav").string());
   EXPECT_EQ(r.code, 2) << r.output;
   EXPECT_NE(r.output.find("s.json"), std::string::npos) << r.output;
   r = run("--version");
