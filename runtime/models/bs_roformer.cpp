@@ -24,6 +24,7 @@
 #include "runtime/dsp/istft.h"
 #include "runtime/layers/state_dict.h"
 #include "runtime/models/roformer_blocks.h"
+#include "runtime/models/roformer_kwargs.h"
 
 namespace stemkit::models {
 namespace {
@@ -128,7 +129,7 @@ struct BSRoformer::Impl : nn::Module {
 };
 
 BSRoformerConfig BSRoformerConfig::from_json(const nlohmann::json& j, const std::string& where) {
-  roformer::Kwargs k(j, where, "BSRoformer");
+  Kwargs k(j, where, "BSRoformer");
   BSRoformerConfig c;
   roformer::read_shared_arguments(k, c);  // with MSST's additions (its models/bs_roformer/bs_roformer.py)
   k.integer("mask_estimator_depth", c.mask_estimator_depth);

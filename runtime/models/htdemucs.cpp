@@ -37,6 +37,7 @@
 #include "runtime/layers/state_dict.h"
 #include "runtime/models/htdemucs_blocks.h"
 #include "runtime/models/htdemucs_fast.h"
+#include "runtime/models/kwargs.h"
 
 namespace stemkit::models {
 
@@ -696,103 +697,49 @@ struct HTDemucs::Impl : nn::Module {
   }
 };
 
-namespace {
-
-// kwargs accessors that name the argument and the file on a type error.
-struct Kwargs {
-  const nlohmann::json& j;
-  const std::string& where;
-  std::set<std::string> used;
-
-  [[noreturn]] void bad(const std::string& key, const std::string& what) const {
-    throw Error("{}: HTDemucs argument {}={}: {}", where, key, j.at(key).dump(), what);
-  }
-  bool has(const std::string& key) const { return j.contains(key) && !j.at(key).is_null(); }
-  template <class T>
-  void get(const std::string& key, T& out) {
-    used.insert(key);
-    if (!has(key)) return;
-    const auto& v = j.at(key);
-    if constexpr (std::is_same_v<T, bool>) {
-      if (v.is_boolean())
-        out = v.get<bool>();
-      else if (v.is_number_integer())
-        out = v.get<int64_t>() != 0;
-      else
-        bad(key, "expected true or false");
-    } else if constexpr (std::is_integral_v<T>) {
-      if (v.is_boolean())
-        out = v.get<bool>();
-      else if (v.is_number_integer())
-        out = v.get<int64_t>();
-      else if (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>())
-        out = static_cast<T>(v.get<double>());
-      else
-        bad(key, "expected an integer");
-    } else {
-      if (v.is_number())
-        out = v.get<double>();
-      else
-        bad(key, "expected a number");
-    }
-  }
-  // An argument this runtime does not implement: fine at `expected` (or unset).
-  template <class T>
-  void require(const std::string& key, const T& expected, const std::string& why) {
-    used.insert(key);
-    if (!has(key)) return;
-    T value = expected;
-    get(key, value);
-    if (value != expected) bad(key, "not supported by this runtime (" + why + ")");
-  }
-};
-
-}  // namespace
-
 HTDemucsConfig HTDemucsConfig::from_json(const nlohmann::json& kwargs, const std::string& where) {
-  if (!kwargs.is_object()) throw Error("{}: HTDemucs arguments must be a mapping", where);
+  Kwargs k(kwargs, where, "HTDemucs");
   HTDemucsConfig c;
-  Kwargs k{kwargs, where, {}};
-  k.used.insert("sources");
+  k.use("sources");
   if (!k.has("sources") || !kwargs.at("sources").is_array() || kwargs.at("sources").empty())
     throw Error("{}: HTDemucs needs `sources`, a list of source names", where);
   for (const auto& s : kwargs.at("sources")) {
     if (!s.is_string()) k.bad("sources", "expected a list of names");
     c.sources.push_back(s.get<std::string>());
   }
-  k.get("audio_channels", c.audio_channels);
-  k.get("channels", c.channels);
-  k.get("channels_time", c.channels_time);
-  k.get("growth", c.growth);
-  k.get("nfft", c.nfft);
-  k.get("depth", c.depth);
-  k.get("rewrite", c.rewrite);
-  k.get("freq_emb", c.freq_emb);
-  k.get("emb_scale", c.emb_scale);
-  k.get("kernel_size", c.kernel_size);
-  k.get("time_stride", c.time_stride);
-  k.get("stride", c.stride);
-  k.get("context", c.context);
-  k.get("context_enc", c.context_enc);
-  k.get("norm_starts", c.norm_starts);
-  k.get("norm_groups", c.norm_groups);
-  k.get("dconv_mode", c.dconv_mode);
-  k.get("dconv_depth", c.dconv_depth);
-  k.get("dconv_comp", c.dconv_comp);
-  k.get("bottom_channels", c.bottom_channels);
-  k.get("t_layers", c.t_layers);
-  k.get("t_hidden_scale", c.t_hidden_scale);
-  k.get("t_heads", c.t_heads);
-  k.get("t_norm_in", c.t_norm_in);
-  k.get("t_norm_first", c.t_norm_first);
-  k.get("t_norm_out", c.t_norm_out);
-  k.get("t_layer_scale", c.t_layer_scale);
-  k.get("t_gelu", c.t_gelu);
-  k.get("t_cross_first", c.t_cross_first);
-  k.get("t_max_period", c.t_max_period);
-  k.get("t_weight_pos_embed", c.t_weight_pos_embed);
-  k.get("samplerate", c.samplerate);
-  k.get("use_train_segment", c.use_train_segment);
+  k.python("audio_channels", c.audio_channels);
+  k.python("channels", c.channels);
+  k.python("channels_time", c.channels_time);
+  k.python("growth", c.growth);
+  k.python("nfft", c.nfft);
+  k.python("depth", c.depth);
+  k.python("rewrite", c.rewrite);
+  k.python("freq_emb", c.freq_emb);
+  k.python("emb_scale", c.emb_scale);
+  k.python("kernel_size", c.kernel_size);
+  k.python("time_stride", c.time_stride);
+  k.python("stride", c.stride);
+  k.python("context", c.context);
+  k.python("context_enc", c.context_enc);
+  k.python("norm_starts", c.norm_starts);
+  k.python("norm_groups", c.norm_groups);
+  k.python("dconv_mode", c.dconv_mode);
+  k.python("dconv_depth", c.dconv_depth);
+  k.python("dconv_comp", c.dconv_comp);
+  k.python("bottom_channels", c.bottom_channels);
+  k.python("t_layers", c.t_layers);
+  k.python("t_hidden_scale", c.t_hidden_scale);
+  k.python("t_heads", c.t_heads);
+  k.python("t_norm_in", c.t_norm_in);
+  k.python("t_norm_first", c.t_norm_first);
+  k.python("t_norm_out", c.t_norm_out);
+  k.python("t_layer_scale", c.t_layer_scale);
+  k.python("t_gelu", c.t_gelu);
+  k.python("t_cross_first", c.t_cross_first);
+  k.python("t_max_period", c.t_max_period);
+  k.python("t_weight_pos_embed", c.t_weight_pos_embed);
+  k.python("samplerate", c.samplerate);
+  k.python("use_train_segment", c.use_train_segment);
 
   // What the official models use and this runtime implements.
   k.require("cac", true, "complex-as-channels is the only output mode implemented; Wiener filtering is not");
@@ -801,15 +748,15 @@ HTDemucsConfig HTDemucsConfig::from_json(const nlohmann::json& kwargs, const std
   k.require("t_sparse_cross_attn", false, "sparse attention needs xformers upstream");
   k.require("t_sin_random_shift", int64_t{0}, "a random shift makes inference random");
   k.require("t_norm_in_group", false, "the official models use LayerNorm");
-  k.used.insert("t_emb");
+  k.use("t_emb");
   if (k.has("t_emb") && kwargs.at("t_emb") != "sin") k.bad("t_emb", "only the \"sin\" embedding is implemented");
-  k.used.insert("multi_freqs");
+  k.use("multi_freqs");
   if (k.has("multi_freqs") && !(kwargs.at("multi_freqs").is_array() && kwargs.at("multi_freqs").empty()))
     k.bad("multi_freqs", "MultiWrap frequency bands are not implemented");
   if (!c.use_train_segment) k.bad("use_train_segment", "the static-shape runtime always runs at the training length");
 
   // segment: seconds, an int, a float or a Fraction ("39/5").
-  k.used.insert("segment");
+  k.use("segment");
   if (k.has("segment")) {
     const auto& s = kwargs.at("segment");
     if (s.is_number()) {
@@ -855,9 +802,8 @@ HTDemucsConfig HTDemucsConfig::from_json(const nlohmann::json& kwargs, const std
                           "t_global_window",
                           "t_sparsity",
                           "t_auto_sparsity"})
-    k.used.insert(key);
-  for (const auto& [key, value] : kwargs.items())
-    if (!k.used.count(key)) c.ignored.push_back(key);
+    k.use(key);
+  c.ignored = k.unused();
 
   auto positive = [&](const char* key, double v) {
     if (!(v > 0)) throw Error("{}: HTDemucs argument {} must be positive", where, key);

@@ -25,6 +25,7 @@
 #include "runtime/dsp/istft.h"
 #include "runtime/layers/state_dict.h"
 #include "runtime/models/roformer_blocks.h"
+#include "runtime/models/roformer_kwargs.h"
 
 namespace stemkit::models {
 
@@ -132,7 +133,7 @@ struct MelBandRoformer::Impl : nn::Module {
 };
 
 MelBandRoformerConfig MelBandRoformerConfig::from_json(const nlohmann::json& j, const std::string& where) {
-  roformer::Kwargs k(j, where, "MelBandRoformer");
+  Kwargs k(j, where, "MelBandRoformer");
   MelBandRoformerConfig c;
   roformer::read_shared_arguments(k, c);  // with MSST's additions (its models/bs_roformer/mel_band_roformer.py)
   k.integer("num_bands", c.num_bands);

@@ -32,7 +32,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "runtime/dsp/mel_filters.h"
-#include "runtime/models/roformer_kwargs.h"
+#include "runtime/models/msst_options.h"
 #include "runtime/plan/kernel_plan.h"
 #include "runtime/weights/checkpoint.h"
 

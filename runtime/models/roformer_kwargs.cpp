@@ -1,54 +1,14 @@
 #include "runtime/models/roformer_kwargs.h"
 
-#include <nlohmann/json.hpp>
-
-#include <utility>
-
 namespace stemkit::models::roformer {
 
-Kwargs::Kwargs(const nlohmann::json& j, std::string where, std::string model)
-    : j_(j), where_(std::move(where)), model_(std::move(model)) {
-  if (!j_.is_object()) throw Error("{}: {} arguments must be a mapping", where_, model_);
-}
-
-bool Kwargs::has(const char* key) const { return j_.contains(key) && !j_.at(key).is_null(); }
-const nlohmann::json& Kwargs::at(const char* key) const { return j_.at(key); }
-
-void Kwargs::bad(const std::string& key, const std::string& what) const {
-  throw Error("{}: {} argument {}={}: {}", where_, model_, key, j_.at(key).dump(), what);
-}
-
-void Kwargs::integer(const char* key, int64_t& out, bool required, bool zero_ok) {
-  used_.insert(key);
-  if (!has(key)) {
-    if (required) throw Error("{}: {} needs `{}`", where_, model_, key);
-    return;
-  }
-  const nlohmann::json& v = j_.at(key);
-  if (!v.is_number_integer() || v.get<int64_t>() < (zero_ok ? 0 : 1))
-    bad(key, zero_ok ? "expected a non-negative integer" : "expected a positive integer");
-  out = v.get<int64_t>();
-}
-
-void Kwargs::boolean(const char* key, bool& out) {
-  used_.insert(key);
-  if (!j_.contains(key)) return;
-  if (!j_.at(key).is_boolean()) bad(key, "expected true or false");
-  out = j_.at(key).get<bool>();
-}
-
-void Kwargs::refuse_unless(const char* key, const nlohmann::json& fine, const std::string& why) {
-  used_.insert(key);
-  if (has(key) && j_.at(key) != fine) bad(key, why);
-}
-
-void Kwargs::msst_options(MsstOptions& o) {
-  integer("linear_transformer_depth", o.linear_transformer_depth, false, true);
-  integer("mlp_expansion_factor", o.mlp_expansion_factor);
-  boolean("skip_connection", o.skip_connection);
-  boolean("zero_dc", o.zero_dc);
-  refuse_unless("use_pope", false, "MSST's PoPE positional embedding is not implemented (rotary only)");
-  refuse_unless("stft_window_fn", nullptr, "only the default Hann window is implemented");
+void read_msst_options(Kwargs& k, MsstOptions& o) {
+  k.integer("linear_transformer_depth", o.linear_transformer_depth, false, true);
+  k.integer("mlp_expansion_factor", o.mlp_expansion_factor);
+  k.boolean("skip_connection", o.skip_connection);
+  k.boolean("zero_dc", o.zero_dc);
+  k.refuse_unless("use_pope", false, "MSST's PoPE positional embedding is not implemented (rotary only)");
+  k.refuse_unless("stft_window_fn", nullptr, "only the default Hann window is implemented");
   // Without effect at inference: flash_attn, linear_flash_attn and sage_attention
   // pick attention kernels (the attention policy decides here, and attention is
   // exact), use_torch_checkpoint saves training memory, dim_freqs_in is unused
@@ -57,14 +17,7 @@ void Kwargs::msst_options(MsstOptions& o) {
        {"attn_dropout", "ff_dropout", "flash_attn", "linear_flash_attn", "sage_attention", "use_torch_checkpoint",
         "dim_freqs_in", "multi_stft_resolution_loss_weight", "multi_stft_resolutions_window_sizes",
         "multi_stft_hop_size", "multi_stft_normalized", "multi_stft_window_fn"})
-    used_.insert(key);
-}
-
-std::vector<std::string> Kwargs::unused() const {
-  std::vector<std::string> out;
-  for (const auto& [key, value] : j_.items())
-    if (!used_.count(key)) out.push_back(key);
-  return out;
+    k.use(key);
 }
 
 }  // namespace stemkit::models::roformer
