@@ -5,6 +5,7 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace stemkit::segment {
 namespace {
@@ -39,18 +40,56 @@ at::Tensor center_trim(const at::Tensor& t, int64_t length) {
   return delta ? t.slice(-1, delta / 2, t.size(-1) - (delta - delta / 2)) : t;
 }
 
+// The weighted outputs of overlapping chunks summed over the samples [base,
+// base + cap) of a signal, and the sum of their weights: the buffers both
+// demucs' and MSST's overlap-add keep. Final samples leave from the front
+// (slide), so memory is bounded by cap whatever the track's length.
+class WeightedSum {
+ public:
+  WeightedSum(int64_t base, int64_t cap) : base_(base), cap_(cap) {}
+  bool started() const { return values_.defined(); }
+  // The buffers, made at the first output (its shape is known only then):
+  // values (..., cap), weights (..., cap), zero.
+  void start(at::Tensor values, at::Tensor weights) {
+    values_ = std::move(values);
+    weights_ = std::move(weights);
+  }
+  // Adds `weighted` into the values and `w` into the weights over the signal's samples [from, to).
+  void add(int64_t from, int64_t to, const at::Tensor& weighted, const at::Tensor& w) {
+    values_.slice(-1, from - base_, to - base_).add_(weighted);
+    weights_.slice(-1, from - base_, to - base_).add_(w);
+  }
+  at::Tensor values(int64_t from, int64_t to) const { return values_.narrow(-1, from - base_, to - from); }
+  at::Tensor weights(int64_t from, int64_t to) const { return weights_.narrow(-1, from - base_, to - from); }
+  // The samples before `to` leave the buffers; the freed tail is zero again.
+  void slide(int64_t to) {
+    const int64_t drop = to - base_, keep = cap_ - drop;
+    base_ = to;
+    if (!values_.defined() || drop <= 0) return;
+    for (at::Tensor* t : {&values_, &weights_}) {
+      if (keep > 0) t->narrow(-1, 0, keep).copy_(t->narrow(-1, drop, keep).clone());
+      t->narrow(-1, std::max<int64_t>(keep, 0), std::min(drop, cap_)).zero_();
+    }
+  }
+  int64_t cap() const { return cap_; }
+
+ private:
+  int64_t base_, cap_;
+  at::Tensor values_, weights_;
+};
+
 // One pass of apply_model's split branch (one shift) over `whole`: every chunk
 // of it in order, batch_size at a time (a batch cut short only at the end),
-// each output centre-trimmed and added with its triangular weight into `out_`,
-// the weight into `sum_weight_`. Those buffers hold the samples [base_, base_ +
-// cap) of `whole`, and only the samples [begin, end) (the track's) are kept:
+// each output centre-trimmed and added with its triangular weight into `sum_`,
+// which holds the samples [begin, begin + cap) of `whole` at first, and only
+// the samples [begin, end) (the track's) are kept:
 // the caller takes each window's final samples out and slides the buffers on,
 // so that no chunk runs twice and memory is bounded by the window.
 class SplitPass {
  public:
   SplitPass(const Forward& model, Chunk whole, const DemucsSplit& o, const at::Tensor& weight, int64_t begin,
             int64_t end, int64_t cap)
-      : model_(model), whole_(whole), o_(o), weight_(weight), begin_(begin), end_(end), cap_(cap), base_(begin) {
+      : model_(model), whole_(whole), o_(o), weight_(weight), begin_(begin), end_(end), sum_(begin, cap) {
     model_length_ = o.model_length ? o.model_length : o.segment;
     stride_ = static_cast<int64_t>((1 - o.overlap) * static_cast<double>(o.segment));
   }
@@ -66,19 +105,9 @@ class SplitPass {
     if (next_ >= whole_.length) flush();  // the last, short batch
   }
   // The result over the final samples [from, to) of `whole`: (sources, channels, to - from), a new tensor.
-  at::Tensor result(int64_t from, int64_t to) const {
-    return out_.narrow(-1, from - base_, to - from) / sum_weight_.narrow(0, from - base_, to - from);
-  }
+  at::Tensor result(int64_t from, int64_t to) const { return sum_.values(from, to) / sum_.weights(from, to); }
   // The samples before `to` leave the buffers.
-  void slide(int64_t to) {
-    const int64_t drop = to - base_, keep = cap_ - drop;
-    base_ = to;
-    if (!out_.defined() || drop <= 0) return;
-    for (at::Tensor* t : {&out_, &sum_weight_}) {
-      if (keep > 0) t->narrow(-1, 0, keep).copy_(t->narrow(-1, drop, keep).clone());
-      t->narrow(-1, std::max<int64_t>(keep, 0), std::min(drop, cap_)).zero_();
-    }
-  }
+  void slide(int64_t to) { sum_.slide(to); }
 
  private:
   void flush() {
@@ -89,10 +118,9 @@ class SplitPass {
     while (static_cast<int64_t>(inputs.size()) < o_.batch_size) inputs.push_back(at::zeros_like(inputs[0]));
     at::Tensor batch_out = model_(at::stack(inputs));  // (batch, sources, channels, model_length)
     // Accumulated in float32 whatever the model's dtype, as demucs does.
-    if (!out_.defined()) {
-      out_ = at::zeros({batch_out.size(1), batch_out.size(2), cap_}, weight_.options());
-      sum_weight_ = at::zeros({cap_}, weight_.options());
-    }
+    if (!sum_.started())
+      sum_.start(at::zeros({batch_out.size(1), batch_out.size(2), sum_.cap()}, weight_.options()),
+                 at::zeros({sum_.cap()}, weight_.options()));
     for (size_t i = 0; i < pending_.size(); ++i) {
       const Chunk& c = pending_[i];
       const int64_t start = c.offset - whole_.offset;  // in `whole`
@@ -100,8 +128,7 @@ class SplitPass {
       const int64_t from = std::max(start, begin_), to = std::min(start + c.length, end_);
       if (to <= from) continue;
       at::Tensor w = weight_.slice(0, from - start, to - start);
-      out_.slice(-1, from - base_, to - base_).add_(w * chunk_out.slice(-1, from - start, to - start));
-      sum_weight_.slice(0, from - base_, to - base_).add_(w);
+      sum_.add(from, to, w * chunk_out.slice(-1, from - start, to - start), w);
     }
     pending_.clear();
   }
@@ -110,9 +137,9 @@ class SplitPass {
   Chunk whole_;
   const DemucsSplit& o_;
   at::Tensor weight_;
-  int64_t begin_, end_, cap_, base_, model_length_ = 0, stride_ = 0, next_ = 0;
+  int64_t begin_, end_, model_length_ = 0, stride_ = 0, next_ = 0;
   std::vector<Chunk> pending_;
-  at::Tensor out_, sum_weight_;  // (sources, channels, cap), (cap): made at the first output
+  WeightedSum sum_;  // (sources, channels, cap) and (cap)
 };
 
 }  // namespace
@@ -212,17 +239,17 @@ void apply_msst_streaming(const Forward& model, const at::Tensor& mix_in, const 
     window_fn.slice(0, 0, fade).copy_(at::linspace(0, 1, fade, f32));
   }
 
-  // Every chunk runs once, in order. Its weighted output is added into
-  // `result` and its window into `counter`, which hold the samples [base, base
-  // + cap) of `mix`. A sample no chunk still to run reaches is final; each
+  // Every chunk runs once, in order. Its weighted output and its window are
+  // added into `sum` (MSST's `result` and `counter`), which holds the samples
+  // [track_begin, track_begin + cap) of `mix` at first. A sample no chunk still to run reaches is final; each
   // window of the track goes to the sink once all its samples are, and leaves
   // the buffers. A window shorter than the track so bounds device memory (cap
   // is a window and a batch of chunks) at no extra work; per sample the sums
   // run over the same chunks in the same order whatever the window.
   const int64_t track_begin = shift, track_end = shift + length_init;  // the track, in samples of `mix`
   const int64_t cap = std::min(length_init, window + chunk + o.batch_size * step);
-  int64_t base = track_begin, emitted = 0;  // emitted: track samples given to the sink
-  at::Tensor result, counter;               // (sources, channels, cap), made at the first output
+  int64_t emitted = 0;                // track samples given to the sink
+  WeightedSum sum(track_begin, cap);  // both (sources, channels, cap)
   struct Pending {
     int64_t start, len;
     at::Tensor window;
@@ -233,17 +260,14 @@ void apply_msst_streaming(const Forward& model, const at::Tensor& mix_in, const 
     if (pending.empty()) return;
     at::Tensor out = model(at::stack(inputs)).to(at::kFloat);
     if (out.dim() == 3) out = out.unsqueeze(1);  // one target: (batch, channels, chunk)
-    if (!result.defined()) {
-      result = at::zeros({out.size(1), mix.size(0), cap}, f32);
-      counter = at::zeros({out.size(1), mix.size(0), cap}, f32);
-    }
+    if (!sum.started())
+      sum.start(at::zeros({out.size(1), mix.size(0), cap}, f32), at::zeros({out.size(1), mix.size(0), cap}, f32));
     for (size_t j = 0; j < pending.size(); ++j) {
       const auto& p = pending[j];
       const int64_t from = std::max(p.start, track_begin), to = std::min(p.start + p.len, track_end);
       if (to <= from) continue;
       at::Tensor w = p.window.slice(0, from - p.start, to - p.start);
-      result.slice(-1, from - base, to - base).add_(out[j].slice(-1, from - p.start, to - p.start) * w);
-      counter.slice(-1, from - base, to - base).add_(w);
+      sum.add(from, to, out[j].slice(-1, from - p.start, to - p.start) * w, w);
     }
     inputs.clear();
     pending.clear();
@@ -251,22 +275,15 @@ void apply_msst_streaming(const Forward& model, const at::Tensor& mix_in, const 
   // The windows whose samples all lie before `final_end` (in samples of `mix`)
   // to the sink, then the buffers slid past them.
   auto emit = [&](int64_t final_end) {
-    int64_t drop = 0;  // buffer samples given out
+    int64_t emitted_end = -1;  // in samples of `mix`
     while (emitted < length_init && std::min(length_init, emitted + window) + shift <= final_end) {
-      const int64_t we = std::min(length_init, emitted + window), n = we - emitted, first = emitted + shift - base;
-      at::Tensor r = result.narrow(-1, first, n), c = counter.narrow(-1, first, n);
+      const int64_t we = std::min(length_init, emitted + window);
+      at::Tensor r = sum.values(emitted + shift, we + shift), c = sum.weights(emitted + shift, we + shift);
       sink(emitted, at::where(c == 0, at::zeros_like(r), r / c));  // nan_to_num, as MSST; a new tensor
       emitted = we;
-      drop = first + n;
+      emitted_end = we + shift;
     }
-    if (drop == 0) return;
-    base += drop;
-    if (emitted >= length_init) return;
-    const int64_t keep = cap - drop;
-    for (at::Tensor* t : {&result, &counter}) {
-      if (keep > 0) t->narrow(-1, 0, keep).copy_(t->narrow(-1, drop, keep).clone());
-      t->narrow(-1, std::max<int64_t>(keep, 0), std::min(drop, cap)).zero_();
-    }
+    if (emitted_end >= 0 && emitted < length_init) sum.slide(emitted_end);
   };
   for (int64_t i = 0; i < length; i += step) {
     const int64_t len = std::min(i + chunk, length) - i;
@@ -290,11 +307,11 @@ void apply_msst_streaming(const Forward& model, const at::Tensor& mix_in, const 
     pending.push_back({i, len, w});
     if (static_cast<int64_t>(pending.size()) == o.batch_size) {
       flush();
-      if (result.defined()) emit(i + step);  // every chunk still to run starts at i + step or later
+      if (sum.started()) emit(i + step);  // every chunk still to run starts at i + step or later
     }
   }
   flush();
-  if (result.defined()) emit(track_end);
+  if (sum.started()) emit(track_end);
 }
 
 at::Tensor apply_msst(const Forward& model, const at::Tensor& mix, const MsstChunking& o) {
