@@ -14,6 +14,7 @@
 #include <tuple>
 #include <utility>
 
+#include "runtime/compat/torch_compat.h"
 #include "runtime/layers/state_dict.h"
 #include "tests/runtime/compare.h"
 #include "tests/runtime/htdemucs_blocks.h"
@@ -88,6 +89,15 @@ TEST_P(HTDemucsParity, ReferenceForwardsMatchUpstreamAndTheFastPaths) {
   EXPECT_LT(rel_l2(got, ref), 1e-5);
 
   for (auto [tag, dtype] : {std::pair{"bf16", at::kBFloat16}, std::pair{"fp16", at::kHalf}}) {
+#if !STEMKIT_TORCH_AT_LEAST(2, 0)
+    // As `separate --precision bf16 --device cpu` refuses it: 1.13's oneDNN
+    // transposed convolutions take a bf16 weight in the wrong layout on CPUs
+    // with AVX512-BF16 (a shape error) and are not implemented on the others.
+    if (dtype == at::kBFloat16) {
+      std::printf("%s bf16: skipped, libtorch 1.x cannot run HTDemucs in bf16 on the CPU\n", GetParam().c_str());
+      continue;
+    }
+#endif
     models::HTDemucs half = models::load_htdemucs(kDir + GetParam() + ".th");
     half.to(at::kCPU, dtype, reference);
     at::Tensor ref_half;
