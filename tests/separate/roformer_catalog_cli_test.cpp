@@ -70,9 +70,10 @@ TEST_F(RoformerByName, DownloadedVerifiedLoadedByNameAndRefusedOnceAltered) {
   // Without --download: nothing is fetched, and the error says how.
   auto r = run_separate("-n " + entry_.name + " --model-mirror " + server_.base_url() + " " + common_ + song);
   EXPECT_EQ(r.code, 2) << r.output;
-  EXPECT_NE(r.output.find("missing model_bs_roformer_ep_317_sdr_12.9755.yaml, model_bs_roformer_ep_317_sdr_12.9755.ckpt; "
-                          "run with --download"),
-            std::string::npos)
+  EXPECT_NE(
+      r.output.find("missing model_bs_roformer_ep_317_sdr_12.9755.yaml, model_bs_roformer_ep_317_sdr_12.9755.ckpt; "
+                    "run with --download"),
+      std::string::npos)
       << r.output;
   EXPECT_EQ(server_.requests(mirror_path(entry_.members[1].url)), 0);
 
