@@ -174,13 +174,13 @@ bool download_supported() {
 
 #ifndef STEMKIT_HAVE_CURL
 
-void download_file(const std::string& url, const fs::path& dest, const DownloadOptions&) {
+std::string download_file(const std::string& url, const fs::path& dest, const DownloadOptions&) {
   throw Error("cannot download {}: {}; {}", url, kNoDownloadSupport, by_hand(url, dest));
 }
 
 #else
 
-void download_file(const std::string& url, const fs::path& dest, const DownloadOptions& options) {
+std::string download_file(const std::string& url, const fs::path& dest, const DownloadOptions& options) {
   global_init();
   fs::path dir = dest.parent_path();
   if (!dir.empty()) {
@@ -248,13 +248,17 @@ void download_file(const std::string& url, const fs::path& dest, const DownloadO
     throw Error("downloading {} failed: HTTP {}; {}", url, http_status, by_hand(url, dest));
   if (options.progress) options.progress(t.written, t.written);
 
+  const std::string sha256 = file_sha256_hex(part.path);
   if (!options.sha256_prefix.empty()) {
-    std::string actual = file_sha256_hex(part.path).substr(0, options.sha256_prefix.size());
+    std::string actual = sha256.substr(0, options.sha256_prefix.size());
     if (actual != options.sha256_prefix)
       throw Error(
-          "downloading {} failed: the {} bytes received have a sha256 starting with {}, expected {} (a damaged "
-          "transfer, or a proxy's page instead of the file); nothing was saved; run again to retry, {}",
-          url, t.written, actual, options.sha256_prefix, by_hand(url, dest));
+          "downloading {} failed: the {} bytes received have a sha256 starting with {}, expected {} ({}); nothing was "
+          "saved; run again to retry, {}",
+          url, t.written, actual, options.sha256_prefix,
+          options.sha256_source.empty() ? "a damaged transfer, or a proxy's page instead of the file"
+                                        : options.sha256_source,
+          by_hand(url, dest));
   }
   if (::fsync(part.fd) != 0 || ::close(part.fd) != 0) {
     int e = errno;
@@ -271,6 +275,7 @@ void download_file(const std::string& url, const fs::path& dest, const DownloadO
   }
   part.committed = true;
   fsync_directory(dir);
+  return sha256;
 }
 
 #endif  // STEMKIT_HAVE_CURL
@@ -280,16 +285,18 @@ std::vector<fs::path> ensure_model_files(const CatalogModel& model, const ModelC
   std::string where = cache.dir().string();
   if (!cache.dir_source().empty()) where += " (from " + cache.dir_source() + ")";
   std::vector<std::optional<fs::path>> found;
-  std::vector<std::string> absent;
+  std::vector<std::string> absent, absent_urls;
   for (const auto& m : model.members) {
     found.push_back(cache.resolve(m));
-    if (!found.back()) absent.push_back(m.file_name);
+    if (!found.back()) {
+      absent.push_back(m.file_name);
+      absent_urls.push_back(m.url);
+    }
   }
   if (!absent.empty() && !allow_download) {
     if (!download_supported())
       throw Error("model {} is not in the model cache {}: missing {}; {}, or put the files there by hand (from {})",
-                  model.name, where, fmt::join(absent, ", "), kNoDownloadSupport,
-                  model.members.front().url.substr(0, model.members.front().url.rfind('/') + 1));
+                  model.name, where, fmt::join(absent, ", "), kNoDownloadSupport, fmt::join(absent_urls, ", "));
     throw Error(
         "model {} is not in the model cache {}: missing {}; run with --download to fetch {}, or put the "
         "files there by hand",
@@ -301,8 +308,17 @@ std::vector<fs::path> ensure_model_files(const CatalogModel& model, const ModelC
     if (!found[i]) {
       DownloadOptions options;
       options.sha256_prefix = m.sha256_prefix;
+      std::optional<std::string> recorded;
+      if (m.sha256_prefix.empty() && (recorded = cache.recorded_sha256(m))) {
+        options.sha256_prefix = *recorded;
+        options.sha256_source = fmt::format(
+            "recorded in {} at its first download: a damaged transfer, a proxy's page, or the publisher has changed "
+            "the file; to trust the new file, delete that record",
+            cache.recorded_hash_path(m).string());
+      }
       if (progress) options.progress = [&](int64_t done, int64_t total) { progress(m, done, total); };
-      download_file(m.url, cache.path_for(m), options);
+      const std::string sha256 = download_file(m.url, cache.path_for(m), options);
+      if (m.sha256_prefix.empty() && !recorded) cache.record_sha256(m, sha256);
       found[i] = cache.path_for(m);
     }
     paths.push_back(*found[i]);

@@ -83,7 +83,7 @@ int main(int argc, char** argv) {
   std::signal(SIGABRT, on_crash);
   try {
     if (c.list_models) {
-      for (const auto& m : catalog()) std::printf("%-12s %s\n", m.name.c_str(), m.description.c_str());
+      std::fputs(model_list_text().c_str(), stdout);
       return 0;
     }
     try {

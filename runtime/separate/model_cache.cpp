@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <string_view>
 #include <system_error>
 
@@ -75,6 +76,61 @@ ModelCache ModelCache::from_option(const std::optional<fs::path>& model_dir_opti
 
 fs::path ModelCache::path_for(const CatalogMember& member) const { return choice_.dir / member.file_name; }
 
+fs::path ModelCache::recorded_hash_path(const CatalogMember& member) const {
+  return choice_.dir / (member.file_name + ".sha256");
+}
+
+std::optional<std::string> ModelCache::recorded_sha256(const CatalogMember& member) const {
+  fs::path record = recorded_hash_path(member);
+  std::ifstream in(record);
+  if (!in) {
+    std::error_code ec;
+    if (!fs::exists(record, ec)) return std::nullopt;
+    throw Error("cannot read {}: {}; make it readable, or delete it to record the hash of {} anew", record.string(),
+                std::strerror(errno), member.file_name);
+  }
+  std::string line;
+  std::getline(in, line);
+  // sha256sum's line: 64 hex digits, two spaces (or space and '*': binary mode), the name.
+  const std::string hex = line.substr(0, 64);
+  const bool ok = line.size() == 66 + member.file_name.size() &&
+                  hex.find_first_not_of("0123456789abcdef") == std::string::npos &&
+                  (line.compare(64, 2, "  ") == 0 || line.compare(64, 2, " *") == 0) &&
+                  line.compare(66, std::string::npos, member.file_name) == 0;
+  if (!ok)
+    throw Error(
+        "{} is not a sha256 record of {} (expected one line: 64 lower-case hex digits, two spaces, {}); delete it, "
+        "and delete {} too and run with --download to fetch it again",
+        record.string(), member.file_name, member.file_name, path_for(member).string());
+  return hex;
+}
+
+void ModelCache::record_sha256(const CatalogMember& member, const std::string& sha256_hex) const {
+  fs::path record = recorded_hash_path(member);
+  std::string tmp = fmt::format("{}.tmp-{}", record.string(), ::getpid());
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << sha256_hex << "  " << member.file_name << "\n";
+    out.close();
+    if (!out) {
+      int e = errno;
+      std::error_code ec;
+      fs::remove(tmp, ec);
+      throw Error(
+          "cannot record the sha256 of {} in {}: {}; make the model cache writable (or choose another with "
+          "--model-dir), or write the record yourself: cd {} && sha256sum {} > {}",
+          member.file_name, record.string(), std::strerror(e), choice_.dir.string(), member.file_name,
+          record.filename().string());
+    }
+  }
+  if (::rename(tmp.c_str(), record.c_str()) != 0) {
+    int e = errno;
+    ::unlink(tmp.c_str());
+    throw Error("cannot record the sha256 of {}: renaming {} to {} failed: {}", member.file_name, tmp, record.string(),
+                std::strerror(e));
+  }
+}
+
 std::optional<fs::path> ModelCache::resolve(const CatalogMember& member) const {
   fs::path file = path_for(member);
   std::error_code ec;
@@ -82,6 +138,22 @@ std::optional<fs::path> ModelCache::resolve(const CatalogMember& member) const {
   if (ec || !fs::exists(status)) return std::nullopt;
   if (!fs::is_regular_file(status))
     throw Error("{} is in the model cache but is not a file; remove it and run with --download", file.string());
+  if (member.sha256_prefix.empty()) {  // no published hash: trust on first use
+    const std::string actual = file_sha256_hex(file);
+    const std::optional<std::string> recorded = recorded_sha256(member);
+    if (!recorded) {
+      record_sha256(member, actual);
+      return file;
+    }
+    if (actual != *recorded)
+      throw Error(
+          "{} has changed since its first download: its sha256 is {}, {} recorded {} (its publisher gives no hash, "
+          "so the first copy is the reference); delete both files and run with --download to fetch it again from "
+          "{}, or, if you replaced it on purpose, delete {} to trust the new file",
+          file.string(), actual, recorded_hash_path(member).string(), *recorded, member.url,
+          recorded_hash_path(member).string());
+    return file;
+  }
   std::string actual = file_sha256_hex(file).substr(0, member.sha256_prefix.size());
   if (actual != member.sha256_prefix)
     throw Error(

@@ -1,8 +1,11 @@
 // The local cache of pretrained model files: where it is (--model-dir, else
 // $STEMKIT_MODEL_DIR, else $XDG_CACHE_HOME/stemkit/models, else
 // ~/.cache/stemkit/models) and whether a catalog member is in it, intact.
-// A file is only ever used after its sha256 matches the prefix in its name,
-// so a truncated or damaged download is caught before torch sees it.
+// A file is only ever used after its sha256 matches: the prefix the catalog
+// gives (a demucs file's, from its name), or, for a file whose publisher gives
+// no hash (the RoFormers'), the one recorded beside it at its first download
+// (trust on first use). So a truncated, damaged or altered file is caught
+// before torch sees it.
 #pragma once
 
 #include <filesystem>
@@ -44,12 +47,25 @@ class ModelCache {
   // Where the member's file is or would be: dir() / file_name.
   std::filesystem::path path_for(const CatalogMember& member) const;
 
-  // The member's file when it is present and its sha256 starts with the
-  // member's prefix; nullopt when absent. A present file with another hash
-  // throws stemkit::Error naming the file, the expected and the actual prefix,
-  // and the fix (delete it and run with --download). Hashes the whole file on
-  // every call (about 0.3 s per 80 MB member).
+  // The member's file when it is present and intact; nullopt when absent.
+  // Intact: its sha256 starts with the member's prefix, or, for a member
+  // without one, equals the hash recorded_sha256() holds; a present file
+  // with no record yet (put there by hand) is recorded now, at its first use.
+  // A present file with another hash throws stemkit::Error naming the file,
+  // both hashes, and the fix (delete it and run with --download). Hashes the
+  // whole file on every call (about 0.3 s per 80 MB).
   std::optional<std::filesystem::path> resolve(const CatalogMember& member) const;
+
+  // Where the sha256 of a member without a published hash is recorded:
+  // `<file>.sha256` beside it, as sha256sum writes it ("<hex>  <file name>\n"),
+  // so that `sha256sum -c` checks it too.
+  std::filesystem::path recorded_hash_path(const CatalogMember& member) const;
+  // The recorded sha256 (64 lower-case hex digits); nullopt when there is no
+  // record. A record that is not sha256sum's line for the file throws, naming it.
+  std::optional<std::string> recorded_sha256(const CatalogMember& member) const;
+  // Records `sha256_hex` for the member, replacing any record atomically.
+  // Throws stemkit::Error naming the file when it cannot be written.
+  void record_sha256(const CatalogMember& member, const std::string& sha256_hex) const;
 
   // The members of `model` whose files are absent (resolve() == nullopt);
   // throws as resolve() does for a damaged one.

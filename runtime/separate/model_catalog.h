@@ -1,12 +1,19 @@
-// The official pretrained demucs models the runner can fetch by name, as
-// demucs lists them at commit b9ab48c (demucs/remote/files.txt for the file
-// names, demucs/remote/<name>.yaml for the bags: member signatures, per-member
-// per-source weights, segment). Written out here rather than read at run time
-// so the runner needs neither Python nor the demucs sources.
-//
-// A member file is named `<signature>-<sha256 prefix>.th`: the part after '-'
-// is the first 8 hex digits of the file's sha256, which demucs checks
-// (demucs/repo.py check_checksum, torch.hub check_hash) and so do we.
+// The pretrained models the runner can fetch by name, written out here rather
+// than read at run time so the runner needs neither Python nor the publishers'
+// sources:
+//  - the official demucs models, as demucs lists them at commit b9ab48c
+//    (demucs/remote/files.txt for the file names, demucs/remote/<name>.yaml for
+//    the bags: member signatures, per-member per-source weights, segment). A
+//    member file is named `<signature>-<sha256 prefix>.th`: the part after '-'
+//    is the first 8 hex digits of the file's sha256, which demucs checks
+//    (demucs/repo.py check_checksum, torch.hub check_hash) and so do we;
+//  - BS-RoFormer and Mel-Band RoFormer checkpoints under the names
+//    python-audio-separator and UVR users know them by (the checkpoint's file
+//    name without .ckpt), each an MSST configuration and a checkpoint, with the
+//    URLs their publishers give: UVR's download list (TRvlvr/application_data
+//    filelists/download_checks.json, which audio-separator reads) and MSST's
+//    docs/pretrained_models.md. No publisher gives a hash for these files: the
+//    cache records each one's sha256 at its first download (model_cache.h).
 #pragma once
 
 #include <optional>
@@ -20,47 +27,77 @@ namespace stemkit::separate {
 inline constexpr std::string_view kHybridTransformerRootUrl =
     "https://dl.fbaipublicfiles.com/demucs/hybrid_transformer/";
 
-// One checkpoint of a bag.
+// What a catalog file holds.
+enum class FileKind { weights, msst_config };
+
+// One file of a model: a checkpoint of a bag, or a RoFormer's configuration or checkpoint.
 struct CatalogMember {
-  std::string signature;      // "955717e8"
-  std::string file_name;      // "955717e8-8726e21a.th"
-  std::string sha256_prefix;  // "8726e21a": the first 8 hex digits of the file's sha256
-  std::string url;            // root URL + file_name
+  std::string signature;  // a demucs member's "955717e8"; empty for RoFormer files
+  std::string file_name;  // its name in the model cache: "955717e8-8726e21a.th", "<model>.yaml", "<model>.ckpt"
+  // The hex digits the file's sha256 must start with ("8726e21a": demucs' 8).
+  // Empty: its publisher gives none, and the cache records the hash at the
+  // file's first download and checks every later load against it.
+  std::string sha256_prefix;
+  std::string url;  // where its publisher serves it
+  FileKind kind = FileKind::weights;
 };
 
 // Which network class a checkpoint holds (what the runtime must build).
-enum class Architecture { htdemucs, hdemucs };
+enum class Architecture { htdemucs, hdemucs, bs_roformer, mel_band_roformer };
 
-// A model name and the bag behind it. Plain htdemucs is a bag of one.
+// A model name and the files behind it: a demucs bag (plain htdemucs is a bag
+// of one), or a RoFormer's MSST configuration and checkpoint, in that order.
 struct CatalogModel {
   std::string name;
   std::string description;
   Architecture architecture = Architecture::htdemucs;
   std::vector<CatalogMember> members;
+  // Where the name and the URLs come from, and what stemkit checked of the entry
+  // (for a RoFormer: its configuration, read from the publisher's repository at a
+  // commit, parsed and the network built from it by this runtime).
+  std::string source;
+  std::string verified;
   // weights[member][source], as demucs' BagOfModels takes them; empty = all ones.
   std::vector<std::vector<double>> weights;
   // The bag's segment in seconds (the yaml's `segment:`), when it sets one.
   std::optional<double> segment;
 };
 
-// Every model with a name, in the order model_names() lists them.
+// Every model with a name: the demucs models, then the RoFormers.
 const std::vector<CatalogModel>& catalog();
+
+// Whether this runtime runs the model (hdemucs_mmi, an HDemucs, it does not).
+bool runnable(const CatalogModel& model);
+bool is_roformer(const CatalogModel& model);
 
 // The model called `name` (exact, case-sensitive, as demucs' -n). A member
 // signature of a catalog model ("f7e0c4bc") also works, as a bag of one, as
-// it does in demucs. nullptr when unknown.
+// it does in demucs, and so does a RoFormer's checkpoint file name as
+// audio-separator's -m takes it ("model_bs_roformer_ep_317_sdr_12.9755.ckpt").
+// nullptr when unknown.
 const CatalogModel* find_model(std::string_view name);
 
-// The names (not the signatures), sorted: hdemucs_mmi, htdemucs, htdemucs_6s, htdemucs_ft.
+// The names of the models this runtime runs (not the signatures), sorted.
 std::vector<std::string> model_names();
+
+// What --list-models prints: one line per runnable model, name and description
+// in columns, in catalog order.
+std::string model_list_text();
+
+// `url` fetched through `mirror` instead of its origin: "https://host/path"
+// becomes "<mirror>/host/path" (one '/' between them). `url` unchanged when
+// `mirror` is empty.
+std::string mirrored_url(std::string_view url, std::string_view mirror);
+// `model` with every member's URL mirrored_url(url, mirror).
+CatalogModel with_mirror(const CatalogModel& model, std::string_view mirror);
 
 // The closest known name when `name` looks like a typo of one (edit distance,
 // ignoring case and '-' vs '_'); nullopt when nothing is close.
 std::optional<std::string> suggest_model(std::string_view name);
 
 // The error text for an unknown name, e.g.
-//   unknown model 'htdemcs': did you mean 'htdemucs'? Known: hdemucs_mmi, htdemucs, htdemucs_6s, htdemucs_ft; or give a
-//   path to a .th file
+//   unknown model 'htdemcs': did you mean 'htdemucs'? separate --list-models lists the 12 models it knows; or give a
+//   path to a .th file or an MSST .yaml configuration
 // Names of demucs models stemkit does not run (mdx, mdx_extra_q, ...) say so.
 std::string unknown_model_message(std::string_view name);
 

@@ -70,7 +70,8 @@ void add_options(CLI::App& app, CommandLine& c, Raw& r) {
 
   const char* model = "Model";
   app.add_option("-n,--name,--model", o.model,
-                 "htdemucs, htdemucs_ft, htdemucs_6s, a member signature, a .th file, or an MSST .yaml (BS-RoFormer)")
+                 "A model of --list-models (htdemucs, model_bs_roformer_ep_317_sdr_12.9755, ...), a member signature, "
+                 "a .th file, or an MSST .yaml (BS-RoFormer, Mel-Band RoFormer)")
       ->capture_default_str()
       ->group(model);
   app.add_option("--checkpoint", o.checkpoint,
@@ -79,8 +80,16 @@ void add_options(CLI::App& app, CommandLine& c, Raw& r) {
   app.add_option("--model-dir", r.model_dir,
                  "Model cache (default $STEMKIT_MODEL_DIR, else $XDG_CACHE_HOME/stemkit/models)")
       ->group(model);
-  app.add_flag("--download", o.download, "Fetch missing model files (checked against their sha256)")->group(model);
-  app.add_flag("--list-models", c.list_models, "List the models this runner knows and exit")->group(model);
+  app.add_flag("--download", o.download,
+               "Fetch missing model files (checked against their published sha256, else the one recorded at their "
+               "first download)")
+      ->group(model);
+  app.add_option("--model-mirror", o.model_mirror,
+                 "Fetch catalog files from URL/<host>/<path> instead of https://<host>/<path> (a mirror)")
+      ->envname("STEMKIT_MODEL_MIRROR")
+      ->type_name("URL")
+      ->group(model);
+  app.add_flag("--list-models", c.list_models, "List the models this runner runs and exit")->group(model);
 
   const char* run = "Separation";
   app.add_option("-d,--device", r.device, "cpu, cuda, cuda:N or auto")->capture_default_str()->group(run);
@@ -204,6 +213,8 @@ void finish(const CLI::App& app, CommandLine& c, Raw& r) {
   o.device = parse_device(r.device);
   if (r.precision != "auto") o.precision = parse_precision(r.precision, o.device);
   if (r.model_dir) o.model_dir = *r.model_dir;
+  if (!o.model_mirror.empty() && o.model_mirror.rfind("http://", 0) != 0 && o.model_mirror.rfind("https://", 0) != 0)
+    throw Error("--model-mirror (or STEMKIT_MODEL_MIRROR) {}: expected an http:// or https:// URL", o.model_mirror);
   if (r.out) o.out = *r.out;
   if (r.segment > 0) o.separation.segment = r.segment;
   if (r.flac) o.format = "flac";

@@ -223,15 +223,10 @@ LoadedModel load_model(const RunnerOptions& o) {
   auto ends_with = [](const std::string& s, const std::string& tail) {
     return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
   };
-  if (ends_with(o.model, ".yaml") || ends_with(o.model, ".yml")) {
-    // A RoFormer: its MSST configuration and its weights.
-    if (!o.checkpoint)
-      throw Error("{} is an MSST model configuration: give its weights with --checkpoint FILE.ckpt", o.model);
-    if (!fs::exists(o.model)) throw Error("{}: no such configuration file", o.model);
-    if (!fs::exists(*o.checkpoint)) throw Error("{}: no such checkpoint file", *o.checkpoint);
-    const models::MsstConfig config = models::load_msst_config(o.model);
-    m.model = models::make_roformer_separator(config, *o.checkpoint, &m.warnings);
-    m.name = output_model_name(*o.checkpoint);
+  // A RoFormer: its MSST configuration and its weights, from the command line or the catalog.
+  auto load_msst = [&](const std::string& config_path, const std::string& checkpoint) {
+    const models::MsstConfig config = models::load_msst_config(config_path);
+    m.model = models::make_roformer_separator(config, checkpoint, &m.warnings);
     config_batch_size = config.batch_size;
     // MSST's demix: fp16 autocast on a GPU when the config's training.use_amp is set (its default).
     if (!precision) {
@@ -241,25 +236,36 @@ LoadedModel load_model(const RunnerOptions& o) {
                                                   : "auto: the config has training.use_amp off"
                                             : "auto: fp32 on the CPU";
     }
-  } else if (o.separation.tta) {
-    throw Error(
-        "--tta is MSST's test-time augmentation, for RoFormer configurations (-n config.yaml); "
-        "demucs models average random shifts instead: --shifts N");
+  };
+  // A name in the catalog, unless it is a path to a file that exists (-n x.ckpt
+  // also names a RoFormer of the catalog by its checkpoint's file name).
+  const CatalogModel* cm = looks_like_model_path(o.model) && fs::exists(o.model) ? nullptr : find_model(o.model);
+  if (ends_with(o.model, ".yaml") || ends_with(o.model, ".yml")) {
+    if (!o.checkpoint)
+      throw Error("{} is an MSST model configuration: give its weights with --checkpoint FILE.ckpt", o.model);
+    if (!fs::exists(o.model)) throw Error("{}: no such configuration file", o.model);
+    if (!fs::exists(*o.checkpoint)) throw Error("{}: no such checkpoint file", *o.checkpoint);
+    load_msst(o.model, *o.checkpoint);
+    m.name = output_model_name(*o.checkpoint);
   } else if (o.checkpoint) {
     throw Error(
         "--checkpoint goes with an MSST .yaml configuration (-n config.yaml); demucs models carry "
-        "their configuration in the .th file");
-  } else if (looks_like_model_path(o.model)) {
+        "their configuration in the .th file, and a catalog model brings its own checkpoint");
+  } else if (o.separation.tta && !(cm && is_roformer(*cm))) {
+    throw Error(
+        "--tta is MSST's test-time augmentation, for RoFormer configurations (-n config.yaml or a RoFormer of "
+        "--list-models); demucs models average random shifts instead: --shifts N");
+  } else if (!cm && looks_like_model_path(o.model)) {
     if (!fs::exists(o.model)) throw Error("{}: no such model file", o.model);
     paths = {o.model};
     m.name = output_model_name(o.model);
   } else {
-    const CatalogModel& cm = require_model(o.model);
-    if (cm.architecture != Architecture::htdemucs)
+    if (!cm) cm = &require_model(o.model);  // throws, naming the closest model
+    if (!runnable(*cm))
       throw Error(
           "model {} is an HDemucs (demucs v3) model; "
-          "this runner runs HTDemucs: htdemucs, htdemucs_ft, htdemucs_6s",
-          cm.name);
+          "this runner runs HTDemucs (htdemucs, htdemucs_ft, htdemucs_6s) and the RoFormers of --list-models",
+          cm->name);
     ModelCache cache = ModelCache::from_option(o.model_dir, o.env);
     std::unique_ptr<ProgressBar> bar;
     auto progress = [&](const CatalogMember& member, int64_t done, int64_t total) {
@@ -267,11 +273,16 @@ LoadedModel load_model(const RunnerOptions& o) {
       bar->update(static_cast<double>(done), static_cast<double>(total));
       if (total > 0 && done >= total) bar.reset();
     };
-    for (const auto& p : ensure_model_files(cm, cache, o.download, progress)) paths.push_back(p.string());
+    for (const auto& p : ensure_model_files(with_mirror(*cm, o.model_mirror), cache, o.download, progress))
+      paths.push_back(p.string());
     t0 = now_s();
-    weights = cm.weights;
-    segment = cm.segment;
-    m.name = cm.name;
+    m.name = cm->name;
+    if (is_roformer(*cm)) {
+      load_msst(paths.at(0), paths.at(1));
+    } else {
+      weights = cm->weights;
+      segment = cm->segment;
+    }
   }
   if (!m.model) m.model = models::make_separator(models::load_demucs_bag(m.name, paths, weights, segment));
   if (!precision) {

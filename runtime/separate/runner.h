@@ -30,6 +30,7 @@ struct RunnerOptions {
   std::optional<std::filesystem::path> model_dir;
   Environment env;  // the variables read once (options.cpp); the cache's default place
   bool download = false;
+  std::string model_mirror;  // --model-mirror: catalog files fetched from here (mirrored_url); empty: their origin
   // Where and how
   at::Device device = at::kCPU;             // --device, auto resolved when parsed (parse_device)
   std::optional<at::ScalarType> precision;  // --precision: float32, float16, bfloat16; none: auto (load_model decides)

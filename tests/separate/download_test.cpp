@@ -7,118 +7,26 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <map>
-#include <mutex>
-#include <thread>
-
 #include "patchmgr/util/sha256.h"
 #include "runtime/error.h"
+#include "tests/separate/http_server.h"
 #include "tests/separate/test_support.h"
 
 namespace stemkit::separate {
 namespace {
 
 using test::read_file;
+using test::Route;
 using test::ScopedEnv;
 using test::TempDir;
+using test::TestHttpServer;
 using test::write_file;
 namespace fs = std::filesystem;
-
-struct Route {
-  int status = 200;
-  std::string body;
-  // Bytes of `body` actually sent before the connection is closed (the
-  // Content-Length still announces the whole body); -1 = all.
-  long send_only = -1;
-};
-
-// One connection at a time, `Connection: close`, GET only. Counts requests per path.
-class TestHttpServer {
- public:
-  explicit TestHttpServer(std::map<std::string, Route> routes) : routes_(std::move(routes)) {
-    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    if (listen_fd_ < 0 || ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::listen(listen_fd_, 8) != 0)
-      throw std::runtime_error("test server: cannot listen on 127.0.0.1");
-    socklen_t len = sizeof addr;
-    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-    thread_ = std::thread([this] { serve(); });
-  }
-  ~TestHttpServer() {
-    stop_ = true;
-    thread_.join();
-    ::close(listen_fd_);
-  }
-  std::string url(const std::string& path) const { return "http://127.0.0.1:" + std::to_string(port_) + path; }
-  int requests(const std::string& path) {
-    std::lock_guard lock(mutex_);
-    return counts_[path];
-  }
-
- private:
-  void serve() {
-    while (!stop_) {
-      pollfd p{listen_fd_, POLLIN, 0};
-      if (::poll(&p, 1, 20) <= 0) continue;
-      int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (fd < 0) continue;
-      handle(fd);
-      ::close(fd);
-    }
-  }
-  void handle(int fd) {
-    timeval timeout{2, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-    std::string request;
-    char buf[4096];
-    while (request.find("\r\n\r\n") == std::string::npos) {
-      ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-      if (n <= 0) return;
-      request.append(buf, static_cast<size_t>(n));
-    }
-    // "GET /path HTTP/1.1"
-    size_t a = request.find(' '), b = request.find(' ', a + 1);
-    std::string path = request.substr(a + 1, b - a - 1);
-    {
-      std::lock_guard lock(mutex_);
-      ++counts_[path];
-    }
-    auto it = routes_.find(path);
-    Route route = it != routes_.end() ? it->second : Route{404, "not found\n", -1};
-    std::string head =
-        "HTTP/1.1 " + std::to_string(route.status) + (route.status < 400 ? " OK" : " Not Found") +
-        "\r\nContent-Type: application/octet-stream\r\nContent-Length: " + std::to_string(route.body.size()) +
-        "\r\nConnection: close\r\n\r\n";
-    std::string out = head + (route.send_only < 0 ? route.body : route.body.substr(0, route.send_only));
-    size_t off = 0;
-    while (off < out.size()) {
-      ssize_t n = ::send(fd, out.data() + off, out.size() - off, MSG_NOSIGNAL);
-      if (n <= 0) return;
-      off += static_cast<size_t>(n);
-    }
-    ::shutdown(fd, SHUT_WR);
-  }
-
-  std::map<std::string, Route> routes_;
-  int listen_fd_ = -1;
-  int port_ = 0;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-  std::mutex mutex_;
-  std::map<std::string, int> counts_;
-};
 
 std::string model_bytes(size_t n) {
   std::string s(n, '\0');
@@ -276,6 +184,60 @@ TEST_F(Download, EnsureModelFilesFetchesOnlyWhatIsMissing) {
   EXPECT_EQ(server.requests("/b.th"), 0);
   ensure_model_files(model, cache, true);  // all present now: no request
   EXPECT_EQ(server.requests("/a.th"), 1);
+}
+
+TEST_F(Download, ReturnsTheFilesSha256) {
+  EXPECT_EQ(download_file(server_.url("/good.th"), dir_ / "good.th", {}), patchmgr::sha256_hex(body_));
+}
+
+// A RoFormer's files: no published hash. The first download records the hash;
+// a later load of a changed file is refused; a download again (the file deleted,
+// its record kept) must give the recorded bytes.
+TEST_F(Download, FilesWithoutAPublishedHashAreTrustedOnFirstDownload) {
+  const std::string config = "model:\n  dim: 8\n", other = model_bytes(999);
+  TestHttpServer server({{"/x/m.yaml", {200, config, -1}}, {"/x/m.ckpt", {200, body_, -1}}});
+  CatalogModel model;
+  model.name = "m";
+  model.architecture = Architecture::bs_roformer;
+  model.members = {{"", "m.yaml", "", "https://example.invalid/x/m.yaml", FileKind::msst_config},
+                   {"", "m.ckpt", "", "https://example.invalid/x/m.ckpt", FileKind::weights}};
+  ModelCache cache(dir_.path() / "cache");
+  CatalogModel mirrored = with_mirror(model, server.base_url() + "/");
+  EXPECT_EQ(mirrored.members[1].url, server.url("/example.invalid/x/m.ckpt"));
+  mirrored.members[0].url = server.url("/x/m.yaml");
+  mirrored.members[1].url = server.url("/x/m.ckpt");
+  auto paths = ensure_model_files(mirrored, cache, true);
+  EXPECT_EQ(read_file(paths[1]), body_);
+  EXPECT_EQ(cache.recorded_sha256(model.members[0]), patchmgr::sha256_hex(config));
+  EXPECT_EQ(cache.recorded_sha256(model.members[1]), patchmgr::sha256_hex(body_));
+  EXPECT_EQ(entries(cache.dir()), (std::vector<std::string>{"m.ckpt", "m.ckpt.sha256", "m.yaml", "m.yaml.sha256"}));
+
+  ensure_model_files(mirrored, cache, false);  // present and as recorded: no request
+  EXPECT_EQ(server.requests("/x/m.ckpt"), 1);
+
+  write_file(paths[1], other);  // altered in the cache
+  std::string url = mirrored.members[1].url;
+  try {
+    ensure_model_files(mirrored, cache, true);
+    ADD_FAILURE() << "no throw";
+  } catch (const stemkit::Error& e) {
+    EXPECT_NE(std::string(e.what()).find(paths[1].string() + " has changed since its first download"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(server.requests("/x/m.ckpt"), 1) << "a changed file is not silently replaced";
+
+  // The file deleted, its record kept: the new download must match the record.
+  fs::remove(paths[1]);
+  TestHttpServer changed({{"/x/m.ckpt", {200, other, -1}}});
+  mirrored.members[1].url = changed.url("/x/m.ckpt");
+  expect_failure([&] { ensure_model_files(mirrored, cache, true); }, mirrored.members[1].url,
+                 "recorded in " + cache.recorded_hash_path(model.members[1]).string());
+  EXPECT_FALSE(fs::exists(paths[1]));
+  EXPECT_EQ(cache.recorded_sha256(model.members[1]), patchmgr::sha256_hex(body_));
+  mirrored.members[1].url = url;  // the original bytes again
+  ensure_model_files(mirrored, cache, true);
+  EXPECT_EQ(read_file(paths[1]), body_);
 }
 
 TEST(DownloadWithoutCurl, SaysHowToGetSupport) {

@@ -1,8 +1,15 @@
 // The model cache: which directory (option, environment, XDG, HOME), and
-// resolving members whose files are present with the right, or a wrong, hash.
+// resolving members whose files are present with the right, or a wrong, hash:
+// the published prefix, or for a file without one the hash recorded at its
+// first use (checked with the real sha256sum too).
 #include "runtime/separate/model_cache.h"
 
 #include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+
+#include <functional>
 
 #include "patchmgr/util/sha256.h"
 #include "runtime/error.h"
@@ -135,6 +142,94 @@ TEST(ModelCache, EnsureWithoutDownloadNamesTheMissingFilesAndTheFix) {
   write_file(cache.path_for(model.members[1]), "two");
   auto paths = ensure_model_files(model, cache, false);
   EXPECT_EQ(paths, (std::vector<fs::path>{cache.path_for(model.members[0]), cache.path_for(model.members[1])}));
+}
+
+// A RoFormer checkpoint's member: no published hash.
+CatalogMember unhashed(const std::string& file_name) {
+  return {"", file_name, "", "https://example.invalid/" + file_name, FileKind::weights};
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const stemkit::Error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "no throw";
+  return "";
+}
+
+TEST(ModelCacheTrustOnFirstUse, TheFirstUseRecordsTheHashInSha256sumsFormat) {
+  TempDir dir;
+  ModelCache cache(dir.path());
+  auto m = unhashed("model.ckpt");
+  EXPECT_EQ(cache.recorded_sha256(m), std::nullopt);
+  EXPECT_EQ(cache.recorded_hash_path(m), dir.path() / "model.ckpt.sha256");
+  write_file(cache.path_for(m), "weights put here by hand");
+  EXPECT_EQ(cache.resolve(m), cache.path_for(m));
+  const std::string sha = patchmgr::sha256_hex("weights put here by hand");
+  EXPECT_EQ(cache.recorded_sha256(m), sha);
+  EXPECT_EQ(test::read_file(cache.recorded_hash_path(m)), sha + "  model.ckpt\n");
+  EXPECT_EQ(cache.resolve(m), cache.path_for(m));  // and again: it matches
+
+  // The record is what GNU sha256sum writes and checks.
+  std::string command = "cd '" + dir.path().string() + "' && sha256sum -c model.ckpt.sha256 2>&1";
+  std::array<char, 512> buf{};
+  std::string out;
+  FILE* p = popen(command.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  while (fgets(buf.data(), buf.size(), p)) out += buf.data();
+  EXPECT_EQ(pclose(p), 0) << out;
+  EXPECT_EQ(out, "model.ckpt: OK\n");
+}
+
+TEST(ModelCacheTrustOnFirstUse, AChangedFileIsRefusedNamingBothHashesAndTheFix) {
+  TempDir dir;
+  ModelCache cache(dir.path());
+  auto m = unhashed("model.ckpt");
+  write_file(cache.path_for(m), "the weights");
+  cache.record_sha256(m, patchmgr::sha256_hex("the weights"));
+  write_file(cache.path_for(m), "the weightz");
+  std::string what = error_of([&] { cache.resolve(m); });
+  EXPECT_NE(what.find(cache.path_for(m).string() + " has changed since its first download"), std::string::npos) << what;
+  EXPECT_NE(what.find(patchmgr::sha256_hex("the weightz")), std::string::npos) << what;
+  EXPECT_NE(what.find(patchmgr::sha256_hex("the weights")), std::string::npos) << what;
+  EXPECT_NE(what.find("run with --download"), std::string::npos) << what;
+  EXPECT_NE(what.find("delete " + cache.recorded_hash_path(m).string() + " to trust the new file"), std::string::npos)
+      << what;
+  // The record is kept: the refusal repeats until the user chooses.
+  EXPECT_EQ(cache.recorded_sha256(m), patchmgr::sha256_hex("the weights"));
+  EXPECT_THROW(cache.resolve(m), stemkit::Error);
+}
+
+TEST(ModelCacheTrustOnFirstUse, ABadRecordIsNamed) {
+  TempDir dir;
+  ModelCache cache(dir.path());
+  auto m = unhashed("model.ckpt");
+  write_file(cache.path_for(m), "w");
+  const std::string sha = patchmgr::sha256_hex("w");
+  for (const std::string& bad : {std::string("garbage\n"), sha + "  other.ckpt\n", sha.substr(1) + "  model.ckpt\n",
+                                 std::string(64, 'A') + "  model.ckpt\n", std::string()}) {
+    write_file(cache.recorded_hash_path(m), bad);
+    std::string what = error_of([&] { cache.resolve(m); });
+    EXPECT_NE(what.find(cache.recorded_hash_path(m).string() + " is not a sha256 record of model.ckpt"),
+              std::string::npos)
+        << bad << ": " << what;
+  }
+  write_file(cache.recorded_hash_path(m), sha + " *model.ckpt\n");  // sha256sum -b's line
+  EXPECT_EQ(cache.resolve(m), cache.path_for(m));
+}
+
+TEST(ModelCacheTrustOnFirstUse, AnUnwritableCacheSaysHowToRecordByHand) {
+  if (::geteuid() == 0) GTEST_SKIP() << "root writes anywhere";
+  TempDir dir;
+  ModelCache cache(dir.path());
+  auto m = unhashed("model.ckpt");
+  write_file(cache.path_for(m), "w");
+  fs::permissions(dir.path(), fs::perms::owner_read | fs::perms::owner_exec);
+  std::string what = error_of([&] { cache.resolve(m); });
+  fs::permissions(dir.path(), fs::perms::owner_all);
+  EXPECT_NE(what.find("sha256sum model.ckpt > model.ckpt.sha256"), std::string::npos) << what;
 }
 
 }  // namespace
