@@ -2,9 +2,10 @@
 
 #include <CLI/CLI.hpp>
 
-#include <cstdio>
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
+#include <iostream>
 #include <map>
 #include <set>
 #include <sstream>
@@ -12,13 +13,12 @@
 #include "runtime/audio/audio.h"
 #include "runtime/bench/kernel_trace.h"
 #include "runtime/error.h"
+#include "runtime/separate/inputs.h"
 #include "runtime/separate/naming.h"
 #include "runtime/version.h"
 
 namespace stemkit::separate {
 namespace {
-
-namespace fs = std::filesystem;
 
 template <class T>
 std::vector<T> split_list(const std::string& text, const char* what) {
@@ -65,8 +65,10 @@ struct Raw {
 // The table: every option, its flags, help, environment variable and group.
 void add_options(CLI::App& app, CommandLine& c, Raw& r) {
   RunnerOptions& o = c.run;
-  app.add_option("files", r.files, "Audio files (WAV, FLAC, OGG, MP3)");
-  app.add_option("--inputs-from", r.inputs_from, "A file listing inputs, one per line ('#' comments)");
+  app.add_option("files", r.files,
+                 "Audio files, folders (their audio files, recursively), or - for a list of them on stdin");
+  app.add_option("--inputs-from", r.inputs_from,
+                 "A file listing inputs (files or folders), one per line ('#' comments; '-': stdin)");
 
   const char* model = "Model";
   app.add_option("-n,--name,--model", o.model,
@@ -222,10 +224,11 @@ void finish(const CLI::App& app, CommandLine& c, Raw& r) {
   o.kernels.fused_kernels = r.fused_kernels == "on";
   o.kernels.aten_gemm = r.gemm == "aten";
 
-  c.inputs.assign(r.files.begin(), r.files.end());
-  if (r.inputs_from)
-    for (auto& p : read_input_list(*r.inputs_from)) c.inputs.push_back(p);
   if (c.list_models) return;
+  InputSet inputs = collect_inputs(r.files, r.inputs_from, std::cin);
+  c.inputs = std::move(inputs.files);
+  c.input_folders = std::move(inputs.folders);
+  c.input_duplicates = std::move(inputs.duplicates);
   if (c.bench_mode) {
     bench::BenchOptions& bench = c.bench;
     if (c.inputs.size() > 1) throw Error("--bench takes at most one FILE");
@@ -258,10 +261,9 @@ void finish(const CLI::App& app, CommandLine& c, Raw& r) {
     if (!bench.precisions.empty()) o.precision = bench.precisions.front();
     if (o.separation.tta) throw Error("--tta with --bench: measure without it (it runs the model three times)");
   } else if (c.inputs.empty() && !c.explain) {
-    throw Error("no input files: give audio files, or --inputs-from LIST (see --help)");
+    throw Error(
+        "no input files: give audio files or folders, --inputs-from LIST, or - for a list on stdin (see --help)");
   }
-  for (const auto& p : c.inputs)
-    if (!fs::is_regular_file(p)) throw Error("{}: no such file", p.string());
 }
 
 }  // namespace

@@ -241,6 +241,49 @@ TEST(SeparateCli, MelBandRoformerFromAnMsstConfig) {
   EXPECT_NE(r.output.find("as_bs.yaml: BSRoformer freqs_per_bands add up to 1025 bins"), std::string::npos) << r.output;
 }
 
+// Files, folders, lists and stdin; every file once, however it is named.
+TEST(SeparateCli, FoldersListsAndStdin) {
+  separate::test::TempDir dir;
+  fs::create_directories(dir / "music" / "sub");
+  write_song(dir / "music" / "b.wav", 0.3);
+  write_song(dir / "music" / "sub" / "a.wav", 0.3);
+  { std::ofstream(dir / "music" / "cover.jpg") << "not audio"; }
+  Result r = run("-n " + kModel + " -o " + (dir / "out").string() + " " + (dir / "music").string() + " " +
+                 (dir / "music" / "b.wav").string() + " " + (dir / "music" / "." / "b.wav").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("separate: " + (dir / "music").string() + ": 2 audio files, 1 other file skipped\n"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("separate: 2 files to separate\n"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("separate: " + (dir / "music" / "b.wav").string() + " is given twice: separated once\n"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find((dir / "music" / "." / "b.wav").string() + " is the same file as " +
+                          (dir / "music" / "b.wav").string()),
+            std::string::npos)
+      << r.output;
+  for (const char* track : {"a", "b"})
+    EXPECT_TRUE(fs::exists(dir / "out" / "small" / track / "vocals.wav")) << track << "\n" << r.output;
+  // The count comes before the model loads.
+  EXPECT_LT(r.output.find("files to separate"), r.output.find("loaded in")) << r.output;
+
+  // '-': the list on stdin, relative to the current folder, as find prints it.
+  { std::ofstream(dir / "found.txt") << (dir / "music" / "sub" / "a.wav").string() << "\n"; }
+  r = run("-n " + kModel + " -q -o " + (dir / "stdin").string() + " - < " + (dir / "found.txt").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(dir / "stdin" / "small" / "a" / "vocals.wav")) << r.output;
+  EXPECT_FALSE(fs::exists(dir / "stdin" / "small" / "b")) << r.output;
+
+  // A folder without audio, and a missing file: both said, nothing done.
+  fs::create_directories(dir / "empty");
+  r = run("-n " + kModel + " -o " + (dir / "none").string() + " " + (dir / "empty").string() + " " +
+          (dir / "missing.wav").string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find((dir / "empty").string() + ": no audio files in this folder"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find((dir / "missing.wav").string() + ": no such file or folder"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir / "none"));
+}
+
 TEST(SeparateCli, UsageErrorsSayWhatToDo) {
   separate::test::TempDir dir;
   write_song(dir / "a.wav", 0.5);
@@ -252,7 +295,7 @@ TEST(SeparateCli, UsageErrorsSayWhatToDo) {
   EXPECT_NE(r.output.find("--download"), std::string::npos) << r.output;
   r = run("-n " + kModel + " " + (dir / "missing.wav").string());
   EXPECT_EQ(r.code, 2);
-  EXPECT_NE(r.output.find("missing.wav: no such file"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("missing.wav: no such file or folder"), std::string::npos) << r.output;
   r = run("-n " + kModel);
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.output.find("no input files"), std::string::npos) << r.output;
