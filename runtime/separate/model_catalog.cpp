@@ -174,4 +174,9 @@ bool looks_like_model_path(std::string_view s) {
          ends_with(s, ".safetensors");
 }
 
+ModelKind model_kind(std::string_view s) {
+  if (ends_with(s, ".yaml") || ends_with(s, ".yml")) return ModelKind::msst_config;
+  return looks_like_model_path(s) ? ModelKind::demucs_file : ModelKind::demucs_name;
+}
+
 }  // namespace stemkit::separate

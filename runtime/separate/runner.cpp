@@ -97,6 +97,37 @@ std::vector<std::pair<std::string, at::Tensor>> stems_of(const at::Tensor& est, 
   return out;
 }
 
+// The command line's chunking over an MSST configuration's (docs/cli.md,
+// "Options per model"): --overlap (as num_overlap) or --num-overlap, and the
+// chunk in seconds (--segment, rounded down to whole STFT hops, as MSST's
+// configurations have it), samples (--chunk-size) or, as audio-separator
+// counts it, STFT frames (--mdxc_segment_size: hop x (frames - 1)).
+void apply_msst_chunking(models::MsstConfig& config, const MsstChunkOptions& o) {
+  if (o.num_overlap) config.num_overlap = *o.num_overlap;
+  if (o.chunk) {
+    int64_t hop = 512;  // the RoFormers' default stft_hop_length; a bad value is the model's to refuse
+    if (auto it = config.model.find("stft_hop_length"); it != config.model.end() && it->is_number_integer())
+      hop = std::max<int64_t>(1, it->get<int64_t>());
+    switch (o.chunk_unit) {
+      case MsstChunkOptions::Unit::seconds:
+        config.chunk_size =
+            static_cast<int64_t>(std::floor(*o.chunk * static_cast<double>(config.sample_rate) / hop + 1e-9)) * hop;
+        if (config.chunk_size <= 0)
+          throw Error("{}: shorter than one STFT hop of {} ({} samples at {} Hz)", o.chunk_from, config.path, hop,
+                      config.sample_rate);
+        break;
+      case MsstChunkOptions::Unit::samples: config.chunk_size = static_cast<int64_t>(*o.chunk); break;
+      case MsstChunkOptions::Unit::frames: config.chunk_size = hop * (static_cast<int64_t>(*o.chunk) - 1); break;
+    }
+  }
+  if (config.chunk_size < config.num_overlap) {
+    std::string what = o.chunk_from;
+    if (!o.num_overlap_from.empty()) what += (what.empty() ? "" : " with ") + o.num_overlap_from;
+    throw Error("{}: a chunk of {} samples cannot start a new chunk every chunk_size / num_overlap = {} / {} samples",
+                what.empty() ? config.path : what, config.chunk_size, config.chunk_size, config.num_overlap);
+  }
+}
+
 ProgressBar::Options bar_options(const std::string& label, const ProgressUnit& unit, bool quiet) {
   ProgressBar::Options b;
   b.label = label;
@@ -220,16 +251,16 @@ LoadedModel load_model(const RunnerOptions& o) {
   std::optional<double> segment;
   int64_t config_batch_size = 0;  // an MSST configuration's inference.batch_size; 0: none
   std::string precision_reason = o.precision ? std::string("--precision ") + precision_name(*o.precision) : "";
-  auto ends_with = [](const std::string& s, const std::string& tail) {
-    return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
-  };
-  if (ends_with(o.model, ".yaml") || ends_with(o.model, ".yml")) {
+  // Which options a kind of model takes was checked when they were parsed (options.cpp).
+  const ModelKind kind = model_kind(o.model);
+  if (kind == ModelKind::msst_config) {
     // A RoFormer: its MSST configuration and its weights.
     if (!o.checkpoint)
       throw Error("{} is an MSST model configuration: give its weights with --checkpoint FILE.ckpt", o.model);
     if (!fs::exists(o.model)) throw Error("{}: no such configuration file", o.model);
     if (!fs::exists(*o.checkpoint)) throw Error("{}: no such checkpoint file", *o.checkpoint);
-    const models::MsstConfig config = models::load_msst_config(o.model);
+    models::MsstConfig config = models::load_msst_config(o.model);
+    apply_msst_chunking(config, o.msst);
     m.model = models::make_roformer_separator(config, *o.checkpoint, &m.warnings);
     m.name = output_model_name(*o.checkpoint);
     config_batch_size = config.batch_size;
@@ -241,15 +272,7 @@ LoadedModel load_model(const RunnerOptions& o) {
                                                   : "auto: the config has training.use_amp off"
                                             : "auto: fp32 on the CPU";
     }
-  } else if (o.separation.tta) {
-    throw Error(
-        "--tta is MSST's test-time augmentation, for RoFormer configurations (-n config.yaml); "
-        "demucs models average random shifts instead: --shifts N");
-  } else if (o.checkpoint) {
-    throw Error(
-        "--checkpoint goes with an MSST .yaml configuration (-n config.yaml); demucs models carry "
-        "their configuration in the .th file");
-  } else if (looks_like_model_path(o.model)) {
+  } else if (kind == ModelKind::demucs_file) {
     if (!fs::exists(o.model)) throw Error("{}: no such model file", o.model);
     paths = {o.model};
     m.name = output_model_name(o.model);
