@@ -101,9 +101,12 @@ std::vector<std::pair<std::string, at::Tensor>> stems_of(const at::Tensor& est, 
 // "Options per model"): --overlap (as num_overlap) or --num-overlap, and the
 // chunk in seconds (--segment, rounded down to whole STFT hops, as MSST's
 // configurations have it), samples (--chunk-size) or, as audio-separator
-// counts it, STFT frames (--mdxc_segment_size: hop x (frames - 1)).
-void apply_msst_chunking(models::MsstConfig& config, const MsstChunkOptions& o) {
+// counts it, STFT frames (--mdxc_segment_size: hop x (frames - 1)). Returns
+// the plan's `cutting` lines: the values and where they came from.
+std::vector<std::pair<std::string, plan::Reasoned>> apply_msst_chunking(models::MsstConfig& config,
+                                                                        const MsstChunkOptions& o) {
   if (o.num_overlap) config.num_overlap = *o.num_overlap;
+  std::string chunk_reason = "the config's";
   if (o.chunk) {
     int64_t hop = 512;  // the RoFormers' default stft_hop_length; a bad value is the model's to refuse
     if (auto it = config.model.find("stft_hop_length"); it != config.model.end() && it->is_number_integer())
@@ -115,9 +118,17 @@ void apply_msst_chunking(models::MsstConfig& config, const MsstChunkOptions& o) 
         if (config.chunk_size <= 0)
           throw Error("{}: shorter than one STFT hop of {} ({} samples at {} Hz)", o.chunk_from, config.path, hop,
                       config.sample_rate);
+        chunk_reason =
+            fmt::format("{}: seconds x {} Hz, in whole STFT hops of {}", o.chunk_from, config.sample_rate, hop);
         break;
-      case MsstChunkOptions::Unit::samples: config.chunk_size = static_cast<int64_t>(*o.chunk); break;
-      case MsstChunkOptions::Unit::frames: config.chunk_size = hop * (static_cast<int64_t>(*o.chunk) - 1); break;
+      case MsstChunkOptions::Unit::samples:
+        config.chunk_size = static_cast<int64_t>(*o.chunk);
+        chunk_reason = o.chunk_from;
+        break;
+      case MsstChunkOptions::Unit::frames:
+        config.chunk_size = hop * (static_cast<int64_t>(*o.chunk) - 1);
+        chunk_reason = fmt::format("{}: STFT hop {} x (frames - 1)", o.chunk_from, hop);
+        break;
     }
   }
   if (config.chunk_size < config.num_overlap) {
@@ -126,6 +137,13 @@ void apply_msst_chunking(models::MsstConfig& config, const MsstChunkOptions& o) 
     throw Error("{}: a chunk of {} samples cannot start a new chunk every chunk_size / num_overlap = {} / {} samples",
                 what.empty() ? config.path : what, config.chunk_size, config.chunk_size, config.num_overlap);
   }
+  return {{"chunk_size",
+           {fmt::format("{} samples ({:.2f} s)", config.chunk_size,
+                        static_cast<double>(config.chunk_size) / static_cast<double>(config.sample_rate)),
+            chunk_reason}},
+          {"num_overlap",
+           {fmt::format("{} (a chunk every {} samples)", config.num_overlap, config.chunk_size / config.num_overlap),
+            o.num_overlap_from.empty() ? "the config's inference.num_overlap" : o.num_overlap_from}}};
 }
 
 ProgressBar::Options bar_options(const std::string& label, const ProgressUnit& unit, bool quiet) {
@@ -250,6 +268,7 @@ LoadedModel load_model(const RunnerOptions& o) {
   std::vector<std::vector<double>> weights;
   std::optional<double> segment;
   int64_t config_batch_size = 0;  // an MSST configuration's inference.batch_size; 0: none
+  std::vector<std::pair<std::string, plan::Reasoned>> cutting;
   std::string precision_reason = o.precision ? std::string("--precision ") + precision_name(*o.precision) : "";
   // Which options a kind of model takes was checked when they were parsed (options.cpp).
   const ModelKind kind = model_kind(o.model);
@@ -260,7 +279,7 @@ LoadedModel load_model(const RunnerOptions& o) {
     if (!fs::exists(o.model)) throw Error("{}: no such configuration file", o.model);
     if (!fs::exists(*o.checkpoint)) throw Error("{}: no such checkpoint file", *o.checkpoint);
     models::MsstConfig config = models::load_msst_config(o.model);
-    apply_msst_chunking(config, o.msst);
+    cutting = apply_msst_chunking(config, o.msst);
     m.model = models::make_roformer_separator(config, *o.checkpoint, &m.warnings);
     m.name = output_model_name(*o.checkpoint);
     config_batch_size = config.batch_size;
@@ -296,7 +315,20 @@ LoadedModel load_model(const RunnerOptions& o) {
     segment = cm.segment;
     m.name = cm.name;
   }
-  if (!m.model) m.model = models::make_separator(models::load_demucs_bag(m.name, paths, weights, segment));
+  if (!m.model) {
+    m.model = models::make_separator(models::load_demucs_bag(m.name, paths, weights, segment));
+    const auto& sep = o.separation;
+    const double seconds =
+        sep.segment ? *sep.segment
+        : segment   ? *segment
+                    : static_cast<double>(m.model->segment_samples()) / static_cast<double>(m.model->samplerate());
+    cutting = {{"segment", {fmt::format("{:.2f} s", seconds), sep.segment ? "--segment" : "the model's"}},
+               {"overlap",
+                {fmt::format("{}", sep.overlap),
+                 "--overlap (default 0.25): a segment every (1 - overlap) x "
+                 "segment"}},
+               {"shifts", {std::to_string(sep.shifts), "--shifts (default 1)"}}};
+  }
   if (!precision) {
     precision = at::kFloat;
     precision_reason = "auto: demucs models run fp32 upstream";
@@ -327,6 +359,7 @@ LoadedModel load_model(const RunnerOptions& o) {
     p.batch_size = config_batch_size;
     p.batch_reason = "the MSST config's inference.batch_size, as MSST runs it (-b says otherwise)";
   }
+  p.cutting = std::move(cutting);
   p.graphs = o.separation.graphs && m.device.is_cuda() && capture::capture_supported();
   p.graphs_reason = !m.device.is_cuda()             ? "the CPU runs eagerly"
                     : !capture::capture_supported() ? "this build has no CUDA/HIP graph support"

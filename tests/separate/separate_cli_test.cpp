@@ -295,6 +295,22 @@ TEST(SeparateCli, MsstChunkingOptionsMapOntoTheConfig) {
   // audio-separator's segment size counts STFT frames: 128 x (20 - 1) = 2432 samples.
   EXPECT_LT(relative_difference(got("f20", "--mdxc_segment_size 20 --batch_size 3"), want("chunk2432", 2, 2432)), 1e-6);
 
+  // --explain says what the cutting came to and from where.
+  Result explained = run("-n " + config + " --checkpoint " + ckpt + " --explain --segment 0.1 --overlap 0.75");
+  ASSERT_EQ(explained.code, 0) << explained.output;
+  EXPECT_NE(explained.output.find("chunk_size: 4352 samples (0.10 s) (--segment 0.1: seconds x 44100 Hz, in whole STFT "
+                                  "hops of 128)\n"),
+            std::string::npos)
+      << explained.output;
+  EXPECT_NE(explained.output.find("num_overlap: 4 (a chunk every 1088 samples) (--overlap 0.75)\n"), std::string::npos)
+      << explained.output;
+  explained = run("-n " + config + " --checkpoint " + ckpt + " --explain");
+  EXPECT_NE(explained.output.find("chunk_size: 2944 samples (0.07 s) (the config's)\n"), std::string::npos)
+      << explained.output;
+  EXPECT_NE(explained.output.find("num_overlap: 2 (a chunk every 1472 samples) (the config's inference.num_overlap)"),
+            std::string::npos)
+      << explained.output;
+
   // What does not map is refused before the model loads, naming the option and the model.
   auto refused = [&](const std::string& model_options, const std::string& message) {
     Result r = run(model_options + " -o " + (dir / "refused").string() + " " + (dir / "song.wav").string());
@@ -448,7 +464,8 @@ TEST(SeparateCli, ExplainPrintsThePlan) {
   separate::test::TempDir dir;
   Result r = run("-n " + kModel + " --device cpu --explain -o " + (dir / "out").string());
   ASSERT_EQ(r.code, 0) << r.output;
-  for (const char* field : {"precision: fp32", "batch: 1", "graphs: off", "attention on "})
+  for (const char* field : {"precision: fp32", "batch: 1", "segment: ", "overlap: 0.25 (--overlap (default 0.25)",
+                            "shifts: 1", "graphs: off", "attention on "})
     EXPECT_NE(r.output.find(field), std::string::npos) << field << " in\n" << r.output;
   EXPECT_FALSE(fs::exists(dir / "out" / "small")) << "--explain writes no stems";
   r = run("-n " + kModel + " --device cpu --explain --json " + (dir / "plan.json").string());
