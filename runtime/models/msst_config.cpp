@@ -93,6 +93,8 @@ MsstConfig load_msst_config(const std::string& path) {
     out = v.get<int64_t>();
   };
   integer("audio", "chunk_size", c.chunk_size, true);
+  // MSST's demix takes inference.chunk_size over audio.chunk_size when a config has both.
+  integer("inference", "chunk_size", c.chunk_size, false);
   integer("audio", "sample_rate", c.sample_rate, false);
   integer("audio", "num_channels", c.num_channels, false);
   integer("inference", "batch_size", c.batch_size, false);

@@ -4,7 +4,7 @@
 //   audio:      chunk_size, num_channels, sample_rate
 //   model:      the model's keyword arguments (BSRoformerConfig::from_json)
 //   training:   instruments, target_instrument, use_amp
-//   inference:  batch_size, num_overlap, normalize
+//   inference:  batch_size, num_overlap, normalize, chunk_size (over audio's, as MSST)
 //   model_type: optional, ours: bs_roformer or mel_band_roformer, for a
 //               model section that does not say (MSST takes --model_type)
 // Python tags such as `!!python/tuple` are read as plain lists. Everything
@@ -26,7 +26,7 @@ struct MsstConfig {
   nlohmann::json model;    // the `model:` section as JSON
   int64_t sample_rate = 44100;
   int64_t num_channels = 2;
-  int64_t chunk_size = 0;  // samples per model call
+  int64_t chunk_size = 0;  // samples per model call: inference.chunk_size, else audio.chunk_size (as MSST's demix)
   std::vector<std::string> instruments;
   std::optional<std::string> target_instrument;
   int64_t batch_size = 1;

@@ -84,6 +84,7 @@ std::string ExecutionPlan::explain() const {
   line("device", device.str(), device_name);
   line("precision", precision_name(dtype), precision_reason);
   line("batch", std::to_string(batch_size), batch_reason);
+  for (const auto& [what, r] : cutting) line(what, r.value, r.reason);
   line("graphs", graphs ? "on" : "off", graphs_reason);
   char window[32];
   std::snprintf(window, sizeof window, "%g s", window_seconds);
@@ -100,6 +101,8 @@ std::string ExecutionPlan::explain() const {
 nlohmann::json ExecutionPlan::to_json() const {
   nlohmann::json kernel_json = nlohmann::json::object();
   for (const auto& [what, r] : kernel_reasons) kernel_json[what] = {{"value", r.value}, {"reason", r.reason}};
+  nlohmann::json cutting_json = nlohmann::json::object();
+  for (const auto& [what, r] : cutting) cutting_json[what] = {{"value", r.value}, {"reason", r.reason}};
   nlohmann::json calls = nlohmann::json::array();
   for (const auto& e : kernels.attention.log->entries())
     calls.push_back({{"shape", e.shape}, {"backend", e.backend}, {"reason", e.reason}});
@@ -108,6 +111,7 @@ nlohmann::json ExecutionPlan::to_json() const {
           {"device_name", device_name},
           {"precision", {{"value", precision_name(dtype)}, {"reason", precision_reason}}},
           {"batch_size", {{"value", batch_size}, {"reason", batch_reason}}},
+          {"cutting", cutting_json},
           {"graphs", {{"value", graphs}, {"reason", graphs_reason}}},
           {"window_seconds", {{"value", window_seconds}, {"reason", window_reason}}},
           {"assembly", device_assembly ? "device" : "host"},

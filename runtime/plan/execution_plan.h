@@ -3,6 +3,9 @@
 //
 //   precision   fp32, fp16 or bf16, and why (--precision, or auto's rule)
 //   batch       segments per forward, and why (-b, the MSST config, --low-memory)
+//   cutting     how the track is cut: demucs' segment, overlap and shifts, or an
+//               MSST configuration's chunk_size and num_overlap, each with where
+//               it came from (the option, the config, the model)
 //   graphs      CUDA/HIP graph capture on or off, and why
 //   window      seconds of stems kept on the device before they go to the CPU
 //   assembly    where stems are finished: on the device when the track is one
@@ -58,6 +61,7 @@ struct ExecutionPlan {
   std::string precision_reason;
   int64_t batch_size = 1;
   std::string batch_reason;
+  std::vector<std::pair<std::string, Reasoned>> cutting;
   bool graphs = false;
   std::string graphs_reason;
   double window_seconds = 600;

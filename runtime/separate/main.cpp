@@ -86,6 +86,13 @@ int main(int argc, char** argv) {
       std::fputs(model_list_text().c_str(), stdout);
       return 0;
     }
+    // What the inputs came to, before the model loads: the count, and any file given twice.
+    for (const auto& d : c.input_duplicates) std::fprintf(stderr, "separate: %s\n", d.c_str());
+    if (!o.quiet && !c.bench_mode && !c.explain) {
+      for (const auto& f : c.input_folders) std::fprintf(stderr, "separate: %s\n", f.c_str());
+      if (!c.input_folders.empty() || c.inputs.size() > 1)
+        std::fprintf(stderr, "separate: %zu file%s to separate\n", c.inputs.size(), c.inputs.size() == 1 ? "" : "s");
+    }
     try {
       check_json_writable(c.json_path);
     } catch (const std::exception& e) {

@@ -3,6 +3,7 @@
 #include "runtime/separate/model_catalog.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <cctype>
 
 #include <fmt/format.h>
@@ -315,6 +316,15 @@ const CatalogModel& require_model(std::string_view name) {
 bool looks_like_model_path(std::string_view s) {
   return s.find('/') != std::string_view::npos || ends_with(s, ".th") || ends_with(s, ".pt") || ends_with(s, ".ckpt") ||
          ends_with(s, ".safetensors");
+}
+
+ModelKind model_kind(std::string_view s) {
+  if (ends_with(s, ".yaml") || ends_with(s, ".yml")) return ModelKind::msst_config;
+  const bool file = looks_like_model_path(s);
+  // -n model_bs_roformer_ep_317_sdr_12.9755.ckpt names the catalog's RoFormer unless that file exists here.
+  if (!(file && std::filesystem::exists(std::string(s))))
+    if (const CatalogModel* m = find_model(s); m && is_roformer(*m)) return ModelKind::msst_name;
+  return file ? ModelKind::demucs_file : ModelKind::demucs_name;
 }
 
 }  // namespace stemkit::separate

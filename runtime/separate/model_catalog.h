@@ -108,4 +108,16 @@ const CatalogModel& require_model(std::string_view name);
 // contains '/' or ends with .th, .pt, .ckpt or .safetensors.
 bool looks_like_model_path(std::string_view name_or_path);
 
+// How -n names the model, which decides what it is and which options mean
+// something for it (docs/cli.md, "Options per model").
+enum class ModelKind {
+  demucs_name,  // a catalog name or a member signature: the model cache, --download
+  demucs_file,  // a demucs .th file
+  msst_config,  // a Music-Source-Separation-Training .yaml (or .yml) configuration, with --checkpoint
+  msst_name,    // a RoFormer of the catalog: its configuration and checkpoint from the model cache, --download
+};
+ModelKind model_kind(std::string_view name_or_path);
+// An MSST model, given as a configuration or named from the catalog: MSST's options apply.
+inline bool is_msst(ModelKind kind) { return kind == ModelKind::msst_config || kind == ModelKind::msst_name; }
+
 }  // namespace stemkit::separate

@@ -1,10 +1,8 @@
-// Output names (demucs' --filename), --two-stems names, and input list files.
+// Output names (demucs' --filename) and --two-stems names.
 // See naming.h.
 #include "runtime/separate/naming.h"
 
-#include <fstream>
 #include <map>
-#include <system_error>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -29,14 +27,6 @@ std::vector<std::string_view> split_components(std::string_view s) {
     start = slash + 1;
   }
   return parts;
-}
-
-std::string_view trim(std::string_view s) {
-  const char* blanks = " \t\r\n\v\f";
-  size_t b = s.find_first_not_of(blanks);
-  if (b == std::string_view::npos) return {};
-  size_t e = s.find_last_not_of(blanks);
-  return s.substr(b, e - b + 1);
 }
 
 }  // namespace
@@ -174,48 +164,15 @@ std::vector<PlannedOutput> plan_outputs(const std::vector<fs::path>& inputs, con
         throw Error("--filename '{}' writes {} twice: for {} ({}) and for {} ({}); {}", name_template.text(),
                     out.path.string(), first.input.string(), first.stem, input.string(), stem,
                     first.input == input ? "the same input is given twice"
-                                         : "put {track} in --filename so each input gets its own files");
+                    : name_template.text().find("{track}") == std::string::npos
+                        ? "put {track} in --filename so each input gets its own files"
+                        : "two inputs have the same file name: rename one, or separate them in two runs with "
+                          "different -o");
       }
       plan.push_back(std::move(out));
     }
   }
   return plan;
-}
-
-std::vector<fs::path> read_input_list(const fs::path& list_file) {
-  std::ifstream in(list_file, std::ios::binary);
-  if (!in) {
-    std::error_code ec(errno, std::generic_category());
-    throw Error("cannot read the input list {}: {}", list_file.string(), ec.message());
-  }
-  fs::path base = list_file.parent_path();
-  std::vector<fs::path> inputs;
-  std::vector<std::string> problems;
-  std::string line;
-  for (int number = 1; std::getline(in, line); ++number) {
-    std::string_view text = line;
-    if (number == 1 && text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
-    text = trim(text);
-    if (text.empty() || text.front() == '#') continue;
-    fs::path path(std::string{text});
-    if (path.is_relative()) path = base / path;
-    std::error_code ec;
-    auto status = fs::status(path, ec);
-    std::string shown = path.string() == text ? std::string(text) : fmt::format("{} ({})", text, path.string());
-    if (!fs::exists(status))
-      problems.push_back(fmt::format("{}:{}: {} does not exist", list_file.string(), number, shown));
-    else if (fs::is_directory(status))
-      problems.push_back(fmt::format("{}:{}: {} is a directory, not an audio file", list_file.string(), number, shown));
-    else
-      inputs.push_back(path);
-  }
-  if (in.bad()) throw Error("cannot read the input list {}: read error", list_file.string());
-  if (!problems.empty())
-    throw Error("{} input{} in {} cannot be read:\n  {}", problems.size(), problems.size() == 1 ? "" : "s",
-                list_file.string(), fmt::join(problems, "\n  "));
-  if (inputs.empty())
-    throw Error("the input list {} lists no files (one path per line; '#' starts a comment)", list_file.string());
-  return inputs;
 }
 
 }  // namespace stemkit::separate

@@ -1,10 +1,10 @@
-// Where the runner writes each stem, and which inputs it reads: demucs'
-// --filename template ({track}, {trackext}, {stem}, {ext}; default
-// "{track}/{stem}.{ext}") under the output root `-o DIR/<model>` (DIR
-// defaulting to "separated", as demucs' `out / args.name`), the stem names of
-// --two-stems, and input list files. Templates that name unknown variables or
-// could write outside the output root are refused before any work is done, and
-// so are two outputs landing on the same path.
+// Where the runner writes each stem: demucs' --filename template ({track},
+// {trackext}, {stem}, {ext}; default "{track}/{stem}.{ext}") under the output
+// root `-o DIR/<model>` (DIR defaulting to "separated", as demucs'
+// `out / args.name`), and the stem names of --two-stems. Templates that name
+// unknown variables or could write outside the output root are refused before
+// any work is done, and so are two outputs landing on the same path. Which
+// inputs a run reads is inputs.h's.
 #pragma once
 
 #include <filesystem>
@@ -89,13 +89,5 @@ struct PlannedOutput {
 std::vector<PlannedOutput> plan_outputs(const std::vector<std::filesystem::path>& inputs,
                                         const std::vector<std::string>& stems, const FilenameTemplate& name_template,
                                         const std::filesystem::path& root, std::string_view ext);
-
-// The inputs listed in `list_file`: one path per line; blank lines and lines
-// whose first non-blank character is '#' skipped; surrounding whitespace, a
-// trailing '\r' and a UTF-8 BOM ignored; relative paths taken relative to the
-// list file's directory. Throws stemkit::Error when the list cannot be read,
-// lists nothing, or names files that do not exist or are directories: all of
-// them at once, each as "<list file>:<line>: <path> does not exist".
-std::vector<std::filesystem::path> read_input_list(const std::filesystem::path& list_file);
 
 }  // namespace stemkit::separate

@@ -2,9 +2,11 @@
 
 #include <CLI/CLI.hpp>
 
-#include <cstdio>
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <cstdlib>
+#include <iostream>
 #include <map>
 #include <set>
 #include <sstream>
@@ -12,13 +14,13 @@
 #include "runtime/audio/audio.h"
 #include "runtime/bench/kernel_trace.h"
 #include "runtime/error.h"
+#include "runtime/separate/inputs.h"
+#include "runtime/separate/model_catalog.h"
 #include "runtime/separate/naming.h"
 #include "runtime/version.h"
 
 namespace stemkit::separate {
 namespace {
-
-namespace fs = std::filesystem;
 
 template <class T>
 std::vector<T> split_list(const std::string& text, const char* what) {
@@ -51,11 +53,24 @@ const std::map<std::string, audio::Clip> kClipModes{{"rescale", audio::Clip::res
                                                     {"tanh", audio::Clip::tanh},
                                                     {"none", audio::Clip::none}};
 
+// Which models an option means something for (docs/cli.md, "Options per
+// model"): given for another, it is a usage error naming the option and the
+// model. Declared with the option, in the table.
+struct Scope {
+  const CLI::Option* option;
+  const char* not_demucs = nullptr;  // why it means nothing for a demucs model; null: it means something
+  const char* not_msst = nullptr;    // the same for an MSST configuration
+  bool needs_name = false;           // only for a model named from the catalog (not given as a file)
+  const char* not_msst_name = nullptr;  // besides not_msst, why it means nothing for a RoFormer of the catalog
+};
+
 // What the table's options write before they become a CommandLine.
 struct Raw {
   std::vector<std::string> files;
   std::optional<std::string> inputs_from, model_dir, out, attention;
-  double segment = 0;
+  std::optional<double> segment, overlap;
+  std::optional<int64_t> chunk_size, mdxc_segment_size, num_overlap;
+  std::vector<Scope> scopes;
   bool flac = false, int24 = false, float32 = false, no_graphs = false;
   std::string device = "auto", precision = "auto";
   std::string fused_kernels = "on", gemm = "auto";
@@ -65,8 +80,15 @@ struct Raw {
 // The table: every option, its flags, help, environment variable and group.
 void add_options(CLI::App& app, CommandLine& c, Raw& r) {
   RunnerOptions& o = c.run;
-  app.add_option("files", r.files, "Audio files (WAV, FLAC, OGG, MP3)");
-  app.add_option("--inputs-from", r.inputs_from, "A file listing inputs, one per line ('#' comments)");
+  auto only_msst = [&](CLI::Option* option, const char* why) { r.scopes.push_back({option, why, nullptr, false}); };
+  auto only_demucs = [&](CLI::Option* option, const char* why) { r.scopes.push_back({option, nullptr, why, false}); };
+  const char* roformer_kernels =
+      "it chooses the RoFormer layers' kernels; HTDemucs has none of them (--reference-forward switches off its fast "
+      "paths)";
+  app.add_option("files", r.files,
+                 "Audio files, folders (their audio files, recursively), or - for a list of them on stdin");
+  app.add_option("--inputs-from", r.inputs_from,
+                 "A file listing inputs (files or folders), one per line ('#' comments; '-': stdin)");
 
   const char* model = "Model";
   app.add_option("-n,--name,--model", o.model,
@@ -74,21 +96,28 @@ void add_options(CLI::App& app, CommandLine& c, Raw& r) {
                  "a .th file, or an MSST .yaml (BS-RoFormer, Mel-Band RoFormer)")
       ->capture_default_str()
       ->group(model);
-  app.add_option("--checkpoint", o.checkpoint,
-                 "The weights (.ckpt, .pt, .safetensors) of an MSST config given with -n config.yaml")
-      ->group(model);
-  app.add_option("--model-dir", r.model_dir,
-                 "Model cache (default $STEMKIT_MODEL_DIR, else $XDG_CACHE_HOME/stemkit/models)")
-      ->group(model);
-  app.add_flag("--download", o.download,
-               "Fetch missing model files (checked against their published sha256, else the one recorded at their "
-               "first download)")
-      ->group(model);
-  app.add_option("--model-mirror", o.model_mirror,
-                 "Fetch catalog files from URL/<host>/<path> instead of https://<host>/<path> (a mirror)")
-      ->envname("STEMKIT_MODEL_MIRROR")
-      ->type_name("URL")
-      ->group(model);
+  r.scopes.push_back(
+      {app.add_option("--checkpoint", o.checkpoint,
+                      "The weights (.ckpt, .pt, .safetensors) of an MSST config given with -n config.yaml")
+           ->group(model),
+       "demucs models carry their weights in the .th file; --checkpoint goes with an MSST .yaml configuration", nullptr,
+       false, "a model of the catalog brings its own checkpoint; --checkpoint goes with an MSST .yaml configuration"});
+  r.scopes.push_back({app.add_option("--model-dir", r.model_dir,
+                                     "Model cache (default $STEMKIT_MODEL_DIR, else $XDG_CACHE_HOME/stemkit/models)")
+                          ->group(model),
+                      nullptr, nullptr, true});
+  r.scopes.push_back({app.add_flag("--download", o.download,
+                                   "Fetch missing model files (checked against their published sha256, else the one "
+                                   "recorded at their first download)")
+                          ->group(model),
+                      nullptr, nullptr, true});
+  r.scopes.push_back({app.add_option("--model-mirror", o.model_mirror,
+                                     "Fetch catalog files from URL/<host>/<path> instead of https://<host>/<path> (a "
+                                     "mirror)")
+                          ->envname("STEMKIT_MODEL_MIRROR")
+                          ->type_name("URL")
+                          ->group(model),
+                      nullptr, nullptr, true});
   app.add_flag("--list-models", c.list_models, "List the models this runner runs and exit")->group(model);
 
   const char* run = "Separation";
@@ -98,26 +127,58 @@ void add_options(CLI::App& app, CommandLine& c, Raw& r) {
                  "autocast), else fp32")
       ->capture_default_str()
       ->group(run);  // parse_precision says what it expects
-  app.add_option("-b,--batch-size", o.separation.batch_size,
+  app.add_option("-b,--batch-size,--batch_size,--mdxc_batch_size", o.separation.batch_size,
                  "Segments per forward (default 1; an MSST config's inference.batch_size)")
       ->check(CLI::PositiveNumber)
       ->group(run);
-  app.add_option("--segment", r.segment, "Seconds per segment (at most the model's; default the model's)")
-      ->check(CLI::PositiveNumber)
-      ->group(run);
-  app.add_option("--overlap", o.separation.overlap, "Overlap between segments")
-      ->capture_default_str()
-      ->check(CLI::Range(0.0, 0.99))
-      ->group(run);
-  app.add_option("--shifts", o.separation.shifts, "Random shifts averaged (demucs' default 1)")
-      ->capture_default_str()
-      ->check(CLI::NonNegativeNumber)
-      ->group(run);
-  app.add_option("--seed", o.separation.seed, "Seed of the shift offsets")->capture_default_str()->group(run);
-  app.add_flag(
-         "--tta", o.separation.tta,
-         "MSST configs: test-time augmentation as MSST's --use_tta (channels swapped, polarity inverted; 3x the time)")
-      ->group(run);
+  CLI::Option* segment =
+      app.add_option("--segment", r.segment,
+                     "Seconds per segment (demucs: at most the model's, default the model's; MSST configs: the "
+                     "chunk_size, in whole STFT hops)")
+          ->check(CLI::PositiveNumber)
+          ->group(run);
+  CLI::Option* chunk_size = app.add_option("--chunk-size,--chunk_size", r.chunk_size,
+                                           "MSST configs: samples per chunk (its audio.chunk_size)")
+                                ->check(CLI::PositiveNumber)
+                                ->excludes(segment)
+                                ->group(run);
+  only_msst(chunk_size, "demucs cuts segments of --segment SECONDS");
+  only_msst(app.add_option("--mdxc_segment_size", r.mdxc_segment_size,
+                           "MSST configs: STFT frames per chunk, as audio-separator (chunk_size = stft_hop_length x "
+                           "(N - 1))")
+                ->check(CLI::Range(2, 1 << 20))
+                ->excludes(segment)
+                ->excludes(chunk_size)
+                ->group(run),
+            "demucs cuts segments of --segment SECONDS");
+  CLI::Option* overlap = app.add_option("--overlap", r.overlap,
+                                        "Overlap of neighbouring segments, a fraction (demucs: default 0.25; MSST "
+                                        "configs: 1 - 1/num_overlap, default the config's)")
+                             ->check(CLI::Range(0.0, 0.99))
+                             ->group(run);
+  only_msst(app.add_option("--num-overlap,--num_overlap,--mdxc_overlap", r.num_overlap,
+                           "MSST configs: how many chunks cover each sample (its inference.num_overlap)")
+                ->check(CLI::Range(1, 1000))
+                ->excludes(overlap)
+                ->group(run),
+            "demucs' overlap is a fraction of the segment: --overlap X (N chunks over each sample is --overlap "
+            "1-1/N)");
+  only_demucs(app.add_option("--shifts", o.separation.shifts, "Random shifts averaged (demucs' default 1)")
+                  ->capture_default_str()
+                  ->check(CLI::NonNegativeNumber)
+                  ->group(run),
+              "MSST's demix has no random shifts; --tta averages its test-time augmentations");
+  only_demucs(
+      app.add_option("--seed", o.separation.seed, "Seed of the shift offsets")->capture_default_str()->group(run),
+      "it seeds demucs' --shifts, which MSST's demix does not have");
+  only_msst(
+      app.add_flag(
+             "--tta", o.separation.tta,
+             "MSST configs: test-time augmentation as MSST's --use_tta (channels swapped, polarity inverted; 3x the "
+             "time)")
+          ->group(run),
+      "--tta is MSST's test-time augmentation, for RoFormer configurations (-n config.yaml); demucs models average "
+      "random shifts instead: --shifts N");
   app.add_flag("--no-graphs", r.no_graphs, "Run eagerly: no CUDA/HIP graph capture")->group(run);
   app.add_flag("--low-memory", o.low_memory,
                "Least GPU memory: batch 1, no graph capture (its memory pool), 60 s streaming windows")
@@ -134,20 +195,28 @@ void add_options(CLI::App& app, CommandLine& c, Raw& r) {
       ->envname("STEMKIT_ATTENTION")
       ->check(CLI::IsMember({"auto", "flash", "efficient", "cudnn", "math"}))
       ->group(exec);
-  app.add_option("--fused-kernels", r.fused_kernels, "on: stemkit's RoFormer kernels where they run; off: ATen's")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"on", "off"}))
-      ->group(exec);
-  app.add_flag("--seq-kernel", o.kernels.seq_kernel,
-               "The fused attention kernel for long axes too (RoFormer time axis: less memory, same speed on the H100)")
-      ->group(exec);
-  app.add_option("--gemm", r.gemm, "auto: cuBLASLt where it runs (CUDA fp16/bf16); aten: ATen's GEMMs")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"auto", "aten"}))
-      ->group(exec);
-  app.add_flag("--exact-gelu", o.kernels.exact_gelu,
-               "erf GELU in fp16/bf16 on a GPU too (default there: tanh GELU in the GEMM, within 4.7e-4)")
-      ->group(exec);
+  only_msst(
+      app.add_option("--fused-kernels", r.fused_kernels, "on: stemkit's RoFormer kernels where they run; off: ATen's")
+          ->capture_default_str()
+          ->check(CLI::IsMember({"on", "off"}))
+          ->group(exec),
+      roformer_kernels);
+  only_msst(
+      app.add_flag(
+             "--seq-kernel", o.kernels.seq_kernel,
+             "The fused attention kernel for long axes too (RoFormer time axis: less memory, same speed on the H100)")
+          ->group(exec),
+      roformer_kernels);
+  only_msst(app.add_option("--gemm", r.gemm, "auto: cuBLASLt where it runs (CUDA fp16/bf16); aten: ATen's GEMMs")
+                ->capture_default_str()
+                ->check(CLI::IsMember({"auto", "aten"}))
+                ->group(exec),
+            roformer_kernels);
+  only_msst(app.add_flag("--exact-gelu", o.kernels.exact_gelu,
+                         "RoFormer: erf GELU in fp16/bf16 on a GPU too (default there: tanh GELU in the GEMM, within "
+                         "4.7e-4)")
+                ->group(exec),
+            "HTDemucs' GELUs are always the exact (erf) form");
   app.add_flag("--reference-forward", o.kernels.reference_forward,
                "Every block's forward as upstream writes it (RoFormer blocks; HTDemucs' DConv, norms, LayerScale), "
                "none of the fast paths (slower; for checking them)")
@@ -206,6 +275,79 @@ void add_options(CLI::App& app, CommandLine& c, Raw& r) {
       ->group(b);
 }
 
+const char* kind_name(ModelKind kind) {
+  switch (kind) {
+    case ModelKind::demucs_name: return "a demucs model";
+    case ModelKind::demucs_file: return "a demucs model file";
+    case ModelKind::msst_config: return "an MSST configuration";
+    case ModelKind::msst_name: return "a RoFormer of the catalog";
+  }
+  return "";
+}
+
+// Every option given is one that means something for the model -n names.
+void check_scopes(const Raw& r, const std::string& model) {
+  const ModelKind kind = model_kind(model);
+  for (const Scope& scope : r.scopes) {
+    if (scope.option->count() == 0) continue;
+    const char* why = !is_msst(kind)                ? scope.not_demucs
+                      : scope.not_msst                ? scope.not_msst
+                      : kind == ModelKind::msst_name ? scope.not_msst_name
+                                                      : nullptr;
+    if (!why && scope.needs_name && kind != ModelKind::demucs_name && kind != ModelKind::msst_name)
+      why = "the model is given as a file, so nothing is downloaded or looked up in the model cache";
+    if (why) throw Error("{} has no meaning for {} ({}): {}", scope.option->get_name(), model, kind_name(kind), why);
+  }
+}
+
+// --overlap X for an MSST configuration: its chunks start chunk_size /
+// num_overlap apart, so it overlaps them by 1 - 1/num_overlap; X must be one of
+// those (to 3 decimals: 0.667 is 3).
+int64_t msst_num_overlap(double overlap, const std::string& model) {
+  const double n = 1.0 / (1.0 - overlap);
+  const int64_t whole = std::max<int64_t>(1, std::llround(n));
+  if (std::abs(overlap - (1.0 - 1.0 / static_cast<double>(whole))) < 5e-4) return whole;
+  const auto below = static_cast<int64_t>(std::floor(n)), above = below + 1;
+  throw Error(
+      "--overlap {}: {} (an MSST configuration) starts a chunk every chunk_size / num_overlap samples, an overlap "
+      "of 1 - 1/num_overlap; {} lies between num_overlap {} (--overlap {:.4g}) and {} (--overlap {:.4g}): give one of "
+      "those, or --num-overlap N",
+      overlap, model, overlap, below, 1.0 - 1.0 / static_cast<double>(below), above,
+      1.0 - 1.0 / static_cast<double>(above));
+}
+
+// --segment, --overlap and their MSST spellings onto the model's own settings
+// (docs/cli.md, "Options per model").
+void map_chunking(const Raw& r, RunnerOptions& o) {
+  if (!is_msst(model_kind(o.model))) {
+    if (r.segment) o.separation.segment = *r.segment;
+    if (r.overlap) o.separation.overlap = *r.overlap;
+    return;
+  }
+  MsstChunkOptions& m = o.msst;
+  if (r.overlap) {
+    m.num_overlap = msst_num_overlap(*r.overlap, o.model);
+    m.num_overlap_from = fmt::format("--overlap {}", *r.overlap);
+  } else if (r.num_overlap) {
+    m.num_overlap = *r.num_overlap;
+    m.num_overlap_from = fmt::format("--num-overlap {}", *r.num_overlap);
+  }
+  using Unit = MsstChunkOptions::Unit;
+  if (r.segment) {
+    m.chunk = *r.segment;
+    m.chunk_unit = Unit::seconds;
+    m.chunk_from = fmt::format("--segment {}", *r.segment);
+  } else if (r.chunk_size) {
+    m.chunk = static_cast<double>(*r.chunk_size);
+    m.chunk_unit = Unit::samples;
+    m.chunk_from = fmt::format("--chunk-size {}", *r.chunk_size);
+  } else if (r.mdxc_segment_size) {
+    m.chunk = static_cast<double>(*r.mdxc_segment_size);
+    m.chunk_unit = Unit::frames;
+    m.chunk_from = fmt::format("--mdxc_segment_size {}", *r.mdxc_segment_size);
+  }
+}
+
 // What the options mean together; throws stemkit::Error for a usage error.
 void finish(const CLI::App& app, CommandLine& c, Raw& r) {
   RunnerOptions& o = c.run;
@@ -216,7 +358,8 @@ void finish(const CLI::App& app, CommandLine& c, Raw& r) {
   if (!o.model_mirror.empty() && o.model_mirror.rfind("http://", 0) != 0 && o.model_mirror.rfind("https://", 0) != 0)
     throw Error("--model-mirror (or STEMKIT_MODEL_MIRROR) {}: expected an http:// or https:// URL", o.model_mirror);
   if (r.out) o.out = *r.out;
-  if (r.segment > 0) o.separation.segment = r.segment;
+  check_scopes(r, o.model);
+  map_chunking(r, o);
   if (r.flac) o.format = "flac";
   if (r.int24 && r.float32) throw Error("--int24 and --float32 exclude each other");
   o.encoding = r.int24 ? audio::Encoding::pcm24 : r.float32 ? audio::Encoding::float32 : audio::Encoding::pcm16;
@@ -233,10 +376,11 @@ void finish(const CLI::App& app, CommandLine& c, Raw& r) {
   o.kernels.fused_kernels = r.fused_kernels == "on";
   o.kernels.aten_gemm = r.gemm == "aten";
 
-  c.inputs.assign(r.files.begin(), r.files.end());
-  if (r.inputs_from)
-    for (auto& p : read_input_list(*r.inputs_from)) c.inputs.push_back(p);
   if (c.list_models) return;
+  InputSet inputs = collect_inputs(r.files, r.inputs_from, std::cin);
+  c.inputs = std::move(inputs.files);
+  c.input_folders = std::move(inputs.folders);
+  c.input_duplicates = std::move(inputs.duplicates);
   if (c.bench_mode) {
     bench::BenchOptions& bench = c.bench;
     if (c.inputs.size() > 1) throw Error("--bench takes at most one FILE");
@@ -269,10 +413,9 @@ void finish(const CLI::App& app, CommandLine& c, Raw& r) {
     if (!bench.precisions.empty()) o.precision = bench.precisions.front();
     if (o.separation.tta) throw Error("--tta with --bench: measure without it (it runs the model three times)");
   } else if (c.inputs.empty() && !c.explain) {
-    throw Error("no input files: give audio files, or --inputs-from LIST (see --help)");
+    throw Error(
+        "no input files: give audio files or folders, --inputs-from LIST, or - for a list on stdin (see --help)");
   }
-  for (const auto& p : c.inputs)
-    if (!fs::is_regular_file(p)) throw Error("{}: no such file", p.string());
 }
 
 }  // namespace

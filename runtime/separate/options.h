@@ -19,7 +19,9 @@ namespace stemkit::separate {
 struct CommandLine {
   RunnerOptions run;
   bench::BenchOptions bench;
-  std::vector<std::filesystem::path> inputs;  // FILE... and --inputs-from, in order
+  std::vector<std::filesystem::path> inputs;  // FILE... and --inputs-from, in order, each file once (inputs.h)
+  std::vector<std::string> input_folders;     // each folder's count of audio files, said before the run
+  std::vector<std::string> input_duplicates;  // inputs that name a file already given, separated once
   std::optional<std::string> json_path;       // --json FILE ('-': stdout)
   bool list_models = false;                   // --list-models
   bool explain = false;                       // --explain: print the execution plan and exit

@@ -97,6 +97,55 @@ std::vector<std::pair<std::string, at::Tensor>> stems_of(const at::Tensor& est, 
   return out;
 }
 
+// The command line's chunking over an MSST configuration's (docs/cli.md,
+// "Options per model"): --overlap (as num_overlap) or --num-overlap, and the
+// chunk in seconds (--segment, rounded down to whole STFT hops, as MSST's
+// configurations have it), samples (--chunk-size) or, as audio-separator
+// counts it, STFT frames (--mdxc_segment_size: hop x (frames - 1)). Returns
+// the plan's `cutting` lines: the values and where they came from.
+std::vector<std::pair<std::string, plan::Reasoned>> apply_msst_chunking(models::MsstConfig& config,
+                                                                        const MsstChunkOptions& o) {
+  if (o.num_overlap) config.num_overlap = *o.num_overlap;
+  std::string chunk_reason = "the config's";
+  if (o.chunk) {
+    int64_t hop = 512;  // the RoFormers' default stft_hop_length; a bad value is the model's to refuse
+    if (auto it = config.model.find("stft_hop_length"); it != config.model.end() && it->is_number_integer())
+      hop = std::max<int64_t>(1, it->get<int64_t>());
+    switch (o.chunk_unit) {
+      case MsstChunkOptions::Unit::seconds:
+        config.chunk_size =
+            static_cast<int64_t>(std::floor(*o.chunk * static_cast<double>(config.sample_rate) / hop + 1e-9)) * hop;
+        if (config.chunk_size <= 0)
+          throw Error("{}: shorter than one STFT hop of {} ({} samples at {} Hz)", o.chunk_from, config.path, hop,
+                      config.sample_rate);
+        chunk_reason =
+            fmt::format("{}: seconds x {} Hz, in whole STFT hops of {}", o.chunk_from, config.sample_rate, hop);
+        break;
+      case MsstChunkOptions::Unit::samples:
+        config.chunk_size = static_cast<int64_t>(*o.chunk);
+        chunk_reason = o.chunk_from;
+        break;
+      case MsstChunkOptions::Unit::frames:
+        config.chunk_size = hop * (static_cast<int64_t>(*o.chunk) - 1);
+        chunk_reason = fmt::format("{}: STFT hop {} x (frames - 1)", o.chunk_from, hop);
+        break;
+    }
+  }
+  if (config.chunk_size < config.num_overlap) {
+    std::string what = o.chunk_from;
+    if (!o.num_overlap_from.empty()) what += (what.empty() ? "" : " with ") + o.num_overlap_from;
+    throw Error("{}: a chunk of {} samples cannot start a new chunk every chunk_size / num_overlap = {} / {} samples",
+                what.empty() ? config.path : what, config.chunk_size, config.chunk_size, config.num_overlap);
+  }
+  return {{"chunk_size",
+           {fmt::format("{} samples ({:.2f} s)", config.chunk_size,
+                        static_cast<double>(config.chunk_size) / static_cast<double>(config.sample_rate)),
+            chunk_reason}},
+          {"num_overlap",
+           {fmt::format("{} (a chunk every {} samples)", config.num_overlap, config.chunk_size / config.num_overlap),
+            o.num_overlap_from.empty() ? "the config's inference.num_overlap" : o.num_overlap_from}}};
+}
+
 ProgressBar::Options bar_options(const std::string& label, const ProgressUnit& unit, bool quiet) {
   ProgressBar::Options b;
   b.label = label;
@@ -219,13 +268,14 @@ LoadedModel load_model(const RunnerOptions& o) {
   std::vector<std::vector<double>> weights;
   std::optional<double> segment;
   int64_t config_batch_size = 0;  // an MSST configuration's inference.batch_size; 0: none
+  std::vector<std::pair<std::string, plan::Reasoned>> cutting;
   std::string precision_reason = o.precision ? std::string("--precision ") + precision_name(*o.precision) : "";
-  auto ends_with = [](const std::string& s, const std::string& tail) {
-    return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
-  };
+  // Which options a kind of model takes was checked when they were parsed (options.cpp).
+  const ModelKind kind = model_kind(o.model);
   // A RoFormer: its MSST configuration and its weights, from the command line or the catalog.
   auto load_msst = [&](const std::string& config_path, const std::string& checkpoint) {
-    const models::MsstConfig config = models::load_msst_config(config_path);
+    models::MsstConfig config = models::load_msst_config(config_path);
+    cutting = apply_msst_chunking(config, o.msst);
     m.model = models::make_roformer_separator(config, checkpoint, &m.warnings);
     config_batch_size = config.batch_size;
     // MSST's demix: fp16 autocast on a GPU when the config's training.use_amp is set (its default).
@@ -237,30 +287,19 @@ LoadedModel load_model(const RunnerOptions& o) {
                                             : "auto: fp32 on the CPU";
     }
   };
-  // A name in the catalog, unless it is a path to a file that exists (-n x.ckpt
-  // also names a RoFormer of the catalog by its checkpoint's file name).
-  const CatalogModel* cm = looks_like_model_path(o.model) && fs::exists(o.model) ? nullptr : find_model(o.model);
-  if (ends_with(o.model, ".yaml") || ends_with(o.model, ".yml")) {
+  if (kind == ModelKind::msst_config) {
     if (!o.checkpoint)
       throw Error("{} is an MSST model configuration: give its weights with --checkpoint FILE.ckpt", o.model);
     if (!fs::exists(o.model)) throw Error("{}: no such configuration file", o.model);
     if (!fs::exists(*o.checkpoint)) throw Error("{}: no such checkpoint file", *o.checkpoint);
     load_msst(o.model, *o.checkpoint);
     m.name = output_model_name(*o.checkpoint);
-  } else if (o.checkpoint) {
-    throw Error(
-        "--checkpoint goes with an MSST .yaml configuration (-n config.yaml); demucs models carry "
-        "their configuration in the .th file, and a catalog model brings its own checkpoint");
-  } else if (o.separation.tta && !(cm && is_roformer(*cm))) {
-    throw Error(
-        "--tta is MSST's test-time augmentation, for RoFormer configurations (-n config.yaml or a RoFormer of "
-        "--list-models); demucs models average random shifts instead: --shifts N");
-  } else if (!cm && looks_like_model_path(o.model)) {
+  } else if (kind == ModelKind::demucs_file) {
     if (!fs::exists(o.model)) throw Error("{}: no such model file", o.model);
     paths = {o.model};
     m.name = output_model_name(o.model);
-  } else {
-    if (!cm) cm = &require_model(o.model);  // throws, naming the closest model
+  } else {  // a name in the catalog: a demucs model or a RoFormer
+    const CatalogModel* cm = &require_model(o.model);  // throws, naming the closest model
     if (!runnable(*cm))
       throw Error(
           "model {} is an HDemucs (demucs v3) model; "
@@ -284,7 +323,20 @@ LoadedModel load_model(const RunnerOptions& o) {
       segment = cm->segment;
     }
   }
-  if (!m.model) m.model = models::make_separator(models::load_demucs_bag(m.name, paths, weights, segment));
+  if (!m.model) {
+    m.model = models::make_separator(models::load_demucs_bag(m.name, paths, weights, segment));
+    const auto& sep = o.separation;
+    const double seconds =
+        sep.segment ? *sep.segment
+        : segment   ? *segment
+                    : static_cast<double>(m.model->segment_samples()) / static_cast<double>(m.model->samplerate());
+    cutting = {{"segment", {fmt::format("{:.2f} s", seconds), sep.segment ? "--segment" : "the model's"}},
+               {"overlap",
+                {fmt::format("{}", sep.overlap),
+                 "--overlap (default 0.25): a segment every (1 - overlap) x "
+                 "segment"}},
+               {"shifts", {std::to_string(sep.shifts), "--shifts (default 1)"}}};
+  }
   if (!precision) {
     precision = at::kFloat;
     precision_reason = "auto: demucs models run fp32 upstream";
@@ -315,6 +367,7 @@ LoadedModel load_model(const RunnerOptions& o) {
     p.batch_size = config_batch_size;
     p.batch_reason = "the MSST config's inference.batch_size, as MSST runs it (-b says otherwise)";
   }
+  p.cutting = std::move(cutting);
   p.graphs = o.separation.graphs && m.device.is_cuda() && capture::capture_supported();
   p.graphs_reason = !m.device.is_cuda()             ? "the CPU runs eagerly"
                     : !capture::capture_supported() ? "this build has no CUDA/HIP graph support"

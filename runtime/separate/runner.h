@@ -23,6 +23,17 @@
 
 namespace stemkit::separate {
 
+// An MSST configuration's chunking as the command line sets it (docs/cli.md,
+// "Options per model"); what is not set stays the configuration's.
+struct MsstChunkOptions {
+  std::optional<int64_t> num_overlap;  // inference.num_overlap: --overlap X as 1 / (1 - X), or --num-overlap N
+  std::string num_overlap_from;        // the option as given, for messages: "--overlap 0.75"
+  enum class Unit { seconds, samples, frames };
+  std::optional<double> chunk;  // the chunk_size in `chunk_unit`: --segment, --chunk-size, --mdxc_segment_size
+  Unit chunk_unit = Unit::seconds;
+  std::string chunk_from;
+};
+
 struct RunnerOptions {
   // Model
   std::string model = "htdemucs";         // catalog name, member signature, a .th path, or an MSST .yaml config
@@ -36,6 +47,7 @@ struct RunnerOptions {
   std::optional<at::ScalarType> precision;  // --precision: float32, float16, bfloat16; none: auto (load_model decides)
   models::SeparationOptions separation;
   bool batch_size_given = false;  // -b was given (else an MSST config's inference.batch_size applies)
+  MsstChunkOptions msst;          // an MSST config's chunk_size and num_overlap from the command line
   bool low_memory = false;        // --low-memory (apply_low_memory has been applied to `separation`)
   plan::KernelOptions kernels;  // --attention, --fused-kernels, --seq-kernel, --gemm, --exact-gelu, --reference-forward
   int jobs = 0;                 // CPU threads (0: libtorch's default)

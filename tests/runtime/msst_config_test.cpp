@@ -156,6 +156,17 @@ TEST(MsstConfig, ReadsUseAmp) {
   std::filesystem::remove(path);
 }
 
+// MSST's demix: `if 'chunk_size' in config.inference: chunk_size = config.inference.chunk_size`.
+TEST(MsstConfig, InferenceChunkSizeOverridesAudios) {
+  std::string path = write_temp("audio: {chunk_size: 10}\nmodel: {dim: 8}\ntraining: {instruments: [a]}\n");
+  EXPECT_EQ(models::load_msst_config(path).chunk_size, 10);
+  std::filesystem::remove(path);
+  path = write_temp(
+      "audio: {chunk_size: 10}\nmodel: {dim: 8}\ntraining: {instruments: [a]}\ninference: {chunk_size: 48}\n");
+  EXPECT_EQ(models::load_msst_config(path).chunk_size, 48);
+  std::filesystem::remove(path);
+}
+
 TEST(MsstConfig, ProblemsNameTheFileAndTheKey) {
   auto message = [](const std::string& text) {
     const std::string path = write_temp(text);

@@ -248,5 +248,15 @@ TEST(ModelCatalog, PathsAreNotNames) {
   EXPECT_FALSE(looks_like_model_path("955717e8"));
 }
 
+// The kind decides which options mean something (options.cpp's scopes) and how load_model reads the model.
+TEST(ModelCatalog, ModelKindFromHowItIsNamed) {
+  EXPECT_EQ(model_kind("htdemucs"), ModelKind::demucs_name);
+  EXPECT_EQ(model_kind("955717e8"), ModelKind::demucs_name);
+  EXPECT_EQ(model_kind("model.th"), ModelKind::demucs_file);
+  EXPECT_EQ(model_kind("./htdemucs"), ModelKind::demucs_file);
+  EXPECT_EQ(model_kind("config_vocals.yaml"), ModelKind::msst_config);
+  EXPECT_EQ(model_kind("/models/x.yml"), ModelKind::msst_config);
+}
+
 }  // namespace
 }  // namespace stemkit::separate

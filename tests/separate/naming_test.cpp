@@ -1,17 +1,14 @@
 // Output naming (demucs' --filename template, the -o/<model> root,
-// --two-stems), the output plan's collision check, and input list files.
+// --two-stems) and the output plan's collision check.
 #include "runtime/separate/naming.h"
 
 #include <gtest/gtest.h>
 
 #include "runtime/error.h"
-#include "tests/separate/test_support.h"
 
 namespace stemkit::separate {
 namespace {
 
-using test::TempDir;
-using test::write_file;
 namespace fs = std::filesystem;
 
 // The stemkit::Error text of `f`, or "" when it does not throw.
@@ -124,50 +121,9 @@ TEST(Naming, PlanListsEveryOutputAndRefusesCollisions) {
   // The same name in two directories collides too.
   e = error_of([&] { plan_outputs({"a/x.wav", "b/x.flac"}, {"bass"}, FilenameTemplate(), "out", "wav"); });
   EXPECT_TRUE(contains(e, "writes out/x/bass.wav twice")) << e;
+  EXPECT_TRUE(contains(e, "two inputs have the same file name: rename one")) << e;
   EXPECT_NO_THROW(
       plan_outputs({"a/x.wav", "b/x.flac"}, {"bass"}, FilenameTemplate("{track}.{trackext}/{stem}.{ext}"), "o", "wav"));
-}
-
-TEST(Naming, InputListReadsPathsRelativeToTheList) {
-  TempDir dir;
-  write_file(dir / "lists" / "a.wav", "");
-  write_file(dir / "music" / "b c.flac", "");
-  write_file(dir / "abs.mp3", "");
-  write_file(dir / "lists" / "inputs.txt",
-             "\xEF\xBB\xBF"
-             "a.wav\r\n"
-             "\n"
-             "# a comment\n"
-             "   # an indented comment\n"
-             "  ../music/b c.flac  \n" +
-                 (dir / "abs.mp3").string() + "\n");
-  auto inputs = read_input_list(dir / "lists" / "inputs.txt");
-  EXPECT_EQ(inputs,
-            (std::vector<fs::path>{dir / "lists" / "a.wav", dir / "lists" / "../music/b c.flac", dir / "abs.mp3"}));
-}
-
-TEST(Naming, InputListReportsEveryMissingFileWithItsLine) {
-  TempDir dir;
-  write_file(dir / "ok.wav", "");
-  fs::create_directories(dir / "folder");
-  fs::path list = dir / "list.txt";
-  write_file(list, "ok.wav\nmissing.wav\n# gone.wav\nfolder\n\nalso-missing.mp3\n");
-  std::string e = error_of([&] { read_input_list(list); });
-  EXPECT_TRUE(contains(e, "3 inputs in " + list.string() + " cannot be read")) << e;
-  EXPECT_TRUE(contains(e, list.string() + ":2: missing.wav (" + (dir / "missing.wav").string() + ") does not exist"))
-      << e;
-  EXPECT_TRUE(contains(e, list.string() + ":4: folder")) << e;
-  EXPECT_TRUE(contains(e, "is a directory")) << e;
-  EXPECT_TRUE(contains(e, list.string() + ":6: also-missing.mp3")) << e;
-  EXPECT_FALSE(contains(e, "gone.wav")) << e;
-}
-
-TEST(Naming, InputListThatIsAbsentOrEmpty) {
-  TempDir dir;
-  EXPECT_TRUE(contains(error_of([&] { read_input_list(dir / "none.txt"); }),
-                       "cannot read the input list " + (dir / "none.txt").string()));
-  write_file(dir / "empty.txt", "# nothing yet\n\n");
-  EXPECT_TRUE(contains(error_of([&] { read_input_list(dir / "empty.txt"); }), "lists no files"));
 }
 
 }  // namespace

@@ -184,7 +184,9 @@ TEST(SeparateCli, BSRoformerFromAnMsstConfig) {
   EXPECT_GT((vocals_tta - want[0]).norm().item<double>() / want[0].norm().item<double>(), 1e-4);
   r = run("--tta " + (dir / "song.wav").string());
   EXPECT_EQ(r.code, 2);
-  EXPECT_NE(r.output.find("--tta is MSST's test-time augmentation, for RoFormer configurations"), std::string::npos)
+  EXPECT_NE(r.output.find("--tta has no meaning for htdemucs (a demucs model): --tta is MSST's test-time "
+                          "augmentation, for RoFormer configurations"),
+            std::string::npos)
       << r.output;
 
   // --low-memory (batch 1, eager, short windows) gives the same stems.
@@ -241,6 +243,155 @@ TEST(SeparateCli, MelBandRoformerFromAnMsstConfig) {
   EXPECT_NE(r.output.find("as_bs.yaml: BSRoformer freqs_per_bands add up to 1025 bins"), std::string::npos) << r.output;
 }
 
+// The small stereo BS-RoFormer of tests/fixtures/bs_roformer (stft_hop_length 128) with an MSST
+// configuration: chunk_size 2944, one target; `inference` is the inference section's lines.
+std::string bs_roformer_config(const std::string& inference) {
+  std::ifstream meta_in(std::string(STEMKIT_FIXTURES) + "/bs_roformer/stereo.json");
+  auto kwargs = nlohmann::json::parse(meta_in)["kwargs"];
+  std::string yaml = "audio:\n  chunk_size: 2944\n  num_channels: 2\n  sample_rate: 44100\nmodel:\n";
+  for (const auto& [key, value] : kwargs.items()) yaml += "  " + key + ": " + value.dump() + "\n";
+  return yaml + "training:\n  instruments: [vocals, other]\n  target_instrument: vocals\ninference:\n" + inference;
+}
+
+double relative_difference(const at::Tensor& a, const at::Tensor& b) {
+  return (a - b).norm().item<double>() / b.norm().item<double>();
+}
+
+// --overlap, --segment and their MSST and audio-separator spellings set the
+// configuration's num_overlap and chunk_size: the stems are those of a
+// configuration that says the same.
+TEST(SeparateCli, MsstChunkingOptionsMapOntoTheConfig) {
+  separate::test::TempDir dir;
+  const std::string ckpt = std::string(STEMKIT_FIXTURES) + "/bs_roformer/stereo.ckpt";
+  const std::string config = (dir / "config.yaml").string();
+  { std::ofstream(config) << bs_roformer_config("  num_overlap: 2\n"); }
+  write_song(dir / "song.wav", 0.6);
+  const at::Tensor mix = read(dir / "song.wav");
+  // The vocals of the fixture under an MSST config with these inference lines (and chunk_size).
+  auto want = [&](const std::string& name, int64_t num_overlap, int64_t chunk_size) {
+    const std::string path = (dir / (name + ".yaml")).string();
+    std::string yaml = bs_roformer_config("  num_overlap: " + std::to_string(num_overlap) + "\n");
+    yaml.replace(yaml.find("chunk_size: 2944"), 16, "chunk_size: " + std::to_string(chunk_size));
+    { std::ofstream(path) << yaml; }
+    return models::make_roformer_separator(models::load_msst_config(path), ckpt)->separate(mix, {})[0];
+  };
+  auto got = [&](const std::string& name, const std::string& options) {
+    Result r = run("-n " + config + " --checkpoint " + ckpt + " " + options + " --float32 --clip-mode none -q -o " +
+                   (dir / name).string() + " " + (dir / "song.wav").string());
+    EXPECT_EQ(r.code, 0) << options << "\n" << r.output;
+    return read(dir / name / "stereo" / "song" / "vocals.wav");
+  };
+  const at::Tensor plain = got("plain", ""), overlap4 = want("overlap4", 4, 2944);
+  EXPECT_LT(relative_difference(plain, want("overlap2", 2, 2944)), 1e-6);
+  EXPECT_GT(relative_difference(plain, overlap4), 1e-4) << "the fixture tells num_overlap 2 from 4";
+  // 1 - 1/4 = 0.75; MSST's own name; audio-separator's.
+  EXPECT_LT(relative_difference(got("o75", "--overlap 0.75"), overlap4), 1e-6);
+  EXPECT_LT(relative_difference(got("n4", "--num-overlap 4"), overlap4), 1e-6);
+  EXPECT_LT(relative_difference(got("mdxc4", "--mdxc_overlap 4"), overlap4), 1e-6);
+  EXPECT_LT(relative_difference(got("o0", "--overlap 0"), want("overlap1", 1, 2944)), 1e-6);
+  // --segment in seconds, in whole hops of 128: 0.1 s = 4410 samples -> 34 hops = 4352.
+  EXPECT_LT(relative_difference(got("s01", "--segment 0.1"), want("chunk4352", 2, 4352)), 1e-6);
+  EXPECT_LT(relative_difference(got("c3000", "--chunk_size 3000 --overlap 0.75"), want("chunk3000", 4, 3000)), 1e-6);
+  // audio-separator's segment size counts STFT frames: 128 x (20 - 1) = 2432 samples.
+  EXPECT_LT(relative_difference(got("f20", "--mdxc_segment_size 20 --batch_size 3"), want("chunk2432", 2, 2432)), 1e-6);
+
+  // --explain says what the cutting came to and from where.
+  Result explained = run("-n " + config + " --checkpoint " + ckpt + " --explain --segment 0.1 --overlap 0.75");
+  ASSERT_EQ(explained.code, 0) << explained.output;
+  EXPECT_NE(explained.output.find("chunk_size: 4352 samples (0.10 s) (--segment 0.1: seconds x 44100 Hz, in whole STFT "
+                                  "hops of 128)\n"),
+            std::string::npos)
+      << explained.output;
+  EXPECT_NE(explained.output.find("num_overlap: 4 (a chunk every 1088 samples) (--overlap 0.75)\n"), std::string::npos)
+      << explained.output;
+  explained = run("-n " + config + " --checkpoint " + ckpt + " --explain");
+  EXPECT_NE(explained.output.find("chunk_size: 2944 samples (0.07 s) (the config's)\n"), std::string::npos)
+      << explained.output;
+  EXPECT_NE(explained.output.find("num_overlap: 2 (a chunk every 1472 samples) (the config's inference.num_overlap)"),
+            std::string::npos)
+      << explained.output;
+
+  // What does not map is refused before the model loads, naming the option and the model.
+  auto refused = [&](const std::string& model_options, const std::string& message) {
+    Result r = run(model_options + " -o " + (dir / "refused").string() + " " + (dir / "song.wav").string());
+    EXPECT_EQ(r.code, 2) << model_options << "\n" << r.output;
+    EXPECT_NE(r.output.find(message), std::string::npos) << model_options << "\n" << r.output;
+    EXPECT_EQ(r.output.find("loaded in"), std::string::npos) << r.output;
+    EXPECT_FALSE(fs::exists(dir / "refused"));
+  };
+  const std::string msst = "-n " + config + " --checkpoint " + ckpt;
+  refused(msst + " --overlap 0.25",
+          "--overlap 0.25: " + config +
+              " (an MSST configuration) starts a chunk every chunk_size / num_overlap samples, an overlap of 1 - "
+              "1/num_overlap; 0.25 lies between num_overlap 1 (--overlap 0) and 2 (--overlap 0.5)");
+  refused(msst + " --shifts 2", "--shifts has no meaning for " + config + " (an MSST configuration): MSST's demix");
+  refused(msst + " --seed 3", "--seed has no meaning for " + config + " (an MSST configuration)");
+  refused(msst + " --download", "--download has no meaning for " + config +
+                                    " (an MSST configuration): the model is "
+                                    "given as a file");
+  refused(msst + " --segment 1 --chunk-size 3000", "excludes");
+  refused(msst + " --overlap 0.5 --num-overlap 2", "excludes");
+  refused("-n " + kModel + " --num-overlap 4",
+          "--num-overlap has no meaning for " + kModel + " (a demucs model file): demucs' overlap is a fraction");
+  refused("-n " + kModel + " --mdxc_overlap 4", "--num-overlap has no meaning for " + kModel);
+  refused("-n " + kModel + " --chunk-size 4000", "--chunk-size has no meaning for " + kModel);
+  refused("-n " + kModel + " --mdxc_segment_size 256", "--mdxc_segment_size has no meaning for " + kModel);
+  refused("-n " + kModel + " --gemm aten", "--gemm has no meaning for " + kModel +
+                                               " (a demucs model file): it "
+                                               "chooses the RoFormer layers' kernels");
+  refused("-n " + kModel + " --exact-gelu", "--exact-gelu has no meaning for " + kModel);
+  refused("-n " + kModel + " --checkpoint " + ckpt, "--checkpoint has no meaning for " + kModel);
+  refused("-n " + kModel + " --model-dir " + dir.path().string(), "--model-dir has no meaning for " + kModel);
+  // The demucs spellings stay demucs': --segment above the model's is the model's error, after it loads.
+  Result r =
+      run("-n " + kModel + " --segment 100 -q -o " + (dir / "long").string() + " " + (dir / "song.wav").string());
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("does not fit"), std::string::npos) << r.output;
+}
+
+// Files, folders, lists and stdin; every file once, however it is named.
+TEST(SeparateCli, FoldersListsAndStdin) {
+  separate::test::TempDir dir;
+  fs::create_directories(dir / "music" / "sub");
+  write_song(dir / "music" / "b.wav", 0.3);
+  write_song(dir / "music" / "sub" / "a.wav", 0.3);
+  { std::ofstream(dir / "music" / "cover.jpg") << "not audio"; }
+  Result r = run("-n " + kModel + " -o " + (dir / "out").string() + " " + (dir / "music").string() + " " +
+                 (dir / "music" / "b.wav").string() + " " + (dir / "music" / "." / "b.wav").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("separate: " + (dir / "music").string() + ": 2 audio files, 1 other file skipped\n"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("separate: 2 files to separate\n"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("separate: " + (dir / "music" / "b.wav").string() + " is given twice: separated once\n"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find((dir / "music" / "." / "b.wav").string() + " is the same file as " +
+                          (dir / "music" / "b.wav").string()),
+            std::string::npos)
+      << r.output;
+  for (const char* track : {"a", "b"})
+    EXPECT_TRUE(fs::exists(dir / "out" / "small" / track / "vocals.wav")) << track << "\n" << r.output;
+  // The count comes before the model loads.
+  EXPECT_LT(r.output.find("files to separate"), r.output.find("loaded in")) << r.output;
+
+  // '-': the list on stdin, relative to the current folder, as find prints it.
+  { std::ofstream(dir / "found.txt") << (dir / "music" / "sub" / "a.wav").string() << "\n"; }
+  r = run("-n " + kModel + " -q -o " + (dir / "stdin").string() + " - < " + (dir / "found.txt").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(dir / "stdin" / "small" / "a" / "vocals.wav")) << r.output;
+  EXPECT_FALSE(fs::exists(dir / "stdin" / "small" / "b")) << r.output;
+
+  // A folder without audio, and a missing file: both said, nothing done.
+  fs::create_directories(dir / "empty");
+  r = run("-n " + kModel + " -o " + (dir / "none").string() + " " + (dir / "empty").string() + " " +
+          (dir / "missing.wav").string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find((dir / "empty").string() + ": no audio files in this folder"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find((dir / "missing.wav").string() + ": no such file or folder"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir / "none"));
+}
+
 TEST(SeparateCli, UsageErrorsSayWhatToDo) {
   separate::test::TempDir dir;
   write_song(dir / "a.wav", 0.5);
@@ -252,7 +403,7 @@ TEST(SeparateCli, UsageErrorsSayWhatToDo) {
   EXPECT_NE(r.output.find("--download"), std::string::npos) << r.output;
   r = run("-n " + kModel + " " + (dir / "missing.wav").string());
   EXPECT_EQ(r.code, 2);
-  EXPECT_NE(r.output.find("missing.wav: no such file"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("missing.wav: no such file or folder"), std::string::npos) << r.output;
   r = run("-n " + kModel);
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.output.find("no input files"), std::string::npos) << r.output;
@@ -313,7 +464,8 @@ TEST(SeparateCli, ExplainPrintsThePlan) {
   separate::test::TempDir dir;
   Result r = run("-n " + kModel + " --device cpu --explain -o " + (dir / "out").string());
   ASSERT_EQ(r.code, 0) << r.output;
-  for (const char* field : {"precision: fp32", "batch: 1", "graphs: off", "attention on "})
+  for (const char* field : {"precision: fp32", "batch: 1", "segment: ", "overlap: 0.25 (--overlap (default 0.25)",
+                            "shifts: 1", "graphs: off", "attention on "})
     EXPECT_NE(r.output.find(field), std::string::npos) << field << " in\n" << r.output;
   EXPECT_FALSE(fs::exists(dir / "out" / "small")) << "--explain writes no stems";
   r = run("-n " + kModel + " --device cpu --explain --json " + (dir / "plan.json").string());

@@ -14,7 +14,8 @@
 # --no-tests skips the GPU tests (a second call on a machine still warm from a
 # first: its build and its .bench/ reference data are kept and reused).
 # --demucs adds an HTDemucs row (the official architecture with random weights,
-# fp16, batch 8, graphs) under each variant's options; it needs .deps/demucs-patched
+# fp16, batch 8, graphs) under each variant's options (a RoFormer-only option such as
+# --gemm is refused there, and the row says so); it needs .deps/demucs-patched
 # and julius and openunmix in .deps/py (tools/gpu/htdemucs-run.sh says how).
 #
 # Needs, carried (run: carry [".deps", ".debs"]): .debs/ (tools/gpu/fetch-debs.sh),
@@ -82,7 +83,7 @@ for spec in "$@"; do
   echo "${parts[0]} ${parts[*]:1}: $row" | tee -a "$out/ab.txt"
   if [ "$demucs" = 1 ]; then
     row=$(build-cuda/runtime/separate/separate --bench -n .bench/htdemucs/full.th --device cuda "${parts[@]:1}" \
-      --bench-precisions fp16 --bench-batch-sizes 8 --bench-graphs on --bench-repeats 3 2>&1 | grep -E "^fp16 ")
+      --bench-precisions fp16 --bench-batch-sizes 8 --bench-graphs on --bench-repeats 3 2>&1 | grep -E "^fp16 |has no meaning for")
     echo "${parts[0]} ${parts[*]:1} (htdemucs): $row" | tee -a "$out/ab.txt"
   fi
 done
