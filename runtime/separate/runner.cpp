@@ -127,8 +127,7 @@ nlohmann::json stem_set_settings(const LoadedModel& model, const RunnerOptions& 
           {"seed", s.seed},
           {"overlap", s.overlap},
           {"segment", s.segment ? nlohmann::json(*s.segment) : nlohmann::json()},
-          {"tta", s.tta},
-          {"sanitize", o.sanitize}};
+          {"tta", s.tta}};  // not --sanitize: adding it to resume a batch must not redo the files it did not change
 }
 
 ProgressBar::Options bar_options(const std::string& label, const ProgressUnit& unit, bool quiet) {

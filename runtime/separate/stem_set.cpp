@@ -236,12 +236,16 @@ std::vector<fs::path> remove_stale_temporaries(const std::vector<PlannedOutput>&
 void check_outputs_writable(const std::vector<PlannedOutput>& outputs) {
   std::set<fs::path> dirs;
   for (const auto& p : outputs) dirs.insert(folder_of(p.path));
-  std::map<fs::path, long> name_max;  // per folder, from its nearest existing one
+  std::map<fs::path, long> name_max;       // per folder, from its nearest existing one
+  std::map<fs::path, std::string> probed;  // nearest existing folder -> its problem, "" for none
   for (const auto& dir : dirs) {
     const fs::path existing = nearest_existing(dir);  // the stems' folders are made in it
-    std::string problem;
+    auto [it, first] = probed.emplace(existing, "");
+    std::string& problem = it->second;
     std::error_code ec;
-    if (!fs::is_directory(existing, ec)) {
+    if (!first) {
+      // probed already: a thousand tracks' new folders share one existing parent
+    } else if (!fs::is_directory(existing, ec)) {
       problem = fmt::format("{} is not a folder", existing.string());
     } else {
       // access() says yes to root on a read-only mount's siblings and knows

@@ -16,7 +16,9 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -231,14 +233,21 @@ TEST(SeparateStemSet, NanAndInfSamplesAreAnErrorOrSanitized) {
   EXPECT_FALSE(fs::exists(dir / "out" / "small" / "song"));
   EXPECT_TRUE(fs::exists(dir / "out" / "small" / "good" / "vocals.wav")) << "the other files are done";
 
-  r = run("-n " + kModel + " -q --sanitize --float32 -o " + (dir / "out").string() + " --json " +
+  // Resuming the batch with --sanitize does the bad file and skips the good one.
+  r = run("-n " + kModel + " --skip-existing --sanitize -o " + (dir / "out").string() + " " +
+          (dir / "song.wav").string() + " " + (dir / "good.wav").string());
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("good.wav: its set of stems is complete, skipped"), std::string::npos) << r.output;
+  EXPECT_TRUE(fs::exists(dir / "out" / "small" / "song" / "vocals.wav"));
+
+  r = run("-n " + kModel + " -q --sanitize --float32 -o " + (dir / "float").string() + " --json " +
           (dir / "s.json").string() + " " + (dir / "song.wav").string());
   EXPECT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("song.wav: 2 NaN or infinite samples replaced with 0 (--sanitize)"), std::string::npos)
       << r.output;
   EXPECT_EQ(nlohmann::json::parse(slurp(dir / "s.json"))["files"][0]["sanitized_samples"], 2);
   for (const auto& s : kStems) {
-    const audio::Audio stem = audio::read_audio((dir / "out" / "small" / "song" / (s + ".wav")).string());
+    const audio::Audio stem = audio::read_audio((dir / "float" / "small" / "song" / (s + ".wav")).string());
     for (float v : stem.data) ASSERT_TRUE(std::isfinite(v)) << s;
   }
 }
