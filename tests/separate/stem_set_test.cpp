@@ -98,6 +98,20 @@ TEST(StemSet, ACommittedSetIsCompleteUntilAFileOrTheSettingsDiffer) {
   EXPECT_NE(why.find("is not a set record"), std::string::npos) << why;
 }
 
+TEST(StemSet, ASetAcrossFoldersIsRecordedInTheFirstStemsFolder) {
+  // --filename '{stem}/{track}.{ext}': each stem in a folder of its own.
+  TempDir dir;
+  std::vector<PlannedOutput> plan;
+  for (const char* s : {"drums", "vocals"}) plan.push_back({"in/song.wav", s, dir / s / "song.wav"});
+  write_set(plan, {{"model", "m"}}, "x ");
+  const fs::path marker = stem_set_marker("in/song.wav", pointers(plan));
+  EXPECT_EQ(marker, dir / "drums" / ".song.wav.stems.json");
+  const auto record = nlohmann::json::parse(slurp(marker));
+  EXPECT_EQ(record["stems"][1]["file"], "../vocals/song.wav");
+  EXPECT_TRUE(stem_set_complete(marker, pointers(plan), {{"model", "m"}}));
+  EXPECT_EQ(slurp(dir / "vocals" / "song.wav"), "x vocals");
+}
+
 TEST(StemSet, AnAbandonedSetLeavesTheOldOneWholeAndNoFolderItMade) {
   TempDir dir;
   const auto plan = plan_of(dir.path(), {"drums", "vocals"});
