@@ -28,6 +28,7 @@ namespace {
 
 constexpr int kMarkerVersion = 1;
 constexpr const char* kTag = ".stemkit-tmp-";
+constexpr size_t kMarkerNameMax = 120;  // of the input's name in its set's record's name
 
 // A leftover temporary of any stem: ".<name>.stemkit-tmp-<pid>-<8 hex>[.ext][.tmp-<pid>]".
 const std::regex& temporary_pattern() {
@@ -79,7 +80,16 @@ fs::path stem_set_temporary(const fs::path& path) {
 
 fs::path stem_set_marker(const fs::path& input, const std::vector<const PlannedOutput*>& outputs) {
   if (outputs.empty()) throw std::invalid_argument("stem_set_marker: a set of no stems");
-  return outputs.front()->path.parent_path() / ("." + input.filename().string() + ".stems.json");
+  std::string name = input.filename().string();
+  if (name.size() > kMarkerNameMax) {
+    // A long input name (its stems can still fit NAME_MAX: they are named by
+    // stem) would give a record, and a temporary of it, longer than NAME_MAX:
+    // its first characters and a stable hash (FNV-1a) of the whole name.
+    uint64_t hash = 14695981039346656037ull;
+    for (unsigned char c : name) hash = (hash ^ c) * 1099511628211ull;
+    name = fmt::format("{}~{:016x}", name.substr(0, kMarkerNameMax), hash);
+  }
+  return outputs.front()->path.parent_path() / ("." + name + ".stems.json");
 }
 
 bool stem_set_complete(const fs::path& marker, const std::vector<const PlannedOutput*>& outputs,

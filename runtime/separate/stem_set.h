@@ -11,6 +11,7 @@
 //   temporary   DIR/.vocals.stemkit-tmp-<pid>-<8 hex>.wav  (and that name
 //               + ".tmp-<pid>": audio::write_audio's own temporary)
 //   marker      DIR/.<input file name>.stems.json, DIR the first stem's folder
+//               (a name over 120 characters: its first 120, '~' and a hash)
 //
 // No libtorch: the runner writes each stem to temporary(i) with write_stem.
 #pragma once

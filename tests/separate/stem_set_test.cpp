@@ -112,6 +112,21 @@ TEST(StemSet, ASetAcrossFoldersIsRecordedInTheFirstStemsFolder) {
   EXPECT_EQ(slurp(dir / "vocals" / "song.wav"), "x vocals");
 }
 
+TEST(StemSet, ALongInputNameGivesARecordNameThatFits) {
+  TempDir dir;
+  const std::string input = "/music/" + std::string(250, 'x') + ".wav";  // 254 characters: the stems can fit
+  std::vector<PlannedOutput> plan = {{input, "drums", dir / "t" / "drums.wav"}};
+  const fs::path marker = stem_set_marker(input, pointers(plan));
+  EXPECT_EQ(marker.filename().string().substr(0, 122), "." + std::string(120, 'x') + "~");
+  EXPECT_EQ(marker.filename().string().size(), 1u + 120 + 1 + 16 + 11);
+  EXPECT_NE(marker, stem_set_marker("/music/" + std::string(250, 'x') + ".flac", pointers(plan)));
+  StemSetWriter set(input, pointers(plan), {{"model", "m"}});
+  set.make_folders();
+  write_file(set.temporary(0), "d");
+  set.commit();
+  EXPECT_TRUE(stem_set_complete(marker, pointers(plan), {{"model", "m"}}));
+}
+
 TEST(StemSet, AnAbandonedSetLeavesTheOldOneWholeAndNoFolderItMade) {
   TempDir dir;
   const auto plan = plan_of(dir.path(), {"drums", "vocals"});
