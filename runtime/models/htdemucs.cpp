@@ -24,6 +24,7 @@
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -705,7 +706,14 @@ HTDemucsConfig HTDemucsConfig::from_json(const nlohmann::json& kwargs, const std
     throw Error("{}: HTDemucs needs `sources`, a list of source names", where);
   for (const auto& s : kwargs.at("sources")) {
     if (!s.is_string()) k.bad("sources", "expected a list of names");
-    c.sources.push_back(s.get<std::string>());
+    const std::string name = s.get<std::string>();
+    // Each source is a stem written to its own file: two of one name would be one file.
+    if (std::find(c.sources.begin(), c.sources.end(), name) != c.sources.end())
+      throw Error(
+          "{}: `sources` names the source '{}' twice ({}); a model's sources need distinct names: the package "
+          "is damaged or was edited",
+          where, name, kwargs.at("sources").dump());
+    c.sources.push_back(name);
   }
   k.python("audio_channels", c.audio_channels);
   k.python("channels", c.channels);

@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <optional>
 #include <stdexcept>
 
@@ -111,7 +112,14 @@ MsstConfig load_msst_config(const std::string& path) {
   boolean("training", "use_amp", c.use_amp);
   if (auto inst = lookup("training", "instruments")) {
     if (!inst->IsSequence()) throw Error("{}: `training.instruments` must be a list of names", path);
-    for (const auto& i : *inst) c.instruments.push_back(i.as<std::string>());
+    for (const auto& i : *inst) {
+      const std::string name = i.as<std::string>();
+      // Each instrument is a stem written to its own file: two of one name would be one file.
+      if (std::find(c.instruments.begin(), c.instruments.end(), name) != c.instruments.end())
+        throw Error("{}:{}: `training.instruments` names '{}' twice; each stem needs its own name", path,
+                    i.Mark().line + 1, name);
+      c.instruments.push_back(name);
+    }
   }
   if (auto target = lookup("training", "target_instrument")) c.target_instrument = target->as<std::string>();
   if (c.model_stems().empty()) throw Error("{}: `training.instruments` names no stems", path);

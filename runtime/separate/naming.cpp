@@ -152,6 +152,13 @@ void check_two_stems(std::string_view stem, const std::vector<std::string>& sour
 std::vector<PlannedOutput> plan_outputs(const std::vector<fs::path>& inputs, const std::vector<std::string>& stems,
                                         const FilenameTemplate& name_template, const fs::path& root,
                                         std::string_view ext) {
+  for (size_t i = 0; i < stems.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (stems[i] == stems[j])
+        throw Error(
+            "the model's stems name '{}' twice ({}); a model's sources need distinct names: its package is "
+            "damaged or was edited",
+            stems[i], fmt::join(stems, ", "));
   std::vector<PlannedOutput> plan;
   std::map<fs::path, size_t> seen;
   for (const auto& input : inputs) {

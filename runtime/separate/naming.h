@@ -84,8 +84,9 @@ struct PlannedOutput {
 };
 
 // Every (input, stem) output under `root`, inputs outer, stems inner. Throws
-// stemkit::Error when two of them are the same path (the template lacks {track}
-// and there are several inputs, or the same input is given twice).
+// stemkit::Error when `stems` names a stem twice (a damaged package), or two
+// outputs are the same path (the template lacks {track} and there are several
+// inputs, or the same input is given twice).
 std::vector<PlannedOutput> plan_outputs(const std::vector<std::filesystem::path>& inputs,
                                         const std::vector<std::string>& stems, const FilenameTemplate& name_template,
                                         const std::filesystem::path& root, std::string_view ext);

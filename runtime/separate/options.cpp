@@ -188,6 +188,9 @@ void add_options(CLI::App& app, CommandLine& c, Raw& r) {
          "Let cuDNN time its algorithms for the static shape (seconds at the first file; no gain measured on the H100)")
       ->group(run);
   app.add_option("-j,--jobs", o.jobs, "CPU threads (default: libtorch's)")->check(CLI::NonNegativeNumber)->group(run);
+  app.add_flag("--sanitize", o.sanitize,
+               "Replace NaN and infinite input samples with 0 (counted in a warning) instead of failing the file")
+      ->group(run);
 
   const char* exec = "Execution (what --explain shows; docs/benchmarks.md measures each choice)";
   app.add_flag("--explain", c.explain, "Print the execution plan (with --json FILE: as JSON) and exit")->group(exec);
@@ -246,7 +249,9 @@ void add_options(CLI::App& app, CommandLine& c, Raw& r) {
       ->group(out);
   app.add_flag("--keep-samplerate", o.keep_samplerate, "Write stems at the input's sample rate, not the model's")
       ->group(out);
-  app.add_flag("--skip-existing", o.skip_existing, "Skip inputs whose stems all exist (resume a batch)")->group(out);
+  app.add_flag("--skip-existing", o.skip_existing,
+               "Skip inputs whose set of stems is complete, as recorded by the run that wrote it (resume a batch)")
+      ->group(out);
   app.add_option("--json", c.json_path, "Write a JSON summary to FILE ('-': stdout)")->group(out);
   app.add_flag("-q,--quiet", o.quiet, "No progress bars or per-file lines")->group(out);
 

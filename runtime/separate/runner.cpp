@@ -8,9 +8,11 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <future>
 #include <map>
+#include <new>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
@@ -30,6 +32,8 @@
 #include "runtime/separate/model_catalog.h"
 #include "runtime/separate/naming.h"
 #include "runtime/separate/progress.h"
+#include "runtime/separate/sample_check.h"
+#include "runtime/separate/stem_set.h"
 #include "runtime/version.h"
 
 namespace stemkit::separate {
@@ -39,9 +43,13 @@ namespace fs = std::filesystem;
 
 double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
+// The GPU's "CUDA out of memory", the CPU allocator's "can't allocate memory"
+// (an absurd size asked of it), or std::bad_alloc.
 bool is_out_of_memory(const std::exception& e) {
+  if (dynamic_cast<const std::bad_alloc*>(&e)) return true;
   std::string m = e.what();
-  return m.find("out of memory") != std::string::npos || m.find("OutOfMemory") != std::string::npos;
+  return m.find("out of memory") != std::string::npos || m.find("OutOfMemory") != std::string::npos ||
+         m.find("can't allocate memory") != std::string::npos;
 }
 
 audio::Audio to_audio(const at::Tensor& t, int samplerate) {
@@ -65,15 +73,18 @@ at::Tensor separate_with_retry(LoadedModel& model, const at::Tensor& wav, models
       if (!is_out_of_memory(e)) throw;
       model.model->release_graphs();
       bench::release_gpu_cache();
-      if (o.batch_size <= 1)
+      if (o.batch_size <= 1) {
+        if (!model.device.is_cuda()) throw;  // error_text gives the advice
         throw Error(
             "out of GPU memory at --batch-size 1: try --precision fp16 or bf16, a shorter "
             "--segment, or --device cpu ({})",
             std::string(e.what()).substr(0, 200));
+      }
       const int64_t smaller = o.batch_size / 2;
       if (!quiet)
-        std::fprintf(stderr, "separate: out of GPU memory at --batch-size %lld; retrying with %lld\n",
-                     static_cast<long long>(o.batch_size), static_cast<long long>(smaller));
+        std::fprintf(stderr, "separate: out of %s memory at --batch-size %lld; retrying with %lld\n",
+                     model.device.is_cuda() ? "GPU" : "CPU", static_cast<long long>(o.batch_size),
+                     static_cast<long long>(smaller));
       o.batch_size = smaller;
     }
   }
@@ -144,6 +155,28 @@ std::vector<std::pair<std::string, plan::Reasoned>> apply_msst_chunking(models::
           {"num_overlap",
            {fmt::format("{} (a chunk every {} samples)", config.num_overlap, config.chunk_size / config.num_overlap),
             o.num_overlap_from.empty() ? "the config's inference.num_overlap" : o.num_overlap_from}}};
+}
+
+// What a set's marker records of the settings that made it: --skip-existing
+// redoes a set made otherwise (another precision, encoding, clip mode...).
+nlohmann::json stem_set_settings(const LoadedModel& model, const RunnerOptions& o) {
+  const auto& s = o.separation;
+  nlohmann::json cutting = nlohmann::json::object();
+  for (const auto& [name, value] : model.plan.cutting) cutting[name] = value.value;
+  return {{"model", model.name},
+          {"precision", precision_name(model.dtype)},
+          {"format", o.format},
+          {"encoding", o.encoding == audio::Encoding::pcm16   ? "pcm16"
+                       : o.encoding == audio::Encoding::pcm24 ? "pcm24"
+                                                              : "float32"},
+          {"clip", o.clip == audio::Clip::rescale ? "rescale"
+                   : o.clip == audio::Clip::clamp ? "clamp"
+                   : o.clip == audio::Clip::tanh  ? "tanh"
+                                                  : "none"},
+          {"keep_samplerate", o.keep_samplerate},
+          {"cutting", cutting},  // demucs' segment, overlap and shifts, or MSST's chunk_size and num_overlap
+          {"seed", s.seed},
+          {"tta", s.tta}};  // not --sanitize: adding it to resume a batch must not redo the files it did not change
 }
 
 ProgressBar::Options bar_options(const std::string& label, const ProgressUnit& unit, bool quiet) {
@@ -223,8 +256,23 @@ void write_stem(const std::string& path, const at::Tensor& stem, int samplerate,
 
 std::string error_text(const std::exception& e) {
   std::string m = e.what();
-  const size_t cut = m.find("\nException raised from");
-  return cut == std::string::npos ? m : m.substr(0, cut);
+  // libtorch appends its C++ backtrace: "Exception raised from ..." and/or
+  // "frame #0: ..." lines (its allocator's enforce failures have only the latter).
+  for (const char* tail : {"\nException raised from", "\nframe #"})
+    if (const size_t cut = m.find(tail); cut != std::string::npos) m.resize(cut);
+  // An allocation on the CPU that failed: how much was asked, and what to
+  // change. A model package with absurd sizes (channels, segment) fails here
+  // while loading. (The GPU's out-of-memory message says this already.)
+  if (!dynamic_cast<const std::bad_alloc*>(&e) && m.find("can't allocate memory") == std::string::npos) return m;
+  std::string asked;
+  if (const size_t at = m.find("you tried to allocate "); at != std::string::npos) {
+    const double bytes = std::strtod(m.c_str() + at + 22, nullptr);
+    asked = fmt::format(" ({:.1f} GB asked for at once)", bytes / 1e9);
+  }
+  return fmt::format(
+      "out of memory{}: use a smaller --batch-size, --segment or --low-memory, fewer --jobs, or a machine with more "
+      "memory; a model package that asks for this much while loading is damaged or not meant for this runner",
+      asked);
 }
 
 const char* precision_name(at::ScalarType dtype) {
@@ -423,23 +471,15 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
   // Every output path is known, and checked for collisions, before any work.
   const auto plan =
       plan_outputs(inputs, stem_names, FilenameTemplate(o.filename), output_root(o.out, model.name), o.format);
-  // ...and the directories they go to found writable before the first
-  // separation, without making them: a file that fails leaves no empty folder.
-  std::set<fs::path> dirs;
-  for (const auto& p : plan) dirs.insert(p.path.parent_path().empty() ? fs::path(".") : p.path.parent_path());
-  for (const auto& dir : dirs) {
-    fs::path existing = fs::absolute(dir);  // the nearest folder that exists: the stems' folders are made in it
-    while (!fs::exists(existing) && existing.has_parent_path() && existing != existing.parent_path())
-      existing = existing.parent_path();
-    std::string problem;
-    if (!fs::is_directory(existing))
-      problem = fmt::format("{} is not a folder", existing.string());
-    else if (::access(existing.c_str(), W_OK | X_OK) != 0)
-      problem = fmt::format("{}: {}", existing.string(), std::strerror(errno));
-    if (!problem.empty())
-      throw Error("cannot write stems into {} ({}); choose another output root with -o DIR, or another --filename",
-                  dir.string(), problem);
-  }
+  // ...and found writable before the first separation, without making the
+  // folders: a file that fails leaves no empty folder.
+  check_outputs_writable(plan);
+  // What killed runs left in those folders (docs/cli.md, "Stems as a set").
+  const auto removed = remove_stale_temporaries(plan);
+  if (!removed.empty() && !o.quiet)
+    std::fprintf(stderr, "separate: removed %zu temporary file%s left by an interrupted run (%s%s)\n", removed.size(),
+                 removed.size() == 1 ? "" : "s", removed.front().c_str(), removed.size() > 1 ? ", ..." : "");
+  const nlohmann::json settings = stem_set_settings(model, o);
 
   models::SeparationOptions sep = separation_options(model, o);
   std::vector<nlohmann::json> entries(inputs.size());
@@ -450,12 +490,17 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
       if (p.input == inputs[k]) outs[k].push_back(&p);
     entries[k] = {{"input", inputs[k].string()}};
     for (const auto* p : outs[k]) entries[k]["outputs"][p->stem] = p->path.string();
-    if (o.skip_existing &&
-        std::all_of(outs[k].begin(), outs[k].end(), [](const PlannedOutput* p) { return fs::exists(p->path); })) {
+    std::string why;
+    if (o.skip_existing && stem_set_complete(stem_set_marker(inputs[k], outs[k]), outs[k], settings, &why)) {
       entries[k]["status"] = "skipped";
       if (!o.quiet)
-        std::fprintf(stderr, "separate: %s: every stem exists, skipped (--skip-existing)\n", inputs[k].c_str());
+        std::fprintf(stderr, "separate: %s: its set of stems is complete, skipped (--skip-existing)\n",
+                     inputs[k].c_str());
     } else {
+      if (o.skip_existing && !o.quiet &&
+          std::any_of(outs[k].begin(), outs[k].end(), [](const PlannedOutput* p) { return fs::exists(p->path); }))
+        std::fprintf(stderr, "separate: %s: stems exist but not as a complete set (%s); separating it again\n",
+                     inputs[k].c_str(), why.c_str());
       work.push_back(k);
     }
   }
@@ -475,6 +520,7 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
     at::Tensor wav;
     int in_rate = 0;
     double decode_s = 0;
+    int64_t sanitized = 0;  // NaN or infinite samples replaced with 0 (--sanitize)
   };
   auto start_decode = [&](size_t k) {
     std::future<std::pair<audio::Audio, double>> ahead;  // the samples read while the model loaded
@@ -491,6 +537,8 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
       }
       const double t0 = now_s();
       Decoded d;
+      d.sanitized =
+          check_samples(inputs[k].string(), in.data.data(), in.channels, in.frames, in.samplerate, o.sanitize);
       d.in_rate = in.samplerate;
       d.wav = to_tensor(audio::to_channels(audio::resample(std::move(in), sr), channels));
       d.decode_s = read_s + now_s() - t0;
@@ -532,6 +580,11 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
       continue;
     }
     if (w + 1 < work.size()) decoding = start_decode(work[w + 1]);
+    if (d.sanitized > 0) {  // said with --quiet too: the stems are not what the file says
+      entries[k]["sanitized_samples"] = d.sanitized;
+      std::fprintf(stderr, "separate: %s: %lld NaN or infinite sample%s replaced with 0 (--sanitize)\n",
+                   inputs[k].c_str(), static_cast<long long>(d.sanitized), d.sanitized == 1 ? "" : "s");
+    }
     try {
       const double seconds = static_cast<double>(d.wav.size(1)) / sr;
       models::SeparationReport report;
@@ -553,25 +606,38 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
       // The stems as tensors on the CPU (views of est, or made from it here); the
       // encoder's threads clip, convert and write them (resampled when asked),
       // so that the next file's separation need not wait for that.
-      std::vector<std::pair<const PlannedOutput*, at::Tensor>> stems;
+      std::vector<std::pair<size_t, at::Tensor>> stems;  // index in outs[k], samples
       for (const auto& [stem, tensor] : stems_of(est, d.wav, sources, o)) {
-        const auto* p =
-            *std::find_if(outs[k].begin(), outs[k].end(), [&](const PlannedOutput* q) { return q->stem == stem; });
-        stems.emplace_back(p, tensor);
+        const size_t i =
+            std::find_if(outs[k].begin(), outs[k].end(), [&](const PlannedOutput* q) { return q->stem == stem; }) -
+            outs[k].begin();
+        stems.emplace_back(i, tensor);
       }
       join_encoding();  // the previous file's stems are on disk before this file's start
       encoding_index = k;
-      encoder = std::async(std::launch::async, [&, stems = std::move(stems), in_rate = d.in_rate]() mutable {
+      encoder = std::async(std::launch::async, [&, k, stems = std::move(stems), in_rate = d.in_rate]() mutable {
         const double t1 = now_s();
+        // The stems under temporary names, renamed into place together once all
+        // are written; an error on the way removes them (stem_set.h).
+        StemSetWriter set(inputs[k], outs[k], settings);
+        set.make_folders();
         std::vector<std::future<void>> writes;  // each stem is its own file: in parallel
-        for (auto& [p, tensor] : stems) {
-          fs::create_directories(p->path.parent_path());
-          writes.push_back(std::async(std::launch::async, [&, p = p, &tensor = tensor] {
-            write_stem(p->path.string(), tensor, sr, o.keep_samplerate ? in_rate : sr, clip, encoding);
+        for (auto& [i, tensor] : stems)
+          writes.push_back(std::async(std::launch::async, [&, i = i, &tensor = tensor] {
+            try {
+              write_stem(set.temporary(i).string(), tensor, sr, o.keep_samplerate ? in_rate : sr, clip, encoding);
+            } catch (const std::exception& e) {
+              throw Error("writing {} failed: {}", outs[k][i]->path.filename().string(), error_text(e));
+            }
           }));
-        }
         for (auto& f : writes) f.wait();
-        for (auto& f : writes) f.get();  // the first error, once every write has finished
+        try {
+          for (auto& f : writes) f.get();  // the first error, once every write has finished
+        } catch (const std::exception& e) {
+          set.abandon();
+          throw Error("{}; the track's earlier stems, if any, are as they were", error_text(e));
+        }
+        set.commit();
         return now_s() - t1;
       });
     } catch (const std::exception& e) {

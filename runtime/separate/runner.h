@@ -61,7 +61,8 @@ struct RunnerOptions {
   audio::Encoding encoding = audio::Encoding::pcm16;
   audio::Clip clip = audio::Clip::rescale;
   bool keep_samplerate = false;  // write at the input's rate instead of the model's
-  bool skip_existing = false;
+  bool skip_existing = false;    // skip inputs whose set of stems is complete (stem_set.h)
+  bool sanitize = false;         // replace NaN and infinite input samples with 0 instead of failing the file
   bool quiet = false;
 };
 
@@ -119,8 +120,8 @@ struct ReadAhead {
 };
 ReadAhead read_ahead(const std::filesystem::path& input);
 
-// Separates every input, writing its stems atomically; one failing file does
-// not stop the others. Returns the per-file summary (--json) and sets `failed`.
+// Separates every input, writing each one's stems as a set (stem_set.h); one
+// failing file does not stop the others. Returns the per-file summary (--json) and sets `failed`.
 // `first`: inputs' first file, already being read (read_ahead), or null.
 nlohmann::json separate_files(LoadedModel& model, const std::vector<std::filesystem::path>& inputs,
                               const RunnerOptions& options, int& failed, ReadAhead* first = nullptr);

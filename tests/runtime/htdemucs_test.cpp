@@ -244,6 +244,10 @@ TEST(HTDemucsConfig, UnsupportedAndMistypedArgumentsAreNamed) {
   EXPECT_NE(message(with("channels", "many")).find("channels=\"many\": expected an integer"), std::string::npos);
   EXPECT_NE(message(with("segment", "ten")).find("segment"), std::string::npos);
   EXPECT_NE(message(nlohmann::json::object()).find("needs `sources`"), std::string::npos);
+  // Two sources of one name would be one stem file: the package is to blame, not the input.
+  EXPECT_EQ(message({{"sources", {"drums", "vocals", "drums"}}}),
+            "model.th: `sources` names the source 'drums' twice ([\"drums\",\"vocals\",\"drums\"]); a model's "
+            "sources need distinct names: the package is damaged or was edited");
   EXPECT_NE(message(with("t_heads", 7)).find("not divisible by t_heads=7"), std::string::npos);
   // Training-only arguments are accepted; unknown ones are listed as ignored, as demucs drops them.
   auto kwargs = with("t_dropout", 0.1);

@@ -118,6 +118,11 @@ TEST(Naming, PlanListsEveryOutputAndRefusesCollisions) {
   EXPECT_TRUE(contains(e, "put {track} in --filename")) << e;
   e = error_of([&] { plan_outputs({"x.wav", "x.wav"}, {"bass"}, FilenameTemplate(), "out", "wav"); });
   EXPECT_TRUE(contains(e, "given twice")) << e;
+  // A model naming a stem twice is the model's fault, not the input's.
+  e = error_of([&] { plan_outputs({"x.wav"}, {"bass", "drums", "bass"}, FilenameTemplate(), "out", "wav"); });
+  EXPECT_EQ(e,
+            "the model's stems name 'bass' twice (bass, drums, bass); a model's sources need distinct names: its "
+            "package is damaged or was edited");
   // The same name in two directories collides too.
   e = error_of([&] { plan_outputs({"a/x.wav", "b/x.flac"}, {"bass"}, FilenameTemplate(), "out", "wav"); });
   EXPECT_TRUE(contains(e, "writes out/x/bass.wav twice")) << e;
