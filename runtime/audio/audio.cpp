@@ -227,6 +227,12 @@ Audio read_audio(const std::string& path) {
     sf_close(f);
     throw Error("{}: the file holds no audio", path);
   }
+  if (info.samplerate < detail::kMinSampleRate || info.samplerate > detail::kMaxSampleRate ||
+      info.channels > detail::kMaxChannels) {
+    sf_close(f);
+    throw Error("{}: its header says {} Hz, {} channels, which no audio has; the file is damaged", path,
+                info.samplerate, info.channels);
+  }
   // Read interleaved in blocks (the declared length may be wrong for damaged
   // files), then de-interleaved into planes. 16-bit PCM is read as integers
   // and scaled here: libsndfile then reads each block in one call, where for
@@ -287,6 +293,7 @@ Audio resample(Audio in, int samplerate) {
   double ratio = double(samplerate) / in.samplerate;
   out.frames = static_cast<int64_t>(std::llround(in.frames * ratio));
   out.data.assign(static_cast<size_t>(out.frames) * out.channels, 0.f);
+  if (out.frames == 0) return out;  // fewer samples than one at the new rate (soxr would write through null)
   soxr_quality_spec_t quality = soxr_quality_spec(SOXR_HQ, 0);
   for (int c = 0; c < in.channels; ++c) {
     size_t done = 0;

@@ -13,15 +13,12 @@ extern "C" {
 #include <vector>
 
 #include "runtime/audio/ffmpeg_util.h"
+#include "runtime/audio/sample_convert.h"
 #include "runtime/error.h"
 
 namespace stemkit::audio::detail {
 namespace {
 
-// Bounds that no music file exceeds and that keep a damaged header from
-// asking for absurd memory or a resampler of absurd ratio.
-constexpr int kMaxChannels = 64;
-constexpr int kMaxRate = 1536000;
 // 12 hours of stereo at 192 kHz: beyond this a file is damaged or not music.
 constexpr int64_t kMaxSamples = int64_t{192000} * 2 * 3600 * 12;
 // The most padding an encoder adds to its last frame (AAC's frame is 1024
@@ -60,7 +57,7 @@ class Collector {
   void add(const AVFrame* f) {
     const int channels = f->ch_layout.nb_channels;
     if (rate_ == 0) {
-      if (f->sample_rate <= 0 || f->sample_rate > kMaxRate)
+      if (f->sample_rate < kMinSampleRate || f->sample_rate > kMaxSampleRate)
         throw Error("{}: the audio stream's sample rate {} Hz is not one audio can have; the file is damaged", path_,
                     f->sample_rate);
       if (channels <= 0 || channels > kMaxChannels)
@@ -172,8 +169,8 @@ Audio ffmpeg_decode(const std::string& path) {
   raw->io_open = refuse_other_files;
   raw->protocol_whitelist = av_strdup("file");
   if ((e = avformat_open_input(&raw, path.c_str(), nullptr, nullptr)) < 0)  // frees raw on failure
-    throw Error("{}: {} ({}): not an audio or video file FFmpeg knows, or a damaged or truncated one", path,
-                unreadable, e == AVERROR_EOF ? "the file ends inside its header" : ffmpeg_error(e));
+    throw Error("{}: {} ({}): not an audio or video file FFmpeg knows, or a damaged or truncated one", path, unreadable,
+                e == AVERROR_EOF ? "the file ends inside its header" : ffmpeg_error(e));
   std::unique_ptr<AVFormatContext, FormatCloser> format(raw);
   if ((e = avformat_find_stream_info(raw, nullptr)) < 0)
     throw Error("{}: {} ({} file: {})", path, unreadable, raw->iformat->name, ffmpeg_error(e));
@@ -238,8 +235,8 @@ Audio ffmpeg_decode(const std::string& path) {
   // to 1023 samples of AAC) at the end. Trimmed here to the length the file
   // declares, which MP4 records exactly (where other containers' durations
   // may be estimates, so they are left alone).
-  const bool declares_length = raw->duration_estimation_method == AVFMT_DURATION_FROM_STREAM &&
-                               stream->duration > 0 && stream->duration != AV_NOPTS_VALUE;
+  const bool declares_length = raw->duration_estimation_method == AVFMT_DURATION_FROM_STREAM && stream->duration > 0 &&
+                               stream->duration != AV_NOPTS_VALUE;
   const int64_t declared =
       declares_length ? av_rescale_q(stream->duration, stream->time_base, AVRational{1, samples.rate()}) : 0;
   if (std::strstr(raw->iformat->name, "mp4") && declared > 0 && declared < samples.frames() &&
@@ -248,9 +245,10 @@ Audio ffmpeg_decode(const std::string& path) {
   // A file cut short whose header says how long it is (MP3's Xing/LAME
   // header, MP4): the decoders stop where the bytes do, without an error.
   if (declared - samples.frames() > kMaxEndPadding)
-    throw Error("{}: truncated: its header announces {:.2f} s of audio, the file holds {:.2f} s; the file was cut "
-                "short, export or download it again",
-                path, static_cast<double>(declared) / samples.rate(), samples.seconds());
+    throw Error(
+        "{}: truncated: its header announces {:.2f} s of audio, the file holds {:.2f} s; the file was cut "
+        "short, export or download it again",
+        path, static_cast<double>(declared) / samples.rate(), samples.seconds());
   Audio a = samples.finish();
   a.decoder = "ffmpeg";
   a.codec = codec->name;

@@ -88,9 +88,10 @@ std::unique_ptr<AVCodecContext, CodecCloser> open_encoder(const Target& t, const
       rates += (rates.empty() ? "" : ", ") + std::to_string(*r);
     }
     if (!ok)
-      throw Error("{}: .{} cannot hold {} Hz (it takes {} Hz); write the stems at the model's rate (no "
-                  "--keep-samplerate), or as wav or flac",
-                  path, t.format, samplerate, rates);
+      throw Error(
+          "{}: .{} cannot hold {} Hz (it takes {} Hz); write the stems at the model's rate (no "
+          "--keep-samplerate), or as wav or flac",
+          path, t.format, samplerate, rates);
   }
   std::unique_ptr<AVCodecContext, CodecCloser> c(avcodec_alloc_context3(codec));
   if (!c) throw Error("{}: out of memory opening the {} encoder", path, t.encoder);

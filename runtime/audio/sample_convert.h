@@ -1,6 +1,6 @@
-// Sample conversions shared by runtime/audio's writers (libsndfile's and
-// FFmpeg's; internal: audio.h is the entry point): demucs' clip modes as a
-// per-sample transform, and floats to 16-bit integers.
+// What runtime/audio's readers and writers share (libsndfile's and FFmpeg's;
+// internal: audio.h is the entry point): the bounds of a sane stream, demucs'
+// clip modes as a per-sample transform, and floats to 16-bit integers.
 #pragma once
 
 #include <algorithm>
@@ -11,6 +11,12 @@
 #include "runtime/audio/audio.h"
 
 namespace stemkit::audio::detail {
+
+// Bounds that no music file exceeds, checked by both readers: a damaged
+// header must not ask for a resampler of absurd ratio or absurd memory.
+constexpr int kMaxChannels = 64;
+constexpr int kMinSampleRate = 1000;
+constexpr int kMaxSampleRate = 1536000;
 
 // A float in [-1, 1) as a 16-bit integer: x * 32768, saturated to [-32768,
 // 32767], rounded to nearest (ties to even, as lrintf and libsndfile 1.2.1 and

@@ -128,8 +128,8 @@ TEST(AudioFfmpeg, ReadsWhatTheFfmpegToolMakesAsTheToolDecodesIt) {
       {"d.ogg", "-c:a libvorbis", "vorbis", 44100, 2},
       {"e.mp3", "-c:a libmp3lame -ac 1 -ar 22050", "mp3float", 22050, 1},
       // A video file: its sound track, the pictures skipped.
-      {"f.mp4", "-f lavfi -i testsrc=size=64x48:rate=10 -map 1:v -map 0:a -c:v mpeg4 -c:a aac -shortest", "aac",
-       44100, 2},
+      {"f.mp4", "-f lavfi -i testsrc=size=64x48:rate=10 -map 1:v -map 0:a -c:v mpeg4 -c:a aac -shortest", "aac", 44100,
+       2},
       {"g.mkv", "-c:a flac", "flac", 44100, 2},  // FLAC in Matroska: not libsndfile's
   };
   for (const auto& c : cases) {
@@ -171,7 +171,9 @@ TEST(AudioFfmpeg, WritesEveryLossyFormatTheToolReadsBack) {
     const char* codec;
     int rate;
     double max_error;
-  } cases[] = {{"s.mp3", "mp3", 44100, 0.05}, {"s.ogg", "vorbis", 44100, 0.05}, {"s.opus", "opus", 48000, 0.1},
+  } cases[] = {{"s.mp3", "mp3", 44100, 0.05},
+               {"s.ogg", "vorbis", 44100, 0.05},
+               {"s.opus", "opus", 48000, 0.1},
                {"s.m4a", "aac", 44100, 0.05}};
   for (const auto& c : cases) {
     const std::string path = tmp(c.name);
@@ -192,10 +194,10 @@ TEST(AudioFfmpeg, WritesEveryLossyFormatTheToolReadsBack) {
     const Audio want = resample(Audio(a), c.rate);
     EXPECT_LT(relative_error(want, tool), c.max_error) << c.name;
   }
-  EXPECT_TRUE(fs::is_empty(tmp.dir) || std::none_of(fs::directory_iterator(tmp.dir), fs::directory_iterator(),
-                                                    [](const fs::directory_entry& e) {
-                                                      return e.path().string().find(".tmp-") != std::string::npos;
-                                                    }));
+  EXPECT_TRUE(fs::is_empty(tmp.dir) ||
+              std::none_of(fs::directory_iterator(tmp.dir), fs::directory_iterator(), [](const fs::directory_entry& e) {
+                return e.path().string().find(".tmp-") != std::string::npos;
+              }));
 }
 
 // --mp3-bitrate and --mp3-preset reach LAME: the tool sees the bitrate, and
@@ -220,7 +222,8 @@ TEST(AudioFfmpeg, BitrateAndPresetReachTheEncoder) {
     write_audio(tmp(std::string("1") + name), a, g);
     write_audio(tmp(std::string("2") + name), a, g);
     std::ifstream x(tmp(std::string("1") + name), std::ios::binary), y(tmp(std::string("2") + name), std::ios::binary);
-    EXPECT_EQ(std::string((std::istreambuf_iterator<char>(x)), {}), std::string((std::istreambuf_iterator<char>(y)), {}))
+    EXPECT_EQ(std::string((std::istreambuf_iterator<char>(x)), {}),
+              std::string((std::istreambuf_iterator<char>(y)), {}))
         << name;
     const double kbps = fs::file_size(tmp(std::string("1") + name)) * 8 / 1000.0 / 1.0;
     EXPECT_GT(kbps, 96 * 0.6) << name;
@@ -257,8 +260,8 @@ TEST(AudioFfmpeg, RefusedWritesLeaveTheOldFile) {
                "cannot hold 96000 Hz");
   expect_error([&] { write_audio(tmp("stem.mp3"), sine(44100, 2, 0.2, 440), Encoding::float32); }, "stem.mp3",
                "24-bit or float");
-  expect_error([&] { write_audio(tmp("no/such/dir/stem.m4a"), sine(44100, 2, 0.2, 440), Encoding::pcm16); },
-               "stem.m4a", "cannot create the file");
+  expect_error([&] { write_audio(tmp("no/such/dir/stem.m4a"), sine(44100, 2, 0.2, 440), Encoding::pcm16); }, "stem.m4a",
+               "cannot create the file");
   EXPECT_EQ(fs::file_size(tmp("stem.mp3")), size);
   for (const auto& e : fs::directory_iterator(tmp.dir))
     EXPECT_EQ(e.path().string().find(".tmp-"), std::string::npos) << e.path();
@@ -282,6 +285,24 @@ TEST(AudioFfmpeg, ChoosesLibsndfileWhereItIsExact) {
   EXPECT_GT(read_audio(tmp("a:b.mp3")).frames, 0);
 }
 
+// Found by tests/fuzz/fuzz_audio: an AIFF header claiming 67108864 Hz made
+// the resampling to 44.1 kHz zero frames long, and soxr wrote through null.
+TEST(AudioFfmpeg, AbsurdRatesAreRefusedAndTinyResamplesAreEmpty) {
+  Tmp tmp;
+  for (const int rate : {67108864, 10}) {
+    write_audio(tmp("x.wav"), sine(44100, 1, 0.01, 440), Encoding::pcm16);
+    std::fstream f(tmp("x.wav"), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(24);  // the fmt chunk's sample rate, little-endian
+    for (int i = 0; i < 4; ++i) f.put(static_cast<char>((rate >> (8 * i)) & 0xff));
+    f.close();
+    expect_error([&] { read_audio(tmp("x.wav")); }, "x.wav", "which no audio has; the file is damaged");
+  }
+  Audio one = sine(1536000, 2, 1.0 / 1536000, 440);
+  Audio none = resample(std::move(one), 44100);
+  EXPECT_EQ(none.frames, 0);
+  EXPECT_EQ(none.channels, 2);
+}
+
 TEST(AudioFfmpeg, BadFilesNameTheFileAndTheProblem) {
   REQUIRE_FFMPEG();
   Tmp tmp;
@@ -293,10 +314,10 @@ TEST(AudioFfmpeg, BadFilesNameTheFileAndTheProblem) {
             0);
   expect_error([&] { read_audio(tmp("silent.mp4")); }, "silent.mp4", "has no audio track");
   // An MP3 cut short and one with a damaged frame in the middle.
-  ASSERT_EQ(sh("ffmpeg -v error -y -f lavfi -i 'sine=duration=2' -c:a libmp3lame -b:a 128k " + quote(tmp("x.mp3")) +
-               " 2>&1")
-                .first,
-            0);
+  ASSERT_EQ(
+      sh("ffmpeg -v error -y -f lavfi -i 'sine=duration=2' -c:a libmp3lame -b:a 128k " + quote(tmp("x.mp3")) + " 2>&1")
+          .first,
+      0);
   std::string bytes;
   {
     std::ifstream in(tmp("x.mp3"), std::ios::binary);
@@ -315,8 +336,8 @@ TEST(AudioFfmpeg, BadFilesNameTheFileAndTheProblem) {
   expect_error([&] { read_audio(tmp("cut.m4a")); }, "cut.m4a", "moov atom not found");
   // A playlist naming another file: never opened (reading a file reads that file only).
   write_audio(tmp("secret.wav"), sine(44100, 2, 0.5, 440), Encoding::pcm16);
-  std::ofstream(tmp("list.m3u8")) << "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\n" << tmp("secret.wav")
-                                  << "\n#EXT-X-ENDLIST\n";
+  std::ofstream(tmp("list.m3u8")) << "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\n"
+                                  << tmp("secret.wav") << "\n#EXT-X-ENDLIST\n";
   expect_error([&] { read_audio(tmp("list.m3u8")); }, "list.m3u8", "");
   std::ofstream(tmp("concat.txt")) << "ffconcat version 1.0\nfile '" << tmp("secret.wav") << "'\n";
   expect_error([&] { read_audio(tmp("concat.txt")); }, "concat.txt", "cannot read it as audio");
