@@ -52,7 +52,7 @@ int refuse_other_files(AVFormatContext*, AVIOContext**, const char*, int, AVDict
 // Decoded samples, one growing vector per channel.
 class Collector {
  public:
-  Collector(const std::string& path) : path_(path) {}
+  Collector(const std::string& path, double expected_seconds) : path_(path), expected_seconds_(expected_seconds) {}
 
   void add(const AVFrame* f) {
     const int channels = f->ch_layout.nb_channels;
@@ -65,6 +65,11 @@ class Collector {
                     kMaxChannels);
       rate_ = f->sample_rate;
       planes_.resize(static_cast<size_t>(channels));
+      // Room for the length the container states (a little more: an estimate
+      // from the bitrate may be short), so that the planes are not copied as
+      // they grow; a claim beyond 2^28 frames reserves nothing.
+      if (expected_seconds_ > 0 && expected_seconds_ * rate_ < double(int64_t{1} << 28))
+        for (auto& p : planes_) p.reserve(static_cast<size_t>(expected_seconds_ * rate_ * 1.01) + 4096);
     } else if (f->sample_rate != rate_ || channels != static_cast<int>(planes_.size())) {
       throw Error(
           "{}: the audio changes from {} Hz, {} channels to {} Hz, {} channels after {:.2f} s; convert it to one "
@@ -140,6 +145,7 @@ class Collector {
   }
 
   const std::string& path_;
+  double expected_seconds_;
   int rate_ = 0;
   int64_t frames_ = 0;
   std::vector<std::vector<float>> planes_;
@@ -195,7 +201,11 @@ Audio ffmpeg_decode(const std::string& path) {
   if ((e = avcodec_open2(decoder.get(), codec, nullptr)) < 0)
     throw Error("{}: {}: its {} audio cannot be decoded ({})", path, unreadable, codec->name, ffmpeg_error(e));
 
-  Collector samples(path);
+  const double stated = stream->duration > 0 && stream->duration != AV_NOPTS_VALUE
+                            ? static_cast<double>(stream->duration) * av_q2d(stream->time_base)
+                        : raw->duration > 0 ? static_cast<double>(raw->duration) / AV_TIME_BASE
+                                            : 0.0;
+  Collector samples(path, stated);
   std::unique_ptr<AVPacket, PacketFree> packet(av_packet_alloc());
   std::unique_ptr<AVFrame, FrameFree> frame(av_frame_alloc());
   if (!packet || !frame) throw Error("{}: out of memory decoding it", path);
