@@ -7,6 +7,8 @@ packages=(
   build-essential cmake pkg-config ccache git
   libgit2-dev libssl-dev libyaml-cpp-dev libcli11-dev libfmt-dev nlohmann-json3-dev libgtest-dev
   libtorch-dev libsndfile1-dev libsoxr-dev libcurl4-openssl-dev
+  # separate reads and writes MP3, M4A, Opus, Ogg and video files' sound through FFmpeg's libraries.
+  libavformat-dev libavcodec-dev libswresample-dev libavutil-dev
   # Debian's libtorch calls the system BLAS; without OpenBLAS that is the
   # reference BLAS, and HTDemucs' transformer ran 14x slower on the CPU.
   libopenblas0-pthread

@@ -44,12 +44,17 @@ nlohmann::json run_bench(LoadedModel& loaded, const RunnerOptions& options, cons
   // a few sine partials with moving amplitudes and some noise.
   double decode_s = 0;
   at::Tensor wav;
-  std::string track;
+  std::string track, decoder, codec;  // the song's decoder (libsndfile or ffmpeg) and its codec
   if (b.input) {
     const double t0 = now_s();
-    wav = separate::to_tensor(audio::to_channels(audio::resample(audio::read_audio(b.input->string()), sr), channels));
+    audio::Audio song = audio::read_audio(b.input->string());
+    decoder = song.decoder;
+    codec = song.codec;
+    wav = separate::to_tensor(audio::to_channels(audio::resample(std::move(song), sr), channels));
     decode_s = now_s() - t0;
     track = b.input->string();
+    std::printf("%s: decoded by %s (%s) and resampled in %.3f s\n", track.c_str(), decoder.c_str(), codec.c_str(),
+                decode_s);
   } else {
     const int64_t n = static_cast<int64_t>(b.seconds * sr);
     at::Tensor t = at::arange(n, at::kDouble) / sr;
@@ -202,6 +207,8 @@ nlohmann::json run_bench(LoadedModel& loaded, const RunnerOptions& options, cons
   if (loaded.device.is_cuda()) gpu_name = attention::query_gpu(loaded.device.index(), false).describe();
 #endif
   return {{"track", track},
+          {"decoder", decoder},
+          {"codec", codec},
           {"seconds", seconds},
           {"model", loaded.name},
           {"load_s", loaded.load_s},

@@ -71,7 +71,8 @@ struct Raw {
   std::optional<double> segment, overlap;
   std::optional<int64_t> chunk_size, mdxc_segment_size, num_overlap;
   std::vector<Scope> scopes;
-  bool flac = false, int24 = false, float32 = false, no_graphs = false;
+  bool flac = false, mp3 = false, int24 = false, float32 = false, no_graphs = false;
+  int bitrate = 0, mp3_bitrate = 0;
   std::string device = "auto", precision = "auto";
   std::string fused_kernels = "on", gemm = "auto";
   std::string bench_batches = "1", bench_precisions, bench_graphs = "on";
@@ -86,7 +87,8 @@ void add_options(CLI::App& app, CommandLine& c, Raw& r) {
       "it chooses the RoFormer layers' kernels; HTDemucs has none of them (--reference-forward switches off its fast "
       "paths)";
   app.add_option("files", r.files,
-                 "Audio files, folders (their audio files, recursively), or - for a list of them on stdin");
+                 "Audio or video files (WAV, FLAC, MP3, M4A, Opus, ...: what FFmpeg reads), folders (their audio files, "
+                 "recursively), or - for a list of them on stdin");
   app.add_option("--inputs-from", r.inputs_from,
                  "A file listing inputs (files or folders), one per line ('#' comments; '-': stdin)");
 
@@ -236,11 +238,23 @@ void add_options(CLI::App& app, CommandLine& c, Raw& r) {
       ->transform(CLI::CheckedTransformer(kOtherMethods))
       ->default_str("add")
       ->group(out);
-  app.add_option("--format", o.format, "wav or flac")
+  app.add_option("--format", o.format, "wav, flac, mp3, ogg (Vorbis), opus (48 kHz) or m4a (AAC)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"wav", "flac"}))
+      ->check(CLI::IsMember(audio::output_formats()))
       ->group(out);
   app.add_flag("--flac", r.flac, "Same as --format flac")->group(out);
+  app.add_flag("--mp3", r.mp3, "Same as --format mp3 (demucs)")->group(out);
+  app.add_option("--mp3-bitrate", r.mp3_bitrate, "MP3 bitrate in kbit/s, constant (demucs'; default 320)")
+      ->check(CLI::Range(8, 320))
+      ->group(out);
+  app.add_option("--mp3-preset", o.output.mp3_preset, "LAME's quality: 2 (best) to 7 (fastest), as demucs")
+      ->capture_default_str()
+      ->check(CLI::Range(2, 7))
+      ->group(out);
+  app.add_option("--bitrate", r.bitrate,
+                 "kbit/s of a lossy format (default mp3 320, ogg 256, m4a 256, opus 192; --mp3-bitrate for mp3 too)")
+      ->check(CLI::PositiveNumber)
+      ->group(out);
   app.add_flag("--int24", r.int24, "24-bit samples")->group(out);
   app.add_flag("--float32", r.float32, "32-bit float samples (WAV)")->group(out);
   app.add_option("--clip-mode", o.clip, "rescale, clamp, tanh or none")
@@ -365,11 +379,31 @@ void finish(const CLI::App& app, CommandLine& c, Raw& r) {
   if (r.out) o.out = *r.out;
   check_scopes(r, o.model);
   map_chunking(r, o);
-  if (r.flac) o.format = "flac";
+  if (r.flac && r.mp3) throw Error("--flac and --mp3 exclude each other");
+  for (const auto& [given, name] : {std::pair{r.flac, "flac"}, {r.mp3, "mp3"}}) {
+    if (!given) continue;
+    if (app.count("--format") && o.format != name)
+      throw Error("--{} and --format {} exclude each other", name, o.format);
+    o.format = name;
+  }
   if (r.int24 && r.float32) throw Error("--int24 and --float32 exclude each other");
-  o.encoding = r.int24 ? audio::Encoding::pcm24 : r.float32 ? audio::Encoding::float32 : audio::Encoding::pcm16;
+  o.output.encoding = r.int24 ? audio::Encoding::pcm24 : r.float32 ? audio::Encoding::float32 : audio::Encoding::pcm16;
   if (o.format == "flac" && r.float32)
     throw Error("FLAC holds 16- or 24-bit samples: drop --float32, or write --format wav");
+  if (audio::is_lossy(o.format) && (r.int24 || r.float32))
+    throw Error("--{} is for wav and flac; {} has a bitrate instead (--bitrate)", r.int24 ? "int24" : "float32",
+                o.format);
+  if (o.format != "mp3")
+    for (const char* option : {"--mp3-bitrate", "--mp3-preset"})
+      if (app.count(option))
+        throw Error("{} is for --format mp3 (--mp3); this run writes {}{}", option, o.format,
+                    audio::is_lossy(o.format) ? ": give its bitrate with --bitrate" : "");
+  if (r.bitrate > 0 && !audio::is_lossy(o.format))
+    throw Error("--bitrate is for mp3, ogg, opus and m4a; {} is lossless", o.format);
+  if (r.bitrate > 0 && r.mp3_bitrate > 0 && r.bitrate != r.mp3_bitrate)
+    throw Error("--bitrate {} and --mp3-bitrate {}: give one", r.bitrate, r.mp3_bitrate);
+  o.output.bitrate_kbps = r.mp3_bitrate > 0 ? r.mp3_bitrate : r.bitrate;
+  audio::check_output_format(o.format, o.output);  // an encoder this FFmpeg lacks: said before any model loads
   o.separation.graphs = !r.no_graphs;
   o.batch_size_given = app.count("--batch-size") > 0;
   if (o.low_memory) {

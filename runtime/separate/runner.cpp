@@ -166,8 +166,10 @@ nlohmann::json stem_set_settings(const LoadedModel& model, const RunnerOptions& 
   return {{"model", model.name},
           {"precision", precision_name(model.dtype)},
           {"format", o.format},
-          {"encoding", o.encoding == audio::Encoding::pcm16   ? "pcm16"
-                       : o.encoding == audio::Encoding::pcm24 ? "pcm24"
+          {"bitrate_kbps", o.output.bitrate_kbps},
+          {"mp3_preset", o.output.mp3_preset},
+          {"encoding", o.output.encoding == audio::Encoding::pcm16   ? "pcm16"
+                       : o.output.encoding == audio::Encoding::pcm24 ? "pcm24"
                                                               : "float32"},
           {"clip", o.clip == audio::Clip::rescale ? "rescale"
                    : o.clip == audio::Clip::clamp ? "clamp"
@@ -242,16 +244,16 @@ at::Tensor to_tensor(audio::Audio&& a) {  // the samples become the storage: no 
 // view of the separation's result: no copy), the clip mode applied while the
 // samples are converted; resampled, from a copy.
 void write_stem(const std::string& path, const at::Tensor& stem, int samplerate, int out_rate, audio::Clip clip,
-                audio::Encoding encoding) {
+                const audio::OutputFormat& format) {
   if (out_rate != samplerate) {
     audio::Audio a = audio::resample(to_audio(stem, samplerate), out_rate);
     audio::prevent_clip(a, clip);
-    audio::write_audio(path, a, encoding);
+    audio::write_audio(path, a, format);
     return;
   }
   const at::Tensor c = stem.to(at::kCPU, at::kFloat).contiguous();
   audio::write_audio(path, audio::AudioView{samplerate, static_cast<int>(c.size(0)), c.size(1), c.data_ptr<float>()},
-                     encoding, clip);
+                     format, clip);
 }
 
 std::string error_text(const std::exception& e) {
@@ -463,10 +465,10 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
   } else {
     stem_names = sources;
   }
-  if (o.format != "wav" && o.format != "flac") throw Error("--format {}: expected wav or flac", o.format);
-  const audio::Encoding encoding = o.encoding;
-  if (o.format == "flac" && encoding == audio::Encoding::float32)
-    throw Error("FLAC holds 16- or 24-bit samples: drop --float32, or write --format wav");
+  audio::check_output_format(o.format, o.output);  // parse_command_line checked it too, before the model loaded
+  const audio::OutputFormat& output = o.output;
+  if (o.format == "opus" && !o.quiet)
+    std::fprintf(stderr, "separate: Opus holds 48 kHz only: the stems are resampled to 48000 Hz (soxr)\n");
   const audio::Clip clip = o.clip;
   // Every output path is known, and checked for collisions, before any work.
   const auto plan =
@@ -519,6 +521,7 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
   struct Decoded {
     at::Tensor wav;
     int in_rate = 0;
+    std::string decoder, codec;  // the library that read the file, and its name for the codec (--json)
     double decode_s = 0;
     int64_t sanitized = 0;  // NaN or infinite samples replaced with 0 (--sanitize)
   };
@@ -540,6 +543,8 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
       d.sanitized =
           check_samples(inputs[k].string(), in.data.data(), in.channels, in.frames, in.samplerate, o.sanitize);
       d.in_rate = in.samplerate;
+      d.decoder = in.decoder;
+      d.codec = in.codec;
       d.wav = to_tensor(audio::to_channels(audio::resample(std::move(in), sr), channels));
       d.decode_s = read_s + now_s() - t0;
       return d;
@@ -598,6 +603,8 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
       const double separate_s = now_s() - t0;
       entries[k].update({{"seconds", seconds},
                          {"decode_s", d.decode_s},
+                         {"decoder", d.decoder},
+                         {"codec", d.codec},
                          {"separate_s", separate_s},
                          {"realtime", seconds / separate_s},
                          {"batch_size", sep.batch_size},
@@ -625,7 +632,7 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
         for (auto& [i, tensor] : stems)
           writes.push_back(std::async(std::launch::async, [&, i = i, &tensor = tensor] {
             try {
-              write_stem(set.temporary(i).string(), tensor, sr, o.keep_samplerate ? in_rate : sr, clip, encoding);
+              write_stem(set.temporary(i).string(), tensor, sr, o.keep_samplerate ? in_rate : sr, clip, output);
             } catch (const std::exception& e) {
               throw Error("writing {} failed: {}", outs[k][i]->path.filename().string(), error_text(e));
             }

@@ -57,8 +57,8 @@ struct RunnerOptions {
   std::string filename = "{track}/{stem}.{ext}";
   std::optional<std::string> two_stems;
   OtherMethod other_method = OtherMethod::add;
-  std::string format = "wav";  // wav, flac (the stems' file extension)
-  audio::Encoding encoding = audio::Encoding::pcm16;
+  std::string format = "wav";  // audio::output_formats(): the stems' file extension
+  audio::OutputFormat output;  // --int24, --float32; --bitrate, --mp3-bitrate, --mp3-preset
   audio::Clip clip = audio::Clip::rescale;
   bool keep_samplerate = false;  // write at the input's rate instead of the model's
   bool skip_existing = false;    // skip inputs whose set of stems is complete (stem_set.h)
@@ -104,10 +104,10 @@ const char* precision_name(at::ScalarType dtype);
 // A (channels, frames) float tensor of the samples, which become its storage.
 at::Tensor to_tensor(audio::Audio&& audio);
 
-// One stem, (channels, frames) at `samplerate`, to its file at `out_rate`,
-// the clip mode applied as the samples are converted.
+// One stem, (channels, frames) at `samplerate`, to its file at `out_rate`
+// (Opus: 48 kHz), the clip mode applied as the samples are converted.
 void write_stem(const std::string& path, const at::Tensor& stem, int samplerate, int out_rate, audio::Clip clip,
-                audio::Encoding encoding);
+                const audio::OutputFormat& format);
 
 // The first input read on another thread while the model loads (a FLAC or
 // MP3 takes a few hundred milliseconds to decode, loading a model about as
