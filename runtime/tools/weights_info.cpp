@@ -5,6 +5,7 @@
 //
 // Prints the top-level keys (with demucs packages: the model class and its
 // kwargs), then every tensor of the state dict with its dtype and shape.
+#include <algorithm>
 #include <cstdio>
 #include <string>
 
@@ -22,13 +23,18 @@ std::string shape_text(const Tensor& t) {
 
 void print_tensors(const TensorMap& tensors) {
   size_t width = 0;
-  int64_t total = 0;
+  // Each tensor holds at most 2^62 elements (the readers refuse more), but
+  // their sum can pass 2^63: counted in 128 bits, it is exact.
+  unsigned __int128 total = 0;
   for (const auto& [name, t] : tensors) width = std::max(width, name.size());
   for (const auto& [name, t] : tensors) {
     std::printf("  %-*s %-8s %s\n", int(width), name.c_str(), stemkit::weights::name(t.dtype), shape_text(t).c_str());
-    total += t.numel();
+    total += static_cast<uint64_t>(t.numel());
   }
-  std::printf("%zu tensors, %lld parameters\n", tensors.size(), static_cast<long long>(total));
+  std::string digits;
+  do digits.insert(digits.begin(), static_cast<char>('0' + static_cast<int>(total % 10)));
+  while ((total /= 10) != 0);
+  std::printf("%zu tensors, %s parameters\n", tensors.size(), digits.c_str());
 }
 
 }  // namespace
