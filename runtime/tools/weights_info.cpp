@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <string>
 
+#include "patchmgr/cli/completions.h"
 #include "runtime/weights/checkpoint.h"
 
 using namespace stemkit::weights;
@@ -37,11 +38,51 @@ void print_tensors(const TensorMap& tensors) {
   std::printf("%zu tensors, %s parameters\n", tensors.size(), digits.c_str());
 }
 
+// The whole command line: FILE, or one of the two options. `--help` is also
+// what the man page is made of (help2man); completions() describes the same
+// two options for the shell scripts: change them together.
+const char* const kUsage =
+    "Usage: stemkit-weights FILE\n"
+    "What is inside a PyTorch or safetensors checkpoint, read without Python and without executing anything.\n"
+    "\n"
+    "FILE is a torch.save archive (.th .ckpt .pt .pth: demucs packages, Lightning and MSST checkpoints,\n"
+    "state dicts) or a .safetensors file. Prints the top-level keys (with demucs packages: the model\n"
+    "class and its kwargs), then every tensor of the state dict with its dtype and shape, and the\n"
+    "number of parameters. A damaged or hostile file gives one line naming the file, the tensor and\n"
+    "what is wrong, and exit status 1.\n"
+    "\n"
+    "Options:\n"
+    "  -h,--help                   Print this help message and exit\n"
+    "  --completions SHELL         Print the bash or zsh completion script and exit\n";
+
+stemkit::cli::CompletionCommand completions() {
+  stemkit::cli::CompletionCommand c;
+  c.name = "stemkit-weights";
+  c.options = {{{"-h", "--help"}, "Print this help message and exit"},
+               {{"--completions"}, "Print the bash or zsh completion script and exit", true, {"bash", "zsh"}}};
+  c.file_arguments = true;
+  c.argument_name = "checkpoint";
+  c.file_glob = "*.(th|ckpt|pt|pth|safetensors)";
+  return c;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 2) {
-    std::fprintf(stderr, "usage: stemkit-weights FILE (.th .ckpt .pt .pth .safetensors)\n");
+  const std::string first = argc > 1 ? argv[1] : "";
+  if (argc == 2 && (first == "-h" || first == "--help")) {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
+  if (argc == 3 && first == "--completions" && (std::string(argv[2]) == "bash" || std::string(argv[2]) == "zsh")) {
+    std::fputs((std::string(argv[2]) == "bash" ? stemkit::cli::bash_completion(completions())
+                                               : stemkit::cli::zsh_completion(completions()))
+                   .c_str(),
+               stdout);
+    return 0;
+  }
+  if (argc != 2 || first.starts_with("-")) {
+    std::fprintf(stderr, "usage: stemkit-weights FILE (.th .ckpt .pt .pth .safetensors); see --help\n");
     return 2;
   }
   std::string path = argv[1];
