@@ -12,6 +12,8 @@ packages=(
   # Debian's libtorch calls the system BLAS; without OpenBLAS that is the
   # reference BLAS, and HTDemucs' transformer ran 14x slower on the CPU.
   libopenblas0-pthread
+  # cmake --install makes the man pages from each program's --help (cmake/install.cmake).
+  help2man
 )
 
 missing=()

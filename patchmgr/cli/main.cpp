@@ -25,6 +25,7 @@
 #include "patchmgr/checkout/series_files.h"
 #include "patchmgr/checkout/status.h"
 #include "patchmgr/checkout/sync.h"
+#include "patchmgr/cli/completions_cli11.h"
 #include "patchmgr/git/git.h"
 #include "patchmgr/manifest/manifest.h"
 #include "patchmgr/pipeline/pipeline.h"
@@ -522,6 +523,24 @@ int main(int argc, char** argv) {
     c.options(*cmd, args);
     subcommands.push_back(cmd);
   }
+  // Component arguments complete to the manifests of the project around the
+  // current directory, as find_root looks for it.
+  stemkit::cli::add_completions_option(app, "patchmgr", [](stemkit::cli::CompletionCommand& program) {
+    std::function<void(stemkit::cli::CompletionCommand&)> set = [&](stemkit::cli::CompletionCommand& c) {
+      if (c.argument_name == "component") {
+        c.bash_arguments =
+            "local d=$PWD; while [[ -n $d && ! -d $d/manifests ]]; do d=${d%/*}; done; "
+            "COMPREPLY=($(compgen -W \"$(cd \"${d:-.}/manifests\" 2>/dev/null && ls *.yaml 2>/dev/null | sed "
+            "'s/\\.yaml$//')\" -- \"$cur\"))";
+        c.zsh_arguments =
+            "local d=$PWD; while test -n \"$d\" -a ! -d \"$d/manifests\"; do d=${d%/*}; done; "
+            "local -a comps; comps=(${d:-.}/manifests/*.yaml(N)); comps=(${${comps##*/}%.yaml}); "
+            "compadd -a comps";
+      }
+      for (auto& sub : c.subcommands) set(sub);
+    };
+    set(program);
+  });
 
   try {
     app.parse(argc, argv);

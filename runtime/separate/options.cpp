@@ -11,6 +11,7 @@
 #include <set>
 #include <sstream>
 
+#include "patchmgr/cli/completions_cli11.h"
 #include "runtime/audio/audio.h"
 #include "runtime/bench/kernel_trace.h"
 #include "runtime/error.h"
@@ -474,6 +475,8 @@ ParsedCommandLine parse_command_line(int argc, char** argv) {
   CommandLine c;
   Raw r;
   add_options(app, c, r);
+  // Hidden: --completions bash|zsh prints shell completions made from the table (cmake/install.cmake installs them).
+  cli::add_completions_option(app, "separate");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

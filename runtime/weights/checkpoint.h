@@ -27,7 +27,10 @@ struct Checkpoint {
 Checkpoint load_torch_checkpoint(const std::string& path);
 
 // Every tensor under `value`, named by its dict keys joined with '.' and its
-// list indices ("layers.0.weight"), as a state dict names them.
+// list indices ("layers.0.weight"), as a state dict names them. Throws
+// stemkit::Error naming the file, the tensor and the problem when a tensor's
+// view is unusable (a size, stride or offset out of range, an element count
+// that would overflow).
 TensorMap collect_tensors(const ValuePtr& value);
 
 // The state dict of a checkpoint: the root when it maps names to tensors,
@@ -41,8 +44,9 @@ struct SafetensorsFile {
   std::map<std::string, std::string> metadata;  // "__metadata__"
 };
 
-// Reads a safetensors file; the header is validated (dtypes, shapes, offsets
-// inside the data, no overlaps) before any tensor is made.
+// Reads a safetensors file; the header is validated (its size and nesting,
+// dtypes, shapes, offsets inside the data, no overlaps, no name twice) before
+// any tensor is made, and only what the format defines is kept from it.
 SafetensorsFile load_safetensors(const std::string& path);
 
 }  // namespace stemkit::weights

@@ -51,7 +51,7 @@ std::string Value::describe() const {
     case Kind::object: return "object " + text;
     case Kind::fraction: return std::to_string(integer) + "/" + std::to_string(denominator);
     case Kind::storage: return "storage";
-    case Kind::tensor: return std::string("tensor ") + name(tensor.dtype);
+    case Kind::tensor: return problem.empty() ? std::string("tensor ") + name(tensor.dtype) : "invalid tensor";
   }
   return "?";
 }
@@ -437,7 +437,11 @@ class Unpickler {
     v->tensor.offset = as_int(a[1], *this, "storage offset");
     v->tensor.shape = int_tuple(a[2], "tensor size");
     v->tensor.stride = int_tuple(a[3], "tensor stride");
-    validate_view(v->tensor, where_ + ": tensor in storage " + a[0]->storage->key);
+    if (std::string problem = view_problem(v->tensor); !problem.empty()) {
+      v->problem = fmt::format("(storage {}): {}", a[0]->storage->key, problem);
+      v->origin = where_;
+      v->tensor = Tensor{};  // nothing may read through a view that leaves its storage
+    }
     return v;
   }
 

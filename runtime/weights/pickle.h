@@ -48,6 +48,12 @@ struct Value {
   ValuePtr state;                                      // object: what BUILD gave it (its __dict__)
   std::shared_ptr<const Storage> storage;              // storage
   Tensor tensor;                                       // tensor
+  // tensor: what is wrong with its view ("(storage <key>): <view_problem>")
+  // and the pickle it came from ("<file>:<pickle>"); empty for a usable
+  // tensor, whose view then stays inside its storage. Only the dict that holds
+  // a tensor knows its name, so collect_tensors reports the problem, naming
+  // the tensor, and the unpickler keeps it until then.
+  std::string problem, origin;
 
   Value() = default;
   ~Value();

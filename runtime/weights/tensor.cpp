@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -152,26 +153,53 @@ double Tensor::at(int64_t index) const {
   return 0;
 }
 
-void validate_view(const Tensor& t, const std::string& where) {
+namespace {
+std::string shape_text(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+}  // namespace
+
+std::string shape_problem(const std::vector<int64_t>& shape) {
+  if (shape.size() > kMaxDims) return fmt::format("{} dimensions; at most {} are supported", shape.size(), kMaxDims);
+  __int128 product = 1;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] < 0) return fmt::format("size {} in dimension {} of the shape {}", shape[i], i, shape_text(shape));
+    // Every factor is at most 2^62 after the check before it, so the product stays below 2^124.
+    product *= std::max<int64_t>(shape[i], 1);
+    if (product > kMaxElements)
+      return fmt::format("the shape {} has more than 2^62 elements; no real tensor is that large", shape_text(shape));
+  }
+  return {};
+}
+
+std::string view_problem(const Tensor& t) {
+  if (auto problem = shape_problem(t.shape); !problem.empty()) return problem;
   if (t.shape.size() != t.stride.size())
-    throw Error("{}: shape has {} dimensions but stride has {}", where, t.shape.size(), t.stride.size());
-  if (t.offset < 0) throw Error("{}: negative storage offset", where);
-  // Highest element addressed: offset + sum((size - 1) * stride), overflow-checked.
+    return fmt::format("the shape has {} dimensions but the stride has {}", t.shape.size(), t.stride.size());
+  if (t.offset < 0 || t.offset > kMaxElements) return fmt::format("storage offset {} out of range", t.offset);
+  // Highest element addressed: offset + sum((size - 1) * stride). Each term is
+  // below 2^62 * 2^63, and the sum is checked after each, so __int128 holds it.
   __int128 last = t.offset;
   bool empty = false;
   for (size_t i = 0; i < t.shape.size(); ++i) {
-    if (t.shape[i] < 0 || t.stride[i] < 0) throw Error("{}: negative size or stride", where);
+    if (t.stride[i] < 0) return fmt::format("negative stride {} in dimension {}", t.stride[i], i);
     if (t.shape[i] == 0)
       empty = true;
     else
       last += static_cast<__int128>(t.shape[i] - 1) * t.stride[i];
-    if (last > (__int128(1) << 62)) throw Error("{}: the view claims more than 2^62 elements", where);
+    if (last > kMaxElements)
+      return fmt::format("the view (shape {}, stride {}, offset {}) reaches beyond element 2^62", shape_text(t.shape),
+                         shape_text(t.stride), t.offset);
   }
-  if (empty) return;
-  if (!t.storage) throw Error("{}: no storage", where);
+  if (empty) return {};
+  if (!t.storage) return "no storage";
   if (last >= static_cast<__int128>(t.storage->numel()))
-    throw Error("{}: the view reaches element {} but its storage {} holds {}", where, static_cast<long long>(last),
-                t.storage->key, t.storage->numel());
+    return fmt::format("the view (shape {}, stride {}, offset {}) reaches element {} but its storage {} holds {}",
+                       shape_text(t.shape), shape_text(t.stride), t.offset, static_cast<int64_t>(last), t.storage->key,
+                       t.storage->numel());
+  return {};
 }
 
 }  // namespace stemkit::weights

@@ -49,15 +49,27 @@ struct Tensor {
   std::vector<int64_t> shape;
   std::vector<int64_t> stride;  // in elements
   int64_t offset = 0;           // in elements
-  int64_t numel() const;
+  int64_t numel() const;        // at most kMaxElements for a tensor a reader returned
   bool contiguous() const;
   // Element `index` of the row-major flattening, converted to double (tests, debugging).
   double at(int64_t index) const;
 };
 
-// Checks that a tensor view stays inside its storage (shape, stride and offset
-// are non-negative and every addressed element exists), without overflow.
-// Throws stemkit::Error with `where` in the message.
-void validate_view(const Tensor& t, const std::string& where);
+// Bounds every tensor a reader accepts, so that no product of sizes, strides
+// and offset overflows int64 (torch's own limit is 2^63 - 1; a file claiming
+// more is hostile or damaged, and a count that wrapped would be a lie).
+constexpr int64_t kMaxElements = int64_t(1) << 62;
+constexpr size_t kMaxDims = 64;
+
+// What is wrong with a shape: more than kMaxDims dimensions, a negative size,
+// or a product of the sizes (zeros counted as ones, so that the strides of
+// every suffix fit too) above kMaxElements. Empty when it is fine.
+std::string shape_problem(const std::vector<int64_t>& shape);
+
+// What is wrong with a tensor view: its shape (above), a stride or offset
+// that is negative, or an addressed element beyond kMaxElements or beyond its
+// storage; every sum and product is computed without overflow. Empty when
+// every element the view addresses exists.
+std::string view_problem(const Tensor& t);
 
 }  // namespace stemkit::weights

@@ -1,6 +1,7 @@
 // patchmgr docs: PATCHES.md rendered from the manifests, and --check for CI.
 #include <gtest/gtest.h>
 
+#include "reference_tools.h"
 #include "series_fixture.h"
 
 using namespace testutil;
@@ -107,3 +108,49 @@ TEST_F(CheckoutTest, DocsShowsWhereEachPatchStandsUpstream) {
 }
 
 }  // namespace
+
+// patchmgr --completions (the bash and zsh scripts cmake --install installs):
+// made from the command table, checked in a real bash with bash-completion,
+// completing in the project so that component names come from its manifests.
+TEST_F(CheckoutTest, CompletionsCompleteCommandsOptionsAndComponentsInBash) {
+  CliRun zsh = project.run({"--completions", "zsh"});
+  ASSERT_EQ(zsh.code, 0) << zsh.all();
+  EXPECT_EQ(zsh.out.rfind("#compdef patchmgr\n", 0), 0u) << zsh.out;
+  EXPECT_NE(zsh.out.find("_patchmgr__build_runtime() {"), std::string::npos) << zsh.out;
+  if (sh("command -v zsh").code == 0) {
+    write(project.root() / "_patchmgr", zsh.out);
+    ToolRun syntax = sh("zsh -n " + shell_quote((project.root() / "_patchmgr").string()));
+    EXPECT_EQ(syntax.code, 0) << syntax.out;
+  }
+  CliRun bash = project.run({"--completions", "bash"});
+  ASSERT_EQ(bash.code, 0) << bash.all();
+  EXPECT_EQ(project.run({"--completions", "fish"}).code, 2);
+  const std::string library = "/usr/share/bash-completion/bash_completion";
+  if (!fs::exists(library)) GTEST_SKIP() << "skipped: bash-completion is not installed (" << library << ")";
+  write(project.root() / "patchmgr.bash", bash.out);
+  // Each line: the words typed so far (the last one being completed) | what bash offers, in table order.
+  write(project.root() / "drive.sh", "source " + library + R"(
+source ./patchmgr.bash
+t() {
+  COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}; COMPREPLY=()
+  _patchmgr patchmgr "${COMP_WORDS[-1]}" "${COMP_WORDS[-2]}"
+  echo "$*|${COMPREPLY[*]}"
+}
+t patchmgr re
+t patchmgr build ''
+t patchmgr build runtime --fl
+t patchmgr check --format j
+t patchmgr --root . ap
+t patchmgr apply --with x ''
+t patchmgr status --j
+)");
+  ToolRun r = sh("cd " + shell_quote(project.root().string()) + " && bash drive.sh");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("patchmgr re|revert rebase\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("patchmgr build |demo runtime\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("patchmgr build runtime --fl|--flavor\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("patchmgr check --format j|json junit\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("patchmgr --root . ap|apply\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("patchmgr apply --with x |demo\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("patchmgr status --j|--json\n"), std::string::npos) << r.out;
+}

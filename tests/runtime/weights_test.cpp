@@ -3,6 +3,11 @@
 // with PyTorch 2.11), and against damaged copies of them.
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -230,6 +235,230 @@ TEST(Pickle, HostileInputsAreBounded) {
   } catch (const stemkit::Error& e) {
     EXPECT_NE(std::string(e.what()).find("nesting deeper than 512"), std::string::npos) << e.what();
   }
+}
+
+// Hostile files made here byte by byte (no torch needed): a torch.save archive
+// is a stored ZIP of <name>/data.pkl and <name>/data/<key>; the pickle is the
+// one torch.save writes for {name: tensor}.
+std::string le_bytes(uint64_t v, int n) {
+  std::string out;
+  for (int i = 0; i < n; ++i) out += static_cast<char>((v >> (8 * i)) & 0xff);
+  return out;
+}
+
+std::string zip_archive(const std::vector<std::pair<std::string, std::string>>& entries) {
+  std::string local, central;
+  for (const auto& [name, data] : entries) {
+    uint64_t offset = local.size();
+    local += le_bytes(0x04034b50, 4) + le_bytes(20, 2) + le_bytes(0, 2) + le_bytes(0, 2) + le_bytes(0, 4) +
+             le_bytes(0, 4) + le_bytes(data.size(), 4) + le_bytes(data.size(), 4) + le_bytes(name.size(), 2) +
+             le_bytes(0, 2) + name + data;
+    central += le_bytes(0x02014b50, 4) + le_bytes(20, 2) + le_bytes(20, 2) + le_bytes(0, 2) + le_bytes(0, 2) +
+               le_bytes(0, 4) + le_bytes(0, 4) + le_bytes(data.size(), 4) + le_bytes(data.size(), 4) +
+               le_bytes(name.size(), 2) + le_bytes(0, 2) + le_bytes(0, 2) + le_bytes(0, 2) + le_bytes(0, 2) +
+               le_bytes(0, 4) + le_bytes(offset, 4) + name;
+  }
+  return local + central + le_bytes(0x06054b50, 4) + le_bytes(0, 4) + le_bytes(entries.size(), 2) +
+         le_bytes(entries.size(), 2) + le_bytes(central.size(), 4) + le_bytes(local.size(), 4) + le_bytes(0, 2);
+}
+
+std::string pickle_text(const std::string& s) { return "X" + le_bytes(s.size(), 4) + s; }
+std::string pickle_int(int64_t v) { return "\x8a\x08" + le_bytes(static_cast<uint64_t>(v), 8); }  // LONG1
+std::string pickle_ints(const std::vector<int64_t>& values) {
+  std::string out = "(";
+  for (int64_t v : values) out += pickle_int(v);
+  return out + "t";
+}
+
+// torch.save({name: tensor}) where the tensor is a view (shape, stride,
+// offset) of float32 storage "0" of `floats` elements.
+std::string torch_file(const std::string& name, const std::vector<int64_t>& shape, const std::vector<int64_t>& stride,
+                       int64_t offset, size_t floats) {
+  std::string pkl = "\x80\x02}" + pickle_text(name) + "ctorch._utils\n_rebuild_tensor_v2\n(" + "(" +
+                    pickle_text("storage") + "ctorch\nFloatStorage\n" + pickle_text("0") + pickle_text("cpu") +
+                    pickle_int(static_cast<int64_t>(floats)) + "tQ" + pickle_int(offset) + pickle_ints(shape) +
+                    pickle_ints(stride) + "\x89" + "ccollections\nOrderedDict\n)RtRs.";
+  std::string data;
+  for (size_t i = 0; i < floats; ++i) {
+    float f = static_cast<float>(i + 1);
+    data.append(reinterpret_cast<const char*>(&f), 4);
+  }
+  return zip_archive({{"archive/data.pkl", pkl}, {"archive/data/0", data}});
+}
+
+// A file in the test's temporary directory, removed when the test ends.
+class ScratchFile {
+ public:
+  ScratchFile(const std::string& name, const std::string& bytes)
+      : path_(fs::temp_directory_path() / ("stemkit-hostile-" + std::to_string(::getpid()) + "-" + name)) {
+    std::ofstream(path_, std::ios::binary) << bytes;
+  }
+  ~ScratchFile() { fs::remove(path_); }
+  std::string path() const { return path_.string(); }
+
+ private:
+  fs::path path_;
+};
+
+// The message of the stemkit::Error that `f` throws ("" when it throws none).
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const stemkit::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(TorchCheckpoint, HandMadeArchiveLoads) {
+  // The builder itself, checked on a tensor that is fine: [[1, 3], [2, 4]] as a transposed view.
+  ScratchFile f("ok.pt", torch_file("w", {2, 2}, {1, 2}, 0, 4));
+  TensorMap sd = state_dict(load_torch_checkpoint(f.path()));
+  ASSERT_EQ(sd.count("w"), 1u);
+  EXPECT_EQ(sd.at("w").numel(), 4);
+  EXPECT_EQ(sd.at("w").at(1), 3.0);
+  EXPECT_EQ(sd.at("w").at(2), 2.0);
+  // A broadcast (zero-stride) view is legal in torch, and counted as what it claims.
+  ScratchFile wide("wide.pt", torch_file("w", {int64_t(1) << 31, int64_t(1) << 31}, {0, 0}, 0, 4));
+  EXPECT_EQ(state_dict(load_torch_checkpoint(wide.path())).at("w").numel(), int64_t(1) << 62);
+}
+
+TEST(TorchCheckpoint, ElementCountsThatOverflowAreRefused) {
+  struct Case {
+    const char* what;
+    std::vector<int64_t> shape, stride;
+    int64_t offset;
+    const char* expect;
+  };
+  const int64_t big = int64_t(1) << 32;
+  const std::vector<Case> cases = {
+      // 2^64 elements: an int64 count wraps to 0 ("0 parameters").
+      {"zero strides", {big, big}, {0, 0}, 0, "has more than 2^62 elements"},
+      // 3 * 2^62: wraps to a negative count.
+      {"negative count", {int64_t(1) << 62, 3}, {3, 1}, 0, "has more than 2^62 elements"},
+      // A zero dimension makes the count 0, but the strides of the others would still overflow.
+      {"zero dimension", {0, big, big}, {0, big, 1}, 0, "has more than 2^62 elements"},
+      {"negative size", {-1, 4}, {4, 1}, 0, "size -1 in dimension 0"},
+      {"negative stride", {2, 2}, {-1, 1}, 0, "negative stride -1"},
+      {"offset", {2}, {1}, int64_t(1) << 62 | 1, "storage offset"},
+      {"stride past 2^62", {3, 2}, {int64_t(1) << 61, 1}, 0, "reaches beyond element 2^62"},
+      {"outside the storage", {2, 2}, {2, 1}, 1, "reaches element 4 but its storage archive/data/0 holds 4"},
+      {"rank", {2, 2}, {1}, 0, "the shape has 2 dimensions but the stride has 1"},
+      {"65 dimensions", std::vector<int64_t>(65, 1), std::vector<int64_t>(65, 1), 0, "65 dimensions; at most 64"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    ScratchFile f("hostile.pt", torch_file("layer.weight", c.shape, c.stride, c.offset, 4));
+    std::string message = error_of([&] { state_dict(load_torch_checkpoint(f.path())); });
+    EXPECT_NE(message.find(f.path()), std::string::npos) << message;                   // the file
+    EXPECT_NE(message.find("tensor \"layer.weight\""), std::string::npos) << message;  // the tensor
+    EXPECT_NE(message.find(c.expect), std::string::npos) << message;                   // what is wrong
+  }
+}
+
+// A safetensors file: the 8-byte header length, the header, the data.
+std::string safetensors_file(const std::string& header, const std::string& data) {
+  return le_bytes(header.size(), 8) + header + data;
+}
+
+TEST(Safetensors, HandMadeFileLoadsAndUnknownPartsAreSkipped) {
+  std::string data(24, '\0');
+  for (int i = 0; i < 6; ++i) {
+    float f = static_cast<float>(i);
+    std::memcpy(data.data() + 4 * i, &f, 4);
+  }
+  ScratchFile f("ok.safetensors", safetensors_file(R"({"__metadata__": {"format": "pt", "nested": {"x": [1]}, "n": 3},
+                                     "w": {"dtype": "F32", "shape": [2, 3], "data_offsets": [0, 24],
+                                           "extra": {"ignored": [[1], {"a": null}]}},
+                                     "e": {"dtype": "F32", "shape": [0, 5], "data_offsets": [24, 24]}}  )",
+                                                   data));
+  SafetensorsFile st = load_safetensors(f.path());
+  ASSERT_EQ(st.tensors.size(), 2u);
+  EXPECT_EQ(st.tensors.at("w").shape, (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(st.tensors.at("w").stride, (std::vector<int64_t>{3, 1}));
+  EXPECT_EQ(st.tensors.at("w").at(5), 5.0);
+  EXPECT_EQ(st.tensors.at("e").numel(), 0);
+  EXPECT_EQ(st.metadata, (std::map<std::string, std::string>{{"format", "pt"}}));
+}
+
+TEST(Safetensors, HostileHeadersAreRefused) {
+  struct Case {
+    const char* what;
+    std::string header;
+    const char* expect;
+  };
+  const std::string deep = R"({"__metadata__": {"a": )" + std::string(100000, '[') + std::string(100000, ']') + "}}";
+  const std::string deep_field =
+      R"({"w": {"dtype": "F32", "shape": [], "data_offsets": [0, 4], "x": )" + std::string(100000, '[') + "}";
+  std::string ones65 = "1";
+  for (int i = 1; i < 65; ++i) ones65 += ",1";
+  const std::vector<Case> cases = {
+      {"nested 100,000 deep in metadata", deep, "the header nests deeper than 16 levels"},
+      {"nested in an unknown field", deep_field, "the header nests deeper than 16 levels"},
+      {"2^64 elements", R"({"w": {"dtype": "F32", "shape": [4294967296, 4294967296], "data_offsets": [0, 4]}})",
+       "tensor \"w\": the shape [4294967296, 4294967296] has more than 2^62 elements"},
+      // Behind a zero, the count is 0 but the size itself wrapped to a negative int64.
+      {"size beyond int64", R"({"w": {"dtype": "F32", "shape": [0, 18446744073709551615], "data_offsets": [0, 0]}})",
+       "tensor \"w\": size 18446744073709551615 in dimension 1 is beyond 2^62"},
+      {"strides that overflow",
+       R"({"w": {"dtype": "F32", "shape": [0, 4294967296, 4294967296], "data_offsets": [0, 0]}})",
+       "tensor \"w\": the shape [0, 4294967296, 4294967296] has more than 2^62 elements"},
+      {"65 dimensions", R"({"w": {"dtype": "U8", "shape": [)" + ones65 + R"(], "data_offsets": [0, 1]}})",
+       "tensor \"w\": more than 64 dimensions"},
+      {"the same name twice",
+       R"({"w": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]}, "w": {"dtype": "U8", "shape": [1], "data_offsets": [1, 2]}})",
+       "tensor \"w\": appears twice"},
+      {"negative size", R"({"w": {"dtype": "U8", "shape": [-1], "data_offsets": [0, 1]}})",
+       "tensor \"w\": shape must be a list of non-negative integers, not a negative number"},
+      {"three offsets", R"({"w": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1, 2]}})",
+       "tensor \"w\": data_offsets must be two non-negative integers"},
+      {"no dtype", R"({"w": {"shape": [1], "data_offsets": [0, 1]}})",
+       "tensor \"w\": expected {dtype, shape, data_offsets}"},
+      {"bytes that do not match", R"({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 4]}})",
+       "tensor \"w\": 4 bytes for 2 elements of float32"},
+      {"not an object", "[1, 2]", "the header is not a JSON object"},
+      {"not JSON", "{\"w\": ", "the header is not valid JSON"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    ScratchFile f("hostile.safetensors", safetensors_file(c.header, std::string(8, '\0')));
+    std::string message = error_of([&] { load_safetensors(f.path()); });
+    EXPECT_NE(message.find(f.path()), std::string::npos) << message;
+    EXPECT_NE(message.find(c.expect), std::string::npos) << message;
+  }
+  // A header length beyond what safetensors itself accepts is refused before anything is read.
+  ScratchFile huge("huge.safetensors", le_bytes(100'000'001, 8) + "{}");
+  EXPECT_NE(error_of([&] { load_safetensors(huge.path()); }).find("safetensors headers are at most 100000000"),
+            std::string::npos);
+}
+
+// A large header costs about its own size in memory, not a document tree of
+// it (which took 1.7 GB for a 60 MB header). Measured in a child process, so
+// that the peak is this load's alone.
+TEST(Safetensors, LargeHeaderCostsNoMoreThanItsSize) {
+  std::string header = R"({"__metadata__": {"a": [)";
+  while (header.size() < (60u << 20)) header += "[],[],[],[],[],[],[],[],[],[],";
+  header += "[]]}}";
+  ScratchFile f("large.safetensors", safetensors_file(header, ""));
+  std::string().swap(header);  // the child's peak must not include this copy
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    try {
+      SafetensorsFile st = load_safetensors(f.path());
+      ::_exit(st.tensors.empty() && st.metadata.empty() ? 0 : 1);
+    } catch (...) {
+      ::_exit(2);
+    }
+  }
+  int status = 0;
+  struct rusage usage {};
+  ASSERT_EQ(::wait4(child, &status, 0, &usage), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  // ru_maxrss is in KiB; the mapped file itself accounts for 60 MiB of it.
+  EXPECT_LT(usage.ru_maxrss, 200 * 1024) << "peak resident memory of the load, KiB";
 }
 
 }  // namespace

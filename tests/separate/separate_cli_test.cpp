@@ -479,4 +479,42 @@ TEST(SeparateCli, ExplainPrintsThePlan) {
   EXPECT_FALSE(plan.at("attention_calls").empty()) << "the probe names every call shape: " << plan.dump(2);
 }
 
+// --completions: the scripts cmake --install installs, made from the option
+// table, checked in a real bash with bash-completion. No input is needed.
+TEST(SeparateCli, CompletionsOfferTheTablesOptionsAndValues) {
+  Result zsh = run("--completions zsh");
+  ASSERT_EQ(zsh.code, 0) << zsh.output;
+  EXPECT_NE(zsh.output.find("'--attention=[Force an attention backend"), std::string::npos) << zsh.output;
+  EXPECT_EQ(run("--completions tcsh").code, 2);
+  const std::string library = "/usr/share/bash-completion/bash_completion";
+  if (!fs::exists(library)) GTEST_SKIP() << "skipped: bash-completion is not installed (" << library << ")";
+  separate::test::TempDir dir;
+  Result bash = run("--completions bash > " + (dir / "separate.bash").string());
+  ASSERT_EQ(bash.code, 0) << bash.output;
+  std::ofstream(dir / "drive.sh") << "source " << library << R"(
+source ./separate.bash
+t() {
+  COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}; COMPREPLY=()
+  _separate separate "${COMP_WORDS[-1]}" "${COMP_WORDS[-2]}"
+  echo "$*|${COMPREPLY[*]}"
+}
+t separate --atte
+t separate --attention ''
+t separate -n x --clip-mode t
+t separate --overlap ''
+t separate --seed 3 --bench-t
+)";
+  std::string command = "cd " + dir.path().string() + " && bash drive.sh 2>&1";
+  std::array<char, 4096> buf{};
+  std::string out;
+  FILE* p = popen(command.c_str(), "r");
+  while (p && fgets(buf.data(), buf.size(), p)) out += buf.data();
+  ASSERT_EQ(p ? pclose(p) : -1, 0) << out;
+  EXPECT_NE(out.find("separate --atte|--attention\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("separate --attention |auto flash efficient cudnn math\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("separate -n x --clip-mode t|tanh\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("separate --overlap |\n"), std::string::npos) << out;  // a number: nothing to offer
+  EXPECT_NE(out.find("separate --seed 3 --bench-t|--bench-trace\n"), std::string::npos) << out;
+}
+
 }  // namespace
