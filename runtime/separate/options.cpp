@@ -59,9 +59,9 @@ const std::map<std::string, audio::Clip> kClipModes{{"rescale", audio::Clip::res
 // model. Declared with the option, in the table.
 struct Scope {
   const CLI::Option* option;
-  const char* not_demucs = nullptr;  // why it means nothing for a demucs model; null: it means something
-  const char* not_msst = nullptr;    // the same for an MSST configuration
-  bool needs_name = false;           // only for a model named from the catalog (not given as a file)
+  const char* not_demucs = nullptr;     // why it means nothing for a demucs model; null: it means something
+  const char* not_msst = nullptr;       // the same for an MSST configuration
+  bool needs_name = false;              // only for a model named from the catalog (not given as a file)
   const char* not_msst_name = nullptr;  // besides not_msst, why it means nothing for a RoFormer of the catalog
 };
 
@@ -87,9 +87,10 @@ void add_options(CLI::App& app, CommandLine& c, Raw& r) {
   const char* roformer_kernels =
       "it chooses the RoFormer layers' kernels; HTDemucs has none of them (--reference-forward switches off its fast "
       "paths)";
-  app.add_option("files", r.files,
-                 "Audio or video files (WAV, FLAC, MP3, M4A, Opus, ...: what FFmpeg reads), folders (their audio files, "
-                 "recursively), or - for a list of them on stdin");
+  app.add_option(
+      "files", r.files,
+      "Audio or video files (WAV, FLAC, MP3, M4A, Opus, ...: what FFmpeg reads), folders (their audio files, "
+      "recursively), or - for a list of them on stdin");
   app.add_option("--inputs-from", r.inputs_from,
                  "A file listing inputs (files or folders), one per line ('#' comments; '-': stdin)");
 
@@ -310,10 +311,10 @@ void check_scopes(const Raw& r, const std::string& model) {
   const ModelKind kind = model_kind(model);
   for (const Scope& scope : r.scopes) {
     if (scope.option->count() == 0) continue;
-    const char* why = !is_msst(kind)                ? scope.not_demucs
-                      : scope.not_msst                ? scope.not_msst
+    const char* why = !is_msst(kind)                 ? scope.not_demucs
+                      : scope.not_msst               ? scope.not_msst
                       : kind == ModelKind::msst_name ? scope.not_msst_name
-                                                      : nullptr;
+                                                     : nullptr;
     if (!why && scope.needs_name && kind != ModelKind::demucs_name && kind != ModelKind::msst_name)
       why = "the model is given as a file, so nothing is downloaded or looked up in the model cache";
     if (why) throw Error("{} has no meaning for {} ({}): {}", scope.option->get_name(), model, kind_name(kind), why);

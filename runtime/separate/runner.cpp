@@ -170,7 +170,7 @@ nlohmann::json stem_set_settings(const LoadedModel& model, const RunnerOptions& 
           {"mp3_preset", o.output.mp3_preset},
           {"encoding", o.output.encoding == audio::Encoding::pcm16   ? "pcm16"
                        : o.output.encoding == audio::Encoding::pcm24 ? "pcm24"
-                                                              : "float32"},
+                                                                     : "float32"},
           {"clip", o.clip == audio::Clip::rescale ? "rescale"
                    : o.clip == audio::Clip::clamp ? "clamp"
                    : o.clip == audio::Clip::tanh  ? "tanh"
@@ -348,7 +348,7 @@ LoadedModel load_model(const RunnerOptions& o) {
     if (!fs::exists(o.model)) throw Error("{}: no such model file", o.model);
     paths = {o.model};
     m.name = output_model_name(o.model);
-  } else {  // a name in the catalog: a demucs model or a RoFormer
+  } else {                                             // a name in the catalog: a demucs model or a RoFormer
     const CatalogModel* cm = &require_model(o.model);  // throws, naming the closest model
     if (!runnable(*cm))
       throw Error(
