@@ -1,6 +1,6 @@
 // The configuration sweep (tests/fixtures/sweep, made by
-// tools/fixtures/make_sweep_fixtures.py): the patched upstream HTDemucs and
-// BSRoformer on configurations that each change one constructor argument from
+// tools/fixtures/make_sweep_fixtures.py): the patched upstream HTDemucs,
+// BSRoformer and MelBandRoformer on configurations that each change one constructor argument from
 // a small base. One case is run here on a device, through the plan that device
 // gets (fast paths) and through the reference forwards, each against upstream.
 #pragma once
@@ -20,6 +20,7 @@
 #include "runtime/layers/state_dict.h"
 #include "runtime/models/bs_roformer.h"
 #include "runtime/models/htdemucs.h"
+#include "runtime/models/mel_band_roformer.h"
 #include "runtime/plan/execution_plan.h"
 #include "runtime/version.h"
 #include "runtime/weights/checkpoint.h"
@@ -27,7 +28,7 @@
 
 namespace stemkit::test {
 
-// The cases of one model ("htdemucs", "bs_roformer") in `dir`, by name, sorted.
+// The cases of one model ("htdemucs", "bs_roformer", "mel_band_roformer") in `dir`, by name, sorted.
 inline std::vector<std::string> sweep_cases(const std::string& dir, const std::string& model) {
   std::vector<std::string> names;
   std::error_code ec;
@@ -65,6 +66,14 @@ inline void expect_sweep_case_matches(const std::string& dir, const std::string&
   double fast_err = 0, reference_err = 0;
   if (model == "htdemucs") {
     models::HTDemucs m = models::load_htdemucs(base + ".th");
+    m.to(device, at::kFloat, fast);
+    fast_err = rel_l2(m.forward(in), want);
+    m.to(device, at::kFloat, reference);
+    reference_err = rel_l2(m.forward(in), want);
+  } else if (model == "mel_band_roformer") {
+    auto config = models::MelBandRoformerConfig::from_json(meta["kwargs"], base + ".json");
+    models::MelBandRoformer m(config);
+    m.load_state_dict(weights::state_dict(weights::load_torch_checkpoint(base + ".ckpt")), base + ".ckpt");
     m.to(device, at::kFloat, fast);
     fast_err = rel_l2(m.forward(in), want);
     m.to(device, at::kFloat, reference);

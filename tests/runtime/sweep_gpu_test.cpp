@@ -30,5 +30,11 @@ void run_sweep(const std::string& model) {
 
 TEST(HTDemucsSweepGpu, EveryCaseMatchesUpstreamOnThisGpu) { run_sweep("htdemucs"); }
 TEST(BSRoformerSweepGpu, EveryCaseMatchesUpstreamOnThisGpu) { run_sweep("bs_roformer"); }
+TEST(MelBandRoformerSweepGpu, EveryCaseMatchesUpstreamOnThisGpu) {
+  if (const char* dir = std::getenv("STEMKIT_SWEEP");
+      dir && test::sweep_cases(dir, "mel_band_roformer").empty() && at::hasCUDA())
+    GTEST_SKIP() << "skipped: " << dir << " has no Mel-Band RoFormer cases (made without librosa: --no-mel)";
+  run_sweep("mel_band_roformer");
+}
 
 }  // namespace
