@@ -369,9 +369,27 @@ at::Tensor transformer(TransformerImpl& t, at::Tensor x, const plan::KernelPlan&
   return t.norm ? rms_norm(*t.norm, x) : x;
 }
 
+namespace {
+// Whether the row path's kernels take this transformer at model width `dim`:
+// their vectorised loads want the width and every head size in multiples of 8
+// (unit_rows_add_bias, rotary_split). A legal configuration outside that
+// (dim_head 4, dim 12) runs the ATen path; the choice is recorded with its
+// reason where the plan's attention decisions are (separate --explain).
+bool rows_fit(const TransformerImpl& t, int64_t dim, const at::Tensor& like, const plan::KernelPlan& plan) {
+  bool fit = dim % 8 == 0;
+  for (const auto& a : t.attention) fit = fit && a->dim_head % 8 == 0;
+  if (!fit)
+    plan.attention.log->record({like.device().str() + ", dim " + std::to_string(dim) + ", head " +
+                                    std::to_string(t.attention.empty() ? 0 : t.attention.front()->dim_head),
+                                "ATen (no fused kernels)",
+                                "the fused kernels need the model width and head size in multiples of 8"});
+  return fit;
+}
+}  // namespace
+
 at::Tensor transformer_axial(TransformerImpl& t, at::Tensor x, int axis, const plan::KernelPlan& plan) {
   const int64_t B = x.size(0), T = x.size(1), F = x.size(2), d = x.size(3);
-  if (!t.linear_attention.empty() || !uses_kernels(x, plan)) {
+  if (!t.linear_attention.empty() || !uses_kernels(x, plan) || !rows_fit(t, d, x, plan)) {
     // The ATen path: the sequences made contiguous, (B*F, T, d) or (B*T, F, d).
     at::Tensor seqs = axis == 1 ? x.transpose(1, 2).reshape({B * F, T, d}) : x.reshape({B * T, F, d});
     x.reset();  // so that a view of a tensor the caller handed over counts as the only reference
@@ -390,6 +408,8 @@ at::Tensor transformer_axial(TransformerImpl& t, at::Tensor x, int axis, const p
 
 void prepare_rows(TransformerImpl& t, const at::TensorOptions& options, const plan::KernelPlan& plan) {
   if (plan.reference_forward || !t.linear_attention.empty() || !uses_kernels(at::empty({0}, options), plan)) return;
+  const int64_t dim = t.attention.empty() ? 0 : t.attention.front()->to_qkv->weight.size(1);
+  if (!rows_fit(t, dim, at::empty({0}, options), plan)) return;
   at::NoGradGuard no_grad;
   for (auto& a : t.attention) prepare_attention_rows(*a);
   for (auto& f : t.feed_forward) prepare_feed_forward_rows(*f);

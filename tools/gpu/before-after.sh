@@ -77,7 +77,7 @@ case "${1:-}" in
     # The configuration sweep, run by upstream on this GPU (make_sweep_fixtures.py).
     [ -d "$work/sweep/bs_roformer" ] || python3 tools/fixtures/make_sweep_fixtures.py --demucs .deps/demucs-patched \
       --bs-roformer .deps/bs-roformer-patched --deps .deps/py --out "$work/sweep" --device cuda \
-      --patchmgr build-cuda/patchmgr/patchmgr $(PYTHONPATH=.deps/py python3 -c "import librosa" 2>/dev/null || echo --no-mel) \
+      --patchmgr build-cuda/patchmgr/patchmgr $(PYTHONPATH=.deps/py python3 -c "import librosa.filters" 2>/dev/null || echo --no-mel) \
       > "$out/fixture-sweep.log" 2>&1 || { tail -20 "$out/fixture-sweep.log"; exit 1; }
     STEMKIT_SWEEP="$work/sweep" STEMKIT_BS_ROFORMER_FULL="$work/bsr" STEMKIT_HTDEMUCS_FULL="$work/htdemucs" \
       build-cuda/tests/runtime/runtime_gpu_tests \
