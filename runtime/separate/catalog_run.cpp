@@ -97,9 +97,10 @@ RecordFile::RecordFile(fs::path path) : path_(std::move(path)) {
   if (path_.has_parent_path()) fs::create_directories(path_.parent_path(), ec);
   fd_ = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
   if (fd_ < 0)
-    throw Error("cannot open the catalog record {} for appending: {}; make its folder writable, or choose another "
-                "output root with -o",
-                path_.string(), std::strerror(errno));
+    throw Error(
+        "cannot open the catalog record {} for appending: {}; make its folder writable, or choose another "
+        "output root with -o",
+        path_.string(), std::strerror(errno));
 }
 
 RecordFile::~RecordFile() {
@@ -124,9 +125,10 @@ void RecordFile::append(const nlohmann::json& record) {
   }
   ::flock(fd_, LOCK_UN);
   if (!failure.empty())
-    throw Error("cannot append to the catalog record {}: {}; the stems are written, the record of this track is not: "
-                "free space and run again with --skip-existing",
-                path_.string(), failure);
+    throw Error(
+        "cannot append to the catalog record {}: {}; the stems are written, the record of this track is not: "
+        "free space and run again with --skip-existing",
+        path_.string(), failure);
 }
 
 CatalogRecorder::CatalogRecorder(const fs::path& path, const Run& run)
@@ -157,8 +159,8 @@ void CatalogRecorder::set_model(const std::string& name, const std::vector<std::
                                 const nlohmann::json& settings) {
   nlohmann::json hashed = nlohmann::json::array();
   for (const auto& f : files) hashed.push_back({{"path", normal_absolute(f).string()}, {"sha256", file_sha256_hex(f)}});
-  model_ = {{"model", name}, {"model_files", hashed}, {"precision", precision}, {"device", device},
-            {"settings", settings}};
+  model_ = {
+      {"model", name}, {"model_files", hashed}, {"precision", precision}, {"device", device}, {"settings", settings}};
 }
 
 void CatalogRecorder::track(const nlohmann::json& entry) noexcept {
@@ -204,7 +206,7 @@ CatalogReport summarize_catalog(const fs::path& dir, std::vector<std::string>* w
     size_t order = 0;
   };
   std::vector<Seen> runs;
-  std::map<std::string, Seen> latest;  // input -> its latest track record
+  std::map<std::string, Seen> latest;    // input -> its latest track record
   std::map<std::string, int> separated;  // input -> how many "ok" records
   size_t order = 0;
   for (const auto& f : files) {

@@ -86,7 +86,7 @@ class CatalogRecorder {
  public:
   struct Run {
     std::optional<ShardSpec> shard;
-    std::filesystem::path root;                // the shard root (the keys' base)
+    std::filesystem::path root;                 // the shard root (the keys' base)
     std::vector<std::filesystem::path> inputs;  // this run's inputs
     size_t listed = 0;                          // the whole listing's count
     std::vector<std::string> command;           // argv, for the audit
@@ -121,7 +121,7 @@ class CatalogRecorder {
 // stemkit::Error when DIR holds no record file. `warnings`: lines that are
 // not records (a torn last line), said and skipped.
 struct CatalogReport {
-  nlohmann::json json;  // {"dir", "inputs", "done", "failed", "missing", "shards_missing", "tracks": [...]}
+  nlohmann::json json;    // {"dir", "inputs", "done", "failed", "missing", "shards_missing", "tracks": [...]}
   bool complete = false;  // nothing failed, nothing missing
 };
 CatalogReport summarize_catalog(const std::filesystem::path& dir, std::vector<std::string>* warnings);
