@@ -454,15 +454,15 @@ void finish(const CLI::App& app, CommandLine& c, Raw& r) {
   c.input_folders = std::move(inputs.folders);
   c.input_duplicates = std::move(inputs.duplicates);
   c.listed = c.inputs.size();
+  // The one folder given is the natural root: its files keep their shards wherever it is mounted.
+  c.shard_root = r.shard_root ? fs::path(*r.shard_root)
+                 : r.files.size() == 1 && !r.inputs_from && fs::is_directory(r.files.front())
+                     ? fs::path(r.files.front())
+                     : fs::path(".");
   if (r.shard) {
     if (c.bench_mode || c.explain) throw Error("--shard is for separating a catalog, not --bench or --explain");
     c.shard = parse_shard(*r.shard);
     c.record = true;
-    // The one folder given is the natural root: its files keep their shards wherever it is mounted.
-    c.shard_root = r.shard_root ? fs::path(*r.shard_root)
-                   : r.files.size() == 1 && !r.inputs_from && fs::is_directory(r.files.front())
-                       ? fs::path(r.files.front())
-                       : fs::path(".");
     if (!fs::is_directory(c.shard_root))
       throw Error("--shard-root {}: not a folder; give the folder that holds the catalog", c.shard_root.string());
     c.inputs = select_shard(c.inputs, c.shard_root, *c.shard).files;  // throws for an input outside the root

@@ -68,7 +68,8 @@ TEST(CatalogShard, SharesAreSha256OfTheKeyAsPythonComputesIt) {
 
 TEST(CatalogShard, SharesPartitionTheListingAndAddingFilesMovesNoOther) {
   std::vector<fs::path> before, after;
-  for (int i = 0; i < 1000; ++i) before.push_back(fs::path("/c/artist" + std::to_string(i % 37)) / (std::to_string(i) + ".flac"));
+  for (int i = 0; i < 1000; ++i)
+    before.push_back(fs::path("/c/artist" + std::to_string(i % 37)) / (std::to_string(i) + ".flac"));
   after = before;
   for (int i = 0; i < 300; ++i) after.insert(after.begin() + i * 3, fs::path("/c/new") / (std::to_string(i) + ".mp3"));
   const int n = 4;
@@ -128,7 +129,10 @@ TEST(CatalogRecordFile, AFullDiskLeavesWholeLinesAndSaysSo) {
     setrlimit(RLIMIT_FSIZE, &limit);
     RecordFile f(file);
     const std::string e = error_of([&] { f.append({{"second", std::string(1000, 'x')}}); });
-    _exit(e.find("cannot append to the catalog record") != std::string::npos && e.find("--skip-existing") != std::string::npos ? 0 : 1);
+    _exit(e.find("cannot append to the catalog record") != std::string::npos &&
+                  e.find("--skip-existing") != std::string::npos
+              ? 0
+              : 1);
   }
   int status = 0;
   waitpid(pid, &status, 0);
