@@ -119,7 +119,7 @@ TEST(SeparateCatalog, KilledAtEveryFsyncAndRenameTheResumedRunRedoesNoFinishedTr
         for (const auto& e : fs::directory_iterator(out / "small" / t)) names.push_back(e.path().filename().string());
         std::sort(names.begin(), names.end());
         EXPECT_EQ(names, (std::vector<std::string>{"." + t + ".wav.stems.json", "bass.wav", "drums.wav", "other.wav",
-                                                    "vocals.wav"}))
+                                                   "vocals.wav"}))
             << where << ": " << t;
       }
       const fs::path summary = dir / "summary.json";
@@ -160,7 +160,8 @@ TEST(SeparateCatalog, RecordsSayWhatMadeEachTrack) {
   EXPECT_EQ(t["model_files"][0]["sha256"], std::string(hex.data()));
   EXPECT_EQ(t["precision"], "fp32");
   EXPECT_EQ(t["settings"]["encoding"], "pcm16");
-  for (const char* timing : {"seconds", "decode_s", "separate_s", "encode_s"}) EXPECT_TRUE(t.contains(timing)) << timing;
+  for (const char* timing : {"seconds", "decode_s", "separate_s", "encode_s"})
+    EXPECT_TRUE(t.contains(timing)) << timing;
 }
 
 TEST(SeparateCatalog, AFailedTrackAndAShardNeverRunAreInTheReportUntilDone) {
@@ -193,7 +194,8 @@ TEST(SeparateCatalog, AFailedTrackAndAShardNeverRunAreInTheReportUntilDone) {
   EXPECT_NE(r.output.find("cannot read it as audio"), std::string::npos) << r.output;
   // The file mended, its shard run again: the catalog is complete.
   write_song(music / "broken.wav", 0.5);
-  for (int i = 0; i < 2; ++i) ASSERT_EQ(run("--skip-existing " + catalog_args(music, out, "--shard " + std::to_string(i) + "/2")).code, 0);
+  for (int i = 0; i < 2; ++i)
+    ASSERT_EQ(run("--skip-existing " + catalog_args(music, out, "--shard " + std::to_string(i) + "/2")).code, 0);
   r = run("--summarize " + root.string());
   EXPECT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("done:    4"), std::string::npos) << r.output;
@@ -208,7 +210,8 @@ TEST(SeparateCatalog, AShareWithNoFileOfTheCatalogRecordsItsRun) {
   for (int i = 0; i < 8; ++i) {
     Result r = run(catalog_args(music, dir / "out", "--shard " + std::to_string(i) + "/8"));
     ASSERT_EQ(r.code, 0) << r.output;
-    if (records(dir / "out" / "small" / ("catalog-" + std::to_string(i) + "-of-8.jsonl"))[0]["inputs"].empty()) empty = i;
+    if (records(dir / "out" / "small" / ("catalog-" + std::to_string(i) + "-of-8.jsonl"))[0]["inputs"].empty())
+      empty = i;
   }
   ASSERT_GE(empty, 0);
   Result r = run("--summarize " + (dir / "out" / "small").string());
