@@ -177,6 +177,8 @@ void CatalogRecorder::track(const nlohmann::json& entry) noexcept {
     line.update(model_);
     for (const auto& [key, value] : entry.items())
       if (key != "input") line[key] = value;
+    if (line.contains("outputs"))  // absolute, as the input: records are read from elsewhere than the run's folder
+      for (auto& [stem, path] : line["outputs"].items()) path = normal_absolute(path.get<std::string>()).string();
     file_.append(line);
   } catch (const std::exception& e) {
     if (error_.empty()) {
@@ -311,9 +313,7 @@ std::string catalog_report_text(const CatalogReport& report) {
     if (t["status"] == "failed")
       out += fmt::format("failed: {}: {}\n", t["input"].get<std::string>(), t.value("error", "(no reason recorded)"));
   for (const auto& t : j["tracks"])
-    if (t["status"] == "missing")
-      out += fmt::format("missing: {}{}\n", t["input"].get<std::string>(),
-                         t.contains("last") ? " (its run stopped before it finished)" : "");
+    if (t["status"] == "missing") out += fmt::format("missing: {}\n", t["input"].get<std::string>());
   for (const auto& i : j["shards_missing"])
     out += fmt::format("missing: shard {}/{}: no run recorded (its inputs are not known here: run it)\n", i.get<int>(),
                        j["shard_count"].get<int>());

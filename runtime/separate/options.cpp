@@ -449,6 +449,8 @@ void finish(const CLI::App& app, CommandLine& c, Raw& r) {
     return;
   }
   if (r.shard_root && !r.shard) throw Error("--shard-root goes with --shard I/N");
+  if (c.record && (c.bench_mode || c.explain))
+    throw Error("--record is for separating a catalog, not --bench or --explain");
   InputSet inputs = collect_inputs(r.files, r.inputs_from, std::cin);
   c.inputs = std::move(inputs.files);
   c.input_folders = std::move(inputs.folders);

@@ -233,6 +233,7 @@ TEST(SeparateCatalog, ShardUsageErrorsComeBeforeAnyWork) {
       {"--shard 0/2 --shard-root " + (dir / "none").string() + " " + m, "not a folder"},
       {"--summarize " + m + " " + m, "it takes no inputs"},
       {"--summarize " + m, "no catalog records there"},
+      {"--record --explain", "--record is for separating a catalog"},
   };
   for (const auto& [args, expect] : cases) {
     Result r = run("-n " + kModel + " -o " + (dir / "out").string() + " " + args);
