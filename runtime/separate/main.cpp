@@ -12,12 +12,15 @@
 #include <execinfo.h>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
 #include "runtime/bench/separate_bench.h"
 #include "runtime/error.h"
+#include "runtime/separate/catalog_run.h"
 #include "runtime/separate/model_catalog.h"
+#include "runtime/separate/naming.h"
 #include "runtime/separate/options.h"
 #include "runtime/separate/runner.h"
 #include "runtime/version.h"
@@ -72,6 +75,35 @@ void check_json_writable(const std::optional<std::string>& path) {
   fs::remove(tmp);
 }
 
+// The model's name in output paths, as load_model will name it, known before
+// it loads: the catalog's records are opened before any work.
+std::string model_output_name(const RunnerOptions& o) {
+  switch (model_kind(o.model)) {
+    case ModelKind::msst_config: return output_model_name(o.checkpoint ? *o.checkpoint : o.model);
+    case ModelKind::demucs_file: return output_model_name(o.model);
+    default: return require_model(o.model).name;
+  }
+}
+
+// --summarize DIR: the report on stdout (--quiet: only what failed or is
+// missing, on stderr), --json FILE as JSON; exit 0 when the catalog is complete.
+int summarize(const CommandLine& c) {
+  std::vector<std::string> warnings;
+  const CatalogReport report = summarize_catalog(*c.summarize, &warnings);
+  for (const auto& w : warnings) std::fprintf(stderr, "separate: %s\n", w.c_str());
+  if (c.json_path) write_json(*c.json_path, report.json);
+  const std::string text = catalog_report_text(report);
+  if (!c.run.quiet) {
+    if (c.json_path != "-") std::fputs(text.c_str(), stdout);
+  } else {
+    std::istringstream lines(text);
+    for (std::string line; std::getline(lines, line);)
+      if (line.rfind("failed: ", 0) == 0 || line.rfind("missing: ", 0) == 0)
+        std::fprintf(stderr, "separate: %s\n", line.c_str());
+  }
+  return report.complete ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -86,19 +118,31 @@ int main(int argc, char** argv) {
       std::fputs(model_list_text().c_str(), stdout);
       return 0;
     }
+    if (c.summarize) return summarize(c);
     // What the inputs came to, before the model loads: the count, and any file given twice.
     for (const auto& d : c.input_duplicates) std::fprintf(stderr, "separate: %s\n", d.c_str());
     if (!o.quiet && !c.bench_mode && !c.explain) {
       for (const auto& f : c.input_folders) std::fprintf(stderr, "separate: %s\n", f.c_str());
-      if (!c.input_folders.empty() || c.inputs.size() > 1)
+      if (c.shard)
+        std::fprintf(stderr, "separate: shard %d/%d: %zu of the %zu files (by their paths under %s)\n", c.shard->index,
+                     c.shard->count, c.inputs.size(), c.listed, c.shard_root.c_str());
+      else if (!c.input_folders.empty() || c.inputs.size() > 1)
         std::fprintf(stderr, "separate: %zu file%s to separate\n", c.inputs.size(), c.inputs.size() == 1 ? "" : "s");
     }
+    // The catalog's record file is opened, and the run's line written, before any work.
+    std::optional<CatalogRecorder> recorder;
     try {
       check_json_writable(c.json_path);
+      if (c.record && !c.bench_mode && !c.explain)
+        recorder.emplace(
+            catalog_record_path(output_root(o.out, model_output_name(o)), c.shard),
+            CatalogRecorder::Run{c.shard, c.shard_root, c.inputs, c.listed, std::vector<std::string>(argv, argv + argc),
+                                 stemkit::version_text(), stemkit::patchset_id()});
     } catch (const std::exception& e) {
       std::fprintf(stderr, "separate: %s\n", error_text(e).c_str());
       return 2;
     }
+    if (c.inputs.empty() && !c.bench_mode && !c.explain) return 0;  // a shard with no file of the catalog
     if (o.jobs > 0) at::set_num_threads(o.jobs);
     // The first song is read while the model loads.
     std::optional<ReadAhead> first;
@@ -130,11 +174,17 @@ int main(int argc, char** argv) {
                               {"device", model.device.str()},
                               {"precision", precision_name(model.dtype)},
                               {"version", stemkit::version_text()}};
-    summary["files"] = separate_files(model, c.inputs, o, failed, first ? &*first : nullptr);
+    TrackDone on_track;
+    if (recorder) {
+      recorder->set_model(model.name, model.files, precision_name(model.dtype), model.device.str(),
+                          stem_set_settings(model, o));
+      on_track = [&](const nlohmann::json& entry) { recorder->track(entry); };
+    }
+    summary["files"] = separate_files(model, c.inputs, o, failed, first ? &*first : nullptr, on_track);
     summary["plan"] = model.plan.to_json();
     if (c.json_path) write_json(*c.json_path, summary);
     if (failed) std::fprintf(stderr, "separate: %d of %zu files failed\n", failed, c.inputs.size());
-    return failed ? 1 : 0;
+    return failed || (recorder && !recorder->error().empty()) ? 1 : 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "separate: %s\n", error_text(e).c_str());
     return 2;

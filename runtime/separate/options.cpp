@@ -23,6 +23,8 @@
 namespace stemkit::separate {
 namespace {
 
+namespace fs = std::filesystem;
+
 template <class T>
 std::vector<T> split_list(const std::string& text, const char* what) {
   std::vector<T> out;
@@ -77,6 +79,7 @@ struct Raw {
   std::string device = "auto", precision = "auto";
   std::string fused_kernels = "on", gemm = "auto";
   std::string bench_batches = "1", bench_precisions, bench_graphs = "on";
+  std::optional<std::string> shard, shard_root, summarize;
 };
 
 // The table: every option, its flags, help, environment variable and group.
@@ -271,6 +274,27 @@ void add_options(CLI::App& app, CommandLine& c, Raw& r) {
   app.add_option("--json", c.json_path, "Write a JSON summary to FILE ('-': stdout)")->group(out);
   app.add_flag("-q,--quiet", o.quiet, "No progress bars or per-file lines")->group(out);
 
+  const char* catalog = "A whole catalog (docs/cli.md: many machines, Slurm job arrays)";
+  app.add_option("--shard", r.shard,
+                 "Separate only share I of N of the inputs (0 <= I < N), chosen by a hash of each input's path under "
+                 "--shard-root; records each track (implies --record)")
+      ->type_name("I/N")
+      ->group(catalog);
+  app.add_option("--shard-root", r.shard_root,
+                 "The folder --shard hashes paths relative to (default: the folder given, when FILE is one folder; "
+                 "else the current one)")
+      ->type_name("DIR")
+      ->group(catalog);
+  app.add_flag("--record", c.record,
+               "Append a record of each track (JSON Lines) to OUT/<model>/catalog.jsonl (with --shard: "
+               "catalog-I-of-N.jsonl)")
+      ->group(catalog);
+  app.add_option("--summarize", r.summarize,
+                 "Merge the records in DIR (an output root, OUT/<model>) into one report: done, failed with the "
+                 "reason, missing; exit 1 unless complete")
+      ->type_name("DIR")
+      ->group(catalog);
+
   bench::BenchOptions& bench = c.bench;
   const char* b = "Benchmark";
   app.add_flag("--bench", c.bench_mode, "Measure speed and GPU memory instead of writing stems")->group(b);
@@ -418,10 +442,34 @@ void finish(const CLI::App& app, CommandLine& c, Raw& r) {
   o.kernels.aten_gemm = r.gemm == "aten";
 
   if (c.list_models) return;
+  if (r.summarize) {
+    if (!r.files.empty() || r.inputs_from || r.shard)
+      throw Error("--summarize DIR reads the records a catalog's runs wrote; it takes no inputs and no --shard");
+    c.summarize = *r.summarize;
+    return;
+  }
+  if (r.shard_root && !r.shard) throw Error("--shard-root goes with --shard I/N");
+  if (c.record && (c.bench_mode || c.explain))
+    throw Error("--record is for separating a catalog, not --bench or --explain");
   InputSet inputs = collect_inputs(r.files, r.inputs_from, std::cin);
   c.inputs = std::move(inputs.files);
   c.input_folders = std::move(inputs.folders);
   c.input_duplicates = std::move(inputs.duplicates);
+  c.listed = c.inputs.size();
+  // The one folder given is the natural root: its files keep their shards wherever it is mounted.
+  c.shard_root = r.shard_root ? fs::path(*r.shard_root)
+                 : r.files.size() == 1 && !r.inputs_from && fs::is_directory(r.files.front())
+                     ? fs::path(r.files.front())
+                     : fs::path(".");
+  if (r.shard) {
+    if (c.bench_mode || c.explain) throw Error("--shard is for separating a catalog, not --bench or --explain");
+    c.shard = parse_shard(*r.shard);
+    c.record = true;
+    if (!fs::is_directory(c.shard_root))
+      throw Error("--shard-root {}: not a folder; give the folder that holds the catalog", c.shard_root.string());
+    c.inputs = select_shard(c.inputs, c.shard_root, *c.shard).files;  // throws for an input outside the root
+    if (c.listed > 0) return;  // a shard may get none of a small catalog's files: it records that it ran
+  }
   if (c.bench_mode) {
     bench::BenchOptions& bench = c.bench;
     if (c.inputs.size() > 1) throw Error("--bench takes at most one FILE");

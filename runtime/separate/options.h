@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "runtime/bench/separate_bench.h"
+#include "runtime/separate/catalog_run.h"
 #include "runtime/separate/environment.h"
 #include "runtime/separate/runner.h"
 
@@ -26,6 +27,12 @@ struct CommandLine {
   bool list_models = false;                   // --list-models
   bool explain = false;                       // --explain: print the execution plan and exit
   bool bench_mode = false;                    // --bench
+  // A whole catalog (catalog_run.h): `inputs` is already this shard's share.
+  std::optional<ShardSpec> shard;                  // --shard I/N
+  std::filesystem::path shard_root;                // --shard-root, else the one folder given, else "."
+  size_t listed = 0;                               // the inputs of the whole listing, before --shard
+  bool record = false;                             // --record, or implied by --shard
+  std::optional<std::filesystem::path> summarize;  // --summarize DIR
 };
 
 // The command line, or the exit code when the run ends here: 0 after --help

@@ -157,6 +157,16 @@ std::vector<std::pair<std::string, plan::Reasoned>> apply_msst_chunking(models::
             o.num_overlap_from.empty() ? "the config's inference.num_overlap" : o.num_overlap_from}}};
 }
 
+ProgressBar::Options bar_options(const std::string& label, const ProgressUnit& unit, bool quiet) {
+  ProgressBar::Options b;
+  b.label = label;
+  b.unit = unit;
+  b.quiet = quiet;
+  return b;
+}
+
+}  // namespace
+
 // What a set's marker records of the settings that made it: --skip-existing
 // redoes a set made otherwise (another precision, encoding, clip mode...).
 nlohmann::json stem_set_settings(const LoadedModel& model, const RunnerOptions& o) {
@@ -180,16 +190,6 @@ nlohmann::json stem_set_settings(const LoadedModel& model, const RunnerOptions& 
           {"seed", s.seed},
           {"tta", s.tta}};  // not --sanitize: adding it to resume a batch must not redo the files it did not change
 }
-
-ProgressBar::Options bar_options(const std::string& label, const ProgressUnit& unit, bool quiet) {
-  ProgressBar::Options b;
-  b.label = label;
-  b.unit = unit;
-  b.quiet = quiet;
-  return b;
-}
-
-}  // namespace
 
 at::Device parse_device(const std::string& text) {
   if (text == "auto") return at::hasCUDA() ? at::Device(at::kCUDA, 0) : at::Device(at::kCPU);
@@ -325,6 +325,7 @@ LoadedModel load_model(const RunnerOptions& o) {
   // A RoFormer: its MSST configuration and its weights, from the command line or the catalog.
   auto load_msst = [&](const std::string& config_path, const std::string& checkpoint) {
     models::MsstConfig config = models::load_msst_config(config_path);
+    m.files = {config_path, checkpoint};
     cutting = apply_msst_chunking(config, o.msst);
     m.model = models::make_roformer_separator(config, checkpoint, &m.warnings);
     config_batch_size = config.batch_size;
@@ -374,6 +375,7 @@ LoadedModel load_model(const RunnerOptions& o) {
     }
   }
   if (!m.model) {
+    m.files = paths;
     m.model = models::make_separator(models::load_demucs_bag(m.name, paths, weights, segment));
     const auto& sep = o.separation;
     const double seconds =
@@ -453,7 +455,7 @@ ReadAhead read_ahead(const fs::path& input) {
 }
 
 nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& inputs, const RunnerOptions& o,
-                              int& failed, ReadAhead* first) {
+                              int& failed, ReadAhead* first, const TrackDone& on_track) {
   failed = 0;
   const auto& sources = model.model->stems();
   const int sr = static_cast<int>(model.model->samplerate());
@@ -495,6 +497,7 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
     std::string why;
     if (o.skip_existing && stem_set_complete(stem_set_marker(inputs[k], outs[k]), outs[k], settings, &why)) {
       entries[k]["status"] = "skipped";
+      if (on_track) on_track(entries[k]);
       if (!o.quiet)
         std::fprintf(stderr, "separate: %s: its set of stems is complete, skipped (--skip-existing)\n",
                      inputs[k].c_str());
@@ -511,6 +514,7 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
     entries[k]["status"] = "failed";
     entries[k]["error"] = error_text(e);
     std::fprintf(stderr, "separate: %s: %s\n", inputs[k].c_str(), error_text(e).c_str());
+    if (on_track) on_track(entries[k]);
   };
 
   // A pipeline over the files: the next file is decoded and the previous
@@ -561,6 +565,7 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
       entry["status"] = "ok";
       entry["encode_s"] = encode_s;
       entry["realtime_with_io"] = seconds / (decode_s + separate_s + encode_s);
+      if (on_track) on_track(entry);
       if (!o.quiet)
         std::fprintf(stderr, "separate: %s: %.1f s of audio, separated in %.1f s (%.1fx realtime) -> %s\n",
                      inputs[encoding_index].c_str(), seconds, separate_s, seconds / separate_s,

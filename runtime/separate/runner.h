@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <future>
 #include <optional>
 #include <string>
@@ -89,6 +90,7 @@ struct LoadedModel {
   std::vector<std::string> warnings;  // said once before the first file (--quiet too)
   double load_s = 0;                  // reading the weights and moving them to the device (downloads not counted)
   double to_device_s = 0;             // of load_s, moving them (waiting for the GPU to start, if it was still starting)
+  std::vector<std::string> files;     // the files it was read from (the catalog records their sha256)
 };
 LoadedModel load_model(const RunnerOptions& options);
 
@@ -120,11 +122,21 @@ struct ReadAhead {
 };
 ReadAhead read_ahead(const std::filesystem::path& input);
 
+// What a set's marker records of the settings that made it: --skip-existing
+// redoes a set made otherwise (another precision, encoding, clip mode...).
+nlohmann::json stem_set_settings(const LoadedModel& model, const RunnerOptions& options);
+
+// Called on the calling thread once per input when its outcome is known
+// (status "ok" once its stems are committed, "failed", "skipped"), with its
+// entry of the summary: the catalog's records (catalog_run.h).
+using TrackDone = std::function<void(const nlohmann::json& entry)>;
+
 // Separates every input, writing each one's stems as a set (stem_set.h); one
 // failing file does not stop the others. Returns the per-file summary (--json) and sets `failed`.
 // `first`: inputs' first file, already being read (read_ahead), or null.
 nlohmann::json separate_files(LoadedModel& model, const std::vector<std::filesystem::path>& inputs,
-                              const RunnerOptions& options, int& failed, ReadAhead* first = nullptr);
+                              const RunnerOptions& options, int& failed, ReadAhead* first = nullptr,
+                              const TrackDone& on_track = {});
 
 // --low-memory: the least GPU memory. Batch 1 (the least activation memory),
 // no graph capture (a captured graph keeps its own memory pool), and the stems
