@@ -26,7 +26,8 @@ using cfloat = c10::complex<float>;
 std::vector<double> hann_window(int64_t n) {
   std::vector<double> w(static_cast<size_t>(n));
   const double step = 2 * M_PI / static_cast<double>(n);
-  for (int64_t i = 0; i < n; ++i) w[static_cast<size_t>(i)] = 0.5 + 0.5 * std::cos(-M_PI + static_cast<double>(i) * step);
+  for (int64_t i = 0; i < n; ++i)
+    w[static_cast<size_t>(i)] = 0.5 + 0.5 * std::cos(-M_PI + static_cast<double>(i) * step);
   return w;
 }
 
@@ -197,8 +198,8 @@ at::Tensor average_waveforms(const std::vector<at::Tensor>& tracks, const std::v
       throw std::invalid_argument("average_waveforms: tracks of one (channels, length) shape");
   const int64_t final_length = tracks[0].size(1);
   using A = EnsembleAlgorithm;
-  const bool spectral = algorithm == A::avg_fft || algorithm == A::median_fft || algorithm == A::min_fft ||
-                        algorithm == A::max_fft;
+  const bool spectral =
+      algorithm == A::avg_fft || algorithm == A::median_fft || algorithm == A::min_fft || algorithm == A::max_fft;
   std::vector<at::Tensor> mod_track;  // each track, or its spectrum
   for (const auto& t : tracks) {
     const at::Tensor wave = t.to(at::kCPU, at::kFloat).contiguous();

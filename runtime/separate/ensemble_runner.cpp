@@ -188,8 +188,8 @@ LoadedModel load_ensemble(const EnsembleOptions& e, const RunnerOptions& run) {
       throw Error(
           "the ensemble's models must take the same audio: {} (model 1) separates {} Hz with {} channel(s), {} "
           "(model {}) {} Hz with {}; combine models of one sample rate and channel count",
-          first.name, first.model->samplerate(), first.model->audio_channels(), members[i].name, i + 1,
-          m.samplerate(), m.audio_channels());
+          first.name, first.model->samplerate(), first.model->audio_channels(), members[i].name, i + 1, m.samplerate(),
+          m.audio_channels());
   }
   std::vector<StemMapping> mappings;
   for (const auto& text : e.map_given) mappings.push_back(parse_stem_mapping(text, names));
@@ -226,8 +226,8 @@ LoadedModel load_ensemble(const EnsembleOptions& e, const RunnerOptions& run) {
     for (const auto& w : m.warnings) out.warnings.push_back(m.name + ": " + w);
   }
   p.batch_reason = "each model's own (see its plan in the --json summary's \"ensemble\")";
-  out.model = std::make_unique<EnsembleSeparator>(std::move(members), std::move(options), std::move(stems),
-                                                  e.algorithm, e.weights);
+  out.model = std::make_unique<EnsembleSeparator>(std::move(members), std::move(options), std::move(stems), e.algorithm,
+                                                  e.weights);
   return out;
 }
 

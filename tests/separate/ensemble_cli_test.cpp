@@ -49,8 +49,8 @@ TEST(EnsembleCli, EveryCaseMatchesEnsemblePy) {
       args += " --weights " + w;
     }
     const fs::path out = dir / c["output"].get<std::string>();
-    const auto r = run_separate(args + " --two-stems vocals --other-method none" + kExact + "-o " + out.string() +
-                                " " + kSong);
+    const auto r =
+        run_separate(args + " --two-stems vocals --other-method none" + kExact + "-o " + out.string() + " " + kSong);
     ASSERT_EQ(r.code, 0) << args << "\n" << r.output;
     const fs::path stem = out / folder / "song" / "vocals.wav";
     ASSERT_TRUE(fs::exists(stem)) << stem;
@@ -114,9 +114,23 @@ TEST(EnsembleCli, TwoStemsMinusIsTheMixMinusTheEnsembledStem) {
   const at::Tensor vocals = separate::test::read_samples(folder / "vocals.wav");
   const at::Tensor rest = separate::test::read_samples(folder / "minus_vocals.wav");
   const at::Tensor mix = separate::test::read_samples(kSong);
-  EXPECT_LT((vocals - separate::test::read_samples(kDir / "small+merge-avg_fft.wav")).abs().max().item<double>(),
-            1e-6);
+  EXPECT_LT((vocals - separate::test::read_samples(kDir / "small+merge-avg_fft.wav")).abs().max().item<double>(), 1e-6);
   EXPECT_LT((rest - (mix - vocals)).abs().max().item<double>(), 1e-6);
+}
+
+TEST(EnsembleCli, SkipExistingRedoesATrackMadeByAnotherEnsemble) {
+  separate::test::TempDir dir;
+  const std::string run = model_args("small") + " " + model_args("merge") +
+                          " --two-stems vocals --other-method minus --skip-existing -o " + dir.path().string() + " ";
+  auto r = run_separate(run + "--ensemble avg_wave --weights 2,1 " + kSong);
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = run_separate(run + "--ensemble avg_wave --weights 2,1 " + kSong);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("complete, skipped"), std::string::npos) << r.output;
+  r = run_separate(run + "--ensemble avg_wave --weights 1,1 " + kSong);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("made with other settings"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("separated in"), std::string::npos) << r.output;
 }
 
 TEST(EnsembleCli, UsageErrorsExit2BeforeAnyWork) {
