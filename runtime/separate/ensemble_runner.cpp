@@ -95,7 +95,13 @@ StemMapping parse_stem_mapping(const std::string& text, const std::vector<std::s
   if (m.name.empty())
     throw Error("--ensemble-map {}: no NAME after '='; give the stem's name in the ensemble, or - to leave it out",
                 text);
-  if (m.name == "-") m.name.clear();
+  if (m.name == "-") {
+    m.name.clear();
+  } else if (m.name.find_first_of("/\\{}") != std::string::npos || m.name == "." || m.name == "..") {
+    // It becomes {stem} of the output path.
+    throw Error("--ensemble-map {}: {} cannot name a stem (it becomes a file name: no '/', '\\', braces, '.' or '..')",
+                text, m.name);
+  }
   const bool number = model.find_first_not_of("0123456789") == std::string::npos;
   if (number) {
     const size_t k = std::stoul(model);

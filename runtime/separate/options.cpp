@@ -146,6 +146,7 @@ void add_options(CLI::App& app, CommandLine& c, Raw& r) {
   app.add_option("--ensemble-map", c.ensemble.map_given,
                  "MODEL:STEM=NAME: combine model MODEL's (place in -n order, or name) STEM as NAME; NAME - leaves it "
                  "out")
+      ->type_name("MODEL:STEM=NAME")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
       ->expected(1)
       ->allow_extra_args(false)
