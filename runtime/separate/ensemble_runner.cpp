@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
+#include "runtime/bench/gpu_memory.h"
 #include "runtime/error.h"
 #include "runtime/separate/naming.h"
 
@@ -21,28 +22,41 @@ std::string join(const std::vector<std::string>& items, const char* sep) {
 
 // The members as one Separator: each runs on the track with its own options
 // (its plan's batch, graphs and window), one after the other, and each output
-// stem is average_waveforms of the members' stems of that name.
+// stem is average_waveforms of the members' stems of that name. With
+// --ensemble-one-at-a-time a member is loaded for each track and freed after
+// it, so that one model's weights are in memory at a time.
 class EnsembleSeparator : public models::Separator {
  public:
-  EnsembleSeparator(std::vector<LoadedModel> members, std::vector<models::SeparationOptions> options,
-                    std::vector<EnsembleStem> stems, EnsembleAlgorithm algorithm, std::vector<double> weights)
+  EnsembleSeparator(std::vector<LoadedModel> members, const EnsembleOptions& e,
+                    std::vector<models::SeparationOptions> options, std::vector<EnsembleStem> stems)
       : members_(std::move(members)),
+        member_options_(e.members),
+        one_at_a_time_(e.one_at_a_time),
         options_(std::move(options)),
         plan_(std::move(stems)),
-        algorithm_(algorithm),
-        weights_(std::move(weights)) {
+        algorithm_(e.algorithm),
+        weights_(e.weights) {
     for (const auto& s : plan_) names_.push_back(s.name);
+    const models::Separator& first = *members_.front().model;
+    samplerate_ = first.samplerate();
+    channels_ = first.audio_channels();
+    segment_ = first.segment_samples();
+    for (auto& m : members_) {
+      member_stems_.push_back(m.model->stems());
+      if (one_at_a_time_) unload(m);
+    }
   }
   const std::vector<std::string>& stems() const override { return names_; }
-  int64_t samplerate() const override { return members_.front().model->samplerate(); }
-  int64_t audio_channels() const override { return members_.front().model->audio_channels(); }
-  int64_t segment_samples() const override { return members_.front().model->segment_samples(); }
+  int64_t samplerate() const override { return samplerate_; }
+  int64_t audio_channels() const override { return channels_; }
+  int64_t segment_samples() const override { return segment_; }
   void to(const at::Device&, at::ScalarType, const plan::KernelPlan&) override {
     throw std::logic_error("an ensemble's members are placed by load_model, each by its own plan");
   }
   at::Device device() const override { return members_.front().device; }
   void release_graphs() override {
-    for (auto& m : members_) m.model->release_graphs();
+    for (auto& m : members_)
+      if (m.model) m.model->release_graphs();
   }
   // The runner's batch (halved after running out of memory) caps each member's.
   at::Tensor separate(const at::Tensor& wav, const models::SeparationOptions& options,
@@ -54,7 +68,10 @@ class EnsembleSeparator : public models::Separator {
       o.batch_size = std::min(o.batch_size, options.batch_size);
       models::ProgressFn part;
       if (progress) part = [&, i](double f) { progress((static_cast<double>(i) + f) / static_cast<double>(n)); };
-      estimates.push_back(members_[i].model->separate(wav, o, part, report));
+      LoadedModel& member = members_[i];
+      if (!member.model) member.model = load_model(member_options_[i]).model;  // its plan is as decided before
+      estimates.push_back(member.model->separate(wav, o, part, report));
+      if (one_at_a_time_) unload(member);
     }
     std::vector<at::Tensor> out;
     for (const auto& stem : plan_) {
@@ -66,11 +83,22 @@ class EnsembleSeparator : public models::Separator {
   }
 
   const std::vector<LoadedModel>& members() const { return members_; }
+  const std::vector<std::string>& member_stems(size_t i) const { return member_stems_[i]; }
+  bool one_at_a_time() const { return one_at_a_time_; }
   EnsembleAlgorithm algorithm() const { return algorithm_; }
   const std::vector<double>& weights() const { return weights_; }
 
  private:
-  std::vector<LoadedModel> members_;
+  static void unload(LoadedModel& m) {
+    m.model.reset();
+    if (m.device.is_cuda()) bench::release_gpu_cache();  // its weights' blocks back for the next model
+  }
+
+  mutable std::vector<LoadedModel> members_;  // a member's model is null while --ensemble-one-at-a-time frees it
+  std::vector<RunnerOptions> member_options_;
+  bool one_at_a_time_ = false;
+  int64_t samplerate_ = 0, channels_ = 0, segment_ = 0;
+  std::vector<std::vector<std::string>> member_stems_;
   std::vector<models::SeparationOptions> options_;
   std::vector<EnsembleStem> plan_;
   std::vector<std::string> names_;
@@ -232,8 +260,7 @@ LoadedModel load_ensemble(const EnsembleOptions& e, const RunnerOptions& run) {
     for (const auto& w : m.warnings) out.warnings.push_back(m.name + ": " + w);
   }
   p.batch_reason = "each model's own (see its plan in the --json summary's \"ensemble\")";
-  out.model = std::make_unique<EnsembleSeparator>(std::move(members), std::move(options), std::move(stems), e.algorithm,
-                                                  e.weights);
+  out.model = std::make_unique<EnsembleSeparator>(std::move(members), e, std::move(options), std::move(stems));
   return out;
 }
 
@@ -241,14 +268,17 @@ nlohmann::json ensemble_summary(const LoadedModel& ensemble) {
   const auto* e = dynamic_cast<const EnsembleSeparator*>(ensemble.model.get());
   if (!e) throw std::logic_error("ensemble_summary: not an ensemble");
   nlohmann::json members = nlohmann::json::array();
-  for (const auto& m : e->members())
+  for (size_t i = 0; i < e->members().size(); ++i) {
+    const LoadedModel& m = e->members()[i];
     members.push_back({{"model", m.name},
                        {"precision", precision_name(m.dtype)},
                        {"load_s", m.load_s},
-                       {"stems", m.model->stems()},
+                       {"stems", e->member_stems(i)},
                        {"plan", m.plan.to_json()}});
+  }
   return {{"algorithm", std::string(ensemble_algorithm_name(e->algorithm()))},
           {"weights", e->weights()},
+          {"one_at_a_time", e->one_at_a_time()},
           {"stems", e->stems()},
           {"members", members}};
 }

@@ -29,6 +29,7 @@ struct EnsembleOptions {
   EnsembleAlgorithm algorithm = EnsembleAlgorithm::avg_wave;  // ensemble.py's default --type
   std::vector<double> weights;                                // one per member
   std::vector<std::string> map_given;                         // --ensemble-map as given, parsed by load_ensemble
+  bool one_at_a_time = false;  // --ensemble-one-at-a-time: each model loaded for each track and freed after it
 };
 
 // Parses --ensemble-map MODEL:STEM=NAME against the members' model names (MODEL
@@ -50,8 +51,9 @@ std::vector<EnsembleStem> ensemble_stems(const std::vector<std::vector<std::stri
                                          const std::vector<std::string>& member_names,
                                          const std::vector<StemMapping>& mappings, const RunnerOptions& run);
 
-// Loads every member (all are kept loaded: each track runs through each in
-// turn), checks that they take the same sample rate and channels, and
+// Loads every member (all kept loaded, each track running through each in
+// turn; with one_at_a_time, each freed once its stems are known and loaded
+// again for each track), checks that they take the same sample rate and channels, and
 // returns the ensemble as one model named "ensemble-<A>+<B>...". Throws stemkit::Error.
 LoadedModel load_ensemble(const EnsembleOptions& ensemble, const RunnerOptions& run);
 

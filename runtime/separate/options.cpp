@@ -143,6 +143,10 @@ void add_options(CLI::App& app, CommandLine& c, Raw& r) {
   app.add_option("--weights", r.weights, "Weights of the models for avg_wave and avg_fft, in -n order (default 1 each)")
       ->type_name("W,W,...")
       ->group(ensemble);
+  app.add_flag("--ensemble-one-at-a-time", c.ensemble.one_at_a_time,
+               "One model's weights in memory at a time: each model loaded for each track and freed after it (the "
+               "default keeps them all loaded)")
+      ->group(ensemble);
   app.add_option("--ensemble-map", c.ensemble.map_given,
                  "MODEL:STEM=NAME: combine model MODEL's (place in -n order, or name) STEM as NAME; NAME - leaves it "
                  "out")
@@ -373,7 +377,8 @@ void finish_ensemble(const Raw& r, CommandLine& c) {
   if (n < 2) {
     for (const auto& [given, option] : {std::pair{r.ensemble.has_value(), "--ensemble"},
                                         {r.weights.has_value(), "--weights"},
-                                        {!e.map_given.empty(), "--ensemble-map"}})
+                                        {!e.map_given.empty(), "--ensemble-map"},
+                                        {e.one_at_a_time, "--ensemble-one-at-a-time"}})
       if (given) throw Error("{} combines two or more models: give -n MODEL more than once", option);
     return;
   }

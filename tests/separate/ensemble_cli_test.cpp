@@ -133,6 +133,29 @@ TEST(EnsembleCli, SkipExistingRedoesATrackMadeByAnotherEnsemble) {
   EXPECT_NE(r.output.find("separated in"), std::string::npos) << r.output;
 }
 
+TEST(EnsembleCli, OneModelAtATimeWritesTheSameStems) {
+  separate::test::TempDir dir;
+  separate::test::write_noise_song(dir / "second.wav", 0.5);
+  const std::string run = model_args("small") + " " + model_args("msst") +
+                          " --ensemble median_fft --two-stems vocals --other-method minus" + kExact + kSong + " " +
+                          (dir / "second.wav").string() + " -o ";
+  auto r = run_separate(run + (dir / "together").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = run_separate(run + (dir / "apart").string() + " --ensemble-one-at-a-time --json " + (dir / "s.json").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  for (const char* track : {"song", "second"})
+    for (const char* stem : {"vocals.wav", "minus_vocals.wav"}) {
+      const fs::path a = dir / "together" / "ensemble-small+msst" / track / stem;
+      const fs::path b = dir / "apart" / "ensemble-small+msst" / track / stem;
+      // The samples (a float WAV's PEAK chunk holds the time it was written).
+      EXPECT_TRUE(at::equal(separate::test::read_samples(a), separate::test::read_samples(b))) << b;
+    }
+  std::ifstream in(dir / "s.json");
+  const auto summary = nlohmann::json::parse(in);
+  EXPECT_EQ(summary["ensemble"]["one_at_a_time"], true);
+  EXPECT_EQ(summary["ensemble"]["members"][1]["stems"], (std::vector<std::string>{"vocals", "drums"}));
+}
+
 TEST(EnsembleCli, UsageErrorsExit2BeforeAnyWork) {
   separate::test::TempDir dir;
   const std::string two = model_args("small") + " " + model_args("merge") + " -o " + dir.path().string() + " ";
@@ -142,6 +165,7 @@ TEST(EnsembleCli, UsageErrorsExit2BeforeAnyWork) {
   const std::vector<Case> cases{
       {model_args("small") + " --ensemble avg_wave", "--ensemble combines two or more models"},
       {model_args("small") + " --weights 1,2", "--weights"},
+      {model_args("small") + " --ensemble-one-at-a-time", "--ensemble-one-at-a-time combines two or more"},
       {two + "--ensemble mean_wave", "mean_wave"},
       {two + "--weights 1,2,3", "--weights 1,2,3: 3 weights for 2 models"},
       {two + "--weights 1,-2", "positive"},
