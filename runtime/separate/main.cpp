@@ -19,6 +19,7 @@
 #include "runtime/bench/separate_bench.h"
 #include "runtime/error.h"
 #include "runtime/separate/catalog_run.h"
+#include "runtime/separate/ensemble_runner.h"
 #include "runtime/separate/model_catalog.h"
 #include "runtime/separate/naming.h"
 #include "runtime/separate/options.h"
@@ -147,7 +148,7 @@ int main(int argc, char** argv) {
     // The first song is read while the model loads.
     std::optional<ReadAhead> first;
     if (!c.bench_mode && !c.explain) first = read_ahead(c.inputs.front());
-    LoadedModel model = load_model(o);
+    LoadedModel model = c.ensemble.members.empty() ? load_model(o) : load_ensemble(c.ensemble, o);
     // Said even with --quiet, which silences progress, not what the user must know.
     for (const auto& w : model.warnings) std::fprintf(stderr, "separate: %s\n", w.c_str());
     if (c.explain) {
@@ -182,6 +183,7 @@ int main(int argc, char** argv) {
     }
     summary["files"] = separate_files(model, c.inputs, o, failed, first ? &*first : nullptr, on_track);
     summary["plan"] = model.plan.to_json();
+    if (!c.ensemble.members.empty()) summary["ensemble"] = ensemble_summary(model);
     if (c.json_path) write_json(*c.json_path, summary);
     if (failed) std::fprintf(stderr, "separate: %d of %zu files failed\n", failed, c.inputs.size());
     return failed || (recorder && !recorder->error().empty()) ? 1 : 0;

@@ -15,6 +15,7 @@
 #include "runtime/audio/audio.h"
 #include "runtime/bench/kernel_trace.h"
 #include "runtime/error.h"
+#include "runtime/separate/ensemble.h"
 #include "runtime/separate/inputs.h"
 #include "runtime/separate/model_catalog.h"
 #include "runtime/separate/naming.h"
@@ -70,6 +71,8 @@ struct Scope {
 // What the table's options write before they become a CommandLine.
 struct Raw {
   std::vector<std::string> files;
+  std::vector<std::string> models, checkpoints;  // -n and --checkpoint, each repeatable (ensembles)
+  std::optional<std::string> ensemble, weights;
   std::optional<std::string> inputs_from, model_dir, out, attention;
   std::optional<double> segment, overlap;
   std::optional<int64_t> chunk_size, mdxc_segment_size, num_overlap;
@@ -98,14 +101,21 @@ void add_options(CLI::App& app, CommandLine& c, Raw& r) {
                  "A file listing inputs (files or folders), one per line ('#' comments; '-': stdin)");
 
   const char* model = "Model";
-  app.add_option("-n,--name,--model", o.model,
+  app.add_option("-n,--name,--model", r.models,
                  "A model of --list-models (htdemucs, model_bs_roformer_ep_317_sdr_12.9755, ...), a member signature, "
-                 "a .th file, or an MSST .yaml (BS-RoFormer, Mel-Band RoFormer)")
-      ->capture_default_str()
+                 "a .th file, or an MSST .yaml (BS-RoFormer, Mel-Band RoFormer); given more than once: an ensemble")
+      ->default_str(o.model)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+      ->expected(1)
+      ->allow_extra_args(false)
       ->group(model);
   r.scopes.push_back(
-      {app.add_option("--checkpoint", o.checkpoint,
-                      "The weights (.ckpt, .pt, .safetensors) of an MSST config given with -n config.yaml")
+      {app.add_option("--checkpoint", r.checkpoints,
+                      "The weights (.ckpt, .pt, .safetensors) of an MSST config given with -n config.yaml (one per "
+                      ".yaml, in their order)")
+           ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+           ->expected(1)
+           ->allow_extra_args(false)
            ->group(model),
        "demucs models carry their weights in the .th file; --checkpoint goes with an MSST .yaml configuration", nullptr,
        false, "a model of the catalog brings its own checkpoint; --checkpoint goes with an MSST .yaml configuration"});
@@ -126,6 +136,28 @@ void add_options(CLI::App& app, CommandLine& c, Raw& r) {
                           ->group(model),
                       nullptr, nullptr, true});
   app.add_flag("--list-models", c.list_models, "List the models this runner runs and exit")->group(model);
+
+  const char* ensemble = "Ensemble (two or more -n; docs/cli.md, \"Ensembles\")";
+  app.add_option("--ensemble", r.ensemble,
+                 "How each stem of the models is combined, as MSST's ensemble.py: avg_wave (default), median_wave, "
+                 "min_wave, max_wave, avg_fft, median_fft, min_fft, max_fft")
+      ->type_name("ALGO")
+      ->group(ensemble);
+  app.add_option("--weights", r.weights, "Weights of the models for avg_wave and avg_fft, in -n order (default 1 each)")
+      ->type_name("W,W,...")
+      ->group(ensemble);
+  app.add_flag("--ensemble-one-at-a-time", c.ensemble.one_at_a_time,
+               "One model's weights in memory at a time: each model loaded for each track and freed after it (the "
+               "default keeps them all loaded)")
+      ->group(ensemble);
+  app.add_option("--ensemble-map", c.ensemble.map_given,
+                 "MODEL:STEM=NAME: combine model MODEL's (place in -n order, or name) STEM as NAME; NAME - leaves it "
+                 "out")
+      ->type_name("MODEL:STEM=NAME")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+      ->expected(1)
+      ->allow_extra_args(false)
+      ->group(ensemble);
 
   const char* run = "Separation";
   app.add_option("-d,--device", r.device, "cpu, cuda, cuda:N or auto")->capture_default_str()->group(run);
@@ -330,18 +362,104 @@ const char* kind_name(ModelKind kind) {
   return "";
 }
 
-// Every option given is one that means something for the model -n names.
-void check_scopes(const Raw& r, const std::string& model) {
-  const ModelKind kind = model_kind(model);
+// Why `scope`'s option means nothing for a model of `kind`; null: it means something.
+const char* meaningless(const Scope& scope, ModelKind kind) {
+  const char* why = !is_msst(kind)                 ? scope.not_demucs
+                    : scope.not_msst               ? scope.not_msst
+                    : kind == ModelKind::msst_name ? scope.not_msst_name
+                                                   : nullptr;
+  if (!why && scope.needs_name && kind != ModelKind::demucs_name && kind != ModelKind::msst_name)
+    why = "the model is given as a file, so nothing is downloaded or looked up in the model cache";
+  return why;
+}
+
+// Every option given is one that means something for the model -n names; in
+// an ensemble, for at least one of its models (the others ignore it).
+void check_scopes(const Raw& r, const std::vector<std::string>& models) {
   for (const Scope& scope : r.scopes) {
     if (scope.option->count() == 0) continue;
-    const char* why = !is_msst(kind)                 ? scope.not_demucs
-                      : scope.not_msst               ? scope.not_msst
-                      : kind == ModelKind::msst_name ? scope.not_msst_name
-                                                     : nullptr;
-    if (!why && scope.needs_name && kind != ModelKind::demucs_name && kind != ModelKind::msst_name)
-      why = "the model is given as a file, so nothing is downloaded or looked up in the model cache";
-    if (why) throw Error("{} has no meaning for {} ({}): {}", scope.option->get_name(), model, kind_name(kind), why);
+    const bool somewhere = std::any_of(models.begin(), models.end(),
+                                       [&](const std::string& m) { return !meaningless(scope, model_kind(m)); });
+    if (somewhere) continue;
+    const ModelKind kind = model_kind(models.front());
+    if (models.size() == 1)
+      throw Error("{} has no meaning for {} ({}): {}", scope.option->get_name(), models.front(), kind_name(kind),
+                  meaningless(scope, kind));
+    throw Error("{} has no meaning for any model of the ensemble; for {} ({}): {}", scope.option->get_name(),
+                models.front(), kind_name(kind), meaningless(scope, kind));
+  }
+}
+
+void map_chunking(const Raw& r, RunnerOptions& o);
+
+// Two or more -n: the ensemble's options, each model's own RunnerOptions (its
+// --checkpoint, in the order of the .yaml models, and its chunking).
+void finish_ensemble(const Raw& r, CommandLine& c) {
+  const RunnerOptions& o = c.run;
+  EnsembleOptions& e = c.ensemble;
+  const size_t n = r.models.size();
+  if (n < 2) {
+    for (const auto& [given, option] : {std::pair{r.ensemble.has_value(), "--ensemble"},
+                                        {r.weights.has_value(), "--weights"},
+                                        {!e.map_given.empty(), "--ensemble-map"},
+                                        {e.one_at_a_time, "--ensemble-one-at-a-time"}})
+      if (given) throw Error("{} combines two or more models: give -n MODEL more than once", option);
+    return;
+  }
+  if (c.explain || c.bench_mode)
+    throw Error("--{} looks at one model: give -n once (each model of an ensemble on its own)",
+                c.explain ? "explain" : "bench");
+  if (r.ensemble) {
+    const auto algorithm = parse_ensemble_algorithm(*r.ensemble);
+    if (!algorithm) {
+      std::string names;
+      for (const auto& name : ensemble_algorithm_names()) names += (names.empty() ? "" : ", ") + name;
+      throw Error("--ensemble {}: expected one of {}", *r.ensemble, names);
+    }
+    e.algorithm = *algorithm;
+  }
+  e.weights.assign(n, 1.0);
+  if (r.weights) {
+    if (!ensemble_uses_weights(e.algorithm))
+      throw Error("--weights: {} does not use weights (avg_wave and avg_fft do, as in ensemble.py); drop --weights",
+                  ensemble_algorithm_name(e.algorithm));
+    std::vector<double> w;
+    std::stringstream ss(*r.weights);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+      size_t used = 0;
+      double v = 0;
+      try {
+        v = std::stod(item, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (used == 0 || used != item.size() || !std::isfinite(v) || v <= 0)
+        throw Error("--weights {}: '{}' is not a positive number", *r.weights, item);
+      w.push_back(v);
+    }
+    if (w.size() != n)
+      throw Error("--weights {}: {} weights for {} models; give one per -n, in their order", *r.weights, w.size(), n);
+    e.weights = std::move(w);
+  }
+  size_t configs = 0;
+  for (const auto& m : r.models) configs += model_kind(m) == ModelKind::msst_config;
+  if (r.checkpoints.size() != configs)
+    throw Error(
+        "--checkpoint: {} given for {} MSST configuration{} (-n config.yaml) among the models; give one per .yaml, in "
+        "their order",
+        r.checkpoints.size(), configs, configs == 1 ? "" : "s");
+  size_t next_checkpoint = 0;
+  for (const auto& model : r.models) {
+    RunnerOptions m = o;
+    m.model = model;
+    m.checkpoint.reset();
+    if (model_kind(model) == ModelKind::msst_config) m.checkpoint = r.checkpoints[next_checkpoint++];
+    m.msst = MsstChunkOptions{};
+    m.separation.segment.reset();
+    m.separation.overlap = models::SeparationOptions{}.overlap;
+    map_chunking(r, m);
+    e.members.push_back(std::move(m));
   }
 }
 
@@ -403,7 +521,11 @@ void finish(const CLI::App& app, CommandLine& c, Raw& r) {
   if (!o.model_mirror.empty() && o.model_mirror.rfind("http://", 0) != 0 && o.model_mirror.rfind("https://", 0) != 0)
     throw Error("--model-mirror (or STEMKIT_MODEL_MIRROR) {}: expected an http:// or https:// URL", o.model_mirror);
   if (r.out) o.out = *r.out;
-  check_scopes(r, o.model);
+  if (!r.models.empty()) o.model = r.models.front();
+  if (r.models.size() <= 1 && r.checkpoints.size() > 1)
+    throw Error("--checkpoint given {} times for one model; give it once", r.checkpoints.size());
+  if (r.models.size() <= 1 && !r.checkpoints.empty()) o.checkpoint = r.checkpoints.front();
+  check_scopes(r, r.models.empty() ? std::vector<std::string>{o.model} : r.models);
   map_chunking(r, o);
   if (r.flac && r.mp3) throw Error("--flac and --mp3 exclude each other");
   for (const auto& [given, name] : {std::pair{r.flac, "flac"}, {r.mp3, "mp3"}}) {
@@ -440,6 +562,7 @@ void finish(const CLI::App& app, CommandLine& c, Raw& r) {
   if (r.attention && *r.attention != "auto") o.kernels.attention = attention::parse_backend(*r.attention);
   o.kernels.fused_kernels = r.fused_kernels == "on";
   o.kernels.aten_gemm = r.gemm == "aten";
+  finish_ensemble(r, c);
 
   if (c.list_models) return;
   if (r.summarize) {

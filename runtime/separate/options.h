@@ -12,13 +12,15 @@
 
 #include "runtime/bench/separate_bench.h"
 #include "runtime/separate/catalog_run.h"
+#include "runtime/separate/ensemble_runner.h"
 #include "runtime/separate/environment.h"
 #include "runtime/separate/runner.h"
 
 namespace stemkit::separate {
 
 struct CommandLine {
-  RunnerOptions run;
+  RunnerOptions run;         // with two or more -n: the first model's (ensemble.members has each one's)
+  EnsembleOptions ensemble;  // two or more -n (ensemble_runner.h); else no members
   bench::BenchOptions bench;
   std::vector<std::filesystem::path> inputs;  // FILE... and --inputs-from, in order, each file once (inputs.h)
   std::vector<std::string> input_folders;     // each folder's count of audio files, said before the run
