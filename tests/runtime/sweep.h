@@ -64,28 +64,24 @@ inline void expect_sweep_case_matches(const std::string& dir, const std::string&
   plan::KernelPlan fast = plan::decide_kernels(device, at::kFloat, {}), reference = fast;
   reference.reference_forward = true;
   double fast_err = 0, reference_err = 0;
+  // The model through the device's plan, then through the reference forwards.
+  auto run_both = [&](auto& m) {
+    m.to(device, at::kFloat, fast);
+    fast_err = rel_l2(m.forward(in), want);
+    m.to(device, at::kFloat, reference);
+    reference_err = rel_l2(m.forward(in), want);
+  };
+  auto run_roformer = [&](auto m) {
+    m.load_state_dict(weights::state_dict(weights::load_torch_checkpoint(base + ".ckpt")), base + ".ckpt");
+    run_both(m);
+  };
   if (model == "htdemucs") {
     models::HTDemucs m = models::load_htdemucs(base + ".th");
-    m.to(device, at::kFloat, fast);
-    fast_err = rel_l2(m.forward(in), want);
-    m.to(device, at::kFloat, reference);
-    reference_err = rel_l2(m.forward(in), want);
+    run_both(m);
   } else if (model == "mel_band_roformer") {
-    auto config = models::MelBandRoformerConfig::from_json(meta["kwargs"], base + ".json");
-    models::MelBandRoformer m(config);
-    m.load_state_dict(weights::state_dict(weights::load_torch_checkpoint(base + ".ckpt")), base + ".ckpt");
-    m.to(device, at::kFloat, fast);
-    fast_err = rel_l2(m.forward(in), want);
-    m.to(device, at::kFloat, reference);
-    reference_err = rel_l2(m.forward(in), want);
+    run_roformer(models::MelBandRoformer(models::MelBandRoformerConfig::from_json(meta["kwargs"], base + ".json")));
   } else {
-    auto config = models::BSRoformerConfig::from_json(meta["kwargs"], base + ".json");
-    models::BSRoformer m(config);
-    m.load_state_dict(weights::state_dict(weights::load_torch_checkpoint(base + ".ckpt")), base + ".ckpt");
-    m.to(device, at::kFloat, fast);
-    fast_err = rel_l2(m.forward(in), want);
-    m.to(device, at::kFloat, reference);
-    reference_err = rel_l2(m.forward(in), want);
+    run_roformer(models::BSRoformer(models::BSRoformerConfig::from_json(meta["kwargs"], base + ".json")));
   }
   std::printf("%s %s on %s: rel. L2 %.3g (fast paths), %.3g (reference forwards) against upstream on %s\n",
               model.c_str(), name.c_str(), device.str().c_str(), fast_err, reference_err,

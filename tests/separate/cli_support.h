@@ -4,32 +4,15 @@
 
 #include <ATen/ATen.h>
 
-#include <sys/wait.h>
-
-#include <array>
-#include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 
 #include "runtime/audio/audio.h"
+#include "tests/separate/run_command.h"
 
 namespace stemkit::separate::test {
-
-struct CliResult {
-  int code;
-  std::string output;  // stdout and stderr
-};
-
-// `separate ARGS` through the shell, with the environment of this process.
-inline CliResult run_separate(const std::string& args) {
-  std::string command = std::string(STEMKIT_SEPARATE) + " " + args + " 2>&1";
-  std::array<char, 4096> buf{};
-  std::string out;
-  FILE* p = popen(command.c_str(), "r");
-  while (p && fgets(buf.data(), buf.size(), p)) out += buf.data();
-  int status = p ? pclose(p) : -1;
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
 
 // `seconds` of stereo noise at 44.1 kHz, as 32-bit float WAV.
 inline void write_noise_song(const std::filesystem::path& path, double seconds) {
@@ -40,6 +23,12 @@ inline void write_noise_song(const std::filesystem::path& path, double seconds) 
   at::Tensor t = 0.2 * at::randn({2, a.frames}, at::TensorOptions().dtype(at::kFloat));
   a.data.assign(t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
   audio::write_audio(path.string(), a, audio::Encoding::float32);
+}
+
+// A whole file's bytes.
+inline std::string slurp(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 // A file's samples as a (channels, frames) tensor.

@@ -15,6 +15,7 @@
 
 #include "runtime/audio/audio.h"
 #include "tests/separate/test_support.h"
+#include "tests/separate/run_command.h"
 
 namespace {
 
@@ -22,21 +23,9 @@ using namespace stemkit;
 namespace fs = std::filesystem;
 const std::string kModel = std::string(STEMKIT_FIXTURES) + "/htdemucs/small.th";
 
-struct Result {
-  int code;
-  std::string output;  // stdout and stderr
-};
-
-Result sh(const std::string& command) {
-  std::array<char, 4096> buf{};
-  std::string out;
-  FILE* p = popen((command + " 2>&1").c_str(), "r");
-  while (p && fgets(buf.data(), buf.size(), p)) out += buf.data();
-  const int status = p ? pclose(p) : -1;
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
-Result run(const std::string& args) { return sh(std::string(STEMKIT_SEPARATE) + " " + args); }
+using Result = separate::test::CliResult;
+Result sh(const std::string& command) { return separate::test::run_shell(command); }
+Result run(const std::string& args) { return separate::test::run_separate(args); }
 
 bool have_ffmpeg() { return sh("ffmpeg -version >/dev/null && ffprobe -version >/dev/null").code == 0; }
 

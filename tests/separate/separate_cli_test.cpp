@@ -17,6 +17,7 @@
 #include "runtime/models/demucs_bag.h"
 #include "runtime/models/separator.h"
 #include "tests/separate/test_support.h"
+#include "tests/separate/cli_support.h"
 
 namespace {
 
@@ -24,36 +25,14 @@ using namespace stemkit;
 namespace fs = std::filesystem;
 const std::string kModel = std::string(STEMKIT_FIXTURES) + "/htdemucs/small.th";
 
-struct Result {
-  int code;
-  std::string output;  // stdout and stderr
-};
+using Result = separate::test::CliResult;
+using separate::test::read_samples;
+using separate::test::run_separate;
+using separate::test::write_noise_song;
+Result run(const std::string& args, const std::string& env = "") { return run_separate(args, env); }
+void write_song(const fs::path& path, double seconds = 2.5) { write_noise_song(path, seconds); }
 
-Result run(const std::string& args) {
-  std::string command = std::string(STEMKIT_SEPARATE) + " " + args + " 2>&1";
-  std::array<char, 4096> buf{};
-  std::string out;
-  FILE* p = popen(command.c_str(), "r");
-  while (p && fgets(buf.data(), buf.size(), p)) out += buf.data();
-  int status = p ? pclose(p) : -1;
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
-// 2.5 s of stereo noise-like music at 44.1 kHz, as 32-bit float WAV.
-void write_song(const fs::path& path, double seconds = 2.5) {
-  audio::Audio a;
-  a.samplerate = 44100;
-  a.channels = 2;
-  a.frames = static_cast<int64_t>(seconds * a.samplerate);
-  at::Tensor t = 0.2 * at::randn({2, a.frames}, at::TensorOptions().dtype(at::kFloat));
-  a.data.assign(t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
-  audio::write_audio(path.string(), a, audio::Encoding::float32);
-}
-
-at::Tensor read(const fs::path& path) {
-  audio::Audio a = audio::read_audio(path.string());
-  return at::from_blob(a.data.data(), {a.channels, a.frames}, at::kFloat).clone();
-}
+at::Tensor read(const fs::path& path) { return read_samples(path); }
 
 TEST(SeparateCli, WritesStemsEqualToTheRuntimesSeparation) {
   separate::test::TempDir dir;

@@ -27,6 +27,7 @@
 
 #include "runtime/audio/audio.h"
 #include "tests/separate/test_support.h"
+#include "tests/separate/cli_support.h"
 
 namespace {
 
@@ -35,36 +36,14 @@ namespace fs = std::filesystem;
 const std::string kModel = std::string(STEMKIT_FIXTURES) + "/htdemucs/small.th";
 const std::vector<std::string> kStems = {"drums", "bass", "other", "vocals"};
 
-struct Result {
-  int code;            // the exit status, or -signal
-  std::string output;  // stdout and stderr
-};
+using Result = separate::test::CliResult;
+using separate::test::read_samples;
+using separate::test::run_separate;
+using separate::test::write_noise_song;
+Result run(const std::string& args, const std::string& env = "") { return run_separate(args, env); }
+void write_song(const fs::path& path, double seconds = 2.5) { write_noise_song(path, seconds); }
 
-// `env` (assignments, "ulimit ...;" and the like) then separate with `args`, through sh.
-Result run(const std::string& args, const std::string& env = "") {
-  const std::string command = env + " exec " + std::string(STEMKIT_SEPARATE) + " " + args + " 2>&1";
-  std::array<char, 4096> buf{};
-  std::string out;
-  FILE* p = popen(command.c_str(), "r");
-  while (p && fgets(buf.data(), buf.size(), p)) out += buf.data();
-  const int status = p ? pclose(p) : -1;
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? -WTERMSIG(status) : -100, out};
-}
-
-void write_song(const fs::path& path, double seconds) {
-  audio::Audio a;
-  a.samplerate = 44100;
-  a.channels = 2;
-  a.frames = static_cast<int64_t>(seconds * a.samplerate);
-  at::Tensor t = 0.2 * at::randn({2, a.frames}, at::TensorOptions().dtype(at::kFloat));
-  a.data.assign(t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
-  audio::write_audio(path.string(), a, audio::Encoding::float32);
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
+using separate::test::slurp;
 
 // The stems of `song` under an output root, by name; absent ones empty.
 std::map<std::string, std::string> stems_in(const fs::path& root) {
