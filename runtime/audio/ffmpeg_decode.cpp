@@ -156,7 +156,7 @@ class Collector {
 }  // namespace
 
 Audio ffmpeg_decode(const std::string& path) {
-  capture_ffmpeg_logs();
+  prepare_ffmpeg();
   clear_ffmpeg_log();
   const std::string unreadable = "cannot read it as audio";
   // Opened here, as a file only ("file:": a name such as "a:b.mp3" is not a

@@ -71,7 +71,7 @@ AVSampleFormat pick_sample_format(const AVCodec* codec, bool want_int16) {
 // container wants the codec's setup in its header (Ogg, MP4).
 std::unique_ptr<AVCodecContext, CodecCloser> open_encoder(const Target& t, const OutputFormat& settings, int samplerate,
                                                           int channels, bool global_header, const std::string& path) {
-  capture_ffmpeg_logs();
+  prepare_ffmpeg();
   clear_ffmpeg_log();
   const AVCodec* codec = avcodec_find_encoder_by_name(t.encoder);
   if (!codec)
@@ -157,7 +157,7 @@ void ffmpeg_encode(const std::string& file, const std::string& path, const Audio
                    const std::string& format, const OutputFormat& settings) {
   const Target* t = find_target(format);
   if (!t) throw Error("{}: .{} is not written through FFmpeg", path, format);
-  capture_ffmpeg_logs();
+  prepare_ffmpeg();
   clear_ffmpeg_log();
   AVFormatContext* raw = nullptr;
   int e = avformat_alloc_output_context2(&raw, nullptr, t->muxer, nullptr);

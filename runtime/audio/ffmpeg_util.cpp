@@ -3,6 +3,7 @@
 extern "C" {
 #include <libavutil/error.h>
 #include <libavutil/log.h>
+#include <libavutil/mem.h>
 }
 
 #include <cstdarg>
@@ -35,9 +36,12 @@ void keep_errors(void* avcl, int level, const char* format, va_list args) {
 
 }  // namespace
 
-void capture_ffmpeg_logs() {
+void prepare_ffmpeg() {
   static std::once_flag once;
-  std::call_once(once, [] { av_log_set_callback(keep_errors); });
+  std::call_once(once, [] {
+    av_log_set_callback(keep_errors);
+    av_max_alloc(kMaxFfmpegAllocation);
+  });
 }
 
 void clear_ffmpeg_log() { last_line.clear(); }

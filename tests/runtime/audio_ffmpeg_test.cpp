@@ -5,6 +5,8 @@
 // with the file's name. Tests that need the tool skip, saying so, without it.
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
@@ -162,6 +164,40 @@ TEST(AudioFfmpeg, ReadsWhatTheFfmpegToolMakesAsTheToolDecodesIt) {
 // Every lossy format written here is what the ffmpeg tool reads back: the
 // codec, the rate (Opus: 48 kHz), the length to the frame (the encoder's delay
 // and padding recorded in the file), and the signal within the codec's loss.
+// A WAV of 98 bytes whose LIST chunk claims 2 GB (found by the audio fuzzer):
+// libavformat 59 sized a buffer from the claim and took 2 GB of memory. It is
+// refused, naming the file, at no more memory than a small file costs.
+// Measured in a child process, so that the peak is this read's alone.
+TEST(AudioFfmpeg, AHeaderClaimingGigabytesCostsNoMemory) {
+  Tmp tmp;
+  const unsigned char wav[] = {
+      'R',  'I',  'F',  'F',  0x80, 0x11, 0,    0,   'W',  'A',  'V', 'E', 'f',  'm', 't',  ' ',  0x10, 0,   0,    0,
+      1,    0,    1,    0,    0x22, 0x56, 0,    0,   0x44, 0xac, 0,   0,   2,    0,   0x10, 0,    'L',  'I', 'S',  'T',
+      0x1a, 0,    0,    0x7b, 'I',  'N',  'F',  'O', 'I',  'S',  'F', 'T', 0x0e, 0,   0,    0,    'L',  'a', 'v',  'f',
+      '5',  0xde, '.',  '2',  '7',  '.',  '1',  '0', '0',  0,    'd', 'a', 't',  'h', ':',  0xf3, 0xf5, 'x', 0xf4, ',',
+      0xf3, 0x14, 0xf2, '4',  0xf1, 0x8f, 0xf0, 'n', 'o',  'r',  'm', 'a', 'l',  9,   8,    0x87, 8,    0xfe};
+  const std::string path = tmp("claims-2gb.wav");
+  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(wav), sizeof wav);
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    try {
+      read_audio(path);
+      ::_exit(1);  // read as audio: it is not
+    } catch (const stemkit::Error& e) {
+      ::_exit(std::string(e.what()).find("claims-2gb.wav") != std::string::npos ? 0 : 2);
+    } catch (...) {
+      ::_exit(3);
+    }
+  }
+  int status = 0;
+  struct rusage usage {};
+  ASSERT_EQ(::wait4(child, &status, 0, &usage), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "0: refused naming the file";
+  EXPECT_LT(usage.ru_maxrss, 256 * 1024) << "peak resident memory of the read, KiB";
+}
+
 TEST(AudioFfmpeg, WritesEveryLossyFormatTheToolReadsBack) {
   REQUIRE_FFMPEG();
   Tmp tmp;
