@@ -3,6 +3,7 @@
 #include "runtime/kernels/lt_gemm.h"
 #include "runtime/kernels/roformer_kernels.h"
 
+#include "patchmgr/report/fingerprint_block.h"
 #include "runtime/compat/torch_compat.h"
 #include "stemkit/build_stamp.h"  // generated at configure time from STEMKIT_CHECKOUTS
 #include "stemkit/patchset.h"     // generated at build time by patchmgr fingerprint --header
@@ -13,22 +14,7 @@ std::string patchset_id() { return STEMKIT_PATCHSET_ID; }
 std::string patchset_summary() { return STEMKIT_PATCHSET_SUMMARY; }
 
 std::string component_patchset(const std::string& name) {
-  const std::string text = STEMKIT_PATCHSET_TEXT;
-  std::string block;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t end = text.find('\n', pos);
-    if (end == std::string::npos) end = text.size();
-    const std::string line = text.substr(pos, end - pos);
-    pos = end + 1;
-    if (!block.empty() && line.rfind("  ", 0) == 0)
-      block += line + "\n";
-    else if (!block.empty())
-      break;
-    else if (line.rfind(name + " ", 0) == 0)
-      block = line + "\n";
-  }
-  return block;
+  return patchmgr::component_block(STEMKIT_PATCHSET_TEXT, name);
 }
 
 std::string checkouts_stamp() {

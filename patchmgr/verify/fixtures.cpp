@@ -13,21 +13,6 @@ namespace fs = std::filesystem;
 
 namespace patchmgr {
 
-std::string component_block(const std::string& text, const std::string& name) {
-  std::string block;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!block.empty() && line.rfind("  ", 0) == 0)
-      block += line + "\n";
-    else if (!block.empty())
-      break;
-    else if (line.rfind(name + " ", 0) == 0)
-      block = line + "\n";
-  }
-  return block;
-}
-
 namespace {
 
 std::vector<std::string> words(const std::string& line) {

@@ -8,12 +8,9 @@
 #include <string>
 #include <vector>
 
-namespace patchmgr {
+#include "patchmgr/report/fingerprint_block.h"  // component_block
 
-// The component's block of a fingerprint text (its pin line and the indented
-// patch lines), as runtime/version.h's component_patchset() reads it. Empty
-// when the text has no such component.
-std::string component_block(const std::string& fingerprint_text, const std::string& component);
+namespace patchmgr {
 
 // What differs between two blocks, for people: "pin b9ab48cad459 -> c05f497215b4",
 // "patch sdpa-attention: sha256 f32400ec5b3e -> 0123456789ab", "patch x: new".

@@ -2,25 +2,18 @@
 // bytes as a torch.save archive and as a safetensors file must give a
 // stemkit::Error or a result, never a crash, a hang or a huge allocation.
 //   tests/fuzz/run.sh [seconds]   builds it with clang and runs it on tests/fixtures/weights
-#include <sys/mman.h>
-#include <unistd.h>
-
 #include <cstdint>
 #include <string>
 
 #include "runtime/weights/checkpoint.h"
+#include "tests/fuzz/memory_file.h"
 
 using namespace stemkit::weights;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  // The readers map files: hand them the bytes as an in-memory file.
-  int fd = memfd_create("fuzz", MFD_CLOEXEC);
-  if (fd < 0) return 0;
-  if (size && ::write(fd, data, size) != static_cast<ssize_t>(size)) {
-    ::close(fd);
-    return 0;
-  }
-  std::string path = "/proc/self/fd/" + std::to_string(fd);
+  const MemoryFile file(data, size);
+  if (!file.ok()) return 0;
+  const std::string path = file.path();
   // Every tensor a reader returns must be readable where it says it is: the
   // first and last element of each view are read, so AddressSanitizer sees a
   // view that leaves its storage, and a count that wrapped shows as negative.
@@ -39,6 +32,5 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     touch(load_safetensors(path).tensors);
   } catch (const stemkit::Error&) {
   }
-  ::close(fd);
   return 0;
 }

@@ -35,10 +35,8 @@ using Result = separate::test::CliResult;
 using separate::test::read_samples;
 using separate::test::run_separate;
 using separate::test::write_noise_song;
-Result run(const std::string& args, const std::string& env = "") { return run_separate(args, env); }
-void write_song(const fs::path& path, double seconds = 2.5) { write_noise_song(path, seconds); }
 
-using separate::test::slurp;
+using separate::test::read_file;
 
 std::vector<nlohmann::json> records(const fs::path& file) {
   std::vector<nlohmann::json> out;
@@ -68,14 +66,14 @@ TEST(SeparateCatalog, KilledAtEveryFsyncAndRenameTheResumedRunRedoesNoFinishedTr
   fs::create_directories(music);
   // Two tracks: a kill finds the first finished or not, the second not yet or half written.
   const std::vector<std::string> tracks = {"one", "two"};
-  for (const auto& t : tracks) write_song(music / (t + ".wav"), 0.3);
+  for (const auto& t : tracks) write_noise_song(music / (t + ".wav"), 0.3);
   const std::string shim = std::string("LD_PRELOAD=") + STEMKIT_KILL_SHIM;
   for (const std::string kind : {"fsync", "rename"}) {
     const fs::path counted = dir / ("count-" + kind);
-    Result r = run(catalog_args(music, counted, "--shard 0/1"),
-                   shim + " STEMKIT_KILL_CALL=" + kind + " STEMKIT_CALL_COUNT_FILE=" + (dir / "n").string());
+    Result r = run_separate(catalog_args(music, counted, "--shard 0/1"),
+                            shim + " STEMKIT_KILL_CALL=" + kind + " STEMKIT_CALL_COUNT_FILE=" + (dir / "n").string());
     ASSERT_EQ(r.code, 0) << r.output;
-    const long n = std::stol(slurp(dir / "n"));
+    const long n = std::stol(read_file(dir / "n"));
     ASSERT_GT(n, 3) << kind;
     // Every fsync (a stem's, a marker's, a record's: the boundaries between a
     // track's commit and its record), and a spread of the renames (each set's
@@ -83,14 +81,14 @@ TEST(SeparateCatalog, KilledAtEveryFsyncAndRenameTheResumedRunRedoesNoFinishedTr
     for (long k = 1; k <= n; k += kind == "fsync" ? 1 : 3) {
       const std::string where = kind + " " + std::to_string(k) + " of " + std::to_string(n);
       const fs::path out = dir / (kind + "-" + std::to_string(k));
-      r = run(catalog_args(music, out, "--shard 0/1"),
-              shim + " STEMKIT_KILL_CALL=" + kind + " STEMKIT_KILL_AT=" + std::to_string(k));
+      r = run_separate(catalog_args(music, out, "--shard 0/1"),
+                       shim + " STEMKIT_KILL_CALL=" + kind + " STEMKIT_KILL_AT=" + std::to_string(k));
       ASSERT_EQ(r.code, -SIGKILL) << where << ": " << r.output;
       // What the killed run finished: a set with its marker.
       std::map<std::string, std::map<std::string, ino_t>> finished;
       for (const auto& t : tracks)
         if (fs::exists(out / "small" / t / ("." + t + ".wav.stems.json"))) finished[t] = inodes(out / "small" / t);
-      r = run("--skip-existing " + catalog_args(music, out, "--shard 0/1"));
+      r = run_separate("--skip-existing " + catalog_args(music, out, "--shard 0/1"));
       ASSERT_EQ(r.code, 0) << where << ": " << r.output;
       for (const auto& [t, before] : finished)
         EXPECT_EQ(inodes(out / "small" / t), before) << where << ": " << t << " was separated again";
@@ -103,9 +101,9 @@ TEST(SeparateCatalog, KilledAtEveryFsyncAndRenameTheResumedRunRedoesNoFinishedTr
             << where << ": " << t;
       }
       const fs::path summary = dir / "summary.json";
-      r = run("--summarize " + (out / "small").string() + " --json " + summary.string());
+      r = run_separate("--summarize " + (out / "small").string() + " --json " + summary.string());
       EXPECT_EQ(r.code, 0) << where << ": " << r.output;
-      const auto report = nlohmann::json::parse(slurp(summary));
+      const auto report = nlohmann::json::parse(read_file(summary));
       EXPECT_EQ(report["done"], tracks.size()) << where;
       for (const auto& t : report["tracks"]) EXPECT_LE(t["separated"].get<int>(), 1) << where << ": " << t.dump();
       fs::remove_all(out);
@@ -117,8 +115,8 @@ TEST(SeparateCatalog, RecordsSayWhatMadeEachTrack) {
   separate::test::TempDir dir;
   const fs::path music = dir / "music";
   fs::create_directories(music / "a");
-  write_song(music / "a" / "one.wav", 0.5);
-  Result r = run(catalog_args(music, dir / "out", "--record"));
+  write_noise_song(music / "a" / "one.wav", 0.5);
+  Result r = run_separate(catalog_args(music, dir / "out", "--record"));
   ASSERT_EQ(r.code, 0) << r.output;
   const auto lines = records(dir / "out" / "small" / "catalog.jsonl");
   ASSERT_EQ(lines.size(), 2u);
@@ -148,35 +146,36 @@ TEST(SeparateCatalog, AFailedTrackAndAShardNeverRunAreInTheReportUntilDone) {
   separate::test::TempDir dir;
   const fs::path music = dir / "music";
   fs::create_directories(music);
-  for (const auto& t : kTracks) write_song(music / (t + ".wav"), 0.5);
+  for (const auto& t : kTracks) write_noise_song(music / (t + ".wav"), 0.5);
   std::ofstream(music / "broken.wav") << "not audio";
   const fs::path out = dir / "out", root = out / "small";
   // Each shard's share of the four files, from its run line.
   std::map<int, std::vector<std::string>> share;
   for (int i = 0; i < 2; ++i) {
-    Result r = run(catalog_args(music, out, "--shard " + std::to_string(i) + "/2"));
+    Result r = run_separate(catalog_args(music, out, "--shard " + std::to_string(i) + "/2"));
     const auto lines = records(root / ("catalog-" + std::to_string(i) + "-of-2.jsonl"));
     for (const auto& in : lines.at(0)["inputs"]) share[i].push_back(in);
     const bool has_broken = std::count(share[i].begin(), share[i].end(), (music / "broken.wav").string()) > 0;
     EXPECT_EQ(r.code, has_broken ? 1 : 0) << r.output;
     if (i == 0) {
       // Shard 1 has not run yet: its files are unknown, the shard is missing.
-      r = run("--summarize " + root.string());
+      r = run_separate("--summarize " + root.string());
       EXPECT_EQ(r.code, 1) << r.output;
       EXPECT_NE(r.output.find("missing: shard 1/2: no run recorded"), std::string::npos) << r.output;
     }
   }
   EXPECT_EQ(share[0].size() + share[1].size(), 4u);
-  Result r = run("--summarize " + root.string());
+  Result r = run_separate("--summarize " + root.string());
   EXPECT_EQ(r.code, 1) << r.output;
   EXPECT_NE(r.output.find("done:    3"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("failed: " + (music / "broken.wav").string() + ": "), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("cannot read it as audio"), std::string::npos) << r.output;
   // The file mended, its shard run again: the catalog is complete.
-  write_song(music / "broken.wav", 0.5);
+  write_noise_song(music / "broken.wav", 0.5);
   for (int i = 0; i < 2; ++i)
-    ASSERT_EQ(run("--skip-existing " + catalog_args(music, out, "--shard " + std::to_string(i) + "/2")).code, 0);
-  r = run("--summarize " + root.string());
+    ASSERT_EQ(run_separate("--skip-existing " + catalog_args(music, out, "--shard " + std::to_string(i) + "/2")).code,
+              0);
+  r = run_separate("--summarize " + root.string());
   EXPECT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("done:    4"), std::string::npos) << r.output;
 }
@@ -185,24 +184,24 @@ TEST(SeparateCatalog, AShareWithNoFileOfTheCatalogRecordsItsRun) {
   separate::test::TempDir dir;
   const fs::path music = dir / "music";
   fs::create_directories(music);
-  write_song(music / "one.wav", 0.5);
+  write_noise_song(music / "one.wav", 0.5);
   int empty = -1;
   for (int i = 0; i < 8; ++i) {
-    Result r = run(catalog_args(music, dir / "out", "--shard " + std::to_string(i) + "/8"));
+    Result r = run_separate(catalog_args(music, dir / "out", "--shard " + std::to_string(i) + "/8"));
     ASSERT_EQ(r.code, 0) << r.output;
     if (records(dir / "out" / "small" / ("catalog-" + std::to_string(i) + "-of-8.jsonl"))[0]["inputs"].empty())
       empty = i;
   }
   ASSERT_GE(empty, 0);
-  Result r = run("--summarize " + (dir / "out" / "small").string());
+  Result r = run_separate("--summarize " + (dir / "out" / "small").string());
   EXPECT_EQ(r.code, 0) << r.output;
 }
 
 TEST(SeparateCatalog, ShardUsageErrorsComeBeforeAnyWork) {
   separate::test::TempDir dir;
   fs::create_directories(dir / "music");
-  write_song(dir / "music" / "one.wav", 0.5);
-  write_song(dir / "elsewhere.wav", 0.5);
+  write_noise_song(dir / "music" / "one.wav", 0.5);
+  write_noise_song(dir / "elsewhere.wav", 0.5);
   const std::string m = (dir / "music").string();
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"--shard 2/2 " + m, "--shard 2/2: expected 0 <= I < N"},
@@ -216,7 +215,7 @@ TEST(SeparateCatalog, ShardUsageErrorsComeBeforeAnyWork) {
       {"--record --explain", "--record is for separating a catalog"},
   };
   for (const auto& [args, expect] : cases) {
-    Result r = run("-n " + kModel + " -o " + (dir / "out").string() + " " + args);
+    Result r = run_separate("-n " + kModel + " -o " + (dir / "out").string() + " " + args);
     EXPECT_EQ(r.code, 2) << args << ": " << r.output;
     EXPECT_NE(r.output.find(expect), std::string::npos) << args << ": " << r.output;
   }
@@ -227,19 +226,19 @@ TEST(SeparateCatalog, QuietSaysNothingButErrors) {
   separate::test::TempDir dir;
   const fs::path music = dir / "music";
   fs::create_directories(music);
-  for (const auto& t : kTracks) write_song(music / (t + ".wav"), 0.5);
+  for (const auto& t : kTracks) write_noise_song(music / (t + ".wav"), 0.5);
   const fs::path root = dir / "out" / "small";
-  Result r = run(catalog_args(music, dir / "out", "--shard 0/1"));  // catalog_args has -q
+  Result r = run_separate(catalog_args(music, dir / "out", "--shard 0/1"));  // catalog_args has -q
   EXPECT_EQ(r.code, 0);
   EXPECT_EQ(r.output, "");
-  r = run("--skip-existing " + catalog_args(music, dir / "out", "--shard 0/1"));
+  r = run_separate("--skip-existing " + catalog_args(music, dir / "out", "--shard 0/1"));
   EXPECT_EQ(r.code, 0);
   EXPECT_EQ(r.output, "");
-  r = run("-q --summarize " + root.string());
+  r = run_separate("-q --summarize " + root.string());
   EXPECT_EQ(r.code, 0);
   EXPECT_EQ(r.output, "");
   std::ofstream(music / "broken.wav") << "not audio";
-  r = run(catalog_args(music, dir / "out", "--shard 0/1 --skip-existing"));
+  r = run_separate(catalog_args(music, dir / "out", "--shard 0/1 --skip-existing"));
   EXPECT_EQ(r.code, 1);
   // Only the file's error and the count of failures.
   std::istringstream lines(r.output);
@@ -247,7 +246,7 @@ TEST(SeparateCatalog, QuietSaysNothingButErrors) {
   for (std::string line; std::getline(lines, line); ++n)
     EXPECT_TRUE(line.find("broken.wav: ") != std::string::npos || line == "separate: 1 of 4 files failed") << line;
   EXPECT_EQ(n, 2) << r.output;
-  r = run("-q --summarize " + root.string());
+  r = run_separate("-q --summarize " + root.string());
   EXPECT_EQ(r.code, 1);
   EXPECT_EQ(r.output.rfind("separate: failed: " + (music / "broken.wav").string() + ": ", 0), 0u) << r.output;
   EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;

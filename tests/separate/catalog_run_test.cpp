@@ -31,14 +31,7 @@ std::vector<nlohmann::json> read_lines(const fs::path& p) {
   return out;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const stemkit::Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::error_of;
 
 TEST(CatalogShard, ParsesIOfNAndSaysWhatItExpects) {
   EXPECT_EQ(parse_shard("0/1").count, 1);

@@ -5,8 +5,6 @@
 #include <ATen/ATen.h>
 
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <string>
 
 #include "runtime/audio/audio.h"
@@ -15,7 +13,7 @@
 namespace stemkit::separate::test {
 
 // `seconds` of stereo noise at 44.1 kHz, as 32-bit float WAV.
-inline void write_noise_song(const std::filesystem::path& path, double seconds) {
+inline void write_noise_song(const std::filesystem::path& path, double seconds = 2.5) {
   audio::Audio a;
   a.samplerate = 44100;
   a.channels = 2;
@@ -23,12 +21,6 @@ inline void write_noise_song(const std::filesystem::path& path, double seconds) 
   at::Tensor t = 0.2 * at::randn({2, a.frames}, at::TensorOptions().dtype(at::kFloat));
   a.data.assign(t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
   audio::write_audio(path.string(), a, audio::Encoding::float32);
-}
-
-// A whole file's bytes.
-inline std::string slurp(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 // A file's samples as a (channels, frames) tensor.

@@ -21,17 +21,8 @@ using test::write_file;
 namespace fs = std::filesystem;
 using Paths = std::vector<fs::path>;
 
-template <typename F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const stemkit::Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using test::contains;
+using test::error_of;
 
 InputSet collect(const std::vector<std::string>& arguments, const std::optional<std::string>& list = std::nullopt,
                  const std::string& standard_input = "") {

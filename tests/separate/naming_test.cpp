@@ -5,24 +5,15 @@
 #include <gtest/gtest.h>
 
 #include "runtime/error.h"
+#include "tests/separate/test_support.h"
 
 namespace stemkit::separate {
 namespace {
 
 namespace fs = std::filesystem;
 
-// The stemkit::Error text of `f`, or "" when it does not throw.
-template <typename F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const stemkit::Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using test::contains;
+using test::error_of;
 
 TEST(Naming, TrackNameSplitsAtTheLastDot) {
   auto t = split_track_name("/music/a.b.wav");

@@ -29,26 +29,23 @@ using Result = separate::test::CliResult;
 using separate::test::read_samples;
 using separate::test::run_separate;
 using separate::test::write_noise_song;
-Result run(const std::string& args, const std::string& env = "") { return run_separate(args, env); }
-void write_song(const fs::path& path, double seconds = 2.5) { write_noise_song(path, seconds); }
-
-at::Tensor read(const fs::path& path) { return read_samples(path); }
 
 TEST(SeparateCli, WritesStemsEqualToTheRuntimesSeparation) {
   separate::test::TempDir dir;
-  write_song(dir / "song.wav");
-  Result r = run("-n " + kModel + " --shifts 0 -b 2 --float32 --clip-mode none -q -o " + (dir / "out").string() + " " +
-                 (dir / "song.wav").string() + " --json " + (dir / "summary.json").string());
+  write_noise_song(dir / "song.wav");
+  Result r =
+      run_separate("-n " + kModel + " --shifts 0 -b 2 --float32 --clip-mode none -q -o " + (dir / "out").string() +
+                   " " + (dir / "song.wav").string() + " --json " + (dir / "summary.json").string());
   ASSERT_EQ(r.code, 0) << r.output;
   models::DemucsBag bag = models::load_demucs_bag("small", {kModel});
   models::SeparationOptions o;
   o.shifts = 0;
-  at::Tensor want = models::separate(bag, read(dir / "song.wav"), o);
+  at::Tensor want = models::separate(bag, read_samples(dir / "song.wav"), o);
   const auto& sources = bag.sources();
   for (size_t s = 0; s < sources.size(); ++s) {
     fs::path stem = dir / "out" / "small" / "song" / (sources[s] + ".wav");
     ASSERT_TRUE(fs::exists(stem)) << stem;
-    at::Tensor got = read(stem);
+    at::Tensor got = read_samples(stem);
     at::Tensor w = want[static_cast<int64_t>(s)];
     EXPECT_LT((got - w).norm().item<double>() / w.norm().item<double>(), 1e-6) << sources[s];
   }
@@ -61,8 +58,8 @@ TEST(SeparateCli, WritesStemsEqualToTheRuntimesSeparation) {
   // Again with --skip-existing and the same settings: nothing is redone (with
   // others it would be: stem_set_cli_test.cpp).
   auto before = fs::last_write_time(dir / "out" / "small" / "song" / "vocals.wav");
-  r = run("-n " + kModel + " --shifts 0 --float32 --clip-mode none --skip-existing -o " + (dir / "out").string() + " " +
-          (dir / "song.wav").string());
+  r = run_separate("-n " + kModel + " --shifts 0 --float32 --clip-mode none --skip-existing -o " +
+                   (dir / "out").string() + " " + (dir / "song.wav").string());
   EXPECT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("skipped"), std::string::npos) << r.output;
   EXPECT_EQ(fs::last_write_time(dir / "out" / "small" / "song" / "vocals.wav"), before);
@@ -70,24 +67,25 @@ TEST(SeparateCli, WritesStemsEqualToTheRuntimesSeparation) {
 
 TEST(SeparateCli, TwoStemsAndTemplate) {
   separate::test::TempDir dir;
-  write_song(dir / "a.wav", 1.0);
-  Result r = run("-n " + kModel + " --two-stems vocals --filename '{track}-{stem}.{ext}' --format flac -q -o " +
-                 dir.path().string() + " " + (dir / "a.wav").string());
+  write_noise_song(dir / "a.wav", 1.0);
+  Result r =
+      run_separate("-n " + kModel + " --two-stems vocals --filename '{track}-{stem}.{ext}' --format flac -q -o " +
+                   dir.path().string() + " " + (dir / "a.wav").string());
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_TRUE(fs::exists(dir / "small" / "a-vocals.flac"));
   EXPECT_TRUE(fs::exists(dir / "small" / "a-no_vocals.flac"));
   EXPECT_FALSE(fs::exists(dir / "small" / "a-drums.flac"));
-  r = run("-n " + kModel + " --two-stems voice -o " + dir.path().string() + " " + (dir / "a.wav").string());
+  r = run_separate("-n " + kModel + " --two-stems voice -o " + dir.path().string() + " " + (dir / "a.wav").string());
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.output.find("voice"), std::string::npos) << r.output;
 }
 
 TEST(SeparateCli, ABadFileIsNamedAndTheOthersAreDone) {
   separate::test::TempDir dir;
-  write_song(dir / "good.wav", 1.0);
+  write_noise_song(dir / "good.wav", 1.0);
   { std::ofstream(dir / "bad.wav") << "not audio at all"; }
-  Result r = run("-n " + kModel + " -q -o " + dir.path().string() + " " + (dir / "bad.wav").string() + " " +
-                 (dir / "good.wav").string());
+  Result r = run_separate("-n " + kModel + " -q -o " + dir.path().string() + " " + (dir / "bad.wav").string() + " " +
+                          (dir / "good.wav").string());
   EXPECT_EQ(r.code, 1) << r.output;
   EXPECT_NE(r.output.find("bad.wav"), std::string::npos) << r.output;
   EXPECT_EQ(r.output.find("Exception raised from"), std::string::npos) << "no C++ backtraces for users";
@@ -96,9 +94,10 @@ TEST(SeparateCli, ABadFileIsNamedAndTheOthersAreDone) {
 
   // Through the pipeline (the next file decoded and the previous one encoded while
   // one is separated): good, bad, good again; the summary keeps the input order.
-  write_song(dir / "other.wav", 1.5);
-  r = run("-n " + kModel + " -q -o " + (dir / "p").string() + " " + (dir / "good.wav").string() + " " +
-          (dir / "bad.wav").string() + " " + (dir / "other.wav").string() + " --json " + (dir / "p.json").string());
+  write_noise_song(dir / "other.wav", 1.5);
+  r = run_separate("-n " + kModel + " -q -o " + (dir / "p").string() + " " + (dir / "good.wav").string() + " " +
+                   (dir / "bad.wav").string() + " " + (dir / "other.wav").string() + " --json " +
+                   (dir / "p.json").string());
   EXPECT_EQ(r.code, 1) << r.output;
   std::ifstream in(dir / "p.json");
   auto files = nlohmann::json::parse(in)["files"];
@@ -126,44 +125,44 @@ TEST(SeparateCli, BSRoformerFromAnMsstConfig) {
   yaml += "training:\n  instruments: [vocals, other]\n  target_instrument: vocals\ninference:\n  num_overlap: 2\n";
   { std::ofstream(dir / "config.yaml") << yaml; }
   const std::string ckpt = std::string(STEMKIT_FIXTURES) + "/bs_roformer/stereo.ckpt";
-  write_song(dir / "song.wav", 1.0);
-  Result r =
-      run("-n " + (dir / "config.yaml").string() + " --checkpoint " + ckpt + " -b 2 --float32 --clip-mode none -q -o " +
-          (dir / "out").string() + " " + (dir / "song.wav").string());
+  write_noise_song(dir / "song.wav", 1.0);
+  Result r = run_separate("-n " + (dir / "config.yaml").string() + " --checkpoint " + ckpt +
+                          " -b 2 --float32 --clip-mode none -q -o " + (dir / "out").string() + " " +
+                          (dir / "song.wav").string());
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("config.yaml: model arguments that BSRoformer does not know, ignored: brand_new_option\n"),
             std::string::npos)
       << r.output;
-  at::Tensor mix = read(dir / "song.wav");
+  at::Tensor mix = read_samples(dir / "song.wav");
   auto separator = models::make_roformer_separator(models::load_msst_config((dir / "config.yaml").string()), ckpt);
   models::SeparationOptions o;
   at::Tensor want = separator->separate(mix, o);
   ASSERT_EQ(want.size(0), 2);
-  at::Tensor vocals = read(dir / "out" / "stereo" / "song" / "vocals.wav");
-  at::Tensor instrumental = read(dir / "out" / "stereo" / "song" / "instrumental.wav");
+  at::Tensor vocals = read_samples(dir / "out" / "stereo" / "song" / "vocals.wav");
+  at::Tensor instrumental = read_samples(dir / "out" / "stereo" / "song" / "instrumental.wav");
   EXPECT_LT((vocals - want[0]).norm().item<double>() / want[0].norm().item<double>(), 1e-6);
   EXPECT_LT((instrumental + vocals - mix).norm().item<double>() / mix.norm().item<double>(), 1e-6);
 
-  r = run("-n " + (dir / "config.yaml").string() + " " + (dir / "song.wav").string());
+  r = run_separate("-n " + (dir / "config.yaml").string() + " " + (dir / "song.wav").string());
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.output.find("--checkpoint"), std::string::npos) << r.output;
 
   // Without -b the config's inference.batch_size, as MSST; --tta as MSST's --use_tta.
   yaml += "  batch_size: 3\n";
   { std::ofstream(dir / "batch3.yaml") << yaml; }
-  r = run("-n " + (dir / "batch3.yaml").string() + " --checkpoint " + ckpt +
-          " --tta --float32 --clip-mode none -q -o " + (dir / "tta").string() + " --json " +
-          (dir / "tta.json").string() + " " + (dir / "song.wav").string());
+  r = run_separate("-n " + (dir / "batch3.yaml").string() + " --checkpoint " + ckpt +
+                   " --tta --float32 --clip-mode none -q -o " + (dir / "tta").string() + " --json " +
+                   (dir / "tta.json").string() + " " + (dir / "song.wav").string());
   ASSERT_EQ(r.code, 0) << r.output;
   std::ifstream summary_in(dir / "tta.json");
   EXPECT_EQ(nlohmann::json::parse(summary_in)["files"][0]["batch_size"], 3);
   models::SeparationOptions tta;
   tta.tta = true;
   at::Tensor want_tta = separator->separate(mix, tta);
-  at::Tensor vocals_tta = read(dir / "tta" / "stereo" / "song" / "vocals.wav");
+  at::Tensor vocals_tta = read_samples(dir / "tta" / "stereo" / "song" / "vocals.wav");
   EXPECT_LT((vocals_tta - want_tta[0]).norm().item<double>() / want_tta[0].norm().item<double>(), 1e-6);
   EXPECT_GT((vocals_tta - want[0]).norm().item<double>() / want[0].norm().item<double>(), 1e-4);
-  r = run("--tta " + (dir / "song.wav").string());
+  r = run_separate("--tta " + (dir / "song.wav").string());
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.output.find("--tta has no meaning for htdemucs (a demucs model): --tta is MSST's test-time "
                           "augmentation, for RoFormer configurations"),
@@ -171,14 +170,14 @@ TEST(SeparateCli, BSRoformerFromAnMsstConfig) {
       << r.output;
 
   // --low-memory (batch 1, eager, short windows) gives the same stems.
-  r = run("-n " + (dir / "config.yaml").string() + " --checkpoint " + ckpt +
-          " --low-memory --float32 --clip-mode none -q -o " + (dir / "low").string() + " " +
-          (dir / "song.wav").string());
+  r = run_separate("-n " + (dir / "config.yaml").string() + " --checkpoint " + ckpt +
+                   " --low-memory --float32 --clip-mode none -q -o " + (dir / "low").string() + " " +
+                   (dir / "song.wav").string());
   ASSERT_EQ(r.code, 0) << r.output;
-  at::Tensor low = read(dir / "low" / "stereo" / "song" / "vocals.wav");
+  at::Tensor low = read_samples(dir / "low" / "stereo" / "song" / "vocals.wav");
   EXPECT_LT((low - want[0]).norm().item<double>() / want[0].norm().item<double>(), 1e-6);
-  r = run("-n " + (dir / "config.yaml").string() + " --checkpoint " + ckpt + " --low-memory -b 2 " +
-          (dir / "song.wav").string());
+  r = run_separate("-n " + (dir / "config.yaml").string() + " --checkpoint " + ckpt + " --low-memory -b 2 " +
+                   (dir / "song.wav").string());
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.output.find("--low-memory runs batch 1"), std::string::npos) << r.output;
 }
@@ -189,28 +188,28 @@ TEST(SeparateCli, MelBandRoformerFromAnMsstConfig) {
   separate::test::TempDir dir;
   const std::string fixtures = std::string(STEMKIT_FIXTURES) + "/mel_band_roformer/";
   const std::string config = fixtures + "stereo.yaml", ckpt = fixtures + "stereo.ckpt";
-  write_song(dir / "song.wav", 0.5);
-  Result r =
-      run("-n " + config + " --checkpoint " + ckpt + " -b 2 --float32 --clip-mode none -o " + (dir / "out").string() +
-          " " + (dir / "song.wav").string() + " --json " + (dir / "summary.json").string());
+  write_noise_song(dir / "song.wav", 0.5);
+  Result r = run_separate("-n " + config + " --checkpoint " + ckpt + " -b 2 --float32 --clip-mode none -o " +
+                          (dir / "out").string() + " " + (dir / "song.wav").string() + " --json " +
+                          (dir / "summary.json").string());
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("separate: stereo on cpu in fp32 (--precision auto), loaded in "), std::string::npos)
       << r.output;
   // --precision auto (the default): MSST's autocast is for GPUs, so fp32 here.
   EXPECT_EQ(nlohmann::json::parse(std::ifstream(dir / "summary.json"))["precision"], "fp32");
   // The bench's rows are of that precision too, named as it resolved.
-  r = run("-n " + config + " --checkpoint " + ckpt + " --bench --bench-seconds 1 --json " +
-          (dir / "bench.json").string());
+  r = run_separate("-n " + config + " --checkpoint " + ckpt + " --bench --bench-seconds 1 --json " +
+                   (dir / "bench.json").string());
   ASSERT_EQ(r.code, 0) << r.output;
   const auto bench = nlohmann::json::parse(std::ifstream(dir / "bench.json"));
   ASSERT_EQ(bench["rows"].size(), 1u);
   EXPECT_EQ(bench["rows"][0]["precision"], "fp32");
-  at::Tensor mix = read(dir / "song.wav");
+  at::Tensor mix = read_samples(dir / "song.wav");
   auto separator = models::make_roformer_separator(models::load_msst_config(config), ckpt);
   at::Tensor want = separator->separate(mix, models::SeparationOptions{});
   ASSERT_EQ(want.size(0), 2);
-  at::Tensor vocals = read(dir / "out" / "stereo" / "song" / "vocals.wav");
-  at::Tensor instrumental = read(dir / "out" / "stereo" / "song" / "instrumental.wav");
+  at::Tensor vocals = read_samples(dir / "out" / "stereo" / "song" / "vocals.wav");
+  at::Tensor instrumental = read_samples(dir / "out" / "stereo" / "song" / "instrumental.wav");
   EXPECT_LT((vocals - want[0]).norm().item<double>() / want[0].norm().item<double>(), 1e-6);
   EXPECT_LT((instrumental + vocals - mix).norm().item<double>() / mix.norm().item<double>(), 1e-6);
 
@@ -218,8 +217,8 @@ TEST(SeparateCli, MelBandRoformerFromAnMsstConfig) {
   std::ifstream in(config);
   std::string yaml((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   { std::ofstream(dir / "as_bs.yaml") << "model_type: bs_roformer\n" << yaml; }
-  r = run("-n " + (dir / "as_bs.yaml").string() + " --checkpoint " + ckpt + " -q -o " + (dir / "out2").string() + " " +
-          (dir / "song.wav").string());
+  r = run_separate("-n " + (dir / "as_bs.yaml").string() + " --checkpoint " + ckpt + " -q -o " +
+                   (dir / "out2").string() + " " + (dir / "song.wav").string());
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.output.find("as_bs.yaml: BSRoformer freqs_per_bands add up to 1025 bins"), std::string::npos) << r.output;
 }
@@ -246,8 +245,8 @@ TEST(SeparateCli, MsstChunkingOptionsMapOntoTheConfig) {
   const std::string ckpt = std::string(STEMKIT_FIXTURES) + "/bs_roformer/stereo.ckpt";
   const std::string config = (dir / "config.yaml").string();
   { std::ofstream(config) << bs_roformer_config("  num_overlap: 2\n"); }
-  write_song(dir / "song.wav", 0.6);
-  const at::Tensor mix = read(dir / "song.wav");
+  write_noise_song(dir / "song.wav", 0.6);
+  const at::Tensor mix = read_samples(dir / "song.wav");
   // The vocals of the fixture under an MSST config with these inference lines (and chunk_size).
   auto want = [&](const std::string& name, int64_t num_overlap, int64_t chunk_size) {
     const std::string path = (dir / (name + ".yaml")).string();
@@ -257,10 +256,11 @@ TEST(SeparateCli, MsstChunkingOptionsMapOntoTheConfig) {
     return models::make_roformer_separator(models::load_msst_config(path), ckpt)->separate(mix, {})[0];
   };
   auto got = [&](const std::string& name, const std::string& options) {
-    Result r = run("-n " + config + " --checkpoint " + ckpt + " " + options + " --float32 --clip-mode none -q -o " +
-                   (dir / name).string() + " " + (dir / "song.wav").string());
+    Result r =
+        run_separate("-n " + config + " --checkpoint " + ckpt + " " + options + " --float32 --clip-mode none -q -o " +
+                     (dir / name).string() + " " + (dir / "song.wav").string());
     EXPECT_EQ(r.code, 0) << options << "\n" << r.output;
-    return read(dir / name / "stereo" / "song" / "vocals.wav");
+    return read_samples(dir / name / "stereo" / "song" / "vocals.wav");
   };
   const at::Tensor plain = got("plain", ""), overlap4 = want("overlap4", 4, 2944);
   EXPECT_LT(relative_difference(plain, want("overlap2", 2, 2944)), 1e-6);
@@ -277,7 +277,7 @@ TEST(SeparateCli, MsstChunkingOptionsMapOntoTheConfig) {
   EXPECT_LT(relative_difference(got("f20", "--mdxc_segment_size 20 --batch_size 3"), want("chunk2432", 2, 2432)), 1e-6);
 
   // --explain says what the cutting came to and from where.
-  Result explained = run("-n " + config + " --checkpoint " + ckpt + " --explain --segment 0.1 --overlap 0.75");
+  Result explained = run_separate("-n " + config + " --checkpoint " + ckpt + " --explain --segment 0.1 --overlap 0.75");
   ASSERT_EQ(explained.code, 0) << explained.output;
   EXPECT_NE(explained.output.find("chunk_size: 4352 samples (0.10 s) (--segment 0.1: seconds x 44100 Hz, in whole STFT "
                                   "hops of 128)\n"),
@@ -285,7 +285,7 @@ TEST(SeparateCli, MsstChunkingOptionsMapOntoTheConfig) {
       << explained.output;
   EXPECT_NE(explained.output.find("num_overlap: 4 (a chunk every 1088 samples) (--overlap 0.75)\n"), std::string::npos)
       << explained.output;
-  explained = run("-n " + config + " --checkpoint " + ckpt + " --explain");
+  explained = run_separate("-n " + config + " --checkpoint " + ckpt + " --explain");
   EXPECT_NE(explained.output.find("chunk_size: 2944 samples (0.07 s) (the config's)\n"), std::string::npos)
       << explained.output;
   EXPECT_NE(explained.output.find("num_overlap: 2 (a chunk every 1472 samples) (the config's inference.num_overlap)"),
@@ -294,7 +294,7 @@ TEST(SeparateCli, MsstChunkingOptionsMapOntoTheConfig) {
 
   // What does not map is refused before the model loads, naming the option and the model.
   auto refused = [&](const std::string& model_options, const std::string& message) {
-    Result r = run(model_options + " -o " + (dir / "refused").string() + " " + (dir / "song.wav").string());
+    Result r = run_separate(model_options + " -o " + (dir / "refused").string() + " " + (dir / "song.wav").string());
     EXPECT_EQ(r.code, 2) << model_options << "\n" << r.output;
     EXPECT_NE(r.output.find(message), std::string::npos) << model_options << "\n" << r.output;
     EXPECT_EQ(r.output.find("loaded in"), std::string::npos) << r.output;
@@ -324,8 +324,8 @@ TEST(SeparateCli, MsstChunkingOptionsMapOntoTheConfig) {
   refused("-n " + kModel + " --checkpoint " + ckpt, "--checkpoint has no meaning for " + kModel);
   refused("-n " + kModel + " --model-dir " + dir.path().string(), "--model-dir has no meaning for " + kModel);
   // The demucs spellings stay demucs': --segment above the model's is the model's error, after it loads.
-  Result r =
-      run("-n " + kModel + " --segment 100 -q -o " + (dir / "long").string() + " " + (dir / "song.wav").string());
+  Result r = run_separate("-n " + kModel + " --segment 100 -q -o " + (dir / "long").string() + " " +
+                          (dir / "song.wav").string());
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.output.find("does not fit"), std::string::npos) << r.output;
 }
@@ -334,11 +334,11 @@ TEST(SeparateCli, MsstChunkingOptionsMapOntoTheConfig) {
 TEST(SeparateCli, FoldersListsAndStdin) {
   separate::test::TempDir dir;
   fs::create_directories(dir / "music" / "sub");
-  write_song(dir / "music" / "b.wav", 0.3);
-  write_song(dir / "music" / "sub" / "a.wav", 0.3);
+  write_noise_song(dir / "music" / "b.wav", 0.3);
+  write_noise_song(dir / "music" / "sub" / "a.wav", 0.3);
   { std::ofstream(dir / "music" / "cover.jpg") << "not audio"; }
-  Result r = run("-n " + kModel + " -o " + (dir / "out").string() + " " + (dir / "music").string() + " " +
-                 (dir / "music" / "b.wav").string() + " " + (dir / "music" / "." / "b.wav").string());
+  Result r = run_separate("-n " + kModel + " -o " + (dir / "out").string() + " " + (dir / "music").string() + " " +
+                          (dir / "music" / "b.wav").string() + " " + (dir / "music" / "." / "b.wav").string());
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("separate: " + (dir / "music").string() + ": 2 audio files, 1 other file skipped\n"),
             std::string::npos)
@@ -358,15 +358,15 @@ TEST(SeparateCli, FoldersListsAndStdin) {
 
   // '-': the list on stdin, relative to the current folder, as find prints it.
   { std::ofstream(dir / "found.txt") << (dir / "music" / "sub" / "a.wav").string() << "\n"; }
-  r = run("-n " + kModel + " -q -o " + (dir / "stdin").string() + " - < " + (dir / "found.txt").string());
+  r = run_separate("-n " + kModel + " -q -o " + (dir / "stdin").string() + " - < " + (dir / "found.txt").string());
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_TRUE(fs::exists(dir / "stdin" / "small" / "a" / "vocals.wav")) << r.output;
   EXPECT_FALSE(fs::exists(dir / "stdin" / "small" / "b")) << r.output;
 
   // A folder without audio, and a missing file: both said, nothing done.
   fs::create_directories(dir / "empty");
-  r = run("-n " + kModel + " -o " + (dir / "none").string() + " " + (dir / "empty").string() + " " +
-          (dir / "missing.wav").string());
+  r = run_separate("-n " + kModel + " -o " + (dir / "none").string() + " " + (dir / "empty").string() + " " +
+                   (dir / "missing.wav").string());
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.output.find((dir / "empty").string() + ": no audio files in this folder"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find((dir / "missing.wav").string() + ": no such file or folder"), std::string::npos) << r.output;
@@ -375,67 +375,67 @@ TEST(SeparateCli, FoldersListsAndStdin) {
 
 TEST(SeparateCli, UsageErrorsSayWhatToDo) {
   separate::test::TempDir dir;
-  write_song(dir / "a.wav", 0.5);
-  Result r = run("-n htdemcs " + (dir / "a.wav").string());
+  write_noise_song(dir / "a.wav", 0.5);
+  Result r = run_separate("-n htdemcs " + (dir / "a.wav").string());
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.output.find("did you mean 'htdemucs'"), std::string::npos) << r.output;
-  r = run("-n htdemucs --model-dir " + (dir / "empty").string() + " " + (dir / "a.wav").string());
+  r = run_separate("-n htdemucs --model-dir " + (dir / "empty").string() + " " + (dir / "a.wav").string());
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.output.find("--download"), std::string::npos) << r.output;
-  r = run("-n " + kModel + " " + (dir / "missing.wav").string());
+  r = run_separate("-n " + kModel + " " + (dir / "missing.wav").string());
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.output.find("missing.wav: no such file or folder"), std::string::npos) << r.output;
-  r = run("-n " + kModel);
+  r = run_separate("-n " + kModel);
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.output.find("no input files"), std::string::npos) << r.output;
   // A precision the device cannot run stops --bench before it measures anything.
-  r = run("-n " + kModel + " --bench --device cpu --bench-seconds 1 --bench-precisions fp32,fp16");
+  r = run_separate("-n " + kModel + " --bench --device cpu --bench-seconds 1 --bench-precisions fp32,fp16");
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.output.find("--precision fp16 needs a GPU"), std::string::npos) << r.output;
   EXPECT_EQ(r.output.find("x realtime"), std::string::npos) << r.output;
-  r = run("-n " + kModel + " --bench --device cpu --bench-seconds 1 --bench-precisions fp32,auto");
+  r = run_separate("-n " + kModel + " --bench --device cpu --bench-seconds 1 --bench-precisions fp32,auto");
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.output.find("--bench-precisions: name the precisions (fp32, fp16, bf16)"), std::string::npos) << r.output;
-  r = run("-n " + kModel + " --precision fp64 " + (dir / "a.wav").string());
+  r = run_separate("-n " + kModel + " --precision fp64 " + (dir / "a.wav").string());
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.output.find("--precision fp64: expected auto, fp32, fp16 or bf16"), std::string::npos) << r.output;
   // A GPU the machine lacks is named with what it has, before any model loads.
-  r = run("-n " + kModel + " --device cuda:99 " + (dir / "a.wav").string());
+  r = run_separate("-n " + kModel + " --device cuda:99 " + (dir / "a.wav").string());
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.output.find(at::hasCUDA() ? "--device cuda:99: this machine has " : "--device cuda:99: this libtorch"),
             std::string::npos)
       << r.output;
   // Typed options: a value outside the list is a usage error naming the list.
-  r = run("-n " + kModel + " --clip-mode soft " + (dir / "a.wav").string());
+  r = run_separate("-n " + kModel + " --clip-mode soft " + (dir / "a.wav").string());
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.output.find("--clip-mode"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("rescale"), std::string::npos) << r.output;
-  r = run("-n " + kModel + " --other-method sub --two-stems vocals " + (dir / "a.wav").string());
+  r = run_separate("-n " + kModel + " --other-method sub --two-stems vocals " + (dir / "a.wav").string());
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.output.find("minus"), std::string::npos) << r.output;
-  r = run("-n " + kModel + " --attention fast " + (dir / "a.wav").string());
+  r = run_separate("-n " + kModel + " --attention fast " + (dir / "a.wav").string());
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.output.find("--attention"), std::string::npos) << r.output;
-  r = run("-n " + kModel + " --int24 --float32 " + (dir / "a.wav").string());
+  r = run_separate("-n " + kModel + " --int24 --float32 " + (dir / "a.wav").string());
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.output.find("--int24 and --float32 exclude each other"), std::string::npos) << r.output;
   // Where the stems or the summary cannot be written is found before any separation.
   fs::create_directories(dir / "ro");
   fs::permissions(dir / "ro", fs::perms::owner_read | fs::perms::owner_exec);
   if (::access((dir / "ro").c_str(), W_OK) != 0) {  // root writes anywhere: nothing to check then
-    r = run("-n " + kModel + " -o " + (dir / "ro").string() + " " + (dir / "a.wav").string());
+    r = run_separate("-n " + kModel + " -o " + (dir / "ro").string() + " " + (dir / "a.wav").string());
     EXPECT_EQ(r.code, 2) << r.output;
     EXPECT_NE(r.output.find((dir / "ro").string()), std::string::npos) << r.output;
-    r = run("-n " + kModel + " -o " + (dir / "out").string() + " --json " + (dir / "ro" / "s.json").string() + " " +
-            (dir / "a.wav").string());
+    r = run_separate("-n " + kModel + " -o " + (dir / "out").string() + " --json " + (dir / "ro" / "s.json").string() +
+                     " " + (dir / "a.wav").string());
     EXPECT_EQ(r.code, 2) << r.output;
     EXPECT_FALSE(fs::exists(dir / "out")) << "nothing separated before the --json path was checked";
   }
-  r = run("-n " + kModel + " --json " + (dir / "no" / "such" / "dir" / "s.json").string() + " " +
-          (dir / "a.wav").string());
+  r = run_separate("-n " + kModel + " --json " + (dir / "no" / "such" / "dir" / "s.json").string() + " " +
+                   (dir / "a.wav").string());
   EXPECT_EQ(r.code, 2) << r.output;
   EXPECT_NE(r.output.find("s.json"), std::string::npos) << r.output;
-  r = run("--version");
+  r = run_separate("--version");
   EXPECT_EQ(r.code, 0);
   EXPECT_NE(r.output.find("patch set"), std::string::npos) << r.output;
 }
@@ -443,13 +443,13 @@ TEST(SeparateCli, UsageErrorsSayWhatToDo) {
 // --explain: the plan, decided as a run would decide it, and no stems.
 TEST(SeparateCli, ExplainPrintsThePlan) {
   separate::test::TempDir dir;
-  Result r = run("-n " + kModel + " --device cpu --explain -o " + (dir / "out").string());
+  Result r = run_separate("-n " + kModel + " --device cpu --explain -o " + (dir / "out").string());
   ASSERT_EQ(r.code, 0) << r.output;
   for (const char* field : {"precision: fp32", "batch: 1", "segment: ", "overlap: 0.25 (--overlap (default 0.25)",
                             "shifts: 1", "graphs: off", "attention on "})
     EXPECT_NE(r.output.find(field), std::string::npos) << field << " in\n" << r.output;
   EXPECT_FALSE(fs::exists(dir / "out" / "small")) << "--explain writes no stems";
-  r = run("-n " + kModel + " --device cpu --explain --json " + (dir / "plan.json").string());
+  r = run_separate("-n " + kModel + " --device cpu --explain --json " + (dir / "plan.json").string());
   ASSERT_EQ(r.code, 0) << r.output;
   std::ifstream in(dir / "plan.json");
   const nlohmann::json plan = nlohmann::json::parse(in);
@@ -461,14 +461,14 @@ TEST(SeparateCli, ExplainPrintsThePlan) {
 // --completions: the scripts cmake --install installs, made from the option
 // table, checked in a real bash with bash-completion. No input is needed.
 TEST(SeparateCli, CompletionsOfferTheTablesOptionsAndValues) {
-  Result zsh = run("--completions zsh");
+  Result zsh = run_separate("--completions zsh");
   ASSERT_EQ(zsh.code, 0) << zsh.output;
   EXPECT_NE(zsh.output.find("'--attention=[Force an attention backend"), std::string::npos) << zsh.output;
-  EXPECT_EQ(run("--completions tcsh").code, 2);
+  EXPECT_EQ(run_separate("--completions tcsh").code, 2);
   const std::string library = "/usr/share/bash-completion/bash_completion";
   if (!fs::exists(library)) GTEST_SKIP() << "skipped: bash-completion is not installed (" << library << ")";
   separate::test::TempDir dir;
-  Result bash = run("--completions bash > " + (dir / "separate.bash").string());
+  Result bash = run_separate("--completions bash > " + (dir / "separate.bash").string());
   ASSERT_EQ(bash.code, 0) << bash.output;
   std::ofstream(dir / "drive.sh") << "source " << library << R"(
 source ./separate.bash

@@ -40,15 +40,13 @@ using Result = separate::test::CliResult;
 using separate::test::read_samples;
 using separate::test::run_separate;
 using separate::test::write_noise_song;
-Result run(const std::string& args, const std::string& env = "") { return run_separate(args, env); }
-void write_song(const fs::path& path, double seconds = 2.5) { write_noise_song(path, seconds); }
 
-using separate::test::slurp;
+using separate::test::read_file;
 
 // The stems of `song` under an output root, by name; absent ones empty.
 std::map<std::string, std::string> stems_in(const fs::path& root) {
   std::map<std::string, std::string> out;
-  for (const auto& s : kStems) out[s] = slurp(root / "small" / "song" / (s + ".wav"));
+  for (const auto& s : kStems) out[s] = read_file(root / "small" / "song" / (s + ".wav"));
   return out;
 }
 
@@ -78,7 +76,7 @@ void expect_old_or_new(const fs::path& root, const std::map<std::string, std::st
     EXPECT_TRUE(got.at(s) == old_stems.at(s) || got.at(s) == new_stems.at(s))
         << where << ": " << s << ".wav is neither the old stem nor the new one (" << got.at(s).size() << " bytes)";
   if (!fs::exists(marker_in(root))) return;
-  const auto record = nlohmann::json::parse(slurp(marker_in(root)));
+  const auto record = nlohmann::json::parse(read_file(marker_in(root)));
   const auto& want = record["settings"]["encoding"] == "pcm24" ? old_stems : new_stems;
   for (const auto& s : kStems)
     EXPECT_EQ(got.at(s) == want.at(s), true) << where << ": the record says complete, but " << s << ".wav is not of it";
@@ -88,7 +86,7 @@ void expect_old_or_new(const fs::path& root, const std::map<std::string, std::st
 // leftovers and completes the set.
 void expect_resumed(const fs::path& dir, const fs::path& root, const std::map<std::string, std::string>& new_stems,
                     const std::string& where) {
-  Result r = run("--skip-existing " + args_for(dir, root));
+  Result r = run_separate("--skip-existing " + args_for(dir, root));
   ASSERT_EQ(r.code, 0) << where << ": " << r.output;
   EXPECT_EQ(stems_in(root), new_stems) << where;
   EXPECT_TRUE(fs::exists(marker_in(root))) << where;
@@ -97,10 +95,10 @@ void expect_resumed(const fs::path& dir, const fs::path& root, const std::map<st
 
 TEST(SeparateStemSet, KilledAtEveryRenameAndFsyncAndAcrossTheWritesTheNextRunCompletes) {
   separate::test::TempDir dir;
-  write_song(dir / "song.wav", 1.0);
+  write_noise_song(dir / "song.wav", 1.0);
   // The old set: 24-bit. The new one, as the interrupted run would write it: 16-bit.
-  ASSERT_EQ(run(args_for(dir.path(), dir / "old", "--int24")).code, 0);
-  ASSERT_EQ(run(args_for(dir.path(), dir / "new")).code, 0);
+  ASSERT_EQ(run_separate(args_for(dir.path(), dir / "old", "--int24")).code, 0);
+  ASSERT_EQ(run_separate(args_for(dir.path(), dir / "new")).code, 0);
   const auto old_stems = stems_in(dir / "old"), new_stems = stems_in(dir / "new");
   for (const auto& s : kStems) ASSERT_NE(old_stems.at(s), new_stems.at(s));
   const std::string shim = std::string("LD_PRELOAD=") + STEMKIT_KILL_SHIM;
@@ -108,10 +106,10 @@ TEST(SeparateStemSet, KilledAtEveryRenameAndFsyncAndAcrossTheWritesTheNextRunCom
   for (const std::string kind : {"rename", "fsync", "write", "unlink"}) {
     const fs::path counted = dir / ("count-" + kind);
     fs::copy(dir / "old", counted, fs::copy_options::recursive);
-    Result r = run(args_for(dir.path(), counted),
-                   shim + " STEMKIT_KILL_CALL=" + kind + " STEMKIT_CALL_COUNT_FILE=" + (dir / "n").string());
+    Result r = run_separate(args_for(dir.path(), counted),
+                            shim + " STEMKIT_KILL_CALL=" + kind + " STEMKIT_CALL_COUNT_FILE=" + (dir / "n").string());
     ASSERT_EQ(r.code, 0) << r.output;
-    const long n = std::stol(slurp(dir / "n"));
+    const long n = std::stol(read_file(dir / "n"));
     ASSERT_GT(n, 0) << kind;
     std::set<long> at;
     if (kind == "write") {
@@ -123,8 +121,8 @@ TEST(SeparateStemSet, KilledAtEveryRenameAndFsyncAndAcrossTheWritesTheNextRunCom
       const std::string where = kind + " " + std::to_string(k) + " of " + std::to_string(n);
       const fs::path root = dir / (kind + "-" + std::to_string(k));
       fs::copy(dir / "old", root, fs::copy_options::recursive);
-      r = run(args_for(dir.path(), root),
-              shim + " STEMKIT_KILL_CALL=" + kind + " STEMKIT_KILL_AT=" + std::to_string(k));
+      r = run_separate(args_for(dir.path(), root),
+                       shim + " STEMKIT_KILL_CALL=" + kind + " STEMKIT_KILL_AT=" + std::to_string(k));
       ASSERT_EQ(r.code, -SIGKILL) << where << ": " << r.output;
       expect_old_or_new(root, old_stems, new_stems, where);
       expect_resumed(dir.path(), root, new_stems, where);
@@ -135,25 +133,25 @@ TEST(SeparateStemSet, KilledAtEveryRenameAndFsyncAndAcrossTheWritesTheNextRunCom
 
 TEST(SeparateStemSet, AFullDiskLeavesTheOldSetWhole) {
   separate::test::TempDir dir;
-  write_song(dir / "song.wav", 1.0);
+  write_noise_song(dir / "song.wav", 1.0);
   const fs::path root = dir / "out";
-  ASSERT_EQ(run(args_for(dir.path(), root)).code, 0);  // 16-bit: 176 kB a stem
+  ASSERT_EQ(run_separate(args_for(dir.path(), root)).code, 0);  // 16-bit: 176 kB a stem
   const auto old_stems = stems_in(root);
-  const std::string old_record = slurp(marker_in(root));
+  const std::string old_record = read_file(marker_in(root));
   // At most 200 kB per file (RLIMIT_FSIZE, and SIGXFSZ ignored so that the
   // write fails with EFBIG instead of killing): every float stem fails.
-  Result r = run(args_for(dir.path(), root, "--float32"), "ulimit -f 200; trap '' XFSZ;");
+  Result r = run_separate(args_for(dir.path(), root, "--float32"), "ulimit -f 200; trap '' XFSZ;");
   EXPECT_EQ(r.code, 1) << r.output;
   EXPECT_NE(r.output.find("song.wav: "), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("the track's earlier stems, if any, are as they were"), std::string::npos) << r.output;
   EXPECT_EQ(stems_in(root), old_stems);
-  EXPECT_EQ(slurp(marker_in(root)), old_record);
+  EXPECT_EQ(read_file(marker_in(root)), old_record);
   EXPECT_EQ(temporaries_in(root), std::vector<std::string>{});
   // --skip-existing checks the set it would write: 16-bit is there and complete, float is not.
-  r = run("--skip-existing " + args_for(dir.path(), root));
+  r = run_separate("--skip-existing " + args_for(dir.path(), root));
   EXPECT_EQ(r.code, 0) << r.output;
   EXPECT_EQ(stems_in(root), old_stems);
-  r = run("--skip-existing " + args_for(dir.path(), root, "--float32"));
+  r = run_separate("--skip-existing " + args_for(dir.path(), root, "--float32"));
   EXPECT_EQ(r.code, 0) << r.output;
   EXPECT_GT(stems_in(root).at("vocals").size(), 350000u);
 }
@@ -170,18 +168,18 @@ TEST(SeparateStemSet, ARealFullFileSystemLeavesTheOldSetWhole) {
     fs::path p;
     ~Unmount() { ::umount2(p.c_str(), MNT_DETACH); }
   } unmount{disk};
-  write_song(dir / "song.wav", 0.5);
-  ASSERT_EQ(run(args_for(dir.path(), disk)).code, 0);
+  write_noise_song(dir / "song.wav", 0.5);
+  ASSERT_EQ(run_separate(args_for(dir.path(), disk)).code, 0);
   const auto old_stems = stems_in(disk);
-  const std::string old_record = slurp(marker_in(disk));
-  Result r = run(args_for(dir.path(), disk, "--float32"));
+  const std::string old_record = read_file(marker_in(disk));
+  Result r = run_separate(args_for(dir.path(), disk, "--float32"));
   EXPECT_EQ(r.code, 1) << r.output;
   EXPECT_NE(r.output.find("the track's earlier stems, if any, are as they were"), std::string::npos) << r.output;
   EXPECT_EQ(stems_in(disk), old_stems);
-  EXPECT_EQ(slurp(marker_in(disk)), old_record);
+  EXPECT_EQ(read_file(marker_in(disk)), old_record);
   EXPECT_EQ(temporaries_in(disk), std::vector<std::string>{});
   // Room for a 16-bit set beside the old one: the next run completes.
-  r = run(args_for(dir.path(), disk, "--clip-mode clamp"));
+  r = run_separate(args_for(dir.path(), disk, "--clip-mode clamp"));
   EXPECT_EQ(r.code, 0) << r.output;
   EXPECT_EQ(temporaries_in(disk), std::vector<std::string>{});
 }
@@ -200,9 +198,9 @@ TEST(SeparateStemSet, NanAndInfSamplesAreAnErrorOrSanitized) {
     const audio::Audio back = audio::read_audio((dir / "song.wav").string());
     ASSERT_TRUE(std::isnan(back.data[back.frames + 22050])) << "the test file holds a NaN";
   }
-  write_song(dir / "good.wav", 0.5);
-  Result r = run("-n " + kModel + " -q -o " + (dir / "out").string() + " " + (dir / "song.wav").string() + " " +
-                 (dir / "good.wav").string());
+  write_noise_song(dir / "good.wav", 0.5);
+  Result r = run_separate("-n " + kModel + " -q -o " + (dir / "out").string() + " " + (dir / "song.wav").string() +
+                          " " + (dir / "good.wav").string());
   EXPECT_EQ(r.code, 1) << r.output;
   EXPECT_NE(r.output.find("song.wav: sample 22050 of channel 2 (at 0:00.500) is NaN (and 1 more NaN or infinite "
                           "samples): the file is damaged"),
@@ -213,18 +211,18 @@ TEST(SeparateStemSet, NanAndInfSamplesAreAnErrorOrSanitized) {
   EXPECT_TRUE(fs::exists(dir / "out" / "small" / "good" / "vocals.wav")) << "the other files are done";
 
   // Resuming the batch with --sanitize does the bad file and skips the good one.
-  r = run("-n " + kModel + " --skip-existing --sanitize -o " + (dir / "out").string() + " " +
-          (dir / "song.wav").string() + " " + (dir / "good.wav").string());
+  r = run_separate("-n " + kModel + " --skip-existing --sanitize -o " + (dir / "out").string() + " " +
+                   (dir / "song.wav").string() + " " + (dir / "good.wav").string());
   EXPECT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("good.wav: its set of stems is complete, skipped"), std::string::npos) << r.output;
   EXPECT_TRUE(fs::exists(dir / "out" / "small" / "song" / "vocals.wav"));
 
-  r = run("-n " + kModel + " -q --sanitize --float32 -o " + (dir / "float").string() + " --json " +
-          (dir / "s.json").string() + " " + (dir / "song.wav").string());
+  r = run_separate("-n " + kModel + " -q --sanitize --float32 -o " + (dir / "float").string() + " --json " +
+                   (dir / "s.json").string() + " " + (dir / "song.wav").string());
   EXPECT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("song.wav: 2 NaN or infinite samples replaced with 0 (--sanitize)"), std::string::npos)
       << r.output;
-  EXPECT_EQ(nlohmann::json::parse(slurp(dir / "s.json"))["files"][0]["sanitized_samples"], 2);
+  EXPECT_EQ(nlohmann::json::parse(read_file(dir / "s.json"))["files"][0]["sanitized_samples"], 2);
   for (const auto& s : kStems) {
     const audio::Audio stem = audio::read_audio((dir / "float" / "small" / "song" / (s + ".wav")).string());
     for (float v : stem.data) ASSERT_TRUE(std::isfinite(v)) << s;
@@ -239,9 +237,9 @@ TEST(SeparateStemSet, APackagesDuplicateSourcesAreNamedAsSuch) {
   for (const auto& [key, value] : kwargs.items()) yaml += "  " + key + ": " + value.dump() + "\n";
   yaml += "training:\n  instruments:\n  - vocals\n  - vocals\n";
   { std::ofstream(dir / "config.yaml") << yaml; }
-  write_song(dir / "song.wav", 0.5);
-  Result r = run("-n " + (dir / "config.yaml").string() + " --checkpoint " + std::string(STEMKIT_FIXTURES) +
-                 "/bs_roformer/stereo.ckpt -o " + (dir / "out").string() + " " + (dir / "song.wav").string());
+  write_noise_song(dir / "song.wav", 0.5);
+  Result r = run_separate("-n " + (dir / "config.yaml").string() + " --checkpoint " + std::string(STEMKIT_FIXTURES) +
+                          "/bs_roformer/stereo.ckpt -o " + (dir / "out").string() + " " + (dir / "song.wav").string());
   EXPECT_EQ(r.code, 2) << r.output;
   EXPECT_NE(r.output.find("config.yaml:" + std::to_string(kwargs.size() + 9) +
                           ": `training.instruments` names 'vocals' twice; each stem needs its own name"),
@@ -262,10 +260,10 @@ TEST(SeparateStemSet, AnAllocationFailureIsOneLineOfAdvice) {
   for (const auto& [key, value] : kwargs.items()) yaml += "  " + key + ": " + value.dump() + "\n";
   yaml += "training:\n  instruments: [vocals, other]\n  target_instrument: vocals\n";
   { std::ofstream(dir / "huge.yaml") << yaml; }
-  write_song(dir / "song.wav", 0.5);
-  Result r =
-      run("-n " + (dir / "huge.yaml").string() + " --checkpoint " + std::string(STEMKIT_FIXTURES) +
-          "/bs_roformer/stereo.ckpt --device cpu -o " + (dir / "out").string() + " " + (dir / "song.wav").string());
+  write_noise_song(dir / "song.wav", 0.5);
+  Result r = run_separate("-n " + (dir / "huge.yaml").string() + " --checkpoint " + std::string(STEMKIT_FIXTURES) +
+                          "/bs_roformer/stereo.ckpt --device cpu -o " + (dir / "out").string() + " " +
+                          (dir / "song.wav").string());
   EXPECT_EQ(r.code, 2) << r.output;
   EXPECT_EQ(r.output.rfind("separate: out of memory (1600000.0 GB asked for at once): use a smaller --batch-size", 0),
             0u)
@@ -275,22 +273,23 @@ TEST(SeparateStemSet, AnAllocationFailureIsOneLineOfAdvice) {
 
 TEST(SeparateStemSet, OutputsThatCannotBeWrittenAreFoundBeforeAnySeparation) {
   separate::test::TempDir dir;
-  write_song(dir / "song.wav", 0.5);
+  write_noise_song(dir / "song.wav", 0.5);
   { std::ofstream(dir / "file") << "x"; }
-  Result r = run("-n " + kModel + " -o " + (dir / "file" / "sub").string() + " " + (dir / "song.wav").string());
+  Result r =
+      run_separate("-n " + kModel + " -o " + (dir / "file" / "sub").string() + " " + (dir / "song.wav").string());
   EXPECT_EQ(r.code, 2) << r.output;
   EXPECT_NE(r.output.find("file is not a folder"), std::string::npos) << r.output;
   EXPECT_EQ(r.output.find("realtime"), std::string::npos) << "nothing separated: " << r.output;
   fs::create_directories(dir / "out" / "small" / "song" / "bass.wav");
-  r = run("-n " + kModel + " -o " + (dir / "out").string() + " " + (dir / "song.wav").string());
+  r = run_separate("-n " + kModel + " -o " + (dir / "out").string() + " " + (dir / "song.wav").string());
   EXPECT_EQ(r.code, 2) << r.output;
   EXPECT_NE(r.output.find("bass.wav is a folder"), std::string::npos) << r.output;
   EXPECT_EQ(r.output.find("realtime"), std::string::npos) << "nothing separated: " << r.output;
   // A track name whose stem name fits NAME_MAX but whose temporary name would not.
   const std::string long_name(240, 'x');
-  write_song(dir / (long_name + ".wav"), 0.5);
-  r = run("-n " + kModel + " --filename '{track}-{stem}.{ext}' -o " + (dir / "long").string() + " " +
-          (dir / (long_name + ".wav")).string());
+  write_noise_song(dir / (long_name + ".wav"), 0.5);
+  r = run_separate("-n " + kModel + " --filename '{track}-{stem}.{ext}' -o " + (dir / "long").string() + " " +
+                   (dir / (long_name + ".wav")).string());
   EXPECT_EQ(r.code, 2) << r.output;
   EXPECT_NE(r.output.find("the name is too long to write it safely"), std::string::npos) << r.output;
 }

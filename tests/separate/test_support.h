@@ -1,9 +1,11 @@
 // Helpers shared by the runtime/separate tests: a temporary directory removed
 // afterwards, an environment variable set (or unset) for one test's scope,
-// and file reading/writing.
+// file reading/writing, and the text of an error.
 #pragma once
 
 #include <unistd.h>
+
+#include <functional>
 
 #include <cstdlib>
 #include <filesystem>
@@ -11,6 +13,8 @@
 #include <optional>
 #include <sstream>
 #include <string>
+
+#include "runtime/error.h"
 
 namespace stemkit::separate::test {
 
@@ -64,5 +68,17 @@ inline std::string read_file(const std::filesystem::path& path) {
   s << in.rdbuf();
   return s.str();
 }
+
+// The stemkit::Error text of `f`, or "" when it does not throw.
+inline std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const stemkit::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+inline bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 }  // namespace stemkit::separate::test
