@@ -15,6 +15,7 @@
 #include "runtime/audio/audio.h"
 #include "runtime/bench/gpu_memory.h"
 #include "runtime/bench/kernel_trace.h"
+#include "runtime/error.h"
 #include "runtime/version.h"
 
 namespace stemkit::bench {
@@ -30,6 +31,18 @@ std::string gb(int64_t bytes) {
   char b[32];
   std::snprintf(b, sizeof b, "%.2f", static_cast<double>(bytes) / 1e9);
   return b;
+}
+
+// File by file: std::filesystem::remove_all called a null function on the
+// GPU machine (Ubuntu 24.04 with PyTorch's libraries; seen under cuda-gdb).
+void remove_tree(const fs::path& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec) || fs::is_symlink(dir, ec)) {
+    fs::remove(dir, ec);
+    return;
+  }
+  for (const auto& entry : fs::directory_iterator(dir, ec)) remove_tree(entry.path());
+  fs::remove(dir, ec);
 }
 
 }  // namespace
@@ -70,6 +83,23 @@ nlohmann::json run_bench(LoadedModel& loaded, const RunnerOptions& options, cons
   }
   const double seconds = static_cast<double>(wav.size(1)) / sr;
   const fs::path scratch = fs::temp_directory_path() / ("stemkit-bench-" + std::to_string(::getpid()));
+  // The files the with-I/O column separates: copies of the song (its own
+  // format, so its decoder's cost counts), or of the synthetic track as a
+  // 16-bit WAV; the stems are written as 16-bit WAVs, the runner's default.
+  std::vector<fs::path> io_inputs;
+  if (b.io_files > 0) {
+    fs::create_directories(scratch / "tracks");
+    const fs::path first = scratch / "tracks" / ("track-0" + (b.input ? b.input->extension().string() : ".wav"));
+    if (b.input)
+      fs::copy_file(*b.input, first);
+    else
+      separate::write_stem(first.string(), wav, sr, sr, audio::Clip::rescale, audio::Encoding::pcm16);
+    io_inputs.push_back(first);
+    for (int k = 1; k < b.io_files; ++k) {
+      io_inputs.push_back(scratch / "tracks" / ("track-" + std::to_string(k) + first.extension().string()));
+      fs::copy_file(first, io_inputs.back());
+    }
+  }
 
   nlohmann::json rows = nlohmann::json::array();
   std::printf("%-9s %5s %6s %-34s %10s %10s %10s %10s\n", "precision", "batch", "graphs", "attention", "x realtime",
@@ -145,43 +175,55 @@ nlohmann::json run_bench(LoadedModel& loaded, const RunnerOptions& options, cons
         }
         std::sort(walls.begin(), walls.end());
         const double wall = walls[walls.size() / 2];
-        // Encoding: the stems as 16-bit WAV, as the runner writes them by default.
-        const double t0 = now_s();
-        fs::create_directories(scratch);
-        std::vector<std::future<void>> writes;
-        for (int64_t s = 0; s < est.size(0); ++s)
-          writes.push_back(std::async(std::launch::async, [&, s] {
-            separate::write_stem((scratch / ("stem" + std::to_string(s) + ".wav")).string(), est[s], sr, sr,
-                                 audio::Clip::rescale, audio::Encoding::pcm16);
-          }));
-        for (auto& w : writes) w.get();
-        const double encode_s = now_s() - t0;
+        est = at::Tensor();
+        // With I/O: the runner itself (separate_files: decoding the next file and
+        // encoding the last one's stems while this one separates) on io_files
+        // copies of the track, the model warm; audio seconds over the wall time.
+        std::optional<double> io_wall;
+        if (!io_inputs.empty()) {
+          m.plan.batch_size = sep.batch_size;
+          m.plan.graphs = sep.graphs;
+          m.plan.window_seconds = sep.window_seconds;
+          m.plan.device_assembly = sep.device_assembly;
+          RunnerOptions io = options;
+          io.separation = sep;
+          io.quiet = true;
+          io.out = scratch / "stems";
+          int failed = 0;
+          const double t0 = now_s();
+          const nlohmann::json files = separate::separate_files(m, io_inputs, io, failed, nullptr, {});
+          io_wall = now_s() - t0;
+          for (const auto& f : files)
+            if (f.value("status", "") == "failed") throw Error("with I/O: {}", f.value("error", ""));
+        }
         std::string attention;  // this precision's model's own decisions
         for (const auto& d : m.plan.kernels.attention.log->entries())
           attention += (attention.empty() ? "" : "; ") + d.shape + ": " + d.backend + " (" + d.reason + ")";
         row.update({{"seconds", seconds},
                     {"wall_s", wall},
                     {"realtime", seconds / wall},
-                    {"decode_s", decode_s},
                     {"warmup_s", warmup_s},
                     {"warmup_seconds", static_cast<double>(warm) / sr},
-                    {"encode_s", encode_s},
-                    {"realtime_with_io", seconds / (decode_s + wall + encode_s)},
                     {"peak_allocated_bytes", mem.peak_allocated},
                     {"peak_reserved_bytes", mem.peak_reserved},
                     {"graphs_status", report.graphs},
                     {"attention", attention},
                     {"forward_calls", report.forward_calls},
                     {"walls_s", walls}});
+        if (io_wall)
+          row.update({{"io_files", io_inputs.size()},
+                      {"io_wall_s", *io_wall},
+                      {"realtime_with_io", static_cast<double>(io_inputs.size()) * seconds / *io_wall}});
+        const std::string with_io = io_wall ? fmt::format("{:.1f}", io_inputs.size() * seconds / *io_wall) : "-";
         std::string attention_short =
             attention.substr(attention.find(": ") == std::string::npos ? 0 : attention.find(": ") + 2, 34);
-        std::printf("%-9s %5lld %6s %-34s %10.1f %10.1f %10s %10s\n", precision_text, static_cast<long long>(batch),
+        std::printf("%-9s %5lld %6s %-34s %10.1f %10s %10s %10s\n", precision_text, static_cast<long long>(batch),
                     setting.low_memory                         ? "lowmem"
                     : !graphs                                  ? "off"
                     : report.graphs.rfind("replaying", 0) == 0 ? "on"
                                                                : "eager",
-                    attention_short.c_str(), seconds / wall, seconds / (decode_s + wall + encode_s),
-                    gb(mem.peak_allocated).c_str(), gb(mem.peak_reserved).c_str());
+                    attention_short.c_str(), seconds / wall, with_io.c_str(), gb(mem.peak_allocated).c_str(),
+                    gb(mem.peak_reserved).c_str());
       } catch (const std::exception& e) {
         row["error"] = separate::error_text(e);
         std::printf("%-9s %5lld %6s failed: %s\n", precision_text, static_cast<long long>(batch), graphs ? "on" : "off",
@@ -196,10 +238,7 @@ nlohmann::json run_bench(LoadedModel& loaded, const RunnerOptions& options, cons
     release_gpu_cache();
     if (precision == loaded_precision) loaded = std::move(m);  // its name, device and load time, for the result
   }
-  // File by file: std::filesystem::remove_all called a null function on the
-  // GPU machine (Ubuntu 24.04 with PyTorch's libraries; seen under cuda-gdb).
-  for (const auto& entry : fs::directory_iterator(scratch)) fs::remove(entry.path());
-  fs::remove(scratch);
+  remove_tree(scratch);
   std::string gpu_name = "none";
 #if defined(STEMKIT_ROCM)
   if (loaded.device.is_cuda()) gpu_name = attention::query_gpu(loaded.device.index(), true).describe();
@@ -209,6 +248,7 @@ nlohmann::json run_bench(LoadedModel& loaded, const RunnerOptions& options, cons
   return {{"track", track},
           {"decoder", decoder},
           {"codec", codec},
+          {"decode_s", decode_s},
           {"seconds", seconds},
           {"model", loaded.name},
           {"load_s", loaded.load_s},

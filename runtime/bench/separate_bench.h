@@ -1,7 +1,9 @@
 // `separate --bench`: the benchmark table of a loaded model. Each row is a
 // precision, a batch size and graphs on or off (or --low-memory), run on one
-// track after a warm-up of the same call shape: its speed (x realtime, with
-// and without decoding and encoding), its peak GPU memory and the attention
+// track after a warm-up of the same call shape: its speed (x realtime: the
+// track in memory to stems in memory; x with I/O: the runner's pipeline over
+// several copies of the track as files, decoding and encoding overlapped with
+// the separation as in a real run), its peak GPU memory and the attention
 // backends the plan chose. docs/benchmarks.md says how the rows are read.
 #pragma once
 
@@ -28,6 +30,7 @@ struct BenchOptions {
   int repeats = 1;          // timed runs per row (median)
   std::string trace;        // a Chrome trace of each row's last timed run: TRACE-<row>.json
   bool low_memory = false;  // also a row per precision as --low-memory runs (apply_low_memory)
+  int io_files = 4;         // the with-I/O column: the runner on this many copies of the track (0: none)
 };
 
 // The table (printed to stdout) and its rows as JSON. Frees loaded.model: each

@@ -24,6 +24,7 @@
 #include "runtime/separate/naming.h"
 #include "runtime/separate/options.h"
 #include "runtime/separate/runner.h"
+#include "runtime/separate/timeline.h"
 #include "runtime/version.h"
 
 namespace {
@@ -108,8 +109,10 @@ int summarize(const CommandLine& c) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  timeline::start();
   ParsedCommandLine parsed = parse_command_line(argc, argv);
   if (!parsed.line) return parsed.exit_code;
+  timeline::mark("command line parsed");
   CommandLine& c = *parsed.line;
   RunnerOptions& o = c.run;
   std::signal(SIGSEGV, on_crash);
@@ -184,6 +187,7 @@ int main(int argc, char** argv) {
     summary["files"] = separate_files(model, c.inputs, o, failed, first ? &*first : nullptr, on_track);
     summary["plan"] = model.plan.to_json();
     if (!c.ensemble.members.empty()) summary["ensemble"] = ensemble_summary(model);
+    summary["timeline"] = timeline::to_json();
     if (c.json_path) write_json(*c.json_path, summary);
     if (failed) std::fprintf(stderr, "separate: %d of %zu files failed\n", failed, c.inputs.size());
     return failed || (recorder && !recorder->error().empty()) ? 1 : 0;

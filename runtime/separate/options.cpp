@@ -342,6 +342,12 @@ void add_options(CLI::App& app, CommandLine& c, Raw& r) {
   app.add_option("--bench-repeats", bench.repeats, "Timed runs per row (the median is shown)")
       ->capture_default_str()
       ->group(b);
+  app.add_option("--bench-io-files", bench.io_files,
+                 "The x with I/O column: separate this many copies of the track as files, decoding and encoding "
+                 "overlapped as in a real run (0: skip it)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1000))
+      ->group(b);
   app.add_flag("--bench-low-memory", bench.low_memory,
                "Also a row per precision as --low-memory runs (batch 1, no graphs, stems back every 60 s)")
       ->group(b);

@@ -34,6 +34,7 @@
 #include "runtime/separate/progress.h"
 #include "runtime/separate/sample_check.h"
 #include "runtime/separate/stem_set.h"
+#include "runtime/separate/timeline.h"
 #include "runtime/version.h"
 
 namespace stemkit::separate {
@@ -312,7 +313,10 @@ LoadedModel load_model(const RunnerOptions& o) {
   if (m.device.is_cuda())
     gpu_started = std::async(std::launch::async, [device = m.device] {
       const at::Tensor t = at::ones({8, 8}, at::TensorOptions().device(device));
+      t.sum().item<float>();
+      timeline::mark("GPU context");
       at::mm(t, t).sum().item<float>();
+      timeline::mark("cuBLAS handle");
     });
   std::vector<std::string> paths;
   std::vector<std::vector<double>> weights;
@@ -394,8 +398,12 @@ LoadedModel load_model(const RunnerOptions& o) {
     precision_reason = "auto: demucs models run fp32 upstream";
   }
   m.dtype = *precision;
+  timeline::mark("model read");
   const double t_move = now_s();
-  if (gpu_started.valid()) gpu_started.get();  // its error, if the GPU could not start, is the user's answer
+  if (gpu_started.valid()) {
+    gpu_started.get();  // its error, if the GPU could not start, is the user's answer
+    timeline::mark("GPU started (waited for)");
+  }
   plan::ExecutionPlan& p = m.plan;
   p.model = m.name;
   p.device = m.device;
@@ -440,6 +448,7 @@ LoadedModel load_model(const RunnerOptions& o) {
   }
   m.load_s = now_s() - t0;
   m.to_device_s = now_s() - t_move;
+  timeline::mark("weights on the device");
   return m;
 }
 
@@ -449,6 +458,7 @@ ReadAhead read_ahead(const fs::path& input) {
   r.samples = std::async(std::launch::async, [input] {
     const double t0 = now_s();
     audio::Audio a = audio::read_audio(input.string());
+    timeline::mark("first file read");
     return std::make_pair(std::move(a), now_s() - t0);
   });
   return r;
@@ -551,6 +561,7 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
       d.codec = in.codec;
       d.wav = to_tensor(audio::to_channels(audio::resample(std::move(in), sr), channels));
       d.decode_s = read_s + now_s() - t0;
+      timeline::mark("decoded: " + inputs[k].filename().string());
       return d;
     });
   };
@@ -602,10 +613,18 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
       at::Tensor est;
       {
         ProgressBar bar(bar_options(split_track_name(inputs[k]).track, ProgressUnit::audio_seconds(), o.quiet));
+        bool first_window = true;
         est = separate_with_retry(
-            model, d.wav, sep, [&](double f) { bar.update(f * seconds, seconds); }, &report, o.quiet);
+            model, d.wav, sep,
+            [&](double f) {
+              if (first_window && f > 0) timeline::mark("first batch queued: " + inputs[k].filename().string());
+              first_window = first_window && f <= 0;
+              bar.update(f * seconds, seconds);
+            },
+            &report, o.quiet);
       }
       const double separate_s = now_s() - t0;
+      timeline::mark("separated: " + inputs[k].filename().string());
       entries[k].update({{"seconds", seconds},
                          {"decode_s", d.decode_s},
                          {"decoder", d.decoder},
@@ -643,6 +662,7 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
             }
           }));
         for (auto& f : writes) f.wait();
+        timeline::mark("stems written: " + inputs[k].filename().string());
         try {
           for (auto& f : writes) f.get();  // the first error, once every write has finished
         } catch (const std::exception& e) {
@@ -650,6 +670,7 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
           throw Error("{}; the track's earlier stems, if any, are as they were", error_text(e));
         }
         set.commit();
+        timeline::mark("stems renamed into place: " + inputs[k].filename().string());
         return now_s() - t1;
       });
     } catch (const std::exception& e) {

@@ -196,7 +196,19 @@ TEST(SeparateCli, MelBandRoformerFromAnMsstConfig) {
   EXPECT_NE(r.output.find("separate: stereo on cpu in fp32 (--precision auto), loaded in "), std::string::npos)
       << r.output;
   // --precision auto (the default): MSST's autocast is for GPUs, so fp32 here.
-  EXPECT_EQ(nlohmann::json::parse(std::ifstream(dir / "summary.json"))["precision"], "fp32");
+  const auto summary = nlohmann::json::parse(std::ifstream(dir / "summary.json"));
+  EXPECT_EQ(summary["precision"], "fp32");
+  // The process's timeline (tools/gpu/cold-start.sh): each phase once, in the order of a run.
+  std::vector<std::string> phases;
+  for (const auto& m : summary["timeline"]["marks"]) phases.push_back(m["phase"]);
+  const std::vector<std::string> order = {"command line parsed",     "model read",
+                                          "weights on the device",   "separated: song.wav",
+                                          "stems written: song.wav", "stems renamed into place: song.wav"};
+  size_t at = 0;
+  for (const auto& phase : phases)
+    if (at < order.size() && phase == order[at]) ++at;
+  EXPECT_EQ(at, order.size()) << summary["timeline"].dump();
+  EXPECT_EQ(std::count(phases.begin(), phases.end(), "decoded: song.wav"), 1) << summary["timeline"].dump();
   // The bench's rows are of that precision too, named as it resolved.
   r = run_separate("-n " + config + " --checkpoint " + ckpt + " --bench --bench-seconds 1 --json " +
                    (dir / "bench.json").string());
@@ -204,6 +216,19 @@ TEST(SeparateCli, MelBandRoformerFromAnMsstConfig) {
   const auto bench = nlohmann::json::parse(std::ifstream(dir / "bench.json"));
   ASSERT_EQ(bench["rows"].size(), 1u);
   EXPECT_EQ(bench["rows"][0]["precision"], "fp32");
+  // With I/O: the runner itself on four copies of the track, as files.
+  EXPECT_EQ(bench["rows"][0]["io_files"], 4);
+  EXPECT_GT(bench["rows"][0]["realtime_with_io"].get<double>(), 0);
+  EXPECT_NE(r.output.find("x with I/O"), std::string::npos) << r.output;
+  // A song given: its copies are what the with-I/O column decodes; 0 files: no such column.
+  r = run_separate("-n " + config + " --checkpoint " + ckpt + " --bench " + (dir / "song.wav").string() +
+                   " --bench-io-files 2 --json " + (dir / "bench-song.json").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(nlohmann::json::parse(std::ifstream(dir / "bench-song.json"))["rows"][0]["io_files"], 2);
+  r = run_separate("-n " + config + " --checkpoint " + ckpt + " --bench --bench-seconds 1 --bench-io-files 0 --json " +
+                   (dir / "bench-none.json").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_FALSE(nlohmann::json::parse(std::ifstream(dir / "bench-none.json"))["rows"][0].contains("realtime_with_io"));
   at::Tensor mix = read_samples(dir / "song.wav");
   auto separator = models::make_roformer_separator(models::load_msst_config(config), ckpt);
   at::Tensor want = separator->separate(mix, models::SeparationOptions{});

@@ -8,6 +8,8 @@
 #
 #   here:  git archive --format=tar.gz -o .bench/before.tar.gz BASE -- . ':!tests/fixtures'
 #   there: tools/gpu/before-after.sh build           # both builds at once, and the weights
+#                                                    # (no before.tar.gz: this tree only; STEMKIT_BA_TARGETS=
+#                                                    # builds separate alone, without the GPU tests)
 #          tools/gpu/before-after.sh bench [ROUNDS]  # next call, machine still warm: the rows
 #          tools/gpu/before-after.sh tests           # this tree's GPU tests, with full-size references
 #
@@ -41,14 +43,17 @@ configure_and_build() {  # source-dir log-name
 case "${1:-}" in
   build)
     { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader; python3 -c 'import torch; print("torch", torch.__version__, torch.version.cuda)'; } | tee "$out/machine.txt"
-    rm -rf /tmp/before && mkdir -p /tmp/before && tar -xzf .bench/before.tar.gz -C /tmp/before
-    configure_and_build /tmp/before before &
-    b=$!
-    configure_and_build . after runtime_gpu_tests &
+    # Without .bench/before.tar.gz, this tree only (a measurement, not a comparison).
+    if [ -f .bench/before.tar.gz ]; then
+      rm -rf /tmp/before && mkdir -p /tmp/before && tar -xzf .bench/before.tar.gz -C /tmp/before
+      configure_and_build /tmp/before before &
+      b=$!
+    fi
+    configure_and_build . after ${STEMKIT_BA_TARGETS-runtime_gpu_tests} &
     a=$!
-    wait $b || { echo "before: build failed"; exit 1; }
+    [ -z "${b:-}" ] || wait $b || { echo "before: build failed"; exit 1; }
     wait $a || { echo "after: build failed"; exit 1; }
-    say both built
+    say built
     [ -f "$work/bsr/full.ckpt" ] || python3 tools/fixtures/make_bs_roformer_fixtures.py --bs-roformer .deps/bs-roformer-patched \
       --deps .deps/py --out "$work/bsr" --config full --device cuda --patchmgr build-cuda/patchmgr/patchmgr > "$out/fixture-bsr.log" 2>&1 \
       || { tail -20 "$out/fixture-bsr.log"; exit 1; }
@@ -62,6 +67,7 @@ case "${1:-}" in
     for r in $(seq 1 "$rounds"); do
       for side in before after; do
         [ "$side" = before ] && bin=/tmp/before/build-cuda/runtime/separate/separate || bin=build-cuda/runtime/separate/separate
+        [ -x "$bin" ] || continue  # built without a before
         if [ $(( $(date +%s) - start )) -gt "${STEMKIT_BA_SECONDS:-500}" ]; then say "round $r $side skipped (time)"; continue; fi
         "$bin" --bench -n "$work/htdemucs/full.th" --device cuda --bench-precisions fp32,fp16 --bench-batch-sizes 1,8 \
           --bench-graphs on --bench-repeats 3 --json "$out/htdemucs-$side-$r.json" 2>&1 | grep -E "^(fp16|fp32) " \
