@@ -91,13 +91,20 @@ at::Tensor GraphRunner::operator()(const at::Tensor& input) {
         // attributes, the attention policy's fallbacks. More bought nothing and
         // cost a first song one batch's forward each (PyTorch's examples use 3;
         // docs/benchmarks.md).
-        c10::Stream stream =
-            c10::impl::getDeviceGuardImpl(input.device().type())->getStreamFromGlobalPool(input.device());
+        // The warm-up's output is this call's result: the first call of a shape
+        // costs one forward and a capture, not a forward, a capture and a replay.
+        const auto* guard_impl = c10::impl::getDeviceGuardImpl(input.device().type());
+        const c10::Stream caller = guard_impl->getStream(input.device());
+        c10::Stream stream = guard_impl->getStreamFromGlobalPool(input.device());
         stream.synchronize();
+        at::Tensor result;
         {
           c10::StreamGuard guard(stream);
-          forward_(captured->input);
+          result = forward_(captured->input).clone();
           stream.synchronize();
+          // Made on the side stream, used on the caller's: the allocator must
+          // not hand its memory out again before the caller's stream is done with it.
+          result.record_stream(caller);
           // The warm-up's activations are free now but stay cached; the graph
           // gets a pool of its own for the same activations. Handing the cached
           // blocks back first keeps the two from being reserved at once (the
@@ -118,8 +125,9 @@ at::Tensor GraphRunner::operator()(const at::Tensor& input) {
           }
           captured->graph.capture_end();
         }
-        it = graphs_->by_shape.emplace(key, std::move(captured)).first;
+        graphs_->by_shape.emplace(key, std::move(captured));
         status_ = "replaying " + std::to_string(graphs_->by_shape.size()) + " captured graph(s)";
+        return result;
       } catch (const std::exception& e) {
         enabled_ = false;  // a forward that cannot be captured runs eagerly from now on
         std::string why = e.what();

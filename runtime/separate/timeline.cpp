@@ -61,8 +61,7 @@ void mark(const std::string& phase) {
     ++s.dropped;
     return;
   }
-  const int thread =
-      s.threads.emplace(std::this_thread::get_id(), static_cast<int>(s.threads.size())).first->second;
+  const int thread = s.threads.emplace(std::this_thread::get_id(), static_cast<int>(s.threads.size())).first->second;
   s.marks.push_back({phase, std::chrono::duration<double>(now - s.start).count(), thread});
 }
 

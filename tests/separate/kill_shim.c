@@ -9,7 +9,8 @@
 //                    (write: to a descriptor above 2, not stdout or stderr;
 //                     unlink: unlink, unlinkat and remove)
 //   STEMKIT_KILL_AT=k                  SIGKILL just before the k-th one (1-based)
-//   STEMKIT_CALL_COUNT_FILE=path       at a normal exit, write how many were made
+//   STEMKIT_CALL_COUNT_FILE=path       at a normal exit (exit, or the _Exit separate ends
+//                                      with), write how many were made
 //
 // A kill before a call is the same as a kill after the previous one, so k = 1
 // .. count + 1 covers every boundary between them.
@@ -88,4 +89,12 @@ __attribute__((destructor)) static void report_count(void) {
   if (!f) return;
   fprintf(f, "%ld\n", atomic_load(&count));
   fclose(f);
+}
+
+// separate ends with _Exit (no static destructors): report there too.
+__attribute__((noreturn)) void _Exit(int status) {
+  report_count();
+  REAL(_Exit)(status);
+  for (;;) {
+  }
 }
