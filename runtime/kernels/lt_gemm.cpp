@@ -18,10 +18,14 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cstring>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <tuple>
 #include <vector>
+
+#include "runtime/kernels/lt_algo_cache.h"
 #endif
 
 namespace stemkit::kernels {
@@ -91,6 +95,36 @@ std::map<Key, Plan>& plans() {
   return p;
 }
 
+// The kept choices (lt_keep_algorithms), one file per device's GPU model,
+// read at the device's first GEMM. Under plans_mutex.
+std::string kept_dir;
+std::map<int, std::unique_ptr<AlgoCacheFile>>& kept() {
+  static std::map<int, std::unique_ptr<AlgoCacheFile>> k;
+  return k;
+}
+AlgoCacheFile* kept_for(int device) {
+  if (kept_dir.empty()) return nullptr;
+  auto& file = kept()[device];
+  if (!file) {
+    cudaDeviceProp prop{};
+    int driver = 0;
+    if (cudaGetDeviceProperties(&prop, device) != cudaSuccess || cudaDriverGetVersion(&driver) != cudaSuccess) {
+      (void)cudaGetLastError();
+      return nullptr;
+    }
+    file = std::make_unique<AlgoCacheFile>(algo_cache_path(kept_dir, prop.name, driver, cublasLtGetVersion()));
+  }
+  return file.get();
+}
+
+// The shape's line in the kept file: the Key without the device (the file is the GPU model's).
+std::string kept_key(const Key& k) {
+  return std::to_string(std::get<0>(k)) + " " + std::to_string(std::get<1>(k)) + " " + std::to_string(std::get<2>(k)) +
+         " " + std::to_string(std::get<3>(k)) + " " + std::to_string(std::get<4>(k)) + " " +
+         std::to_string(std::get<5>(k)) + " " + std::to_string(std::get<6>(k)) + " " + std::to_string(std::get<7>(k)) +
+         " " + std::to_string(std::get<8>(k)) + " " + std::to_string(std::get<9>(k));
+}
+
 bool capturing(cudaStream_t stream) {
   cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
   return cudaStreamIsCapturing(stream, &status) == cudaSuccess && status != cudaStreamCaptureStatusNone;
@@ -139,6 +173,16 @@ bool lt_usable_for(const at::Tensor& x) {
 #else
   (void)x;
   return false;
+#endif
+}
+
+void lt_keep_algorithms(const std::string& dir) {
+#if STEMKIT_HAS_LT
+  std::lock_guard<std::mutex> lock(plans_mutex);
+  kept_dir = dir;
+  kept().clear();
+#else
+  (void)dir;
 #endif
 }
 
@@ -202,6 +246,19 @@ void lt_linear(const at::Tensor& a, const at::Tensor& w, const at::Tensor& bias,
     const void* b = bias.data_ptr();
     check(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &b, sizeof(b)), "set BIAS_POINTER");
   }
+  AlgoCacheFile* file = p.tuned ? nullptr : kept_for(a.device().index());
+  if (!p.tuned && file) {
+    // A choice an earlier run timed, if cuBLASLt still takes it for this shape.
+    if (const auto words = file->find(kept_key(key))) {
+      cublasLtMatmulAlgo_t algo{};
+      static_assert(sizeof(algo) == sizeof(*words), "cublasLtMatmulAlgo_t is 8 words");
+      std::memcpy(&algo, words->data(), sizeof(algo));
+      cublasLtMatmulHeuristicResult_t result{};
+      if (cublasLtMatmulAlgoCheck(handle(), p.desc, p.wl, p.al, p.ol, p.ol, &algo, &result) == CUBLAS_STATUS_SUCCESS &&
+          result.workspaceSize <= kWorkspace)
+        p.algo = algo, p.have_algo = p.tuned = true;
+    }
+  }
   if (!p.tuned && !(p.have_algo && capturing(stream))) {
     cublasLtMatmulPreference_t pref = nullptr;
     check(cublasLtMatmulPreferenceCreate(&pref), "cublasLtMatmulPreferenceCreate");
@@ -231,6 +288,11 @@ void lt_linear(const at::Tensor& a, const at::Tensor& w, const at::Tensor& bias,
     } else {
       p.algo = fastest(p, found, a, w, out, beta, ws.data_ptr(), stream);
       p.have_algo = p.tuned = true;
+      if (file) {
+        AlgoWords words{};
+        std::memcpy(words.data(), &p.algo, sizeof(p.algo));
+        file->add(kept_key(key), words);
+      }
       // The timing's scratch output (up to rows x 4 dim) would otherwise stay
       // reserved by the caching allocator for the whole run.
       c10::cuda::CUDACachingAllocator::emptyCache();

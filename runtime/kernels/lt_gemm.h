@@ -31,6 +31,11 @@ bool lt_usable_for(const at::Tensor& x);
 void lt_linear(const at::Tensor& a, const at::Tensor& w, const at::Tensor& bias, const at::Tensor& out,
                Epilogue epilogue, bool accumulate);
 
+// Keeps the timed choices in `dir` between runs (lt_algo_cache.h; the plan
+// passes the runner's cache directory); "": timed anew in each process.
+// Set before the first lt_linear; a later call changes nothing already chosen.
+void lt_keep_algorithms(const std::string& dir);
+
 // "cuBLASLt, fastest algorithm per shape", or why not: for --version and benchmark notes.
 const char* lt_describe();
 

@@ -58,10 +58,13 @@ KernelPlan decide_kernels(const at::Device& device, at::ScalarType dtype, const 
 
   const bool lt = !k.reference_forward && !o.aten_gemm && kernels::lt_usable_for(like);
   k.gemm = lt ? Gemm::cublaslt : Gemm::aten;
+  if (lt) kernels::lt_keep_algorithms(o.gemm_algorithm_dir);
   say("gemm", name(k.gemm),
       k.reference_forward ? std::string(reference)
       : o.aten_gemm       ? "--gemm aten"
-      : lt                ? kernels::lt_describe()
+      : lt                ? std::string(kernels::lt_describe()) + (o.gemm_algorithm_dir.empty()
+                                                                       ? std::string(", timed in each run (no HOME to keep them)")
+                                                                       : ", timed once and kept in " + o.gemm_algorithm_dir)
                           : std::string("ATen: ") + kernels::lt_describe());
 
   const bool tanh = !k.reference_forward && !o.exact_gelu && device.is_cuda() && half;

@@ -39,6 +39,7 @@ struct KernelOptions {
   bool aten_gemm = false;                       // --gemm aten
   bool exact_gelu = false;                      // --exact-gelu
   bool reference_forward = false;               // --reference-forward: upstream's forwards, no fast path
+  std::string gemm_algorithm_dir;               // where cuBLASLt's timed choices are kept between runs ("": not kept)
 };
 
 // One decision and the reason for it, as --explain prints it.

@@ -43,6 +43,12 @@ ModelDirChoice choose_model_dir(const std::optional<fs::path>& model_dir_option,
       "cannot choose a model cache directory: HOME is not set; give one with --model-dir DIR or STEMKIT_MODEL_DIR");
 }
 
+fs::path gemm_algorithm_dir(const Environment& env) {
+  if (auto v = set(env.xdg_cache_home); v && fs::path(*v).is_absolute()) return fs::path(*v) / "stemkit" / "gemm";
+  if (auto v = set(env.home)) return fs::path(*v) / ".cache" / "stemkit" / "gemm";
+  return {};
+}
+
 std::string file_sha256_hex(const fs::path& file) {
   int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw Error("cannot read {}: {}", file.string(), std::strerror(errno));

@@ -31,6 +31,12 @@ struct ModelDirChoice {
 // applies (no HOME). Creates nothing.
 ModelDirChoice choose_model_dir(const std::optional<std::filesystem::path>& model_dir_option, const Environment& env);
 
+// Where cuBLASLt's timed GEMM algorithms are kept between runs
+// (runtime/kernels/lt_algo_cache.h): $XDG_CACHE_HOME/stemkit/gemm (when
+// absolute), else $HOME/.cache/stemkit/gemm; empty (nothing kept) without
+// either. Creates nothing.
+std::filesystem::path gemm_algorithm_dir(const Environment& env);
+
 // The lower-case hex sha256 of a whole file (memory-mapped). Throws stemkit::Error naming it.
 std::string file_sha256_hex(const std::filesystem::path& file);
 

@@ -1,4 +1,5 @@
 #include "runtime/separate/options.h"
+#include "runtime/separate/model_cache.h"
 
 #include <CLI/CLI.hpp>
 
@@ -521,6 +522,7 @@ void map_chunking(const Raw& r, RunnerOptions& o) {
 void finish(const CLI::App& app, CommandLine& c, Raw& r) {
   RunnerOptions& o = c.run;
   o.env = read_environment();
+  o.kernels.gemm_algorithm_dir = gemm_algorithm_dir(o.env).string();
   o.device = parse_device(r.device);
   if (r.precision != "auto") o.precision = parse_precision(r.precision, o.device);
   if (r.model_dir) o.model_dir = *r.model_dir;

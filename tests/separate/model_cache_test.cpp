@@ -232,5 +232,11 @@ TEST(ModelCacheTrustOnFirstUse, AnUnwritableCacheSaysHowToRecordByHand) {
   EXPECT_NE(what.find("sha256sum model.ckpt > model.ckpt.sha256"), std::string::npos) << what;
 }
 
+TEST(ModelCache, GemmAlgorithmsAreKeptBesideTheModels) {
+  EXPECT_EQ(gemm_algorithm_dir({std::nullopt, "/xdg", "/home/u"}), fs::path("/xdg/stemkit/gemm"));
+  EXPECT_EQ(gemm_algorithm_dir({"/models", "relative", "/home/u"}), fs::path("/home/u/.cache/stemkit/gemm"));
+  EXPECT_EQ(gemm_algorithm_dir({std::nullopt, "", ""}), fs::path());  // nowhere to keep them: timed in each run
+}
+
 }  // namespace
 }  // namespace stemkit::separate
