@@ -10,7 +10,8 @@
 # the GPU's start, reading the weights, decoding, the first batch, the
 # separation, writing and renaming the stems, and the exit. Upstream runs the
 # same song in one new Python process per run (tools/bench/upstream_cold_start.py).
-# The first run of each binary may find its libraries outside the page cache.
+# The first run of each binary may find its libraries outside the page cache, and
+# starts without the GEMM algorithms earlier runs keep (XDG_CACHE_HOME is emptied).
 #
 #   tools/gpu/cold-start.sh [--runs N] [--no-upstream] [LABEL=BINARY ...]
 #   default: now=build-cuda/runtime/separate/separate; e.g. before=/tmp/before/build-cuda/runtime/separate/separate
@@ -68,11 +69,13 @@ for model in htdemucs bs-roformer; do
     # The libraries' load and static constructors alone: a command that starts no GPU work.
     t0=$(date +%s.%N); "$bin" --version > /dev/null 2>&1; t1=$(date +%s.%N)
     echo "$model $label: \`separate --version\` (loading only) $(python3 -c "print(f'{$t1 - $t0:.2f}')") s" | tee -a "$out/cold-start.txt"
+    # Run 1 starts without kept GEMM algorithms (~/.cache/stemkit/gemm); later runs find run 1's.
+    rm -rf "$work/cache-$label"
     for r in $(seq 1 "$runs"); do
       rm -rf "$work/sep"
       json="$out/cold-start-$model-$label-$r.json"
       t0=$(date +%s.%N)
-      "$bin" "$song" "${args[@]}" --device cuda --out "$work/sep" --quiet --json "$json" > "$work/log" 2>&1
+      XDG_CACHE_HOME="$work/cache-$label" "$bin" "$song" "${args[@]}" --device cuda --out "$work/sep" --quiet --json "$json" > "$work/log" 2>&1
       rc=$?
       t1=$(date +%s.%N)
       report "$label" "$model" "$r" "$t0" "$t1" "$json" separate "$rc"
