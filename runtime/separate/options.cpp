@@ -15,6 +15,7 @@
 #include "runtime/audio/audio.h"
 #include "runtime/bench/kernel_trace.h"
 #include "runtime/error.h"
+#include "runtime/separate/device_pool.h"
 #include "runtime/separate/ensemble.h"
 #include "runtime/separate/inputs.h"
 #include "runtime/separate/model_catalog.h"
@@ -160,7 +161,11 @@ void add_options(CLI::App& app, CommandLine& c, Raw& r) {
       ->group(ensemble);
 
   const char* run = "Separation";
-  app.add_option("-d,--device", r.device, "cpu, cuda, cuda:N or auto")->capture_default_str()->group(run);
+  app.add_option("-d,--device", r.device,
+                 "cpu, cuda, cuda:N or auto; or several, the files shared between them: cuda:0,cuda:1, cuda:all, "
+                 "cpu,cpu")
+      ->capture_default_str()
+      ->group(run);
   app.add_option("--precision", r.precision,
                  "fp32, fp16 (GPU), bf16, or auto: fp16 on a GPU for an MSST config with training.use_amp (MSST's "
                  "autocast), else fp32")
@@ -515,7 +520,9 @@ void map_chunking(const Raw& r, RunnerOptions& o) {
 void finish(const CLI::App& app, CommandLine& c, Raw& r) {
   RunnerOptions& o = c.run;
   o.env = read_environment();
-  o.device = parse_device(r.device);
+  c.devices = parse_devices(r.device);
+  c.devices_given = r.device;
+  o.device = c.devices.front();
   if (r.precision != "auto") o.precision = parse_precision(r.precision, o.device);
   if (r.model_dir) o.model_dir = *r.model_dir;
   if (!o.model_mirror.empty() && o.model_mirror.rfind("http://", 0) != 0 && o.model_mirror.rfind("https://", 0) != 0)
@@ -594,6 +601,8 @@ void finish(const CLI::App& app, CommandLine& c, Raw& r) {
     if (c.listed > 0) return;  // a shard may get none of a small catalog's files: it records that it ran
   }
   if (c.bench_mode) {
+    if (c.devices.size() > 1)
+      throw Error("--bench measures one device; give one (--device {} names {} devices)", r.device, c.devices.size());
     bench::BenchOptions& bench = c.bench;
     if (c.inputs.size() > 1) throw Error("--bench takes at most one FILE");
     if (!c.inputs.empty()) bench.input = c.inputs.front();

@@ -454,12 +454,11 @@ ReadAhead read_ahead(const fs::path& input) {
   return r;
 }
 
-nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& inputs, const RunnerOptions& o,
-                              int& failed, ReadAhead* first, const TrackDone& on_track) {
-  failed = 0;
+PreparedFiles prepare_files(const LoadedModel& model, const std::vector<fs::path>& inputs, const RunnerOptions& o,
+                            const TrackDone& on_track) {
+  PreparedFiles files;
+  files.inputs = inputs;
   const auto& sources = model.model->stems();
-  const int sr = static_cast<int>(model.model->samplerate());
-  const int channels = static_cast<int>(model.model->audio_channels());
   std::vector<std::string> stem_names;
   if (o.two_stems) {
     check_two_stems(*o.two_stems, sources, model.name);
@@ -468,12 +467,10 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
     stem_names = sources;
   }
   audio::check_output_format(o.format, o.output);  // parse_command_line checked it too, before the model loaded
-  const audio::OutputFormat& output = o.output;
   if (o.format == "opus" && !o.quiet)
     std::fprintf(stderr, "separate: Opus holds 48 kHz only: the stems are resampled to 48000 Hz (soxr)\n");
-  const audio::Clip clip = o.clip;
   // Every output path is known, and checked for collisions, before any work.
-  const auto plan =
+  const auto& plan = files.plan =
       plan_outputs(inputs, stem_names, FilenameTemplate(o.filename), output_root(o.out, model.name), o.format);
   // ...and found writable before the first separation, without making the
   // folders: a file that fails leaves no empty folder.
@@ -483,12 +480,13 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
   if (!removed.empty() && !o.quiet)
     std::fprintf(stderr, "separate: removed %zu temporary file%s left by an interrupted run (%s%s)\n", removed.size(),
                  removed.size() == 1 ? "" : "s", removed.front().c_str(), removed.size() > 1 ? ", ..." : "");
-  const nlohmann::json settings = stem_set_settings(model, o);
+  const nlohmann::json& settings = files.settings = stem_set_settings(model, o);
 
-  models::SeparationOptions sep = separation_options(model, o);
-  std::vector<nlohmann::json> entries(inputs.size());
-  std::vector<std::vector<const PlannedOutput*>> outs(inputs.size());
-  std::vector<size_t> work;  // the inputs to separate, in order
+  std::vector<nlohmann::json>& entries = files.entries;
+  entries.resize(inputs.size());
+  std::vector<std::vector<const PlannedOutput*>>& outs = files.outs;
+  outs.resize(inputs.size());
+  std::vector<size_t>& work = files.work;  // the inputs to separate, in order
   for (size_t k = 0; k < inputs.size(); ++k) {
     for (const auto& p : plan)
       if (p.input == inputs[k]) outs[k].push_back(&p);
@@ -509,12 +507,37 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
       work.push_back(k);
     }
   }
+  return files;
+}
+
+TrackSequence::TrackSequence(const PreparedFiles& files, TrackDone on_track)
+    : files_(files), on_track_(std::move(on_track)), finished_(files.inputs.size(), 0) {}
+
+void TrackSequence::done(size_t k) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  finished_.at(k) = 1;
+  for (; emitted_ < files_.work.size() && finished_[files_.work[emitted_]]; ++emitted_)
+    if (on_track_) on_track_(files_.entries[files_.work[emitted_]]);
+}
+
+void separate_work(LoadedModel& model, PreparedFiles& files, const RunnerOptions& o, FileWorker& worker,
+                   ReadAhead* first) {
+  const std::vector<fs::path>& inputs = files.inputs;
+  std::vector<nlohmann::json>& entries = files.entries;
+  const std::vector<std::vector<const PlannedOutput*>>& outs = files.outs;
+  const nlohmann::json& settings = files.settings;
+  const auto& sources = model.model->stems();
+  const int sr = static_cast<int>(model.model->samplerate());
+  const int channels = static_cast<int>(model.model->audio_channels());
+  const audio::OutputFormat& output = o.output;
+  const audio::Clip clip = o.clip;
+  models::SeparationOptions sep = separation_options(model, o);
   auto fail = [&](size_t k, const std::exception& e) {
-    ++failed;
+    ++worker.failed;
     entries[k]["status"] = "failed";
     entries[k]["error"] = error_text(e);
     std::fprintf(stderr, "separate: %s: %s\n", inputs[k].c_str(), error_text(e).c_str());
-    if (on_track) on_track(entries[k]);
+    worker.done(k);
   };
 
   // A pipeline over the files: the next file is decoded and the previous
@@ -565,7 +588,7 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
       entry["status"] = "ok";
       entry["encode_s"] = encode_s;
       entry["realtime_with_io"] = seconds / (decode_s + separate_s + encode_s);
-      if (on_track) on_track(entry);
+      worker.done(encoding_index);
       if (!o.quiet)
         std::fprintf(stderr, "separate: %s: %.1f s of audio, separated in %.1f s (%.1fx realtime) -> %s\n",
                      inputs[encoding_index].c_str(), seconds, separate_s, seconds / separate_s,
@@ -575,21 +598,22 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
     }
   };
 
-  const double run_start = now_s();
-  double run_seconds = 0;
   std::future<Decoded> decoding;
-  if (!work.empty()) decoding = start_decode(work.front());
-  for (size_t w = 0; w < work.size(); ++w) {
-    const size_t k = work[w];
+  std::optional<size_t> next = worker.next();
+  if (next) decoding = start_decode(*next);
+  while (next) {
+    const size_t k = *next;
+    entries[k]["device"] = model.device.str();
+    entries[k]["worker"] = worker.index;
     Decoded d;
     try {
       d = decoding.get();
     } catch (const std::exception& e) {
       fail(k, e);
-      if (w + 1 < work.size()) decoding = start_decode(work[w + 1]);
+      if ((next = worker.next())) decoding = start_decode(*next);
       continue;
     }
-    if (w + 1 < work.size()) decoding = start_decode(work[w + 1]);
+    if ((next = worker.next())) decoding = start_decode(*next);
     if (d.sanitized > 0) {  // said with --quiet too: the stems are not what the file says
       entries[k]["sanitized_samples"] = d.sanitized;
       std::fprintf(stderr, "separate: %s: %lld NaN or infinite sample%s replaced with 0 (--sanitize)\n",
@@ -601,7 +625,8 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
       const double t0 = now_s();
       at::Tensor est;
       {
-        ProgressBar bar(bar_options(split_track_name(inputs[k]).track, ProgressUnit::audio_seconds(), o.quiet));
+        ProgressBar bar(
+            bar_options(split_track_name(inputs[k]).track, ProgressUnit::audio_seconds(), o.quiet || !worker.bars));
         est = separate_with_retry(
             model, d.wav, sep, [&](double f) { bar.update(f * seconds, seconds); }, &report, o.quiet);
       }
@@ -614,7 +639,7 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
                          {"realtime", seconds / separate_s},
                          {"batch_size", sep.batch_size},
                          {"graphs", report.graphs}});
-      run_seconds += seconds;
+      worker.seconds += seconds;
       // The stems as tensors on the CPU (views of est, or made from it here); the
       // encoder's threads clip, convert and write them (resampled when asked),
       // so that the next file's separation need not wait for that.
@@ -657,13 +682,30 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
     }
   }
   join_encoding();
+}
+
+nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& inputs, const RunnerOptions& o,
+                              int& failed, ReadAhead* first, const TrackDone& on_track) {
+  PreparedFiles files = prepare_files(model, inputs, o, on_track);
+  const std::vector<size_t>& work = files.work;
+  TrackSequence sequence(files, on_track);
+  FileWorker worker;
+  size_t w = 0;
+  worker.next = [&]() -> std::optional<size_t> {
+    if (w < work.size()) return work[w++];
+    return std::nullopt;
+  };
+  worker.done = [&](size_t k) { sequence.done(k); };
+  const double run_start = now_s();
+  separate_work(model, files, o, worker, first);
+  failed = worker.failed;
   const double run_wall = now_s() - run_start;
   if (!o.quiet && work.size() > 1)
     std::fprintf(stderr, "separate: %zu files, %.1f s of audio in %.1f s (%.1fx realtime with decoding and encoding)\n",
-                 work.size(), run_seconds, run_wall, run_seconds / run_wall);
-  nlohmann::json files = nlohmann::json::array();
-  for (auto& e : entries) files.push_back(std::move(e));
-  return files;
+                 work.size(), worker.seconds, run_wall, worker.seconds / run_wall);
+  nlohmann::json summary = nlohmann::json::array();
+  for (auto& e : files.entries) summary.push_back(std::move(e));
+  return summary;
 }
 
 }  // namespace stemkit::separate
