@@ -148,18 +148,32 @@ nlohmann::json separate_on_devices(std::vector<LoadedModel>& models, const std::
   std::vector<FileWorker> workers(n);
   std::vector<std::exception_ptr> errors(n);
   std::vector<std::thread> threads;
+  // One line for the run and a bar per device separating a file; the labels
+  // tell a device named twice apart by its place in the list.
+  std::vector<std::string> labels;
+  for (size_t i = 0; i < n; ++i) {
+    const auto& d = models[i].device;
+    const bool twice =
+        std::count_if(models.begin(), models.end(), [&](const LoadedModel& m) { return m.device == d; }) > 1;
+    labels.push_back(twice ? fmt::format("{}#{}", d.str(), i) : d.str());
+  }
+  RunProgress progress(run_progress_options(o, files.work.size(), labels));
   const double run_start = now_s();
   for (size_t i = 0; i < n; ++i) {
     FileWorker& w = workers[i];
     w.index = i;
-    w.bars = false;  // one bar per file would overwrite another device's on the same line
+    w.progress = &progress;
+    w.slot = i;
     w.next = [&files, &cursor, i, started = false]() mutable -> std::optional<size_t> {
       const size_t p = started ? cursor.fetch_add(1) : i;
       started = true;
       if (p < files.work.size()) return files.work[p];
       return std::nullopt;
     };
-    w.done = [&sequence](size_t k) { sequence.done(k); };
+    w.done = [&](size_t k) {
+      file_outcome(progress, files.entries[k]);
+      sequence.done(k);
+    };
     threads.emplace_back([&, i] {
       try {
         std::optional<c10::DeviceGuard> guard;
@@ -177,6 +191,7 @@ nlohmann::json separate_on_devices(std::vector<LoadedModel>& models, const std::
     });
   }
   for (auto& t : threads) t.join();
+  progress.finish();
   for (const auto& e : errors)
     if (e) std::rethrow_exception(e);
   failed = 0;

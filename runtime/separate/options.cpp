@@ -310,6 +310,13 @@ void add_options(CLI::App& app, CommandLine& c, Raw& r) {
       ->group(out);
   app.add_option("--json", c.json_path, "Write a JSON summary to FILE ('-': stdout)")->group(out);
   app.add_flag("-q,--quiet", o.quiet, "No progress bars or per-file lines")->group(out);
+  app.add_option("--progress-interval", o.progress_interval_s,
+                 "When stderr is not a terminal (a log, a Slurm job): a line of the run's progress at most every "
+                 "SECONDS (0: after each file)")
+      ->type_name("SECONDS")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber)
+      ->group(out);
 
   const char* catalog = "A whole catalog (docs/cli.md: many machines, Slurm job arrays)";
   app.add_option("--shard", r.shard,

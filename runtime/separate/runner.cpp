@@ -510,6 +510,19 @@ PreparedFiles prepare_files(const LoadedModel& model, const std::vector<fs::path
   return files;
 }
 
+RunProgress::Options run_progress_options(const RunnerOptions& o, size_t files, std::vector<std::string> slots) {
+  RunProgress::Options p;
+  p.files = files;
+  p.slots = std::move(slots);
+  p.quiet = o.quiet;
+  p.log_interval_s = o.progress_interval_s;
+  return p;
+}
+
+void file_outcome(RunProgress& progress, const nlohmann::json& entry) {
+  progress.file_done(entry.value("status", "") == "ok", entry.value("seconds", 0.0), entry.contains("separate_s"));
+}
+
 TrackSequence::TrackSequence(const PreparedFiles& files, TrackDone on_track)
     : files_(files), on_track_(std::move(on_track)), finished_(files.inputs.size(), 0) {}
 
@@ -532,11 +545,17 @@ void separate_work(LoadedModel& model, PreparedFiles& files, const RunnerOptions
   const audio::OutputFormat& output = o.output;
   const audio::Clip clip = o.clip;
   models::SeparationOptions sep = separation_options(model, o);
+  auto say = [&](const std::string& line) {  // above the run's progress, where it is drawn
+    if (worker.progress)
+      worker.progress->message(line);
+    else
+      std::fprintf(stderr, "%s\n", line.c_str());
+  };
   auto fail = [&](size_t k, const std::exception& e) {
     ++worker.failed;
     entries[k]["status"] = "failed";
     entries[k]["error"] = error_text(e);
-    std::fprintf(stderr, "separate: %s: %s\n", inputs[k].c_str(), error_text(e).c_str());
+    say(fmt::format("separate: {}: {}", inputs[k].string(), error_text(e)));
     worker.done(k);
   };
 
@@ -588,11 +607,11 @@ void separate_work(LoadedModel& model, PreparedFiles& files, const RunnerOptions
       entry["status"] = "ok";
       entry["encode_s"] = encode_s;
       entry["realtime_with_io"] = seconds / (decode_s + separate_s + encode_s);
-      worker.done(encoding_index);
       if (!o.quiet)
-        std::fprintf(stderr, "separate: %s: %.1f s of audio, separated in %.1f s (%.1fx realtime) -> %s\n",
-                     inputs[encoding_index].c_str(), seconds, separate_s, seconds / separate_s,
-                     outs[encoding_index].front()->path.parent_path().c_str());
+        say(fmt::format("separate: {}: {:.1f} s of audio, separated in {:.1f} s ({:.1f}x realtime) -> {}",
+                        inputs[encoding_index].string(), seconds, separate_s, seconds / separate_s,
+                        outs[encoding_index].front()->path.parent_path().string()));
+      worker.done(encoding_index);
     } catch (const std::exception& e) {
       fail(encoding_index, e);
     }
@@ -616,8 +635,8 @@ void separate_work(LoadedModel& model, PreparedFiles& files, const RunnerOptions
     if ((next = worker.next())) decoding = start_decode(*next);
     if (d.sanitized > 0) {  // said with --quiet too: the stems are not what the file says
       entries[k]["sanitized_samples"] = d.sanitized;
-      std::fprintf(stderr, "separate: %s: %lld NaN or infinite sample%s replaced with 0 (--sanitize)\n",
-                   inputs[k].c_str(), static_cast<long long>(d.sanitized), d.sanitized == 1 ? "" : "s");
+      say(fmt::format("separate: {}: {} NaN or infinite sample{} replaced with 0 (--sanitize)", inputs[k].string(),
+                      d.sanitized, d.sanitized == 1 ? "" : "s"));
     }
     try {
       const double seconds = static_cast<double>(d.wav.size(1)) / sr;
@@ -625,10 +644,28 @@ void separate_work(LoadedModel& model, PreparedFiles& files, const RunnerOptions
       const double t0 = now_s();
       at::Tensor est;
       {
-        ProgressBar bar(
-            bar_options(split_track_name(inputs[k]).track, ProgressUnit::audio_seconds(), o.quiet || !worker.bars));
+        const std::string track = split_track_name(inputs[k]).track;
+        std::optional<ProgressBar> bar;
+        if (!worker.progress) bar.emplace(bar_options(track, ProgressUnit::audio_seconds(), o.quiet));
+        struct Slot {  // the file's bar in the run's block, for as long as it is separated
+          RunProgress* run;
+          size_t slot;
+          bool separated = false;
+          ~Slot() {
+            if (run) run->end_file(slot, separated);
+          }
+        } slot{worker.progress, worker.slot};
+        if (worker.progress) worker.progress->start_file(worker.slot, track, seconds);
         est = separate_with_retry(
-            model, d.wav, sep, [&](double f) { bar.update(f * seconds, seconds); }, &report, o.quiet);
+            model, d.wav, sep,
+            [&](double f) {
+              if (bar)
+                bar->update(f * seconds, seconds);
+              else
+                worker.progress->update(worker.slot, f * seconds);
+            },
+            &report, o.quiet);
+        slot.separated = true;
       }
       const double separate_s = now_s() - t0;
       entries[k].update({{"seconds", seconds},
@@ -695,9 +732,17 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
     if (w < work.size()) return work[w++];
     return std::nullopt;
   };
-  worker.done = [&](size_t k) { sequence.done(k); };
+  // A run of several files: its progress above the file's bar.
+  std::optional<RunProgress> progress;
+  if (work.size() > 1) progress.emplace(run_progress_options(o, work.size(), {""}));
+  worker.progress = progress ? &*progress : nullptr;
+  worker.done = [&](size_t k) {
+    if (progress) file_outcome(*progress, files.entries[k]);
+    sequence.done(k);
+  };
   const double run_start = now_s();
   separate_work(model, files, o, worker, first);
+  if (progress) progress->finish();
   failed = worker.failed;
   const double run_wall = now_s() - run_start;
   if (!o.quiet && work.size() > 1)

@@ -22,6 +22,7 @@
 #include "runtime/plan/execution_plan.h"
 #include "runtime/separate/environment.h"
 #include "runtime/separate/naming.h"
+#include "runtime/separate/progress.h"
 
 namespace stemkit::separate {
 
@@ -66,6 +67,7 @@ struct RunnerOptions {
   bool skip_existing = false;    // skip inputs whose set of stems is complete (stem_set.h)
   bool sanitize = false;         // replace NaN and infinite input samples with 0 instead of failing the file
   bool quiet = false;
+  double progress_interval_s = 60;  // not on a terminal: a line of a run's progress at most this often (RunProgress)
 };
 
 // An exception's message for users: libtorch's errors without the C++
@@ -167,7 +169,10 @@ struct FileWorker {
   std::function<std::optional<size_t>()> next;
   // Input k's entry has its outcome ("ok" or "failed"); from this thread.
   std::function<void(size_t k)> done;
-  bool bars = true;  // the per-file progress bar on stderr (never with --quiet)
+  // Where its progress and its lines go: slot `slot` of a run's block, or,
+  // when null, a bar per file and plain lines on stderr.
+  RunProgress* progress = nullptr;
+  size_t slot = 0;
   // Filled in by separate_work:
   int failed = 0;
   double seconds = 0;  // of audio separated
@@ -177,6 +182,13 @@ struct FileWorker {
 // stems encoded while one is separated). `first`: as separate_files'.
 void separate_work(LoadedModel& model, PreparedFiles& files, const RunnerOptions& options, FileWorker& worker,
                    ReadAhead* first = nullptr);
+
+// The block of a run of `files` files on `slots` devices ("" for one), with
+// --quiet and --progress-interval.
+RunProgress::Options run_progress_options(const RunnerOptions& options, size_t files, std::vector<std::string> slots);
+
+// A file's outcome, from its entry (status, seconds, whether it was separated), to the run's progress.
+void file_outcome(RunProgress& progress, const nlohmann::json& entry);
 
 // Hands the separated inputs' entries to on_track in input order (the order
 // of files.work), whatever order they finish in: a file that ends before an
