@@ -80,18 +80,32 @@ int cpu_threads_per_model(int jobs, size_t models) {
 }
 
 std::vector<LoadedModel> load_on_devices(const std::vector<at::Device>& devices, const RunnerOptions& o,
-                                         const EnsembleOptions& ensemble) {
+                                         const EnsembleOptions& ensemble, bool first_only) {
+  // Several GPUs in one process run eagerly: libtorch captures a graph in
+  // cudaStreamCaptureModeGlobal, which forbids every other thread the calls a
+  // forward makes (cudaMalloc, a copy back to the CPU) while it lasts, so one
+  // device's capture would fail another's file. Capturing per thread
+  // (thread-local mode, libtorch 2.x) is to be tried on a machine with two GPUs.
+  const bool eager = devices.size() > 1 && devices.front().is_cuda();
   auto load = [&](const at::Device& device) {
     RunnerOptions on = o;
     on.device = device;
+    if (eager) on.separation.graphs = false;
     if (ensemble.members.empty()) return load_model(on);
     EnsembleOptions e = ensemble;
-    for (auto& member : e.members) member.device = device;
+    for (auto& member : e.members) {
+      member.device = device;
+      if (eager) member.separation.graphs = false;
+    }
     return load_ensemble(e, on);
   };
+  const std::string reason =
+      "several GPUs in one process: a capture (global mode) would forbid the other devices' threads their CUDA calls "
+      "while it lasts";
   std::vector<LoadedModel> models;
-  if (devices.size() == 1) {  // as before: its errors as they are
+  if (devices.size() == 1 || first_only) {  // its errors as they are
     models.push_back(load(devices.front()));
+    if (eager) models.front().plan.graphs_reason = reason;
     return models;
   }
   // Each on its own thread: the devices start (and the checkpoints are read) at the same time.
@@ -113,6 +127,8 @@ std::vector<LoadedModel> load_on_devices(const std::vector<at::Device>& devices,
     }
   }
   if (!error.empty()) throw Error("{}", error);
+  if (eager)
+    for (auto& m : models) m.plan.graphs_reason = reason;
   return models;
 }
 

@@ -33,9 +33,10 @@ int cpu_threads_per_model(int jobs, size_t models);
 // The model -n names (or the ensemble of the -n's), once per device, loaded
 // at the same time on threads of their own. A device that cannot start, or a
 // model that cannot load there, throws stemkit::Error naming the device.
-// `devices` has one device or more; options.device is ignored.
+// `devices` has one device or more; options.device is ignored. `first_only`
+// (--explain): the first device's model only, with the plan it has in the list.
 std::vector<LoadedModel> load_on_devices(const std::vector<at::Device>& devices, const RunnerOptions& options,
-                                         const EnsembleOptions& ensemble);
+                                         const EnsembleOptions& ensemble, bool first_only = false);
 
 // The plan's "devices" line: the devices, how the files are shared between
 // them, and each model's CPU threads on the CPU.

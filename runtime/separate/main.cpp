@@ -150,8 +150,7 @@ int main(int argc, char** argv) {
     std::optional<ReadAhead> first;
     if (!c.bench_mode && !c.explain) first = read_ahead(c.inputs.front());
     // One model per device of --device (--explain: the first's plan, with the list).
-    std::vector<LoadedModel> models =
-        load_on_devices(c.explain ? std::vector{c.devices.front()} : c.devices, o, c.ensemble);
+    std::vector<LoadedModel> models = load_on_devices(c.devices, o, c.ensemble, c.explain);
     LoadedModel& model = models.front();
     if (c.devices.size() > 1) model.plan.devices = devices_reason(c.devices, c.devices_given, o.jobs);
     // Said even with --quiet, which silences progress, not what the user must know.

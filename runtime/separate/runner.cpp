@@ -63,9 +63,10 @@ audio::Audio to_audio(const at::Tensor& t, int samplerate) {
 }
 
 // separate() with the batch halved after running out of GPU memory; later
-// files keep the smaller batch.
+// files keep the smaller batch. `say`: where its line goes (above a run's progress).
 at::Tensor separate_with_retry(LoadedModel& model, const at::Tensor& wav, models::SeparationOptions& o,
-                               const models::ProgressFn& progress, models::SeparationReport* report, bool quiet) {
+                               const models::ProgressFn& progress, models::SeparationReport* report, bool quiet,
+                               const std::function<void(const std::string&)>& say) {
   for (;;) {
     try {
       return model.model->separate(wav, o, progress, report);
@@ -82,9 +83,8 @@ at::Tensor separate_with_retry(LoadedModel& model, const at::Tensor& wav, models
       }
       const int64_t smaller = o.batch_size / 2;
       if (!quiet)
-        std::fprintf(stderr, "separate: out of %s memory at --batch-size %lld; retrying with %lld\n",
-                     model.device.is_cuda() ? "GPU" : "CPU", static_cast<long long>(o.batch_size),
-                     static_cast<long long>(smaller));
+        say(fmt::format("separate: out of {} memory at --batch-size {}; retrying with {}",
+                        model.device.is_cuda() ? "GPU" : "CPU", o.batch_size, smaller));
       o.batch_size = smaller;
     }
   }
@@ -664,7 +664,7 @@ void separate_work(LoadedModel& model, PreparedFiles& files, const RunnerOptions
               else
                 worker.progress->update(worker.slot, f * seconds);
             },
-            &report, o.quiet);
+            &report, o.quiet, say);
         slot.separated = true;
       }
       const double separate_s = now_s() - t0;
