@@ -85,6 +85,7 @@ std::string ExecutionPlan::explain() const {
   };
   line("model", model, "");
   line("device", device.str(), device_name);
+  if (!devices.value.empty()) line("devices", devices.value, devices.reason);
   line("precision", precision_name(dtype), precision_reason);
   line("batch", std::to_string(batch_size), batch_reason);
   for (const auto& [what, r] : cutting) line(what, r.value, r.reason);
@@ -109,17 +110,19 @@ nlohmann::json ExecutionPlan::to_json() const {
   nlohmann::json calls = nlohmann::json::array();
   for (const auto& e : kernels.attention.log->entries())
     calls.push_back({{"shape", e.shape}, {"backend", e.backend}, {"reason", e.reason}});
-  return {{"model", model},
-          {"device", device.str()},
-          {"device_name", device_name},
-          {"precision", {{"value", precision_name(dtype)}, {"reason", precision_reason}}},
-          {"batch_size", {{"value", batch_size}, {"reason", batch_reason}}},
-          {"cutting", cutting_json},
-          {"graphs", {{"value", graphs}, {"reason", graphs_reason}}},
-          {"window_seconds", {{"value", window_seconds}, {"reason", window_reason}}},
-          {"assembly", device_assembly ? "device" : "host"},
-          {"kernels", kernel_json},
-          {"attention_calls", calls}};
+  nlohmann::json out = {{"model", model},
+                        {"device", device.str()},
+                        {"device_name", device_name},
+                        {"precision", {{"value", precision_name(dtype)}, {"reason", precision_reason}}},
+                        {"batch_size", {{"value", batch_size}, {"reason", batch_reason}}},
+                        {"cutting", cutting_json},
+                        {"graphs", {{"value", graphs}, {"reason", graphs_reason}}},
+                        {"window_seconds", {{"value", window_seconds}, {"reason", window_reason}}},
+                        {"assembly", device_assembly ? "device" : "host"},
+                        {"kernels", kernel_json},
+                        {"attention_calls", calls}};
+  if (!devices.value.empty()) out["devices"] = {{"value", devices.value}, {"reason", devices.reason}};
+  return out;
 }
 
 }  // namespace stemkit::plan

@@ -20,6 +20,7 @@
 #include "runtime/bench/separate_bench.h"
 #include "runtime/error.h"
 #include "runtime/separate/catalog_run.h"
+#include "runtime/separate/device_pool.h"
 #include "runtime/separate/ensemble_runner.h"
 #include "runtime/separate/model_catalog.h"
 #include "runtime/separate/naming.h"
@@ -149,7 +150,10 @@ int run(int argc, char** argv) {
     // The first song is read while the model loads.
     std::optional<ReadAhead> first;
     if (!c.bench_mode && !c.explain) first = read_ahead(c.inputs.front());
-    LoadedModel model = c.ensemble.members.empty() ? load_model(o) : load_ensemble(c.ensemble, o);
+    // One model per device of --device (--explain: the first's plan, with the list).
+    std::vector<LoadedModel> models = load_on_devices(c.devices, o, c.ensemble, c.explain);
+    LoadedModel& model = models.front();
+    if (c.devices.size() > 1) model.plan.devices = devices_reason(c.devices, c.devices_given, o.jobs);
     // Said even with --quiet, which silences progress, not what the user must know.
     for (const auto& w : model.warnings) std::fprintf(stderr, "separate: %s\n", w.c_str());
     if (c.explain) {
@@ -165,24 +169,32 @@ int run(int argc, char** argv) {
       if (c.json_path) write_json(*c.json_path, result);
       return 0;
     }
+    std::string devices;                 // "cuda:0", "cuda:0,cuda:1"
+    double load_s = 0, to_device_s = 0;  // the slowest device's (they load at the same time)
+    nlohmann::json per_device = nlohmann::json::array();
+    for (const auto& m : models) {
+      devices += (devices.empty() ? "" : ",") + m.device.str();
+      load_s = std::max(load_s, m.load_s);
+      to_device_s = std::max(to_device_s, m.to_device_s);
+      per_device.push_back({{"device", m.device.str()}, {"load_s", m.load_s}, {"to_device_s", m.to_device_s}});
+    }
     if (!o.quiet)
-      std::fprintf(stderr, "separate: %s on %s in %s%s, loaded in %.1f s\n", model.name.c_str(),
-                   model.device.str().c_str(), precision_name(model.dtype), o.precision ? "" : " (--precision auto)",
-                   model.load_s);
+      std::fprintf(stderr, "separate: %s on %s in %s%s, loaded in %.1f s\n", model.name.c_str(), devices.c_str(),
+                   precision_name(model.dtype), o.precision ? "" : " (--precision auto)", load_s);
     int failed = 0;
     nlohmann::json summary = {{"model", model.name},
-                              {"load_s", model.load_s},
-                              {"to_device_s", model.to_device_s},
-                              {"device", model.device.str()},
+                              {"load_s", load_s},
+                              {"to_device_s", to_device_s},
+                              {"device", devices},
                               {"precision", precision_name(model.dtype)},
                               {"version", stemkit::version_text()}};
+    if (models.size() > 1) summary["devices"] = per_device;
     TrackDone on_track;
     if (recorder) {
-      recorder->set_model(model.name, model.files, precision_name(model.dtype), model.device.str(),
-                          stem_set_settings(model, o));
+      recorder->set_model(model.name, model.files, precision_name(model.dtype), devices, stem_set_settings(model, o));
       on_track = [&](const nlohmann::json& entry) { recorder->track(entry); };
     }
-    summary["files"] = separate_files(model, c.inputs, o, failed, first ? &*first : nullptr, on_track);
+    summary["files"] = separate_on_devices(models, c.inputs, o, failed, first ? &*first : nullptr, on_track);
     summary["plan"] = model.plan.to_json();
     if (!c.ensemble.members.empty()) summary["ensemble"] = ensemble_summary(model);
     summary["timeline"] = timeline::to_json();

@@ -16,6 +16,7 @@
 #include "runtime/audio/audio.h"
 #include "runtime/bench/kernel_trace.h"
 #include "runtime/error.h"
+#include "runtime/separate/device_pool.h"
 #include "runtime/separate/ensemble.h"
 #include "runtime/separate/inputs.h"
 #include "runtime/separate/model_catalog.h"
@@ -161,7 +162,11 @@ void add_options(CLI::App& app, CommandLine& c, Raw& r) {
       ->group(ensemble);
 
   const char* run = "Separation";
-  app.add_option("-d,--device", r.device, "cpu, cuda, cuda:N or auto")->capture_default_str()->group(run);
+  app.add_option("-d,--device", r.device,
+                 "cpu, cuda, cuda:N or auto; or several, the files shared between them: cuda:0,cuda:1, cuda:all, "
+                 "cpu,cpu")
+      ->capture_default_str()
+      ->group(run);
   app.add_option("--precision", r.precision,
                  "fp32, fp16 (GPU), bf16, or auto: fp16 on a GPU for an MSST config with training.use_amp (MSST's "
                  "autocast), else fp32")
@@ -306,6 +311,13 @@ void add_options(CLI::App& app, CommandLine& c, Raw& r) {
       ->group(out);
   app.add_option("--json", c.json_path, "Write a JSON summary to FILE ('-': stdout)")->group(out);
   app.add_flag("-q,--quiet", o.quiet, "No progress bars or per-file lines")->group(out);
+  app.add_option("--progress-interval", o.progress_interval_s,
+                 "When stderr is not a terminal (a log, a Slurm job): a line of the run's progress at most every "
+                 "SECONDS (0: after each file)")
+      ->type_name("SECONDS")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber)
+      ->group(out);
 
   const char* catalog = "A whole catalog (docs/cli.md: many machines, Slurm job arrays)";
   app.add_option("--shard", r.shard,
@@ -523,7 +535,9 @@ void finish(const CLI::App& app, CommandLine& c, Raw& r) {
   RunnerOptions& o = c.run;
   o.env = read_environment();
   o.kernels.gemm_algorithm_dir = gemm_algorithm_dir(o.env).string();
-  o.device = parse_device(r.device);
+  c.devices = parse_devices(r.device);
+  c.devices_given = r.device;
+  o.device = c.devices.front();
   if (r.precision != "auto") o.precision = parse_precision(r.precision, o.device);
   if (r.model_dir) o.model_dir = *r.model_dir;
   if (!o.model_mirror.empty() && o.model_mirror.rfind("http://", 0) != 0 && o.model_mirror.rfind("https://", 0) != 0)
@@ -602,6 +616,8 @@ void finish(const CLI::App& app, CommandLine& c, Raw& r) {
     if (c.listed > 0) return;  // a shard may get none of a small catalog's files: it records that it ran
   }
   if (c.bench_mode) {
+    if (c.devices.size() > 1)
+      throw Error("--bench measures one device; give one (--device {} names {} devices)", r.device, c.devices.size());
     bench::BenchOptions& bench = c.bench;
     if (c.inputs.size() > 1) throw Error("--bench takes at most one FILE");
     if (!c.inputs.empty()) bench.input = c.inputs.front();

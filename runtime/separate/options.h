@@ -29,6 +29,8 @@ struct CommandLine {
   bool list_models = false;                   // --list-models
   bool explain = false;                       // --explain: print the execution plan and exit
   bool bench_mode = false;                    // --bench
+  std::vector<at::Device> devices;            // --device: run.device, or several (device_pool.h); never empty
+  std::string devices_given;                  // --device as given, for messages and the plan
   // A whole catalog (catalog_run.h): `inputs` is already this shard's share.
   std::optional<ShardSpec> shard;                  // --shard I/N
   std::filesystem::path shard_root;                // --shard-root, else the one folder given, else "."

@@ -64,9 +64,10 @@ audio::Audio to_audio(const at::Tensor& t, int samplerate) {
 }
 
 // separate() with the batch halved after running out of GPU memory; later
-// files keep the smaller batch.
+// files keep the smaller batch. `say`: where its line goes (above a run's progress).
 at::Tensor separate_with_retry(LoadedModel& model, const at::Tensor& wav, models::SeparationOptions& o,
-                               const models::ProgressFn& progress, models::SeparationReport* report, bool quiet) {
+                               const models::ProgressFn& progress, models::SeparationReport* report, bool quiet,
+                               const std::function<void(const std::string&)>& say) {
   for (;;) {
     try {
       return model.model->separate(wav, o, progress, report);
@@ -83,9 +84,8 @@ at::Tensor separate_with_retry(LoadedModel& model, const at::Tensor& wav, models
       }
       const int64_t smaller = o.batch_size / 2;
       if (!quiet)
-        std::fprintf(stderr, "separate: out of %s memory at --batch-size %lld; retrying with %lld\n",
-                     model.device.is_cuda() ? "GPU" : "CPU", static_cast<long long>(o.batch_size),
-                     static_cast<long long>(smaller));
+        say(fmt::format("separate: out of {} memory at --batch-size {}; retrying with {}",
+                        model.device.is_cuda() ? "GPU" : "CPU", o.batch_size, smaller));
       o.batch_size = smaller;
     }
   }
@@ -464,12 +464,11 @@ ReadAhead read_ahead(const fs::path& input) {
   return r;
 }
 
-nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& inputs, const RunnerOptions& o,
-                              int& failed, ReadAhead* first, const TrackDone& on_track) {
-  failed = 0;
+PreparedFiles prepare_files(const LoadedModel& model, const std::vector<fs::path>& inputs, const RunnerOptions& o,
+                            const TrackDone& on_track) {
+  PreparedFiles files;
+  files.inputs = inputs;
   const auto& sources = model.model->stems();
-  const int sr = static_cast<int>(model.model->samplerate());
-  const int channels = static_cast<int>(model.model->audio_channels());
   std::vector<std::string> stem_names;
   if (o.two_stems) {
     check_two_stems(*o.two_stems, sources, model.name);
@@ -478,12 +477,10 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
     stem_names = sources;
   }
   audio::check_output_format(o.format, o.output);  // parse_command_line checked it too, before the model loaded
-  const audio::OutputFormat& output = o.output;
   if (o.format == "opus" && !o.quiet)
     std::fprintf(stderr, "separate: Opus holds 48 kHz only: the stems are resampled to 48000 Hz (soxr)\n");
-  const audio::Clip clip = o.clip;
   // Every output path is known, and checked for collisions, before any work.
-  const auto plan =
+  const auto& plan = files.plan =
       plan_outputs(inputs, stem_names, FilenameTemplate(o.filename), output_root(o.out, model.name), o.format);
   // ...and found writable before the first separation, without making the
   // folders: a file that fails leaves no empty folder.
@@ -493,12 +490,13 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
   if (!removed.empty() && !o.quiet)
     std::fprintf(stderr, "separate: removed %zu temporary file%s left by an interrupted run (%s%s)\n", removed.size(),
                  removed.size() == 1 ? "" : "s", removed.front().c_str(), removed.size() > 1 ? ", ..." : "");
-  const nlohmann::json settings = stem_set_settings(model, o);
+  const nlohmann::json& settings = files.settings = stem_set_settings(model, o);
 
-  models::SeparationOptions sep = separation_options(model, o);
-  std::vector<nlohmann::json> entries(inputs.size());
-  std::vector<std::vector<const PlannedOutput*>> outs(inputs.size());
-  std::vector<size_t> work;  // the inputs to separate, in order
+  std::vector<nlohmann::json>& entries = files.entries;
+  entries.resize(inputs.size());
+  std::vector<std::vector<const PlannedOutput*>>& outs = files.outs;
+  outs.resize(inputs.size());
+  std::vector<size_t>& work = files.work;  // the inputs to separate, in order
   for (size_t k = 0; k < inputs.size(); ++k) {
     for (const auto& p : plan)
       if (p.input == inputs[k]) outs[k].push_back(&p);
@@ -519,12 +517,56 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
       work.push_back(k);
     }
   }
+  return files;
+}
+
+RunProgress::Options run_progress_options(const RunnerOptions& o, size_t files, std::vector<std::string> slots) {
+  RunProgress::Options p;
+  p.files = files;
+  p.slots = std::move(slots);
+  p.quiet = o.quiet;
+  p.log_interval_s = o.progress_interval_s;
+  return p;
+}
+
+void file_outcome(RunProgress& progress, const nlohmann::json& entry) {
+  progress.file_done(entry.value("status", "") == "ok", entry.value("seconds", 0.0), entry.contains("separate_s"));
+}
+
+TrackSequence::TrackSequence(const PreparedFiles& files, TrackDone on_track)
+    : files_(files), on_track_(std::move(on_track)), finished_(files.inputs.size(), 0) {}
+
+void TrackSequence::done(size_t k) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  finished_.at(k) = 1;
+  for (; emitted_ < files_.work.size() && finished_[files_.work[emitted_]]; ++emitted_)
+    if (on_track_) on_track_(files_.entries[files_.work[emitted_]]);
+}
+
+void separate_work(LoadedModel& model, PreparedFiles& files, const RunnerOptions& o, FileWorker& worker,
+                   ReadAhead* first) {
+  const std::vector<fs::path>& inputs = files.inputs;
+  std::vector<nlohmann::json>& entries = files.entries;
+  const std::vector<std::vector<const PlannedOutput*>>& outs = files.outs;
+  const nlohmann::json& settings = files.settings;
+  const auto& sources = model.model->stems();
+  const int sr = static_cast<int>(model.model->samplerate());
+  const int channels = static_cast<int>(model.model->audio_channels());
+  const audio::OutputFormat& output = o.output;
+  const audio::Clip clip = o.clip;
+  models::SeparationOptions sep = separation_options(model, o);
+  auto say = [&](const std::string& line) {  // above the run's progress, where it is drawn
+    if (worker.progress)
+      worker.progress->message(line);
+    else
+      std::fprintf(stderr, "%s\n", line.c_str());
+  };
   auto fail = [&](size_t k, const std::exception& e) {
-    ++failed;
+    ++worker.failed;
     entries[k]["status"] = "failed";
     entries[k]["error"] = error_text(e);
-    std::fprintf(stderr, "separate: %s: %s\n", inputs[k].c_str(), error_text(e).c_str());
-    if (on_track) on_track(entries[k]);
+    say(fmt::format("separate: {}: {}", inputs[k].string(), error_text(e)));
+    worker.done(k);
   };
 
   // A pipeline over the files: the next file is decoded and the previous
@@ -576,35 +618,36 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
       entry["status"] = "ok";
       entry["encode_s"] = encode_s;
       entry["realtime_with_io"] = seconds / (decode_s + separate_s + encode_s);
-      if (on_track) on_track(entry);
       if (!o.quiet)
-        std::fprintf(stderr, "separate: %s: %.1f s of audio, separated in %.1f s (%.1fx realtime) -> %s\n",
-                     inputs[encoding_index].c_str(), seconds, separate_s, seconds / separate_s,
-                     outs[encoding_index].front()->path.parent_path().c_str());
+        say(fmt::format("separate: {}: {:.1f} s of audio, separated in {:.1f} s ({:.1f}x realtime) -> {}",
+                        inputs[encoding_index].string(), seconds, separate_s, seconds / separate_s,
+                        outs[encoding_index].front()->path.parent_path().string()));
+      worker.done(encoding_index);
     } catch (const std::exception& e) {
       fail(encoding_index, e);
     }
   };
 
-  const double run_start = now_s();
-  double run_seconds = 0;
   std::future<Decoded> decoding;
-  if (!work.empty()) decoding = start_decode(work.front());
-  for (size_t w = 0; w < work.size(); ++w) {
-    const size_t k = work[w];
+  std::optional<size_t> next = worker.next();
+  if (next) decoding = start_decode(*next);
+  while (next) {
+    const size_t k = *next;
+    entries[k]["device"] = model.device.str();
+    entries[k]["worker"] = worker.index;
     Decoded d;
     try {
       d = decoding.get();
     } catch (const std::exception& e) {
       fail(k, e);
-      if (w + 1 < work.size()) decoding = start_decode(work[w + 1]);
+      if ((next = worker.next())) decoding = start_decode(*next);
       continue;
     }
-    if (w + 1 < work.size()) decoding = start_decode(work[w + 1]);
+    if ((next = worker.next())) decoding = start_decode(*next);
     if (d.sanitized > 0) {  // said with --quiet too: the stems are not what the file says
       entries[k]["sanitized_samples"] = d.sanitized;
-      std::fprintf(stderr, "separate: %s: %lld NaN or infinite sample%s replaced with 0 (--sanitize)\n",
-                   inputs[k].c_str(), static_cast<long long>(d.sanitized), d.sanitized == 1 ? "" : "s");
+      say(fmt::format("separate: {}: {} NaN or infinite sample{} replaced with 0 (--sanitize)", inputs[k].string(),
+                      d.sanitized, d.sanitized == 1 ? "" : "s"));
     }
     try {
       const double seconds = static_cast<double>(d.wav.size(1)) / sr;
@@ -612,16 +655,31 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
       const double t0 = now_s();
       at::Tensor est;
       {
-        ProgressBar bar(bar_options(split_track_name(inputs[k]).track, ProgressUnit::audio_seconds(), o.quiet));
+        const std::string track = split_track_name(inputs[k]).track;
+        std::optional<ProgressBar> bar;
+        if (!worker.progress) bar.emplace(bar_options(track, ProgressUnit::audio_seconds(), o.quiet));
+        struct Slot {  // the file's bar in the run's block, for as long as it is separated
+          RunProgress* run;
+          size_t slot;
+          bool separated = false;
+          ~Slot() {
+            if (run) run->end_file(slot, separated);
+          }
+        } slot{worker.progress, worker.slot};
+        if (worker.progress) worker.progress->start_file(worker.slot, track, seconds);
         bool first_window = true;
         est = separate_with_retry(
             model, d.wav, sep,
             [&](double f) {
               if (first_window && f > 0) timeline::mark("first batch queued: " + inputs[k].filename().string());
               first_window = first_window && f <= 0;
-              bar.update(f * seconds, seconds);
+              if (bar)
+                bar->update(f * seconds, seconds);
+              else
+                worker.progress->update(worker.slot, f * seconds);
             },
-            &report, o.quiet);
+            &report, o.quiet, say);
+        slot.separated = true;
       }
       const double separate_s = now_s() - t0;
       timeline::mark("separated: " + inputs[k].filename().string());
@@ -633,7 +691,7 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
                          {"realtime", seconds / separate_s},
                          {"batch_size", sep.batch_size},
                          {"graphs", report.graphs}});
-      run_seconds += seconds;
+      worker.seconds += seconds;
       // The stems as tensors on the CPU (views of est, or made from it here); the
       // encoder's threads clip, convert and write them (resampled when asked),
       // so that the next file's separation need not wait for that.
@@ -678,13 +736,38 @@ nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& i
     }
   }
   join_encoding();
+}
+
+nlohmann::json separate_files(LoadedModel& model, const std::vector<fs::path>& inputs, const RunnerOptions& o,
+                              int& failed, ReadAhead* first, const TrackDone& on_track) {
+  PreparedFiles files = prepare_files(model, inputs, o, on_track);
+  const std::vector<size_t>& work = files.work;
+  TrackSequence sequence(files, on_track);
+  FileWorker worker;
+  size_t w = 0;
+  worker.next = [&]() -> std::optional<size_t> {
+    if (w < work.size()) return work[w++];
+    return std::nullopt;
+  };
+  // A run of several files: its progress above the file's bar.
+  std::optional<RunProgress> progress;
+  if (work.size() > 1) progress.emplace(run_progress_options(o, work.size(), {""}));
+  worker.progress = progress ? &*progress : nullptr;
+  worker.done = [&](size_t k) {
+    if (progress) file_outcome(*progress, files.entries[k]);
+    sequence.done(k);
+  };
+  const double run_start = now_s();
+  separate_work(model, files, o, worker, first);
+  if (progress) progress->finish();
+  failed = worker.failed;
   const double run_wall = now_s() - run_start;
   if (!o.quiet && work.size() > 1)
     std::fprintf(stderr, "separate: %zu files, %.1f s of audio in %.1f s (%.1fx realtime with decoding and encoding)\n",
-                 work.size(), run_seconds, run_wall, run_seconds / run_wall);
-  nlohmann::json files = nlohmann::json::array();
-  for (auto& e : entries) files.push_back(std::move(e));
-  return files;
+                 work.size(), worker.seconds, run_wall, worker.seconds / run_wall);
+  nlohmann::json summary = nlohmann::json::array();
+  for (auto& e : files.entries) summary.push_back(std::move(e));
+  return summary;
 }
 
 }  // namespace stemkit::separate

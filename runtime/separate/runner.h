@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <functional>
 #include <future>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -21,6 +22,7 @@
 #include "runtime/plan/execution_plan.h"
 #include "runtime/separate/environment.h"
 #include "runtime/separate/naming.h"
+#include "runtime/separate/progress.h"
 
 namespace stemkit::separate {
 
@@ -65,6 +67,7 @@ struct RunnerOptions {
   bool skip_existing = false;    // skip inputs whose set of stems is complete (stem_set.h)
   bool sanitize = false;         // replace NaN and infinite input samples with 0 instead of failing the file
   bool quiet = false;
+  double progress_interval_s = 60;  // not on a terminal: a line of a run's progress at most this often (RunProgress)
 };
 
 // An exception's message for users: libtorch's errors without the C++
@@ -137,6 +140,71 @@ using TrackDone = std::function<void(const nlohmann::json& entry)>;
 nlohmann::json separate_files(LoadedModel& model, const std::vector<std::filesystem::path>& inputs,
                               const RunnerOptions& options, int& failed, ReadAhead* first = nullptr,
                               const TrackDone& on_track = {});
+
+// separate_files in two pieces, so that several devices can share one run
+// (device_pool.h): what is decided once for all the inputs, then a worker
+// that separates the inputs it is handed, one model's pipeline.
+
+// Every input's outputs, checked, and which of them to separate. Made once
+// per run, before any separation: the outputs planned and found writable,
+// what killed runs left removed, --skip-existing's complete sets skipped
+// (on_track called for each, in input order). `model`: any of the run's
+// models (they write the same stems with the same settings).
+struct PreparedFiles {
+  std::vector<std::filesystem::path> inputs;
+  std::vector<PlannedOutput> plan;
+  std::vector<std::vector<const PlannedOutput*>> outs;  // per input, its stems' outputs (into `plan`)
+  std::vector<nlohmann::json> entries;                  // per input, its entry of the summary
+  std::vector<size_t> work;                             // the inputs to separate, in input order
+  nlohmann::json settings;                              // stem_set_settings: what each set's marker records
+};
+PreparedFiles prepare_files(const LoadedModel& model, const std::vector<std::filesystem::path>& inputs,
+                            const RunnerOptions& options, const TrackDone& on_track);
+
+// One model's share of a run, on the calling thread.
+struct FileWorker {
+  size_t index = 0;  // its place in --device's list: the summary's "worker"
+  // The next input to separate (an index of inputs), or none when none is left.
+  // Called once ahead: the next file is decoded while the current one is separated.
+  std::function<std::optional<size_t>()> next;
+  // Input k's entry has its outcome ("ok" or "failed"); from this thread.
+  std::function<void(size_t k)> done;
+  // Where its progress and its lines go: slot `slot` of a run's block, or,
+  // when null, a bar per file and plain lines on stderr.
+  RunProgress* progress = nullptr;
+  size_t slot = 0;
+  // Filled in by separate_work:
+  int failed = 0;
+  double seconds = 0;  // of audio separated
+};
+// Separates the inputs worker.next hands out with `model`, through the
+// pipeline of separate_files (the next file decoded and the previous one's
+// stems encoded while one is separated). `first`: as separate_files'.
+void separate_work(LoadedModel& model, PreparedFiles& files, const RunnerOptions& options, FileWorker& worker,
+                   ReadAhead* first = nullptr);
+
+// The block of a run of `files` files on `slots` devices ("" for one), with
+// --quiet and --progress-interval.
+RunProgress::Options run_progress_options(const RunnerOptions& options, size_t files, std::vector<std::string> slots);
+
+// A file's outcome, from its entry (status, seconds, whether it was separated), to the run's progress.
+void file_outcome(RunProgress& progress, const nlohmann::json& entry);
+
+// Hands the separated inputs' entries to on_track in input order (the order
+// of files.work), whatever order they finish in: a file that ends before an
+// earlier one waits for it. Thread-safe.
+class TrackSequence {
+ public:
+  TrackSequence(const PreparedFiles& files, TrackDone on_track);
+  void done(size_t k);
+
+ private:
+  const PreparedFiles& files_;
+  TrackDone on_track_;
+  std::mutex mutex_;
+  std::vector<char> finished_;  // per input
+  size_t emitted_ = 0;          // files.work[..emitted_) were handed on
+};
 
 // --low-memory: the least GPU memory. Batch 1 (the least activation memory),
 // no graph capture (a captured graph keeps its own memory pool), and the stems
