@@ -24,7 +24,8 @@ bool parse(const std::string& line, std::string& key, AlgoWords& words) {
   std::istringstream in(line.substr(eq + 3));
   for (auto& w : words) {
     std::string hex;
-    if (!(in >> hex) || hex.empty() || hex.size() > 16 || hex.find_first_not_of("0123456789abcdef") != std::string::npos)
+    if (!(in >> hex) || hex.empty() || hex.size() > 16 ||
+        hex.find_first_not_of("0123456789abcdef") != std::string::npos)
       return false;
     w = std::stoull(hex, nullptr, 16);
   }

@@ -49,12 +49,12 @@ TEST(LtAlgoCache, LinesThatDoNotParseAreSkipped) {
   AlgoCacheFile(path).add("1 2 3", words(7));
   {
     std::ofstream out(path, std::ios::app);
-    out << "v2 1 2 3 = 1 2 3 4 5 6 7 8\n"              // another format's line
-        << "v1 4 5 6 = 1 2 3\n"                         // too few words
-        << "v1 4 5 7 = 1 2 3 4 5 6 7 8 9\n"             // too many
-        << "v1 4 5 8 = 1 2 3 4 5 6 7 zz\n"              // not hex
+    out << "v2 1 2 3 = 1 2 3 4 5 6 7 8\n"                  // another format's line
+        << "v1 4 5 6 = 1 2 3\n"                            // too few words
+        << "v1 4 5 7 = 1 2 3 4 5 6 7 8 9\n"                // too many
+        << "v1 4 5 8 = 1 2 3 4 5 6 7 zz\n"                 // not hex
         << "v1 4 5 9 = 1 2 3 4 5 6 7 11111111111111111\n"  // more than 64 bits
-        << "v1 4 5 10 = 1 2 3 4"                        // cut short by a crash, no newline
+        << "v1 4 5 10 = 1 2 3 4"                           // cut short by a crash, no newline
         << "\n=\nv1  = 1 2 3 4 5 6 7 8\n";
   }
   AlgoCacheFile file(path);
