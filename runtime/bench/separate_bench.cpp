@@ -198,8 +198,10 @@ nlohmann::json run_bench(LoadedModel& loaded, const RunnerOptions& options, cons
   }
   // File by file: std::filesystem::remove_all called a null function on the
   // GPU machine (Ubuntu 24.04 with PyTorch's libraries; seen under cuda-gdb).
-  for (const auto& entry : fs::directory_iterator(scratch)) fs::remove(entry.path());
-  fs::remove(scratch);
+  if (fs::is_directory(scratch)) {  // made by the first row that got as far as encoding
+    for (const auto& entry : fs::directory_iterator(scratch)) fs::remove(entry.path());
+    fs::remove(scratch);
+  }
   std::string gpu_name = "none";
 #if defined(STEMKIT_ROCM)
   if (loaded.device.is_cuda()) gpu_name = attention::query_gpu(loaded.device.index(), true).describe();
