@@ -9,11 +9,14 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <unordered_map>
 #include <mutex>
 #include <new>
 #include <vector>
+
+#include "runtime/compat/torch_compat.h"
 
 namespace stemkit::memory {
 namespace {
@@ -32,7 +35,13 @@ class HostBlockCache final : public c10::Allocator {
     limit_ = std::min<size_t>(physical / 4, size_t{8} << 30);
   }
 
+  // libtorch 2.3 made allocate non-const and added copy_data (pure virtual);
+  // copy_data, defined on every version, overrides it where it exists.
+#if STEMKIT_ALLOCATE_IS_CONST
   c10::DataPtr allocate(size_t n) const override {
+#else
+  c10::DataPtr allocate(size_t n) override {
+#endif
     if (n < kMinBytes) return small_->allocate(n);
     const size_t size = round_up(n, kHuge);
     void* data = nullptr;
@@ -54,6 +63,8 @@ class HostBlockCache final : public c10::Allocator {
   }
 
   c10::DeleterFnPtr raw_deleter() const override { return &HostBlockCache::release; }
+
+  void copy_data(void* dest, const void* src, std::size_t count) const { std::memcpy(dest, src, count); }
 
   HostBlockCacheStats stats() const {
     std::lock_guard<std::mutex> lock(mutex_);
