@@ -73,8 +73,9 @@ Choice choose(const DeviceInfo& device, c10::ScalarType dtype, int64_t key_lengt
               std::optional<Backend> forced) {
   if (forced) return {*forced, "forced by --attention"};
   if (device.kind == DeviceInfo::Kind::cpu)
-    return {Backend::automatic,
-            STEMKIT_HAS_SDPA ? "CPU: libtorch's own kernel choice" : "CPU, libtorch 1.x: exact math"};
+    return {Backend::automatic, STEMKIT_HAS_SDPA
+                                    ? "CPU: libtorch's own kernel choice"
+                                    : "CPU, libtorch 1.x: exact math, the scale in q and the softmax in place"};
   Choice c = preferred(device, dtype, key_length);
   if (takes(c.backend, dtype, head_dim)) return c;
   for (Backend next : fallbacks(c.backend))
@@ -200,6 +201,22 @@ at::Tensor attend_math(const at::Tensor& q, const at::Tensor& k, const at::Tenso
   return at::matmul(weights, v);
 }
 
+namespace {
+
+// attend_math's result with two passes over the (batch, heads, queries, keys)
+// scores fewer, for the CPU: the scale goes into q before the first GEMM (as
+// PyTorch's own attention does; exact where the scale is a power of two, as
+// 1/sqrt(64) is), and the softmax runs in place. Splitting the queries into
+// blocks that keep the scores in cache lost instead: many small multithreaded
+// BLAS calls cost more than the traffic they save (docs/benchmarks.md).
+at::Tensor attend_cpu(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale) {
+  at::Tensor weights = at::matmul(q * scale, k.transpose(-2, -1));
+  at::_softmax_out(weights, weights, -1, false);
+  return at::matmul(weights, v);
+}
+
+}  // namespace
+
 at::Tensor attend_with(Backend backend, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                        std::optional<double> scale) {
   check_shapes(q, k, v);
@@ -210,6 +227,8 @@ at::Tensor attend_with(Backend backend, const at::Tensor& q, const at::Tensor& k
   OnlyBackend only(backend);
   return sdpa(q, k, v, scale);
 #else
+  if (backend == Backend::automatic && q.device().is_cpu())
+    return attend_cpu(q, k, v, scale ? *scale : 1.0 / std::sqrt(double(q.size(-1))));
   return attend_math(q, k, v, scale);
 #endif
 }

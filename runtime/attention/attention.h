@@ -6,7 +6,8 @@
 //
 // Rules (choose()):
 //   forced by Policy::forced (the --attention option)
-//   CPU                      -> libtorch's own choice (exact math on libtorch 1.13)
+//   CPU                      -> libtorch's own choice (on libtorch 1.13, which has no SDPA:
+//                               exact math, the scale applied to q and the softmax in place)
 //   fp32/fp64 on a GPU       -> mem-efficient: flash and cuDNN kernels reject fp32
 //   ROCm, fp16/bf16          -> flash
 //   NVIDIA SM 9.0+, fp16/bf16-> keys >= 512: cuDNN where libtorch has it (2.4+);

@@ -148,7 +148,11 @@ nlohmann::json run_bench(LoadedModel& loaded, const RunnerOptions& options, cons
         // Warm-up: the same call shape, so plans, kernels and graphs are ready.
         // Its time is what a run's first file pays once on top (cuBLASLt's
         // algorithm timing, graph capture) plus the warm-up audio's separation.
-        const int64_t warm = std::min<int64_t>(wav.size(1), 2 * m.model->segment_samples());
+        // Enough audio for one full batch: segments (chunks) overlap, so batch + 1
+        // segments of audio cut into more than `batch` windows. (Two segments, as
+        // before, gave a batch of 2 or 3: at batch 4 and 8 the first timed run
+        // captured the graph and timed the GEMMs of the real shape.)
+        const int64_t warm = std::min<int64_t>(wav.size(1), (batch + 1) * m.model->segment_samples());
         const double warm_t0 = now_s();
         m.model->separate(wav.slice(1, 0, warm), sep);
         if (dev >= 0) gpu_synchronize(dev);

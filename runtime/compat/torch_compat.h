@@ -8,6 +8,10 @@
 #define STEMKIT_TORCH_AT_LEAST(major, minor) \
   (TORCH_VERSION_MAJOR > (major) || (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
 
+// c10::Allocator::allocate is const up to 2.2; 2.3 made it non-const and added the
+// pure virtual copy_data (runtime/memory/host_block_cache.cpp implements both forms).
+#define STEMKIT_ALLOCATE_IS_CONST !STEMKIT_TORCH_AT_LEAST(2, 3)
+
 // at::scaled_dot_product_attention is public from 2.0, with a `scale` argument from 2.1.
 #define STEMKIT_HAS_SDPA STEMKIT_TORCH_AT_LEAST(2, 0)
 #define STEMKIT_HAS_SDPA_SCALE STEMKIT_TORCH_AT_LEAST(2, 1)

@@ -12,7 +12,8 @@
 // patches/demucs/ applied (demucs.py and hdemucs.py as at the pin;
 // transformer.py moved down by the sdpa-attention patch). Where a block has a
 // faster way to the same result (htdemucs_fast.h), the plan picks it
-// (the default); with plan::KernelPlan::reference_forward the reference
+// (the default on a GPU; plan::KernelPlan::htdemucs_fast_blocks); with
+// plan::KernelPlan::reference_forward, and on the CPU, the reference
 // forwards run, which is what the tests compare the fast paths against.
 #include "runtime/models/htdemucs.h"
 
@@ -139,12 +140,15 @@ layers::Conv make_conv(nn::Module& m, const std::string& name, bool freq, int64_
   return m.register_module(name, layers::Conv(o));
 }
 
+// Whether the plan runs the blocks' fast paths (htdemucs_fast.h) or their reference forwards.
+bool fast_blocks(const plan::KernelPlan& plan) { return !plan.reference_forward && plan.htdemucs_fast_blocks; }
+
 // self.norm1 / self.norm2 of HEncLayer and HDecLayer: norm_fn(d), which is
 // nn.GroupNorm(norm_groups, d) from norm_starts on and nn.Identity() before
 // (hdemucs.py:91-93 and 264-266); an empty holder here.
 at::Tensor norm(nn::GroupNorm gn, const at::Tensor& x, const plan::KernelPlan& plan) {
   if (!gn) return x;
-  return !plan.reference_forward ? htdemucs::fast::group_norm(*gn, x) : gn(x);
+  return fast_blocks(plan) ? htdemucs::fast::group_norm(*gn, x) : gn(x);
 }
 
 // The DConv lines of HEncLayer.forward (hdemucs.py:145-151) and of
@@ -152,7 +156,7 @@ at::Tensor norm(nn::GroupNorm gn, const at::Tensor& x, const plan::KernelPlan& p
 // DConv on a (B * Fr, C, T) copy, each bin a sample of its own. The fast
 // path runs on (B, C, Fr, T) as it is.
 at::Tensor run_dconv(DConv& dconv, at::Tensor y, bool freq, const plan::KernelPlan& plan) {
-  if (!plan.reference_forward) return htdemucs::fast::dconv(*dconv, y);
+  if (fast_blocks(plan)) return htdemucs::fast::dconv(*dconv, y);
   int64_t B = 0, C = 0, Fr = 0, T = 0;
   if (freq) {                                                     // if self.freq:
     B = y.size(0), C = y.size(1), Fr = y.size(2), T = y.size(3);  //     B, C, Fr, T = y.shape
@@ -359,9 +363,8 @@ struct TransformerLayerImpl : nn::Module {
       at::Tensor nq = norm1(q);
       x = q + g1(cross ? attn(nq, norm2(other), false) : attn(nq, nq, true));
       x = x + g2(ff(cross ? norm3(x) : norm2(x)));
-      if (norm_out)  // if self.norm_out:
-        x = !plan.reference_forward ? htdemucs::fast::my_group_norm(*norm_out, x)
-                                    : norm_out(x);  //     x = self.norm_out(x)
+      if (norm_out)                                                                         // if self.norm_out:
+        x = fast_blocks(plan) ? htdemucs::fast::my_group_norm(*norm_out, x) : norm_out(x);  //     x = self.norm_out(x)
     } else {
       x = norm1(q + g1(cross ? attn(q, other, false) : attn(q, q, true)));
       x = norm2(x + g2(ff(x)));

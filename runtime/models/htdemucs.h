@@ -102,7 +102,8 @@ class HTDemucs {
   // Device, and the dtype the network runs in: float32, float16 or bfloat16.
   // The STFT, the normalisation and the iSTFT always run in float32.
   // kernels: the plan (plan::decide_kernels): the attention policy for the
-  // transformer, and reference_forward, which picks the reference forwards that
+  // transformer, and reference_forward (or htdemucs_fast_blocks off, the CPU's
+  // plan), which picks the reference forwards that
   // map line for line to upstream over the fast DConv, GroupNorms and LayerScale
   // (htdemucs_fast.h). The default: the policy's rules, the fast paths.
   void to(const at::Device& device, at::ScalarType dtype, const plan::KernelPlan& kernels = {});

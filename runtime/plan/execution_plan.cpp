@@ -35,6 +35,14 @@ KernelPlan decide_kernels(const at::Device& device, at::ScalarType dtype, const 
           : "the RoFormer blocks and HTDemucs' DConv, GroupNorms and LayerScale through their fast paths, "
             "the same math in fewer passes (--reference-forward: upstream's forwards)");
 
+  k.htdemucs_fast_blocks = !k.reference_forward && !device.is_cpu();
+  say("htdemucs blocks", k.htdemucs_fast_blocks ? "fast" : "reference",
+      k.reference_forward ? std::string("--reference-forward")
+      : device.is_cpu()
+          ? std::string("the CPU: upstream's DConv and GroupNorms (ATen's group norm kernel) beat the fast paths, "
+                        "whose statistics over many short rows are slower there")
+          : std::string("the GPU: the fast DConv, GroupNorms and LayerScale (fewer passes, no layout copies)"));
+
   k.attention.forced = o.attention;
   say("attention", o.attention ? attention::name(*o.attention) : "auto",
       o.attention ? "--attention" : "the policy's rules, per call shape (below)");
@@ -97,6 +105,7 @@ std::string ExecutionPlan::explain() const {
        device_assembly ? "a track of one window is finished on the device and copied back once; longer ones window by "
                          "window on the CPU"
                        : "every window's stems finished on the CPU");
+  line("host memory", host_block_cache ? "block cache" : "libtorch's allocator", host_block_cache_reason);
   for (const auto& [what, r] : kernel_reasons) line(what, r.value, r.reason);
   for (const auto& e : kernels.attention.log->entries()) line("attention on " + e.shape, e.backend, e.reason);
   return out;
@@ -110,17 +119,20 @@ nlohmann::json ExecutionPlan::to_json() const {
   nlohmann::json calls = nlohmann::json::array();
   for (const auto& e : kernels.attention.log->entries())
     calls.push_back({{"shape", e.shape}, {"backend", e.backend}, {"reason", e.reason}});
-  nlohmann::json out = {{"model", model},
-                        {"device", device.str()},
-                        {"device_name", device_name},
-                        {"precision", {{"value", precision_name(dtype)}, {"reason", precision_reason}}},
-                        {"batch_size", {{"value", batch_size}, {"reason", batch_reason}}},
-                        {"cutting", cutting_json},
-                        {"graphs", {{"value", graphs}, {"reason", graphs_reason}}},
-                        {"window_seconds", {{"value", window_seconds}, {"reason", window_reason}}},
-                        {"assembly", device_assembly ? "device" : "host"},
-                        {"kernels", kernel_json},
-                        {"attention_calls", calls}};
+  nlohmann::json out = {
+      {"model", model},
+      {"device", device.str()},
+      {"device_name", device_name},
+      {"precision", {{"value", precision_name(dtype)}, {"reason", precision_reason}}},
+      {"batch_size", {{"value", batch_size}, {"reason", batch_reason}}},
+      {"cutting", cutting_json},
+      {"graphs", {{"value", graphs}, {"reason", graphs_reason}}},
+      {"window_seconds", {{"value", window_seconds}, {"reason", window_reason}}},
+      {"assembly", device_assembly ? "device" : "host"},
+      {"host_memory",
+       {{"value", host_block_cache ? "block cache" : "libtorch's allocator"}, {"reason", host_block_cache_reason}}},
+      {"kernels", kernel_json},
+      {"attention_calls", calls}};
   if (!devices.value.empty()) out["devices"] = {{"value", devices.value}, {"reason", devices.reason}};
   return out;
 }

@@ -10,6 +10,8 @@
 //   window      seconds of stems kept on the device before they go to the CPU
 //   assembly    where stems are finished: on the device when the track is one
 //               window, else window by window on the CPU
+//   host memory the CPU allocator: libtorch's, or the block cache that keeps
+//               large blocks for reuse (runtime/memory/host_block_cache.h)
 //   kernels     the KernelPlan (kernel_plan.h): fused kernels, GEMM backend,
 //               GELU form, attention policy; each with its reason
 //   attention   per call shape, the backend and why (filled by the first
@@ -69,6 +71,8 @@ struct ExecutionPlan {
   double window_seconds = 600;
   std::string window_reason;
   bool device_assembly = true;
+  bool host_block_cache = false;  // installed by the runner before the first forward
+  std::string host_block_cache_reason;
   KernelPlan kernels;
   std::vector<std::pair<std::string, Reasoned>> kernel_reasons;
 

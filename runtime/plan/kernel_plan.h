@@ -37,6 +37,10 @@ struct KernelPlan {
   // The blocks' reference forwards (RoFormer and HTDemucs), line for line upstream's: to check
   // the fast paths against, and to find the step a difference comes from.
   bool reference_forward = false;
+  // HTDemucs' DConv, GroupNorms and LayerScale through their fast paths (htdemucs_fast.h),
+  // unless reference_forward. Off on the CPU, where the fast paths' per-row statistics
+  // (var_mean over short rows) cost more than ATen's group norm kernel and the copies it needs.
+  bool htdemucs_fast_blocks = true;
 };
 
 const char* name(Gemm gemm);  // "aten", "cublaslt"

@@ -27,6 +27,7 @@
 #include "runtime/bench/kernel_trace.h"
 #include "runtime/capture/graph_runner.h"
 #include "runtime/error.h"
+#include "runtime/memory/host_block_cache.h"
 #include "runtime/separate/download.h"
 #include "runtime/separate/model_cache.h"
 #include "runtime/separate/model_catalog.h"
@@ -438,6 +439,12 @@ LoadedModel load_model(const RunnerOptions& o) {
   p.window_reason = o.low_memory ? "--low-memory: stems back to the CPU every 60 s of audio"
                                  : "device memory for stems bounded by this much audio";
   p.device_assembly = o.separation.device_assembly;
+  p.host_block_cache = !m.device.is_cuda();
+  p.host_block_cache_reason =
+      m.device.is_cuda() ? "the network's activations live on the GPU"
+                         : "the CPU runs the network: large blocks kept for reuse, 2 MiB pages, instead of a fresh "
+                           "mmap (faulted in and zeroed again) for every activation";
+  if (p.host_block_cache) memory::install_host_block_cache();
   m.model->to(m.device, m.dtype, p.kernels);
   if (m.device.is_cuda()) {
     // The weights' float32 copies, freed by their conversion on the device, would

@@ -471,7 +471,8 @@ TEST(SeparateCli, ExplainPrintsThePlan) {
   Result r = run_separate("-n " + kModel + " --device cpu --explain -o " + (dir / "out").string());
   ASSERT_EQ(r.code, 0) << r.output;
   for (const char* field : {"precision: fp32", "batch: 1", "segment: ", "overlap: 0.25 (--overlap (default 0.25)",
-                            "shifts: 1", "graphs: off", "attention on "})
+                            "shifts: 1", "graphs: off", "attention on ", "host memory: block cache (the CPU runs",
+                            "htdemucs blocks: reference (the CPU"})
     EXPECT_NE(r.output.find(field), std::string::npos) << field << " in\n" << r.output;
   EXPECT_FALSE(fs::exists(dir / "out" / "small")) << "--explain writes no stems";
   r = run_separate("-n " + kModel + " --device cpu --explain --json " + (dir / "plan.json").string());
@@ -481,6 +482,27 @@ TEST(SeparateCli, ExplainPrintsThePlan) {
   EXPECT_EQ(plan.at("precision").at("value").get<std::string>(), "fp32") << plan.dump(2);
   EXPECT_FALSE(plan.at("precision").at("reason").get<std::string>().empty()) << plan.dump(2);
   EXPECT_FALSE(plan.at("attention_calls").empty()) << "the probe names every call shape: " << plan.dump(2);
+}
+
+// --bench-trace on the CPU: the ATen ops of one more run as a Chrome trace,
+// which tools/bench/trace_summary.py --cpu reads.
+TEST(SeparateCli, BenchTraceRecordsTheCpuOps) {
+  separate::test::TempDir dir;
+  const std::string prefix = (dir / "trace").string();
+  Result r = run_separate("-n " + kModel + " --bench --device cpu --bench-seconds 1 --bench-graphs off --bench-trace " +
+                          prefix);
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto trace = nlohmann::json::parse(std::ifstream(prefix + "-0.json"));
+  size_t convolutions = 0;
+  for (const auto& e : trace.at("traceEvents"))
+    if (e.at("cat") == "cpu_op" && e.at("name").get<std::string>().find("convolution") != std::string::npos &&
+        !e.at("args").at("Input Dims").empty())
+      ++convolutions;
+  EXPECT_GT(convolutions, 0u) << "the convolutions, with their input shapes";
+  // A folder that cannot be written fails the row, with its reason.
+  r = run_separate("-n " + kModel + " --bench --device cpu --bench-seconds 1 --bench-graphs off --bench-trace " +
+                   (dir / "missing" / "trace").string());
+  EXPECT_NE(r.output.find("cannot write"), std::string::npos) << r.output;
 }
 
 // --completions: the scripts cmake --install installs, made from the option

@@ -4,12 +4,16 @@ Chrome trace from torch.profiler): time per kernel name, biggest first; with
 innermost one and the outermost op's input shapes), so that, for example, the
 bias additions of convolutions show apart from the other adds.
 
+With --cpu, where a CPU run's time goes: each ATen op's own time (its span less
+the ops nested in it, on the thread that called it), grouped by op and input
+shapes; with --by-op, by op name only.
+
 With --timeline, where the GPU waited instead: the span from the first GPU
 activity to the last, the time no kernel or copy ran, and the longest of those
 gaps, each with the host's outermost ops that overlapped it (what the CPU did
 while the GPU idled: a CPU-side pass over the stems, an allocation, a copy).
 
-    python3 tools/bench/trace_summary.py PREFIX-0.json [--top 30] [--width 90] [--by-op | --timeline]
+    python3 tools/bench/trace_summary.py PREFIX-0.json [--top 30] [--width 90] [--by-op | --timeline] [--cpu]
 """
 import argparse
 import collections
@@ -93,6 +97,39 @@ def timeline(events, top, width):
         print(f"{'':24}host: {doing[:width]}")
 
 
+def cpu_self_times(events, top, width, by_name):
+    """Own time of each CPU op (span less its nested ops), per op and input shapes."""
+    by_thread = collections.defaultdict(list)
+    for e in events:
+        if e.get("ph") == "X" and e.get("cat") == "cpu_op":
+            by_thread[(e.get("pid"), e.get("tid"))].append(e)
+    total, count, outer = collections.Counter(), collections.Counter(), 0.0
+    for ops in by_thread.values():
+        ops.sort(key=lambda e: (e["ts"], -e.get("dur", 0)))
+        stack = []  # [event, own time so far]
+        def close(item):
+            e, own = item
+            dims = [d for d in e.get("args", {}).get("Input Dims", []) if d]
+            key = e["name"] if by_name else f"{e['name']} {str(dims)[:width // 2]}"
+            total[key] += own
+            count[key] += 1
+        for e in ops:
+            while stack and e["ts"] >= stack[-1][0]["ts"] + stack[-1][0].get("dur", 0):
+                close(stack.pop())
+            if stack:
+                stack[-1][1] -= e.get("dur", 0)
+            else:
+                outer += e.get("dur", 0)
+            stack.append([e, e.get("dur", 0)])
+        while stack:
+            close(stack.pop())
+    all_us = sum(total.values())
+    print(f"{outer / 1000:.2f} ms in the outermost ops of all threads")
+    print(f"{'ms':>9} {'%':>6} {'calls':>6}  op (own time)")
+    for name, us in total.most_common(top):
+        print(f"{us / 1000:9.3f} {100 * us / all_us:6.1f} {count[name]:6d}  {name[:width]}")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("trace")
@@ -100,10 +137,14 @@ def main():
     parser.add_argument("--width", type=int, default=90)
     parser.add_argument("--by-op", action="store_true", help="group by the ATen op that launched each kernel")
     parser.add_argument("--timeline", action="store_true", help="the GPU's idle gaps and what the host did in them")
+    parser.add_argument("--cpu", action="store_true", help="each ATen op's own CPU time, per op and input shapes")
     args = parser.parse_args()
     with open(args.trace) as f:
         events = json.load(f)
     events = events.get("traceEvents", events) if isinstance(events, dict) else events
+    if args.cpu:
+        cpu_self_times(events, args.top, args.width, args.by_op)
+        return
     if args.timeline:
         timeline(events, args.top, args.width)
         return

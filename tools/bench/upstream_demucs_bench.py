@@ -11,7 +11,10 @@ moving amplitudes plus noise), which `separate --bench TRACK` then reads.
 
 Rows: fp32 (TF32 as PyTorch's defaults have it), fp16 and bf16 autocast, each
 with apply_model(split=True, overlap=0.25, shifts=SHIFTS) at batch 1 (demucs
-has no batching): realtime factor and torch.cuda.max_memory_allocated.
+has no batching): realtime factor and torch.cuda.max_memory_allocated. Each
+row is warmed up first: on a GPU with the whole track, on the CPU (--device
+cpu, fp32 only) with its first two segments, as `separate --bench` warms up.
+tools/bench/cpu-htdemucs.sh runs the CPU side by side with `separate --bench`.
 """
 import argparse
 import json
@@ -104,9 +107,9 @@ def main():
             print(json.dumps(rows[-1]), flush=True)
             continue
 
-        def run():
+        def run(x=mix):
             with torch.no_grad(), torch.autocast("cuda", dtype=dtype or torch.float16, enabled=dtype is not None):
-                out = apply_model(bag, mix, split=True, overlap=0.25, shifts=args.shifts, progress=False,
+                out = apply_model(bag, x, split=True, overlap=0.25, shifts=args.shifts, progress=False,
                                   device=args.device)
             if cuda:
                 torch.cuda.synchronize()
@@ -116,6 +119,8 @@ def main():
             if cuda:
                 run()  # warm-up: cuDNN plans, cuFFT plans, allocator
                 torch.cuda.reset_peak_memory_stats()
+            else:  # as separate --bench warms up: two segments (oneDNN's primitives, the allocator)
+                run(mix[..., :int(2 * float(model.segment) * model.samplerate)])
             wall, walls = timed(run, args.repeats)
             row = dict(precision=precision, batch_size=1, wall_s=wall, realtime=seconds / wall, repeats=len(walls),
                        wall_s_runs=walls)
