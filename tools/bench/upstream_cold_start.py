@@ -20,7 +20,6 @@ phases = [("python started", time.time())]  # noqa: E402  (before the imports: t
 import argparse  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
-import types  # noqa: E402
 import wave  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -89,21 +88,12 @@ def main():
         write_stems(est, model.sources, samplerate, out)
         mark("stems written")
     else:
-        import pydeps
         from msst import Config, load_model_utils
-        pydeps.add_paths(args.bs_roformer, args.deps)
-        librosa = types.ModuleType("librosa")  # MelBandRoformer's import; BSRoformer does not use it
-        librosa.filters = types.ModuleType("librosa.filters")
-        sys.modules.setdefault("librosa", librosa)
-        sys.modules.setdefault("librosa.filters", librosa.filters)
-        from bs_roformer.bs_roformer import BSRoformer
+        from upstream_roformer_bench import import_bs_roformer, load_bs_roformer
+        BSRoformer = import_bs_roformer(args.bs_roformer, args.deps)
         msst = load_model_utils(args.msst_utils)
         mark("bs_roformer and MSST imported")
-        kwargs = json.loads(Path(args.kwargs).read_text())
-        kwargs = kwargs.get("kwargs", kwargs)
-        kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in kwargs.items()}
-        model = BSRoformer(**kwargs)
-        model.load_state_dict(torch.load(args.checkpoint, map_location="cpu"))
+        model, kwargs = load_bs_roformer(BSRoformer, args.kwargs, args.checkpoint)
         model = model.to(device).eval()
         mark("model on the GPU")
         mix, samplerate = read_track(args.track)

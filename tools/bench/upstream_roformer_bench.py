@@ -36,6 +36,29 @@ import pydeps  # noqa: E402
 from upstream_demucs_bench import read_track, timed, write_track  # noqa: E402
 
 
+def import_bs_roformer(bs_roformer_dir, deps):
+    """The BSRoformer class of the (patched) package in bs_roformer_dir, librosa stubbed
+    where missing (MelBandRoformer's import; BSRoformer does not use it)."""
+    pydeps.add_paths(bs_roformer_dir, deps)
+    librosa = types.ModuleType("librosa")
+    librosa.filters = types.ModuleType("librosa.filters")
+    sys.modules.setdefault("librosa", librosa)
+    sys.modules.setdefault("librosa.filters", librosa.filters)
+    from bs_roformer.bs_roformer import BSRoformer
+    return BSRoformer
+
+
+def load_bs_roformer(BSRoformer, kwargs_path, checkpoint):
+    """The model of kwargs_path's keyword arguments (a file whose `kwargs` key holds
+    them, or the bare dict) with checkpoint's weights, on the CPU; and the kwargs."""
+    kwargs = json.loads(Path(kwargs_path).read_text())
+    kwargs = kwargs.get("kwargs", kwargs)
+    kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in kwargs.items()}
+    model = BSRoformer(**kwargs)
+    model.load_state_dict(torch.load(checkpoint, map_location="cpu"))
+    return model, kwargs
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bs-roformer", required=True, help="directory holding the (patched) bs_roformer package")
@@ -60,19 +83,9 @@ def main():
                          "patchmgr bench --var msst_utils=CLONE/utils/model_utils.py")
     if args.write_track:
         write_track(args.track, args.seconds)
-    pydeps.add_paths(args.bs_roformer, args.deps)
-    librosa = types.ModuleType("librosa")  # MelBandRoformer's import; BSRoformer does not use it
-    librosa.filters = types.ModuleType("librosa.filters")
-    sys.modules.setdefault("librosa", librosa)
-    sys.modules.setdefault("librosa.filters", librosa.filters)
-    from bs_roformer.bs_roformer import BSRoformer
-
+    BSRoformer = import_bs_roformer(args.bs_roformer, args.deps)
     msst = load_model_utils(args.msst_utils)
-    kwargs = json.loads(Path(args.kwargs).read_text())
-    kwargs = kwargs.get("kwargs", kwargs)
-    kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in kwargs.items()}
-    model = BSRoformer(**kwargs)
-    model.load_state_dict(torch.load(args.checkpoint, map_location="cpu"))
+    model, kwargs = load_bs_roformer(BSRoformer, args.kwargs, args.checkpoint)
     device = torch.device(args.device)
     cuda = device.type == "cuda"
     model = model.to(device).eval()
