@@ -214,11 +214,11 @@ nlohmann::json run_bench(LoadedModel& loaded, const RunnerOptions& options, cons
                     {"attention", attention},
                     {"forward_calls", report.forward_calls},
                     {"walls_s", walls}});
+        const std::optional<double> with_io =
+            io_wall ? std::optional<double>(static_cast<double>(io_inputs.size()) * seconds / *io_wall) : std::nullopt;
         if (io_wall)
-          row.update({{"io_files", io_inputs.size()},
-                      {"io_wall_s", *io_wall},
-                      {"realtime_with_io", static_cast<double>(io_inputs.size()) * seconds / *io_wall}});
-        const std::string with_io = io_wall ? fmt::format("{:.1f}", io_inputs.size() * seconds / *io_wall) : "-";
+          row.update({{"io_files", io_inputs.size()}, {"io_wall_s", *io_wall}, {"realtime_with_io", *with_io}});
+        const std::string with_io_text = with_io ? fmt::format("{:.1f}", *with_io) : "-";
         std::string attention_short =
             attention.substr(attention.find(": ") == std::string::npos ? 0 : attention.find(": ") + 2, 34);
         std::printf("%-9s %5lld %6s %-34s %10.1f %10s %10s %10s\n", precision_text, static_cast<long long>(batch),
@@ -226,7 +226,7 @@ nlohmann::json run_bench(LoadedModel& loaded, const RunnerOptions& options, cons
                     : !graphs                                  ? "off"
                     : report.graphs.rfind("replaying", 0) == 0 ? "on"
                                                                : "eager",
-                    attention_short.c_str(), seconds / wall, with_io.c_str(), gb(mem.peak_allocated).c_str(),
+                    attention_short.c_str(), seconds / wall, with_io_text.c_str(), gb(mem.peak_allocated).c_str(),
                     gb(mem.peak_reserved).c_str());
       } catch (const std::exception& e) {
         row["error"] = separate::error_text(e);

@@ -31,22 +31,27 @@ std::optional<std::string> set(const std::optional<std::string>& v) {
   return v;
 }
 
+// The user's cache folder: $XDG_CACHE_HOME (only when absolute, as the XDG
+// spec says), else $HOME/.cache; none without either.
+std::optional<ModelDirChoice> user_cache_root(const Environment& env) {
+  if (auto v = set(env.xdg_cache_home); v && fs::path(*v).is_absolute()) return ModelDirChoice{*v, "$XDG_CACHE_HOME"};
+  if (auto v = set(env.home)) return ModelDirChoice{fs::path(*v) / ".cache", "$HOME"};
+  return std::nullopt;
+}
+
 }  // namespace
 
 ModelDirChoice choose_model_dir(const std::optional<fs::path>& model_dir_option, const Environment& env) {
   if (model_dir_option && !model_dir_option->empty()) return {*model_dir_option, "--model-dir"};
   if (auto v = set(env.model_dir)) return {fs::path(*v), "$STEMKIT_MODEL_DIR"};
-  if (auto v = set(env.xdg_cache_home); v && fs::path(*v).is_absolute())
-    return {fs::path(*v) / "stemkit" / "models", "$XDG_CACHE_HOME"};
-  if (auto v = set(env.home)) return {fs::path(*v) / ".cache" / "stemkit" / "models", "$HOME"};
+  if (auto root = user_cache_root(env)) return {root->dir / "stemkit" / "models", root->source};
   throw Error(
       "cannot choose a model cache directory: HOME is not set; give one with --model-dir DIR or STEMKIT_MODEL_DIR");
 }
 
 fs::path gemm_algorithm_dir(const Environment& env) {
-  if (auto v = set(env.xdg_cache_home); v && fs::path(*v).is_absolute()) return fs::path(*v) / "stemkit" / "gemm";
-  if (auto v = set(env.home)) return fs::path(*v) / ".cache" / "stemkit" / "gemm";
-  return {};
+  const auto root = user_cache_root(env);
+  return root ? root->dir / "stemkit" / "gemm" : fs::path();
 }
 
 std::string file_sha256_hex(const fs::path& file) {

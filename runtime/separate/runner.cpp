@@ -678,8 +678,10 @@ void separate_work(LoadedModel& model, PreparedFiles& files, const RunnerOptions
         est = separate_with_retry(
             model, d.wav, sep,
             [&](double f) {
-              if (first_window && f > 0) timeline::mark("first batch queued: " + inputs[k].filename().string());
-              first_window = first_window && f <= 0;
+              if (first_window && f > 0) {
+                timeline::mark("first batch queued: " + inputs[k].filename().string());
+                first_window = false;
+              }
               if (bar)
                 bar->update(f * seconds, seconds);
               else
