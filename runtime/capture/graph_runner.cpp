@@ -3,7 +3,11 @@
 #include <ATen/ATen.h>
 
 #include <cstdlib>
+#include <mutex>
 #include <string>
+
+#include "runtime/compat/torch_compat.h"
+#include "runtime/timeline.h"
 
 // CUDA and ROCm share this code: devices, streams and guards go through c10's
 // device-generic API (a ROCm libtorch registers HIP as the "cuda" device), so
@@ -21,12 +25,14 @@
 #include <c10/hip/HIPCachingAllocator.h>
 #include <hip/hip_runtime_api.h>
 #define STEMKIT_CLEAR_GPU_ERROR() (void)hipGetLastError()
+#define STEMKIT_CAPTURE_THREAD_LOCAL hipStreamCaptureModeThreadLocal
 namespace gpu_allocator = c10::hip::HIPCachingAllocator;
 #else
 #include <ATen/cuda/CUDAGraph.h>
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <cuda_runtime_api.h>
 #define STEMKIT_CLEAR_GPU_ERROR() (void)cudaGetLastError()
+#define STEMKIT_CAPTURE_THREAD_LOCAL cudaStreamCaptureModeThreadLocal
 namespace gpu_allocator = c10::cuda::CUDACachingAllocator;
 #endif
 #endif
@@ -51,6 +57,35 @@ bool capture_supported() {
   return false;
 #endif
 }
+
+bool captures_per_thread() {
+#if defined(STEMKIT_GRAPHS) && STEMKIT_HAS_CAPTURE_MODE
+  return true;
+#else
+  return false;
+#endif
+}
+
+#if defined(STEMKIT_GRAPHS)
+namespace {
+
+// One warm-up and capture at a time in the process. emptyCache() empties every
+// device's cache, and libtorch's allocator must not do that on a device while
+// a capture is under way there; with several models (one per thread) their
+// first calls would otherwise meet.
+std::mutex& capture_turn() {
+  static std::mutex m;
+  return m;
+}
+
+std::string shape_text(const at::Tensor& t) {
+  std::string out = "[";
+  for (int64_t d = 0; d < t.dim(); ++d) out += (d ? ", " : "") + std::to_string(t.size(d));
+  return out + "]";
+}
+
+}  // namespace
+#endif
 
 GraphRunner::GraphRunner(segment::Forward forward, bool enabled)
     : forward_(std::move(forward)), requested_(enabled), enabled_(enabled), graphs_(std::make_unique<Graphs>()) {
@@ -83,6 +118,7 @@ at::Tensor GraphRunner::operator()(const at::Tensor& input) {
     if (it == graphs_->by_shape.end()) {
       try {
         c10::DeviceGuard device(input.device());
+        std::lock_guard<std::mutex> turn(capture_turn());
         auto captured = std::make_unique<Graphs::Captured>();
         captured->input = input.clone();
         // Warm up on a side stream, then capture there. One forward does every
@@ -102,6 +138,7 @@ at::Tensor GraphRunner::operator()(const at::Tensor& input) {
           c10::StreamGuard guard(stream);
           result = forward_(captured->input).clone();
           stream.synchronize();
+          timeline::mark("warm-up forward " + shape_text(input));
           // Made on the side stream, used on the caller's: the allocator must
           // not hand its memory out again before the caller's stream is done with it.
           result.record_stream(caller);
@@ -110,7 +147,11 @@ at::Tensor GraphRunner::operator()(const at::Tensor& input) {
           // blocks back first keeps the two from being reserved at once (the
           // peak a user sees).
           gpu_allocator::emptyCache();
+#if STEMKIT_HAS_CAPTURE_MODE
+          captured->graph.capture_begin({0, 0}, STEMKIT_CAPTURE_THREAD_LOCAL);
+#else
           captured->graph.capture_begin();
+#endif
           try {
             captured->output = forward_(captured->input);
           } catch (...) {
@@ -124,6 +165,7 @@ at::Tensor GraphRunner::operator()(const at::Tensor& input) {
             throw;
           }
           captured->graph.capture_end();
+          timeline::mark("graph captured " + shape_text(input));
         }
         graphs_->by_shape.emplace(key, std::move(captured));
         status_ = "replaying " + std::to_string(graphs_->by_shape.size()) + " captured graph(s)";

@@ -50,4 +50,12 @@ GraphRunner& reuse_or_make(std::shared_ptr<GraphRunner>& slot, segment::Forward 
 // Whether this build can capture graphs at all.
 bool capture_supported();
 
+// Whether a capture leaves the process's other threads alone (thread-local
+// capture mode, libtorch 2.1+), so that several models, one per thread, may
+// use graphs at once: on several GPUs, or twice on one. With libtorch's
+// default (global) mode, another thread's cudaMalloc or copy to the CPU fails
+// while any capture lasts. Either way captures take turns, one at a time in
+// the process (the allocator's cache is emptied before each, on every device).
+bool captures_per_thread();
+
 }  // namespace stemkit::capture

@@ -17,6 +17,9 @@
 #define STEMKIT_HAS_SDPA_SCALE STEMKIT_TORCH_AT_LEAST(2, 1)
 // The cuDNN attention backend and its switch in at::Context.
 #define STEMKIT_HAS_SDPA_CUDNN STEMKIT_TORCH_AT_LEAST(2, 4)
+// at::cuda::CUDAGraph::capture_begin takes the capture mode from 2.1: a capture in
+// thread-local mode leaves other threads free to make any CUDA call meanwhile.
+#define STEMKIT_HAS_CAPTURE_MODE STEMKIT_TORCH_AT_LEAST(2, 1)
 // at::rms_norm is public from 2.4; from 2.8 CUDA runs it as one fused kernel
 // (_fused_rms_norm) instead of pow, mean, rsqrt and mul.
 #define STEMKIT_HAS_FUSED_RMS_NORM STEMKIT_TORCH_AT_LEAST(2, 8)

@@ -19,6 +19,7 @@
 #include "runtime/attention/attention.h"
 #include "runtime/models/roformer_fast.h"
 #include "runtime/plan/kernel_plan.h"
+#include "runtime/timeline.h"
 
 namespace stemkit::models::roformer {
 
@@ -311,6 +312,7 @@ void to_device(nn::Module& module, const at::Device& device, at::ScalarType dtyp
   // the rotary frequencies, which stay float32, keep every bit (converted with
   // the rest and back, fp16 rounded them to 11 bits).
   module.to(device);
+  timeline::mark("weights copied as stored");
   const std::string rotary = "rotary_embed.freqs";
   auto is_rotary = [&](const std::string& key) {
     return key.size() >= rotary.size() && key.compare(key.size() - rotary.size(), rotary.size(), rotary) == 0;

@@ -17,6 +17,8 @@
 #include <sstream>
 #include <thread>
 
+#include "runtime/capture/graph_runner.h"
+#include "runtime/compat/torch_compat.h"
 #include "runtime/error.h"
 #include "runtime/version.h"
 
@@ -81,12 +83,11 @@ int cpu_threads_per_model(int jobs, size_t models) {
 
 std::vector<LoadedModel> load_on_devices(const std::vector<at::Device>& devices, const RunnerOptions& o,
                                          const EnsembleOptions& ensemble, bool first_only) {
-  // Several GPUs in one process run eagerly: libtorch captures a graph in
-  // cudaStreamCaptureModeGlobal, which forbids every other thread the calls a
-  // forward makes (cudaMalloc, a copy back to the CPU) while it lasts, so one
-  // device's capture would fail another's file. Capturing per thread
-  // (thread-local mode, libtorch 2.x) is to be tried on a machine with two GPUs.
-  const bool eager = devices.size() > 1 && devices.front().is_cuda();
+  // Several GPUs in one process capture graphs only where a capture leaves
+  // the other threads alone (libtorch 2.1+, capture/graph_runner.h); with
+  // libtorch's global capture mode, one device's capture would fail the calls
+  // another device's thread makes meanwhile (cudaMalloc, a copy to the CPU).
+  const bool eager = devices.size() > 1 && devices.front().is_cuda() && !capture::captures_per_thread();
   auto load = [&](const at::Device& device) {
     RunnerOptions on = o;
     on.device = device;
@@ -100,8 +101,9 @@ std::vector<LoadedModel> load_on_devices(const std::vector<at::Device>& devices,
     return load_ensemble(e, on);
   };
   const std::string reason =
-      "several GPUs in one process: a capture (global mode) would forbid the other devices' threads their CUDA calls "
-      "while it lasts";
+      "several GPUs in one process with libtorch " + std::string(compat::torch_version()) +
+      ": its captures (global mode) would forbid the other devices' threads their CUDA calls while they last; "
+      "thread-local capture needs libtorch 2.1+";
   std::vector<LoadedModel> models;
   if (devices.size() == 1 || first_only) {  // its errors as they are
     models.push_back(load(devices.front()));

@@ -26,13 +26,14 @@
 #include "runtime/separate/naming.h"
 #include "runtime/separate/options.h"
 #include "runtime/separate/runner.h"
-#include "runtime/separate/timeline.h"
+#include "runtime/timeline.h"
 #include "runtime/version.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 using namespace stemkit::separate;
+namespace timeline = stemkit::timeline;
 
 // A crash prints where it happened (function names: the binary exports its
 // symbols) instead of a bare "Segmentation fault".

@@ -35,7 +35,7 @@
 #include "runtime/separate/progress.h"
 #include "runtime/separate/sample_check.h"
 #include "runtime/separate/stem_set.h"
-#include "runtime/separate/timeline.h"
+#include "runtime/timeline.h"
 #include "runtime/version.h"
 
 namespace stemkit::separate {
@@ -310,14 +310,32 @@ LoadedModel load_model(const RunnerOptions& o) {
   // The GPU's start (driver context, caching allocator, cuBLAS handle: 0.3 s
   // and more) on a thread, while the checkpoint is read and the model built on
   // the CPU; joined before the weights move.
+  // A demucs model's first forward also loads cuDNN's libraries and makes
+  // its handle (a tenth of a second; docs/benchmarks.md, "The whole song"):
+  // done here by one small convolution of each kind, in each precision the
+  // run may take, which leaves only the plans of the model's own shapes to
+  // its first batch. The RoFormers make no convolutions.
+  const ModelKind kind = model_kind(o.model);
+  const CatalogModel* listed =
+      kind == ModelKind::demucs_file || kind == ModelKind::msst_config ? nullptr : find_model(o.model);
+  const bool convolutions = kind == ModelKind::demucs_file || (listed && !is_roformer(*listed));
   std::future<void> gpu_started;
   if (m.device.is_cuda())
-    gpu_started = std::async(std::launch::async, [device = m.device] {
+    gpu_started = std::async(std::launch::async, [device = m.device, convolutions, precision] {
       const at::Tensor t = at::ones({8, 8}, at::TensorOptions().device(device));
       t.sum().item<float>();
       timeline::mark("GPU context");
       at::mm(t, t).sum().item<float>();
       timeline::mark("cuBLAS handle");
+      if (!convolutions) return;
+      std::vector<at::ScalarType> dtypes = {at::kFloat};
+      if (precision && *precision != at::kFloat) dtypes.push_back(*precision);
+      for (const at::ScalarType dtype : dtypes) {
+        const auto on = at::TensorOptions().device(device).dtype(dtype);
+        const at::Tensor x = at::ones({1, 4, 64}, on), w = at::ones({4, 4, 8}, on);
+        (at::conv1d(x, w, {}, 4).sum() + at::conv_transpose1d(x, w, {}, 4).sum()).item<float>();
+      }
+      timeline::mark("cuDNN handle");
     });
   std::vector<std::string> paths;
   std::vector<std::vector<double>> weights;
@@ -326,7 +344,6 @@ LoadedModel load_model(const RunnerOptions& o) {
   std::vector<std::pair<std::string, plan::Reasoned>> cutting;
   std::string precision_reason = o.precision ? std::string("--precision ") + precision_name(*o.precision) : "";
   // Which options a kind of model takes was checked when they were parsed (options.cpp).
-  const ModelKind kind = model_kind(o.model);
   // A RoFormer: its MSST configuration and its weights, from the command line or the catalog.
   auto load_msst = [&](const std::string& config_path, const std::string& checkpoint) {
     models::MsstConfig config = models::load_msst_config(config_path);

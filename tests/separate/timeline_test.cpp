@@ -1,6 +1,6 @@
-// The process timeline --json writes (runtime/separate/timeline.h): phases in
+// The process timeline --json writes (runtime/timeline.h): phases in
 // the order they ended, each thread numbered, and a bound on how many are kept.
-#include "runtime/separate/timeline.h"
+#include "runtime/timeline.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "runtime/separate/timeline.h"
+#include "runtime/timeline.h"
 
 #include <chrono>
 #include <map>
@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-namespace stemkit::separate::timeline {
+namespace stemkit::timeline {
 
 namespace {
 
@@ -73,4 +73,4 @@ nlohmann::json to_json() {
   return {{"main_epoch_s", s.start_epoch_s}, {"marks", std::move(marks)}, {"dropped", s.dropped}};
 }
 
-}  // namespace stemkit::separate::timeline
+}  // namespace stemkit::timeline

@@ -17,7 +17,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-namespace stemkit::separate::timeline {
+namespace stemkit::timeline {
 
 // Notes main()'s start. Marks before it are measured from the first mark.
 void start();
@@ -31,4 +31,4 @@ void mark(const std::string& phase);
 // number per other thread (the GPU's start, decoding and encoding run on their own).
 nlohmann::json to_json();
 
-}  // namespace stemkit::separate::timeline
+}  // namespace stemkit::timeline
