@@ -18,7 +18,9 @@
 #   name, i.e. libmp3lame (mp3), libvorbis (ogg), libopus (opus) and FFmpeg's
 #   aac (m4a, the ipod muxer); LAME, libvorbis, libopus and libogg are linked
 #   in from the static libraries of Debian's -dev packages (unpacked here, not
-#   installed), so the GPU machine needs none of them.
+#   installed), so the GPU machine needs none of them. Debian 12's on purpose:
+#   `separate` exports those symbols to libsndfile.so, which calls them too,
+#   and .debs/ carries that libsndfile with the same versions of them.
 # - no zlib, bzip2, lzma or iconv (--disable-autodetect): a static link would
 #   need them there; only zlib-compressed MOV headers and Matroska tracks,
 #   rare in audio files, go unread.
