@@ -17,8 +17,9 @@
 # and bf16 at batch 1, 2 and 4, and low memory; 180 s synthetic track, graphs on,
 # medians of 3. Output in $OUT: machine.txt, the logs, before-after.txt (every row
 # of every round) and the JSON of each bench.
-# Needs, carried (run: carry [".deps", ".debs", ".bench"]): .debs/ (fetch-debs.sh),
-# .deps/ (stage-deps.sh), .bench/before.tar.gz.
+# Needs, carried (run: carry [".deps", ".debs", ".bench", ".ffmpeg"]): .debs/ (fetch-debs.sh),
+# .deps/ (stage-deps.sh), .bench/before.tar.gz; .ffmpeg/ (build-ffmpeg.sh) for
+# FFmpeg in both builds (an MP3's decoding in `separate --bench song.mp3`).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 start=$(date +%s)

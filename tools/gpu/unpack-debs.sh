@@ -3,6 +3,7 @@
 # into /, where Debian's libraries could shadow Ubuntu's), points pkg-config
 # at it, and prints the environment to use:
 #   eval "$(tools/gpu/unpack-debs.sh)"
+# With .ffmpeg/ carried too, its pkg-config files come first (see below).
 # The .pc files get the new prefix and lose Requires.private (their static
 # link dependencies, whose .pc files are not carried; nothing links statically).
 set -euo pipefail
@@ -25,4 +26,9 @@ for lib in libcrypto libssl; do
 done
 pkgconfig=$(command -v pkg-config || true)
 if [ -z "$pkgconfig" ]; then pkgconfig=$prefix/usr/bin/pkgconf; fi
-echo "export PKG_CONFIG_PATH=$libdir/pkgconfig LD_LIBRARY_PATH=$libdir\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH} PKG_CONFIG_EXECUTABLE=$pkgconfig STEMKIT_DEBS_PREFIX=$prefix OPENSSL_ROOT_DIR=$prefix/usr"
+# FFmpeg's libraries, static and audio-only, when .ffmpeg/ was carried
+# (tools/gpu/build-ffmpeg.sh): first on the path, so that no other libav* is
+# taken; nothing to add to LD_LIBRARY_PATH.
+pcpath=$libdir/pkgconfig
+if [ -d .ffmpeg/lib/pkgconfig ]; then pcpath=$PWD/.ffmpeg/lib/pkgconfig:$pcpath; fi
+echo "export PKG_CONFIG_PATH=$pcpath LD_LIBRARY_PATH=$libdir\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH} PKG_CONFIG_EXECUTABLE=$pkgconfig STEMKIT_DEBS_PREFIX=$prefix OPENSSL_ROOT_DIR=$prefix/usr"
