@@ -40,6 +40,7 @@
 #include "runtime/models/htdemucs_blocks.h"
 #include "runtime/models/htdemucs_fast.h"
 #include "runtime/models/kwargs.h"
+#include "runtime/timeline.h"
 
 namespace stemkit::models {
 
@@ -926,6 +927,7 @@ std::vector<std::string> HTDemucs::parameter_names() const {
 
 HTDemucs load_htdemucs(const std::string& path) {
   weights::Checkpoint package = weights::load_torch_checkpoint(path);
+  timeline::mark("checkpoint read");
   if (auto klass =
           package.root && package.root->kind == weights::Value::Kind::dict ? package.root->get("klass") : nullptr;
       klass && klass->text != "demucs.htdemucs.HTDemucs")
@@ -933,6 +935,7 @@ HTDemucs load_htdemucs(const std::string& path) {
                 klass->text);
   HTDemucsConfig config = HTDemucsConfig::from_json(package_kwargs(package), path);
   HTDemucs model(std::move(config));
+  timeline::mark("model built");
   model.load_state_dict(weights::collect_tensors(package.root->get("state")), path);
   return model;
 }

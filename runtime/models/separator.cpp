@@ -9,6 +9,7 @@
 #include "runtime/segment/host_copy.h"
 #include "runtime/segment/overlap_add.h"
 #include "runtime/weights/checkpoint.h"
+#include "runtime/timeline.h"
 
 namespace stemkit::models {
 namespace {
@@ -234,7 +235,10 @@ std::unique_ptr<Separator> make_roformer_separator(const MsstConfig& config, con
   BSRoformerConfig bs = model_config<BSRoformerConfig>(config, "BSRoformer", warnings);
   bs.match_input_audio_length = true;  // MSST's copy: its iSTFT always gets the input's length
   BSRoformer model(std::move(bs));
-  model.load_state_dict(read_state(checkpoint, keep), checkpoint);
+  timeline::mark("model built");
+  const auto state = read_state(checkpoint, keep);
+  timeline::mark("checkpoint read");
+  model.load_state_dict(state, checkpoint);
   return std::make_unique<RoformerSeparator<BSRoformer>>(config, std::move(model));
 }
 

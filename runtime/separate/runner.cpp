@@ -254,6 +254,7 @@ void write_stem(const std::string& path, const at::Tensor& stem, int samplerate,
     return;
   }
   const at::Tensor c = stem.to(at::kCPU, at::kFloat).contiguous();
+  timeline::mark("stem on the CPU");
   audio::write_audio(path, audio::AudioView{samplerate, static_cast<int>(c.size(0)), c.size(1), c.data_ptr<float>()},
                      format, clip);
 }

@@ -42,13 +42,12 @@ TEST(SeparateDevicesGpu, OneGpuTwiceWritesTheStemsOfOneDeviceBitForBit) {
   // The GEMM algorithms timed by the first run are the second's (the same kernels in both).
   const std::string env = "XDG_CACHE_HOME=" + (dir / "cache").string();
   const std::string exact = kModel + " --float32 --clip-mode none -q --precision fp32 -b 2";
-  auto r = run_separate(exact + " -d cuda:0 -o " + (dir / "one").string() + " --json " + (dir / "one.json").string() +
-                            inputs,
-                        env);
+  auto r = run_separate(
+      exact + " -d cuda:0 -o " + (dir / "one").string() + " --json " + (dir / "one.json").string() + inputs, env);
   ASSERT_EQ(r.code, 0) << r.output;
-  r = run_separate(exact + " -d cuda:0,cuda:0 -o " + (dir / "two").string() + " --json " +
-                       (dir / "two.json").string() + inputs,
-                   env);
+  r = run_separate(
+      exact + " -d cuda:0,cuda:0 -o " + (dir / "two").string() + " --json " + (dir / "two.json").string() + inputs,
+      env);
   ASSERT_EQ(r.code, 0) << r.output;
   for (const auto& in : songs)
     for (const auto& stem : kStems) {
