@@ -179,6 +179,7 @@ nlohmann::json separate_on_devices(std::vector<LoadedModel>& models, const std::
   const double run_start = now_s();
   for (size_t i = 0; i < n; ++i) {
     FileWorker& w = workers[i];
+    w.devices = n;
     w.index = i;
     w.progress = &progress;
     w.slot = i;

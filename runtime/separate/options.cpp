@@ -319,6 +319,13 @@ void add_options(CLI::App& app, CommandLine& c, Raw& r) {
       ->check(CLI::NonNegativeNumber)
       ->group(out);
 
+  app.add_option("--decode-ahead", o.decode_ahead,
+                 "Files each device's pipeline decodes ahead of the one it separates, at the same time (each a "
+                 "track in memory); default: 1 plus 1 per 8 CPU threads per device, at most 3")
+      ->type_name("N")
+      ->check(CLI::Range(1, 64))
+      ->group(run);
+
   const char* catalog = "A whole catalog (docs/cli.md: many machines, Slurm job arrays)";
   app.add_option("--shard", r.shard,
                  "Separate only share I of N of the inputs (0 <= I < N), chosen by a hash of each input's path under "

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <deque>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -17,6 +18,7 @@
 #include <random>
 #include <set>
 #include <stdexcept>
+#include <thread>
 #include <tuple>
 #include <unistd.h>
 
@@ -559,6 +561,11 @@ RunProgress::Options run_progress_options(const RunnerOptions& o, size_t files, 
   return p;
 }
 
+int decode_ahead_files(unsigned cpu_threads, size_t devices) {
+  const unsigned per_device = cpu_threads / static_cast<unsigned>(std::max<size_t>(1, devices));
+  return static_cast<int>(std::min(3u, 1 + per_device / 8));
+}
+
 void file_outcome(RunProgress& progress, const nlohmann::json& entry) {
   progress.file_done(entry.value("status", "") == "ok", entry.value("seconds", 0.0), entry.contains("separate_s"));
 }
@@ -599,11 +606,13 @@ void separate_work(LoadedModel& model, PreparedFiles& files, const RunnerOptions
     worker.done(k);
   };
 
-  // A pipeline over the files: the next file is decoded and the previous
-  // one's stems are encoded while the current one is separated, so the GPU
-  // does not wait for libsndfile and soxr (at several hundred times realtime,
-  // decoding and encoding take as long as the separation). At most three
-  // tracks are in memory: the next, the current, and the previous one's stems.
+  // A pipeline over the files: the next files are decoded (--decode-ahead of
+  // them at once, each on its own thread) and the previous one's stems are
+  // encoded while the current one is separated, so the GPU does not wait for
+  // the decoders (at several hundred times realtime, decoding and encoding
+  // take as long as the separation, an MP3's decoding longer). At most
+  // decode-ahead + 2 tracks are in memory: those ahead, the current, and the
+  // previous one's stems.
   struct Decoded {
     at::Tensor wav;
     int in_rate = 0;
@@ -658,22 +667,33 @@ void separate_work(LoadedModel& model, PreparedFiles& files, const RunnerOptions
     }
   };
 
-  std::future<Decoded> decoding;
-  std::optional<size_t> next = worker.next();
-  if (next) decoding = start_decode(*next);
-  while (next) {
-    const size_t k = *next;
+  // The files being decoded, in the order they are separated.
+  const size_t depth = static_cast<size_t>(
+      o.decode_ahead > 0 ? o.decode_ahead : decode_ahead_files(std::thread::hardware_concurrency(), worker.devices));
+  std::deque<std::pair<size_t, std::future<Decoded>>> decoding;
+  auto decode_more = [&] {
+    while (decoding.size() < depth)
+      if (const std::optional<size_t> next = worker.next())
+        decoding.emplace_back(*next, start_decode(*next));
+      else
+        break;
+  };
+  decode_more();
+  while (!decoding.empty()) {
+    const size_t k = decoding.front().first;
+    std::future<Decoded> decoded = std::move(decoding.front().second);
+    decoding.pop_front();
     entries[k]["device"] = model.device.str();
     entries[k]["worker"] = worker.index;
     Decoded d;
     try {
-      d = decoding.get();
+      d = decoded.get();
     } catch (const std::exception& e) {
       fail(k, e);
-      if ((next = worker.next())) decoding = start_decode(*next);
+      decode_more();
       continue;
     }
-    if ((next = worker.next())) decoding = start_decode(*next);
+    decode_more();
     if (d.sanitized > 0) {  // said with --quiet too: the stems are not what the file says
       entries[k]["sanitized_samples"] = d.sanitized;
       say(fmt::format("separate: {}: {} NaN or infinite sample{} replaced with 0 (--sanitize)", inputs[k].string(),

@@ -68,7 +68,15 @@ struct RunnerOptions {
   bool sanitize = false;         // replace NaN and infinite input samples with 0 instead of failing the file
   bool quiet = false;
   double progress_interval_s = 60;  // not on a terminal: a line of a run's progress at most this often (RunProgress)
+  int decode_ahead = 0;             // files decoded ahead of the one separated, per device; 0: decode_ahead_files()
 };
+
+// How many files a device's pipeline decodes ahead of the one it separates
+// when --decode-ahead is not given: one, plus one more per 8 CPU threads each
+// of `devices` devices can have (at most 3). A 180 s MP3 takes one core 0.4 s
+// to decode, while the GPU separates it in 0.2 s: one decoder at a time would
+// starve the GPU (docs/benchmarks.md, "Decoding MP3 on the GPU machine").
+int decode_ahead_files(unsigned cpu_threads, size_t devices);
 
 // An exception's message for users: libtorch's errors without the C++
 // backtrace they carry ("Exception raised from ... frame #0 ...").
@@ -165,7 +173,7 @@ PreparedFiles prepare_files(const LoadedModel& model, const std::vector<std::fil
 struct FileWorker {
   size_t index = 0;  // its place in --device's list: the summary's "worker"
   // The next input to separate (an index of inputs), or none when none is left.
-  // Called once ahead: the next file is decoded while the current one is separated.
+  // Called ahead: the next files are decoded while the current one is separated.
   std::function<std::optional<size_t>()> next;
   // Input k's entry has its outcome ("ok" or "failed"); from this thread.
   std::function<void(size_t k)> done;
@@ -173,6 +181,7 @@ struct FileWorker {
   // when null, a bar per file and plain lines on stderr.
   RunProgress* progress = nullptr;
   size_t slot = 0;
+  size_t devices = 1;  // the run's workers, sharing the CPU's threads (decode_ahead_files)
   // Filled in by separate_work:
   int failed = 0;
   double seconds = 0;  // of audio separated

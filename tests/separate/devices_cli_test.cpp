@@ -157,6 +157,42 @@ TEST(SeparateDevices, AFailingFileFailsAloneOnEitherDevice) {
   EXPECT_FALSE(fs::exists(dir / "out" / "small" / "broken")) << "a failed file leaves no folder";
 }
 
+// --decode-ahead N: N files decoded at once while one is separated (the
+// default on this machine's few cores is 1). Every file's stems are those of
+// one-ahead decoding, the records stay in input order, and a file that cannot
+// be read fails alone, wherever it is in the queue.
+TEST(SeparateDevices, DecodingFilesAheadChangesNoStemAndNoOrder) {
+  separate::test::TempDir dir;
+  auto inputs = songs(dir.path(), {0.9, 0.3, 0.6, 0.2, 0.5});
+  separate::test::write_file(dir / "broken.wav", "RIFF, but not a WAV file");
+  inputs.insert(inputs.begin() + 2, dir / "broken.wav");
+  const std::string exact = kModel + " --float32 --clip-mode none -q";
+  auto r = run_separate(exact + " -d cpu -j 1 --decode-ahead 1 -o " + (dir / "one").string() + join(inputs));
+  ASSERT_EQ(r.code, 1) << r.output;
+  for (const std::string& devices : {"cpu -j 1 --decode-ahead 4", "cpu,cpu -j 2 --decode-ahead 3"}) {
+    const fs::path out = dir / ("ahead-" + std::to_string(devices.size()));
+    r = run_separate(exact + " -d " + devices + " -o " + out.string() + " --json " +
+                     (dir / ("ahead-" + std::to_string(devices.size()) + ".json")).string() + join(inputs));
+    ASSERT_EQ(r.code, 1) << devices << "\n" << r.output;
+    EXPECT_NE(r.output.find("broken.wav: "), std::string::npos) << r.output;
+    const auto summary = read_json(dir / ("ahead-" + std::to_string(devices.size()) + ".json"));
+    ASSERT_EQ(summary["files"].size(), inputs.size());
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      const bool broken = inputs[i].stem() == "broken";
+      EXPECT_EQ(summary["files"][i]["input"], inputs[i].string());
+      EXPECT_EQ(summary["files"][i]["status"], broken ? "failed" : "ok") << summary["files"][i].dump();
+      if (broken) continue;
+      for (const auto& stem : kStems) {
+        const fs::path rel = fs::path("small") / inputs[i].stem() / (stem + ".wav");
+        EXPECT_TRUE(at::equal(read_samples(dir / "one" / rel), read_samples(out / rel))) << devices << ": " << rel;
+      }
+    }
+  }
+  r = run_separate(kModel + " --decode-ahead 0 " + inputs.front().string());
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("--decode-ahead"), std::string::npos) << r.output;
+}
+
 TEST(SeparateDevices, SkipExistingSkipsCompleteSetsAndRedoesTheRest) {
   separate::test::TempDir dir;
   const auto inputs = songs(dir.path(), {0.4, 0.3, 0.5});

@@ -8,6 +8,8 @@
 
 #include <ATen/ATen.h>
 
+#include <csignal>
+#include <execinfo.h>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -15,6 +17,15 @@
 #include "tests/separate/test_support.h"
 
 namespace {
+
+// Where a crash of this binary happened, on stderr (the GPU machine has no debugger).
+void on_crash(int signal) {
+  void* frames[64];
+  backtrace_symbols_fd(frames, backtrace(frames, 64), 2);
+  std::signal(signal, SIG_DFL);
+  std::raise(signal);
+}
+const bool crash_handler = (std::signal(SIGSEGV, on_crash), true);
 
 using namespace stemkit;
 namespace fs = std::filesystem;
