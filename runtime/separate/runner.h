@@ -75,7 +75,7 @@ struct RunnerOptions {
 // when --decode-ahead is not given: one, plus one more per 8 CPU threads each
 // of `devices` devices can have (at most 3). A 180 s MP3 takes one core 0.4 s
 // to decode, while the GPU separates it in 0.2 s: one decoder at a time would
-// starve the GPU (docs/benchmarks.md, "Decoding MP3 on the GPU machine").
+// starve the GPU (docs/benchmarks.md, "The first batch's setup, and MP3 with I/O").
 int decode_ahead_files(unsigned cpu_threads, size_t devices);
 
 // An exception's message for users: libtorch's errors without the C++

@@ -170,12 +170,12 @@ TEST(SeparateDevices, DecodingFilesAheadChangesNoStemAndNoOrder) {
   auto r = run_separate(exact + " -d cpu -j 1 --decode-ahead 1 -o " + (dir / "one").string() + join(inputs));
   ASSERT_EQ(r.code, 1) << r.output;
   for (const std::string& devices : {"cpu -j 1 --decode-ahead 4", "cpu,cpu -j 2 --decode-ahead 3"}) {
-    const fs::path out = dir / ("ahead-" + std::to_string(devices.size()));
-    r = run_separate(exact + " -d " + devices + " -o " + out.string() + " --json " +
-                     (dir / ("ahead-" + std::to_string(devices.size()) + ".json")).string() + join(inputs));
+    const std::string name = "ahead-" + std::to_string(devices.size());
+    const fs::path out = dir / name, json = dir / (name + ".json");
+    r = run_separate(exact + " -d " + devices + " -o " + out.string() + " --json " + json.string() + join(inputs));
     ASSERT_EQ(r.code, 1) << devices << "\n" << r.output;
     EXPECT_NE(r.output.find("broken.wav: "), std::string::npos) << r.output;
-    const auto summary = read_json(dir / ("ahead-" + std::to_string(devices.size()) + ".json"));
+    const auto summary = read_json(json);
     ASSERT_EQ(summary["files"].size(), inputs.size());
     for (size_t i = 0; i < inputs.size(); ++i) {
       const bool broken = inputs[i].stem() == "broken";
