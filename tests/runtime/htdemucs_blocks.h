@@ -148,6 +148,71 @@ inline std::vector<BlockComparison> compare_blocks(const at::Device& device, at:
         [&] { return hd::fast::add_layer_scale(xt, *last, yt); }));
   }
 
+  {  // A convolution's bias added in the activation's pass: HEncLayer's conv and
+     // rewrite, HDecLayer's rewrite and conv_tr (the last layer without GELU).
+    struct ConvCase {
+      const char* block;
+      layers::ConvOptions options;
+      std::vector<int64_t> shape;
+      const char* act;  // "gelu", "none" or "glu"
+    };
+    auto conv = [](int64_t in, int64_t out, std::vector<int64_t> kernel, std::vector<int64_t> stride,
+                   std::vector<int64_t> padding, bool transposed) {
+      layers::ConvOptions o;
+      o.in = in, o.out = out, o.kernel = std::move(kernel), o.stride = std::move(stride);
+      o.padding = std::move(padding), o.transposed = transposed;
+      return o;
+    };
+    for (const auto& c :
+         {ConvCase{"gelu(conv), time encoder (2, 8, 1203)", conv(8, 16, {8}, {4}, {2}, false), {2, 8, 1203}, "gelu"},
+          ConvCase{"gelu(conv), frequency encoder (2, 8, 64, 40)",
+                   conv(8, 16, {8, 1}, {4, 1}, {2, 0}, false),
+                   {2, 8, 64, 40},
+                   "gelu"},
+          ConvCase{"glu(rewrite), frequency (2, 16, 8, 40)",
+                   conv(16, 32, {3, 3}, {1, 1}, {1, 1}, false),
+                   {2, 16, 8, 40},
+                   "glu"},
+          ConvCase{"glu(rewrite), time (2, 16, 301)", conv(16, 32, {3}, {1}, {1}, false), {2, 16, 301}, "glu"},
+          ConvCase{"gelu(conv_tr), frequency decoder (2, 16, 8, 40)",
+                   conv(16, 8, {8, 1}, {4, 1}, {}, true),
+                   {2, 16, 8, 40},
+                   "gelu"},
+          ConvCase{
+              "conv_tr, last time decoder (2, 16, 2500)", conv(16, 8, {8}, {4}, {}, true), {2, 16, 2500}, "none"}}) {
+      if (device.is_cpu() && dtype != at::kFloat) {  // libtorch 1.13's oneDNN: 16-bit transposed convolutions fail
+        out.push_back(
+            {c.block, -1, "16-bit convolutions are checked on the GPU (the CPU runs the reference forwards)"});
+        continue;
+      }
+      layers::Conv m(c.options);
+      randomise(*m);
+      m->to(device, dtype);
+      const at::Tensor x = input(c.shape);
+      const std::string act = c.act;
+      out.push_back(compare(
+          c.block,
+          [&] {
+            const at::Tensor y = m(x);
+            return act == "glu" ? at::glu(y, 1) : act == "gelu" ? at::gelu(y) : y;
+          },
+          [&] { return act == "glu" ? hd::fast::conv_glu(*m, x) : hd::fast::conv_act(*m, x, act == "gelu"); }));
+    }
+  }
+
+  {  // Time layers' rows longer than one block's chunk: summed in chunks (row length
+     // a multiple of 8 or not, so both the vector and the scalar path).
+    hd::DConv dconv(16, 4.0, 1);
+    randomise(*dconv);
+    dconv->to(device, dtype);
+    for (int64_t T : {16384, 8195}) {
+      const at::Tensor x = input({1, 16, T});
+      out.push_back(compare(
+          "DConv(16, 4, 1), a long time layer (1, 16, " + std::to_string(T) + ")", [&] { return dconv(x); },
+          [&] { return hd::fast::dconv(*dconv, x); }));
+    }
+  }
+
   {  // DConv(48, compress 4, depth 2) over time, and over frequency as HEncLayer/HDecLayer run it.
     hd::DConv dconv(48, 4.0, 2);
     randomise(*dconv);

@@ -10,7 +10,8 @@
 #   there: tools/gpu/before-after.sh build           # both builds at once, and the weights
 #                                                    # (no before.tar.gz: this tree only; STEMKIT_BA_TARGETS=
 #                                                    # builds separate alone, without the GPU tests)
-#          tools/gpu/before-after.sh bench [ROUNDS]  # next call, machine still warm: the rows
+#          tools/gpu/before-after.sh bench [ROUNDS] [htdemucs|bs-roformer]  # next call, machine still warm:
+#                                                    # the rows (of one model when named)
 #          tools/gpu/before-after.sh tests           # this tree's GPU tests, with full-size references
 #
 # Rows (issue 22's list): HTDemucs fp32 and fp16 at batch 1 and 8; BS-RoFormer fp16
@@ -65,15 +66,16 @@ case "${1:-}" in
     ;;
   bench)
     rounds=${2:-2}
+    only=${3:-}
     for r in $(seq 1 "$rounds"); do
       for side in before after; do
         [ "$side" = before ] && bin=/tmp/before/build-cuda/runtime/separate/separate || bin=build-cuda/runtime/separate/separate
         [ -x "$bin" ] || continue  # built without a before
         if [ $(( $(date +%s) - start )) -gt "${STEMKIT_BA_SECONDS:-500}" ]; then say "round $r $side skipped (time)"; continue; fi
-        "$bin" --bench -n "$work/htdemucs/full.th" --device cuda --bench-precisions fp32,fp16 --bench-batch-sizes 1,8 \
+        [ "$only" = bs-roformer ] || "$bin" --bench -n "$work/htdemucs/full.th" --device cuda --bench-precisions fp32,fp16 --bench-batch-sizes 1,8 \
           --bench-graphs on --bench-repeats 3 --json "$out/htdemucs-$side-$r.json" 2>&1 | grep -E "^(fp16|fp32) " \
           | sed "s/^/round $r $side htdemucs   /" | tee -a "$out/before-after.txt"
-        "$bin" --bench --model "$work/bsr/full.yaml" --checkpoint "$work/bsr/full.ckpt" --device cuda --bench-precisions fp16,bf16 \
+        [ "$only" = htdemucs ] || "$bin" --bench --model "$work/bsr/full.yaml" --checkpoint "$work/bsr/full.ckpt" --device cuda --bench-precisions fp16,bf16 \
           --bench-batch-sizes 1,2,4 --bench-graphs on --bench-low-memory --bench-repeats 3 --json "$out/bsr-$side-$r.json" 2>&1 \
           | grep -E "^(fp16|bf16) " | sed "s/^/round $r $side bs-roformer /" | tee -a "$out/before-after.txt"
       done
