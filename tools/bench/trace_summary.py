@@ -8,12 +8,16 @@ With --cpu, where a CPU run's time goes: each ATen op's own time (its span less
 the ops nested in it, on the thread that called it), grouped by op and input
 shapes; with --by-op, by op name only.
 
+With --kinds, time per kind of work (matrix products, attention,
+convolutions, layout conversions, the rest: elementwise passes, norms and
+reductions; copies), for comparing each with the hardware's limits.
+
 With --timeline, where the GPU waited instead: the span from the first GPU
 activity to the last, the time no kernel or copy ran, and the longest of those
 gaps, each with the host's outermost ops that overlapped it (what the CPU did
 while the GPU idled: a CPU-side pass over the stems, an allocation, a copy).
 
-    python3 tools/bench/trace_summary.py PREFIX-0.json [--top 30] [--width 90] [--by-op | --timeline] [--cpu]
+    python3 tools/bench/trace_summary.py PREFIX-0.json [--top 30] [--width 90] [--by-op | --kinds | --timeline] [--cpu]
 """
 import argparse
 import collections
@@ -130,12 +134,33 @@ def cpu_self_times(events, top, width, by_name):
         print(f"{us / 1000:9.3f} {100 * us / all_us:6.1f} {count[name]:6d}  {name[:width]}")
 
 
+# Kernel names to kinds, first match wins: cuBLAS(Lt)'s nvjet and xmma GEMMs,
+# CUTLASS and MAGMA GEMMs; cuDNN's and PyTorch's attention and stemkit's
+# fused ones; cuDNN's convolutions (implicit GEMM, FFT, Winograd) and their
+# NCHW/NHWC conversions.
+KINDS = [
+    ("attention", ("sdpa", "fmha", "flash", "attention_kernel", "AttentionKernel")),
+    ("layout conversion", ("nchwToNhwc", "nhwcToNchw")),
+    ("convolution", ("fprop", "dgrad", "wgrad", "conv", "implicit_gemm", "winograd", "fft")),
+    ("matrix product", ("nvjet", "gemm", "Gemm", "sm90_xmma", "sm80_xmma", "cutlass")),
+    ("copy", ("Memcpy", "Memset")),
+]
+
+
+def kind_of(name):
+    for kind, marks in KINDS:
+        if any(m in name for m in marks):
+            return kind
+    return "elementwise, norms, reductions"
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("trace")
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--width", type=int, default=90)
     parser.add_argument("--by-op", action="store_true", help="group by the ATen op that launched each kernel")
+    parser.add_argument("--kinds", action="store_true", help="time per kind of work (GEMM, attention, convolution, ...)")
     parser.add_argument("--timeline", action="store_true", help="the GPU's idle gaps and what the host did in them")
     parser.add_argument("--cpu", action="store_true", help="each ATen op's own CPU time, per op and input shapes")
     args = parser.parse_args()
@@ -152,7 +177,7 @@ def main():
     total, count = collections.Counter(), collections.Counter()
     for e in events:
         if e.get("ph") == "X" and e.get("cat") in ("kernel", "gpu_memcpy", "gpu_memset"):
-            key = e["name"]
+            key = kind_of(e["name"]) if args.kinds else e["name"]
             if args.by_op:
                 top, inner, dims = chains.get(e.get("args", {}).get("External id"), ("?", "?", ""))
                 key = f"{top} > {inner} {dims}" if inner != top else f"{top} {dims}"
@@ -160,7 +185,7 @@ def main():
             count[key] += 1
     all_us = sum(total.values())
     print(f"{all_us / 1000:.2f} ms of GPU work in {sum(count.values())} kernels and copies")
-    print(f"{'ms':>9} {'%':>6} {'calls':>6}  {'op' if args.by_op else 'kernel'}")
+    print(f"{'ms':>9} {'%':>6} {'calls':>6}  {'op' if args.by_op else 'kind' if args.kinds else 'kernel'}")
     for name, us in total.most_common(args.top):
         print(f"{us / 1000:9.3f} {100 * us / all_us:6.1f} {count[name]:6d}  {name[:args.width]}")
 

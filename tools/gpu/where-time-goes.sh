@@ -8,11 +8,11 @@
 #   - the timed rows the issue names (180 s track, graphs on, median of 3), with
 #     the clocks and power logged once a second (nvidia-smi dmon);
 #   - a kernel trace of each row (eager, a 16 s track for BS-RoFormer, 30 s for
-#     HTDemucs), summed per kernel and per ATen op (tools/bench/trace_summary.py).
+#     HTDemucs), summed per kernel, per ATen op and per kind of work (tools/bench/trace_summary.py).
 #
 #   tools/gpu/where-time-goes.sh [ROWS...]   # rows: bsr-fp16-b2 bsr-fp16-b4 bsr-low (batch 1, then low memory) htd-fp16-b8 htd-fp32-b1 (default all)
 #
-# Output in $OUT/where/: flops-*.json, rows.txt, dmon.txt, trace-ROW-{kernels,ops}.txt.
+# Output in $OUT/where/: flops-*.json, rows.txt, dmon.txt, trace-ROW-{kernels,ops,kinds}.txt.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 start=$(date +%s)
@@ -63,6 +63,7 @@ for row in "${rows[@]}"; do
   trace=$(ls "$out/trace-$row"-*.json | tail -1)  # bsr-low: the low-memory row, after batch 1's
   python3 tools/bench/trace_summary.py "$trace" --top 40 --width 130 > "$out/trace-$row-kernels.txt" 2>&1
   python3 tools/bench/trace_summary.py "$trace" --by-op --top 40 --width 170 > "$out/trace-$row-ops.txt" 2>&1
+  python3 tools/bench/trace_summary.py "$trace" --kinds > "$out/trace-$row-kinds.txt" 2>&1
   say "$row traced: $(head -3 "$out/trace-$row-kernels.txt" | tr '\n' ' ')"
   gzip -9 "$out/trace-$row"-*.json
 done
