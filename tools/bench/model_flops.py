@@ -16,6 +16,7 @@ each side; stemkit skips the last, which holds padding only). Needs torch 2.1
 or newer (FlopCounterMode); the GPU is used when there is one.
 """
 import argparse
+import contextlib
 import json
 import math
 import sys
@@ -49,6 +50,15 @@ def main():
     args = parser.parse_args()
     device = "cuda" if torch.cuda.is_available() else "cpu"
     samples = int(args.seconds * 44100)
+    with contextlib.redirect_stdout(sys.stderr):  # upstream's own prints (the attention it picked): not our JSON
+        result = measure(args, device, samples)
+    print(json.dumps(result, indent=1))
+    print(f"{args.component}: {result['flops_per_chunk'] / 1e9:.1f} GFLOP per chunk of {result['chunk_samples']} samples, "
+          f"{result['chunks_per_track']} chunks per {args.seconds:g} s; at 100x realtime that is "
+          f"{result['flops_per_track_second'] * 100 / 1e12:.2f} TFLOP/s", file=sys.stderr)
+
+
+def measure(args, device, samples):
     if args.component == "demucs":
         from make_htdemucs_fixtures import import_demucs
         HTDemucs = import_demucs(Path(args.demucs).resolve(), args.deps)[0]
@@ -67,12 +77,8 @@ def main():
     model = model.to(device).eval()
     x = 0.1 * torch.randn(1, 2, chunk, device=device)
     total, by_op = count(model, x)
-    result = dict(component=args.component, chunk_samples=chunk, flops_per_chunk=total, by_op=by_op,
-                  track_seconds=args.seconds, chunks_per_track=chunks,
-                  flops_per_track_second=total * chunks / args.seconds)
-    print(json.dumps(result, indent=1))
-    print(f"{args.component}: {total / 1e9:.1f} GFLOP per chunk of {chunk} samples, {chunks} chunks per {args.seconds:g} s; "
-          f"at 100x realtime that is {total * chunks / args.seconds * 100 / 1e12:.2f} TFLOP/s", file=sys.stderr)
+    return dict(component=args.component, chunk_samples=chunk, flops_per_chunk=total, by_op=by_op,
+                track_seconds=args.seconds, chunks_per_track=chunks, flops_per_track_second=total * chunks / args.seconds)
 
 
 if __name__ == "__main__":
