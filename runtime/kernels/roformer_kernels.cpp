@@ -11,8 +11,12 @@
 #endif
 
 #if STEMKIT_HAS_KERNELS
-#include "runtime/kernels/aten_launch.h"
 #include "runtime/kernels/roformer_launch.h"
+#if defined(STEMKIT_ROCM)
+#include <c10/hip/HIPStream.h>
+#else
+#include <c10/cuda/CUDAStream.h>
+#endif
 #endif
 
 namespace stemkit::kernels {
@@ -20,6 +24,33 @@ namespace stemkit::kernels {
 namespace {
 
 #if STEMKIT_HAS_KERNELS
+launch::DType dtype_of(const at::Tensor& t) {
+  switch (t.scalar_type()) {
+    case at::kFloat: return launch::DType::f32;
+    case at::kHalf: return launch::DType::f16;
+    case at::kBFloat16: return launch::DType::bf16;
+    default: TORCH_CHECK(false, "stemkit kernels: unsupported dtype ", t.scalar_type());
+  }
+}
+
+void* current_stream(const at::Tensor& t) {
+#if defined(STEMKIT_ROCM)
+  return c10::hip::getCurrentHIPStream(t.device().index()).stream();
+#else
+  return c10::cuda::getCurrentCUDAStream(t.device().index()).stream();
+#endif
+}
+
+void check_launch(const char* what) {
+  const char* err = launch::last_error();
+  TORCH_CHECK(err == nullptr || err[0] == '\0', "stemkit kernels: ", what, " failed to launch: ", err);
+}
+
+// 8 elements per thread: pointers aligned to 8 elements, sizes and strides multiples of 8.
+bool aligned8(const at::Tensor& t) {
+  return reinterpret_cast<std::uintptr_t>(t.data_ptr()) % (8 * t.element_size()) == 0;
+}
+
 launch::AxialLayout to_launch(const Axial& a) { return {a.B, a.T, a.F, a.axis}; }
 #endif
 

@@ -15,9 +15,9 @@
 
 #include <cstdint>
 
-#include "runtime/kernels/launch.h"
-
 namespace stemkit::kernels::launch {
+
+enum class DType { f32, f16, bf16 };
 
 struct AxialLayout {
   int64_t B, T, F;
@@ -61,5 +61,8 @@ bool band_attention(DType dtype, const void* qkv, int64_t ld, const float* table
 // launching nothing (and leaving qkv as it was), where it does not apply.
 bool seq_attention(DType dtype, void* qkv, int64_t ld, const float* table, const void* logits, int64_t logits_ld,
                    void* gated, AxialLayout layout, int64_t heads, int64_t dim_head, int64_t n, void* stream);
+
+// The last launch's error, as text; empty when fine (cudaGetLastError / hipGetLastError).
+const char* last_error();
 
 }  // namespace stemkit::kernels::launch

@@ -30,19 +30,15 @@ ConvImpl::ConvImpl(ConvOptions o) : options(std::move(o)) {
   bias = register_parameter("bias", at::empty({options.out}), false);
 }
 
-at::Tensor ConvImpl::forward(const at::Tensor& x) const { return convolve(x, bias); }
-
-at::Tensor ConvImpl::forward_without_bias(const at::Tensor& x) const { return convolve(x, at::Tensor()); }
-
-at::Tensor ConvImpl::convolve(const at::Tensor& x, const at::Tensor& b) const {
+at::Tensor ConvImpl::forward(const at::Tensor& x) {
   const auto& o = options;
   if (o.kernel.size() == 1)
-    return o.transposed
-               ? at::conv_transpose1d(x, weight, b, o.stride, o.padding, /*output_padding=*/0, /*groups=*/1, o.dilation)
-               : at::conv1d(x, weight, b, o.stride, o.padding, o.dilation);
-  return o.transposed
-             ? at::conv_transpose2d(x, weight, b, o.stride, o.padding, /*output_padding=*/0, /*groups=*/1, o.dilation)
-             : at::conv2d(x, weight, b, o.stride, o.padding, o.dilation);
+    return o.transposed ? at::conv_transpose1d(x, weight, bias, o.stride, o.padding, /*output_padding=*/0, /*groups=*/1,
+                                               o.dilation)
+                        : at::conv1d(x, weight, bias, o.stride, o.padding, o.dilation);
+  return o.transposed ? at::conv_transpose2d(x, weight, bias, o.stride, o.padding, /*output_padding=*/0, /*groups=*/1,
+                                             o.dilation)
+                      : at::conv2d(x, weight, bias, o.stride, o.padding, o.dilation);
 }
 
 }  // namespace stemkit::layers

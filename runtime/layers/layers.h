@@ -39,12 +39,7 @@ struct ConvImpl : torch::nn::Module {
   ConvOptions options;
   at::Tensor weight, bias;
   explicit ConvImpl(ConvOptions options);
-  at::Tensor forward(const at::Tensor& x) const;  // (N, in, ...) -> (N, out, ...)
-  // The convolution alone, for a caller that adds the bias in a later pass of its own.
-  at::Tensor forward_without_bias(const at::Tensor& x) const;
-
- private:
-  at::Tensor convolve(const at::Tensor& x, const at::Tensor& b) const;
+  at::Tensor forward(const at::Tensor& x);  // (N, in, ...) -> (N, out, ...)
 };
 TORCH_MODULE(Conv);
 

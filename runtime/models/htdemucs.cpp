@@ -208,23 +208,16 @@ struct HEncLayerImpl : nn::Module {
     if (!freq && x.dim() == 4) x = x.view({x.size(0), -1, x.size(3)});  // 128-130: x = x.view(B, -1, T)
     if (!freq && x.size(-1) % stride != 0)                              // 132-135
       x = at::constant_pad_nd(x, {0, stride - x.size(-1) % stride});
-    at::Tensor y;
-    if (fast_blocks(plan) && !empty && !inject.defined() && !norm1) {
-      y = htdemucs::fast::conv_act(*conv, x, /*gelu=*/true);  // y = F.gelu(self.conv(x)), the bias in the GELU's pass
-    } else {
-      y = conv(x);  // y = self.conv(x)
-      if (empty) return y;
-      if (inject.defined()) {  // 139-143
-        if (inject.size(-1) != y.size(-1))
-          throw std::logic_error("HTDemucs: the time branch does not line up with the frequency branch");
-        y = y + (inject.dim() == 3 && y.dim() == 4 ? inject.unsqueeze(2) : inject);
-      }
-      y = gelu_exact(norm(norm1, y, plan));  // y = F.gelu(self.norm1(y))
+    at::Tensor y = conv(x);  // y = self.conv(x)
+    if (empty) return y;
+    if (inject.defined()) {  // 139-143
+      if (inject.size(-1) != y.size(-1))
+        throw std::logic_error("HTDemucs: the time branch does not line up with the frequency branch");
+      y = y + (inject.dim() == 3 && y.dim() == 4 ? inject.unsqueeze(2) : inject);
     }
+    y = gelu_exact(norm(norm1, y, plan));            // y = F.gelu(self.norm1(y))
     if (dconv) y = run_dconv(dconv, y, freq, plan);  // 145-151
     if (!has_rewrite) return y;                      // else: z = y
-    if (fast_blocks(plan) && !norm2)
-      return htdemucs::fast::conv_glu(*rewrite, y);  // F.glu(self.rewrite(y), dim=1), the bias in the GLU's pass
     at::Tensor z = norm(norm2, rewrite(y), plan);    // z = self.norm2(self.rewrite(y))
     return at::glu(z, 1);                            // z = F.glu(z, dim=1)
   }
@@ -271,26 +264,20 @@ struct HDecLayerImpl : nn::Module {
     at::Tensor y = x;                                                        // else: y = x
     if (!empty) {
       x = x + skip;  // x = x + skip
-      if (has_rewrite && fast_blocks(plan) && !norm1)
-        y = htdemucs::fast::conv_glu(*rewrite, x);  // y = F.glu(self.rewrite(x), dim=1), the bias in the GLU's pass
-      else if (has_rewrite)
+      if (has_rewrite)
         y = at::glu(norm(norm1, rewrite(x), plan), 1);  // y = F.glu(self.norm1(self.rewrite(x)), dim=1)
       else
         y = x;                                         // y = x
       if (dconv) y = run_dconv(dconv, y, freq, plan);  // 316-322
     }
-    // The fast path adds the bias and the GELU below in one pass before the
-    // crop (the GELU is elementwise, so the crop commutes with it).
-    const bool fused_tail = fast_blocks(plan) && !norm2;
-    at::Tensor z = fused_tail ? htdemucs::fast::conv_act(*conv_tr, y, /*gelu=*/!last)
-                              : norm(norm2, conv_tr(y), plan);  // z = self.norm2(self.conv_tr(y))
+    at::Tensor z = norm(norm2, conv_tr(y), plan);  // z = self.norm2(self.conv_tr(y))
     if (freq) {
       if (pad) z = z.slice(2, pad, z.size(2) - pad);  // z = z[..., self.pad:-self.pad, :]
     } else {
       z = z.slice(-1, pad, pad + length);  // z = z[..., self.pad:self.pad + length]
       if (z.size(-1) != length) throw std::logic_error("HTDemucs: a time decoder produced the wrong length");
     }
-    if (!last && !fused_tail) z = gelu_exact(z);  // z = F.gelu(z)
+    if (!last) z = gelu_exact(z);  // z = F.gelu(z)
     return {z, y};
   }
 };

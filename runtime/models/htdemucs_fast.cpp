@@ -8,19 +8,15 @@
 #include <utility>
 #include <vector>
 
-#include "runtime/kernels/htdemucs_kernels.h"
-
 namespace stemkit::models::htdemucs::fast {
 namespace {
 
 // Mean and biased variance of each row of x (R, L), in float32 whatever x's
-// dtype (float64 stays float64), without writing a float32 copy of x: on the
-// GPU one read (kernels::row_moments); otherwise fp32 rows go through one
-// Welford pass, half and bfloat16 rows through a sum and a 2-norm that
-// accumulate in float32 as they read (two reads of 2 bytes instead of a
-// 4-byte copy written and read back).
+// dtype (float64 stays float64), without writing a float32 copy of x: fp32
+// rows go through one Welford pass; half and bfloat16 rows through a sum and
+// a 2-norm that accumulate in float32 as they read (two reads of 2 bytes
+// instead of a 4-byte copy written and read back).
 std::pair<at::Tensor, at::Tensor> row_moments(const at::Tensor& x) {
-  if (kernels::rows_usable_for(x)) return kernels::row_moments(x);
   if (x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble) {
     auto [var, mean] = at::var_mean(x, {1}, /*unbiased=*/false, /*keepdim=*/false);
     return {mean, var};
@@ -51,42 +47,6 @@ at::Tensor normalise_rows(const torch::nn::GroupNormImpl& gn, const at::Tensor& 
   return at::addcmul(shift.view(shape).to(x.scalar_type()), x, scale.view(shape).to(x.scalar_type()));
 }
 
-// Moments are taken per channel row over T, moved by the bias and pooled over
-// the channels (law of total variance: var = mean of the row variances +
-// variance of the row means), so no layout copy is made. Returns each row's
-// scale and shift (float32, (N, C) or (B, C, Fr)): gn(x + bias) = x * scale + shift.
-std::pair<at::Tensor, at::Tensor> dconv_norm_affine(const torch::nn::GroupNormImpl& gn, const at::Tensor& x,
-                                                    const at::Tensor& conv_bias) {
-  if (gn.options.num_groups() != 1) throw std::logic_error("dconv_norm: DConv's GroupNorm has one group");
-  const int64_t C = x.size(1), T = x.size(-1);
-  auto [mean, var] = row_moments(x.reshape({-1, T}));
-  const std::vector<int64_t> rows(x.sizes().begin(), x.sizes().end() - 1);  // (N, C) or (B, C, Fr)
-  std::vector<int64_t> per_channel(rows.size(), 1);
-  per_channel[1] = C;
-  const auto acc = mean.scalar_type();
-  const at::Tensor bias = conv_bias.to(acc).view(per_channel);
-  mean = mean.view(rows) + bias;
-  at::Tensor pooled_mean = mean.mean(1, true);  // (N, 1[, Fr])
-  at::Tensor pooled_var = var.view(rows).mean(1, true) + (mean - pooled_mean).square().mean(1, true);
-  at::Tensor scale = (pooled_var + gn.options.eps()).rsqrt() * gn.weight.to(acc).view(per_channel);  // (N, C[, Fr])
-  at::Tensor shift = gn.bias.to(acc).view(per_channel) + (bias - pooled_mean) * scale;
-  return {scale.contiguous(), shift.contiguous()};
-}
-
-// A convolution's bias (C) shaped to broadcast over its output y (N, C, ..., L).
-at::Tensor channel_bias(const at::Tensor& bias, const at::Tensor& y) {
-  std::vector<int64_t> per_channel(static_cast<size_t>(y.dim()), 1);
-  per_channel[1] = -1;
-  return bias.view(per_channel);
-}
-
-// The same bias as one shift per row of y: float32, shaped as y without its
-// last dimension (what kernels::affine_rows and affine_glu take).
-at::Tensor bias_per_row(const at::Tensor& bias, const at::Tensor& y) {
-  const std::vector<int64_t> rows(y.sizes().begin(), y.sizes().end() - 1);
-  return channel_bias(bias, y).squeeze(-1).to(at::kFloat).expand(rows).contiguous();
-}
-
 }  // namespace
 
 at::Tensor group_norm(const torch::nn::GroupNormImpl& gn, const at::Tensor& x) {
@@ -102,8 +62,23 @@ at::Tensor my_group_norm(const MyGroupNormImpl& gn, const at::Tensor& x) {
   return normalise_rows(gn, x, x.dim() - 1);
 }
 
+// Moments are taken per channel row over T, moved by the bias and pooled over
+// the channels (law of total variance: var = mean of the row variances +
+// variance of the row means), so no layout copy is made; then one addcmul.
 at::Tensor dconv_norm(const torch::nn::GroupNormImpl& gn, const at::Tensor& x, const at::Tensor& conv_bias) {
-  auto [scale, shift] = dconv_norm_affine(gn, x, conv_bias);
+  if (gn.options.num_groups() != 1) throw std::logic_error("dconv_norm: DConv's GroupNorm has one group");
+  const int64_t C = x.size(1), T = x.size(-1);
+  auto [mean, var] = row_moments(x.reshape({-1, T}));
+  const std::vector<int64_t> rows(x.sizes().begin(), x.sizes().end() - 1);  // (N, C) or (B, C, Fr)
+  std::vector<int64_t> per_channel(rows.size(), 1);
+  per_channel[1] = C;
+  const auto acc = mean.scalar_type();
+  const at::Tensor bias = conv_bias.to(acc).view(per_channel);
+  mean = mean.view(rows) + bias;
+  at::Tensor pooled_mean = mean.mean(1, true);  // (N, 1[, Fr])
+  at::Tensor pooled_var = var.view(rows).mean(1, true) + (mean - pooled_mean).square().mean(1, true);
+  at::Tensor scale = (pooled_var + gn.options.eps()).rsqrt() * gn.weight.to(acc).view(per_channel);  // (N, C[, Fr])
+  at::Tensor shift = gn.bias.to(acc).view(per_channel) + (bias - pooled_mean) * scale;
   return at::addcmul(shift.unsqueeze(-1).to(x.scalar_type()), x, scale.unsqueeze(-1).to(x.scalar_type()));
 }
 
@@ -113,27 +88,8 @@ at::Tensor add_layer_scale(const at::Tensor& x, const LayerScaleImpl& scale, con
   return at::addcmul(x, y, scale.channel_last ? scale.scale : scale.scale.view(shape));
 }
 
-at::Tensor conv_act(const layers::ConvImpl& conv, const at::Tensor& x, bool gelu) {
-  if (!conv.bias.defined() || !kernels::rows_usable_for(x)) return gelu ? at::gelu(conv.forward(x)) : conv.forward(x);
-  at::Tensor y = conv.forward_without_bias(x);
-  if (!kernels::rows_usable_for(y)) {
-    y = y + channel_bias(conv.bias, y);
-    return gelu ? at::gelu(y) : y;
-  }
-  return kernels::affine_rows(y, {}, bias_per_row(conv.bias, y), gelu);
-}
-
-at::Tensor conv_glu(const layers::ConvImpl& conv, const at::Tensor& x) {
-  if (!conv.bias.defined() || !kernels::rows_usable_for(x)) return at::glu(conv.forward(x), 1);
-  at::Tensor z = conv.forward_without_bias(x);
-  if (!kernels::rows_usable_for(z)) return at::glu(z + channel_bias(conv.bias, z), 1);
-  return kernels::affine_glu(z, {}, bias_per_row(conv.bias, z), {}, {});
-}
-
 // The broadcast bias additions of the two convolutions, over the largest
-// activations of the network, are what folding them into the norms saves. On
-// the GPU each norm's affine also goes into the pass after it: GELU, or GLU and
-// the LayerScale's residual add (kernels::affine_rows, affine_glu).
+// activations of the network, are what folding them into dconv_norm saves.
 at::Tensor dconv(const DConvImpl& dconv, at::Tensor x) {
   const bool freq = x.dim() == 4;
   for (const auto& b : dconv.branches) {
@@ -141,21 +97,10 @@ at::Tensor dconv(const DConvImpl& dconv, at::Tensor x) {
     at::Tensor y = freq ? at::conv2d(x, b.conv_in->weight.unsqueeze(2), at::Tensor(), at::IntArrayRef{1, 1},
                                      at::IntArrayRef{0, d}, at::IntArrayRef{1, d})
                         : at::conv1d(x, b.conv_in->weight, at::Tensor(), 1, d, d);
-    const bool fused = kernels::rows_usable_for(x) && kernels::rows_usable_for(y);
-    if (fused) {
-      auto [scale, shift] = dconv_norm_affine(*b.norm_in, y, b.conv_in->bias);
-      y = kernels::affine_rows(y, scale, shift, /*gelu=*/true);
-    } else {
-      y = at::gelu(dconv_norm(*b.norm_in, y, b.conv_in->bias));
-    }
+    y = at::gelu(dconv_norm(*b.norm_in, y, b.conv_in->bias));
     y = freq ? at::conv2d(y, b.conv_out->weight.unsqueeze(2)) : at::conv1d(y, b.conv_out->weight);
-    if (fused && kernels::rows_usable_for(y)) {
-      auto [scale, shift] = dconv_norm_affine(*b.norm_out, y, b.conv_out->bias);
-      x = kernels::affine_glu(y, scale, shift, x, b.scale->scale.to(at::kFloat).contiguous());
-    } else {
-      y = at::glu(dconv_norm(*b.norm_out, y, b.conv_out->bias), 1);
-      x = add_layer_scale(x, *b.scale, y);
-    }
+    y = at::glu(dconv_norm(*b.norm_out, y, b.conv_out->bias), 1);
+    x = add_layer_scale(x, *b.scale, y);
   }
   return x;
 }

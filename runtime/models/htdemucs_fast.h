@@ -1,11 +1,9 @@
 // The fast paths of HTDemucs' blocks, run when the plan says so
 // (unless plan::KernelPlan::reference_forward). Each computes what the
 // block's reference forward in htdemucs.cpp computes, up to rounding, with
-// fewer passes over the activations and no layout copies (on a GPU, through
-// the fused kernels of kernels/htdemucs_kernels.h where the build has them);
+// fewer passes over the activations and no layout copies;
 // tests/runtime/htdemucs_test.cpp (CPU) and htdemucs_gpu_test.cpp compare
-// each with its reference. Each also has a plain ATen form, which runs on every
-// device and dtype (and is what the CPU tests check).
+// each with its reference. Plain ATen: they run on every device and dtype.
 #pragma once
 
 #include <torch/nn/modules/normalization.h>
@@ -35,13 +33,6 @@ at::Tensor dconv_norm(const torch::nn::GroupNormImpl& gn, const at::Tensor& x, c
 // channels at dimension 1 (channel first, any number of trailing
 // dimensions) or last (channel_last).
 at::Tensor add_layer_scale(const at::Tensor& x, const LayerScaleImpl& scale, const at::Tensor& y);
-
-// act(conv(x)), act GELU or none, and glu(conv(x), 1): on the GPU the
-// convolution runs without its bias and the bias is added in the
-// activation's pass (kernels::affine_rows, affine_glu), not by ATen's
-// broadcast add after cuDNN's convolution, a pass of its own over the output.
-at::Tensor conv_act(const layers::ConvImpl& conv, const at::Tensor& x, bool gelu);
-at::Tensor conv_glu(const layers::ConvImpl& conv, const at::Tensor& x);
 
 // dconv(x): every branch's x = x + branch(x), the convolutions without their
 // bias (dconv_norm folds it in) and the LayerScale in the residual add.

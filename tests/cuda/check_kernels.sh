@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Checks runtime/kernels/*.cu (the RoFormer and HTDemucs kernels) as CUDA with clang on a machine
+# Checks runtime/kernels/roformer_kernels.cu as CUDA with clang on a machine
 # without the CUDA toolkit: parsing, templates and kernel launches, for SM 8.0
 # (mma.sync, ldmatrix, cp.async paths included), against the header stand-ins in
 # tests/cuda/shim. It catches what would fail nvcc's build on the GPU machine
@@ -20,9 +20,7 @@ fi
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 # nvcc takes `__shared__ alignas(16) T x[...]`; clang wants the alignment first.
-for cu in roformer_kernels htdemucs_kernels; do
-  sed 's/__shared__ alignas(\([0-9]*\))/alignas(\1) __shared__/' "$root/runtime/kernels/$cu.cu" > "$out/$cu.cu"
-  "$clang" -x cuda --cuda-gpu-arch=sm_80 -nocudainc -nocudalib -fsyntax-only -std=c++17 -Wno-unknown-cuda-version \
-    -Wno-unused-command-line-argument -I"$root/tests/cuda/shim" -I"$root" "$out/$cu.cu"
-  echo "$cu.cu passes clang's CUDA check (sm_80, $("$clang" --version | head -1))"
-done
+sed 's/__shared__ alignas(\([0-9]*\))/alignas(\1) __shared__/' "$root/runtime/kernels/roformer_kernels.cu" > "$out/roformer_kernels.cu"
+"$clang" -x cuda --cuda-gpu-arch=sm_80 -nocudainc -nocudalib -fsyntax-only -std=c++17 -Wno-unknown-cuda-version \
+  -Wno-unused-command-line-argument -I"$root/tests/cuda/shim" -I"$root" "$out/roformer_kernels.cu"
+echo "roformer_kernels.cu passes clang's CUDA check (sm_80, $("$clang" --version | head -1))"

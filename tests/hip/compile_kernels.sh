@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Compiles runtime/kernels/*.cu (the RoFormer and HTDemucs kernels) as HIP, for an RDNA GPU (gfx1030, 32-lane
+# Compiles runtime/kernels/roformer_kernels.cu as HIP, for an RDNA GPU (gfx1030, 32-lane
 # waves) and a CDNA GPU (gfx90a, 64-lane waves): the ROCm builds' kernels, checked on a
 # machine with no AMD GPU. Needs hipcc and the device libraries (Debian: apt-get install
 # hipcc libamdhip64-dev rocm-device-libs); without them it prints "skipped: ..." and
@@ -21,9 +21,7 @@ for d in "${ROCM_PATH:-/opt/rocm}/include" /usr/include; do [ -f "$d/hip/hip_bf1
 [ "$have_bf16" = yes ] || flags+=(-I"$root/tests/hip/shim")
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-for cu in roformer_kernels htdemucs_kernels; do
-  for arch in gfx1030 gfx90a; do
-    "$hipcc" "${flags[@]}" --offload-arch="$arch" -c "$root/runtime/kernels/$cu.cu" -o "$out/$cu-$arch.o"
-    echo "$cu.cu compiles as HIP for $arch"
-  done
+for arch in gfx1030 gfx90a; do
+  "$hipcc" "${flags[@]}" --offload-arch="$arch" -c "$root/runtime/kernels/roformer_kernels.cu" -o "$out/$arch.o"
+  echo "roformer_kernels.cu compiles as HIP for $arch"
 done
