@@ -61,10 +61,8 @@ def main():
 def measure(args, device, samples):
     if args.component == "demucs":
         from make_htdemucs_fixtures import import_demucs
-        HTDemucs = import_demucs(Path(args.demucs).resolve(), args.deps)[0]
-        package = torch.load(args.model, map_location="cpu", weights_only=False)
-        model = HTDemucs(*package["args"], **package["kwargs"])
-        model.load_state_dict(package["state"])
+        from upstream_demucs_bench import load_htdemucs
+        model = load_htdemucs(import_demucs(Path(args.demucs).resolve(), args.deps)[0], args.model)
         chunk = int(model.segment * model.samplerate)
         stride = int((1 - 0.25) * chunk)
         chunks = math.ceil(samples / stride)

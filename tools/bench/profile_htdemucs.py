@@ -13,8 +13,10 @@ from pathlib import Path
 
 import torch
 
-sys.path[:0] = [str(Path(__file__).resolve().parents[1] / "fixtures"), str(Path(__file__).resolve().parents[1] / "upstream-checks")]
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1] / "fixtures"),
+                str(Path(__file__).resolve().parents[1] / "upstream-checks")]
 from make_htdemucs_fixtures import import_demucs  # noqa: E402
+from upstream_demucs_bench import load_htdemucs  # noqa: E402
 from common import cuda_time  # noqa: E402
 
 
@@ -28,9 +30,7 @@ def main():
     parser.add_argument("--top", type=int, default=25)
     args = parser.parse_args()
     HTDemucs, *_ = import_demucs(Path(args.demucs).resolve(), Path(args.deps).resolve())
-    package = torch.load(args.model, map_location="cpu", weights_only=False)
-    model = HTDemucs(*package["args"], **package["kwargs"])
-    model.load_state_dict(package["state"])
+    model = load_htdemucs(HTDemucs, args.model)
     model = model.cuda().eval()
     length = int(model.segment * model.samplerate)
     x = 0.1 * torch.randn(args.batch, 2, length, device="cuda")

@@ -27,7 +27,7 @@ import torch  # noqa: E402
 
 phases.append(("torch imported", time.time()))
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1] / "fixtures")]
-from upstream_demucs_bench import read_track  # noqa: E402
+from upstream_demucs_bench import load_htdemucs, read_track  # noqa: E402
 
 
 def mark(phase):
@@ -71,9 +71,7 @@ def main():
         from make_htdemucs_fixtures import import_demucs
         HTDemucs, apply_model, StaticSegmentModel, BagOfModels = import_demucs(Path(args.demucs).resolve(), args.deps)
         mark("demucs imported")
-        package = torch.load(args.model, map_location="cpu", weights_only=False)
-        model = HTDemucs(*package["args"], **package["kwargs"])
-        model.load_state_dict(package["state"])
+        model = load_htdemucs(HTDemucs, args.model)
         bag = BagOfModels([StaticSegmentModel(model.to(device).eval())])
         mark("model on the GPU")
         mix, samplerate = read_track(args.track)

@@ -52,6 +52,14 @@ def write_track(path, seconds, samplerate=44100):
         w.writeframes(pcm)
 
 
+def load_htdemucs(HTDemucs, path):
+    """The model of a demucs package (.th: args, kwargs and state) on the CPU."""
+    package = torch.load(path, map_location="cpu", weights_only=False)
+    model = HTDemucs(*package["args"], **package["kwargs"])
+    model.load_state_dict(package["state"])
+    return model
+
+
 def read_track(path):
     with wave.open(str(path), "rb") as w:
         assert w.getsampwidth() == 2, "16-bit WAV expected"
@@ -90,9 +98,7 @@ def main():
     if args.write_track:
         write_track(args.track, args.seconds)
     HTDemucs, apply_model, StaticSegmentModel, BagOfModels = import_demucs(Path(args.demucs).resolve(), args.deps)
-    package = torch.load(args.model, map_location="cpu", weights_only=False)
-    model = HTDemucs(*package["args"], **package["kwargs"])
-    model.load_state_dict(package["state"])
+    model = load_htdemucs(HTDemucs, args.model)
     cuda = args.device.startswith("cuda")
     bag = BagOfModels([StaticSegmentModel(model.to(args.device).eval())])
     mix, samplerate = read_track(args.track)

@@ -16,7 +16,7 @@
 # small models runs the script itself (no dmon then). Output in $OUT/two-gpus/:
 # results.txt (the table), run-*.json (separate's summaries), dmon-*.txt, log-*.txt.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 2
 songs=20 seconds=180 models=htdemucs,bs-roformer one=cuda:0 two=cuda:0,cuda:1 precision=fp16
 separate=build-cuda/runtime/separate/separate
 weights=/tmp/stemkit-before-after  # where before-after.sh build puts them
@@ -92,7 +92,7 @@ for model in ${models//,/ }; do
       rate_one=$rate
       continue
     fi
-    awk -v a="$rate_one" -v b="$rate" 'BEGIN { printf "  %s devices over one: %.2fx the files per second\n", "two", b / a }' \
+    awk -v a="$rate_one" -v b="$rate" 'BEGIN { printf "  two devices over one: %.2fx the files per second\n", b / a }' \
       | tee -a "$out/results.txt"
     # The stems (not the sets' records, which name the device) of the two runs.
     one_tag=$model-$(echo "$one" | tr ':,' '_+')

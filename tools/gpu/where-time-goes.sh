@@ -14,7 +14,7 @@
 #
 # Output in $OUT/where/: flops-*.json, rows.txt, dmon.txt, trace-ROW-{kernels,ops,kinds}.txt.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 2
 start=$(date +%s)
 say() { echo "[$(( $(date +%s) - start )) s] $*"; }
 out=${OUT:-gpu-out}/where
@@ -24,12 +24,6 @@ eval "$(tools/gpu/unpack-debs.sh)"
 sep=build-cuda/runtime/separate/separate
 [ -x "$sep" ] && [ -f "$work/bsr/full.ckpt" ] && [ -f "$work/htdemucs/full.th" ] \
   || { echo "where-time-goes.sh: run tools/gpu/before-after.sh build first"; exit 2; }
-
-python3 tools/bench/model_flops.py demucs --demucs .deps/demucs-patched --deps .deps/py --model "$work/htdemucs/full.th" \
-  > "$out/flops-htdemucs.json" 2> "$out/flops-htdemucs.log"; tail -1 "$out/flops-htdemucs.log"
-python3 tools/bench/model_flops.py bs-roformer --bs-roformer .deps/bs-roformer-patched --deps .deps/py \
-  --kwargs "$work/bsr/full.json" --checkpoint "$work/bsr/full.ckpt" \
-  > "$out/flops-bs-roformer.json" 2> "$out/flops-bs-roformer.log"; tail -1 "$out/flops-bs-roformer.log"
 
 row_args() {  # ROW -> the model and the row's options
   case "$1" in
@@ -43,6 +37,17 @@ row_args() {  # ROW -> the model and the row's options
 }
 rows=("$@")
 [ ${#rows[@]} -gt 0 ] || rows=(bsr-fp16-b2 bsr-fp16-b4 bsr-low htd-fp16-b8 htd-fp32-b1)
+
+# The arithmetic of each model the rows run.
+if [[ " ${rows[*]} " == *" htd-"* ]]; then
+  python3 tools/bench/model_flops.py demucs --demucs .deps/demucs-patched --deps .deps/py --model "$work/htdemucs/full.th" \
+    > "$out/flops-htdemucs.json" 2> "$out/flops-htdemucs.log"; tail -1 "$out/flops-htdemucs.log"
+fi
+if [[ " ${rows[*]} " == *" bsr-"* ]]; then
+  python3 tools/bench/model_flops.py bs-roformer --bs-roformer .deps/bs-roformer-patched --deps .deps/py \
+    --kwargs "$work/bsr/full.json" --checkpoint "$work/bsr/full.ckpt" \
+    > "$out/flops-bs-roformer.json" 2> "$out/flops-bs-roformer.log"; tail -1 "$out/flops-bs-roformer.log"
+fi
 
 nvidia-smi dmon -s pucv -d 1 > "$out/dmon.txt" 2>&1 &
 dmon=$!
@@ -67,4 +72,4 @@ for row in "${rows[@]}"; do
   say "$row traced: $(head -3 "$out/trace-$row-kernels.txt" | tr '\n' ' ')"
   gzip -9 "$out/trace-$row"-*.json
 done
-say done
+say "all done"
