@@ -94,6 +94,7 @@ std::string ExecutionPlan::explain() const {
   line("model", model, "");
   line("device", device.str(), device_name);
   if (!devices.value.empty()) line("devices", devices.value, devices.reason);
+  if (!cpu_threads.value.empty()) line("cpu threads", cpu_threads.value, cpu_threads.reason);
   line("precision", precision_name(dtype), precision_reason);
   line("batch", std::to_string(batch_size), batch_reason);
   for (const auto& [what, r] : cutting) line(what, r.value, r.reason);
@@ -134,6 +135,7 @@ nlohmann::json ExecutionPlan::to_json() const {
       {"kernels", kernel_json},
       {"attention_calls", calls}};
   if (!devices.value.empty()) out["devices"] = {{"value", devices.value}, {"reason", devices.reason}};
+  if (!cpu_threads.value.empty()) out["cpu_threads"] = {{"value", cpu_threads.value}, {"reason", cpu_threads.reason}};
   return out;
 }
 

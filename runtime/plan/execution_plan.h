@@ -60,7 +60,8 @@ struct ExecutionPlan {
   std::string model;
   at::Device device = at::kCPU;
   std::string device_name;  // "NVIDIA H100 80GB HBM3 (SM 9.0)", or "CPU"
-  Reasoned devices;  // several devices (--device cuda:0,cuda:1): the list and how they share the files; else empty
+  Reasoned devices;      // several devices (--device cuda:0,cuda:1): the list and how they share the files; else empty
+  Reasoned cpu_threads;  // CPU devices: the threads and how idle OpenMP workers wait (set by separate); else empty
   at::ScalarType dtype = at::kFloat;
   std::string precision_reason;
   int64_t batch_size = 1;

@@ -24,6 +24,7 @@
 #include "runtime/separate/ensemble_runner.h"
 #include "runtime/separate/model_catalog.h"
 #include "runtime/separate/naming.h"
+#include "runtime/separate/openmp_wait.h"
 #include "runtime/separate/options.h"
 #include "runtime/separate/runner.h"
 #include "runtime/timeline.h"
@@ -155,6 +156,9 @@ int run(int argc, char** argv) {
     std::vector<LoadedModel> models = load_on_devices(c.devices, o, c.ensemble, c.explain);
     LoadedModel& model = models.front();
     if (c.devices.size() > 1) model.plan.devices = devices_reason(c.devices, c.devices_given, o.jobs);
+    if (model.device.is_cpu())
+      for (auto& m : models)
+        m.plan.cpu_threads = cpu_threads_reason(o.env, cpu_threads_per_model(o.jobs, models.size()));
     // Said even with --quiet, which silences progress, not what the user must know.
     for (const auto& w : model.warnings) std::fprintf(stderr, "separate: %s\n", w.c_str());
     if (c.explain) {
@@ -211,6 +215,7 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  restart_with_passive_openmp(read_environment(), argv);
   timeline::start();
   const int code = run(argc, argv);
   // Every file the run wrote is closed and renamed into place by now (run's

@@ -666,7 +666,7 @@ Environment read_environment() {
     if (v == nullptr) return std::nullopt;
     return std::string(v);
   };
-  return {get("STEMKIT_MODEL_DIR"), get("XDG_CACHE_HOME"), get("HOME")};
+  return {get("STEMKIT_MODEL_DIR"), get("XDG_CACHE_HOME"), get("HOME"), get("OMP_WAIT_POLICY")};
 }
 
 ParsedCommandLine parse_command_line(int argc, char** argv) {

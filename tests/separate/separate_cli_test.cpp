@@ -16,6 +16,7 @@
 #include "runtime/audio/audio.h"
 #include "runtime/models/demucs_bag.h"
 #include "runtime/models/separator.h"
+#include "runtime/separate/openmp_wait.h"
 #include "tests/separate/test_support.h"
 #include "tests/separate/cli_support.h"
 
@@ -482,6 +483,28 @@ TEST(SeparateCli, ExplainPrintsThePlan) {
   EXPECT_EQ(plan.at("precision").at("value").get<std::string>(), "fp32") << plan.dump(2);
   EXPECT_FALSE(plan.at("precision").at("reason").get<std::string>().empty()) << plan.dump(2);
   EXPECT_FALSE(plan.at("attention_calls").empty()) << "the probe names every call shape: " << plan.dump(2);
+}
+
+// On a CPU-only libtorch whose OpenBLAS runs threads of its own (Debian's),
+// separate starts itself again with OMP_WAIT_POLICY=PASSIVE unless the user
+// set the variable, and --explain's "cpu threads" line says so; a value the
+// user gives is left alone.
+TEST(SeparateCli, CpuRunsLetIdleOpenMpWorkersSleep) {
+  Result r = run_separate("-n " + kModel + " --device cpu -j 2 --explain", "unset OMP_WAIT_POLICY;");
+  ASSERT_EQ(r.code, 0) << r.output;
+  if (separate::blas_threads_contend_with_openmp()) {
+    EXPECT_NE(r.output.find("cpu threads: 2 threads, OMP_WAIT_POLICY=PASSIVE (idle OpenMP workers sleep at once"),
+              std::string::npos)
+        << r.output;
+  } else {
+    std::printf("[ SKIPPED  ] this libtorch has GPU support or its BLAS no threads of its own: no restart expected\n");
+    EXPECT_NE(r.output.find("cpu threads: 2 threads (idle OpenMP workers spin before they sleep"), std::string::npos)
+        << r.output;
+  }
+  r = run_separate("-n " + kModel + " --device cpu -j 2 --explain", "OMP_WAIT_POLICY=active");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("cpu threads: 2 threads, OMP_WAIT_POLICY=active (the environment's)"), std::string::npos)
+      << r.output;
 }
 
 // --bench-trace on the CPU: the ATen ops of one more run as a Chrome trace,
