@@ -172,22 +172,12 @@ std::string at_a_glance(const Result& r, bool gpu) {
   return out + "\n";
 }
 
-}  // namespace
-
-std::string render_benchmarks(const Manifest& m, const std::vector<const Result*>& results,
-                              const std::filesystem::path& root) {
-  std::string out = "### Benchmarks\n\n";
-  if (results.empty()) {
-    out += fmt::format(
-        "No benchmark results recorded yet: `patchmgr bench {} --against-upstream` measures the runtime and the "
-        "upstream on one track.\n\n",
-        m.name);
-    return out;
-  }
-  const Result& r = *results.back();
+// One result in full: what ran where, its rows, the fastest of each side.
+std::string render_result(const Manifest& m, const Result& r, const std::filesystem::path& root,
+                          const std::string& title) {
   const bool gpu = !r.machine.gpu.empty();
   const bool stale = is_stale(m, r);
-  out += fmt::format("Newest result, {}: {}, on {}", link(r, root), r.date, machine_text(r));
+  std::string out = fmt::format("{}, {}: {}, on {}", title, link(r, root), r.date, machine_text(r));
   std::vector<std::string> software;
   if (!r.libtorch.empty()) software.push_back("stemkit on libtorch " + r.libtorch);
   if (!r.torch.empty()) software.push_back("upstream on PyTorch " + r.torch);
@@ -249,9 +239,34 @@ std::string render_benchmarks(const Manifest& m, const std::vector<const Result*
   if (!r.imported.empty()) out += fmt::format("Imported: {}\n\n", r.imported);
   for (const auto& n : r.notes) out += fmt::format("Note: {}\n\n", n);
 
-  if (results.size() > 1) {
+  return out;
+}
+
+}  // namespace
+
+std::string render_benchmarks(const Manifest& m, const std::vector<const Result*>& results,
+                              const std::filesystem::path& root) {
+  std::string out = "### Benchmarks\n\n";
+  if (results.empty()) {
+    out += fmt::format(
+        "No benchmark results recorded yet: `patchmgr bench {} --against-upstream` measures the runtime and the "
+        "upstream on one track.\n\n",
+        m.name);
+    return out;
+  }
+  // The newest result of each kind of machine in full, a GPU's first: a CPU
+  // run after a GPU's must not hide the GPU's figures (nor the other way).
+  const Result* newest_gpu = nullptr;
+  const Result* newest_cpu = nullptr;
+  for (const Result* r : results) (r->machine.gpu.empty() ? newest_cpu : newest_gpu) = r;
+  const bool both = newest_gpu && newest_cpu;
+  if (newest_gpu) out += render_result(m, *newest_gpu, root, both ? "Newest result on a GPU" : "Newest result");
+  if (newest_cpu) out += render_result(m, *newest_cpu, root, both ? "Newest result on the CPU" : "Newest result");
+
+  if (results.size() > (both ? 2u : 1u)) {
     out += "History, newest first:\n\n";
-    for (auto it = results.rbegin() + 1; it != results.rend(); ++it) {
+    for (auto it = results.rbegin(); it != results.rend(); ++it) {
+      if (*it == newest_gpu || *it == newest_cpu) continue;
       const Result& h = **it;
       std::string line = fmt::format("- {}, {}: ", h.date, h.machine.label);
       const Row* bs = fastest(h.runtime);

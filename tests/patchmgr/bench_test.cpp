@@ -575,6 +575,41 @@ TEST(BenchResult, RendersCpuRowsImportsAndFailedUpstreamRows) {
       << md;
 }
 
+// A CPU run after a GPU's (or the other way) does not push the other kind's
+// figures into the history: the newest of each kind is shown in full, the
+// GPU's first, and the history holds the rest.
+TEST(BenchResult, TheNewestGpuAndCpuResultsAreBothShownInFull) {
+  patchmgr::Manifest m;
+  m.name = "demo";
+  m.commit = std::string(40, '0');
+  json gpu_json = cpu_result(), old_cpu_json = cpu_result(), cpu_json = cpu_result();
+  gpu_json["machine"] = {{"label", "NVIDIA H100 80GB HBM3"}, {"gpu", "NVIDIA H100 80GB HBM3"}};
+  gpu_json["date"] = "2026-11-26", gpu_json["time"] = "2026-11-26T10:00:00Z";
+  gpu_json["runtime"]["rows"][0]["realtime"] = 300.0;
+  cpu_json["date"] = "2026-11-27", cpu_json["time"] = "2026-11-27T10:00:00Z";
+  cpu_json["runtime"]["rows"][0]["realtime"] = 1.5;
+  auto old_cpu = patchmgr::bench::parse_result(old_cpu_json, "/root/docs/benchmarks/a.json", "/root");
+  auto gpu = patchmgr::bench::parse_result(gpu_json, "/root/docs/benchmarks/b.json", "/root");
+  auto cpu = patchmgr::bench::parse_result(cpu_json, "/root/docs/benchmarks/c.json", "/root");
+  const std::string md = patchmgr::render_benchmarks(m, {&old_cpu, &gpu, &cpu}, "/root");
+  const size_t on_gpu = md.find("Newest result on a GPU, [`b.json`](docs/benchmarks/b.json): 2026-11-26");
+  const size_t on_cpu = md.find("Newest result on the CPU, [`c.json`](docs/benchmarks/c.json): 2026-11-27");
+  ASSERT_NE(on_gpu, std::string::npos) << md;
+  ASSERT_NE(on_cpu, std::string::npos) << md;
+  EXPECT_LT(on_gpu, on_cpu) << md;
+  EXPECT_NE(md.find("**300.0x**"), std::string::npos) << md;
+  EXPECT_NE(md.find("**1.50x**"), std::string::npos) << md;
+  EXPECT_NE(md.find("History, newest first:\n\n- 2026-11-25, Debian 12, 2 cores: stemkit 1.00x"), std::string::npos)
+      << md;
+  EXPECT_EQ(md.find("b.json`](docs/benchmarks/b.json) (imported)"), std::string::npos) << "b is not in the history";
+  EXPECT_EQ(md.find("History", md.find("History") + 1), std::string::npos) << md;
+
+  // One kind only: "Newest result", as before.
+  const std::string only_cpu = patchmgr::render_benchmarks(m, {&old_cpu, &cpu}, "/root");
+  EXPECT_NE(only_cpu.find("Newest result, [`c.json`]"), std::string::npos) << only_cpu;
+  EXPECT_NE(only_cpu.find("History, newest first:\n\n- 2026-11-25"), std::string::npos) << only_cpu;
+}
+
 // More than eight rows: a summary first (each side's fastest per precision,
 // stemkit's fastest within the memory of upstream's fastest, and the least
 // memory), then every row folded under <details>.
