@@ -207,8 +207,8 @@ namespace {
 // scores (queries x keys: 29 MB for HTDemucs' 2688 tokens) are made, turned
 // into weights in place and used while they are still in cache, where one
 // batched product over every head (231 MB of scores) went through memory
-// three times. Same bits, 1.5x faster on the 2-core machine
-// (docs/benchmarks.md, "HTDemucs on the CPU"). The scale goes into q before
+// three times. Same bits, and faster (docs/benchmarks.md, "HTDemucs on the
+// CPU"). The scale goes into q before
 // the first GEMM (as PyTorch's own attention does; exact where the scale is a
 // power of two, as 1/sqrt(64) is). The result is laid out (b, i, h, d) and
 // returned as its (b, h, i, d) view: the caller's merge of the heads into

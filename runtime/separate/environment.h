@@ -13,7 +13,7 @@ struct Environment {
   std::optional<std::string> model_dir;        // STEMKIT_MODEL_DIR: the model cache, where --model-dir is not given
   std::optional<std::string> xdg_cache_home;   // XDG_CACHE_HOME: its parent by default (when absolute)
   std::optional<std::string> home;             // HOME: else ~/.cache
-  std::optional<std::string> omp_wait_policy;  // OMP_WAIT_POLICY: libgomp's; set by the user, separate leaves it alone
+  std::optional<std::string> omp_wait_policy;  // OMP_WAIT_POLICY: libgomp's (unset: see openmp_wait.h)
 };
 
 }  // namespace stemkit::separate

@@ -157,8 +157,7 @@ int run(int argc, char** argv) {
     LoadedModel& model = models.front();
     if (c.devices.size() > 1) model.plan.devices = devices_reason(c.devices, c.devices_given, o.jobs);
     if (model.device.is_cpu())
-      for (auto& m : models)
-        m.plan.cpu_threads = cpu_threads_reason(o.env, cpu_threads_per_model(o.jobs, models.size()));
+      model.plan.cpu_threads = cpu_threads_reason(o.env, cpu_threads_per_model(o.jobs, models.size()));
     // Said even with --quiet, which silences progress, not what the user must know.
     for (const auto& w : model.warnings) std::fprintf(stderr, "separate: %s\n", w.c_str());
     if (c.explain) {

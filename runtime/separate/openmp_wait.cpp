@@ -20,7 +20,7 @@ bool blas_threads_contend_with_openmp() {
   auto get_parallel = reinterpret_cast<GetParallel>(dlsym(RTLD_DEFAULT, "openblas_get_parallel"));
   if (get_parallel == nullptr || get_parallel() != 1) return false;
   // GPU builds are left alone: their runs are mostly on the GPU, where a second
-  // start would cost the cold start 0.35 s, and the gain is unmeasured there.
+  // start would add to the cold start, and the gain is unmeasured there.
   // (Asked last: it starts the GPU driver.)
   return !at::hasCUDA() && !at::hasHIP();
 }

@@ -4,9 +4,9 @@
 // After each parallel region libgomp's workers spin before they sleep
 // (OMP_WAIT_POLICY's default). Between ATen's operators that costs little,
 // but while OpenBLAS' own threads run a GEMM the spinning workers take their
-// cores. OMP_WAIT_POLICY=PASSIVE makes them sleep at once: HTDemucs in fp32
-// ran 8-11% faster with it on the 2-core development machine
-// (docs/benchmarks.md, "HTDemucs on the CPU"). libgomp reads the variable
+// cores. OMP_WAIT_POLICY=PASSIVE makes them sleep at once, which made
+// HTDemucs faster on the CPU (docs/benchmarks.md, "HTDemucs on the CPU:
+// OpenMP's idle workers asleep"). libgomp reads the variable
 // when the process starts, before main(), so a process cannot set it for
 // itself: it has to start again with it.
 #pragma once
