@@ -6,7 +6,8 @@
 # (every container and codec separate is commonly given; from nothing without the
 # tool). Exit 0 when nothing was found; a crash
 # leaves its input as build-fuzz/crash-* to reproduce with ./build-fuzz/fuzz_weights FILE
-# (or ./build-fuzz/fuzz_patch_file FILE, ./build-fuzz/fuzz_audio FILE).
+# (or ./build-fuzz/fuzz_patch_file FILE, ./build-fuzz/fuzz_audio FILE). Leaks inside
+# libgit2 are suppressed for the patch fuzzer (tests/fuzz/lsan.supp says why).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds=${1:-60}
@@ -22,7 +23,7 @@ cd ..
 tools/patch-corpus/make.sh build-fuzz/patch-corpus > /dev/null
 mkdir -p build-fuzz/patch-seeds && cp build-fuzz/patch-corpus/*.patch build-fuzz/patch-corpus/bad/*.patch build-fuzz/patch-seeds/
 cd build-fuzz
-./fuzz_patch_file -max_total_time="$seconds" -rss_limit_mb=2048 -max_len=65536 -timeout=10 patch-seeds 2>&1 | tail -5
+LSAN_OPTIONS="suppressions=$PWD/../tests/fuzz/lsan.supp" ./fuzz_patch_file -max_total_time="$seconds" -rss_limit_mb=2048 -max_len=65536 -timeout=10 patch-seeds 2>&1 | tail -5
 cd ..
 audio_seeds=build-fuzz/audio-seeds
 rm -rf "$audio_seeds" && mkdir -p "$audio_seeds"
